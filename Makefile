@@ -1,0 +1,89 @@
+# traceagent: `make` builds the agent and the CLI; `make demo`, `make test`, `make bench`.
+# C11, gcc, plain GNU make. The agent links none of CUDA, HDF5, LTTng or cJSON.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+BUILD   := build
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+BASEFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -pthread
+
+AGENT_SRC := $(sort $(wildcard agent/*.c exporters/*.c))
+AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRC))
+NOP_OBJ   := $(patsubst %.c,$(BUILD)/obj-nop/%.o,$(AGENT_SRC))
+CLI_SRC   := $(sort $(wildcard viewer/*.c))
+CLI_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+
+LIB     := $(BUILD)/lib/libtraceagent.so
+NOPLIB  := $(BUILD)/lib/libtraceagent-nop.so
+CLI     := $(BUILD)/bin/traceagent
+
+AGENT_CFLAGS := $(BASEFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+                -fno-semantic-interposition -Iagent -Iexporters -MMD -MP
+AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now \
+                 -Wl,-z,relro -Wl,--no-undefined
+AGENT_LIBS := -ldl -lpthread -lm
+
+.PHONY: all deps demo test test-gpu bench install clean
+all: $(LIB) $(NOPLIB) $(CLI)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -c $< -o $@
+
+# The no-op build: interposition and resolution without recording (bench/ splits the cost).
+$(BUILD)/obj-nop/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) -DTA_NOP=1 -c $< -o $@
+
+$(LIB): $(AGENT_OBJ) agent/libtraceagent.map
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_LDFLAGS) -o $@ $(AGENT_OBJ) $(AGENT_LIBS)
+
+$(NOPLIB): $(NOP_OBJ) agent/libtraceagent.map
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_LDFLAGS) -o $@ $(NOP_OBJ) $(AGENT_LIBS)
+
+$(CLI): $(CLI_SRC) $(wildcard viewer/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -Iinclude -o $@ $(CLI_SRC) -lcjson -lm
+
+-include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d)
+
+# Debian packages, only those missing. Safe to run again.
+DEPS := gcc make libc6-dev libcjson-dev zlib1g-dev libunwind-dev python3 python3-numpy \
+        python3-h5py libhdf5-dev strace procps
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+	    echo "deps: missing Debian packages: $$missing"; \
+	    echo "deps: run 'sudo make deps' or 'sudo apt-get install $$missing'"; exit 1; fi; \
+	echo "deps: installing $$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	    && echo "deps: done"
+
+demo: deps all
+	@bash samples/demo.sh
+
+test: deps all
+	@bash tests/run.sh
+
+test-gpu: all
+	@bash tests/run.sh --gpu
+
+bench: deps all
+	@bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/traceagent/python
+	install -m 755 $(LIB) $(NOPLIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 include/traceagent.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 python/traceagent.py $(DESTDIR)$(PREFIX)/share/traceagent/python/
+
+clean:
+	rm -rf $(BUILD)

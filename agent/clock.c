@@ -1,0 +1,175 @@
+/* One clock for every thread, and the conversion the drainer applies.
+ *
+ * Records carry ticks (ta_now()). Ticks are CLOCK_MONOTONIC nanoseconds, unless the
+ * kernel's own clocksource is the TSC (or TRACEAGENT_CLOCK=tsc), in which case they are
+ * raw TSC cycles: an rdtsc costs a third of a vDSO clock_gettime, and the kernel trusting
+ * the TSC as its clocksource means it is invariant and synchronised across CPUs.
+ *
+ * TSC ticks are turned into CLOCK_MONOTONIC ns by a piecewise-linear function f that the
+ * drainer builds as it goes, so that traces of several processes share one time base:
+ *   - f starts at the (tsc, mono) pair read at init, with a slope measured over at least
+ *     200 us when the drainer first needs it;
+ *   - at breakpoints (2 ms after that, then at doubling intervals up to 64 s, then every
+ *     64 s) the drainer reads a new (tsc, mono) pair and starts a new segment at the CURRENT
+ *     tick, continuing f where it is (f stays continuous and monotonic), with a slope that
+ *     is the long-run measured slope plus the correction that removes f's accumulated error
+ *     over the next interval.
+ * A breakpoint is placed at "now": every record already converted has ticks before it, so
+ * f never changes under a converted timestamp, and spans that nested in ticks nest in ns.
+ * Only the drainer (or the signal flush, which excludes it) calls the conversion. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ta.h"
+
+int ta_clock_tsc;
+
+uint64_t ta_mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+struct seg {
+    uint64_t tick; /* segment start */
+    double ns;     /* f(tick) */
+    double slope;  /* ns per tick from here */
+};
+
+#define NSEG 256 /* kept segments; older ticks use the oldest kept one */
+static struct seg segs[NSEG];
+static unsigned nseg;           /* total segments made; segs[(nseg-1) % NSEG] is current */
+static uint64_t init_tick, init_ns;
+static uint64_t next_break_ns;  /* mono time of the next breakpoint */
+static uint64_t interval_ns;
+static int calibrated;           /* segs[0].slope has been measured */
+
+/* A (tsc, mono) pair read as close together as we can: the mono read between two TSC
+ * reads, keeping the tightest of a few tries. */
+static void read_pair(uint64_t *tick, uint64_t *ns)
+{
+    uint64_t best = ~0ull;
+    for (int i = 0; i < 5; i++) {
+        uint64_t a = rdtsc();
+        uint64_t m = ta_mono_ns();
+        uint64_t b = rdtsc();
+        if (b - a < best) {
+            best = b - a;
+            *tick = a + (b - a) / 2;
+            *ns = m;
+        }
+    }
+}
+
+static int clocksource_is_tsc(void)
+{
+    char buf[64];
+    int fd = ta_sys_open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+                         0, 0);
+    if (fd < 0)
+        return 0;
+    long n = ta_sys_read(fd, buf, sizeof buf - 1);
+    ta_sys_close(fd);
+    return n >= 3 && memcmp(buf, "tsc", 3) == 0 && (n == 3 || buf[3] == '\n');
+}
+
+void ta_clock_init(void)
+{
+    const char *c = getenv("TRACEAGENT_CLOCK");
+    if (c && strcmp(c, "tsc") == 0)
+        ta_clock_tsc = 1;
+    else if (c && strcmp(c, "monotonic") == 0)
+        ta_clock_tsc = 0;
+    else {
+        if (c && *c)
+            ta_warn("TRACEAGENT_CLOCK=%s is not 'tsc' or 'monotonic'; choosing by itself", c);
+        ta_clock_tsc = clocksource_is_tsc();
+    }
+    nseg = 0;
+    if (!ta_clock_tsc)
+        return;
+    read_pair(&init_tick, &init_ns);
+    /* the slope is measured at the drainer's first calibration, before any conversion */
+    segs[0] = (struct seg){init_tick, (double)init_ns, 1.0};
+    calibrated = 0;
+    nseg = 1;
+    interval_ns = 1000000;
+    next_break_ns = init_ns + interval_ns;
+}
+
+static const struct seg *seg_for(uint64_t t)
+{
+    unsigned last = nseg - 1, first = nseg > NSEG ? nseg - NSEG : 0;
+    /* most conversions hit the current segment */
+    for (unsigned i = last;; i--) {
+        const struct seg *s = &segs[i % NSEG];
+        if (t >= s->tick || i == first)
+            return s;
+    }
+}
+
+static double f_of(uint64_t t)
+{
+    const struct seg *s = seg_for(t);
+    return s->ns + (double)(int64_t)(t - s->tick) * s->slope;
+}
+
+uint64_t ta_clock_to_ns(uint64_t ticks)
+{
+    if (!ta_clock_tsc)
+        return ticks;
+    double v = f_of(ticks);
+    return v < 0 ? 0 : (uint64_t)(v + 0.5);
+}
+
+uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1)
+{
+    if (!ta_clock_tsc)
+        return t1 - t0;
+    uint64_t a = ta_clock_to_ns(t0), b = ta_clock_to_ns(t1);
+    return b > a ? b - a : 0;
+}
+
+uint64_t ta_clock_calibrate(void)
+{
+    if (!ta_clock_tsc)
+        return ta_mono_ns();
+    uint64_t tick, ns;
+    read_pair(&tick, &ns);
+    if (!calibrated) {
+        /* The first slope, before anything is converted: wait until the baseline is long
+         * enough for the pair's jitter (tens of ns) to matter little (1e-4). Later
+         * breakpoints correct what is left. */
+        while (ns - init_ns < 200000)
+            read_pair(&tick, &ns);
+        segs[0].slope = (double)(ns - init_ns) / (double)(tick - init_tick);
+        calibrated = 1;
+        next_break_ns = ns + interval_ns;
+        return tick;
+    }
+    if (ns < next_break_ns || tick <= init_tick)
+        return tick;
+    /* long-run slope from init to now, plus the correction that brings f back to the
+     * monotonic clock by the next breakpoint */
+    double long_slope = (double)(ns - init_ns) / (double)(tick - init_tick);
+    double f_now = f_of(tick);
+    double err = (double)ns - f_now; /* ns that f is behind */
+    if (interval_ns < 64000000000ull)
+        interval_ns *= 2;
+    double slope = long_slope + err / ((double)interval_ns / long_slope);
+    if (slope <= 0)
+        slope = long_slope;
+    segs[nseg % NSEG] = (struct seg){tick, f_now, slope};
+    nseg++;
+    next_break_ns = ns + interval_ns;
+    return tick;
+}

@@ -1,0 +1,596 @@
+/* The agent's life in a process: start in a constructor, the files of this process, and the
+ * ends of a process image: exit, _exit/_Exit, exec*, fork, and fatal signals.
+ *
+ * Every end flushes: the drainer is stopped and joined, every ring emptied, every exporter
+ * finished (trace.json gets its closing "]", stats.json is written). A fatal signal flushes
+ * what async-signal-safe code can (the trace, not the stats), then the program's own
+ * disposition runs as before. */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ta.h"
+
+struct ta_proc ta_proc;
+_Atomic int ta_active;
+uint32_t ta_trace_mask;
+const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
+                                            "gpu",   "marker", "agent"};
+
+void ta_thread_init(void);
+void ta_thread_prefork(void);
+void ta_thread_postfork_parent(void);
+void ta_thread_postfork_child(void);
+
+/* API families. Weak, so a family that is not built in is simply absent. */
+void ta_posix_init(void) __attribute__((weak));
+void ta_stdio_init(void) __attribute__((weak));
+
+/* ------------------------------------------------------------------------------------ */
+/* The agent's own file descriptors: kept high, close-on-exec, and protected from the
+ * program's close()/dup2() by the I/O wrappers (ta_is_agent_fd). */
+
+#define MAX_AGENT_FDS 16
+static _Atomic int agent_fds[MAX_AGENT_FDS];
+
+bool ta_is_agent_fd(int fd)
+{
+    if (fd < 0)
+        return false;
+    for (int i = 0; i < MAX_AGENT_FDS; i++)
+        if (atomic_load_explicit(&agent_fds[i], memory_order_relaxed) == fd + 1)
+            return true;
+    return false;
+}
+
+void ta_agent_fd_add(int fd)
+{
+    for (int i = 0; i < MAX_AGENT_FDS; i++) {
+        int z = 0;
+        if (atomic_compare_exchange_strong(&agent_fds[i], &z, fd + 1))
+            return;
+    }
+}
+
+void ta_agent_fd_del(int fd)
+{
+    for (int i = 0; i < MAX_AGENT_FDS; i++) {
+        int v = fd + 1;
+        if (atomic_compare_exchange_strong(&agent_fds[i], &v, 0))
+            return;
+    }
+}
+
+int ta_out_open(const char *suffix)
+{
+    char path[sizeof ta_proc.stem + 32];
+    ta_fmt(path, sizeof path, "%s%s", ta_proc.stem, suffix);
+    int fd = ta_sys_open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        ta_warn("cannot write %s: errno %d; this process is traced without that file", path, e);
+        return -e;
+    }
+    /* move it out of the way of programs that dup2() onto low numbers */
+    int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 1000);
+    if (high >= 0) {
+        ta_sys_close(fd);
+        fd = high;
+    }
+    ta_agent_fd_add(fd);
+    return fd;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Identity of the process and the names of its files                                   */
+
+static void read_identity(int argc, char **argv)
+{
+    ta_proc.pid = (int)getpid();
+    ta_proc.ppid = (int)getppid();
+    char exe[4096];
+    long n = syscall(SYS_readlink, "/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    if (n <= 0 && argc > 0 && argv && argv[0])
+        ta_fmt(exe, sizeof exe, "%s", argv[0]);
+    const char *base = strrchr(exe, '/');
+    base = base ? base + 1 : exe;
+    if (!strncmp(base, "python3", 7)) /* python3.11 -> python3, as CONTRACT names it */
+        base = "python3";
+    ta_fmt(ta_proc.exe, sizeof ta_proc.exe, "%s", *base ? base : "unknown");
+    struct utsname u;
+    if (uname(&u) == 0)
+        ta_fmt(ta_proc.host, sizeof ta_proc.host, "%s", u.nodename);
+    ta_proc.argc = 0;
+    char line[8192];
+    size_t o = 0;
+    line[0] = 0;
+    for (int i = 0; argv && i < argc; i++) {
+        if (i < 63)
+            ta_proc.argv_str[ta_proc.argc++] = ta_intern_cstr(argv[i]);
+        o += (size_t)ta_fmt(line + o, o < sizeof line ? sizeof line - o : 0, "%s%s",
+                            i ? " " : "", argv[i]);
+    }
+    ta_proc.argv_str[ta_proc.argc] = 0;
+    ta_proc.cmdline = ta_str(ta_intern(line, o < sizeof line ? o : sizeof line - 1));
+}
+
+static void read_start_time(void)
+{
+    struct timespec r;
+    ta_proc.start_mono_ns = ta_mono_ns();
+    clock_gettime(CLOCK_REALTIME, &r);
+    ta_proc.start_real_ns = (uint64_t)r.tv_sec * 1000000000ull + (uint64_t)r.tv_nsec;
+}
+
+static int exists(const char *path) { return syscall(SYS_faccessat, AT_FDCWD, path, F_OK, 0) == 0; }
+
+/* <output>/<exe>-<pid>, or <exe>-<pid>.N when that name is taken (exec of the same program
+ * in the same pid, or a pid reused across runs into one directory). */
+static void choose_stem(void)
+{
+    for (int n = 0; n < 1000; n++) {
+        char t[sizeof ta_proc.stem + 32], s[sizeof ta_proc.stem + 32];
+        if (n)
+            ta_fmt(ta_proc.stem, sizeof ta_proc.stem, "%s/%s-%d.%d", ta_cfg.output, ta_proc.exe,
+                   ta_proc.pid, n);
+        else
+            ta_fmt(ta_proc.stem, sizeof ta_proc.stem, "%s/%s-%d", ta_cfg.output, ta_proc.exe,
+                   ta_proc.pid);
+        ta_fmt(t, sizeof t, "%s.trace.json", ta_proc.stem);
+        ta_fmt(s, sizeof s, "%s.stats.json", ta_proc.stem);
+        if (!exists(t) && !exists(s))
+            return;
+    }
+}
+
+/* Children started from another directory must still find the agent and the output: make
+ * both absolute in the environment they inherit. */
+static void absolutize_env(void)
+{
+    char cwd[4096];
+    if (ta_cfg.output[0] != '/' && syscall(SYS_getcwd, cwd, sizeof cwd) > 0) {
+        char abs[sizeof ta_cfg.output];
+        const char *rel = ta_cfg.output;
+        if (rel[0] == '.' && rel[1] == '/')
+            rel += 2;
+        ta_fmt(abs, sizeof abs, "%s/%s", cwd, rel);
+        memcpy(ta_cfg.output, abs, sizeof abs);
+        setenv("TRACEAGENT_OUTPUT", ta_cfg.output, 1);
+    }
+    Dl_info info;
+    const char *pre = getenv("LD_PRELOAD");
+    const char *hit;
+    if (pre && dladdr((void *)&absolutize_env, &info) && info.dli_fname &&
+        info.dli_fname[0] != '/' && (hit = strstr(pre, info.dli_fname)) &&
+        syscall(SYS_getcwd, cwd, sizeof cwd) > 0) {
+        char out[8192];
+        int before = (int)(hit - pre);
+        if ((size_t)ta_fmt(out, sizeof out, "%s", pre) < sizeof out - sizeof cwd - 2) {
+            ta_fmt(out + before, sizeof out - (size_t)before, "%s/%s", cwd, hit);
+            setenv("LD_PRELOAD", out, 1);
+        }
+    }
+}
+
+/* TRACEAGENT_CHILDREN=0: children started by any means (exec, system, posix_spawn) must not
+ * load the agent: take it out of LD_PRELOAD in the environment they inherit. */
+static void drop_self_from_preload(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    Dl_info info;
+    if (!pre || !dladdr((void *)&drop_self_from_preload, &info) || !info.dli_fname)
+        return;
+    const char *me = strrchr(info.dli_fname, '/');
+    me = me ? me + 1 : info.dli_fname;
+    char out[8192];
+    size_t o = 0;
+    const char *p = pre;
+    while (*p) {
+        size_t len = strcspn(p, ": ");
+        const char *base = p;
+        for (size_t i = 0; i < len; i++)
+            if (p[i] == '/')
+                base = p + i + 1;
+        size_t blen = len - (size_t)(base - p);
+        if (len && !(blen == strlen(me) && !strncmp(base, me, blen)) && o + len + 2 < sizeof out) {
+            if (o)
+                out[o++] = ':';
+            memcpy(out + o, p, len);
+            o += len;
+        }
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+    out[o] = 0;
+    if (o)
+        setenv("LD_PRELOAD", out, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Starting and stopping                                                                */
+
+static void start_recording(void);
+
+static void on_fork_prepare(void)
+{
+    ta_guard++;
+    ta_drainer_prefork();
+    ta_thread_prefork();
+}
+
+static void on_fork_parent(void)
+{
+    ta_thread_postfork_parent();
+    ta_drainer_postfork_parent();
+    ta_guard--;
+}
+
+static void on_fork_child(void)
+{
+    ta_proc.pid = (int)getpid();
+    ta_proc.ppid = (int)getppid();
+    ta_thread_postfork_child();
+    ta_drainer_after_fork_child();
+    if (!atomic_load(&ta_active) || !ta_cfg.children) {
+        atomic_store(&ta_active, 0);
+        ta_trace_mask = 0;
+    } else {
+        read_start_time();
+        start_recording();
+    }
+    ta_guard--;
+}
+
+static void install_signal_handlers(void);
+
+static void start_recording(void)
+{
+    choose_stem();
+    ta_trace_mask = ta_cfg.trace_mask;
+    atomic_store(&ta_active, 1);
+    ta_drainer_start();
+}
+
+__attribute__((constructor)) static void ta_init(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    ta_guard++;
+    ta_intern_init();
+    ta_config_load();
+    ta_clock_init();
+    read_start_time();
+    read_identity(argc, argv);
+    if (!ta_cfg.children)
+        drop_self_from_preload();
+    ta_thread_init();
+    if (ta_posix_init)
+        ta_posix_init();
+    if (ta_stdio_init)
+        ta_stdio_init();
+    int r = ta_sys_mkdir_p(ta_cfg.output);
+    if (r < 0) {
+        ta_warn("cannot create the output directory %s (errno %d); this process is not traced",
+                ta_cfg.output, -r);
+        ta_guard--;
+        return;
+    }
+    absolutize_env();
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    install_signal_handlers();
+    start_recording();
+    ta_debug("tracing %s (pid %d) into %s", ta_proc.exe, ta_proc.pid, ta_proc.stem);
+    ta_guard--;
+}
+
+bool ta_in_forked_copy(void) { return (int)syscall(SYS_getpid) != ta_proc.pid; }
+
+void ta_flush_final(void)
+{
+    if (ta_in_forked_copy()) /* a vfork child: the parent's state is not ours to flush */
+        return;
+    ta_trace_mask = 0; /* wrappers pass straight through from here on */
+    if (!atomic_exchange(&ta_active, 0))
+        return;
+    ta_guard++;
+    ta_drainer_stop_and_flush();
+    ta_guard--;
+}
+
+__attribute__((destructor)) static void ta_fini(void) { ta_flush_final(); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Fatal signals: flush the trace, then let the signal do what it did before. Only
+ * signals whose disposition is the default at start are taken; a program that installs
+ * its own handler later replaces ours (and its handler's exit path, _exit or exit, still
+ * flushes). */
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,  SIGABRT, SIGSYS,
+                                    SIGTRAP, SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGXCPU,
+                                    SIGXFSZ, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE};
+#define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
+static char altstack[64 * 1024];
+static void restore_default(int sig);
+
+static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+    (void)si;
+    (void)uc;
+    int saved = errno;
+    if (!ta_in_forked_copy() && atomic_load(&ta_active)) {
+        ta_guard++;
+        ta_flush_signal();
+        ta_guard--;
+    }
+    /* back to the default action, and deliver the signal again when we return */
+    restore_default(sig);
+    raise(sig);
+    errno = saved;
+}
+
+/* owned[sig]: the agent's handler is installed and the program has not replaced it. The
+ * program is shown the disposition it would have without the agent (SIG_DFL), so that it
+ * behaves the same: Python, for one, installs its SIGINT handler only over SIG_DFL. */
+static _Atomic unsigned char owned[65];
+
+TA_REAL(int, sigaction, int, const struct sigaction *, struct sigaction *)
+TA_REAL(sighandler_t, signal, int, sighandler_t)
+
+static void install_signal_handlers(void)
+{
+    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
+    stack_t old;
+    /* an alternate stack for the main thread, so a stack overflow can still be flushed;
+     * only if the program has none */
+    if (sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
+        sigaltstack(&ss, NULL);
+    if (!ta_get_real_sigaction())
+        return;
+    for (size_t i = 0; i < NFATAL; i++) {
+        int sig = fatal_signals[i];
+        struct sigaction cur;
+        if (real_sigaction(sig, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
+            continue; /* ignored or handled already: leave it */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fatal_signal;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+        sigfillset(&sa.sa_mask);
+        if (real_sigaction(sig, &sa, NULL) == 0)
+            owned[sig] = 1;
+    }
+}
+
+static void restore_default(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    owned[sig] = 0;
+    if (ta_get_real_sigaction())
+        real_sigaction(sig, &sa, NULL);
+}
+
+TA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
+{
+    if (!ta_get_real_sigaction()) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (sig <= 0 || sig > 64 || !owned[sig])
+        return real_sigaction(sig, act, oldact);
+    if (oldact) {
+        memset(oldact, 0, sizeof *oldact);
+        oldact->sa_handler = SIG_DFL;
+    }
+    if (act && (act->sa_flags & SA_SIGINFO || act->sa_handler != SIG_DFL)) {
+        owned[sig] = 0; /* the program's own handler or SIG_IGN from now on */
+        return real_sigaction(sig, act, NULL);
+    }
+    return 0; /* SIG_DFL asked, and the agent's handler ends in the default action */
+}
+
+TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    if (!ta_get_real_signal()) {
+        errno = ENOSYS;
+        return SIG_ERR;
+    }
+    if (sig <= 0 || sig > 64 || !owned[sig])
+        return real_signal(sig, handler);
+    if (handler != SIG_DFL) {
+        owned[sig] = 0;
+        real_signal(sig, handler);
+    }
+    return SIG_DFL;
+}
+
+void ta_flush_signal(void) { ta_drain_signal(); }
+
+/* ------------------------------------------------------------------------------------ */
+/* _exit, _Exit: Python's multiprocessing workers and many forked children leave this way,
+ * skipping destructors. */
+
+TA_REAL(void, _exit, int)
+TA_REAL(void, _Exit, int)
+
+TA_EXPORT void _exit(int status)
+{
+    ta_flush_final();
+    void (*f)(int) = ta_get_real__exit();
+    if (f)
+        f(status);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+TA_EXPORT void _Exit(int status)
+{
+    ta_flush_final();
+    void (*f)(int) = ta_get_real__Exit();
+    if (f)
+        f(status);
+    syscall(SYS_exit_group, status);
+    __builtin_unreachable();
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* exec*: the image ends here. Flush it completely; the new image is traced again (the
+ * environment carries LD_PRELOAD and the configuration). If the exec fails, this image
+ * goes on and is traced into new files. */
+
+static void exec_failed(void)
+{
+    if (ta_in_forked_copy() || atomic_load(&ta_active))
+        return;
+    ta_guard++;
+    read_start_time();
+    ta_drainer_after_fork_child(); /* fresh exporter state; the rings are still ours */
+    start_recording();
+    ta_guard--;
+}
+
+static void before_exec(void)
+{
+    if (!ta_in_forked_copy())
+        ta_flush_final();
+}
+
+/* The environment a new image gets: with children traced, LD_PRELOAD and the TRACEAGENT_*
+ * variables are put back when the program passes an environment without them (e.g.
+ * Python's subprocess with env={...}). Built in a private mapping: the exec either
+ * replaces the image or fails and we unmap it. */
+static char **child_env(char *const envp[], size_t *maplen)
+{
+    *maplen = 0;
+    if (!ta_cfg.children || !envp || envp == environ)
+        return (char **)envp;
+    static const char *const keep[] = {"LD_PRELOAD", "TRACEAGENT_OUTPUT", "TRACEAGENT_EXPORT",
+                                       "TRACEAGENT_TRACE", "TRACEAGENT_BUFFER_KB",
+                                       "TRACEAGENT_MIN_DURATION_NS", "TRACEAGENT_CHILDREN",
+                                       "TRACEAGENT_STACKS", "TRACEAGENT_LOG",
+                                       "TRACEAGENT_EXCLUDE", "TRACEAGENT_CONFIG",
+                                       "TRACEAGENT_CLOCK"};
+    size_t n = 0;
+    while (envp[n])
+        n++;
+    const char *add[sizeof keep / sizeof keep[0]];
+    size_t nadd = 0;
+    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+        const char *mine = getenv(keep[k]);
+        if (!mine)
+            continue;
+        size_t kl = strlen(keep[k]);
+        int present = 0;
+        for (size_t i = 0; i < n && !present; i++)
+            present = !strncmp(envp[i], keep[k], kl) && envp[i][kl] == '=';
+        if (!present)
+            add[nadd++] = keep[k];
+    }
+    if (!nadd)
+        return (char **)envp;
+    size_t bytes = (n + nadd + 1) * sizeof(char *);
+    for (size_t k = 0; k < nadd; k++)
+        bytes += strlen(add[k]) + strlen(getenv(add[k])) + 2;
+    char **out = ta_sys_mmap(bytes);
+    if (!out)
+        return (char **)envp;
+    *maplen = bytes;
+    char *s = (char *)(out + n + nadd + 1);
+    for (size_t i = 0; i < n; i++)
+        out[i] = envp[i];
+    for (size_t k = 0; k < nadd; k++) {
+        out[n + k] = s;
+        s += ta_fmt(s, bytes, "%s=%s", add[k], getenv(add[k])) + 1;
+    }
+    out[n + nadd] = NULL;
+    return out;
+}
+
+TA_REAL(int, execve, const char *, char *const[], char *const[])
+TA_REAL(int, execvpe, const char *, char *const[], char *const[])
+TA_REAL(int, fexecve, int, char *const[], char *const[])
+
+static int do_exec(int which, const char *path, int fd, char *const argv[], char *const envp[])
+{
+    size_t maplen;
+    char **env = child_env(envp, &maplen);
+    before_exec();
+    int r = -1;
+    if (which == 0 && ta_get_real_execve())
+        r = real_execve(path, argv, env);
+    else if (which == 1 && ta_get_real_execvpe())
+        r = real_execvpe(path, argv, env);
+    else if (which == 2 && ta_get_real_fexecve())
+        r = real_fexecve(fd, argv, env);
+    else
+        errno = ENOSYS;
+    int e = errno;
+    if (maplen)
+        ta_sys_munmap(env, maplen);
+    exec_failed();
+    errno = e;
+    return r;
+}
+
+TA_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return do_exec(0, path, -1, argv, envp);
+}
+TA_EXPORT int execv(const char *path, char *const argv[]) { return do_exec(0, path, -1, argv, environ); }
+TA_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    return do_exec(1, file, -1, argv, envp);
+}
+TA_EXPORT int execvp(const char *file, char *const argv[]) { return do_exec(1, file, -1, argv, environ); }
+TA_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    return do_exec(2, NULL, fd, argv, envp);
+}
+
+/* execl, execlp, execle: collect the variadic arguments, then as above. */
+#define COLLECT_ARGS(first, ap, argv)                                           \
+    size_t n_ = 1;                                                              \
+    va_start(ap, first);                                                        \
+    while (va_arg(ap, char *))                                                  \
+        n_++;                                                                   \
+    va_end(ap);                                                                 \
+    char *argv[n_ + 1];                                                         \
+    argv[0] = (char *)first;                                                    \
+    va_start(ap, first);                                                        \
+    for (size_t i_ = 1; i_ <= n_; i_++)                                         \
+        argv[i_] = va_arg(ap, char *);
+
+#include <stdarg.h>
+TA_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv)
+    va_end(ap);
+    return do_exec(0, path, -1, argv, environ);
+}
+TA_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv)
+    va_end(ap);
+    return do_exec(1, file, -1, argv, environ);
+}
+TA_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv)
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return do_exec(0, path, -1, argv, envp);
+}

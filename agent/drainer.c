@@ -1,0 +1,252 @@
+/* The drainer: one background thread that empties every thread's ring, turns records into
+ * events (ticks to ns, string ids to text) and feeds the exporters. Everything that is not
+ * on the hot path (formatting, aggregation, file writes) happens here.
+ *
+ * `drain_owner` (a tid, 0 when free) serialises the consumers of the rings: the drainer
+ * thread for each cycle, the fatal-signal flush, fork's prepare handler and the final
+ * flush. Rings are single-consumer: whoever holds it is the consumer. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "ta.h"
+
+extern struct ta_thread *_Atomic ta_registry;
+extern _Atomic int ta_drainer_running;
+void ta_thread_reclaim(struct ta_thread *t);
+
+static pthread_t drainer;
+static _Atomic int stop_req;
+static _Atomic int drain_owner;
+static const struct ta_exporter *exps[4];
+static int nexps;
+static uint64_t dropped_reported;
+static uint64_t dropped_retired; /* drops of threads whose slot was reclaimed */
+uint64_t ta_events_drained;
+
+static void drain_acquire(int me)
+{
+    int z = 0;
+    while (!atomic_compare_exchange_weak_explicit(&drain_owner, &z, me, memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        z = 0;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Bounded wait, for the signal handler: the drainer ends its cycle within milliseconds. */
+static int drain_try_acquire(int me, int ms)
+{
+    for (int i = 0; i < ms * 10; i++) {
+        int z = 0;
+        if (atomic_compare_exchange_strong_explicit(&drain_owner, &z, me, memory_order_acquire,
+                                                    memory_order_relaxed))
+            return 1;
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void drain_release(void) { atomic_store_explicit(&drain_owner, 0, memory_order_release); }
+
+static void read_thread_name(struct ta_thread *t, char *out, size_t n)
+{
+    char path[64];
+    ta_fmt(path, sizeof path, "/proc/self/task/%d/comm", t->tid);
+    int fd = ta_sys_open(path, 0, 0);
+    long r = fd >= 0 ? ta_sys_read(fd, out, n - 1) : -1;
+    if (fd >= 0)
+        ta_sys_close(fd);
+    if (r <= 0)
+        r = 0;
+    while (r > 0 && (out[r - 1] == '\n'))
+        r--;
+    out[r] = 0;
+}
+
+static void emit_thread_name(int tid, const char *name, int signal_mode)
+{
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->thread_name && (!signal_mode || exps[i]->signal_safe))
+            exps[i]->thread_name(tid, name);
+}
+
+static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
+{
+    const struct ta_op *op = r->op;
+    struct ta_event ev;
+    ev.rec = r;
+    ev.op = op;
+    ev.tid = tid;
+    if (op->name_from_str) {
+        ev.name = ta_str(r->str);
+        ev.path = NULL;
+    } else {
+        ev.name = op->name;
+        ev.path = r->str ? ta_str(r->str) : NULL;
+    }
+    ev.str2 = r->str2 ? ta_str(r->str2) : NULL;
+    if (r->flags & TA_F_NS) {
+        ev.ts_ns = r->t0;
+        ev.dur_ns = r->t1 > r->t0 ? r->t1 - r->t0 : 0;
+    } else {
+        ev.ts_ns = ta_clock_to_ns(r->t0);
+        ev.dur_ns = op->shape == TA_SHAPE_SPAN ? ta_clock_ticks_to_ns_dur(r->t0, r->t1) : 0;
+    }
+    for (int i = 0; i < nexps; i++)
+        if (!signal_mode || exps[i]->signal_safe)
+            exps[i]->event(&ev);
+}
+
+/* One pass over every ring. Returns the number of records consumed. */
+static uint64_t drain_cycle(int signal_mode)
+{
+    uint64_t n = 0, dropped = dropped_retired;
+    ta_clock_calibrate();
+    for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
+         t = t->next) {
+        /* acquire: pairs with the release stores of state in thread.c; a RETIRED slot's
+         * records were all committed before */
+        int st = atomic_load_explicit(&t->state, memory_order_acquire);
+        if (st == TA_TH_FREE)
+            continue;
+        if (t->seen_tid != t->tid && !signal_mode) {
+            t->seen_tid = t->tid;
+            char name[32];
+            read_thread_name(t, name, sizeof name);
+            if (st == TA_TH_RETIRED && t->name[0])
+                memcpy(name, t->name, sizeof t->name);
+            if (name[0])
+                emit_thread_name(t->tid, name, 0);
+        }
+        struct ta_ring *r = &t->ring;
+        /* acquire: pairs with the release store of head in ta_rec_commit; the records
+         * below head are complete */
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        while (tail != head) {
+            dispatch(&r->slots[tail & r->mask], t->tid, signal_mode);
+            tail++;
+            n++;
+            if ((tail & 255) == 0)
+                /* release: the producer may reuse the slots below tail once it sees this
+                 * (pairs with its acquire load of tail) */
+                atomic_store_explicit(&r->tail, tail, memory_order_release);
+        }
+        atomic_store_explicit(&r->tail, tail, memory_order_release);
+        uint64_t d = atomic_load_explicit((_Atomic uint64_t *)&t->dropped_full,
+                                          memory_order_relaxed);
+        dropped += d;
+        if (st == TA_TH_RETIRED && !signal_mode) {
+            if (t->name[0]) /* the name it had when it ended */
+                emit_thread_name(t->tid, t->name, 0);
+            dropped_retired += d;
+            ta_thread_reclaim(t);
+        }
+    }
+    if (dropped > dropped_reported) {
+        for (int i = 0; i < nexps; i++)
+            if (exps[i]->dropped && (!signal_mode || exps[i]->signal_safe))
+                exps[i]->dropped("ring_full", dropped);
+        dropped_reported = dropped;
+    }
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->cycle_end && (!signal_mode || exps[i]->signal_safe))
+            exps[i]->cycle_end();
+    ta_events_drained += n;
+    return n;
+}
+
+static void *drainer_main(void *arg)
+{
+    (void)arg;
+    ta_guard = 1; /* this thread never records */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the program's threads */
+    prctl(PR_SET_NAME, "traceagent", 0, 0, 0);
+    int me = ta_gettid();
+    while (!atomic_load_explicit(&stop_req, memory_order_acquire)) {
+        drain_acquire(me);
+        uint64_t n = drain_cycle(0);
+        drain_release();
+        /* busy: go again soon; idle: sleep longer. 2 ms is 16% of a default ring filled
+         * by one thread making a million calls a second. */
+        struct timespec ts = {0, n > 1024 ? 100000 : n ? 500000 : 2000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+void ta_drainer_start(void)
+{
+    nexps = 0;
+    dropped_reported = 0;
+    dropped_retired = 0;
+    if (ta_cfg.exports & TA_EXPORT_JSON)
+        exps[nexps++] = &ta_exporter_trace_json;
+    if (ta_cfg.exports & TA_EXPORT_STATS)
+        exps[nexps++] = &ta_exporter_stats;
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->start && exps[i]->start() < 0) {
+            /* it said why; drop it and go on with the others */
+            exps[i--] = exps[--nexps];
+        }
+    atomic_store(&stop_req, 0);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    if (pthread_create(&drainer, &attr, drainer_main, NULL) == 0)
+        atomic_store(&ta_drainer_running, 1);
+    else
+        ta_warn("cannot start the drainer thread; events are written at exit only");
+    pthread_attr_destroy(&attr);
+}
+
+void ta_drainer_stop_and_flush(void)
+{
+    if (atomic_exchange(&ta_drainer_running, 0)) {
+        atomic_store_explicit(&stop_req, 1, memory_order_release);
+        pthread_join(drainer, NULL);
+    }
+    int me = ta_gettid();
+    drain_acquire(me);
+    /* ranges the calling thread still has open are closed as unfinished */
+    if (ta_self)
+        ta_close_open_ranges(ta_self);
+    while (drain_cycle(0))
+        ;
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->finish)
+            exps[i]->finish();
+    drain_release();
+}
+
+void ta_drain_signal(void)
+{
+    int me = ta_gettid();
+    if (atomic_load(&drain_owner) == me)
+        return; /* the crash is inside a drain: leave the file as it is */
+    if (!drain_try_acquire(me, 200))
+        return;
+    drain_cycle(1);
+    drain_release();
+}
+
+void ta_drainer_prefork(void) { drain_acquire(ta_gettid()); }
+void ta_drainer_postfork_parent(void) { drain_release(); }
+
+void ta_drainer_after_fork_child(void)
+{
+    atomic_store(&drain_owner, 0);
+    atomic_store(&ta_drainer_running, 0);
+    atomic_store(&stop_req, 0);
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->after_fork)
+            exps[i]->after_fork();
+}

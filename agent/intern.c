@@ -1,0 +1,113 @@
+/* The string table: paths, marker texts, dataset names become 32-bit ids that fit in a
+ * record. Global, lock-free, append-only, safe on the hot path of any thread:
+ *   - the arena is one reserved mapping; an entry is taken with one fetch_add and written
+ *     before it is published;
+ *   - the index is an open-addressing table of (hash << 32 | id) words; a new entry is
+ *     published by one compare-and-swap from 0 (release), readers load with acquire;
+ *   - two threads inserting the same new string race on the CAS; the loser finds the
+ *     winner's entry equal and uses it (its own arena bytes are wasted, a rare few).
+ * An id is stable for the life of the process (and in a forked child). The table never
+ * frees: a program that opens millions of distinct paths fills it, after which new strings
+ * come back as id 0 ("") and are counted (ta_intern_full). */
+#include <string.h>
+
+#include "ta.h"
+
+#define ARENA_BYTES (256ull << 20)
+#define TABLE_BITS 21
+#define TABLE_SLOTS (1u << TABLE_BITS)
+#define MAX_PROBES 4096
+#define MAX_LEN 4096
+
+struct entry {
+    uint32_t len;
+    char s[];
+};
+
+static char *arena;
+static _Atomic uint64_t arena_used;
+static _Atomic uint64_t *table;
+_Atomic uint64_t ta_intern_full;
+
+void ta_intern_init(void)
+{
+    if (arena)
+        return;
+    arena = ta_sys_mmap(ARENA_BYTES);
+    table = ta_sys_mmap(TABLE_SLOTS * sizeof(uint64_t));
+    if (!arena || !table) {
+        arena = NULL;
+        table = NULL;
+        return;
+    }
+    /* id 0 is the empty string at offset 0 */
+    atomic_store_explicit(&arena_used, 8, memory_order_relaxed);
+}
+
+static inline uint64_t hash(const char *s, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+const char *ta_str(uint32_t id)
+{
+    if (!id || !arena)
+        return "";
+    return ((struct entry *)(arena + (uint64_t)id * 8))->s;
+}
+
+uint32_t ta_intern(const char *s, size_t n)
+{
+    if (ta_unlikely(!table))
+        return 0;
+    if (n > MAX_LEN)
+        n = MAX_LEN;
+    uint64_t h = hash(s, n);
+    uint32_t h32 = (uint32_t)(h >> 32) | 1; /* never 0, so a used slot is never 0 */
+    uint32_t mine = 0;                     /* our arena entry, once made */
+    for (uint32_t i = 0, idx = (uint32_t)h; i < MAX_PROBES; i++, idx++) {
+        _Atomic uint64_t *slot = &table[idx & (TABLE_SLOTS - 1)];
+        /* acquire: pairs with the release CAS below, so the entry's bytes are visible */
+        uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
+        if (v == 0) {
+            if (!mine) {
+                uint64_t sz = (sizeof(struct entry) + n + 1 + 7) & ~7ull;
+                uint64_t off = atomic_fetch_add_explicit(&arena_used, sz, memory_order_relaxed);
+                if (off + sz > ARENA_BYTES || off / 8 > UINT32_MAX)
+                    break;
+                struct entry *e = (struct entry *)(arena + off);
+                e->len = (uint32_t)n;
+                memcpy(e->s, s, n);
+                e->s[n] = 0;
+                mine = (uint32_t)(off / 8);
+            }
+            uint64_t want = ((uint64_t)h32 << 32) | mine;
+            /* release: publishes the entry written above; pairs with the acquire loads */
+            if (atomic_compare_exchange_strong_explicit(slot, &v, want, memory_order_release,
+                                                        memory_order_acquire))
+                return mine;
+            /* lost the race: v is the winner's word; compare it below */
+        }
+        if ((uint32_t)(v >> 32) == h32) {
+            uint32_t id = (uint32_t)v;
+            const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
+            if (e->len == n && memcmp(e->s, s, n) == 0)
+                return id;
+        }
+    }
+    atomic_fetch_add_explicit(&ta_intern_full, 1, memory_order_relaxed);
+    return 0;
+}

@@ -1,0 +1,82 @@
+/* Finding the real definition of an intercepted function.
+ *
+ * dlsym(RTLD_NEXT) finds definitions in the global scope after the agent: libc, and any
+ * library the program linked. It does not see libraries that Python (or anyone) loaded
+ * with dlopen(RTLD_LOCAL), although the dynamic linker still binds those libraries' own
+ * callers to the agent's wrapper (FIELD_NOTES: h5py's libhdf5). So when RTLD_NEXT finds
+ * nothing, every loaded object is searched, the agent excepted. A NULL result means no
+ * definition is loaded: the wrapper must not call it.
+ *
+ * A thread already inside ta_resolve gets NULL at once (dlsym may allocate, and an
+ * allocator may do file I/O that comes back into a wrapper): wrappers of system calls then
+ * take their bootstrap path (the raw syscall). */
+#include <dlfcn.h>
+#include <link.h>
+#include <string.h>
+
+#include "ta.h"
+
+static __thread int resolving __attribute__((tls_model("initial-exec")));
+
+static void *self_base(void)
+{
+    static void *base;
+    if (!base) {
+        Dl_info info;
+        if (dladdr((void *)&self_base, &info))
+            base = info.dli_fbase;
+    }
+    return base;
+}
+
+static int in_agent(void *p)
+{
+    Dl_info info;
+    return p && dladdr(p, &info) && info.dli_fbase == self_base();
+}
+
+#define MAX_OBJS 512
+struct objs {
+    int n;
+    const char *names[MAX_OBJS]; /* the link map's own strings, valid while loaded */
+};
+
+static int collect(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct objs *o = data;
+    if (o->n >= MAX_OBJS || !info->dlpi_name || !info->dlpi_name[0])
+        return 0;
+    if ((void *)info->dlpi_addr == self_base())
+        return 0;
+    o->names[o->n++] = info->dlpi_name;
+    return 0;
+}
+
+void *ta_resolve(const char *name)
+{
+    if (resolving)
+        return NULL;
+    resolving = 1;
+    ta_guard++;
+    int saved = errno;
+    void *p = dlsym(RTLD_NEXT, name);
+    if (!p || in_agent(p)) {
+        p = NULL;
+        struct objs objs;
+        objs.n = 0;
+        dl_iterate_phdr(collect, &objs);
+        for (int i = 0; i < objs.n && !p; i++) {
+            void *h = dlopen(objs.names[i], RTLD_LAZY | RTLD_NOLOAD);
+            if (!h)
+                continue;
+            void *q = dlsym(h, name);
+            if (q && !in_agent(q))
+                p = q;
+            dlclose(h);
+        }
+    }
+    errno = saved;
+    ta_guard--;
+    resolving = 0;
+    return p;
+}

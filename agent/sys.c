@@ -1,0 +1,73 @@
+/* The agent's own system calls. Everything the agent does for itself goes through raw
+ * syscalls, never through a function the agent intercepts: its output must never be traced,
+ * and a wrapper must never re-enter the agent. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ta.h"
+
+long ta_sys_write(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    size_t done = 0;
+    while (done < n) {
+        long r = syscall(SYS_write, fd, p + done, n - done);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        done += (size_t)r;
+    }
+    return (long)done;
+}
+
+long ta_sys_read(int fd, void *buf, size_t n)
+{
+    long r;
+    do
+        r = syscall(SYS_read, fd, buf, n);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+int ta_sys_open(const char *path, int flags, int mode)
+{
+    return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+
+int ta_sys_close(int fd) { return (int)syscall(SYS_close, fd); }
+
+void *ta_sys_mmap(size_t len)
+{
+    long p = syscall(SYS_mmap, 0, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return (p < 0 && p > -4096) || p == -1 ? NULL : (void *)p;
+}
+
+void ta_sys_munmap(void *p, size_t len) { syscall(SYS_munmap, p, len); }
+
+int ta_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int ta_sys_mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return -ENAMETOOLONG;
+    memcpy(tmp, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] == '/' || tmp[i] == 0) {
+            char c = tmp[i];
+            tmp[i] = 0;
+            if (syscall(SYS_mkdirat, AT_FDCWD, tmp, 0777) < 0 && errno != EEXIST)
+                return -errno;
+            tmp[i] = c;
+        }
+    }
+    return 0;
+}

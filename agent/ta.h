@@ -1,0 +1,384 @@
+/* traceagent internal interfaces: the record, the per-thread state, the hot-path helpers,
+ * and the contracts between the agent core, the API families and the exporters.
+ *
+ * Nothing here is public: include/traceagent.h is the only header users see.
+ *
+ * Data flow:
+ *   wrapper (one file per API family) --ta_rec--> per-thread SPSC ring --> drainer thread
+ *   --ta_event (ns times, strings resolved)--> exporters (trace JSON, stats, ...)
+ */
+#ifndef TA_H
+#define TA_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TA_EXPORT __attribute__((visibility("default")))
+#define TA_HIDDEN __attribute__((visibility("hidden")))
+#define ta_likely(x) __builtin_expect(!!(x), 1)
+#define ta_unlikely(x) __builtin_expect(!!(x), 0)
+#define TA_CACHELINE 64
+
+/* ------------------------------------------------------------------------------------ */
+/* Categories and operations                                                            */
+
+enum ta_cat {
+    TA_CAT_POSIX,
+    TA_CAT_STDIO,
+    TA_CAT_HDF5,
+    TA_CAT_CUDA,
+    TA_CAT_GPU,
+    TA_CAT_MARKER,
+    TA_CAT_AGENT,
+    TA_CAT_N
+};
+extern const char *const ta_cat_names[TA_CAT_N];
+
+/* What an operation does to a file, for the per-file statistics. */
+enum ta_io_kind {
+    TA_IO_NONE,
+    TA_IO_OPEN,
+    TA_IO_CLOSE,
+    TA_IO_READ,
+    TA_IO_WRITE,
+    TA_IO_SEEK,
+    TA_IO_SYNC,
+    TA_IO_META, /* stat, truncate, unlink, rename, mkdir, ... */
+    TA_IO_MAP,
+};
+
+/* How an operation appears in the trace. */
+enum ta_shape {
+    TA_SHAPE_SPAN,    /* "ph":"X": t0..t1 */
+    TA_SHAPE_INSTANT, /* "ph":"i" at t0 */
+    TA_SHAPE_COUNTER, /* "ph":"C" at t0, value in rec->u.counter */
+};
+
+/* One static descriptor per intercepted function (or marker kind). Records point at it,
+ * so a family adds an operation by declaring one of these next to its wrapper: no central
+ * table to edit. `name` is what the program called (`pread64`, `fopen`, `H5Dread`). */
+struct ta_op {
+    const char *name;
+    uint8_t cat;   /* enum ta_cat */
+    uint8_t io;    /* enum ta_io_kind */
+    uint8_t shape; /* enum ta_shape */
+    uint8_t name_from_str; /* 1: the display name is the record's `str` (markers) */
+};
+
+#define TA_OP_DEFINE(var, name_, cat_, io_) \
+    static const struct ta_op var = {name_, cat_, io_, TA_SHAPE_SPAN, 0}
+
+/* ------------------------------------------------------------------------------------ */
+/* The record: one cache line, written by one thread, read by the drainer.                */
+
+enum ta_rec_flags {
+    TA_F_FD = 1 << 0,     /* `fd` is valid */
+    TA_F_BYTES = 1 << 1,  /* u.io.bytes is valid (bytes actually transferred) */
+    TA_F_OFFSET = 1 << 2, /* u.io.offset is valid */
+    TA_F_ERR = 1 << 3,    /* the call failed; `err` holds errno */
+    TA_F_NS = 1 << 4,     /* t0/t1 are CLOCK_MONOTONIC ns already (GPU, imported), not ticks */
+    TA_F_RET = 1 << 5,    /* u.io.ret is meaningful and should be shown */
+    TA_F_UNFINISHED = 1 << 6, /* a range still open at exit, closed by the agent */
+};
+
+struct ta_rec {
+    const struct ta_op *op; /* what happened */
+    uint64_t t0, t1;        /* start and end, in clock ticks (see ta_now) unless TA_F_NS */
+    union {
+        struct {
+            int64_t ret;    /* return value as the program saw it */
+            int64_t bytes;  /* bytes moved */
+            int64_t offset; /* file offset where the transfer started */
+        } io;
+        struct {
+            uint64_t correlation; /* CUPTI correlation id linking API call and GPU work */
+            uint32_t device, stream;
+            uint64_t extra;
+        } gpu;
+        double counter; /* TA_SHAPE_COUNTER value */
+    } u;
+    uint32_t str;  /* interned string: the file's path, or the marker's text; 0 = none */
+    uint32_t str2; /* a second interned string: HDF5 dataset, kernel name, ...; 0 = none */
+    int32_t fd;
+    uint16_t err;  /* errno when TA_F_ERR */
+    uint8_t depth; /* nesting depth of this thread when the call started (0 = outermost) */
+    uint8_t flags; /* enum ta_rec_flags */
+};
+_Static_assert(sizeof(struct ta_rec) == 64, "a record is one cache line");
+
+/* ------------------------------------------------------------------------------------ */
+/* Clock                                                                                 */
+
+/* Ticks: the TSC where the agent chose it (see clock.c), else CLOCK_MONOTONIC ns. The
+ * drainer converts ticks to CLOCK_MONOTONIC ns with ta_clock_to_ns(). */
+extern int ta_clock_tsc; /* 1: ticks are TSC cycles */
+uint64_t ta_mono_ns(void);
+static inline uint64_t ta_now(void)
+{
+    if (ta_likely(ta_clock_tsc)) {
+        uint32_t lo, hi;
+        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+        return ((uint64_t)hi << 32) | lo;
+    }
+    return ta_mono_ns();
+}
+void ta_clock_init(void);
+/* Drainer only: take a new (ticks, ns) calibration point. Records whose t1 is at or before
+ * the returned tick value can be converted exactly (interpolation); later ones wait. */
+uint64_t ta_clock_calibrate(void);
+uint64_t ta_clock_to_ns(uint64_t ticks);
+uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1); /* t1 - t0 converted */
+
+/* ------------------------------------------------------------------------------------ */
+/* Strings: a global, lock-free, append-only intern table. Safe from any thread and from
+ * the hot path (no lock, no malloc, no syscall once its pages are touched).              */
+
+uint32_t ta_intern(const char *s, size_t len); /* 0 when the table is full */
+static inline uint32_t ta_intern_cstr(const char *s)
+{
+    return s ? ta_intern(s, __builtin_strlen(s)) : 0;
+}
+const char *ta_str(uint32_t id); /* "" for 0 */
+void ta_intern_init(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-thread state and the ring                                                         */
+
+#define TA_MARK_STACK 128
+
+struct ta_ring {
+    /* producer's line: `head` is the next slot to write; only the owner thread stores it */
+    _Alignas(TA_CACHELINE) _Atomic uint64_t head;
+    uint64_t tail_cache; /* producer's last seen value of `tail` */
+    uint64_t mask;       /* slots - 1, slots a power of two */
+    struct ta_rec *slots;
+    /* consumer's line: `tail` is the next slot to read; only the drainer stores it */
+    _Alignas(TA_CACHELINE) _Atomic uint64_t tail;
+    _Alignas(TA_CACHELINE) char end[0];
+};
+
+enum ta_thread_state { TA_TH_FREE, TA_TH_ACTIVE, TA_TH_RETIRED };
+
+struct ta_mark {
+    uint64_t t0;
+    uint32_t str;
+    uint8_t depth;
+};
+
+struct ta_thread {
+    struct ta_ring ring;
+    _Alignas(TA_CACHELINE) uint64_t dropped_full; /* owner writes (relaxed), drainer reads */
+    int32_t tid;
+    uint32_t generation; /* bumped each time the slot is handed to a new thread */
+    uint8_t depth;       /* current nesting depth */
+    uint8_t wait_failed; /* the last wait for room timed out: drop at once while full */
+    uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
+    struct ta_mark marks[TA_MARK_STACK];
+    _Atomic int state;   /* enum ta_thread_state */
+    /* drainer-private */
+    int32_t seen_tid;    /* tid the drainer has named; 0 = not yet */
+    char name[16];
+    struct ta_thread *next;      /* registry list, append-only */
+    struct ta_thread *free_next; /* free list, under the registry lock */
+};
+
+extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
+extern __thread int ta_guard __attribute__((tls_model("initial-exec")));
+
+/* Global switches, read on the hot path. */
+extern _Atomic int ta_active; /* 1 between init and the final flush */
+extern uint32_t ta_trace_mask; /* bit (1 << enum ta_cat) per traced category */
+
+struct ta_thread *ta_thread_attach(void); /* slow path: give this thread a ring */
+
+/* Enter an intercepted call of category `cat`. Returns NULL when the call must not be
+ * recorded (agent off, category off, agent's own thread, re-entered from the agent);
+ * otherwise the caller's state with depth already incremented: pair with ta_leave(). */
+static inline struct ta_thread *ta_enter(int cat)
+{
+    if (ta_unlikely(!(ta_trace_mask & (1u << cat))) || ta_unlikely(ta_guard))
+        return NULL;
+    struct ta_thread *t = ta_self;
+    if (ta_unlikely(!t)) {
+        t = ta_thread_attach();
+        if (!t)
+            return NULL;
+    }
+    t->depth++;
+    return t;
+}
+static inline void ta_leave(struct ta_thread *t) { t->depth--; }
+
+/* Slot for the next record of thread `t`, or NULL when the ring stays full (then the
+ * event is counted in dropped_full). Fill it, then ta_rec_commit(). */
+struct ta_rec *ta_ring_full_slow(struct ta_thread *t);
+static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
+{
+    struct ta_ring *r = &t->ring;
+    /* relaxed: only this thread stores head */
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (ta_unlikely(h - r->tail_cache > r->mask)) {
+        /* acquire: pairs with the drainer's release store of tail in ta_ring_consume; the
+         * drainer has finished reading every slot below tail before we overwrite one */
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h - r->tail_cache > r->mask)
+            return ta_ring_full_slow(t);
+    }
+    return &r->slots[h & r->mask];
+}
+static inline void ta_rec_commit(struct ta_thread *t)
+{
+    struct ta_ring *r = &t->ring;
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    /* release: pairs with the drainer's acquire load of head; makes the slot's contents
+     * visible before the drainer can see the new head */
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+/* Common record fill for a span on a file descriptor; families add their own fields. */
+static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint64_t t0,
+                               uint64_t t1, uint8_t depth)
+{
+    rec->op = op;
+    rec->t0 = t0;
+    rec->t1 = t1;
+    rec->str = 0;
+    rec->str2 = 0;
+    rec->fd = -1;
+    rec->err = 0;
+    rec->depth = depth;
+    rec->flags = 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Finding the real functions (resolve.c)                                               */
+
+/* Address of the next definition of `name` after the agent: RTLD_NEXT first, then every
+ * loaded object (also those dlopen'ed RTLD_LOCAL, which RTLD_NEXT cannot see), skipping
+ * the agent itself. NULL when none is loaded: never call it then. */
+void *ta_resolve(const char *name);
+
+/* Declare the pointer to the real function and a resolver used by its wrapper:
+ *   TA_REAL(ssize_t, read, int, void *, size_t);
+ * gives `real_read` (NULL until resolved) and `ta_get_real_read()`, which resolves it on
+ * first use. Families resolve all their pointers in one init function too. */
+#define TA_REAL(ret, fn, ...)                                                   \
+    static ret (*real_##fn)(__VA_ARGS__);                                       \
+    static inline ret (*ta_get_real_##fn(void))(__VA_ARGS__)                    \
+    {                                                                           \
+        if (ta_unlikely(!real_##fn))                                            \
+            real_##fn = (ret(*)(__VA_ARGS__))ta_resolve(#fn);                   \
+        return real_##fn;                                                       \
+    }
+
+/* ------------------------------------------------------------------------------------ */
+/* Raw system calls for the agent's own I/O: never through anything the agent wraps.     */
+
+long ta_sys_write(int fd, const void *buf, size_t n);  /* writes all of it or fails */
+int ta_sys_open(const char *path, int flags, int mode);
+int ta_sys_close(int fd);
+long ta_sys_read(int fd, void *buf, size_t n);
+void *ta_sys_mmap(size_t len); /* anonymous, private, zeroed; NULL on failure */
+void ta_sys_munmap(void *p, size_t len);
+int ta_sys_mkdir_p(const char *path); /* 0 or -errno */
+int ta_gettid(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* Configuration, process identity, logging (config.c, core.c, log.c)                   */
+
+enum ta_export_bits { TA_EXPORT_JSON = 1, TA_EXPORT_STATS = 2, TA_EXPORT_LTTNG = 4 };
+enum ta_log_level { TA_LOG_ERROR, TA_LOG_WARN, TA_LOG_INFO, TA_LOG_DEBUG };
+
+#define TA_MAX_EXCLUDES 32
+struct ta_config {
+    char output[4096];
+    uint32_t exports;     /* enum ta_export_bits */
+    uint32_t trace_mask;  /* 1 << enum ta_cat */
+    uint32_t buffer_kb;   /* per-thread ring size */
+    uint64_t min_duration_ns;
+    int children;
+    uint32_t stacks_mask;
+    int log_level;
+    int nexcludes;
+    char *excludes[TA_MAX_EXCLUDES]; /* path prefixes not traced (interned strings) */
+    size_t exclude_len[TA_MAX_EXCLUDES];
+};
+extern struct ta_config ta_cfg;
+void ta_config_load(void);
+
+struct ta_proc {
+    int pid, ppid;
+    char exe[256];        /* basename of the executable ("python3" for Python) */
+    char host[256];
+    const char *cmdline;  /* argv joined by spaces (interned) */
+    uint32_t argv_str[64];/* interned argv, 0-terminated list (first 63 args) */
+    int argc;
+    uint64_t start_mono_ns, start_real_ns; /* the wall-clock anchor */
+    char stem[4096];      /* <output>/<exe>-<pid>[.N]: prefix of this process's files */
+};
+extern struct ta_proc ta_proc;
+
+/* Open `<stem><suffix>` for writing (truncating), with the agent's fd protections. */
+int ta_out_open(const char *suffix);
+bool ta_is_agent_fd(int fd); /* the program must never close or reuse these */
+void ta_agent_fd_add(int fd);
+void ta_agent_fd_del(int fd);
+
+void ta_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define ta_warn(...) ta_log(TA_LOG_WARN, __VA_ARGS__)
+#define ta_info(...) ta_log(TA_LOG_INFO, __VA_ARGS__)
+#define ta_debug(...) ta_log(TA_LOG_DEBUG, __VA_ARGS__)
+/* Async-signal-safe snprintf subset (%s %d %u %ld %lu %lld %llu %zu %x %p %c %%). */
+int ta_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Process life (core.c), called by wrappers of _exit, exec*, and the signal handler. */
+void ta_flush_final(void);     /* clean end: drain, finish every exporter, stop drainer */
+void ta_flush_signal(void);    /* from a fatal-signal handler: async-signal-safe subset */
+bool ta_in_forked_copy(void);  /* vfork/clone child sharing or copying our state */
+
+/* ------------------------------------------------------------------------------------ */
+/* The drainer and exporters                                                            */
+
+/* A record as exporters see it: ns times on CLOCK_MONOTONIC, strings resolved. */
+struct ta_event {
+    const struct ta_rec *rec;
+    const struct ta_op *op;
+    const char *name;  /* op->name, or the marker's text */
+    const char *path;  /* the file's path, or NULL */
+    const char *str2;  /* second string, or NULL */
+    uint64_t ts_ns;    /* start */
+    uint64_t dur_ns;   /* 0 for instants and counters */
+    int32_t tid;
+};
+
+struct ta_exporter {
+    const char *name;
+    bool signal_safe; /* event/cycle_end may be called from a fatal-signal handler */
+    int (*start)(void);                              /* open files; 0 or -errno */
+    void (*event)(const struct ta_event *ev);
+    void (*thread_name)(int tid, const char *name);
+    void (*dropped)(const char *cause, uint64_t total); /* running total, when it grows */
+    void (*cycle_end)(void);  /* end of a drain cycle: write buffered output */
+    void (*finish)(void);     /* clean end (exit, exec): complete and close the files */
+    void (*after_fork)(void); /* in a forked child: forget the parent's state (then start) */
+};
+extern const struct ta_exporter ta_exporter_trace_json;
+extern const struct ta_exporter ta_exporter_stats;
+
+void ta_drainer_start(void);
+void ta_drainer_stop_and_flush(void); /* joins the drainer, drains all, finishes exporters */
+void ta_drain_signal(void);           /* signal context: drain into signal-safe exporters */
+void ta_drainer_after_fork_child(void);
+void ta_drainer_prefork(void);
+void ta_drainer_postfork_parent(void);
+
+/* Families: each intercepting file provides an init that resolves its real pointers. */
+void ta_posix_init(void);
+void ta_stdio_init(void);
+void ta_close_open_ranges(struct ta_thread *t); /* markers.c */
+
+#endif

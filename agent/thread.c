@@ -1,0 +1,189 @@
+/* Per-thread state: each thread that records gets a struct ta_thread with its own
+ * single-producer (the thread), single-consumer (the drainer) ring of records.
+ *
+ * Life of a slot: FREE -> ACTIVE (ta_thread_attach, on the thread's first event) ->
+ * RETIRED (the thread exits: pthread key destructor) -> FREE again once the drainer has
+ * emptied it (ta_thread_reclaim). Slots are never unmapped; a program that starts and ends
+ * 100,000 threads reuses a few slots. The registry is an append-only list the drainer walks
+ * without a lock; the free list and appends take reg_lock (never on the hot path: once per
+ * thread). */
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "ta.h"
+
+__thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
+__thread int ta_guard __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t key;
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+struct ta_thread *_Atomic ta_registry; /* newest first */
+static struct ta_thread *freelist;     /* under reg_lock, linked through free_next */
+_Atomic int ta_drainer_running;
+_Atomic uint64_t ta_threads_attached;
+
+
+static size_t ring_slots(void)
+{
+    size_t bytes = (size_t)ta_cfg.buffer_kb * 1024;
+    size_t n = 1;
+    while (n * sizeof(struct ta_rec) < bytes)
+        n <<= 1;
+    return n < 64 ? 64 : n;
+}
+
+/* Thread exit: ranges still open are closed as unfinished, then the drainer may take the
+ * rest and reclaim the slot. */
+static void on_thread_exit(void *p)
+{
+    struct ta_thread *t = p;
+    ta_self = NULL;
+    ta_guard++;
+    prctl(PR_GET_NAME, t->name, 0, 0, 0);
+    ta_close_open_ranges(t);
+    /* release: the drainer, seeing RETIRED with acquire, sees every record committed and
+     * the name above */
+    atomic_store_explicit(&t->state, TA_TH_RETIRED, memory_order_release);
+    ta_guard--;
+}
+
+void ta_thread_init(void)
+{
+    static int done;
+    if (!done) {
+        pthread_key_create(&key, on_thread_exit);
+        done = 1;
+    }
+}
+
+struct ta_thread *ta_thread_attach(void)
+{
+    if (!atomic_load_explicit(&ta_active, memory_order_acquire))
+        return NULL;
+    ta_guard++; /* nothing below may record */
+    size_t slots = ring_slots();
+    struct ta_thread *t = NULL;
+    pthread_mutex_lock(&reg_lock);
+    for (struct ta_thread **pp = &freelist; *pp; pp = &(*pp)->free_next) {
+        struct ta_thread *c = *pp;
+        if (c->ring.mask + 1 == slots) {
+            *pp = c->free_next;
+            t = c;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+    int fresh = !t;
+    if (fresh) {
+        t = ta_sys_mmap(sizeof *t + slots * sizeof(struct ta_rec));
+        if (!t) {
+            ta_guard--;
+            return NULL;
+        }
+        t->ring.slots = (struct ta_rec *)(t + 1);
+        t->ring.mask = slots - 1;
+    }
+    atomic_store_explicit(&t->ring.head, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->ring.tail, 0, memory_order_relaxed);
+    t->ring.tail_cache = 0;
+    t->dropped_full = 0;
+    t->tid = ta_gettid();
+    t->generation++;
+    t->depth = 0;
+    t->nmarks = 0;
+    t->seen_tid = 0;
+    t->wait_failed = 0;
+    t->name[0] = 0;
+    /* release: the drainer reads the fields above after an acquire load of state */
+    atomic_store_explicit(&t->state, TA_TH_ACTIVE, memory_order_release);
+    if (fresh) {
+        pthread_mutex_lock(&reg_lock);
+        t->next = atomic_load_explicit(&ta_registry, memory_order_relaxed);
+        /* release: the drainer walks the list from an acquire load of ta_registry */
+        atomic_store_explicit(&ta_registry, t, memory_order_release);
+        pthread_mutex_unlock(&reg_lock);
+    }
+    atomic_fetch_add_explicit(&ta_threads_attached, 1, memory_order_relaxed);
+    pthread_setspecific(key, t);
+    ta_self = t;
+    ta_guard--;
+    return t;
+}
+
+/* Drainer: a RETIRED slot it has emptied goes back to the free list. */
+void ta_thread_reclaim(struct ta_thread *t)
+{
+    atomic_store_explicit(&t->state, TA_TH_FREE, memory_order_relaxed);
+    pthread_mutex_lock(&reg_lock);
+    t->free_next = freelist;
+    freelist = t;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+/* The ring is full. Policy (explicit, documented in agent/README.md): wait for the drainer
+ * up to 20 ms, yielding the CPU to it, then drop the event and count it. After a wait that
+ * failed, later events on this thread drop at once until one fits again, so a stuck
+ * drainer costs the program one 20 ms wait, not one per event. */
+struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
+{
+    struct ta_ring *r = &t->ring;
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (!t->wait_failed && atomic_load_explicit(&ta_drainer_running, memory_order_relaxed)) {
+        uint64_t start = ta_mono_ns();
+        for (int i = 0;; i++) {
+            if (i < 64) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 50000};
+                nanosleep(&ts, NULL);
+            }
+            /* acquire: as in ta_rec_begin */
+            r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+            if (h - r->tail_cache <= r->mask)
+                return &r->slots[h & r->mask];
+            if (ta_mono_ns() - start > 20000000)
+                break;
+        }
+        t->wait_failed = 1;
+    } else {
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h - r->tail_cache <= r->mask) {
+            t->wait_failed = 0;
+            return &r->slots[h & r->mask];
+        }
+    }
+    /* relaxed: a counter only this thread writes; the drainer reads it for the total */
+    atomic_store_explicit((_Atomic uint64_t *)&t->dropped_full, t->dropped_full + 1,
+                          memory_order_relaxed);
+    return NULL;
+}
+
+void ta_thread_prefork(void) { pthread_mutex_lock(&reg_lock); }
+void ta_thread_postfork_parent(void) { pthread_mutex_unlock(&reg_lock); }
+
+/* Forked child: only the calling thread lives on. The parent's undrained records are the
+ * parent's to write: discard them here; every other slot becomes free. */
+void ta_thread_postfork_child(void)
+{
+    pthread_mutex_init(&reg_lock, NULL);
+    freelist = NULL;
+    for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
+         t = t->next) {
+        uint64_t h = atomic_load_explicit(&t->ring.head, memory_order_relaxed);
+        atomic_store_explicit(&t->ring.tail, h, memory_order_relaxed);
+        t->ring.tail_cache = h;
+        t->dropped_full = 0;
+        t->seen_tid = 0;
+        if (t == ta_self) {
+            t->tid = ta_gettid();
+            t->wait_failed = 0;
+            continue;
+        }
+        atomic_store_explicit(&t->state, TA_TH_FREE, memory_order_relaxed);
+        t->free_next = freelist;
+        freelist = t;
+    }
+}

@@ -1,0 +1,208 @@
+/* JSON writing without malloc or stdio; see jsonw.h. */
+#include "jsonw.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "../agent/ta.h"
+
+void ta_buf_init(struct ta_buf *b, char *mem, size_t cap, int fd)
+{
+    b->p = mem;
+    b->len = 0;
+    b->cap = cap;
+    b->fd = fd;
+    b->failed = 0;
+}
+
+void ta_buf_flush(struct ta_buf *b)
+{
+    if (b->len && b->fd >= 0 && !b->failed && ta_sys_write(b->fd, b->p, b->len) < 0)
+        b->failed = 1;
+    b->len = 0;
+}
+
+void ta_buf_line_end(struct ta_buf *b)
+{
+    if (b->len > b->cap / 2)
+        ta_buf_flush(b);
+}
+
+void ta_buf_put(struct ta_buf *b, const char *s, size_t n)
+{
+    /* A single line never outgrows the buffer (strings are capped at TA_JSON_MAX_STR and
+     * the buffer is flushed at line ends past half full); if it does, cut it rather than
+     * write a partial line. */
+    if (n > b->cap - b->len)
+        n = b->cap - b->len;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void ta_buf_cstr(struct ta_buf *b, const char *s) { ta_buf_put(b, s, strlen(s)); }
+
+void ta_buf_char(struct ta_buf *b, char c)
+{
+    if (b->len < b->cap)
+        b->p[b->len++] = c;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
+static size_t utf8_valid(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t need;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return need;
+}
+
+void ta_buf_jstrn(struct ta_buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    int cut = 0;
+    if (n > TA_JSON_MAX_STR) {
+        n = TA_JSON_MAX_STR;
+        cut = 1;
+    }
+    ta_buf_char(b, '"');
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            ta_buf_put(b, e, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            switch (c) {
+            case '\n': ta_buf_put(b, "\\n", 2); break;
+            case '\t': ta_buf_put(b, "\\t", 2); break;
+            case '\r': ta_buf_put(b, "\\r", 2); break;
+            default: ta_buf_put(b, e, 6);
+            }
+            i++;
+        } else if (c < 0x80) {
+            ta_buf_char(b, (char)c);
+            i++;
+        } else {
+            size_t k = utf8_valid(s + i, n - i);
+            if (k) {
+                ta_buf_put(b, (const char *)s + i, k);
+                i += k;
+            } else {
+                ta_buf_put(b, "\\ufffd", 6);
+                i++;
+            }
+        }
+    }
+    if (cut)
+        ta_buf_put(b, "...", 3);
+    ta_buf_char(b, '"');
+}
+
+void ta_buf_jstr(struct ta_buf *b, const char *s)
+{
+    if (!s) {
+        ta_buf_put(b, "null", 4);
+        return;
+    }
+    ta_buf_jstrn(b, s, strlen(s));
+}
+
+void ta_buf_u64(struct ta_buf *b, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    ta_buf_put(b, tmp + i, sizeof tmp - i);
+}
+
+void ta_buf_i64(struct ta_buf *b, int64_t v)
+{
+    if (v < 0) {
+        ta_buf_char(b, '-');
+        ta_buf_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        ta_buf_u64(b, (uint64_t)v);
+    }
+}
+
+void ta_buf_us(struct ta_buf *b, uint64_t ns)
+{
+    char frac[4] = {'.', 0, 0, 0};
+    uint64_t r = ns % 1000;
+    ta_buf_u64(b, ns / 1000);
+    frac[1] = (char)('0' + r / 100);
+    frac[2] = (char)('0' + r / 10 % 10);
+    frac[3] = (char)('0' + r % 10);
+    ta_buf_put(b, frac, 4);
+}
+
+void ta_buf_dbl(struct ta_buf *b, double v)
+{
+    if (isnan(v) || isinf(v)) {
+        ta_buf_put(b, "null", 4);
+        return;
+    }
+    if (v == (double)(int64_t)v && fabs(v) < 9e15) {
+        ta_buf_i64(b, (int64_t)v);
+        return;
+    }
+    /* fixed point with up to 6 significant decimals after the point */
+    if (v < 0) {
+        ta_buf_char(b, '-');
+        v = -v;
+    }
+    if (v >= 9e15) { /* large: integer part is enough */
+        ta_buf_u64(b, (uint64_t)v);
+        return;
+    }
+    uint64_t ip = (uint64_t)v;
+    double f = v - (double)ip;
+    uint64_t fp = (uint64_t)llround(f * 1e6);
+    if (fp >= 1000000) {
+        ip++;
+        fp -= 1000000;
+    }
+    ta_buf_u64(b, ip);
+    if (fp) {
+        char d[7];
+        d[0] = '.';
+        for (int i = 6; i >= 1; i--) {
+            d[i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        int n = 7;
+        while (n > 1 && d[n - 1] == '0')
+            n--;
+        ta_buf_put(b, d, n);
+    }
+}

@@ -1,0 +1,34 @@
+/* A small JSON writer over a fixed buffer that flushes whole lines to a file descriptor.
+ * No malloc, no stdio, no locale: safe in the drainer and in a fatal-signal handler. */
+#ifndef TA_JSONW_H
+#define TA_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ta_buf {
+    char *p;
+    size_t len, cap;
+    int fd;        /* where ta_buf_flush writes; -1 = nowhere (output dropped) */
+    int failed;    /* a write failed; further output is discarded */
+};
+
+#define TA_JSON_MAX_STR 4096 /* longer strings are cut (at a UTF-8 boundary) and marked */
+
+void ta_buf_init(struct ta_buf *b, char *mem, size_t cap, int fd);
+void ta_buf_put(struct ta_buf *b, const char *s, size_t n);
+void ta_buf_cstr(struct ta_buf *b, const char *s);  /* raw, no quoting */
+void ta_buf_char(struct ta_buf *b, char c);
+/* "quoted", escaped: \" \\ control characters as \u00XX, invalid UTF-8 as \ufffd */
+void ta_buf_jstr(struct ta_buf *b, const char *s);
+void ta_buf_jstrn(struct ta_buf *b, const char *s, size_t n);
+void ta_buf_u64(struct ta_buf *b, uint64_t v);
+void ta_buf_i64(struct ta_buf *b, int64_t v);
+void ta_buf_us(struct ta_buf *b, uint64_t ns); /* ns as microseconds with 3 decimals */
+void ta_buf_dbl(struct ta_buf *b, double v);   /* %.6g-like; NaN/inf as null */
+/* Write out what is buffered (whole lines only, when called at a line end). */
+void ta_buf_flush(struct ta_buf *b);
+/* Call at the end of each line: flushes when the buffer is more than half full. */
+void ta_buf_line_end(struct ta_buf *b);
+
+#endif

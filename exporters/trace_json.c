@@ -1,0 +1,211 @@
+/* The streamed trace: Chrome Trace Event Format, JSON array form, one event per line.
+ * Line 1 is "[", every event line ends with ",", a clean end writes "]". Output goes to the
+ * file in whole lines only (the buffer is written at line ends), so a crash or kill -9
+ * leaves a file whose every line parses and that Perfetto, chrome://tracing and speedscope
+ * open. Signal-safe: no malloc, no stdio; the fatal-signal flush uses it too. */
+#include <string.h>
+
+#include "jsonw.h"
+#include "ta.h"
+
+static char mem[1 << 20];
+static struct ta_buf out = {.fd = -1};
+static int fd = -1;
+
+static void head(struct ta_buf *b, const char *ph, const char *cat, const char *name, int tid)
+{
+    ta_buf_cstr(b, "{\"ph\":\"");
+    ta_buf_cstr(b, ph);
+    ta_buf_cstr(b, "\",\"cat\":");
+    ta_buf_jstr(b, cat);
+    ta_buf_cstr(b, ",\"name\":");
+    ta_buf_jstr(b, name);
+    ta_buf_cstr(b, ",\"pid\":");
+    ta_buf_i64(b, ta_proc.pid);
+    ta_buf_cstr(b, ",\"tid\":");
+    ta_buf_i64(b, tid);
+}
+
+static void meta_name(const char *what, int tid, const char *name)
+{
+    head(&out, "M", "__metadata", what, tid);
+    ta_buf_cstr(&out, ",\"ts\":0,\"args\":{\"name\":");
+    ta_buf_jstr(&out, name);
+    ta_buf_cstr(&out, "}},\n");
+    ta_buf_line_end(&out);
+}
+
+static int tj_start(void)
+{
+    int f = ta_out_open(".trace.json");
+    if (f < 0)
+        return f;
+    fd = f;
+    ta_buf_init(&out, mem, sizeof mem, fd);
+    ta_buf_cstr(&out, "[\n");
+    char pname[512];
+    ta_fmt(pname, sizeof pname, "%s (%d)", ta_proc.exe, ta_proc.pid);
+    meta_name("process_name", ta_proc.pid, pname);
+    /* the wall-clock anchor and identity, so traces of several processes and hosts can be
+     * lined up (ts is CLOCK_MONOTONIC of this host) */
+    head(&out, "i", "agent", "process_start", ta_proc.pid);
+    ta_buf_cstr(&out, ",\"s\":\"p\",\"ts\":");
+    ta_buf_us(&out, ta_proc.start_mono_ns);
+    ta_buf_cstr(&out, ",\"args\":{\"monotonic_ns\":");
+    ta_buf_u64(&out, ta_proc.start_mono_ns);
+    ta_buf_cstr(&out, ",\"realtime_ns\":");
+    ta_buf_u64(&out, ta_proc.start_real_ns);
+    ta_buf_cstr(&out, ",\"ppid\":");
+    ta_buf_i64(&out, ta_proc.ppid);
+    ta_buf_cstr(&out, ",\"host\":");
+    ta_buf_jstr(&out, ta_proc.host);
+    ta_buf_cstr(&out, ",\"cmdline\":");
+    ta_buf_jstr(&out, ta_proc.cmdline);
+    ta_buf_cstr(&out, "}},\n");
+    ta_buf_flush(&out); /* the file opens in a viewer from the start */
+    return 0;
+}
+
+static void tj_event(const struct ta_event *ev)
+{
+    const struct ta_op *op = ev->op;
+    const struct ta_rec *r = ev->rec;
+    const char *cat = ta_cat_names[op->cat];
+    switch (op->shape) {
+    case TA_SHAPE_SPAN:
+        if (ev->dur_ns < ta_cfg.min_duration_ns)
+            return; /* counted in stats, not written */
+        head(&out, "X", cat, ev->name, ev->tid);
+        ta_buf_cstr(&out, ",\"ts\":");
+        ta_buf_us(&out, ev->ts_ns);
+        ta_buf_cstr(&out, ",\"dur\":");
+        ta_buf_us(&out, ev->dur_ns);
+        break;
+    case TA_SHAPE_INSTANT:
+        head(&out, "i", cat, ev->name, ev->tid);
+        ta_buf_cstr(&out, ",\"s\":\"t\",\"ts\":");
+        ta_buf_us(&out, ev->ts_ns);
+        break;
+    case TA_SHAPE_COUNTER:
+        head(&out, "C", cat, ev->name, ev->tid);
+        ta_buf_cstr(&out, ",\"ts\":");
+        ta_buf_us(&out, ev->ts_ns);
+        ta_buf_cstr(&out, ",\"args\":{\"value\":");
+        ta_buf_dbl(&out, r->u.counter);
+        ta_buf_cstr(&out, "}},\n");
+        ta_buf_line_end(&out);
+        return;
+    }
+    /* args: only what applies; markers have none (speedscope names frames by name+args) */
+    int any = 0;
+#define ARG(k)                                                        \
+    do {                                                              \
+        ta_buf_cstr(&out, any ? ",\"" k "\":" : ",\"args\":{\"" k "\":"); \
+        any = 1;                                                      \
+    } while (0)
+    if (r->flags & TA_F_FD) {
+        ARG("fd");
+        ta_buf_i64(&out, r->fd);
+    }
+    if (ev->path) {
+        ARG("path");
+        ta_buf_jstr(&out, ev->path);
+    }
+    if (ev->str2) {
+        if (op->cat == TA_CAT_HDF5)
+            ARG("dataset");
+        else if (op->io == TA_IO_META)
+            ARG("path2");
+        else
+            ARG("detail");
+        ta_buf_jstr(&out, ev->str2);
+    }
+    if (r->flags & TA_F_BYTES) {
+        ARG("bytes");
+        ta_buf_i64(&out, r->u.io.bytes);
+    }
+    if (r->flags & TA_F_OFFSET) {
+        ARG("offset");
+        ta_buf_i64(&out, r->u.io.offset);
+    }
+    if (r->flags & TA_F_RET) {
+        ARG("ret");
+        ta_buf_i64(&out, r->u.io.ret);
+    }
+    if (r->flags & TA_F_ERR) {
+        ARG("errno");
+        ta_buf_i64(&out, r->err);
+    }
+    if (r->flags & TA_F_UNFINISHED) {
+        ARG("unfinished");
+        ta_buf_cstr(&out, "true");
+    }
+#undef ARG
+    ta_buf_cstr(&out, any ? "}},\n" : "},\n");
+    ta_buf_line_end(&out);
+}
+
+static void tj_thread_name(int tid, const char *name)
+{
+    if (tid == ta_proc.pid) {
+        meta_name("thread_name", tid, "main");
+        return;
+    }
+    meta_name("thread_name", tid, name);
+}
+
+static void tj_dropped(const char *cause, uint64_t total)
+{
+    static uint64_t last;
+    if (total < last)
+        last = 0;
+    head(&out, "i", "agent", "dropped", ta_proc.pid);
+    ta_buf_cstr(&out, ",\"s\":\"p\",\"ts\":");
+    ta_buf_us(&out, ta_mono_ns());
+    ta_buf_cstr(&out, ",\"args\":{\"count\":");
+    ta_buf_u64(&out, total - last);
+    ta_buf_cstr(&out, ",\"total\":");
+    ta_buf_u64(&out, total);
+    ta_buf_cstr(&out, ",\"cause\":");
+    ta_buf_jstr(&out, cause);
+    ta_buf_cstr(&out, "}},\n");
+    ta_buf_line_end(&out);
+    last = total;
+}
+
+static void tj_cycle_end(void) { ta_buf_flush(&out); }
+
+static void tj_finish(void)
+{
+    if (fd < 0)
+        return;
+    ta_buf_cstr(&out, "]\n");
+    ta_buf_flush(&out);
+    ta_agent_fd_del(fd);
+    ta_sys_close(fd);
+    fd = -1;
+    out.fd = -1;
+}
+
+static void tj_after_fork(void)
+{
+    /* the parent's file is the parent's: close our copy, the child opens its own */
+    if (fd >= 0) {
+        ta_agent_fd_del(fd);
+        ta_sys_close(fd);
+    }
+    fd = -1;
+    ta_buf_init(&out, mem, sizeof mem, -1);
+}
+
+const struct ta_exporter ta_exporter_trace_json = {
+    .name = "json",
+    .signal_safe = true,
+    .start = tj_start,
+    .event = tj_event,
+    .thread_name = tj_thread_name,
+    .dropped = tj_dropped,
+    .cycle_end = tj_cycle_end,
+    .finish = tj_finish,
+    .after_fork = tj_after_fork,
+};

@@ -1,0 +1,25 @@
+# Sourced by tests/t*.sh. Each check prints "ok - ..." or "not ok - ..."; tests/run.sh counts
+# them. A test script exits 0 when all its checks passed, 1 otherwise, 77 when skipped.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+AGENT="$ROOT/build/lib/libtraceagent.so"
+NOPAGENT="$ROOT/build/lib/libtraceagent-nop.so"
+CLI="$ROOT/build/bin/traceagent"
+PY=/usr/bin/python3          # Debian's interpreter (numpy, h5py come from Debian packages)
+CHECK="$PY $ROOT/tests/lib/tacheck.py"
+TBUILD="$ROOT/build/tests"
+mkdir -p "$TBUILD"
+T_FAILS=0
+# A fresh scratch directory per test script, removed at exit unless KEEP=1.
+TMP=$(mktemp -d /tmp/ta-test.XXXXXX)
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
+
+ok()   { echo "ok - $*"; }
+fail() { echo "not ok - $*"; T_FAILS=$((T_FAILS + 1)); }
+# check "description" command args...: ok if the command succeeds
+check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
+# Compile a test program: ta_cc OUT SRC [flags...]
+ta_cc() { local out=$1 src=$2; shift 2; gcc -std=gnu11 -O1 -g -Wall -I"$ROOT/include" -o "$out" "$src" "$@" -pthread; }
+# Run a command under the agent with output to DIR: traced DIR cmd args...
+traced() { local d=$1; shift; TRACEAGENT_OUTPUT="$d" LD_PRELOAD="$AGENT" "$@"; }
+skip() { echo "skip - $*"; exit 77; }
+finish() { [ "$T_FAILS" -eq 0 ]; exit $?; }

@@ -1,0 +1,128 @@
+"""Reading traceagent output in tests, the way a user's tools would.
+
+import sys; sys.path.insert(0, "<root>/tests/lib"); import tacheck
+
+load_trace(path) checks the CONTRACT's line format (line 1 is "[", one event per line, each
+line parses alone once its trailing comma is dropped, "]" only as the last line) and returns
+the events. files(dir) finds each process's trace/stats pair.
+"""
+import glob
+import json
+import os
+import re
+import sys
+
+
+class FormatError(Exception):
+    pass
+
+
+def load_trace(path, require_closed=False):
+    with open(path, "rb") as f:
+        data = f.read()
+    text = data.decode("utf-8")  # must be valid UTF-8
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines or lines[0] != "[":
+        raise FormatError(f"{path}: line 1 is not '['")
+    events = []
+    closed = False
+    for i, line in enumerate(lines[1:], start=2):
+        if line == "]":
+            if i != len(lines):
+                raise FormatError(f"{path}: ']' before the end (line {i})")
+            closed = True
+            break
+        if not line.endswith(","):
+            raise FormatError(f"{path}:{i}: event line does not end with ','")
+        try:
+            ev = json.loads(line[:-1])
+        except json.JSONDecodeError as e:
+            raise FormatError(f"{path}:{i}: {e}: {line[:200]}")
+        events.append(ev)
+    if require_closed and not closed:
+        raise FormatError(f"{path}: no closing ']'")
+    # the whole file parses as a JSON array once the last event's trailing comma is
+    # dropped, which is what chrome://tracing and Perfetto tolerate
+    body = text.rstrip()
+    if closed:
+        body = body[:-1].rstrip()
+    body = body.rstrip(",") + "]"
+    json.loads(body)
+    return events
+
+
+def is_closed(path):
+    with open(path, "rb") as f:
+        return f.read().rstrip(b"\n").endswith(b"\n]")
+
+
+def load_stats(path):
+    with open(path) as f:
+        s = json.load(f)
+    if s.get("schema") != "traceagent-stats/1":
+        raise FormatError(f"{path}: schema is {s.get('schema')!r}")
+    return s
+
+
+def files(outdir):
+    """{pid: {"exe":..., "trace": path, "stats": path or None}} for every process."""
+    procs = {}
+    for p in glob.glob(os.path.join(outdir, "*.trace.json")):
+        m = re.match(r"(.+)-(\d+)(?:\.(\d+))?\.trace\.json$", os.path.basename(p))
+        if not m:
+            continue
+        pid = int(m.group(2))
+        stats = p[: -len(".trace.json")] + ".stats.json"
+        procs.setdefault(pid, []).append(
+            {"exe": m.group(1), "trace": p, "stats": stats if os.path.exists(stats) else None}
+        )
+    return procs
+
+
+def spans(events, cat=None, name=None):
+    return [
+        e for e in events
+        if e.get("ph") == "X" and (cat is None or e.get("cat") == cat)
+        and (name is None or e.get("name") == name)
+    ]
+
+
+def check_nesting(events):
+    """X events on each tid must nest strictly. Returns a list of problems."""
+    bad = []
+    by_tid = {}
+    for e in events:
+        if e.get("ph") == "X":
+            by_tid.setdefault((e["pid"], e["tid"]), []).append(e)
+    for key, evs in by_tid.items():
+        evs.sort(key=lambda e: (e["ts"], -e["dur"]))
+        stack = []
+        for e in evs:
+            start, end = e["ts"], e["ts"] + e["dur"]
+            while stack and stack[-1] <= start:
+                stack.pop()
+            if stack and end > stack[-1] + 1e-9:
+                bad.append((key, e["name"], start, end, stack[-1]))
+            stack.append(end)
+    return bad
+
+
+def op(stats, cat, name):
+    for row in stats["ops"]:
+        if row["cat"] == cat and row["name"] == name:
+            return row
+    return None
+
+
+if __name__ == "__main__":
+    # tacheck.py validate FILE...: exit 1 on the first format error
+    if len(sys.argv) > 2 and sys.argv[1] == "validate":
+        for p in sys.argv[2:]:
+            try:
+                evs = load_trace(p)
+                print(f"{p}: {len(evs)} events")
+            except Exception as e:  # noqa
+                print(f"{p}: {e}")
+                sys.exit(1)
