@@ -108,18 +108,15 @@ static void read_identity(int argc, char **argv)
     struct utsname u;
     if (uname(&u) == 0)
         ta_fmt(ta_proc.host, sizeof ta_proc.host, "%s", u.nodename);
-    ta_proc.argc = 0;
-    char line[8192];
+    /* argv is kept as given (the strings live as long as the process); interning and
+     * copying wait for the exporters that need them, off the start-up path */
+    ta_proc.argc = argc;
+    ta_proc.argv = argv;
     size_t o = 0;
-    line[0] = 0;
-    for (int i = 0; argv && i < argc; i++) {
-        if (i < 63)
-            ta_proc.argv_str[ta_proc.argc++] = ta_intern_cstr(argv[i]);
-        o += (size_t)ta_fmt(line + o, o < sizeof line ? sizeof line - o : 0, "%s%s",
+    ta_proc.cmdline[0] = 0;
+    for (int i = 0; argv && i < argc && o < sizeof ta_proc.cmdline - 1; i++)
+        o += (size_t)ta_fmt(ta_proc.cmdline + o, sizeof ta_proc.cmdline - o, "%s%s",
                             i ? " " : "", argv[i]);
-    }
-    ta_proc.argv_str[ta_proc.argc] = 0;
-    ta_proc.cmdline = ta_str(ta_intern(line, o < sizeof line ? o : sizeof line - 1));
 }
 
 static void read_start_time(void)
@@ -168,7 +165,7 @@ static void absolutize_env(void)
     Dl_info info;
     const char *pre = getenv("LD_PRELOAD");
     const char *hit;
-    if (pre && dladdr((void *)&absolutize_env, &info) && info.dli_fname &&
+    if (pre && (pre[0] != '/' || strstr(pre, ":") || strstr(pre, " ")) && dladdr((void *)&absolutize_env, &info) && info.dli_fname &&
         info.dli_fname[0] != '/' && (hit = strstr(pre, info.dli_fname)) &&
         syscall(SYS_getcwd, cwd, sizeof cwd) > 0) {
         char out[8192];
@@ -248,6 +245,8 @@ static void on_fork_child(void)
     } else {
         read_start_time();
         start_recording();
+        if (ta_self) /* this thread records already and will not attach again */
+            ta_drainer_ensure_thread();
     }
     ta_guard--;
 }
@@ -457,6 +456,7 @@ static void exec_failed(void)
     read_start_time();
     ta_drainer_after_fork_child(); /* fresh exporter state; the rings are still ours */
     start_recording();
+    ta_drainer_ensure_thread();
     ta_guard--;
 }
 

@@ -9,7 +9,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "ta.h"
@@ -20,6 +23,7 @@ void ta_thread_reclaim(struct ta_thread *t);
 
 static pthread_t drainer;
 static _Atomic int stop_req;
+static _Atomic int thread_wanted; /* started, and the drainer thread not yet created */
 static _Atomic int drain_owner;
 static const struct ta_exporter *exps[4];
 static int nexps;
@@ -178,11 +182,15 @@ static void *drainer_main(void *arg)
         /* busy: go again soon; idle: sleep longer. 2 ms is 16% of a default ring filled
          * by one thread making a million calls a second. */
         struct timespec ts = {0, n > 1024 ? 100000 : n ? 500000 : 2000000};
-        nanosleep(&ts, NULL);
+        /* sleeps unless stop_req is already set; ta_drainer_stop_and_flush wakes it */
+        syscall(SYS_futex, &stop_req, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
     }
     return NULL;
 }
 
+/* Exporters start with the process (its files exist even when it records nothing); the
+ * thread starts with the first thread that records (ta_drainer_ensure_thread), so a
+ * process that never records, like most short shell tools, pays for no thread. */
 void ta_drainer_start(void)
 {
     nexps = 0;
@@ -198,6 +206,14 @@ void ta_drainer_start(void)
             exps[i--] = exps[--nexps];
         }
     atomic_store(&stop_req, 0);
+    atomic_store(&thread_wanted, 1);
+}
+
+void ta_drainer_ensure_thread(void)
+{
+    int one = 1;
+    if (!atomic_compare_exchange_strong(&thread_wanted, &one, 0))
+        return;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -210,8 +226,10 @@ void ta_drainer_start(void)
 
 void ta_drainer_stop_and_flush(void)
 {
+    atomic_store(&thread_wanted, 0);
     if (atomic_exchange(&ta_drainer_running, 0)) {
         atomic_store_explicit(&stop_req, 1, memory_order_release);
+        syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
         pthread_join(drainer, NULL);
     }
     int me = ta_gettid();
@@ -245,6 +263,7 @@ void ta_drainer_after_fork_child(void)
 {
     atomic_store(&drain_owner, 0);
     atomic_store(&ta_drainer_running, 0);
+    atomic_store(&thread_wanted, 0);
     atomic_store(&stop_req, 0);
     for (int i = 0; i < nexps; i++)
         if (exps[i]->after_fork)

@@ -33,13 +33,12 @@ void ta_intern_init(void)
 {
     if (arena)
         return;
-    arena = ta_sys_mmap(ARENA_BYTES);
-    table = ta_sys_mmap(TABLE_SLOTS * sizeof(uint64_t));
-    if (!arena || !table) {
-        arena = NULL;
-        table = NULL;
+    /* one reservation for both; pages are touched only as strings arrive */
+    char *m = ta_sys_mmap(TABLE_SLOTS * sizeof(uint64_t) + ARENA_BYTES);
+    if (!m)
         return;
-    }
+    table = (_Atomic uint64_t *)m;
+    arena = m + TABLE_SLOTS * sizeof(uint64_t);
     /* id 0 is the empty string at offset 0 */
     atomic_store_explicit(&arena_used, 8, memory_order_relaxed);
 }

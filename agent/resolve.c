@@ -12,28 +12,18 @@
  * take their bootstrap path (the raw syscall). */
 #include <dlfcn.h>
 #include <link.h>
-#include <string.h>
 
 #include "ta.h"
 
 static __thread int resolving __attribute__((tls_model("initial-exec")));
 
-static void *self_base(void)
-{
-    static void *base;
-    if (!base) {
-        Dl_info info;
-        if (dladdr((void *)&self_base, &info))
-            base = info.dli_fbase;
-    }
-    return base;
-}
+/* The agent's own image, from the linker's symbols (dladdr is slow at start-up). */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _end[] __attribute__((visibility("hidden")));
 
-static int in_agent(void *p)
-{
-    Dl_info info;
-    return p && dladdr(p, &info) && info.dli_fbase == self_base();
-}
+static void *self_base(void) { return (void *)__ehdr_start; }
+
+static int in_agent(void *p) { return (const char *)p >= __ehdr_start && (const char *)p < _end; }
 
 #define MAX_OBJS 512
 struct objs {
@@ -59,9 +49,8 @@ void *ta_resolve(const char *name)
     resolving = 1;
     ta_guard++;
     int saved = errno;
-    void *p = dlsym(RTLD_NEXT, name);
-    if (!p || in_agent(p)) {
-        p = NULL;
+    void *p = dlsym(RTLD_NEXT, name); /* never the agent: it is "next after" the agent */
+    if (!p) {
         struct objs objs;
         objs.n = 0;
         dl_iterate_phdr(collect, &objs);

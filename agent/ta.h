@@ -314,9 +314,9 @@ struct ta_proc {
     int pid, ppid;
     char exe[256];        /* basename of the executable ("python3" for Python) */
     char host[256];
-    const char *cmdline;  /* argv joined by spaces (interned) */
-    uint32_t argv_str[64];/* interned argv, 0-terminated list (first 63 args) */
+    char cmdline[4096];   /* argv joined by spaces (cut at 4095 bytes) */
     int argc;
+    char **argv;          /* as main() gets it */
     uint64_t start_mono_ns, start_real_ns; /* the wall-clock anchor */
     char stem[4096];      /* <output>/<exe>-<pid>[.N]: prefix of this process's files */
 };
@@ -369,7 +369,8 @@ struct ta_exporter {
 extern const struct ta_exporter ta_exporter_trace_json;
 extern const struct ta_exporter ta_exporter_stats;
 
-void ta_drainer_start(void);
+void ta_drainer_start(void);         /* exporters; the thread comes with the first event */
+void ta_drainer_ensure_thread(void); /* start the drainer thread if it is wanted */
 void ta_drainer_stop_and_flush(void); /* joins the drainer, drains all, finishes exporters */
 void ta_drain_signal(void);           /* signal context: drain into signal-safe exporters */
 void ta_drainer_after_fork_child(void);

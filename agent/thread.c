@@ -109,6 +109,7 @@ struct ta_thread *ta_thread_attach(void)
     atomic_fetch_add_explicit(&ta_threads_attached, 1, memory_order_relaxed);
     pthread_setspecific(key, t);
     ta_self = t;
+    ta_drainer_ensure_thread();
     ta_guard--;
     return t;
 }
