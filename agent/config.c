@@ -103,6 +103,11 @@ static void set_key(const char *var, const char *val)
             bad(var, val, "expected 0 or 1");
         else
             ta_cfg.children = val[0] == '1';
+    } else if (!strcmp(var, "TRACEAGENT_ON_FULL")) {
+        if (strcmp(val, "wait") && strcmp(val, "drop"))
+            bad(var, val, "expected wait or drop");
+        else
+            ta_cfg.on_full_drop = val[0] == 'd';
     } else if (!strcmp(var, "TRACEAGENT_STACKS")) {
         if ((m = parse_list(val, cat_keys, TA_CAT_AGENT, 1)) < 0)
             bad(var, val, "expected a comma list of categories");
@@ -136,6 +141,7 @@ static const char *const vars[] = {
     "TRACEAGENT_LOG",    "TRACEAGENT_OUTPUT",          "TRACEAGENT_EXPORT",
     "TRACEAGENT_TRACE",  "TRACEAGENT_BUFFER_KB",       "TRACEAGENT_MIN_DURATION_NS",
     "TRACEAGENT_CHILDREN", "TRACEAGENT_STACKS",        "TRACEAGENT_EXCLUDE",
+    "TRACEAGENT_ON_FULL",
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 

@@ -480,7 +480,7 @@ static char **child_env(char *const envp[], size_t *maplen)
                                        "TRACEAGENT_MIN_DURATION_NS", "TRACEAGENT_CHILDREN",
                                        "TRACEAGENT_STACKS", "TRACEAGENT_LOG",
                                        "TRACEAGENT_EXCLUDE", "TRACEAGENT_CONFIG",
-                                       "TRACEAGENT_CLOCK"};
+                                       "TRACEAGENT_CLOCK", "TRACEAGENT_ON_FULL"};
     size_t n = 0;
     while (envp[n])
         n++;

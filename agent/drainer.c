@@ -29,7 +29,7 @@ static const struct ta_exporter *exps[4];
 static int nexps;
 static uint64_t dropped_reported;
 static uint64_t dropped_retired; /* drops of threads whose slot was reclaimed */
-uint64_t ta_events_drained;
+_Atomic uint64_t ta_events_drained; /* progress, watched by producers that wait */
 
 static void drain_acquire(int me)
 {
@@ -137,10 +137,12 @@ static uint64_t drain_cycle(int signal_mode)
             dispatch(&r->slots[tail & r->mask], t->tid, signal_mode);
             tail++;
             n++;
-            if ((tail & 255) == 0)
+            if ((tail & 255) == 0) {
                 /* release: the producer may reuse the slots below tail once it sees this
                  * (pairs with its acquire load of tail) */
                 atomic_store_explicit(&r->tail, tail, memory_order_release);
+                atomic_fetch_add_explicit(&ta_events_drained, 256, memory_order_relaxed);
+            }
         }
         atomic_store_explicit(&r->tail, tail, memory_order_release);
         uint64_t d = atomic_load_explicit((_Atomic uint64_t *)&t->dropped_full,
@@ -162,7 +164,6 @@ static uint64_t drain_cycle(int signal_mode)
     for (int i = 0; i < nexps; i++)
         if (exps[i]->cycle_end && (!signal_mode || exps[i]->signal_safe))
             exps[i]->cycle_end();
-    ta_events_drained += n;
     return n;
 }
 

@@ -6,6 +6,7 @@
  *     published by one compare-and-swap from 0 (release), readers load with acquire;
  *   - two threads inserting the same new string race on the CAS; the loser finds the
  *     winner's entry equal and uses it (its own arena bytes are wasted, a rare few).
+ * Strings longer than 4096 bytes are cut to 4093 bytes followed by "...".
  * An id is stable for the life of the process (and in a forked child). The table never
  * frees: a program that opens millions of distinct paths fills it, after which new strings
  * come back as id 0 ("") and are counted (ta_intern_full). */
@@ -72,8 +73,13 @@ uint32_t ta_intern(const char *s, size_t n)
 {
     if (ta_unlikely(!table))
         return 0;
-    if (n > MAX_LEN)
-        n = MAX_LEN;
+    if (ta_unlikely(n > MAX_LEN)) {
+        /* cut, and say so: the text ends with "..." */
+        char cut[MAX_LEN];
+        memcpy(cut, s, MAX_LEN - 3);
+        memcpy(cut + MAX_LEN - 3, "...", 3);
+        return ta_intern(cut, MAX_LEN);
+    }
     uint64_t h = hash(s, n);
     uint32_t h32 = (uint32_t)(h >> 32) | 1; /* never 0, so a used slot is never 0 */
     uint32_t mine = 0;                     /* our arena entry, once made */

@@ -301,6 +301,7 @@ struct ta_config {
     uint32_t buffer_kb;   /* per-thread ring size */
     uint64_t min_duration_ns;
     int children;
+    int on_full_drop;     /* TRACEAGENT_ON_FULL=drop: never wait for the drainer */
     uint32_t stacks_mask;
     int log_level;
     int nexcludes;

@@ -124,16 +124,21 @@ void ta_thread_reclaim(struct ta_thread *t)
     pthread_mutex_unlock(&reg_lock);
 }
 
-/* The ring is full. Policy (explicit, documented in agent/README.md): wait for the drainer
- * up to 20 ms, yielding the CPU to it, then drop the event and count it. After a wait that
- * failed, later events on this thread drop at once until one fits again, so a stuck
- * drainer costs the program one 20 ms wait, not one per event. */
+/* The ring is full. Policy (explicit, documented in agent/README.md): wait for the drainer,
+ * yielding the CPU to it, for as long as it makes progress; drop the event and count it
+ * when the drainer has made none for 100 ms (TRACEAGENT_ON_FULL=drop: drop at once, never
+ * slow the program down). After a wait that failed, later events on this thread drop at
+ * once until one fits again, so a stuck drainer costs the program one wait, not one per
+ * event. */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (!t->wait_failed && atomic_load_explicit(&ta_drainer_running, memory_order_relaxed)) {
-        uint64_t start = ta_mono_ns();
+    if (!t->wait_failed && !ta_cfg.on_full_drop &&
+        atomic_load_explicit(&ta_drainer_running, memory_order_relaxed)) {
+        extern _Atomic uint64_t ta_events_drained;
+        uint64_t seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
+        uint64_t since = ta_mono_ns();
         for (int i = 0;; i++) {
             if (i < 64) {
                 sched_yield();
@@ -145,8 +150,15 @@ struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
             r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
             if (h - r->tail_cache <= r->mask)
                 return &r->slots[h & r->mask];
-            if (ta_mono_ns() - start > 20000000)
+            /* give up only when the drainer makes no progress at all */
+            uint64_t now_seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
+            uint64_t now = ta_mono_ns();
+            if (now_seen != seen) {
+                seen = now_seen;
+                since = now;
+            } else if (now - since > 100000000) {
                 break;
+            }
         }
         t->wait_failed = 1;
     } else {

@@ -18,8 +18,14 @@ fail() { echo "not ok - $*"; T_FAILS=$((T_FAILS + 1)); }
 # check "description" command args...: ok if the command succeeds
 check() { local d=$1; shift; if "$@"; then ok "$d"; else fail "$d"; fi; }
 # Compile a test program: ta_cc OUT SRC [flags...]
-ta_cc() { local out=$1 src=$2; shift 2; gcc -std=gnu11 -O1 -g -Wall -I"$ROOT/include" -o "$out" "$src" "$@" -pthread; }
+ta_cc() {
+    local out=$1 src=$2; shift 2
+    gcc -std=gnu11 -O1 -g -Wall -I"$ROOT/include" -o "$out" "$src" "$@" -pthread ||
+        { fail "compile $(basename "$src") $*"; exit 1; }
+}
 # Run a command under the agent with output to DIR: traced DIR cmd args...
 traced() { local d=$1; shift; TRACEAGENT_OUTPUT="$d" LD_PRELOAD="$AGENT" "$@"; }
+# The same, in a subshell whose death by a signal the shell does not report.
+traced_quiet() { ( traced "$@" ) 2>/dev/null; }
 skip() { echo "skip - $*"; exit 77; }
 finish() { [ "$T_FAILS" -eq 0 ]; exit $?; }
