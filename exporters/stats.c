@@ -1,0 +1,1150 @@
+/* The stats exporter: aggregates every event in the drainer and writes
+ * `<stem>.stats.json` at the process's clean end.
+ *
+ * Runs only in the drainer thread (one caller at a time, never from a signal handler), so
+ * it may malloc; it writes only through ta_out_open/ta_sys_write. The per-event path does
+ * no malloc in steady state: rows are found by pointer (op descriptors and interned strings
+ * are stable, the same text gives the same pointer), with a one-entry cache in front of
+ * each hash table.
+ *
+ * Output layout (schema "traceagent-stats/1"; times in ns, sizes in bytes):
+ * {
+ *   "schema": "traceagent-stats/1",
+ *   "process": {"pid", "ppid", "exe", "argv": [...], "cmdline", "host",
+ *               "start_ns" (wall clock, ns since the epoch), "start" (ISO-8601 UTC),
+ *               "duration_ns" (start to the writing of this file),
+ *               "clock": {"monotonic_ns", "realtime_ns"}  (the same instant on both clocks:
+ *                         the anchor that lines up processes and hosts)},
+ *   "events": N (events received, all kinds),
+ *   "threads": [{"tid", "name", "events"}, ...],
+ *   "ops": [ one row per (cat, name), by total_ns descending:
+ *     spans:    {"cat", "name", "kind": "span", "count", "total_ns", "mean_ns", "median_ns",
+ *                "min_ns", "max_ns", "stddev_ns", "p95_ns", "p99_ns", "errors"
+ *                [, "bytes"  (sum of bytes actually transferred, when the op moves data)]}
+ *     instants: {"cat", "name", "kind": "instant", "count"} ],
+ *   "counters": [{"cat", "name", "count", "min", "max", "last"}, ...],
+ *   "files": [ one row per path, by time descending:
+ *     {"path", "opens", "closes", "reads", "writes", "seeks", "syncs", "meta", "maps",
+ *      "errors", "bytes_read", "bytes_written", "read_ns", "write_ns", "other_ns",
+ *      "read_sizes": [[lower_bound, count], ...], "write_sizes": [[lower_bound, count], ...]} ],
+ *   "tree": [ top-level nodes:
+ *     {"cat", "name", "count", "total_ns", "self_ns", "children": [nodes...]} ],
+ *   "dropped": {"<cause>": N, ...}
+ * }
+ *
+ * Percentiles (median = p50, p95, p99) use the nearest-rank definition: the value of rank
+ * ceil(p * count) in ascending order. They come from a log-linear histogram: values below
+ * 128 ns are exact, above that each power of two is cut into 128 buckets and the bucket's
+ * midpoint is reported (clamped to [min, max]): at most 0.4% from the exact value.
+ * count, total, min, max and mean are exact; stddev is the population standard deviation
+ * (from exact integer sums).
+ *
+ * Access-size histograms (read_sizes/write_sizes) count calls that transferred bytes, in
+ * log2 buckets named by their lower bound: 0 (nothing moved), 1, 2, 4, ... where bucket
+ * `b` holds sizes in [b, 2b). Only non-empty buckets are listed, in ascending order.
+ *
+ * The tree is rebuilt from each record's depth. Records of one thread arrive in order of
+ * completion (children before their parent), so each thread keeps, per depth d, the
+ * aggregated nodes completed at d whose parent has not arrived yet (`pend[d]`). A span at
+ * depth d adopts pend[d + 1] as its children and then joins pend[d] (or, at depth 0, the
+ * global tree). Siblings are aggregated by (cat, name). Leftovers whose parent never came
+ * (a dropped record) are attached to the next ancestor that does arrive, or to the top at
+ * the end. self_ns = total_ns - sum of the children's total_ns (at least 0).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+#include "ta.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* A hash map keyed by a pair of pointers (open addressing, linear probing, power of two). */
+
+struct pmap {
+    struct pslot {
+        const void *a, *b;
+        void *v;
+    } *s;
+    size_t cap, n; /* cap: 0 or a power of two */
+};
+
+static inline size_t pmap_hash(const void *a, const void *b)
+{
+    uint64_t h = (uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ull;
+    h ^= (uint64_t)(uintptr_t)b * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 29;
+    return (size_t)h;
+}
+
+static void *pmap_get(const struct pmap *m, const void *a, const void *b)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = pmap_hash(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        const struct pslot *s = &m->s[i];
+        if (!s->v)
+            return NULL;
+        if (s->a == a && s->b == b)
+            return s->v;
+    }
+}
+
+/* Insert a key known to be absent. false when out of memory. */
+static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
+{
+    if ((m->n + 1) * 4 > m->cap * 3) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        struct pslot *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return false;
+        for (size_t j = 0; j < m->cap; j++) {
+            struct pslot *o = &m->s[j];
+            if (!o->v)
+                continue;
+            size_t i = pmap_hash(o->a, o->b) & (ncap - 1);
+            while (ns[i].v)
+                i = (i + 1) & (ncap - 1);
+            ns[i] = *o;
+        }
+        free(m->s);
+        m->s = ns;
+        m->cap = ncap;
+    }
+    size_t i = pmap_hash(a, b) & (m->cap - 1);
+    while (m->s[i].v)
+        i = (i + 1) & (m->cap - 1);
+    m->s[i].a = a;
+    m->s[i].b = b;
+    m->s[i].v = v;
+    m->n++;
+    return true;
+}
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Log-linear duration histogram: block 0 holds values 0..127 exactly; block b >= 1 holds
+ * [2^(b+6), 2^(b+7)) in 128 equal buckets. Blocks are allocated on first use. */
+
+#define H_SUB 128
+#define H_BLOCKS 58 /* 1 + (63 - 7 + 1) */
+
+struct hist {
+    uint64_t *blk[H_BLOCKS];
+};
+
+static inline void hist_add(struct hist *h, uint64_t v)
+{
+    unsigned b, i;
+    if (v < H_SUB) {
+        b = 0;
+        i = (unsigned)v;
+    } else {
+        unsigned e = 63u - (unsigned)__builtin_clzll(v); /* 7..63 */
+        b = e - 6;
+        i = (unsigned)(v >> (e - 7)) & (H_SUB - 1);
+    }
+    uint64_t *p = h->blk[b];
+    if (ta_unlikely(!p)) {
+        p = h->blk[b] = calloc(H_SUB, sizeof *p);
+        if (!p)
+            return;
+    }
+    p[i]++;
+}
+
+/* Lower bound and width of bucket (b, i). */
+static void hist_bucket(unsigned b, unsigned i, uint64_t *lo, uint64_t *w)
+{
+    if (b == 0) {
+        *lo = i;
+        *w = 1;
+    } else {
+        unsigned shift = b - 1; /* e - 7 */
+        *lo = (uint64_t)(H_SUB + i) << shift;
+        *w = 1ull << shift;
+    }
+}
+
+/* The value of rank `rank` (1-based) in ascending order, as its bucket's midpoint. */
+static uint64_t hist_rank(const struct hist *h, uint64_t rank, uint64_t min, uint64_t max)
+{
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < H_BLOCKS; b++) {
+        const uint64_t *p = h->blk[b];
+        if (!p)
+            continue;
+        for (unsigned i = 0; i < H_SUB; i++) {
+            seen += p[i];
+            if (p[i] && seen >= rank) {
+                uint64_t lo, w;
+                hist_bucket(b, i, &lo, &w);
+                uint64_t v = lo + w / 2;
+                return v < min ? min : v > max ? max : v;
+            }
+        }
+    }
+    return max; /* a block allocation failed: fewer samples than counted */
+}
+
+static uint64_t hist_pct(const struct hist *h, uint64_t count, unsigned pct, uint64_t min,
+                         uint64_t max)
+{
+    uint64_t rank = (count * pct + 99) / 100; /* ceil(count * pct / 100) */
+    if (rank < 1)
+        rank = 1;
+    return hist_rank(h, rank, min, max);
+}
+
+
+/* ------------------------------------------------------------------------------------ */
+/* State */
+
+struct op_row {
+    const struct ta_op *op;
+    const char *name;
+    uint64_t count, total, min, max, bytes, errors;
+    unsigned __int128 sumsq; /* exact: 2^40 ns squared times 2^40 events still fits */
+    bool has_bytes;
+    uint8_t shape;
+    struct hist h;
+};
+
+struct counter_row {
+    const struct ta_op *op;
+    const char *name;
+    uint64_t count;
+    double min, max, last;
+};
+
+#define SZ_BUCKETS 65 /* 0, then [2^(k-1), 2^k) for k = 1..64 */
+
+struct file_row {
+    const char *path;
+    uint64_t opens, closes, reads, writes, seeks, syncs, meta, maps, errors;
+    uint64_t bytes_read, bytes_written, read_ns, write_ns, other_ns;
+    uint64_t rsz[SZ_BUCKETS], wsz[SZ_BUCKETS];
+};
+
+/* A call-path node. Children are a singly linked list; a node with many children also
+ * gets a hash index over them (`idx`, open addressing on (op, name)). */
+struct tnode {
+    const struct ta_op *op;
+    const char *name;
+    uint64_t count, total;
+    struct tnode *child, *next, *last_hit;
+    struct tnode **idx;
+    uint32_t nchild, idx_cap;
+};
+
+#define TREE_IDX_MIN 8 /* index a node's children once it has more than this many */
+#define MAX_DEPTH 256  /* rec->depth is a uint8_t */
+
+struct thr {
+    int32_t tid;
+    int32_t maxd; /* highest depth whose pend[] may hold nodes; -1 none */
+    uint64_t events;
+    char name[64];
+    struct tnode *pend[MAX_DEPTH + 1]; /* sentinel parents of nodes waiting, by depth */
+};
+
+#define MAX_CAUSES 16
+static struct {
+    struct pmap ops, counters, files, threads;
+    struct op_row *last_op;
+    struct file_row *last_file;
+    struct thr *last_thr;
+    struct tnode root;          /* the global tree's root: children are depth-0 spans */
+    struct tnode *free_nodes;   /* recycled nodes (linked by `next`) */
+    uint64_t events;
+    struct {
+        char cause[32];
+        uint64_t total;
+    } dropped[MAX_CAUSES];
+    int ndropped;
+    bool oom_warned;
+} st;
+
+static void oom(void)
+{
+    if (!st.oom_warned) {
+        st.oom_warned = true;
+        ta_warn("stats: out of memory, statistics will be incomplete");
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Tree */
+
+static struct tnode *node_new(const struct ta_op *op, const char *name)
+{
+    struct tnode *n = st.free_nodes;
+    if (n)
+        st.free_nodes = n->next;
+    else if (!(n = malloc(sizeof *n)))
+        return NULL;
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->name = name;
+    return n;
+}
+
+static void node_release(struct tnode *n) /* n's children must be released already */
+{
+    free(n->idx);
+    n->idx = NULL;
+    n->next = st.free_nodes;
+    st.free_nodes = n;
+}
+
+static void idx_insert(struct tnode **idx, uint32_t cap, struct tnode *c)
+{
+    size_t i = pmap_hash(c->op, c->name) & (cap - 1);
+    while (idx[i])
+        i = (i + 1) & (cap - 1);
+    idx[i] = c;
+}
+
+static void idx_build(struct tnode *p)
+{
+    uint32_t cap = 16;
+    while (cap < p->nchild * 2)
+        cap *= 2;
+    struct tnode **idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return; /* lookups fall back to the list */
+    for (struct tnode *c = p->child; c; c = c->next)
+        idx_insert(idx, cap, c);
+    free(p->idx);
+    p->idx = idx;
+    p->idx_cap = cap;
+}
+
+/* The child of p for (op, name), created when missing; NULL when out of memory. */
+static struct tnode *child_get(struct tnode *p, const struct ta_op *op, const char *name)
+{
+    struct tnode *c = p->last_hit;
+    if (c && c->op == op && c->name == name)
+        return c;
+    if (p->idx) {
+        for (size_t i = pmap_hash(op, name) & (p->idx_cap - 1);; i = (i + 1) & (p->idx_cap - 1)) {
+            c = p->idx[i];
+            if (!c)
+                break;
+            if (c->op == op && c->name == name)
+                return p->last_hit = c;
+        }
+    } else {
+        for (c = p->child; c; c = c->next)
+            if (c->op == op && c->name == name)
+                return p->last_hit = c;
+    }
+    if (!(c = node_new(op, name))) {
+        oom();
+        return NULL;
+    }
+    c->next = p->child;
+    p->child = c;
+    p->nchild++;
+    if (p->idx && p->nchild * 2 <= p->idx_cap)
+        idx_insert(p->idx, p->idx_cap, c);
+    else if (p->nchild > TREE_IDX_MIN)
+        idx_build(p);
+    return p->last_hit = c;
+}
+
+/* Release n's descendants to the free list. */
+static void tree_drop_children(struct tnode *n)
+{
+    struct tnode *c = n->child, *next;
+    for (; c; c = next) {
+        next = c->next;
+        tree_drop_children(c);
+        node_release(c);
+    }
+    free(n->idx);
+    n->child = NULL;
+    n->idx = NULL;
+    n->nchild = n->idx_cap = 0;
+    n->last_hit = NULL;
+}
+
+/* Move all of src's children under dst, aggregating by (op, name); src ends childless. */
+static void tree_merge(struct tnode *dst, struct tnode *src)
+{
+    if (!src->child)
+        return;
+    if (!dst->child) { /* common case: adopt the whole list */
+        free(dst->idx);
+        dst->child = src->child;
+        dst->nchild = src->nchild;
+        dst->idx = src->idx;
+        dst->idx_cap = src->idx_cap;
+        dst->last_hit = src->last_hit;
+        src->child = NULL;
+        src->nchild = 0;
+        src->idx = NULL;
+        src->idx_cap = 0;
+        src->last_hit = NULL;
+        return;
+    }
+    struct tnode *c = src->child, *next;
+    for (; c; c = next) {
+        next = c->next;
+        struct tnode *m = child_get(dst, c->op, c->name);
+        if (m) {
+            m->count += c->count;
+            m->total += c->total;
+            tree_merge(m, c);
+        } else {
+            tree_drop_children(c); /* out of memory: lose this subtree */
+        }
+        node_release(c);
+    }
+    free(src->idx);
+    src->child = NULL;
+    src->nchild = 0;
+    src->idx = NULL;
+    src->idx_cap = 0;
+    src->last_hit = NULL;
+}
+
+
+static struct thr *thr_get(int32_t tid)
+{
+    struct thr *t = st.last_thr;
+    if (t && t->tid == tid)
+        return t;
+    /* tid 0 would be the empty key of nothing: pmap keys are pointers, any value works */
+    t = pmap_get(&st.threads, (void *)(intptr_t)tid, NULL);
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t))) {
+            oom();
+            return NULL;
+        }
+        t->tid = tid;
+        t->maxd = -1;
+        if (!pmap_put(&st.threads, (void *)(intptr_t)tid, NULL, t)) {
+            free(t);
+            oom();
+            return NULL;
+        }
+    }
+    return st.last_thr = t;
+}
+
+static struct tnode *pend_get(struct thr *t, int d)
+{
+    if (!t->pend[d] && !(t->pend[d] = node_new(NULL, NULL)))
+        oom();
+    return t->pend[d];
+}
+
+static void tree_span(struct thr *t, const struct ta_op *op, const char *name, int d,
+                      uint64_t dur)
+{
+    /* Nodes deeper than d + 1 lost their parent (a dropped record): they ran inside this
+     * span, so they become its children. */
+    for (int k = t->maxd; k > d + 1; k--) {
+        if (t->pend[k] && t->pend[k]->child) {
+            struct tnode *p = pend_get(t, d + 1);
+            if (p)
+                tree_merge(p, t->pend[k]);
+        }
+    }
+    struct tnode *parent = d == 0 ? &st.root : pend_get(t, d);
+    if (!parent)
+        return;
+    struct tnode *n = child_get(parent, op, name);
+    if (!n)
+        return;
+    n->count++;
+    n->total += dur;
+    if (d + 1 <= t->maxd && t->pend[d + 1])
+        tree_merge(n, t->pend[d + 1]);
+    t->maxd = d;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-event path */
+
+static struct op_row *op_get(const struct ta_op *op, const char *name)
+{
+    struct op_row *r = pmap_get(&st.ops, op, name);
+    if (r)
+        return r;
+    if (!(r = calloc(1, sizeof *r))) {
+        oom();
+        return NULL;
+    }
+    r->op = op;
+    r->name = name;
+    r->min = UINT64_MAX;
+    r->shape = op->shape;
+    if (!pmap_put(&st.ops, op, name, r)) {
+        free(r);
+        oom();
+        return NULL;
+    }
+    return r;
+}
+
+static struct file_row *file_get(const char *path)
+{
+    struct file_row *f = st.last_file;
+    if (f && f->path == path)
+        return f;
+    f = pmap_get(&st.files, path, NULL);
+    if (!f) {
+        if (!(f = calloc(1, sizeof *f))) {
+            oom();
+            return NULL;
+        }
+        f->path = path;
+        if (!pmap_put(&st.files, path, NULL, f)) {
+            free(f);
+            oom();
+            return NULL;
+        }
+    }
+    return st.last_file = f;
+}
+
+static inline unsigned size_bucket(uint64_t n)
+{
+    return n ? 64u - (unsigned)__builtin_clzll(n) : 0; /* 1 -> 1, 2..3 -> 2, 4..7 -> 3 */
+}
+
+static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
+{
+    struct file_row *f = file_get(ev->path);
+    if (!f)
+        return;
+    int has_bytes = rec && (rec->flags & TA_F_BYTES) && rec->u.io.bytes >= 0;
+    uint64_t bytes = has_bytes ? (uint64_t)rec->u.io.bytes : 0;
+    if (rec && (rec->flags & TA_F_ERR))
+        f->errors++;
+    switch (ev->op->io) {
+    case TA_IO_READ:
+        f->reads++;
+        f->read_ns += ev->dur_ns;
+        if (has_bytes) {
+            f->bytes_read += bytes;
+            f->rsz[size_bucket(bytes)]++;
+        }
+        return;
+    case TA_IO_WRITE:
+        f->writes++;
+        f->write_ns += ev->dur_ns;
+        if (has_bytes) {
+            f->bytes_written += bytes;
+            f->wsz[size_bucket(bytes)]++;
+        }
+        return;
+    case TA_IO_OPEN: f->opens++; break;
+    case TA_IO_CLOSE: f->closes++; break;
+    case TA_IO_SEEK: f->seeks++; break;
+    case TA_IO_SYNC: f->syncs++; break;
+    case TA_IO_META: f->meta++; break;
+    case TA_IO_MAP: f->maps++; break;
+    default: break;
+    }
+    f->other_ns += ev->dur_ns;
+}
+
+static void counter_event(const struct ta_event *ev, double v)
+{
+    struct counter_row *c = pmap_get(&st.counters, ev->op, ev->name);
+    if (!c) {
+        if (!(c = calloc(1, sizeof *c))) {
+            oom();
+            return;
+        }
+        c->op = ev->op;
+        c->name = ev->name;
+        c->min = c->max = v;
+        if (!pmap_put(&st.counters, ev->op, ev->name, c)) {
+            free(c);
+            oom();
+            return;
+        }
+    }
+    c->count++;
+    if (v < c->min)
+        c->min = v;
+    if (v > c->max)
+        c->max = v;
+    c->last = v;
+}
+
+static void stats_event(const struct ta_event *ev)
+{
+    const struct ta_op *op = ev->op;
+    const struct ta_rec *rec = ev->rec;
+    const char *name = ev->name ? ev->name : op->name;
+    st.events++;
+    struct thr *t = thr_get(ev->tid);
+    if (t)
+        t->events++;
+
+    if (op->shape == TA_SHAPE_COUNTER) {
+        counter_event(ev, rec ? rec->u.counter : 0);
+        return;
+    }
+    struct op_row *r = st.last_op;
+    if (!r || r->op != op || r->name != name) {
+        if (!(r = op_get(op, name)))
+            return;
+        st.last_op = r;
+    }
+    r->count++;
+    if (op->shape != TA_SHAPE_SPAN)
+        return;
+
+    uint64_t d = ev->dur_ns;
+    r->total += d;
+    r->sumsq += (unsigned __int128)d * d;
+    if (d < r->min)
+        r->min = d;
+    if (d > r->max)
+        r->max = d;
+    hist_add(&r->h, d);
+    if (rec) {
+        if (rec->flags & TA_F_BYTES) {
+            r->has_bytes = true;
+            if (rec->u.io.bytes > 0)
+                r->bytes += (uint64_t)rec->u.io.bytes;
+        }
+        if (rec->flags & TA_F_ERR)
+            r->errors++;
+    }
+    if (ev->path && *ev->path)
+        file_event(ev, rec);
+    if (t)
+        tree_span(t, op, name, rec ? rec->depth : 0, d);
+}
+
+static void stats_thread_name(int tid, const char *name)
+{
+    struct thr *t = thr_get(tid);
+    if (t && name) {
+        strncpy(t->name, name, sizeof t->name - 1);
+        t->name[sizeof t->name - 1] = 0;
+    }
+}
+
+static void stats_dropped(const char *cause, uint64_t total)
+{
+    if (!cause)
+        cause = "unknown";
+    for (int i = 0; i < st.ndropped; i++) {
+        if (strncmp(st.dropped[i].cause, cause, sizeof st.dropped[i].cause - 1) == 0) {
+            st.dropped[i].total = total;
+            return;
+        }
+    }
+    if (st.ndropped < MAX_CAUSES) {
+        strncpy(st.dropped[st.ndropped].cause, cause, sizeof st.dropped[0].cause - 1);
+        st.dropped[st.ndropped].total = total;
+        st.ndropped++;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Writing */
+
+static struct ta_buf *ob;
+
+/* Flush between items: the file is written whole at the end, so lines need not be whole;
+ * this only keeps any single item from overflowing the buffer. */
+static void out_maybe_flush(void)
+{
+    if (ob->len > ob->cap / 2)
+        ta_buf_flush(ob);
+}
+
+static void out_key(const char *k)
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": ", 2);
+}
+
+static void out_kv_u64(const char *k, uint64_t v, bool comma)
+{
+    out_key(k);
+    ta_buf_u64(ob, v);
+    if (comma)
+        ta_buf_put(ob, ", ", 2);
+}
+
+static void out_kv_str(const char *k, const char *v, bool comma)
+{
+    out_key(k);
+    ta_buf_jstr(ob, v);
+    if (comma)
+        ta_buf_put(ob, ", ", 2);
+}
+
+static void out_indent(int n)
+{
+    static const char sp[] = "                                                                ";
+    if (n > 64)
+        n = 64;
+    ta_buf_put(ob, sp, (size_t)n);
+}
+
+/* A double as JSON with full precision, independent of the program's locale. */
+static void out_double(double v)
+{
+    if (v == (double)(int64_t)v && v > -9e15 && v < 9e15) {
+        ta_buf_i64(ob, (int64_t)v);
+        return;
+    }
+    if (v != v || v - v != 0) { /* NaN, inf */
+        ta_buf_put(ob, "null", 4);
+        return;
+    }
+    char tmp[40];
+    int n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    if (n <= 0 || n >= (int)sizeof tmp) {
+        ta_buf_put(ob, "null", 4);
+        return;
+    }
+    for (int i = 0; i < n; i++) /* a locale's decimal comma */
+        if (!(tmp[i] >= '0' && tmp[i] <= '9') && tmp[i] != '-' && tmp[i] != '+' &&
+            tmp[i] != 'e' && tmp[i] != 'E')
+            tmp[i] = '.';
+    ta_buf_put(ob, tmp, (size_t)n);
+}
+
+/* Rounded to 3 decimals (ns), as a JSON number. */
+static void out_ns3(long double v)
+{
+    if (v < 0)
+        v = 0;
+    uint64_t m = (uint64_t)(v * 1000 + 0.5L);
+    ta_buf_u64(ob, m / 1000);
+    if (m % 1000) {
+        char d[4] = {'.', (char)('0' + m % 1000 / 100), (char)('0' + m % 100 / 10),
+                     (char)('0' + m % 10)};
+        int n = 4;
+        while (d[n - 1] == '0')
+            n--;
+        ta_buf_put(ob, d, (size_t)n);
+    }
+}
+
+static const char *cat_name(const struct ta_op *op)
+{
+    return op && op->cat < TA_CAT_N && ta_cat_names[op->cat] ? ta_cat_names[op->cat] : "";
+}
+
+/* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t yy = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = yy + (*m <= 2);
+}
+
+static void out_iso8601(uint64_t real_ns)
+{
+    uint64_t secs = real_ns / 1000000000ull;
+    int64_t days = (int64_t)(secs / 86400);
+    unsigned sod = (unsigned)(secs % 86400);
+    int64_t y;
+    unsigned mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "\"%04lld-%02u-%02uT%02u:%02u:%02u.%06uZ\"", (long long)y, mo, d,
+             sod / 3600, sod / 60 % 60, sod % 60, (unsigned)(real_ns % 1000000000ull / 1000));
+    ta_buf_cstr(ob, tmp);
+}
+
+static void write_process(uint64_t now_mono)
+{
+    ta_buf_cstr(ob, "  \"process\": {");
+    out_kv_u64("pid", (uint64_t)ta_proc.pid, true);
+    out_kv_u64("ppid", (uint64_t)ta_proc.ppid, true);
+    out_kv_str("exe", ta_proc.exe, true);
+    out_key("argv");
+    ta_buf_char(ob, '[');
+    for (int i = 0; ta_proc.argv && i < ta_proc.argc && ta_proc.argv[i]; i++) {
+        if (i)
+            ta_buf_put(ob, ", ", 2);
+        ta_buf_jstr(ob, ta_proc.argv[i]);
+        out_maybe_flush();
+    }
+    ta_buf_put(ob, "], ", 3);
+    out_kv_str("cmdline", ta_proc.cmdline, true);
+    out_kv_str("host", ta_proc.host, false);
+    ta_buf_cstr(ob, ",\n    ");
+    out_kv_u64("start_ns", ta_proc.start_real_ns, true);
+    out_key("start");
+    out_iso8601(ta_proc.start_real_ns);
+    ta_buf_put(ob, ", ", 2);
+    out_kv_u64("duration_ns",
+               now_mono > ta_proc.start_mono_ns ? now_mono - ta_proc.start_mono_ns : 0, true);
+    ta_buf_cstr(ob, "\"clock\": {");
+    out_kv_u64("monotonic_ns", ta_proc.start_mono_ns, true);
+    out_kv_u64("realtime_ns", ta_proc.start_real_ns, false);
+    ta_buf_cstr(ob, "}},\n");
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+    const struct thr *x = *(struct thr *const *)a, *y = *(struct thr *const *)b;
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+/* The values of a map in an array (caller frees); NULL with *n = 0 when empty. */
+static void **map_values(const struct pmap *m, size_t *n)
+{
+    *n = 0;
+    if (!m->n)
+        return NULL;
+    void **v = malloc(m->n * sizeof *v);
+    if (!v) {
+        oom();
+        return NULL;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->s[i].v)
+            v[(*n)++] = m->s[i].v;
+    return v;
+}
+
+static void write_threads(void)
+{
+    size_t n;
+    struct thr **v = (struct thr **)map_values(&st.threads, &n);
+    if (v)
+        qsort(v, n, sizeof *v, cmp_tid);
+    ta_buf_cstr(ob, "  \"threads\": [");
+    for (size_t i = 0; i < n; i++) {
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        out_kv_u64("tid", (uint64_t)(uint32_t)v[i]->tid, true);
+        out_kv_str("name", v[i]->name, true);
+        out_kv_u64("events", v[i]->events, false);
+        ta_buf_char(ob, '}');
+        out_maybe_flush();
+    }
+    ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
+    free(v);
+}
+
+static int cmp_op(const void *a, const void *b)
+{
+    const struct op_row *x = *(struct op_row *const *)a, *y = *(struct op_row *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    int c = strcmp(cat_name(x->op), cat_name(y->op));
+    return c ? c : strcmp(x->name, y->name);
+}
+
+static void write_ops(void)
+{
+    size_t n;
+    struct op_row **v = (struct op_row **)map_values(&st.ops, &n);
+    if (v)
+        qsort(v, n, sizeof *v, cmp_op);
+    ta_buf_cstr(ob, "  \"ops\": [");
+    for (size_t i = 0; i < n; i++) {
+        struct op_row *r = v[i];
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        out_kv_str("cat", cat_name(r->op), true);
+        out_kv_str("name", r->name, true);
+        if (r->shape != TA_SHAPE_SPAN) {
+            out_kv_str("kind", "instant", true);
+            out_kv_u64("count", r->count, false);
+        } else {
+            out_kv_str("kind", "span", true);
+            out_kv_u64("count", r->count, true);
+            out_kv_u64("total_ns", r->total, true);
+            long double mean = (long double)r->total / r->count;
+            long double var = ((long double)r->sumsq - (long double)r->total * mean) / r->count;
+            long double sd = var > 0 ? sqrtl(var) : 0;
+            out_key("mean_ns");
+            out_ns3(mean);
+            ta_buf_put(ob, ", ", 2);
+            out_kv_u64("median_ns", hist_pct(&r->h, r->count, 50, r->min, r->max), true);
+            out_kv_u64("min_ns", r->min, true);
+            out_kv_u64("max_ns", r->max, true);
+            out_key("stddev_ns");
+            out_ns3(sd);
+            ta_buf_put(ob, ", ", 2);
+            out_kv_u64("p95_ns", hist_pct(&r->h, r->count, 95, r->min, r->max), true);
+            out_kv_u64("p99_ns", hist_pct(&r->h, r->count, 99, r->min, r->max), true);
+            out_kv_u64("errors", r->errors, r->has_bytes);
+            if (r->has_bytes)
+                out_kv_u64("bytes", r->bytes, false);
+        }
+        ta_buf_char(ob, '}');
+        out_maybe_flush();
+    }
+    ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
+    free(v);
+}
+
+static int cmp_counter(const void *a, const void *b)
+{
+    const struct counter_row *x = *(struct counter_row *const *)a;
+    const struct counter_row *y = *(struct counter_row *const *)b;
+    int c = strcmp(cat_name(x->op), cat_name(y->op));
+    return c ? c : strcmp(x->name, y->name);
+}
+
+static void write_counters(void)
+{
+    size_t n;
+    struct counter_row **v = (struct counter_row **)map_values(&st.counters, &n);
+    if (v)
+        qsort(v, n, sizeof *v, cmp_counter);
+    ta_buf_cstr(ob, "  \"counters\": [");
+    for (size_t i = 0; i < n; i++) {
+        struct counter_row *c = v[i];
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        out_kv_str("cat", cat_name(c->op), true);
+        out_kv_str("name", c->name, true);
+        out_kv_u64("count", c->count, true);
+        out_key("min");
+        out_double(c->min);
+        ta_buf_put(ob, ", ", 2);
+        out_key("max");
+        out_double(c->max);
+        ta_buf_put(ob, ", ", 2);
+        out_key("last");
+        out_double(c->last);
+        ta_buf_char(ob, '}');
+        out_maybe_flush();
+    }
+    ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
+    free(v);
+}
+
+static uint64_t file_time(const struct file_row *f)
+{
+    return f->read_ns + f->write_ns + f->other_ns;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+    const struct file_row *x = *(struct file_row *const *)a;
+    const struct file_row *y = *(struct file_row *const *)b;
+    uint64_t tx = file_time(x), ty = file_time(y);
+    if (tx != ty)
+        return tx < ty ? 1 : -1;
+    return strcmp(x->path, y->path);
+}
+
+static void write_sizes(const char *key, const uint64_t *h)
+{
+    out_key(key);
+    ta_buf_char(ob, '[');
+    bool first = true;
+    for (unsigned b = 0; b < SZ_BUCKETS; b++) {
+        if (!h[b])
+            continue;
+        if (!first)
+            ta_buf_put(ob, ", ", 2);
+        first = false;
+        ta_buf_char(ob, '[');
+        ta_buf_u64(ob, b ? 1ull << (b - 1) : 0);
+        ta_buf_put(ob, ", ", 2);
+        ta_buf_u64(ob, h[b]);
+        ta_buf_char(ob, ']');
+    }
+    ta_buf_char(ob, ']');
+}
+
+static void write_files(void)
+{
+    size_t n;
+    struct file_row **v = (struct file_row **)map_values(&st.files, &n);
+    if (v)
+        qsort(v, n, sizeof *v, cmp_file);
+    ta_buf_cstr(ob, "  \"files\": [");
+    for (size_t i = 0; i < n; i++) {
+        struct file_row *f = v[i];
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        out_kv_str("path", f->path, true);
+        out_kv_u64("opens", f->opens, true);
+        out_kv_u64("closes", f->closes, true);
+        out_kv_u64("reads", f->reads, true);
+        out_kv_u64("writes", f->writes, true);
+        out_kv_u64("seeks", f->seeks, true);
+        out_kv_u64("syncs", f->syncs, true);
+        out_kv_u64("meta", f->meta, true);
+        out_kv_u64("maps", f->maps, true);
+        out_kv_u64("errors", f->errors, true);
+        out_kv_u64("bytes_read", f->bytes_read, true);
+        out_kv_u64("bytes_written", f->bytes_written, true);
+        out_kv_u64("read_ns", f->read_ns, true);
+        out_kv_u64("write_ns", f->write_ns, true);
+        out_kv_u64("other_ns", f->other_ns, true);
+        write_sizes("read_sizes", f->rsz);
+        ta_buf_put(ob, ", ", 2);
+        write_sizes("write_sizes", f->wsz);
+        ta_buf_char(ob, '}');
+        out_maybe_flush();
+    }
+    ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
+    free(v);
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+    const struct tnode *x = *(struct tnode *const *)a, *y = *(struct tnode *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    int c = strcmp(cat_name(x->op), cat_name(y->op));
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* Children of n as an array sorted by total descending (caller frees); NULL if none. */
+static struct tnode **sorted_children(const struct tnode *n)
+{
+    if (!n->nchild)
+        return NULL;
+    struct tnode **v = malloc(n->nchild * sizeof *v);
+    uint32_t k = 0;
+    for (struct tnode *c = n->child; c && v; c = c->next)
+        v[k++] = c;
+    if (!v)
+        oom();
+    else
+        qsort(v, k, sizeof *v, cmp_node);
+    return v;
+}
+
+/* Writes the children of n as JSON array elements, one node per line. */
+static void write_tree_children(const struct tnode *n, int depth)
+{
+    struct tnode **v = sorted_children(n);
+    if (!v)
+        return;
+    for (uint32_t i = 0; i < n->nchild; i++) {
+        const struct tnode *c = v[i];
+        uint64_t csum = 0;
+        for (const struct tnode *g = c->child; g; g = g->next)
+            csum += g->total;
+        ta_buf_cstr(ob, i ? ",\n" : "\n");
+        out_indent(2 * depth + 4);
+        ta_buf_char(ob, '{');
+        out_kv_str("cat", cat_name(c->op), true);
+        out_kv_str("name", c->name, true);
+        out_kv_u64("count", c->count, true);
+        out_kv_u64("total_ns", c->total, true);
+        out_kv_u64("self_ns", c->total > csum ? c->total - csum : 0, true);
+        out_key("children");
+        ta_buf_char(ob, '[');
+        out_maybe_flush();
+        if (c->nchild) {
+            write_tree_children(c, depth + 1);
+            ta_buf_char(ob, '\n');
+            out_indent(2 * depth + 4);
+        }
+        ta_buf_put(ob, "]}", 2);
+    }
+    free(v);
+}
+
+static void write_tree(void)
+{
+    ta_buf_cstr(ob, "  \"tree\": [");
+    write_tree_children(&st.root, 0);
+    ta_buf_cstr(ob, st.root.nchild ? "\n  ],\n" : "],\n");
+}
+
+static void write_dropped(void)
+{
+    ta_buf_cstr(ob, "  \"dropped\": {");
+    for (int i = 0; i < st.ndropped; i++)
+        out_kv_u64(st.dropped[i].cause, st.dropped[i].total, i + 1 < st.ndropped);
+    ta_buf_cstr(ob, "}\n");
+}
+
+/* Nodes still waiting for a parent that never came join the top of the tree. */
+static void fold_leftovers(void)
+{
+    for (size_t i = 0; i < st.threads.cap; i++) {
+        struct thr *t = st.threads.s ? st.threads.s[i].v : NULL;
+        if (!t)
+            continue;
+        for (int d = t->maxd; d >= 1; d--)
+            if (t->pend[d])
+                tree_merge(&st.root, t->pend[d]);
+        t->maxd = -1;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Exporter entry points */
+
+static int stats_start(void) { return 0; }
+
+static void stats_finish(void)
+{
+    uint64_t now = ta_mono_ns();
+    fold_leftovers();
+    int fd = ta_out_open(".stats.json");
+    if (fd < 0) {
+        ta_warn("stats: cannot write %s.stats.json (%d)", ta_proc.stem, fd);
+        return;
+    }
+    /* static: no allocation at exit, and untouched pages cost nothing */
+    static char mem[256 << 10];
+    struct ta_buf b;
+    ta_buf_init(&b, mem, sizeof mem, fd);
+    ob = &b;
+    ta_buf_cstr(ob, "{\n  \"schema\": \"traceagent-stats/1\",\n");
+    write_process(now);
+    ta_buf_cstr(ob, "  ");
+    out_kv_u64("events", st.events, false);
+    ta_buf_cstr(ob, ",\n");
+    write_threads();
+    write_ops();
+    write_counters();
+    write_files();
+    write_tree();
+    write_dropped();
+    ta_buf_cstr(ob, "}\n");
+    ta_buf_flush(ob);
+    if (b.failed)
+        ta_warn("stats: writing %s.stats.json failed", ta_proc.stem);
+    ob = NULL;
+    ta_out_close(fd);
+    /* State is kept: should the process go on (an exec that failed), a later finish
+     * rewrites the file with everything. */
+}
+
+/* In a forked child: the parent's aggregates are the parent's; start from nothing. The
+ * copies are abandoned, not freed: untouched copy-on-write pages cost the child nothing,
+ * and no allocator call is made in the fragile moments after a fork. */
+static void stats_after_fork(void) { memset(&st, 0, sizeof st); }
+
+static void stats_cycle_end(void) {}
+
+const struct ta_exporter ta_exporter_stats = {
+    .name = "stats",
+    .signal_safe = false,
+    .start = stats_start,
+    .event = stats_event,
+    .thread_name = stats_thread_name,
+    .dropped = stats_dropped,
+    .cycle_end = stats_cycle_end,
+    .finish = stats_finish,
+    .after_fork = stats_after_fork,
+};

@@ -1,0 +1,605 @@
+/* traceagent: the command line.
+ *
+ *   traceagent run [options] -- cmd args...   trace a program, then print a summary
+ *   traceagent report [--top N] PATH...       the summary of stats files or output dirs
+ *
+ * `run` only sets TRACEAGENT_* variables, puts the agent in LD_PRELOAD and runs the
+ * command: what the agent does is exactly what `LD_PRELOAD=libtraceagent.so cmd` does. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "summary.h"
+
+#if defined(__has_include)
+#if __has_include(<traceagent.h>)
+#include <traceagent.h>
+#endif
+#endif
+#ifndef TRACEAGENT_VERSION
+#define TRACEAGENT_VERSION "0.1.0"
+#endif
+
+#define DEFAULT_OUTPUT "./traceagent-out"
+#define DEFAULT_TOP 20
+
+static const char *prog = "traceagent";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: traceagent run [options] [--] command [args...]\n"
+        "       traceagent report [--top N] [PATH...]\n"
+        "       traceagent --help | --version\n"
+        "\n"
+        "run: trace the command (and, by default, its child processes), then print a\n"
+        "summary of the run on stderr. The exit status is the command's.\n"
+        "  -o, --output DIR       output directory (TRACEAGENT_OUTPUT, default " DEFAULT_OUTPUT ")\n"
+        "      --export LIST      json,stats,lttng (TRACEAGENT_EXPORT, default json,stats)\n"
+        "      --trace LIST       posix,stdio,hdf5,cuda,gpu,markers or all (TRACEAGENT_TRACE)\n"
+        "      --buffer-kb N      per-thread ring size in KiB, a power of two\n"
+        "                         (TRACEAGENT_BUFFER_KB)\n"
+        "      --min-duration NS  spans shorter than NS ns are counted in the stats but not\n"
+        "                         written to the trace (TRACEAGENT_MIN_DURATION_NS)\n"
+        "      --children 0|1     trace child processes (TRACEAGENT_CHILDREN, default 1)\n"
+        "      --stacks LIST      call stacks on spans of these categories (TRACEAGENT_STACKS)\n"
+        "      --log LEVEL        error, warn, info, debug (TRACEAGENT_LOG, default warn)\n"
+        "      --exclude PREFIXES path prefixes not traced, ':' or ',' separated\n"
+        "                         (TRACEAGENT_EXCLUDE)\n"
+        "      --config FILE      a JSON file with the same keys (TRACEAGENT_CONFIG)\n"
+        "      --top N            rows in the summary's span table (default %d, 0: all)\n"
+        "  -q, --quiet            no summary\n"
+        "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
+        "\n"
+        "report: print the summary of stats files (*.stats.json) or output directories\n"
+        "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n",
+        DEFAULT_TOP);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Output directories: which files a run created */
+
+struct snap {
+    char **names;
+    struct stat *st;
+    size_t n, cap;
+};
+
+static int is_output_name(const char *n)
+{
+    size_t l = strlen(n);
+    return (l > 11 && strcmp(n + l - 11, ".stats.json") == 0) ||
+           (l > 11 && strcmp(n + l - 11, ".trace.json") == 0);
+}
+
+static void snap_take(struct snap *s, const char *dir)
+{
+    memset(s, 0, sizeof *s);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_output_name(e->d_name))
+            continue;
+        if (s->n == s->cap) {
+            size_t nc = s->cap ? s->cap * 2 : 64;
+            char **nn = realloc(s->names, nc * sizeof *nn);
+            if (!nn)
+                break;
+            s->names = nn;
+            struct stat *ns = realloc(s->st, nc * sizeof *ns);
+            if (!ns)
+                break;
+            s->st = ns;
+            s->cap = nc;
+        }
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &s->st[s->n]) != 0 || !(s->names[s->n] = strdup(e->d_name)))
+            continue;
+        s->n++;
+    }
+    closedir(d);
+}
+
+static int snap_has_same(const struct snap *s, const char *name, const struct stat *st)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return s->st[i].st_ino == st->st_ino &&
+                   s->st[i].st_mtim.tv_sec == st->st_mtim.tv_sec &&
+                   s->st[i].st_mtim.tv_nsec == st->st_mtim.tv_nsec &&
+                   s->st[i].st_size == st->st_size;
+    return 0;
+}
+
+static void snap_free(struct snap *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s->st);
+    memset(s, 0, sizeof *s);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the output files of `dir` to the summary: all of them (before == NULL), or those
+ * new or changed since `before`. Returns the number of stats files that failed to load,
+ * or -1 when the directory cannot be read. *nstats counts the good stats files. */
+static int add_dir(struct ta_summary *sum, const char *dir, const struct snap *before,
+                   int *nstats)
+{
+    struct snap now;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    closedir(d);
+    snap_take(&now, dir);
+    qsort(now.names, now.n, sizeof *now.names, cmp_cstr); /* st[] is not used past here */
+    int bad = 0;
+    for (size_t i = 0; i < now.n; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, now.names[i]);
+        if (stat(path, &st) != 0)
+            continue;
+        if (before && snap_has_same(before, now.names[i], &st))
+            continue;
+        size_t l = strlen(now.names[i]);
+        if (strcmp(now.names[i] + l - 11, ".stats.json") == 0) {
+            if (ta_summary_add_stats(sum, path) == 0)
+                (*nstats)++;
+            else
+                bad++;
+        } else {
+            ta_summary_add_file(sum, path);
+        }
+    }
+    snap_free(&now);
+    return bad;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* run */
+
+static volatile sig_atomic_t child_pid;
+
+/* Signals sent to us by someone (kill, a job manager) go on to the program. Those the
+ * terminal sends (Ctrl-C) reach the program directly, as it is in our process group:
+ * they come with si_code SI_KERNEL and are not sent a second time. */
+static void forward(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    if (child_pid > 0 && (!si || si->si_code <= 0))
+        kill(child_pid, sig);
+}
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+/* The agent library: $TRACEAGENT_LIB, else ../lib/libtraceagent.so next to this binary. */
+static int find_agent(char *out, size_t n)
+{
+    const char *env = getenv("TRACEAGENT_LIB");
+    if (env && *env) {
+        if (access(env, R_OK) != 0) {
+            fprintf(stderr, "%s: TRACEAGENT_LIB=%s: %s\n", prog, env, strerror(errno));
+            return -1;
+        }
+        snprintf(out, n, "%s", env);
+        return 0;
+    }
+    char self[PATH_MAX];
+    ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (l <= 0) {
+        fprintf(stderr, "%s: cannot find my own executable (/proc/self/exe): %s; "
+                        "set TRACEAGENT_LIB to libtraceagent.so\n", prog, strerror(errno));
+        return -1;
+    }
+    self[l] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    char cand[PATH_MAX + 64];
+    snprintf(cand, sizeof cand, "%s/../lib/libtraceagent.so", self);
+    char real[PATH_MAX];
+    if (!realpath(cand, real) || access(real, R_OK) != 0) {
+        fprintf(stderr, "%s: the agent library is missing: %s not found; build it (make) "
+                        "or set TRACEAGENT_LIB\n", prog, cand);
+        return -1;
+    }
+    snprintf(out, n, "%s", real);
+    return 0;
+}
+
+static int preload(const char *lib)
+{
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old) {
+        /* already there (a nested run): keep the list as it is */
+        size_t ll = strlen(lib);
+        for (const char *p = old; (p = strstr(p, lib)); p += ll)
+            if ((p == old || p[-1] == ':' || p[-1] == ' ') &&
+                (p[ll] == 0 || p[ll] == ':' || p[ll] == ' '))
+                return 0;
+        size_t n = strlen(lib) + strlen(old) + 2;
+        char *v = malloc(n);
+        if (!v)
+            return -1;
+        snprintf(v, n, "%s:%s", lib, old);
+        int r = setenv("LD_PRELOAD", v, 1);
+        free(v);
+        return r;
+    }
+    return setenv("LD_PRELOAD", lib, 1);
+}
+
+struct opt {
+    const char *lng;
+    char shrt;
+    const char *var;
+};
+
+static const struct opt options[] = {
+    {"output", 'o', "TRACEAGENT_OUTPUT"},
+    {"export", 0, "TRACEAGENT_EXPORT"},
+    {"trace", 0, "TRACEAGENT_TRACE"},
+    {"buffer-kb", 0, "TRACEAGENT_BUFFER_KB"},
+    {"min-duration", 0, "TRACEAGENT_MIN_DURATION_NS"},
+    {"children", 0, "TRACEAGENT_CHILDREN"},
+    {"stacks", 0, "TRACEAGENT_STACKS"},
+    {"log", 0, "TRACEAGENT_LOG"},
+    {"exclude", 0, "TRACEAGENT_EXCLUDE"},
+    {"config", 0, "TRACEAGENT_CONFIG"},
+    {"top", 0, NULL},
+};
+
+static int parse_top(const char *v, int *top)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 0 || n > 1000000) {
+        fprintf(stderr, "%s: --top %s: expected a number of rows\n", prog, v);
+        return -1;
+    }
+    *top = (int)n;
+    return 0;
+}
+
+/* The output directory the agent will use: the environment (set from -o), else the
+ * config file's "output" / "TRACEAGENT_OUTPUT" key, else the default. */
+static void output_dir(char *out, size_t n)
+{
+    const char *env = getenv("TRACEAGENT_OUTPUT");
+    if (env && *env) {
+        snprintf(out, n, "%s", env);
+        return;
+    }
+    snprintf(out, n, "%s", DEFAULT_OUTPUT);
+    const char *cfg = getenv("TRACEAGENT_CONFIG");
+    if (!cfg || !*cfg)
+        return;
+    FILE *f = fopen(cfg, "rb");
+    if (!f)
+        return;
+    char buf[65536];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    cJSON *root = cJSON_Parse(buf);
+    const cJSON *obj = cJSON_IsObject(root) ? root : NULL, *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        if (it->string && cJSON_IsString(it) && *it->valuestring &&
+            (strcasecmp(it->string, "output") == 0 ||
+             strcasecmp(it->string, "TRACEAGENT_OUTPUT") == 0))
+            snprintf(out, n, "%s", it->valuestring);
+    }
+    cJSON_Delete(root);
+}
+
+static void summarize_run(const char *dir, const struct snap *before, int top)
+{
+    struct ta_summary *sum = ta_summary_new();
+    if (!sum)
+        return;
+    int nstats = 0;
+    if (add_dir(sum, dir, before, &nstats) < 0)
+        fprintf(stderr, "%s: no output directory %s (nothing traced?)\n", prog, dir);
+    else
+        ta_summary_print(sum, stderr, top);
+    ta_summary_free(sum);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    int i = 0, top = DEFAULT_TOP, quiet = 0;
+    while (i < argc) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || !a[1])
+            break;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+            i++;
+            continue;
+        }
+        const struct opt *o = NULL;
+        const char *val = NULL;
+        for (size_t k = 0; k < sizeof options / sizeof *options && !o; k++) {
+            const struct opt *c = &options[k];
+            size_t l = strlen(c->lng);
+            if (a[1] == '-' && strncmp(a + 2, c->lng, l) == 0 &&
+                (a[2 + l] == 0 || a[2 + l] == '=')) {
+                o = c;
+                if (a[2 + l] == '=')
+                    val = a + 3 + l;
+            } else if (c->shrt && a[1] == c->shrt) {
+                o = c;
+                if (a[2])
+                    val = a + 2;
+            }
+        }
+        if (!o) {
+            fprintf(stderr, "%s run: unknown option %s (see traceagent --help)\n", prog, a);
+            return 2;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s run: %s needs a value\n", prog, a);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        i++;
+        if (!o->var) {
+            if (parse_top(val, &top) < 0)
+                return 2;
+            continue;
+        }
+        if (o->shrt == 'o' && !*val) {
+            fprintf(stderr, "%s run: empty output directory\n", prog);
+            return 2;
+        }
+        /* The agent validates values and reports bad ones (then uses its default). */
+        setenv(o->var, val, 1);
+    }
+    if (i >= argc) {
+        fprintf(stderr, "%s run: no command given\n", prog);
+        usage(stderr);
+        return 2;
+    }
+    char **cmd = argv + i;
+
+    char lib[PATH_MAX];
+    if (find_agent(lib, sizeof lib) < 0)
+        return 2;
+    if (preload(lib) < 0) {
+        fprintf(stderr, "%s: cannot set LD_PRELOAD: %s\n", prog, strerror(errno));
+        return 2;
+    }
+    char dir[PATH_MAX];
+    output_dir(dir, sizeof dir);
+    struct snap before;
+    snap_take(&before, dir);
+
+    /* exec failures come back through a close-on-exec pipe */
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        fprintf(stderr, "%s: pipe: %s\n", prog, strerror(errno));
+        return 2;
+    }
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t k = 0; k < sizeof forwarded / sizeof *forwarded; k++)
+        sigaddset(&block, forwarded[k]);
+    sigprocmask(SIG_BLOCK, &block, &old); /* until child_pid is known */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = forward;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    struct sigaction saved[sizeof forwarded / sizeof *forwarded];
+    for (size_t k = 0; k < sizeof forwarded / sizeof *forwarded; k++)
+        sigaction(forwarded[k], &sa, &saved[k]);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
+        return 2;
+    }
+    if (pid == 0) {
+        for (size_t k = 0; k < sizeof forwarded / sizeof *forwarded; k++)
+            sigaction(forwarded[k], &saved[k], NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        close(pfd[0]);
+        execvp(cmd[0], cmd);
+        int e = errno;
+        if (write(pfd[1], &e, sizeof e) < 0) {
+            /* nothing more to say */
+        }
+        _exit(e == ENOENT ? 127 : 126);
+    }
+    child_pid = pid;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(pfd[1]);
+    int exec_err = 0;
+    ssize_t r;
+    do
+        r = read(pfd[0], &exec_err, sizeof exec_err);
+    while (r < 0 && errno == EINTR);
+    close(pfd[0]);
+
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "%s: waitpid: %s\n", prog, strerror(errno));
+            status = 2 << 8;
+            break;
+        }
+    }
+    child_pid = 0;
+    for (size_t k = 0; k < sizeof forwarded / sizeof *forwarded; k++)
+        sigaction(forwarded[k], &saved[k], NULL);
+
+    if (r == (ssize_t)sizeof exec_err) {
+        fprintf(stderr, "%s: %s: %s\n", prog, cmd[0],
+                exec_err == ENOENT ? "command not found" : strerror(exec_err));
+        snap_free(&before);
+        return exec_err == ENOENT ? 127 : 126;
+    }
+    if (!quiet)
+        summarize_run(dir, &before, top);
+    snap_free(&before);
+    fflush(NULL);
+
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        /* End the way the program did, so a shell sees 128 + sig; no core of our own. */
+        struct rlimit nocore = {0, 0};
+        setrlimit(RLIMIT_CORE, &nocore);
+        signal(sig, SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        raise(sig);
+        return 128 + sig;
+    }
+    return 2;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* report */
+
+static int cmd_report(int argc, char **argv)
+{
+    int top = DEFAULT_TOP, bad = 0, nstats = 0, npaths = 0;
+    struct ta_summary *sum = ta_summary_new();
+    if (!sum)
+        return 2;
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    if (!paths) {
+        ta_summary_free(sum);
+        return 2;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            free(paths);
+            ta_summary_free(sum);
+            return 0;
+        }
+        if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
+            const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : "");
+            if (parse_top(v, &top) < 0) {
+                free(paths);
+                ta_summary_free(sum);
+                return 2;
+            }
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                paths[npaths++] = argv[i];
+            break;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "%s report: unknown option %s\n", prog, a);
+            free(paths);
+            ta_summary_free(sum);
+            return 2;
+        }
+        paths[npaths++] = argv[i];
+    }
+    char def[PATH_MAX];
+    if (!npaths) {
+        const char *env = getenv("TRACEAGENT_OUTPUT");
+        snprintf(def, sizeof def, "%s", env && *env ? env : DEFAULT_OUTPUT);
+        paths[npaths++] = def;
+    }
+    for (int i = 0; i < npaths; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, paths[i], strerror(errno));
+            bad++;
+        } else if (S_ISDIR(st.st_mode)) {
+            int before = nstats;
+            int b = add_dir(sum, paths[i], NULL, &nstats);
+            if (b < 0) {
+                fprintf(stderr, "%s: %s: cannot read the directory\n", prog, paths[i]);
+                bad++;
+            } else {
+                bad += b;
+                if (nstats == before && b == 0)
+                    fprintf(stderr, "%s: %s: no *.stats.json files\n", prog, paths[i]);
+            }
+        } else if (ta_summary_add_stats(sum, paths[i]) == 0) {
+            nstats++;
+            /* the trace next to it, if any */
+            size_t l = strlen(paths[i]);
+            if (l > 11 && strcmp(paths[i] + l - 11, ".stats.json") == 0) {
+                char tr[PATH_MAX];
+                snprintf(tr, sizeof tr, "%.*s.trace.json", (int)(l - 11), paths[i]);
+                if (access(tr, F_OK) == 0)
+                    ta_summary_add_file(sum, tr);
+            }
+        } else {
+            bad++;
+        }
+    }
+    if (nstats)
+        ta_summary_print(sum, stdout, top);
+    ta_summary_free(sum);
+    free(paths);
+    return nstats == 0 ? 1 : bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *c = argv[1];
+    if (strcmp(c, "--help") == 0 || strcmp(c, "-h") == 0 || strcmp(c, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(c, "--version") == 0 || strcmp(c, "-V") == 0 || strcmp(c, "version") == 0) {
+        printf("traceagent %s\n", TRACEAGENT_VERSION);
+        return 0;
+    }
+    if (strcmp(c, "run") == 0)
+        return cmd_run(argc - 2, argv + 2);
+    if (strcmp(c, "report") == 0)
+        return cmd_report(argc - 2, argv + 2);
+    fprintf(stderr, "%s: unknown command '%s' (see traceagent --help)\n", prog, c);
+    return 2;
+}
