@@ -88,6 +88,14 @@ int ta_out_open(const char *suffix)
     return fd;
 }
 
+void ta_out_close(int fd)
+{
+    if (fd < 0)
+        return;
+    ta_agent_fd_del(fd);
+    ta_sys_close(fd);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Identity of the process and the names of its files                                   */
 

@@ -325,6 +325,7 @@ extern struct ta_proc ta_proc;
 
 /* Open `<stem><suffix>` for writing (truncating), with the agent's fd protections. */
 int ta_out_open(const char *suffix);
+void ta_out_close(int fd); /* close a file from ta_out_open */
 bool ta_is_agent_fd(int fd); /* the program must never close or reuse these */
 void ta_agent_fd_add(int fd);
 void ta_agent_fd_del(int fd);

@@ -191,8 +191,11 @@ void ta_thread_postfork_child(void)
         t->dropped_full = 0;
         t->seen_tid = 0;
         if (t == ta_self) {
+            /* ranges the parent had open are the parent's: the child starts at depth 0 */
             t->tid = ta_gettid();
             t->wait_failed = 0;
+            t->nmarks = 0;
+            t->depth = 0;
             continue;
         }
         atomic_store_explicit(&t->state, TA_TH_FREE, memory_order_relaxed);

@@ -181,8 +181,7 @@ static void tj_finish(void)
         return;
     ta_buf_cstr(&out, "]\n");
     ta_buf_flush(&out);
-    ta_agent_fd_del(fd);
-    ta_sys_close(fd);
+    ta_out_close(fd);
     fd = -1;
     out.fd = -1;
 }
@@ -190,10 +189,7 @@ static void tj_finish(void)
 static void tj_after_fork(void)
 {
     /* the parent's file is the parent's: close our copy, the child opens its own */
-    if (fd >= 0) {
-        ta_agent_fd_del(fd);
-        ta_sys_close(fd);
-    }
+    ta_out_close(fd);
     fd = -1;
     ta_buf_init(&out, mem, sizeof mem, -1);
 }
