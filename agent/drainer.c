@@ -29,6 +29,7 @@ static const struct ta_exporter *exps[4];
 static int nexps;
 static uint64_t dropped_reported;
 static uint64_t dropped_retired; /* drops of threads whose slot was reclaimed */
+struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_events_drained; /* progress, watched by producers that wait */
 
 static void drain_acquire(int me)
@@ -161,15 +162,24 @@ static uint64_t drain_cycle(int signal_mode)
                 exps[i]->dropped("ring_full", dropped);
         dropped_reported = dropped;
     }
+    ta_agent_stats.events += n;
     for (int i = 0; i < nexps; i++)
         if (exps[i]->cycle_end && (!signal_mode || exps[i]->signal_safe))
             exps[i]->cycle_end();
     return n;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 static void *drainer_main(void *arg)
 {
     (void)arg;
+    uint64_t cpu_before = ta_agent_stats.drainer_cpu_ns; /* an earlier drainer's, if any */
     ta_guard = 1; /* this thread never records */
     sigset_t all;
     sigfillset(&all);
@@ -179,6 +189,7 @@ static void *drainer_main(void *arg)
     while (!atomic_load_explicit(&stop_req, memory_order_acquire)) {
         drain_acquire(me);
         uint64_t n = drain_cycle(0);
+        ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
         /* busy: go again soon; idle: sleep longer. 2 ms is 16% of a default ring filled
          * by one thread making a million calls a second. */
@@ -238,8 +249,10 @@ void ta_drainer_stop_and_flush(void)
     /* ranges the calling thread still has open are closed as unfinished */
     if (ta_self)
         ta_close_open_ranges(ta_self);
+    uint64_t cpu0 = thread_cpu_ns();
     while (drain_cycle(0))
         ;
+    ta_agent_stats.drainer_cpu_ns += thread_cpu_ns() - cpu0;
     for (int i = 0; i < nexps; i++)
         if (exps[i]->finish)
             exps[i]->finish();
@@ -265,6 +278,7 @@ void ta_drainer_after_fork_child(void)
     atomic_store(&drain_owner, 0);
     atomic_store(&ta_drainer_running, 0);
     atomic_store(&thread_wanted, 0);
+    memset(&ta_agent_stats, 0, sizeof ta_agent_stats);
     atomic_store(&stop_req, 0);
     for (int i = 0; i < nexps; i++)
         if (exps[i]->after_fork)

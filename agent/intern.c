@@ -56,7 +56,8 @@ static inline uint64_t hash(const char *s, size_t n)
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, s, n);
+    for (size_t i = 0; i < n; i++) /* not memcpy: a variable length makes it a libc call */
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 29;
     return h;
@@ -115,4 +116,26 @@ uint32_t ta_intern(const char *s, size_t n)
     }
     atomic_fetch_add_explicit(&ta_intern_full, 1, memory_order_relaxed);
     return 0;
+}
+
+uint32_t ta_intern_cached(struct ta_thread *t, const char *s)
+{
+    unsigned slot = ((uintptr_t)s >> 3) & 15;
+    if (t->name_cache[slot].ptr == s) {
+        uint32_t id = t->name_cache[slot].id, len = t->name_cache[slot].len;
+        const char *have = ta_str(id);
+        uint32_t i = 0;
+        while (i < len && s[i] == have[i])
+            i++;
+        if (i == len && s[len] == 0)
+            return id;
+    }
+    size_t n = strlen(s);
+    uint32_t id = ta_intern(s, n);
+    if (id && n <= MAX_LEN) {
+        t->name_cache[slot].ptr = s;
+        t->name_cache[slot].id = id;
+        t->name_cache[slot].len = (uint32_t)n;
+    }
+    return id;
 }

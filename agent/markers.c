@@ -17,7 +17,7 @@ TA_EXPORT void traceagent_range_push(const char *name)
     uint16_t n = t->nmarks++;
     if (ta_likely(n < TA_MARK_STACK)) {
         struct ta_mark *m = &t->marks[n];
-        m->str = ta_intern_cstr(name ? name : "");
+        m->str = ta_intern_cached(t, name ? name : "");
         m->depth = (uint8_t)(t->depth - 1);
         m->t0 = ta_now(); /* last, so the interning is not inside the range */
     }
@@ -53,7 +53,7 @@ static void point(const struct ta_op *op, const char *name, double value)
     struct ta_thread *t = ta_enter(TA_CAT_MARKER);
     if (!t)
         return;
-    uint32_t s = ta_intern_cstr(name ? name : "");
+    uint32_t s = ta_intern_cached(t, name ? name : "");
     uint64_t now = ta_now();
     struct ta_rec *r = ta_rec_begin(t);
     if (r) {

@@ -143,6 +143,11 @@ static inline uint32_t ta_intern_cstr(const char *s)
     return s ? ta_intern(s, __builtin_strlen(s)) : 0;
 }
 const char *ta_str(uint32_t id); /* "" for 0 */
+/* A per-thread cache in front of ta_intern for names passed again and again (markers):
+ * keyed by the pointer, and checked against the text, so a reused buffer is never
+ * mistaken for the string it held before. */
+struct ta_thread;
+uint32_t ta_intern_cached(struct ta_thread *t, const char *s);
 void ta_intern_init(void);
 
 /* ------------------------------------------------------------------------------------ */
@@ -178,6 +183,10 @@ struct ta_thread {
     uint8_t wait_failed; /* the last wait for room timed out: drop at once while full */
     uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
     struct ta_mark marks[TA_MARK_STACK];
+    struct {
+        const char *ptr;
+        uint32_t id, len;
+    } name_cache[16];
     _Atomic int state;   /* enum ta_thread_state */
     /* drainer-private */
     int32_t seen_tid;    /* tid the drainer has named; 0 = not yet */
@@ -370,6 +379,14 @@ struct ta_exporter {
 };
 extern const struct ta_exporter ta_exporter_trace_json;
 extern const struct ta_exporter ta_exporter_stats;
+
+/* What the agent itself did, for stats.json's "agent" section (drainer-owned). */
+struct ta_agent_stats {
+    uint64_t events;         /* records drained */
+    uint64_t drainer_cpu_ns; /* CPU time spent draining (drainer thread + final flush) */
+    uint64_t trace_bytes;    /* bytes written to trace.json */
+};
+extern struct ta_agent_stats ta_agent_stats;
 
 void ta_drainer_start(void);         /* exporters; the thread comes with the first event */
 void ta_drainer_ensure_thread(void); /* start the drainer thread if it is wanted */

@@ -13,12 +13,17 @@ void ta_buf_init(struct ta_buf *b, char *mem, size_t cap, int fd)
     b->cap = cap;
     b->fd = fd;
     b->failed = 0;
+    b->written = 0;
 }
 
 void ta_buf_flush(struct ta_buf *b)
 {
-    if (b->len && b->fd >= 0 && !b->failed && ta_sys_write(b->fd, b->p, b->len) < 0)
-        b->failed = 1;
+    if (b->len && b->fd >= 0 && !b->failed) {
+        if (ta_sys_write(b->fd, b->p, b->len) < 0)
+            b->failed = 1;
+        else
+            b->written += b->len;
+    }
     b->len = 0;
 }
 

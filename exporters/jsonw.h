@@ -11,6 +11,7 @@ struct ta_buf {
     size_t len, cap;
     int fd;        /* where ta_buf_flush writes; -1 = nowhere (output dropped) */
     int failed;    /* a write failed; further output is discarded */
+    uint64_t written; /* bytes written to fd so far */
 };
 
 #define TA_JSON_MAX_STR 4096 /* longer strings are cut (at a UTF-8 boundary) and marked */

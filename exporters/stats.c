@@ -29,7 +29,9 @@
  *      "read_sizes": [[lower_bound, count], ...], "write_sizes": [[lower_bound, count], ...]} ],
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns", "children": [nodes...]} ],
- *   "dropped": {"<cause>": N, ...}
+ *   "dropped": {"<cause>": N, ...},
+ *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "buffer_kb", "clock"}
+ *            (what measuring cost: records drained, CPU time spent draining them)
  * }
  *
  * Percentiles (median = p50, p95, p99) use the nearest-rank definition: the value of rank
@@ -1073,6 +1075,19 @@ static void write_dropped(void)
     ta_buf_cstr(ob, "  \"dropped\": {");
     for (int i = 0; i < st.ndropped; i++)
         out_kv_u64(st.dropped[i].cause, st.dropped[i].total, i + 1 < st.ndropped);
+    ta_buf_cstr(ob, "},\n");
+}
+
+/* The agent's own work: what measuring cost, next to what was measured. */
+static void write_agent(void)
+{
+    const struct ta_agent_stats *a = &ta_agent_stats;
+    ta_buf_cstr(ob, "  \"agent\": {");
+    out_kv_u64("events", a->events, true);
+    out_kv_u64("drainer_cpu_ns", a->drainer_cpu_ns, true);
+    out_kv_u64("trace_bytes", a->trace_bytes, true);
+    out_kv_u64("buffer_kb", ta_cfg.buffer_kb, true);
+    out_kv_str("clock", ta_clock_tsc ? "tsc" : "monotonic", false);
     ta_buf_cstr(ob, "}\n");
 }
 
@@ -1120,6 +1135,7 @@ static void stats_finish(void)
     write_files();
     write_tree();
     write_dropped();
+    write_agent();
     ta_buf_cstr(ob, "}\n");
     ta_buf_flush(ob);
     if (b.failed)

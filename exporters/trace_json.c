@@ -173,7 +173,11 @@ static void tj_dropped(const char *cause, uint64_t total)
     last = total;
 }
 
-static void tj_cycle_end(void) { ta_buf_flush(&out); }
+static void tj_cycle_end(void)
+{
+    ta_buf_flush(&out);
+    ta_agent_stats.trace_bytes = out.written;
+}
 
 static void tj_finish(void)
 {
@@ -181,6 +185,7 @@ static void tj_finish(void)
         return;
     ta_buf_cstr(&out, "]\n");
     ta_buf_flush(&out);
+    ta_agent_stats.trace_bytes = out.written;
     ta_out_close(fd);
     fd = -1;
     out.fd = -1;

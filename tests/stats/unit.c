@@ -26,6 +26,8 @@ const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
                                             "gpu",   "marker", "agent"};
 struct ta_proc ta_proc;
 struct ta_config ta_cfg;
+int ta_clock_tsc;
+struct ta_agent_stats ta_agent_stats;
 static const char *out_path;
 
 /* interning: the same text gives the same pointer */
