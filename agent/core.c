@@ -363,18 +363,22 @@ static void install_signal_handlers(void)
         sigaltstack(&ss, NULL);
     if (!ta_get_real_sigaction())
         return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal_signal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigfillset(&sa.sa_mask);
     for (size_t i = 0; i < NFATAL; i++) {
         int sig = fatal_signals[i];
         struct sigaction cur;
-        if (real_sigaction(sig, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
-            continue; /* ignored or handled already: leave it */
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_fatal_signal;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-        sigfillset(&sa.sa_mask);
-        if (real_sigaction(sig, &sa, NULL) == 0)
+        /* one call each: install, and put back what was there unless it was the default
+         * (ignored or handled already: leave it) */
+        if (real_sigaction(sig, &sa, &cur) != 0)
+            continue;
+        if (cur.sa_handler == SIG_DFL && !(cur.sa_flags & SA_SIGINFO))
             owned[sig] = 1;
+        else
+            real_sigaction(sig, &cur, NULL);
     }
 }
 
