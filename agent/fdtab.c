@@ -1,0 +1,316 @@
+/* The I/O family's fd table and exclude list (see fdtab.h). Nothing here is on the hot path of
+ * a read or write but the inline accessors in fdtab.h; opens, closes and dups come here. */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "fdtab.h"
+
+struct ta_fdent ta_fdtab[TA_FD_MAX];
+
+static _Atomic int hwm;                /* 1 + the highest fd ever entered */
+static _Atomic uint32_t next_group = 1; /* dup groups */
+
+static void raise_hwm(int fd)
+{
+    int h = atomic_load_explicit(&hwm, memory_order_relaxed);
+    /* relaxed: only a bound for scans, which tolerate a stale value */
+    while (fd + 1 > h &&
+           !atomic_compare_exchange_weak_explicit(&hwm, &h, fd + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Excludes                                                                             */
+
+struct excl {
+    const char *s;
+    size_t n;
+    int dir; /* 1: matches s itself and what lies under s/, not s-something */
+};
+#define MAX_EXCL (TA_MAX_EXCLUDES * 2 + 4)
+static struct excl excl[MAX_EXCL];
+static int nexcl;
+static char excl_mem[MAX_EXCL * 512];
+static size_t excl_used;
+
+static const char *skip_dot_slash(const char *p, size_t *n)
+{
+    while (*n >= 2 && p[0] == '.' && p[1] == '/') {
+        p += 2;
+        *n -= 2;
+        while (*n && *p == '/') {
+            p++;
+            (*n)--;
+        }
+    }
+    return p;
+}
+
+static void excl_add(const char *a, size_t an, const char *b, size_t bn, int dir)
+{
+    if (nexcl >= MAX_EXCL || an + bn == 0 || excl_used + an + bn + 1 > sizeof excl_mem)
+        return;
+    char *s = excl_mem + excl_used;
+    memcpy(s, a, an);
+    memcpy(s + an, b, bn);
+    size_t n = an + bn;
+    if (dir)
+        while (n > 1 && s[n - 1] == '/')
+            n--;
+    s[n] = 0;
+    excl_used += n + 1;
+    excl[nexcl++] = (struct excl){s, n, dir};
+}
+
+/* An exclude as given, and, when it is relative, also as an absolute path (the program may
+ * name the same files either way). */
+static void excl_add_both(const char *p, size_t n, int dir, const char *cwd, size_t cwdn)
+{
+    p = skip_dot_slash(p, &n);
+    if (!n)
+        return;
+    excl_add(p, n, "", 0, dir);
+    if (p[0] != '/' && cwdn) {
+        char tmp[4096];
+        if (cwdn + 1 + n < sizeof tmp) {
+            memcpy(tmp, cwd, cwdn);
+            tmp[cwdn] = '/';
+            excl_add(tmp, cwdn + 1, p, n, dir);
+        }
+    }
+}
+
+static void excl_init(void)
+{
+    char cwd[4096];
+    long r = syscall(SYS_getcwd, cwd, sizeof cwd);
+    size_t cwdn = r > 0 ? strlen(cwd) : 0;
+    if (cwdn == 1) /* "/": joining gives "//x" otherwise */
+        cwdn = 0;
+    for (int i = 0; i < ta_cfg.nexcludes && i < TA_MAX_EXCLUDES; i++)
+        if (ta_cfg.excludes[i])
+            excl_add_both(ta_cfg.excludes[i], ta_cfg.exclude_len[i], 0, cwd, cwdn);
+    /* the agent's own output directory: a directory match, so that "out" does not also
+     * exclude "out2" */
+    excl_add_both(ta_cfg.output, strlen(ta_cfg.output), 1, cwd, cwdn);
+}
+
+bool ta_path_excluded(const char *path, size_t n)
+{
+    path = skip_dot_slash(path, &n);
+    for (int i = 0; i < nexcl; i++) {
+        const struct excl *x = &excl[i];
+        if (n < x->n || memcmp(path, x->s, x->n) != 0)
+            continue;
+        if (!x->dir || n == x->n || path[x->n] == '/' || x->s[x->n - 1] == '/')
+            return true;
+    }
+    return false;
+}
+
+uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
+{
+    *excluded = false;
+    if (!path) {
+        if (!empty_ok) /* the call fails with EFAULT */
+            return 0;
+        path = ""; /* statx(fd, NULL, AT_EMPTY_PATH), Linux 6.11 */
+    }
+    size_t n = strlen(path);
+    char buf[4096];
+    const char *p = path;
+    if (path[0] != '/' && dirfd != AT_FDCWD) {
+        struct ta_fdent *d = ta_fd(dirfd);
+        if (d && d->excluded) {
+            *excluded = true;
+            return 0;
+        }
+        if (d && d->path) {
+            if (n == 0 && empty_ok) /* AT_EMPTY_PATH: the call is on dirfd itself */
+                return d->path;
+            const char *dp = ta_str(d->path);
+            size_t dn = strlen(dp);
+            if (dn && dn + 1 + n < sizeof buf) {
+                memcpy(buf, dp, dn);
+                if (dp[dn - 1] != '/')
+                    buf[dn++] = '/';
+                memcpy(buf + dn, path, n);
+                n += dn;
+                buf[n] = 0;
+                p = buf;
+            }
+        }
+    }
+    if (nexcl && ta_path_excluded(p, n)) {
+        *excluded = true;
+        return 0;
+    }
+    return n ? ta_intern(p, n) : 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Entries                                                                              */
+
+/* `fd` leaves dup group `g`: if a single other member is left, it owns its offset again
+ * (unknown until its next lseek, since the others moved it). Scans the used part of the
+ * table: dups are rare, and this runs only when a member of a group is closed. */
+static void leave_group(int fd, uint32_t g)
+{
+    int h = atomic_load_explicit(&hwm, memory_order_relaxed);
+    int last = -1, count = 0;
+    for (int i = 0; i < h && count < 2; i++)
+        if (i != fd && ta_fdtab[i].group == g) {
+            last = i;
+            count++;
+        }
+    if (count == 1) {
+        ta_fd_forget_off(&ta_fdtab[last]);
+        ta_fdtab[last].group = 0;
+    }
+}
+
+static void clear(struct ta_fdent *e)
+{
+    e->used = 0;
+    e->path = 0;
+    e->excluded = 0;
+    e->append = 0;
+    e->stream = 0;
+    e->group = 0;
+    __atomic_store_n(&e->off1, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->spos1, 0, __ATOMIC_RELAXED);
+}
+
+void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off)
+{
+    struct ta_fdent *e = ta_fd(fd);
+    if (!e)
+        return;
+    if (e->group) /* stale: the fd was closed behind the agent's back */
+        leave_group(fd, e->group);
+    clear(e);
+    e->path = path;
+    e->excluded = excluded;
+    e->append = (oflags & O_APPEND) != 0;
+    ta_fd_set_off(e, off);
+    e->used = 1;
+    raise_hwm(fd);
+}
+
+void ta_fd_closed(int fd)
+{
+    struct ta_fdent *e = ta_fd(fd);
+    if (!e)
+        return;
+    if (e->group)
+        leave_group(fd, e->group);
+    clear(e);
+}
+
+void ta_fd_closed_range(unsigned first, unsigned last)
+{
+    unsigned h = (unsigned)atomic_load_explicit(&hwm, memory_order_relaxed);
+    if (last >= h)
+        last = h ? h - 1 : 0;
+    for (unsigned fd = first; fd <= last && fd < h; fd++)
+        if (ta_fdtab[fd].used || ta_fdtab[fd].group)
+            ta_fd_closed((int)fd);
+}
+
+void ta_fd_dup(int oldfd, int newfd)
+{
+    if (oldfd == newfd)
+        return;
+    struct ta_fdent *o = ta_fd(oldfd), *n = ta_fd(newfd);
+    if (n)
+        ta_fd_closed(newfd); /* dup2/dup3 close newfd first */
+    if (!o || !o->used) {
+        /* an fd the agent knows nothing about (socket, pipe, or beyond the table) */
+        return;
+    }
+    uint32_t g = o->group;
+    if (!g) {
+        g = atomic_fetch_add_explicit(&next_group, 1, memory_order_relaxed);
+        if (!g) /* wrapped: 0 means "no group" */
+            g = atomic_fetch_add_explicit(&next_group, 1, memory_order_relaxed);
+        o->group = g;
+    }
+    ta_fd_forget_off(o);
+    if (!n)
+        return; /* the duplicate is beyond the table; `o` stays grouped: offsets unknown */
+    n->path = o->path;
+    n->excluded = o->excluded;
+    n->append = o->append;
+    n->group = g;
+    n->used = 1;
+    raise_hwm(newfd);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The fds the process has when the agent starts (0, 1, 2, and those inherited across exec) */
+
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+static void scan_one(int fd)
+{
+    char link[64], target[4096];
+    ta_fmt(link, sizeof link, "/proc/self/fd/%d", fd);
+    long m = syscall(SYS_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
+    if (m <= 0)
+        return;
+    target[m] = 0;
+    bool excluded = false;
+    uint32_t id = 0;
+    if (target[0] == '/') { /* not "pipe:[..]", "socket:[..]", "anon_inode:..." */
+        excluded = ta_path_excluded(target, (size_t)m);
+        if (!excluded)
+            id = ta_intern(target, (size_t)m);
+    }
+    long off = syscall(SYS_lseek, fd, 0L, SEEK_CUR); /* ESPIPE for pipes, ttys, sockets */
+    long fl = syscall(SYS_fcntl, fd, F_GETFL);
+    ta_fd_opened(fd, id, fl < 0 ? 0 : (int)fl, excluded, off < 0 ? -1 : off);
+}
+
+static void scan_proc_fds(void)
+{
+    int dfd = ta_sys_open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dfd < 0)
+        return;
+    char buf[4096] __attribute__((aligned(8)));
+    long n;
+    while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
+        for (long o = 0; o < n;) {
+            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + o);
+            o += d->d_reclen;
+            const char *s = d->d_name;
+            if (*s < '0' || *s > '9')
+                continue;
+            long fd = 0;
+            while (*s >= '0' && *s <= '9' && fd < TA_FD_MAX)
+                fd = fd * 10 + (*s++ - '0');
+            if (*s || fd >= TA_FD_MAX || fd == dfd || ta_is_agent_fd((int)fd))
+                continue;
+            scan_one((int)fd);
+        }
+    }
+    ta_sys_close(dfd);
+}
+
+void ta_fdtab_init(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    excl_init();
+    scan_proc_fds();
+}

@@ -1,0 +1,143 @@
+/* The file-descriptor table of the I/O family (posix.c, stdio.c): what the agent knows about
+ * each open fd of the program, so that a call on an fd or a FILE* can name its file and say
+ * at which offset its transfer started.
+ *
+ * One entry per fd number below TA_FD_MAX, in a zero-initialised array (.bss: pages are
+ * touched only when an fd in them is used). An fd at or above TA_FD_MAX is traced without
+ * path or offset. Entries are shared by all threads without a lock: each field is one aligned
+ * store, and offsets are relaxed atomics. Two threads racing on one fd (or on close and reuse
+ * of one fd number) are racing in the program too; the worst outcome is a wrong or missing
+ * path/offset on the racing calls, never a crash.
+ *
+ * Offsets are -1 when unknown. What the agent tracks is the kernel offset as the program's
+ * own calls move it (read/write/lseek...); whatever moves it behind the agent's back (stdio's
+ * internal buffering, another process sharing the open file description, a dup'ed fd) makes
+ * it unknown, see ta_fd_dup() and the notes at the top of posix.c. */
+#ifndef TA_FDTAB_H
+#define TA_FDTAB_H
+
+#include "ta.h"
+
+/* The no-op build (-DTA_NOP=1): wrappers only call the real function. */
+#ifndef TA_NOP
+#define TA_NOP 0
+#endif
+
+#define TA_FD_MAX 65536
+
+struct ta_fdent {
+    /* Offsets are stored plus one, so that the zeroed entry of an fd the agent never saw
+     * opened (a socket, a pipe) says "unknown". Use the accessors below. */
+    int64_t off1;    /* kernel file offset as tracked, + 1; 0 unknown (relaxed atomic) */
+    int64_t spos1;   /* logical position of the FILE* open on this fd, + 1; 0 unknown */
+    uint32_t path;   /* interned path as the program named it; 0 unknown */
+    uint32_t group;  /* != 0: shares its open file description with the other fds of this
+                      * group (dup). Their calls move one offset the agent cannot attribute
+                      * to an fd, so offsets stay unknown while the group has two members */
+    uint8_t used;    /* the agent saw this fd being opened (or found it at start) */
+    uint8_t excluded;/* path is under an excluded prefix: pass calls through, record nothing */
+    uint8_t append;  /* O_APPEND: writes go to the end, their offset is unknown */
+    uint8_t stream;  /* a FILE* is open on this fd: stdio moves the kernel offset behind the
+                      * agent's back, so `off` stays unknown and `spos` is the position */
+};
+_Static_assert(sizeof(struct ta_fdent) == 32, "two entries per cache line");
+
+extern struct ta_fdent ta_fdtab[TA_FD_MAX];
+
+/* The entry of `fd`, or NULL for a negative or too large fd. */
+static inline struct ta_fdent *ta_fd(int fd)
+{
+    return ta_likely((unsigned)fd < TA_FD_MAX) ? &ta_fdtab[fd] : NULL;
+}
+
+/* The tracked offset of the fd, -1 when unknown. */
+static inline int64_t ta_fd_off(const struct ta_fdent *e)
+{
+    return __atomic_load_n(&e->off1, __ATOMIC_RELAXED) - 1;
+}
+/* Store a new tracked offset (ignored while the fd shares its description or carries a
+ * FILE*: the offset is not the agent's to know then). */
+static inline void ta_fd_set_off(struct ta_fdent *e, int64_t off)
+{
+    if (!e->group && !e->stream)
+        __atomic_store_n(&e->off1, off < 0 ? 0 : off + 1, __ATOMIC_RELAXED);
+}
+static inline void ta_fd_forget_off(struct ta_fdent *e)
+{
+    __atomic_store_n(&e->off1, 0, __ATOMIC_RELAXED);
+}
+/* The FILE*'s logical position, -1 when unknown. */
+static inline int64_t ta_fd_spos(const struct ta_fdent *e)
+{
+    return __atomic_load_n(&e->spos1, __ATOMIC_RELAXED) - 1;
+}
+static inline void ta_fd_set_spos(struct ta_fdent *e, int64_t pos)
+{
+    __atomic_store_n(&e->spos1, pos < 0 ? 0 : pos + 1, __ATOMIC_RELAXED);
+}
+
+/* Set up: the exclude list (from ta_cfg, plus the output directory) and the fds the process
+ * already has (scanned from /proc/self/fd with raw syscalls; the agent's own are skipped).
+ * Called once from ta_posix_init(); safe to call again (it does nothing then). */
+void ta_fdtab_init(void);
+
+/* `fd` was just opened on `path` (interned id, 0 unknown) with open flags `oflags`. The
+ * offset starts at `off` (0 for open(2), -1 when unknown). `excluded` entries record
+ * nothing. */
+void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off);
+/* `fd` is closed (or about to be): forget everything about it. */
+void ta_fd_closed(int fd);
+/* close_range(first, last): forget every fd in the range. */
+void ta_fd_closed_range(unsigned first, unsigned last);
+/* `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD): same path and flags, and
+ * both now share one file offset, which therefore stays unknown until only one of them
+ * is left open (then it is unknown until the next lseek). */
+void ta_fd_dup(int oldfd, int newfd);
+
+/* Is `path` (length n) under an excluded prefix (TRACEAGENT_EXCLUDE, or the output
+ * directory)? Plain prefix match on the path as given, after dropping leading "./". */
+bool ta_path_excluded(const char *path, size_t n);
+
+/* Intern the path a call names: `path` relative to `dirfd` (AT_FDCWD or a directory fd whose
+ * path is known, then joined as "<dir>/<path>"), as the program gave it otherwise. Sets
+ * *excluded (and returns 0) for an excluded path, or when `dirfd` is itself excluded. An
+ * empty path with `empty_ok` (AT_EMPTY_PATH) names `dirfd` itself. */
+uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded);
+
+/* ------------------------------------------------------------------------------------ */
+/* The record of one I/O call (posix.c, stdio.c). Hot path: inline, no call but the ring's.
+ *   fd < 0: no fd; path/str2: interned ids (0 none); bytes < 0: not known (also on
+ *   failure); off < 0: offset unknown; has_ret: `ret` is shown (not for calls returning a
+ *   pointer); failed: TA_F_ERR with errno `e`. */
+static inline void ta_io_rec(struct ta_thread *t, const struct ta_op *op, uint64_t t0,
+                             uint64_t t1, int fd, uint32_t path, uint32_t str2, int64_t ret,
+                             int has_ret, int64_t bytes, int64_t off, int failed, int e)
+{
+    struct ta_rec *rec = ta_rec_begin(t);
+    if (ta_unlikely(!rec))
+        return; /* counted as dropped by the ring */
+    ta_rec_span(rec, op, t0, t1, (uint8_t)(t->depth - 1));
+    uint8_t f = 0;
+    rec->u.io.ret = ret;
+    rec->u.io.bytes = bytes;
+    rec->u.io.offset = off;
+    rec->str = path;
+    rec->str2 = str2;
+    rec->fd = fd;
+    if (has_ret)
+        f |= TA_F_RET;
+    if (fd >= 0)
+        f |= TA_F_FD;
+    if (bytes >= 0 && !failed)
+        f |= TA_F_BYTES;
+    if (off >= 0)
+        f |= TA_F_OFFSET;
+    if (failed) {
+        f |= TA_F_ERR;
+        rec->err = (uint16_t)e;
+    }
+    rec->flags = f;
+    ta_rec_commit(t);
+}
+
+#endif

@@ -1,0 +1,1215 @@
+/* POSIX I/O: the fd calls of the C library, traced as category "posix".
+ *
+ * Notes on the I/O family (posix.c, stdio.c, fdtab.c):
+ *
+ * - Names. Every exported symbol a program can bind to is wrapped under its own name and
+ *   recorded under it: a program built with -D_FILE_OFFSET_BITS=64 calls open64, pread64,
+ *   fcntl64, fstatat64...; one built with _FORTIFY_SOURCE calls __read_chk, __open_2,
+ *   __fread_chk... (when the buffer size is known). Each wrapper calls the real function of
+ *   the same name, so each call is traced once: glibc's own internal calls (fread's read(2),
+ *   fopen's open(2)) bind inside libc and never reach a wrapper.
+ *
+ * - Real functions are resolved in ta_posix_init() (from the core's constructor). A call that
+ *   comes before that (another library's constructor) or while resolving (dlsym) finds a NULL
+ *   pointer and takes the bootstrap path: the raw system call, unrecorded.
+ *
+ * - Records: fd, path (interned; for calls on an fd, the path it was opened with), ret,
+ *   bytes actually moved (bytes for mmap/munmap: the length mapped), offset where the
+ *   transfer started when known, errno on failure. sendfile and copy_file_range are one
+ *   record on the source fd (path = source, str2 = destination path), classified as reads.
+ *   rename: path = old, str2 = new.
+ *
+ * - Offsets (fdtab.h). open sets the offset to 0; read/write/readv/writev/sendfile move it
+ *   by the bytes moved; lseek sets it from its result; pread/pwrite leave it. Unknown, and
+ *   then not reported, are: writes to an O_APPEND fd (the kernel writes at the end, which
+ *   the agent does not know without a syscall; after such a write the offset is unknown
+ *   until the next lseek; pwrite on O_APPEND also appends, Linux-style); fds that share
+ *   their open file description after dup/dup2/dup3/F_DUPFD, until one is closed and the
+ *   other is lseek'ed; fds carrying a FILE* (stdio moves the kernel offset in its own
+ *   buffer fills; the FILE* has its own logical position, see stdio.c); fds opened by
+ *   calls the agent does not wrap (socket, pipe, accept, opendir, ...). Fds inherited at
+ *   start (0, 1, 2, fds across exec) get their path and offset from /proc/self/fd. Offsets
+ *   of a file shared with another process (fork) can be wrong once both use it. Opening a
+ *   FIFO or device starts at "offset 0" like a file: the agent does not stat it.
+ *
+ * - Excludes (TRACEAGENT_EXCLUDE prefixes, and the output directory) are checked when a
+ *   path is named (open, stat, unlink, ...); an fd opened on an excluded path carries an
+ *   `excluded` bit, and every call on it passes through unrecorded.
+ *
+ * - The agent's own fds: close() and close_range() never close them (close returns 0);
+ *   a dup2/dup3 onto one is let through with a warning (once).
+ *
+ * - mmap/mmap64 are recorded only for file maps (fd >= 0, no MAP_ANONYMOUS); munmap only
+ *   when its address is the start of a recorded file map (a small lock-free table; when no
+ *   file map is live, munmap costs one load). Maps the table cannot hold are not matched.
+ *
+ * - fcntl/fcntl64: only F_DUPFD and F_DUPFD_CLOEXEC are recorded (as dups); every other
+ *   command passes through (F_SETFL updates the agent's O_APPEND bit silently).
+ *
+ * - A vfork() child shares the parent's memory: dup2/dup3/close_range there leave the fd
+ *   table alone and record nothing (ta_in_forked_copy).
+ */
+#undef _FORTIFY_SOURCE
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fdtab.h"
+
+/* Declared by no header without _FORTIFY_SOURCE, or no longer (__xstat, glibc 2.33). */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
+int __xstat(int ver, const char *path, struct stat *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+int fcntl64(int fd, int cmd, ...);
+void __chk_fail(void) __attribute__((noreturn));
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef RWF_APPEND
+#define RWF_APPEND 0x10
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Real functions                                                                       */
+
+TA_REAL(int, open, const char *, int, ...)
+TA_REAL(int, open64, const char *, int, ...)
+TA_REAL(int, openat, int, const char *, int, ...)
+TA_REAL(int, openat64, int, const char *, int, ...)
+TA_REAL(int, creat, const char *, mode_t)
+TA_REAL(int, creat64, const char *, mode_t)
+TA_REAL(int, __open_2, const char *, int)
+TA_REAL(int, __open64_2, const char *, int)
+TA_REAL(int, __openat_2, int, const char *, int)
+TA_REAL(int, __openat64_2, int, const char *, int)
+TA_REAL(int, close, int)
+TA_REAL(int, close_range, unsigned, unsigned, int)
+TA_REAL(ssize_t, read, int, void *, size_t)
+TA_REAL(ssize_t, write, int, const void *, size_t)
+TA_REAL(ssize_t, pread, int, void *, size_t, off_t)
+TA_REAL(ssize_t, pwrite, int, const void *, size_t, off_t)
+TA_REAL(ssize_t, pread64, int, void *, size_t, off64_t)
+TA_REAL(ssize_t, pwrite64, int, const void *, size_t, off64_t)
+TA_REAL(ssize_t, readv, int, const struct iovec *, int)
+TA_REAL(ssize_t, writev, int, const struct iovec *, int)
+TA_REAL(ssize_t, preadv, int, const struct iovec *, int, off_t)
+TA_REAL(ssize_t, pwritev, int, const struct iovec *, int, off_t)
+TA_REAL(ssize_t, preadv64, int, const struct iovec *, int, off64_t)
+TA_REAL(ssize_t, pwritev64, int, const struct iovec *, int, off64_t)
+TA_REAL(ssize_t, preadv2, int, const struct iovec *, int, off_t, int)
+TA_REAL(ssize_t, pwritev2, int, const struct iovec *, int, off_t, int)
+TA_REAL(ssize_t, preadv64v2, int, const struct iovec *, int, off64_t, int)
+TA_REAL(ssize_t, pwritev64v2, int, const struct iovec *, int, off64_t, int)
+TA_REAL(off_t, lseek, int, off_t, int)
+TA_REAL(off64_t, lseek64, int, off64_t, int)
+TA_REAL(int, fsync, int)
+TA_REAL(int, fdatasync, int)
+TA_REAL(int, sync_file_range, int, off64_t, off64_t, unsigned int)
+TA_REAL(int, ftruncate, int, off_t)
+TA_REAL(int, ftruncate64, int, off64_t)
+TA_REAL(void *, mmap, void *, size_t, int, int, int, off_t)
+TA_REAL(void *, mmap64, void *, size_t, int, int, int, off64_t)
+TA_REAL(int, munmap, void *, size_t)
+TA_REAL(int, stat, const char *, struct stat *)
+TA_REAL(int, lstat, const char *, struct stat *)
+TA_REAL(int, fstat, int, struct stat *)
+TA_REAL(int, fstatat, int, const char *, struct stat *, int)
+TA_REAL(int, stat64, const char *, struct stat64 *)
+TA_REAL(int, lstat64, const char *, struct stat64 *)
+TA_REAL(int, fstat64, int, struct stat64 *)
+TA_REAL(int, fstatat64, int, const char *, struct stat64 *, int)
+TA_REAL(int, __xstat, int, const char *, struct stat *)
+TA_REAL(int, __lxstat, int, const char *, struct stat *)
+TA_REAL(int, __fxstat, int, int, struct stat *)
+TA_REAL(int, __fxstatat, int, int, const char *, struct stat *, int)
+TA_REAL(int, __xstat64, int, const char *, struct stat64 *)
+TA_REAL(int, __lxstat64, int, const char *, struct stat64 *)
+TA_REAL(int, __fxstat64, int, int, struct stat64 *)
+TA_REAL(int, __fxstatat64, int, int, const char *, struct stat64 *, int)
+TA_REAL(int, statx, int, const char *, int, unsigned int, struct statx *)
+TA_REAL(int, dup, int)
+TA_REAL(int, dup2, int, int)
+TA_REAL(int, dup3, int, int, int)
+TA_REAL(int, fcntl, int, int, ...)
+TA_REAL(int, fcntl64, int, int, ...)
+TA_REAL(ssize_t, sendfile, int, int, off_t *, size_t)
+TA_REAL(ssize_t, sendfile64, int, int, off64_t *, size_t)
+TA_REAL(ssize_t, copy_file_range, int, off64_t *, int, off64_t *, size_t, unsigned int)
+TA_REAL(int, unlink, const char *)
+TA_REAL(int, unlinkat, int, const char *, int)
+TA_REAL(int, rename, const char *, const char *)
+TA_REAL(int, renameat, int, const char *, int, const char *)
+TA_REAL(int, renameat2, int, const char *, int, const char *, unsigned int)
+TA_REAL(int, mkdir, const char *, mode_t)
+TA_REAL(int, mkdirat, int, const char *, mode_t)
+TA_REAL(int, rmdir, const char *)
+TA_REAL(ssize_t, __read_chk, int, void *, size_t, size_t)
+TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
+TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
+
+#define POSIX_FUNCS(X)                                                                    \
+    X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) X(__open64_2)  \
+    X(__openat_2) X(__openat64_2) X(close) X(close_range) X(read) X(write) X(pread)        \
+    X(pwrite) X(pread64) X(pwrite64) X(readv) X(writev) X(preadv) X(pwritev) X(preadv64)   \
+    X(pwritev64) X(preadv2) X(pwritev2) X(preadv64v2) X(pwritev64v2) X(lseek) X(lseek64)  \
+    X(fsync) X(fdatasync) X(sync_file_range) X(ftruncate) X(ftruncate64) X(mmap)          \
+    X(mmap64) X(munmap) X(stat) X(lstat) X(fstat) X(fstatat) X(stat64) X(lstat64)         \
+    X(fstat64) X(fstatat64) X(__xstat) X(__lxstat) X(__fxstat) X(__fxstatat) X(__xstat64) \
+    X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)  \
+    X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
+    X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
+    X(__pread_chk) X(__pread64_chk)
+
+void ta_posix_init(void)
+{
+#define RESOLVE(fn) ta_get_real_##fn();
+    POSIX_FUNCS(RESOLVE)
+#undef RESOLVE
+    if (!TA_NOP)
+        ta_fdtab_init();
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Operations                                                                           */
+
+#define OP(fn, io) TA_OP_DEFINE(op_##fn, #fn, TA_CAT_POSIX, io);
+#define OPS_OPEN(X) X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) \
+    X(__open64_2) X(__openat_2) X(__openat64_2) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64)
+#define OPS_READ(X) X(read) X(pread) X(pread64) X(readv) X(preadv) X(preadv64) X(preadv2) \
+    X(preadv64v2) X(__read_chk) X(__pread_chk) X(__pread64_chk) X(sendfile) X(sendfile64)  \
+    X(copy_file_range)
+#define OPS_WRITE(X) X(write) X(pwrite) X(pwrite64) X(writev) X(pwritev) X(pwritev64) \
+    X(pwritev2) X(pwritev64v2)
+#define OPS_META(X) X(ftruncate) X(ftruncate64) X(stat) X(lstat) X(fstat) X(fstatat)     \
+    X(stat64) X(lstat64) X(fstat64) X(fstatat64) X(__xstat) X(__lxstat) X(__fxstat)       \
+    X(__fxstatat) X(__xstat64) X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx)       \
+    X(unlink) X(unlinkat) X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir)
+#define OP_OPEN(fn) OP(fn, TA_IO_OPEN)
+#define OP_READ(fn) OP(fn, TA_IO_READ)
+#define OP_WRITE(fn) OP(fn, TA_IO_WRITE)
+#define OP_META(fn) OP(fn, TA_IO_META)
+OPS_OPEN(OP_OPEN)
+OPS_READ(OP_READ)
+OPS_WRITE(OP_WRITE)
+OPS_META(OP_META)
+OP(close, TA_IO_CLOSE)
+OP(close_range, TA_IO_CLOSE)
+OP(lseek, TA_IO_SEEK)
+OP(lseek64, TA_IO_SEEK)
+OP(fsync, TA_IO_SYNC)
+OP(fdatasync, TA_IO_SYNC)
+OP(sync_file_range, TA_IO_SYNC)
+OP(mmap, TA_IO_MAP)
+OP(mmap64, TA_IO_MAP)
+OP(munmap, TA_IO_MAP)
+
+/* ------------------------------------------------------------------------------------ */
+/* Wrapper shapes. CALL is the real call, evaluated exactly once on every path.          */
+
+/* Enter, or pass through when this call is not recorded (NOP build, category off, the
+ * agent's own call). */
+#define ENTER_OR(t, passthrough)                                                         \
+    struct ta_thread *t;                                                                 \
+    if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX)))                                         \
+        return passthrough;
+
+/* A transfer on fd: at its current offset (cur = 1: read, write, readv, ...; the tracked
+ * offset moves by the bytes moved) or at `pos` (pread, pwrite, ...). `wr`: a write, whose
+ * offset is unknown on an O_APPEND fd (or with `app`, RWF_APPEND). */
+#define XFER(opv, fd, wr, cur, pos, app, CALL)                                            \
+    do {                                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        struct ta_fdent *e_ = ta_fd(fd);                                                  \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        int app_ = (wr) && ((app) || (e_ && e_->append));                                 \
+        int64_t off_ = app_ ? -1 : (cur) ? (e_ ? ta_fd_off(e_) : -1) : (int64_t)(pos);   \
+        uint64_t t0_ = ta_now();                                                          \
+        ssize_t r_ = CALL;                                                                \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        if ((cur) && e_ && r_ > 0) {                                                      \
+            if (off_ >= 0)                                                                \
+                ta_fd_set_off(e_, off_ + r_);                                             \
+            else if (app_)                                                                \
+                ta_fd_forget_off(e_);                                                     \
+        }                                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, r_, off_, r_ < 0,   \
+                  err_);                                                                  \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+/* An open: the new fd gets the path (joined with dirfd's), flags, offset 0. */
+#define OPEN(opv, dirfd, path, flags, CALL)                                               \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
+            int r0_ = CALL;                                                               \
+            if (!TA_NOP && r0_ >= 0)                                                      \
+                ta_fd_closed(r0_); /* untraced open: no stale path on this fd */          \
+            return r0_;                                                                   \
+        }                                                                                 \
+        bool x_;                                                                          \
+        uint32_t id_ = ta_path_id(dirfd, path, false, &x_);                               \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        if (r_ >= 0)                                                                      \
+            ta_fd_opened(r_, id_, flags, x_, 0);                                          \
+        if (!x_)                                                                          \
+            ta_io_rec(t_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);       \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+/* A call on a path (stat, unlink, mkdir, ...): recorded unless the path is excluded. */
+#define ON_PATH(opv, dirfd, path, empty_ok, CALL)                                         \
+    do {                                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        bool x_;                                                                          \
+        uint32_t id_ = ta_path_id(dirfd, path, empty_ok, &x_);                            \
+        if (x_) {                                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, -1, id_, 0, r_, 1, -1, -1, r_ < 0, err_);           \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+/* A call on two paths (rename): path = the first, str2 = the second. */
+#define ON_PATHS(opv, d1, p1, d2, p2, CALL)                                               \
+    do {                                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        bool x1_, x2_;                                                                    \
+        uint32_t id1_ = ta_path_id(d1, p1, false, &x1_);                                  \
+        uint32_t id2_ = ta_path_id(d2, p2, false, &x2_);                                  \
+        if (x1_ || x2_) {                                                                 \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, -1, id1_, id2_, r_, 1, -1, -1, r_ < 0, err_);       \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+/* A call on an fd that moves no data (fstat, fsync, ftruncate, ...); `pos`: an offset to
+ * show (sync_file_range), or -1. */
+#define ON_FD(opv, fd, pos, CALL)                                                         \
+    do {                                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        struct ta_fdent *e_ = ta_fd(fd);                                                  \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, -1, pos, r_ < 0,   \
+                  err_);                                                                  \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+/* The bootstrap path: the real function is not resolved yet (or being resolved). */
+#define BOOT(fn, ...)                                                                     \
+    if (ta_unlikely(!real_##fn))                                                          \
+        return __VA_ARGS__;
+
+/* open's mode argument exists only with O_CREAT or O_TMPFILE. */
+#define GET_MODE(flags, mode)                                                             \
+    mode_t mode = 0;                                                                      \
+    if ((flags) & O_CREAT || ((flags) & O_TMPFILE) == O_TMPFILE) {                        \
+        va_list ap_;                                                                      \
+        va_start(ap_, flags);                                                             \
+        mode = va_arg(ap_, mode_t);                                                       \
+        va_end(ap_);                                                                      \
+    }
+
+/* The program closes or dup2()s onto one of the agent's fds: close and close_range are
+ * normal (daemons and subprocess children close every fd) and are simply not done on the
+ * agent's (info); dup2/dup3 replace the agent's file with the program's (warning). Once. */
+static _Atomic int warned_agent_fd;
+static void warn_agent_fd(const char *what, int fd)
+{
+    if (atomic_exchange_explicit(&warned_agent_fd, 1, memory_order_relaxed))
+        return;
+    if (!strcmp(what, "close") || !strcmp(what, "close_range"))
+        ta_info("the program called %s on the agent's own fd %d: not closed", what, fd);
+    else
+        ta_warn("the program called %s onto the agent's own fd %d: let through; this "
+                "process's trace files may be damaged", what, fd);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* open                                                                                 */
+
+TA_EXPORT int open(const char *path, int flags, ...)
+{
+    GET_MODE(flags, mode)
+    BOOT(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode))
+    OPEN(op_open, AT_FDCWD, path, flags, real_open(path, flags, mode));
+}
+
+TA_EXPORT int open64(const char *path, int flags, ...)
+{
+    GET_MODE(flags, mode)
+    BOOT(open64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode))
+    OPEN(op_open64, AT_FDCWD, path, flags, real_open64(path, flags, mode));
+}
+
+TA_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    GET_MODE(flags, mode)
+    BOOT(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode))
+    OPEN(op_openat, dirfd, path, flags, real_openat(dirfd, path, flags, mode));
+}
+
+TA_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    GET_MODE(flags, mode)
+    BOOT(openat64, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode))
+    OPEN(op_openat64, dirfd, path, flags, real_openat64(dirfd, path, flags, mode));
+}
+
+TA_EXPORT int creat(const char *path, mode_t mode)
+{
+    int flags = O_CREAT | O_WRONLY | O_TRUNC;
+    BOOT(creat, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode))
+    OPEN(op_creat, AT_FDCWD, path, flags, real_creat(path, mode));
+}
+
+TA_EXPORT int creat64(const char *path, mode_t mode)
+{
+    int flags = O_CREAT | O_WRONLY | O_TRUNC;
+    BOOT(creat64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode))
+    OPEN(op_creat64, AT_FDCWD, path, flags, real_creat64(path, mode));
+}
+
+/* The _2 variants are what fortified programs call when the flags are not constant; they
+ * abort on O_CREAT without a mode, which only the real function can do properly. */
+TA_EXPORT int __open_2(const char *path, int flags)
+{
+    BOOT(__open_2, (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0))
+    OPEN(op___open_2, AT_FDCWD, path, flags, real___open_2(path, flags));
+}
+
+TA_EXPORT int __open64_2(const char *path, int flags)
+{
+    BOOT(__open64_2, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0))
+    OPEN(op___open64_2, AT_FDCWD, path, flags, real___open64_2(path, flags));
+}
+
+TA_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    BOOT(__openat_2, (int)syscall(SYS_openat, dirfd, path, flags, 0))
+    OPEN(op___openat_2, dirfd, path, flags, real___openat_2(dirfd, path, flags));
+}
+
+TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    BOOT(__openat64_2, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0))
+    OPEN(op___openat64_2, dirfd, path, flags, real___openat64_2(dirfd, path, flags));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* close                                                                                */
+
+TA_EXPORT int close(int fd)
+{
+    if (ta_unlikely(ta_is_agent_fd(fd))) {
+        warn_agent_fd("close", fd);
+        return 0;
+    }
+    BOOT(close, (int)syscall(SYS_close, fd))
+    struct ta_thread *t;
+    if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX))) {
+        if (!TA_NOP)
+            ta_fd_closed(fd);
+        return real_close(fd);
+    }
+    struct ta_fdent *e = ta_fd(fd);
+    uint32_t path = e ? e->path : 0;
+    bool x = e && e->excluded;
+    /* forget it before the fd number can be reused by another thread's open */
+    ta_fd_closed(fd);
+    uint64_t t0 = ta_now();
+    int r = real_close(fd);
+    uint64_t t1 = ta_now();
+    int err = errno;
+    if (!x)
+        ta_io_rec(t, &op_close, t0, t1, fd, path, 0, r, 1, -1, -1, r < 0, err);
+    ta_leave(t);
+    errno = err;
+    return r;
+}
+
+#define MAX_HELD 16
+/* The agent's fds within [first, last], sorted; their count. */
+static int agent_fds_in(unsigned first, unsigned last, int *out)
+{
+    int all[MAX_HELD];
+    int k = ta_agent_fds(all, MAX_HELD), n = 0;
+    for (int i = 0; i < k; i++)
+        if ((unsigned)all[i] >= first && (unsigned)all[i] <= last)
+            out[n++] = all[i];
+    for (int i = 1; i < n; i++) /* insertion sort: a handful of fds */
+        for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+            int tmp = out[j];
+            out[j] = out[j - 1];
+            out[j - 1] = tmp;
+        }
+    return n;
+}
+
+static int do_close_range(unsigned first, unsigned last, int flags)
+{
+    int held[MAX_HELD];
+    int n = first <= last ? agent_fds_in(first, last, held) : 0;
+    if (n == 0)
+        return real_close_range ? real_close_range(first, last, flags)
+                                : (int)syscall(SYS_close_range, first, last, flags);
+    warn_agent_fd("close_range", held[0]);
+    /* close the gaps between the agent's fds (sorted, all within [first, last]) */
+    int r = 0, err = 0;
+    unsigned lo = first;
+    bool done = false;
+    for (int i = 0; i <= n && !done; i++) {
+        unsigned hi;
+        if (i < n) {
+            if ((unsigned)held[i] < lo) /* a duplicate */
+                continue;
+            hi = (unsigned)held[i] - 1;
+        } else {
+            hi = last;
+        }
+        if ((i == n || (unsigned)held[i] > lo) && lo <= hi) {
+            int q = real_close_range ? real_close_range(lo, hi, flags)
+                                     : (int)syscall(SYS_close_range, lo, hi, flags);
+            if (q < 0 && !err) {
+                r = q;
+                err = errno;
+            }
+        }
+        if (i < n) {
+            if ((unsigned)held[i] >= last)
+                done = true;
+            else
+                lo = (unsigned)held[i] + 1;
+        }
+    }
+    if (err)
+        errno = err;
+    return r;
+}
+
+TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    struct ta_thread *t;
+    if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX))) {
+        int r0 = do_close_range(first, last, flags);
+        if (!TA_NOP && r0 == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && !ta_in_forked_copy())
+            ta_fd_closed_range(first, last);
+        return r0;
+    }
+    if (ta_in_forked_copy()) { /* vfork child: the table and the ring are the parent's */
+        ta_leave(t);
+        return do_close_range(first, last, flags);
+    }
+    struct ta_fdent *e = ta_fd((int)first);
+    uint32_t path = e && first == last ? e->path : 0;
+    uint64_t t0 = ta_now();
+    int r = do_close_range(first, last, flags);
+    uint64_t t1 = ta_now();
+    int err = errno;
+    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+        ta_fd_closed_range(first, last);
+    ta_io_rec(t, &op_close_range, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
+    ta_leave(t);
+    errno = err;
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* read, write and their vector, positioned and fortified forms                         */
+
+TA_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    BOOT(read, syscall(SYS_read, fd, buf, n))
+    XFER(op_read, fd, 0, 1, 0, 0, real_read(fd, buf, n));
+}
+
+TA_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    BOOT(write, syscall(SYS_write, fd, buf, n))
+    XFER(op_write, fd, 1, 1, 0, 0, real_write(fd, buf, n));
+}
+
+TA_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    BOOT(pread, syscall(SYS_pread64, fd, buf, n, off))
+    XFER(op_pread, fd, 0, 0, off, 0, real_pread(fd, buf, n, off));
+}
+
+TA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    BOOT(pwrite, syscall(SYS_pwrite64, fd, buf, n, off))
+    XFER(op_pwrite, fd, 1, 0, off, 0, real_pwrite(fd, buf, n, off));
+}
+
+TA_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+    BOOT(pread64, syscall(SYS_pread64, fd, buf, n, off))
+    XFER(op_pread64, fd, 0, 0, off, 0, real_pread64(fd, buf, n, off));
+}
+
+TA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+    BOOT(pwrite64, syscall(SYS_pwrite64, fd, buf, n, off))
+    XFER(op_pwrite64, fd, 1, 0, off, 0, real_pwrite64(fd, buf, n, off));
+}
+
+TA_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    BOOT(readv, syscall(SYS_readv, fd, iov, cnt))
+    XFER(op_readv, fd, 0, 1, 0, 0, real_readv(fd, iov, cnt));
+}
+
+TA_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    BOOT(writev, syscall(SYS_writev, fd, iov, cnt))
+    XFER(op_writev, fd, 1, 1, 0, 0, real_writev(fd, iov, cnt));
+}
+
+/* preadv/pwritev take the offset as two longs (low, high) in the system call. */
+#define LOHI(off) (long)(off), (long)((uint64_t)(off) >> 32)
+
+TA_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    BOOT(preadv, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)))
+    XFER(op_preadv, fd, 0, 0, off, 0, real_preadv(fd, iov, cnt, off));
+}
+
+TA_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+    BOOT(pwritev, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)))
+    XFER(op_pwritev, fd, 1, 0, off, 0, real_pwritev(fd, iov, cnt, off));
+}
+
+TA_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+    BOOT(preadv64, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)))
+    XFER(op_preadv64, fd, 0, 0, off, 0, real_preadv64(fd, iov, cnt, off));
+}
+
+TA_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+    BOOT(pwritev64, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)))
+    XFER(op_pwritev64, fd, 1, 0, off, 0, real_pwritev64(fd, iov, cnt, off));
+}
+
+/* The v2 forms: offset -1 means "at the current offset, and move it", like readv. */
+TA_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+    BOOT(preadv2, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl))
+    XFER(op_preadv2, fd, 0, off == -1, off, 0, real_preadv2(fd, iov, cnt, off, fl));
+}
+
+TA_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+    BOOT(pwritev2, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl))
+    XFER(op_pwritev2, fd, 1, off == -1, off, fl & RWF_APPEND,
+         real_pwritev2(fd, iov, cnt, off, fl));
+}
+
+TA_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+{
+    BOOT(preadv64v2, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl))
+    XFER(op_preadv64v2, fd, 0, off == -1, off, 0, real_preadv64v2(fd, iov, cnt, off, fl));
+}
+
+TA_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+{
+    BOOT(pwritev64v2, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl))
+    XFER(op_pwritev64v2, fd, 1, off == -1, off, fl & RWF_APPEND,
+         real_pwritev64v2(fd, iov, cnt, off, fl));
+}
+
+/* Fortified reads: the real function checks the buffer and aborts on overflow. */
+TA_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (ta_unlikely(!real___read_chk)) {
+        if (n > buflen)
+            __chk_fail();
+        return syscall(SYS_read, fd, buf, n);
+    }
+    XFER(op___read_chk, fd, 0, 1, 0, 0, real___read_chk(fd, buf, n, buflen));
+}
+
+TA_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+    if (ta_unlikely(!real___pread_chk)) {
+        if (n > buflen)
+            __chk_fail();
+        return syscall(SYS_pread64, fd, buf, n, off);
+    }
+    XFER(op___pread_chk, fd, 0, 0, off, 0, real___pread_chk(fd, buf, n, off, buflen));
+}
+
+TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+    if (ta_unlikely(!real___pread64_chk)) {
+        if (n > buflen)
+            __chk_fail();
+        return syscall(SYS_pread64, fd, buf, n, off);
+    }
+    XFER(op___pread64_chk, fd, 0, 0, off, 0, real___pread64_chk(fd, buf, n, off, buflen));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* lseek, sync, truncate                                                                */
+
+#define SEEK(opv, fd, CALL)                                                               \
+    do {                                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        struct ta_fdent *e_ = ta_fd(fd);                                                  \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        off64_t r_ = CALL;                                                                \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        if (e_ && r_ >= 0)                                                                \
+            ta_fd_set_off(e_, r_);                                                        \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, -1, r_, r_ < 0,    \
+                  err_);                                                                  \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+TA_EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+    BOOT(lseek, syscall(SYS_lseek, fd, off, whence))
+    SEEK(op_lseek, fd, real_lseek(fd, off, whence));
+}
+
+TA_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
+{
+    BOOT(lseek64, syscall(SYS_lseek, fd, off, whence))
+    SEEK(op_lseek64, fd, real_lseek64(fd, off, whence));
+}
+
+TA_EXPORT int fsync(int fd)
+{
+    BOOT(fsync, (int)syscall(SYS_fsync, fd))
+    ON_FD(op_fsync, fd, -1, real_fsync(fd));
+}
+
+TA_EXPORT int fdatasync(int fd)
+{
+    BOOT(fdatasync, (int)syscall(SYS_fdatasync, fd))
+    ON_FD(op_fdatasync, fd, -1, real_fdatasync(fd));
+}
+
+TA_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
+{
+    BOOT(sync_file_range, (int)syscall(SYS_sync_file_range, fd, off, n, fl))
+    ON_FD(op_sync_file_range, fd, off, real_sync_file_range(fd, off, n, fl));
+}
+
+TA_EXPORT int ftruncate(int fd, off_t len)
+{
+    BOOT(ftruncate, (int)syscall(SYS_ftruncate, fd, len))
+    ON_FD(op_ftruncate, fd, -1, real_ftruncate(fd, len));
+}
+
+TA_EXPORT int ftruncate64(int fd, off64_t len)
+{
+    BOOT(ftruncate64, (int)syscall(SYS_ftruncate, fd, len))
+    ON_FD(op_ftruncate64, fd, -1, real_ftruncate64(fd, len));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* mmap, munmap: file maps only                                                         */
+
+/* Live file maps, by start address: open addressing, lock-free. A slot's addr goes
+ * 0 -> address (claimed by CAS) -> TOMB (unmapped, by CAS) -> address ...; lookups stop at
+ * 0 and skip TOMB. */
+#define NMAPS 1024
+#define MAP_PROBES 32
+#define TOMB ((uintptr_t)1)
+struct fmap {
+    _Atomic uintptr_t addr;
+    uint32_t path;
+    int32_t fd;
+};
+static struct fmap fmaps[NMAPS];
+static _Atomic int fmaps_live;
+
+static inline unsigned fmap_hash(uintptr_t a)
+{
+    return (unsigned)(((a >> 12) * 0x9E3779B97F4A7C15ull) >> 40) & (NMAPS - 1);
+}
+
+static void fmap_add(void *p, int fd, uint32_t path)
+{
+    uintptr_t a = (uintptr_t)p;
+    unsigned h = fmap_hash(a);
+    for (int i = 0; i < MAP_PROBES; i++) { /* a stale entry of the same address? */
+        struct fmap *s = &fmaps[(h + i) & (NMAPS - 1)];
+        uintptr_t cur = atomic_load_explicit(&s->addr, memory_order_acquire);
+        if (cur == 0)
+            break;
+        if (cur == a) {
+            s->path = path;
+            s->fd = fd;
+            return;
+        }
+    }
+    for (int i = 0; i < MAP_PROBES; i++) {
+        struct fmap *s = &fmaps[(h + i) & (NMAPS - 1)];
+        uintptr_t cur = atomic_load_explicit(&s->addr, memory_order_relaxed);
+        if (cur != 0 && cur != TOMB)
+            continue;
+        s->path = path;
+        s->fd = fd;
+        /* release: pairs with the acquire in fmap_take; the fields above are visible to a
+         * thread that finds this address */
+        if (atomic_compare_exchange_strong_explicit(&s->addr, &cur, a, memory_order_release,
+                                                    memory_order_relaxed)) {
+            atomic_fetch_add_explicit(&fmaps_live, 1, memory_order_relaxed);
+            return;
+        }
+    }
+    /* full around this address: the munmap will not be recorded */
+}
+
+/* Remove the map starting at p; its fd and path, or false when it is not a recorded map. */
+static bool fmap_take(void *p, int *fd, uint32_t *path)
+{
+    uintptr_t a = (uintptr_t)p;
+    unsigned h = fmap_hash(a);
+    for (int i = 0; i < MAP_PROBES; i++) {
+        struct fmap *s = &fmaps[(h + i) & (NMAPS - 1)];
+        /* acquire: pairs with the release CAS in fmap_add */
+        uintptr_t cur = atomic_load_explicit(&s->addr, memory_order_acquire);
+        if (cur == 0)
+            return false;
+        if (cur != a)
+            continue;
+        *fd = s->fd;
+        *path = s->path;
+        if (atomic_compare_exchange_strong_explicit(&s->addr, &cur, TOMB, memory_order_relaxed,
+                                                    memory_order_relaxed)) {
+            atomic_fetch_sub_explicit(&fmaps_live, 1, memory_order_relaxed);
+            return true;
+        }
+        return false;
+    }
+    return false;
+}
+
+#define MMAP(opv, addr, len, prot, flags, fd, off, CALL)                                  \
+    do {                                                                                  \
+        if ((fd) < 0 || ((flags) & MAP_ANONYMOUS))                                        \
+            return CALL;                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        struct ta_fdent *e_ = ta_fd(fd);                                                  \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        void *r_ = CALL;                                                                  \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        uint32_t path_ = e_ ? e_->path : 0;                                               \
+        if (r_ != MAP_FAILED)                                                             \
+            fmap_add(r_, fd, path_);                                                      \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, (int64_t)(intptr_t)r_, 1,             \
+                  (int64_t)(len), off, r_ == MAP_FAILED, err_);                           \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+TA_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    BOOT(mmap, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off))
+    MMAP(op_mmap, addr, len, prot, flags, fd, off, real_mmap(addr, len, prot, flags, fd, off));
+}
+
+TA_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+    BOOT(mmap64, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off))
+    MMAP(op_mmap64, addr, len, prot, flags, fd, off,
+         real_mmap64(addr, len, prot, flags, fd, off));
+}
+
+TA_EXPORT int munmap(void *addr, size_t len)
+{
+    BOOT(munmap, (int)syscall(SYS_munmap, addr, len))
+    /* relaxed: a hint; a map being added by another thread cannot be this one */
+    if (TA_NOP || atomic_load_explicit(&fmaps_live, memory_order_relaxed) == 0)
+        return real_munmap(addr, len);
+    ENTER_OR(t, real_munmap(addr, len))
+    int fd;
+    uint32_t path;
+    if (!fmap_take(addr, &fd, &path)) {
+        ta_leave(t);
+        return real_munmap(addr, len);
+    }
+    uint64_t t0 = ta_now();
+    int r = real_munmap(addr, len);
+    uint64_t t1 = ta_now();
+    int err = errno;
+    ta_io_rec(t, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
+    ta_leave(t);
+    errno = err;
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* stat and friends. On x86_64 the kernel's struct stat is glibc's struct stat and stat64,
+ * so the bootstrap path is newfstatat/fstat whatever the version argument of __xstat. */
+
+#define BOOT_STATAT(fn, dirfd, path, st, fl) \
+    BOOT(fn, (int)syscall(SYS_newfstatat, dirfd, path, st, fl))
+#define BOOT_FSTAT(fn, fd, st) BOOT(fn, (int)syscall(SYS_fstat, fd, st))
+
+TA_EXPORT int stat(const char *path, struct stat *st)
+{
+    BOOT_STATAT(stat, AT_FDCWD, path, st, 0)
+    ON_PATH(op_stat, AT_FDCWD, path, false, real_stat(path, st));
+}
+
+TA_EXPORT int lstat(const char *path, struct stat *st)
+{
+    BOOT_STATAT(lstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+    ON_PATH(op_lstat, AT_FDCWD, path, false, real_lstat(path, st));
+}
+
+TA_EXPORT int fstat(int fd, struct stat *st)
+{
+    BOOT_FSTAT(fstat, fd, st)
+    ON_FD(op_fstat, fd, -1, real_fstat(fd, st));
+}
+
+TA_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int fl)
+{
+    BOOT_STATAT(fstatat, dirfd, path, st, fl)
+    ON_PATH(op_fstatat, dirfd, path, fl & AT_EMPTY_PATH, real_fstatat(dirfd, path, st, fl));
+}
+
+TA_EXPORT int stat64(const char *path, struct stat64 *st)
+{
+    BOOT_STATAT(stat64, AT_FDCWD, path, st, 0)
+    ON_PATH(op_stat64, AT_FDCWD, path, false, real_stat64(path, st));
+}
+
+TA_EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+    BOOT_STATAT(lstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+    ON_PATH(op_lstat64, AT_FDCWD, path, false, real_lstat64(path, st));
+}
+
+TA_EXPORT int fstat64(int fd, struct stat64 *st)
+{
+    BOOT_FSTAT(fstat64, fd, st)
+    ON_FD(op_fstat64, fd, -1, real_fstat64(fd, st));
+}
+
+TA_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int fl)
+{
+    BOOT_STATAT(fstatat64, dirfd, path, st, fl)
+    ON_PATH(op_fstatat64, dirfd, path, fl & AT_EMPTY_PATH,
+            real_fstatat64(dirfd, path, st, fl));
+}
+
+TA_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+    BOOT_STATAT(__xstat, AT_FDCWD, path, st, 0)
+    ON_PATH(op___xstat, AT_FDCWD, path, false, real___xstat(ver, path, st));
+}
+
+TA_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+    BOOT_STATAT(__lxstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+    ON_PATH(op___lxstat, AT_FDCWD, path, false, real___lxstat(ver, path, st));
+}
+
+TA_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+    BOOT_FSTAT(__fxstat, fd, st)
+    ON_FD(op___fxstat, fd, -1, real___fxstat(ver, fd, st));
+}
+
+TA_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int fl)
+{
+    BOOT_STATAT(__fxstatat, dirfd, path, st, fl)
+    ON_PATH(op___fxstatat, dirfd, path, fl & AT_EMPTY_PATH,
+            real___fxstatat(ver, dirfd, path, st, fl));
+}
+
+TA_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+    BOOT_STATAT(__xstat64, AT_FDCWD, path, st, 0)
+    ON_PATH(op___xstat64, AT_FDCWD, path, false, real___xstat64(ver, path, st));
+}
+
+TA_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+    BOOT_STATAT(__lxstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+    ON_PATH(op___lxstat64, AT_FDCWD, path, false, real___lxstat64(ver, path, st));
+}
+
+TA_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+    BOOT_FSTAT(__fxstat64, fd, st)
+    ON_FD(op___fxstat64, fd, -1, real___fxstat64(ver, fd, st));
+}
+
+TA_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int fl)
+{
+    BOOT_STATAT(__fxstatat64, dirfd, path, st, fl)
+    ON_PATH(op___fxstatat64, dirfd, path, fl & AT_EMPTY_PATH,
+            real___fxstatat64(ver, dirfd, path, st, fl));
+}
+
+TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, struct statx *st)
+{
+    BOOT(statx, (int)syscall(SYS_statx, dirfd, path, fl, mask, st))
+    ON_PATH(op_statx, dirfd, path, fl & AT_EMPTY_PATH, real_statx(dirfd, path, fl, mask, st));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* dup, dup2, dup3, fcntl(F_DUPFD): the new fd names the same file                      */
+
+/* `fork_check`: dup2/dup3, which a vfork child calls on the parent's memory. */
+#define DUP(opv, oldfd, fork_check, CALL)                                                 \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
+            int r0_ = CALL;                                                               \
+            if (!TA_NOP && r0_ >= 0 && !((fork_check) && ta_in_forked_copy()))            \
+                ta_fd_dup(oldfd, r0_);                                                    \
+            return r0_;                                                                   \
+        }                                                                                 \
+        if ((fork_check) && ta_in_forked_copy()) {                                        \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        struct ta_fdent *e_ = ta_fd(oldfd);                                               \
+        bool x_ = e_ && e_->excluded;                                                     \
+        uint32_t path_ = e_ ? e_->path : 0;                                               \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        if (r_ >= 0)                                                                      \
+            ta_fd_dup(oldfd, r_);                                                         \
+        if (!x_)                                                                          \
+            ta_io_rec(t_, &opv, t0_, t1_, oldfd, path_, 0, r_, 1, -1, -1, r_ < 0, err_);  \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+TA_EXPORT int dup(int fd)
+{
+    BOOT(dup, (int)syscall(SYS_dup, fd))
+    DUP(op_dup, fd, 0, real_dup(fd));
+}
+
+TA_EXPORT int dup2(int fd, int fd2)
+{
+    BOOT(dup2, (int)syscall(SYS_dup2, fd, fd2))
+    if (ta_unlikely(ta_is_agent_fd(fd2)) && fd != fd2)
+        warn_agent_fd("dup2", fd2);
+    DUP(op_dup2, fd, 1, real_dup2(fd, fd2));
+}
+
+TA_EXPORT int dup3(int fd, int fd2, int fl)
+{
+    BOOT(dup3, (int)syscall(SYS_dup3, fd, fd2, fl))
+    if (ta_unlikely(ta_is_agent_fd(fd2)) && fd != fd2)
+        warn_agent_fd("dup3", fd2);
+    DUP(op_dup3, fd, 1, real_dup3(fd, fd2, fl));
+}
+
+/* fcntl is variadic: the third argument, when there is one, is an int or a pointer; it is
+ * read as a pointer-sized word and passed on as such, as glibc itself does. */
+#define FCNTL(fn, fd, cmd)                                                                \
+    va_list ap;                                                                           \
+    va_start(ap, cmd);                                                                    \
+    void *arg = va_arg(ap, void *);                                                       \
+    va_end(ap);                                                                           \
+    BOOT(fn, (int)syscall(SYS_fcntl, fd, cmd, arg))                                       \
+    if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) {                                       \
+        int r = real_##fn(fd, cmd, arg);                                                  \
+        struct ta_fdent *e;                                                               \
+        if (!TA_NOP && cmd == F_SETFL && r == 0 && (e = ta_fd(fd)))                       \
+            e->append = ((long)arg & O_APPEND) != 0;                                      \
+        return r;                                                                         \
+    }                                                                                     \
+    DUP(op_##fn, fd, 0, real_##fn(fd, cmd, arg));
+
+TA_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL(fcntl, fd, cmd) }
+TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
+
+/* ------------------------------------------------------------------------------------ */
+/* sendfile, copy_file_range: one record on the source fd, str2 = the destination        */
+
+/* in_off: the caller's offset pointer for the source (NULL: the fd's offset, moved);
+ * out_off likewise for the destination (always NULL for sendfile). The kernel moves the
+ * pointed-to offsets by the bytes copied, so the start is read back after success. */
+#define COPY(opv, in, in_off, out, out_off, CALL)                                         \
+    do {                                                                                  \
+        ENTER_OR(t_, CALL)                                                                \
+        struct ta_fdent *ei_ = ta_fd(in), *eo_ = ta_fd(out);                              \
+        if ((ei_ && ei_->excluded) || (eo_ && eo_->excluded)) {                           \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        int64_t cur_in_ = ei_ ? ta_fd_off(ei_) : -1;                                      \
+        int64_t cur_out_ = eo_ && !eo_->append ? ta_fd_off(eo_) : -1;                     \
+        uint64_t t0_ = ta_now();                                                          \
+        ssize_t r_ = CALL;                                                                \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        int64_t start_ = -1;                                                              \
+        if (r_ >= 0) {                                                                    \
+            if (in_off)                                                                   \
+                start_ = (int64_t)*(in_off) - r_;                                         \
+            else if (cur_in_ >= 0) {                                                      \
+                start_ = cur_in_;                                                         \
+                ta_fd_set_off(ei_, cur_in_ + r_);                                         \
+            }                                                                             \
+            if (!(out_off) && eo_ && r_ > 0) {                                            \
+                if (cur_out_ >= 0)                                                        \
+                    ta_fd_set_off(eo_, cur_out_ + r_);                                    \
+                else if (eo_->append)                                                     \
+                    ta_fd_forget_off(eo_);                                                \
+            }                                                                             \
+        }                                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, in, ei_ ? ei_->path : 0, eo_ ? eo_->path : 0, r_, 1, \
+                  r_, start_, r_ < 0, err_);                                              \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+static off64_t *const no_off = NULL;
+
+TA_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+    BOOT(sendfile, syscall(SYS_sendfile, out, in, off, n))
+    COPY(op_sendfile, in, off, out, no_off, real_sendfile(out, in, off, n));
+}
+
+TA_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
+{
+    BOOT(sendfile64, syscall(SYS_sendfile, out, in, off, n))
+    COPY(op_sendfile64, in, off, out, no_off, real_sendfile64(out, in, off, n));
+}
+
+TA_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out_off,
+                                  size_t n, unsigned int fl)
+{
+    BOOT(copy_file_range, syscall(SYS_copy_file_range, in, in_off, out, out_off, n, fl))
+    COPY(op_copy_file_range, in, in_off, out, out_off,
+         real_copy_file_range(in, in_off, out, out_off, n, fl));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Names: unlink, rename, mkdir, rmdir                                                  */
+
+TA_EXPORT int unlink(const char *path)
+{
+    BOOT(unlink, (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0))
+    ON_PATH(op_unlink, AT_FDCWD, path, false, real_unlink(path));
+}
+
+TA_EXPORT int unlinkat(int dirfd, const char *path, int fl)
+{
+    BOOT(unlinkat, (int)syscall(SYS_unlinkat, dirfd, path, fl))
+    ON_PATH(op_unlinkat, dirfd, path, false, real_unlinkat(dirfd, path, fl));
+}
+
+TA_EXPORT int rmdir(const char *path)
+{
+    BOOT(rmdir, (int)syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR))
+    ON_PATH(op_rmdir, AT_FDCWD, path, false, real_rmdir(path));
+}
+
+TA_EXPORT int mkdir(const char *path, mode_t mode)
+{
+    BOOT(mkdir, (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode))
+    ON_PATH(op_mkdir, AT_FDCWD, path, false, real_mkdir(path, mode));
+}
+
+TA_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+    BOOT(mkdirat, (int)syscall(SYS_mkdirat, dirfd, path, mode))
+    ON_PATH(op_mkdirat, dirfd, path, false, real_mkdirat(dirfd, path, mode));
+}
+
+TA_EXPORT int rename(const char *old, const char *new_)
+{
+    BOOT(rename, (int)syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new_, 0))
+    ON_PATHS(op_rename, AT_FDCWD, old, AT_FDCWD, new_, real_rename(old, new_));
+}
+
+TA_EXPORT int renameat(int d1, const char *old, int d2, const char *new_)
+{
+    BOOT(renameat, (int)syscall(SYS_renameat2, d1, old, d2, new_, 0))
+    ON_PATHS(op_renameat, d1, old, d2, new_, real_renameat(d1, old, d2, new_));
+}
+
+TA_EXPORT int renameat2(int d1, const char *old, int d2, const char *new_, unsigned int fl)
+{
+    BOOT(renameat2, (int)syscall(SYS_renameat2, d1, old, d2, new_, fl))
+    ON_PATHS(op_renameat2, d1, old, d2, new_, real_renameat2(d1, old, d2, new_, fl));
+}

@@ -1,0 +1,619 @@
+/* stdio I/O: the FILE* calls of the C library, traced as category "stdio".
+ *
+ * A stream is known by its fd (the FILE's _fileno; memory and cookie streams have none and
+ * are recorded without fd or path). Its path comes from the fd table (fdtab.h), filled by
+ * fopen/fdopen/freopen here or by open() in posix.c. The stream's logical position (what
+ * ftell would say) is kept in the fd entry's `spos`: 0 after fopen ("r", "w"), unknown after
+ * "a" modes and for streams the agent did not see opened; moved by the bytes each
+ * fread/fwrite/fgets/fputs/getline moved; set by a successful fseek (SEEK_CUR and SEEK_END
+ * ask the real ftello afterwards), ftell, rewind and fsetpos. It is what the records show as
+ * `offset`. Calls the agent does not wrap (fprintf, fputc, fgetc, fscanf, ungetc, ...) move
+ * the position unseen: offsets on a stream that mixes them are wrong until the next
+ * fseek/ftell/rewind.
+ *
+ * While a FILE* is open on an fd, that fd's own kernel offset is unknown to posix.c (stdio
+ * reads ahead and writes behind in its buffer).
+ *
+ * bytes: fread/fwrite report items * size (a partial last item at end of file is not
+ * counted); fgets reports strlen of the line; fputs strlen of the string; getline/getdelim
+ * their return value. A short fread/fwrite, a NULL fgets or a -1 getline is a failure (with
+ * errno) only when the stream's error indicator is set: end of file is not an error. */
+#undef _FORTIFY_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fdtab.h"
+
+/* <stdio.h> may define these as macros (with __USE_EXTERN_INLINES, at -O2) */
+#undef fread_unlocked
+#undef fwrite_unlocked
+
+size_t __fread_chk(void *ptr, size_t ptrlen, size_t size, size_t n, FILE *fp);
+size_t __fread_unlocked_chk(void *ptr, size_t ptrlen, size_t size, size_t n, FILE *fp);
+char *__fgets_chk(char *s, size_t size, int n, FILE *fp);
+char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp);
+
+TA_REAL(FILE *, fopen, const char *, const char *)
+TA_REAL(FILE *, fopen64, const char *, const char *)
+TA_REAL(FILE *, fdopen, int, const char *)
+TA_REAL(FILE *, freopen, const char *, const char *, FILE *)
+TA_REAL(FILE *, freopen64, const char *, const char *, FILE *)
+TA_REAL(int, fclose, FILE *)
+TA_REAL(size_t, fread, void *, size_t, size_t, FILE *)
+TA_REAL(size_t, fwrite, const void *, size_t, size_t, FILE *)
+TA_REAL(size_t, fread_unlocked, void *, size_t, size_t, FILE *)
+TA_REAL(size_t, fwrite_unlocked, const void *, size_t, size_t, FILE *)
+TA_REAL(size_t, __fread_chk, void *, size_t, size_t, size_t, FILE *)
+TA_REAL(size_t, __fread_unlocked_chk, void *, size_t, size_t, size_t, FILE *)
+TA_REAL(char *, fgets, char *, int, FILE *)
+TA_REAL(char *, fgets_unlocked, char *, int, FILE *)
+TA_REAL(char *, __fgets_chk, char *, size_t, int, FILE *)
+TA_REAL(char *, __fgets_unlocked_chk, char *, size_t, int, FILE *)
+TA_REAL(int, fputs, const char *, FILE *)
+TA_REAL(int, fputs_unlocked, const char *, FILE *)
+TA_REAL(ssize_t, getline, char **, size_t *, FILE *)
+TA_REAL(ssize_t, getdelim, char **, size_t *, int, FILE *)
+TA_REAL(ssize_t, __getdelim, char **, size_t *, int, FILE *)
+TA_REAL(int, fseek, FILE *, long, int)
+TA_REAL(int, fseeko, FILE *, off_t, int)
+TA_REAL(int, fseeko64, FILE *, off64_t, int)
+TA_REAL(long, ftell, FILE *)
+TA_REAL(off_t, ftello, FILE *)
+TA_REAL(off64_t, ftello64, FILE *)
+TA_REAL(void, rewind, FILE *)
+TA_REAL(int, fsetpos, FILE *, const fpos_t *)
+TA_REAL(int, fsetpos64, FILE *, const fpos64_t *)
+TA_REAL(int, fflush, FILE *)
+TA_REAL(int, fflush_unlocked, FILE *)
+
+#define STDIO_FUNCS(X)                                                                    \
+    X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(fclose) X(fread) X(fwrite)    \
+    X(fread_unlocked) X(fwrite_unlocked) X(__fread_chk) X(__fread_unlocked_chk) X(fgets)  \
+    X(fgets_unlocked) X(__fgets_chk) X(__fgets_unlocked_chk) X(fputs) X(fputs_unlocked)   \
+    X(getline) X(getdelim) X(__getdelim) X(fseek) X(fseeko) X(fseeko64) X(ftell) X(ftello) X(ftello64)  \
+    X(rewind) X(fsetpos) X(fsetpos64) X(fflush) X(fflush_unlocked)
+
+#define OP(fn, io) TA_OP_DEFINE(op_##fn, #fn, TA_CAT_STDIO, io);
+OP(fopen, TA_IO_OPEN)
+OP(fopen64, TA_IO_OPEN)
+OP(fdopen, TA_IO_OPEN)
+OP(freopen, TA_IO_OPEN)
+OP(freopen64, TA_IO_OPEN)
+OP(fclose, TA_IO_CLOSE)
+OP(fread, TA_IO_READ)
+OP(fread_unlocked, TA_IO_READ)
+OP(__fread_chk, TA_IO_READ)
+OP(__fread_unlocked_chk, TA_IO_READ)
+OP(fgets, TA_IO_READ)
+OP(fgets_unlocked, TA_IO_READ)
+OP(__fgets_chk, TA_IO_READ)
+OP(__fgets_unlocked_chk, TA_IO_READ)
+OP(getline, TA_IO_READ)
+OP(getdelim, TA_IO_READ)
+OP(__getdelim, TA_IO_READ)
+OP(fwrite, TA_IO_WRITE)
+OP(fwrite_unlocked, TA_IO_WRITE)
+OP(fputs, TA_IO_WRITE)
+OP(fputs_unlocked, TA_IO_WRITE)
+OP(fseek, TA_IO_SEEK)
+OP(fseeko, TA_IO_SEEK)
+OP(fseeko64, TA_IO_SEEK)
+OP(ftell, TA_IO_SEEK)
+OP(ftello, TA_IO_SEEK)
+OP(ftello64, TA_IO_SEEK)
+OP(rewind, TA_IO_SEEK)
+OP(fsetpos, TA_IO_SEEK)
+OP(fsetpos64, TA_IO_SEEK)
+OP(fflush, TA_IO_SYNC)
+OP(fflush_unlocked, TA_IO_SYNC)
+
+void ta_stdio_init(void)
+{
+#define RESOLVE(fn) ta_get_real_##fn();
+    STDIO_FUNCS(RESOLVE)
+#undef RESOLVE
+    if (TA_NOP)
+        return;
+    /* stdin, stdout, stderr are FILE*s from the start: their fds' kernel offsets move in
+     * stdio's buffer fills and flushes, unseen */
+    for (int fd = 0; fd < 3; fd++) {
+        ta_fdtab[fd].stream = 1;
+        ta_fd_forget_off(&ta_fdtab[fd]);
+    }
+}
+
+/* The real function, resolved now if it was not yet (a call from another library's
+ * constructor); ENOSYS and `fail` when it cannot be found. */
+#define GET_REAL(fn, fail)                                                                \
+    __typeof__(real_##fn) f_ = real_##fn;                                                 \
+    if (ta_unlikely(!f_) && !(f_ = ta_get_real_##fn())) {                                 \
+        errno = ENOSYS;                                                                   \
+        return fail;                                                                      \
+    }
+
+static inline int sfd(FILE *fp) { return fp ? fp->_fileno : -1; }
+static inline bool serr(FILE *fp) { return (fp->_flags & _IO_ERR_SEEN) != 0; }
+
+/* Open flags that matter to the agent, from an fopen mode. */
+static int mode_flags(const char *mode)
+{
+    int fl = 0;
+    if (!mode)
+        return 0;
+    if (mode[0] == 'a')
+        fl |= O_APPEND | O_CREAT | O_WRONLY;
+    else if (mode[0] == 'w')
+        fl |= O_CREAT | O_TRUNC | O_WRONLY;
+    return fl;
+}
+
+/* A FILE* now lives on fd, at logical position pos (-1 unknown). */
+static void stream_on(struct ta_fdent *e, int64_t pos)
+{
+    e->stream = 1;
+    ta_fd_forget_off(e);
+    ta_fd_set_spos(e, pos);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Transfers                                                                            */
+
+/* A transfer on a stream at its logical position. BYTES(r) and FAILED(r) compute the
+ * bytes moved and failure from the result r_. */
+#define SXFER(opv, fp, wr, RT, BYTES, FAILED, has_ret, RETV, CALL)                        \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO)))                                     \
+            return CALL;                                                                  \
+        int fd_ = sfd(fp);                                                                \
+        struct ta_fdent *e_ = ta_fd(fd_);                                                 \
+        if (e_) {                                                                         \
+            if (e_->excluded) {                                                           \
+                ta_leave(t_);                                                             \
+                return CALL;                                                              \
+            }                                                                             \
+            if (ta_unlikely(!e_->stream)) /* a stream the agent did not see opened */     \
+                stream_on(e_, -1);                                                        \
+        }                                                                                 \
+        int app_ = (wr) && e_ && e_->append;                                              \
+        int64_t pos_ = e_ && !app_ ? ta_fd_spos(e_) : -1;                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        RT r_ = CALL;                                                                     \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        int64_t b_ = (BYTES);                                                             \
+        int failed_ = (FAILED);                                                           \
+        if (e_ && b_ > 0) {                                                               \
+            if (pos_ >= 0)                                                                \
+                ta_fd_set_spos(e_, pos_ + b_);                                            \
+            else if (app_)                                                                \
+                ta_fd_set_spos(e_, -1);                                                   \
+        }                                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0,          \
+                  (int64_t)(RETV), has_ret, b_, pos_, failed_, err_);                     \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+#define FREAD(fn, ...)                                                                    \
+    SXFER(op_##fn, fp, 0, size_t, (int64_t)(r_ * size), r_ < n && serr(fp), 1, r_,         \
+          f_(__VA_ARGS__))
+#define FWRITE(fn, ...)                                                                   \
+    SXFER(op_##fn, fp, 1, size_t, (int64_t)(r_ * size), r_ < n && serr(fp), 1, r_,         \
+          f_(__VA_ARGS__))
+#define FGETS(fn, ...)                                                                    \
+    SXFER(op_##fn, fp, 0, char *, r_ ? (int64_t)strlen(r_) : 0, !r_ && serr(fp), 0, 0,     \
+          f_(__VA_ARGS__))
+#define FPUTS(fn, ...)                                                                    \
+    SXFER(op_##fn, fp, 1, int, r_ != EOF ? (int64_t)strlen(s) : -1, r_ == EOF, 1, r_,      \
+          f_(__VA_ARGS__))
+#define GETLINE(fn, ...)                                                                  \
+    SXFER(op_##fn, fp, 0, ssize_t, r_ > 0 ? (int64_t)r_ : 0, r_ < 0 && serr(fp), 1, r_,    \
+          f_(__VA_ARGS__))
+
+TA_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *fp)
+{
+    GET_REAL(fread, 0)
+    FREAD(fread, p, size, n, fp);
+}
+
+TA_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *fp)
+{
+    GET_REAL(fread_unlocked, 0)
+    FREAD(fread_unlocked, p, size, n, fp);
+}
+
+TA_EXPORT size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *fp)
+{
+    GET_REAL(__fread_chk, 0)
+    FREAD(__fread_chk, p, plen, size, n, fp);
+}
+
+TA_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *fp)
+{
+    GET_REAL(__fread_unlocked_chk, 0)
+    FREAD(__fread_unlocked_chk, p, plen, size, n, fp);
+}
+
+TA_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
+{
+    GET_REAL(fwrite, 0)
+    FWRITE(fwrite, p, size, n, fp);
+}
+
+TA_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *fp)
+{
+    GET_REAL(fwrite_unlocked, 0)
+    FWRITE(fwrite_unlocked, p, size, n, fp);
+}
+
+TA_EXPORT char *fgets(char *s, int n, FILE *fp)
+{
+    GET_REAL(fgets, NULL)
+    FGETS(fgets, s, n, fp);
+}
+
+TA_EXPORT char *fgets_unlocked(char *s, int n, FILE *fp)
+{
+    GET_REAL(fgets_unlocked, NULL)
+    FGETS(fgets_unlocked, s, n, fp);
+}
+
+TA_EXPORT char *__fgets_chk(char *s, size_t size, int n, FILE *fp)
+{
+    GET_REAL(__fgets_chk, NULL)
+    FGETS(__fgets_chk, s, size, n, fp);
+}
+
+TA_EXPORT char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp)
+{
+    GET_REAL(__fgets_unlocked_chk, NULL)
+    FGETS(__fgets_unlocked_chk, s, size, n, fp);
+}
+
+TA_EXPORT int fputs(const char *s, FILE *fp)
+{
+    GET_REAL(fputs, EOF)
+    FPUTS(fputs, s, fp);
+}
+
+TA_EXPORT int fputs_unlocked(const char *s, FILE *fp)
+{
+    GET_REAL(fputs_unlocked, EOF)
+    FPUTS(fputs_unlocked, s, fp);
+}
+
+TA_EXPORT ssize_t getline(char **line, size_t *cap, FILE *fp)
+{
+    GET_REAL(getline, -1)
+    GETLINE(getline, line, cap, fp);
+}
+
+TA_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *fp)
+{
+    GET_REAL(getdelim, -1)
+    GETLINE(getdelim, line, cap, delim, fp);
+}
+
+/* What programs built with optimisation call for getline(): <bits/stdio.h> inlines it as
+ * __getdelim(line, cap, '\n', fp). */
+TA_EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *fp)
+{
+    GET_REAL(__getdelim, -1)
+    GETLINE(__getdelim, line, cap, delim, fp);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Positioning                                                                          */
+
+/* Where the stream is now, from the real ftello (after a successful seek). */
+static int64_t stream_tell(FILE *fp)
+{
+    __typeof__(real_ftello64) f = real_ftello64 ? real_ftello64 : ta_get_real_ftello64();
+    if (!f)
+        return -1;
+    int saved = errno;
+    int64_t pos = f(fp);
+    errno = saved;
+    return pos;
+}
+
+/* fseek, fseeko, fseeko64, fsetpos (whence_set: the new position is `target`, else ask
+ * ftello), rewind (void). */
+#define SSEEK(opv, fp, RT, whence_set, target, has_ret, CALL)                             \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        int fd_ = sfd(fp);                                                                \
+        struct ta_fdent *e_ = ta_fd(fd_);                                                 \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO))) {                                   \
+            RT r0_ = CALL;                                                                \
+            if (!TA_NOP && e_ && e_->stream) /* untraced: lose the position */           \
+                ta_fd_set_spos(e_, -1);                                                   \
+            return r0_;                                                                   \
+        }                                                                                 \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        RT r_ = CALL;                                                                     \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        int ok_ = (int64_t)r_ == 0;                                                       \
+        int64_t pos_ = !ok_ ? -1 : (whence_set) ? (int64_t)(target) : stream_tell(fp);    \
+        if (e_ && ok_)                                                                    \
+            stream_on(e_, pos_);                                                          \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0,          \
+                  (int64_t)r_, has_ret, -1, pos_, !ok_, err_);                            \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+TA_EXPORT int fseek(FILE *fp, long off, int whence)
+{
+    GET_REAL(fseek, -1)
+    SSEEK(op_fseek, fp, int, whence == SEEK_SET, off, 1, f_(fp, off, whence));
+}
+
+TA_EXPORT int fseeko(FILE *fp, off_t off, int whence)
+{
+    GET_REAL(fseeko, -1)
+    SSEEK(op_fseeko, fp, int, whence == SEEK_SET, off, 1, f_(fp, off, whence));
+}
+
+TA_EXPORT int fseeko64(FILE *fp, off64_t off, int whence)
+{
+    GET_REAL(fseeko64, -1)
+    SSEEK(op_fseeko64, fp, int, whence == SEEK_SET, off, 1, f_(fp, off, whence));
+}
+
+TA_EXPORT int fsetpos(FILE *fp, const fpos_t *pos)
+{
+    GET_REAL(fsetpos, -1)
+    SSEEK(op_fsetpos, fp, int, 1, pos->__pos, 1, f_(fp, pos));
+}
+
+TA_EXPORT int fsetpos64(FILE *fp, const fpos64_t *pos)
+{
+    GET_REAL(fsetpos64, -1)
+    SSEEK(op_fsetpos64, fp, int, 1, pos->__pos, 1, f_(fp, pos));
+}
+
+/* rewind: like fseek(fp, 0, SEEK_SET), returning nothing. */
+TA_EXPORT void rewind(FILE *fp)
+{
+    GET_REAL(rewind, )
+    int fd = sfd(fp);
+    struct ta_fdent *e = ta_fd(fd);
+    struct ta_thread *t;
+    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO)) || (e && e->excluded)) {
+        if (!TA_NOP && t)
+            ta_leave(t);
+        f_(fp);
+        if (!TA_NOP && e && e->stream)
+            ta_fd_set_spos(e, 0);
+        return;
+    }
+    uint64_t t0 = ta_now();
+    f_(fp);
+    uint64_t t1 = ta_now();
+    int err = errno;
+    if (e)
+        stream_on(e, 0);
+    ta_io_rec(t, &op_rewind, t0, t1, fd >= 0 ? fd : -1, e ? e->path : 0, 0, 0, 0, -1, 0, 0,
+              err);
+    ta_leave(t);
+    errno = err;
+}
+
+/* ftell: its result is the position. */
+#define STELL(opv, fp, RT, CALL)                                                          \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO)))                                     \
+            return CALL;                                                                  \
+        int fd_ = sfd(fp);                                                                \
+        struct ta_fdent *e_ = ta_fd(fd_);                                                 \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        RT r_ = CALL;                                                                     \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        if (e_ && r_ >= 0)                                                                \
+            stream_on(e_, r_);                                                            \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0, r_, 1,   \
+                  -1, r_ >= 0 ? (int64_t)r_ : -1, r_ < 0, err_);                          \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+TA_EXPORT long ftell(FILE *fp)
+{
+    GET_REAL(ftell, -1)
+    STELL(op_ftell, fp, long, f_(fp));
+}
+
+TA_EXPORT off_t ftello(FILE *fp)
+{
+    GET_REAL(ftello, -1)
+    STELL(op_ftello, fp, off_t, f_(fp));
+}
+
+TA_EXPORT off64_t ftello64(FILE *fp)
+{
+    GET_REAL(ftello64, -1)
+    STELL(op_ftello64, fp, off64_t, f_(fp));
+}
+
+/* fflush(NULL) flushes every stream: no fd, no path. */
+#define SFLUSH(opv, fp, CALL)                                                             \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO)))                                     \
+            return CALL;                                                                  \
+        int fd_ = sfd(fp);                                                                \
+        struct ta_fdent *e_ = ta_fd(fd_);                                                 \
+        if (e_ && e_->excluded) {                                                         \
+            ta_leave(t_);                                                                 \
+            return CALL;                                                                  \
+        }                                                                                 \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now();                                                          \
+        int err_ = errno;                                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0, r_, 1,   \
+                  -1, -1, r_ == EOF, err_);                                               \
+        ta_leave(t_);                                                                     \
+        errno = err_;                                                                     \
+        return r_;                                                                        \
+    } while (0)
+
+TA_EXPORT int fflush(FILE *fp)
+{
+    GET_REAL(fflush, EOF)
+    SFLUSH(op_fflush, fp, f_(fp));
+}
+
+TA_EXPORT int fflush_unlocked(FILE *fp)
+{
+    GET_REAL(fflush_unlocked, EOF)
+    SFLUSH(op_fflush_unlocked, fp, f_(fp));
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Opening and closing                                                                  */
+
+/* fopen, fopen64, freopen: a new stream on `path` (NULL for freopen: the same file). */
+static FILE *open_stream(const struct ta_op *op, const char *path, const char *mode,
+                         FILE *old, FILE *(*f)(const char *, const char *, FILE *),
+                         FILE *(*fo)(const char *, const char *))
+{
+#define CALL_ (fo ? fo(path, mode) : f(path, mode, old))
+    int ofd = old ? sfd(old) : -1;
+    struct ta_thread *t;
+    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
+        FILE *r0 = CALL_;
+        if (!TA_NOP) {
+            if (ofd >= 0)
+                ta_fd_closed(ofd);
+            struct ta_fdent *e = r0 ? ta_fd(sfd(r0)) : NULL;
+            if (e) { /* an untraced stream: no stale path, no offsets */
+                ta_fd_closed(sfd(r0));
+                stream_on(e, -1);
+            }
+        }
+        return r0;
+    }
+    bool x = false;
+    uint32_t id;
+    if (path) {
+        id = ta_path_id(AT_FDCWD, path, false, &x);
+    } else { /* freopen(NULL, mode, fp): a new mode on the same file */
+        struct ta_fdent *eo = ta_fd(ofd);
+        id = eo ? eo->path : 0;
+        x = eo && eo->excluded;
+    }
+    int fl = mode_flags(mode);
+    uint64_t t0 = ta_now();
+    FILE *r = CALL_;
+    uint64_t t1 = ta_now();
+    int err = errno;
+#undef CALL_
+    if (ofd >= 0)
+        ta_fd_closed(ofd);
+    int fd = r ? sfd(r) : -1;
+    struct ta_fdent *e = ta_fd(fd);
+    if (e) {
+        ta_fd_opened(fd, id, fl, x, -1);
+        stream_on(e, fl & O_APPEND ? -1 : 0);
+    }
+    if (!x)
+        ta_io_rec(t, op, t0, t1, fd, id, 0, 0, 0, -1, -1, !r, err);
+    ta_leave(t);
+    errno = err;
+    return r;
+}
+
+TA_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    GET_REAL(fopen, NULL)
+    return open_stream(&op_fopen, path, mode, NULL, NULL, f_);
+}
+
+TA_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+    GET_REAL(fopen64, NULL)
+    return open_stream(&op_fopen64, path, mode, NULL, NULL, f_);
+}
+
+TA_EXPORT FILE *freopen(const char *path, const char *mode, FILE *fp)
+{
+    GET_REAL(freopen, NULL)
+    return open_stream(&op_freopen, path, mode, fp, f_, NULL);
+}
+
+TA_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
+{
+    GET_REAL(freopen64, NULL)
+    return open_stream(&op_freopen64, path, mode, fp, f_, NULL);
+}
+
+TA_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+    GET_REAL(fdopen, NULL)
+    struct ta_fdent *e = ta_fd(fd);
+    struct ta_thread *t;
+    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
+        FILE *r0 = f_(fd, mode);
+        if (!TA_NOP && r0 && e)
+            stream_on(e, -1);
+        return r0;
+    }
+    /* the stream starts where the fd is (its "a" modes: at the end, unknown) */
+    int64_t pos = e && !(mode_flags(mode) & O_APPEND) ? ta_fd_off(e) : -1;
+    uint64_t t0 = ta_now();
+    FILE *r = f_(fd, mode);
+    uint64_t t1 = ta_now();
+    int err = errno;
+    if (r && e)
+        stream_on(e, pos);
+    if (!(e && e->excluded))
+        ta_io_rec(t, &op_fdopen, t0, t1, fd, e ? e->path : 0, 0, 0, 0, -1, -1, !r, err);
+    ta_leave(t);
+    errno = err;
+    return r;
+}
+
+TA_EXPORT int fclose(FILE *fp)
+{
+    GET_REAL(fclose, EOF)
+    int fd = sfd(fp);
+    struct ta_fdent *e = ta_fd(fd);
+    struct ta_thread *t;
+    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
+        if (!TA_NOP && e)
+            ta_fd_closed(fd);
+        return f_(fp);
+    }
+    uint32_t path = e ? e->path : 0;
+    bool x = e && e->excluded;
+    if (e) /* forget it before another thread's open can reuse the number */
+        ta_fd_closed(fd);
+    uint64_t t0 = ta_now();
+    int r = f_(fp);
+    uint64_t t1 = ta_now();
+    int err = errno;
+    if (!x)
+        ta_io_rec(t, &op_fclose, t0, t1, fd >= 0 ? fd : -1, path, 0, r, 1, -1, -1, r == EOF,
+                  err);
+    ta_leave(t);
+    errno = err;
+    return r;
+}
