@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -48,6 +49,17 @@ bool ta_is_agent_fd(int fd)
         if (atomic_load_explicit(&agent_fds[i], memory_order_relaxed) == fd + 1)
             return true;
     return false;
+}
+
+int ta_agent_fds(int *out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_AGENT_FDS && n < max; i++) {
+        int v = atomic_load_explicit(&agent_fds[i], memory_order_relaxed);
+        if (v)
+            out[n++] = v - 1;
+    }
+    return n;
 }
 
 void ta_agent_fd_add(int fd)
@@ -310,6 +322,8 @@ void ta_flush_final(void)
     if (!atomic_exchange(&ta_active, 0))
         return;
     ta_guard++;
+    if (ta_self) /* the exiting thread's name now (Python renames its main thread, say) */
+        prctl(PR_GET_NAME, ta_self->name, 0, 0, 0);
     ta_drainer_stop_and_flush();
     ta_guard--;
 }

@@ -59,21 +59,6 @@ static int drain_try_acquire(int me, int ms)
 
 static void drain_release(void) { atomic_store_explicit(&drain_owner, 0, memory_order_release); }
 
-static void read_thread_name(struct ta_thread *t, char *out, size_t n)
-{
-    char path[64];
-    ta_fmt(path, sizeof path, "/proc/self/task/%d/comm", t->tid);
-    int fd = ta_sys_open(path, 0, 0);
-    long r = fd >= 0 ? ta_sys_read(fd, out, n - 1) : -1;
-    if (fd >= 0)
-        ta_sys_close(fd);
-    if (r <= 0)
-        r = 0;
-    while (r > 0 && (out[r - 1] == '\n'))
-        r--;
-    out[r] = 0;
-}
-
 static void emit_thread_name(int tid, const char *name, int signal_mode)
 {
     for (int i = 0; i < nexps; i++)
@@ -120,14 +105,15 @@ static uint64_t drain_cycle(int signal_mode)
         int st = atomic_load_explicit(&t->state, memory_order_acquire);
         if (st == TA_TH_FREE)
             continue;
-        if (t->seen_tid != t->tid && !signal_mode) {
+        /* the name the thread had when it attached, and when it ended (thread.c); never
+         * read from /proc here: opening a file would take the lowest free fd from under
+         * the program */
+        if (!signal_mode && (t->seen_tid != t->tid ||
+                             memcmp(t->name, t->seen_name, sizeof t->name))) {
             t->seen_tid = t->tid;
-            char name[32];
-            read_thread_name(t, name, sizeof name);
-            if (st == TA_TH_RETIRED && t->name[0])
-                memcpy(name, t->name, sizeof t->name);
-            if (name[0])
-                emit_thread_name(t->tid, name, 0);
+            memcpy(t->seen_name, t->name, sizeof t->name);
+            if (t->name[0])
+                emit_thread_name(t->tid, t->name, 0);
         }
         struct ta_ring *r = &t->ring;
         /* acquire: pairs with the release store of head in ta_rec_commit; the records
@@ -150,8 +136,6 @@ static uint64_t drain_cycle(int signal_mode)
                                           memory_order_relaxed);
         dropped += d;
         if (st == TA_TH_RETIRED && !signal_mode) {
-            if (t->name[0]) /* the name it had when it ended */
-                emit_thread_name(t->tid, t->name, 0);
             dropped_retired += d;
             ta_thread_reclaim(t);
         }

@@ -190,7 +190,8 @@ struct ta_thread {
     _Atomic int state;   /* enum ta_thread_state */
     /* drainer-private */
     int32_t seen_tid;    /* tid the drainer has named; 0 = not yet */
-    char name[16];
+    char seen_name[16];  /* the name it gave then */
+    char name[16];       /* the thread's name at attach, then at exit (prctl) */
     struct ta_thread *next;      /* registry list, append-only */
     struct ta_thread *free_next; /* free list, under the registry lock */
 };
@@ -337,6 +338,7 @@ int ta_out_open(const char *suffix);
 void ta_out_close(int fd); /* close a file from ta_out_open */
 bool ta_is_agent_fd(int fd); /* the program must never close or reuse these */
 void ta_agent_fd_add(int fd);
+int ta_agent_fds(int *out, int max); /* the agent's open fds, without a syscall */
 void ta_agent_fd_del(int fd);
 
 void ta_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -96,7 +96,7 @@ struct ta_thread *ta_thread_attach(void)
     t->nmarks = 0;
     t->seen_tid = 0;
     t->wait_failed = 0;
-    t->name[0] = 0;
+    prctl(PR_GET_NAME, t->name, 0, 0, 0);
     /* release: the drainer reads the fields above after an acquire load of state */
     atomic_store_explicit(&t->state, TA_TH_ACTIVE, memory_order_release);
     if (fresh) {
