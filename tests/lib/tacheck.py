@@ -41,6 +41,18 @@ def load_trace(path, require_closed=False):
         except json.JSONDecodeError as e:
             raise FormatError(f"{path}:{i}: {e}: {line[:200]}")
         events.append(ev)
+    # what the viewers need (FIELD_NOTES): integer pid/tid on every event (speedscope),
+    # pid, tid, ph and cat on the FIRST event (speedscope's format detection), numeric ts,
+    # non-negative dur on complete events
+    for i, ev in enumerate(events):
+        if not isinstance(ev.get("pid"), int) or not isinstance(ev.get("tid"), int):
+            raise FormatError(f"{path}: event {i} has no integer pid/tid: {ev}")
+        if "ph" not in ev or not isinstance(ev.get("ts"), (int, float)):
+            raise FormatError(f"{path}: event {i} has no ph or numeric ts: {ev}")
+        if ev["ph"] == "X" and not (isinstance(ev.get("dur"), (int, float)) and ev["dur"] >= 0):
+            raise FormatError(f"{path}: complete event {i} without a valid dur: {ev}")
+    if events and "cat" not in events[0]:
+        raise FormatError(f"{path}: the first event has no cat (speedscope needs it)")
     if require_closed and not closed:
         raise FormatError(f"{path}: no closing ']'")
     # the whole file parses as a JSON array once the last event's trailing comma is
