@@ -7,7 +7,7 @@
  * "a" modes and for streams the agent did not see opened; moved by the bytes each
  * fread/fwrite/fgets/fputs/getline moved; set by a successful fseek (SEEK_CUR and SEEK_END
  * ask the real ftello afterwards), ftell, rewind and fsetpos. It is what the records show as
- * `offset`. Calls the agent does not wrap (fprintf, fputc, fgetc, fscanf, ungetc, ...) move
+ * `offset`. Calls the agent does not wrap (printf, fputc, fgetc, fscanf, ungetc, ...) move
  * the position unseen: offsets on a stream that mixes them are wrong until the next
  * fseek/ftell/rewind.
  *
@@ -20,6 +20,7 @@
  * errno) only when the stream's error indicator is set: end of file is not an error. */
 #undef _FORTIFY_SOURCE
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,13 +67,16 @@ TA_REAL(int, fsetpos, FILE *, const fpos_t *)
 TA_REAL(int, fsetpos64, FILE *, const fpos64_t *)
 TA_REAL(int, fflush, FILE *)
 TA_REAL(int, fflush_unlocked, FILE *)
+TA_REAL(int, vfprintf, FILE *, const char *, va_list)
+TA_REAL(int, __vfprintf_chk, FILE *, int, const char *, va_list)
 
 #define STDIO_FUNCS(X)                                                                    \
     X(fopen) X(fopen64) X(fdopen) X(freopen) X(freopen64) X(fclose) X(fread) X(fwrite)    \
     X(fread_unlocked) X(fwrite_unlocked) X(__fread_chk) X(__fread_unlocked_chk) X(fgets)  \
     X(fgets_unlocked) X(__fgets_chk) X(__fgets_unlocked_chk) X(fputs) X(fputs_unlocked)   \
     X(getline) X(getdelim) X(__getdelim) X(fseek) X(fseeko) X(fseeko64) X(ftell) X(ftello) X(ftello64)  \
-    X(rewind) X(fsetpos) X(fsetpos64) X(fflush) X(fflush_unlocked)
+    X(rewind) X(fsetpos) X(fsetpos64) X(fflush) X(fflush_unlocked) X(vfprintf)             \
+    X(__vfprintf_chk)
 
 #define OP(fn, io) TA_OP_DEFINE(op_##fn, #fn, TA_CAT_STDIO, io);
 OP(fopen, TA_IO_OPEN)
@@ -96,6 +100,10 @@ OP(fwrite, TA_IO_WRITE)
 OP(fwrite_unlocked, TA_IO_WRITE)
 OP(fputs, TA_IO_WRITE)
 OP(fputs_unlocked, TA_IO_WRITE)
+OP(fprintf, TA_IO_WRITE)
+OP(vfprintf, TA_IO_WRITE)
+OP(__fprintf_chk, TA_IO_WRITE)
+OP(__vfprintf_chk, TA_IO_WRITE)
 OP(fseek, TA_IO_SEEK)
 OP(fseeko, TA_IO_SEEK)
 OP(fseeko64, TA_IO_SEEK)
@@ -209,9 +217,24 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
 #define FPUTS(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 1, int, r_ != EOF ? (int64_t)strlen(s) : -1, r_ == EOF, 1, r_,      \
           f_(__VA_ARGS__))
+#define FPRINTF(op, ...)                                                                  \
+    SXFER(op, fp, 1, int, r_ >= 0 ? (int64_t)r_ : 0, r_ < 0, 1, r_, f_(__VA_ARGS__))
 #define GETLINE(fn, ...)                                                                  \
     SXFER(op_##fn, fp, 0, ssize_t, r_ > 0 ? (int64_t)r_ : 0, r_ < 0 && serr(fp), 1, r_,    \
           f_(__VA_ARGS__))
+
+static int fprintf_as(const struct ta_op *op, FILE *fp, const char *fmt, va_list ap)
+{
+    GET_REAL(vfprintf, -1)
+    FPRINTF(*op, fp, fmt, ap);
+}
+
+static int fprintf_chk_as(const struct ta_op *op, FILE *fp, int flag, const char *fmt,
+                          va_list ap)
+{
+    GET_REAL(__vfprintf_chk, -1)
+    FPRINTF(*op, fp, flag, fmt, ap);
+}
 
 TA_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *fp)
 {
@@ -295,6 +318,39 @@ TA_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *fp)
 {
     GET_REAL(getdelim, -1)
     GETLINE(getdelim, line, cap, delim, fp);
+}
+
+/* Formatted output: fprintf is recorded as fprintf (and goes through the real vfprintf,
+ * as glibc's own fprintf does, internally, without reaching a wrapper). printf to stdout,
+ * and the per-character fputc/putc/fgetc/getc, are not wrapped: see the top of the file. */
+TA_EXPORT int vfprintf(FILE *fp, const char *fmt, va_list ap)
+{
+    GET_REAL(vfprintf, -1)
+    FPRINTF(op_vfprintf, fp, fmt, ap);
+}
+
+TA_EXPORT int fprintf(FILE *fp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = fprintf_as(&op_fprintf, fp, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+TA_EXPORT int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap)
+{
+    GET_REAL(__vfprintf_chk, -1)
+    FPRINTF(op___vfprintf_chk, fp, flag, fmt, ap);
+}
+
+TA_EXPORT int __fprintf_chk(FILE *fp, int flag, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = fprintf_chk_as(&op___fprintf_chk, fp, flag, fmt, ap);
+    va_end(ap);
+    return r;
 }
 
 /* What programs built with optimisation call for getline(): <bits/stdio.h> inlines it as
