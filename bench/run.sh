@@ -1,0 +1,464 @@
+#!/usr/bin/env bash
+# traceagent benchmarks: `make bench`, or `bash bench/run.sh [options]` after `make`.
+# See bench/README.md for what each figure means.
+#
+#   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
+#   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
+#   bash bench/run.sh --only table,startup one or more pieces: table drainer startup memory
+#                                          lost callgrind
+#   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
+#   bash bench/run.sh --no-save            do not write bench/results/
+#
+# Knobs (environment): BENCH_QUICK, BENCH_ROUNDS (5), BENCH_REPS (timed repetitions per run, 200),
+# BENCH_LOST_N (single-thread nothing-lost calls, 20M), BENCH_LOST_MT_N (per thread, 2M),
+# BENCH_LOST_THREADS (8), BENCH_DRAIN_N (5M), BENCH_DRAIN_RUNS (3), BENCH_MEM_THREADS (64),
+# BENCH_MEM_N (100k),
+# BENCH_STARTUP_N (500), BENCH_GAP_US (300), BENCH_STRACE=0 (skip strace), KEEP=1 (keep tmp).
+# Every TRACEAGENT_* variable of the caller is cleared: the agent runs with its defaults
+# except where a piece says otherwise.
+set -u
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+AGENT="$ROOT/build/lib/libtraceagent.so"
+NOPAGENT="$ROOT/build/lib/libtraceagent-nop.so"
+BB="$ROOT/build/bench"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+
+PIECES="table drainer startup memory lost"
+SAVE=1
+while [ $# -gt 0 ]; do
+    case $1 in
+    --callgrind) PIECES="callgrind" ;;
+    --only) shift; PIECES=$(echo "${1:-}" | tr ',' ' ') ;;
+    --only=*) PIECES=$(echo "${1#--only=}" | tr ',' ' ') ;;
+    --no-save) SAVE=0 ;;
+    -h | --help) sed -n '2,/^set -u/p' "$0" | grep '^#'; exit 0 ;;
+    *) echo "bench: unknown option $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+want() { case " $PIECES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+for v in $(env | sed -n 's/^\(TRACEAGENT_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+unset LD_PRELOAD
+
+for f in "$AGENT" "$NOPAGENT"; do
+    [ -f "$f" ] || { echo "bench: $f is missing: run 'make' first" >&2; exit 2; }
+done
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+    ROUNDS=${BENCH_ROUNDS:-3}; REPS=${BENCH_REPS:-60}
+    LOST_N=${BENCH_LOST_N:-1000000}; LOST_MT_N=${BENCH_LOST_MT_N:-200000}
+    DRAIN_N=${BENCH_DRAIN_N:-1000000}; DRAIN_RUNS=${BENCH_DRAIN_RUNS:-1}; MEM_N=${BENCH_MEM_N:-20000}
+    STARTUP_N=${BENCH_STARTUP_N:-150}; SN=${BENCH_STRACE_N:-1000}
+else
+    ROUNDS=${BENCH_ROUNDS:-5}; REPS=${BENCH_REPS:-200}
+    LOST_N=${BENCH_LOST_N:-20000000}; LOST_MT_N=${BENCH_LOST_MT_N:-2000000}
+    DRAIN_N=${BENCH_DRAIN_N:-5000000}; DRAIN_RUNS=${BENCH_DRAIN_RUNS:-3}; MEM_N=${BENCH_MEM_N:-100000}
+    STARTUP_N=${BENCH_STARTUP_N:-500}; SN=${BENCH_STRACE_N:-2000}
+fi
+LOST_THREADS=${BENCH_LOST_THREADS:-8}
+MEM_THREADS=${BENCH_MEM_THREADS:-64}
+GAP_US=${BENCH_GAP_US:-300}
+DEFAULT_RING_KB=1024 # agent/config.c DEFAULT_BUFFER_KB
+
+TMP=$(mktemp -d /tmp/ta-bench.XXXXXX)
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
+REPORT="$TMP/report.txt"
+: >"$REPORT"
+say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+note() { printf '%s\n' "$*" >>"$REPORT"; } # results file only
+
+# ---- build the bench programs ---------------------------------------------------------
+mkdir -p "$BB"
+CFLAGS_B="-std=gnu11 -O2 -g -Wall -Wextra -I$ROOT/include"
+gcc $CFLAGS_B -o "$BB/loop" "$ROOT/bench/loop.c" -pthread -ldl || exit 2
+gcc $CFLAGS_B -o "$BB/startup" "$ROOT/bench/startup.c" || exit 2
+LOOP="$BB/loop"
+export BENCH_FILE="$TMP/small.dat"
+head -c 4096 /dev/zero | tr '\0' x >"$BENCH_FILE"
+
+# ---- header -----------------------------------------------------------------------------
+CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+GLIBC=$(ldd --version 2>/dev/null | head -1 | sed 's/.* //')
+CLOCKSRC=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
+DIRTY=$(git -C "$ROOT" status --porcelain -- agent exporters 2>/dev/null | grep -q . && echo "+local changes")
+say "traceagent bench  $(date '+%Y-%m-%d %H:%M:%S %z')  $(hostname)"
+say "machine: nproc=$(nproc) cpu=\"$CPU\" kernel=$(uname -r) glibc=$GLIBC clocksource=$CLOCKSRC load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+say "agent: $REV${DIRTY:+ $DIRTY}  pieces: $PIECES  quick=$QUICK rounds=$ROUNDS"
+say ""
+
+# kv LINE KEY: the value of key=value in LINE
+kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+
+# run_loop CONFIG OUTDIR MODE N REPS [THREADS]: one loop run, its output line on stdout
+run_loop() {
+    local cfg=$1 out=$2; shift 2
+    case $cfg in
+    untraced) "$LOOP" "$@" ;;
+    nop) TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$NOPAGENT" "$LOOP" "$@" ;;
+    agent) TRACEAGENT_EXPORT=json,stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$LOOP" "$@" ;;
+    strace) strace -f -qq -o /dev/null "$LOOP" "$@" ;;
+    esac
+}
+
+# stats_field DIR WHAT NAME...: from the one stats.json in DIR: WHAT=count (sum of ops
+# counts for these names), dropped (sum of the dropped object)
+stats_field() {
+    local dir=$1 what=$2; shift 2
+    "$PY" - "$dir" "$what" "$@" <<'PY'
+import glob, json, sys
+d, what, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+fs = glob.glob(d + "/*.stats.json")
+if len(fs) != 1:
+    print(-1); sys.exit()
+try:
+    st = json.load(open(fs[0]))
+except Exception:
+    print(-1); sys.exit()
+if what == "dropped":
+    print(sum(v for v in (st.get("dropped") or {}).values() if isinstance(v, (int, float))))
+else:
+    c = {}
+    for o in st.get("ops", []):
+        c[o.get("name")] = c.get(o.get("name"), 0) + o.get("count", 0)
+    print(min(c.get(n, 0) for n in names))
+PY
+}
+
+# ops the agent must record for each call, to count it as traced
+declare -A OPNAMES=([marker]="bench" [pread]="pread" [write]="write"
+                    [fopen]="fopen fread fclose" [stat]="stat")
+
+# ============================================================================================
+# 1. The table: added ns per call, interleaved configurations, medians of ROUNDS rounds
+# ============================================================================================
+if want table; then
+    CALLS="marker pread write fopen stat"
+    # iterations per timed repetition: 0.2 to 1 ms of work, shorter than a scheduler time
+    # slice and than the agent's ring (16384 records), so that a repetition is seldom cut by
+    # another job and never waits for the drainer
+    declare -A REPSIZE=([floor]=4000 [floorpread]=500 [marker]=2000 [pread]=500 [write]=500
+                        [fopen]=100 [stat]=500)
+    HAVE_STRACE=0
+    if [ "${BENCH_STRACE:-1}" != 0 ] && command -v strace >/dev/null &&
+        strace -f -qq -o /dev/null true 2>/dev/null; then HAVE_STRACE=1; fi
+    LTTNG_MSG="LTTng: skipped ('lttng' and liblttng-ust are not installed; the agent's lttng export is not in this version)"
+    if command -v lttng >/dev/null && ldconfig -p 2>/dev/null | grep -q liblttng-ust; then
+        LTTNG_MSG="LTTng: installed, but bench/ has no LTTng-UST tracepoint program yet: see README"
+    fi
+    RAW="$TMP/raw.txt"
+    : >"$RAW"
+    echo "table: $ROUNDS rounds x {untraced, nop, agent$([ $HAVE_STRACE = 1 ] && echo ", strace")} x {floor $CALLS} ..." >&2
+    CONFIGS=(untraced nop agent)
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for call in floor floorpread $CALLS; do
+            n=$((REPSIZE[$call] * REPS))
+            if [ $call = floor ] || [ $call = floorpread ]; then cfgs=(untraced); else
+                # rotate the order each round: no configuration always runs first
+                cfgs=("${CONFIGS[@]:$((r % 3))}" "${CONFIGS[@]:0:$((r % 3))}"); fi
+            for cfg in "${cfgs[@]}"; do
+                out="$TMP/o-$cfg"; rm -rf "$out"
+                line=$(BENCH_AB=1 BENCH_PIN=1 BENCH_GAP_US=$GAP_US run_loop $cfg "$out" $call $n $REPS 2>"$TMP/err")
+                if [ -z "$line" ]; then
+                    echo "bench: $cfg $call failed: $(head -3 "$TMP/err")" >&2; continue; fi
+                echo "round=$r config=$cfg $line" >>"$RAW"
+                if [ $cfg = agent ] && [ $r = 1 ]; then
+                    got=$(stats_field "$out" count ${OPNAMES[$call]})
+                    echo "$call $got $(kv "$line" calls) $(kv "$line" cuda_libs)" >>"$TMP/traced.txt"
+                fi
+            done
+            rm -rf "$TMP/o-agent" "$TMP/o-nop"
+            if [ $HAVE_STRACE = 1 ] && [ $call != floor ] && [ $call != floorpread ] && [ $call != marker ]; then
+                sn=$SN; [ $call = fopen ] && sn=$((SN / 4))
+                line=$(BENCH_GAP_US=0 run_loop strace - $call $sn 5 2>/dev/null)
+                [ -n "$line" ] && echo "round=$r config=strace $line" >>"$RAW"
+            fi
+        done
+    done
+    "$PY" - "$RAW" "$TMP/traced.txt" "$HAVE_STRACE" <<'PY' | tee -a "$REPORT"
+import sys, statistics as S
+raw, traced_f, have_strace = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+runs = {}  # (round, config, mode) -> the loop's key=value fields
+for line in open(raw):
+    kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
+    runs[(int(kv["round"]), kv["config"], kv["mode"])] = kv
+traced = {}
+try:
+    for line in open(traced_f):
+        call, got, calls, cuda = line.split()
+        traced[call] = int(got) >= int(calls)
+except FileNotFoundError:
+    pass
+rounds = sorted({k[0] for k in runs})
+def med(v): return S.median(v) if v else float("nan")
+def col(cfg, call, key):
+    return [float(runs[(r, cfg, call)][key]) for r in rounds
+            if (r, cfg, call) in runs and key in runs[(r, cfg, call)]]
+def xproc(cfg, call):  # separate processes: this config's median minus untraced, same round
+    return [float(runs[(r, cfg, call)]["median_ns"]) - float(runs[(r, "untraced", call)]["median_ns"])
+            for r in rounds if (r, cfg, call) in runs and (r, "untraced", call) in runs]
+targets = {"marker": 1.25, "pread": 1.25, "fopen": 3.5}
+labels = {"marker": "marker push+pop", "pread": "pread 1 B (cached)", "write": "write 1 B /dev/null",
+          "fopen": "fopen+fread+fclose", "stat": "stat"}
+floor = med(col("untraced", "floor", "median_ns"))
+hdr = ["call", "untraced ns", "nop +ns", "agent +ns", "floor ns", "agent/floor", "target", "met?"]
+if have_strace: hdr.append("strace +ns")
+hdr += ["agent +ns p25..p75", "agent +ns x-proc"]
+rows = []
+for call in ["marker", "pread", "write", "fopen", "stat"]:
+    ok = traced.get(call, True)
+    a = med(col("agent", call, "ab_added_ns"))
+    # ratio per round against the floor timed in the same process, then the median
+    ratio = med([float(runs[(r, "agent", call)]["ab_added_ns"]) / float(runs[(r, "agent", call)]["ab_floor_ns"])
+                 for r in rounds if (r, "agent", call) in runs and "ab_added_ns" in runs[(r, "agent", call)]])
+    t = targets.get(call)
+    na = "not traced yet"
+    row = [labels[call], f"{med(col('untraced', call, 'median_ns')):.0f}",
+           f"{med(col('nop', call, 'ab_added_ns')):+.0f}", f"{a:+.0f}" if ok else na, f"{floor:.1f}",
+           f"{ratio:.2f}" if ok else "-", f"<= {t}" if t else "-",
+           ("yes" if ratio <= t else "NO") if (t and ok) else "-"]
+    if have_strace:
+        s = xproc("strace", call)
+        row.append(f"{med(s):+,.0f}" if s else "-")
+    row.append(f"{med(col('agent', call, 'ab_added_p25_ns')):+.0f}..{med(col('agent', call, 'ab_added_p75_ns')):+.0f}"
+               if ok else "-")
+    row.append(f"{med(xproc('agent', call)):+.0f}" if ok else "-")
+    rows.append(row)
+w = [max(len(x) for x in c) for c in zip(hdr, *rows)]
+fmt = lambda r: " | ".join(x.ljust(w[0]) if i == 0 else x.rjust(w[i]) for i, x in enumerate(r))
+print(f"== added ns per call on the calling thread; medians over {len(rounds)} rounds ==")
+print(fmt(hdr)); print("-+-".join("-" * x for x in w))
+for r in rows: print(fmt(r))
+ub = [f"{call} {med(col('untraced', call, 'ab_added_ns')):+.1f}" for call in ["pread", "fopen"]]
+cold = [f"{call} {med(col('agent', call, 'ab_cold_added_ns')):+.0f}" for call in ["marker", "pread", "fopen"]]
+flt = med(col("agent", "pread", "ab_cold_minflt"))
+print("+ns: A/B in one process (direct libc call vs the same call through the preloaded library, "
+      "alternating repetitions), median of the per-repetition differences; agent/floor against the "
+      "floor timed in the same process. p25..p75: spread of those differences. x-proc: separate "
+      "processes, median minus the untraced run's median, same round (noisier). Bias check, A/B "
+      "with nothing preloaded: " + ", ".join(ub) + " ns.")
+fp = med(col("untraced", "floorpread", "ab_added_ns"))
+ap = med(col("agent", "pread", "ab_added_ns"))
+print(f"The floor wrapped around a real pread (libc's own, A/B against the bare pread) adds {fp:+.0f} ns, "
+      f"{fp / floor:.2f} x the floor alone: the system call leaves the clock and the ring's lines colder. "
+      f"The agent's pread adds {ap / fp:.2f} x that.")
+print(f"A thread's first 16384 events (its ring's pages touched for the first time: {flt:.0f} minor "
+      "faults) cost more, ns per call added: " + ", ".join(cold) + ".")
+PY
+    say "$LTTNG_MSG"
+    [ $HAVE_STRACE = 1 ] || say "strace: skipped (not installed or not permitted here)"
+    note ""
+    note "raw runs (round config loop-output):"
+    sed 's/ drainer_utime_stime_ns=[^ ]*//; s/ vmrss_kb=[^ ]*//' "$RAW" >>"$REPORT"
+    say ""
+fi
+
+# ============================================================================================
+# 2. Drainer throughput: events per second of the drainer thread's CPU, bytes per event
+# ============================================================================================
+# drain_run LABEL EXPORT MODE N THREADS [OUTDIR [PLACE]]: DRAIN_RUNS runs, median and range.
+# PLACE: split (default: the program's thread on one CPU, the drainer on another, as on
+# any multi-core machine) or one (both on the same CPU, taskset)
+drain_run() {
+    local label=$1 exp=$2 mode=$3 n=$4 th=$5 out=${6:-$TMP/drain} place=${7:-split}
+    local i line cpu vals="" pre=(env BENCH_PIN=1)
+    [ "$place" = one ] && pre=(taskset -c "$(($(nproc) - 1))")
+    for ((i = 0; i < DRAIN_RUNS; i++)); do
+        rm -rf "$out"
+        line=$(BENCH_SETTLE_MS=100 TRACEAGENT_EXPORT=$exp TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" \
+            "${pre[@]}" "$LOOP" "$mode" "$n" 1 "$th" 2>"$TMP/err")
+        if [ -z "$line" ]; then say "$label: FAILED ($(head -2 "$TMP/err"))"; return; fi
+        cpu=$(kv "$line" drainer_cpu_ns)
+        [ "${cpu:--1}" -le 0 ] && cpu=$(kv "$line" drainer_utime_stime_ns)
+        vals="$vals $(kv "$line" calls),$cpu,$(kv "$line" drainer_utime_stime_ns),$(kv "$line" drainer_stime_ns),$(kv "$line" median_ns)"
+        vals="$vals,$(cat "$out"/*.trace.json 2>/dev/null | wc -c),$(cat "$out"/*.trace.json 2>/dev/null | grep -c '^{')"
+    done
+    rm -rf "$out"
+    "$PY" - "$label" $vals <<'PY' | tee -a "$REPORT"
+import sys, statistics as S
+label, runs = sys.argv[1], [list(map(float, r.split(","))) for r in sys.argv[2:]]
+runs = [r for r in runs if r[1] > 0]
+if not runs:
+    print(f"{label:36s} no drainer thread found"); sys.exit()
+rates = [r[0] / (r[1] / 1e9) for r in runs]
+calls, cpu, cpu2, stime, prod, nbytes, events = runs[0]
+kern = S.median([100 * r[3] / r[2] for r in runs if r[2] > 0] or [0])
+rate = S.median(rates)
+bpe = f"{nbytes / events:.0f} B/event" if events > 0 else "no trace  "
+spread = f" ({min(rates)/1e6:.2f}..{max(rates)/1e6:.2f})" if len(rates) > 1 else ""
+print(f"{label:36s} {calls/1e6:5.2f} M events: {rate/1e6:5.2f} M events/s per core{spread}, "
+      f"{1e9 / rate:4.0f} ns/event, kernel {kern:2.0f}%  {bpe}  producer "
+      f"{S.median([r[4] for r in runs]):.0f} ns/event  target >= 5 M/s: {'yes' if rate >= 5e6 else 'NO'}")
+PY
+}
+if want drainer; then
+    echo "drainer: $DRAIN_N events x $DRAIN_RUNS runs per line ..." >&2
+    say "== drainer: events formatted and written per second of the drainer thread's CPU (median of $DRAIN_RUNS runs) =="
+    drain_run "markers, export json,stats" json,stats marker "$DRAIN_N" 1
+    drain_run "markers, export json" json marker "$DRAIN_N" 1
+    drain_run "markers, export stats" stats marker "$DRAIN_N" 1
+    drain_run "pread, export json,stats" json,stats pread $((DRAIN_N / 5)) 1
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+        shm=$(mktemp -d /dev/shm/ta-bench.XXXXXX)
+        drain_run "markers, json,stats, out on tmpfs" json,stats marker "$DRAIN_N" 1 "$shm/drain"
+        rm -rf "$shm"
+    fi
+    if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+        drain_run "markers, json,stats, 1 CPU for both" json,stats marker "$DRAIN_N" 1 "$TMP/drain" one
+    fi
+    say "(program thread and drainer pinned to different CPUs unless said; output in $TMP's file system"
+    say " unless said; kernel = stime share of utime+stime; producer = ns per call of the loop with the"
+    say " default 1 MiB ring and no pauses: a tight marker loop is bound by the drainer)"
+    say ""
+fi
+
+# ============================================================================================
+# 3. Start-up: /bin/true with and without the agent; no CUDA library in a non-CUDA program
+# ============================================================================================
+if want startup; then
+    echo "startup: /bin/true x $STARTUP_N x 3 ..." >&2
+    say "== start-up: /bin/true, $STARTUP_N spawns per configuration, interleaved =="
+    line=$("$BB/startup" "$AGENT" "$NOPAGENT" "$STARTUP_N" "$TMP/startup-out" /bin/true)
+    "$PY" - "$line" <<'PY' | tee -a "$REPORT"
+import sys
+kv = dict(f.split("=", 1) for f in sys.argv[1].split())
+a = float(kv["agent_added_us"])
+print(f"untraced {float(kv['untraced_med_us']):.0f} us, agent {float(kv['agent_med_us']):.0f} us, "
+      f"nop agent {float(kv['nop_med_us']):.0f} us (medians, spawn to exit)")
+print(f"added: agent {a:+.0f} us, nop agent {float(kv['nop_added_us']):+.0f} us "
+      f"(median of paired differences); target <= +1000 us: {'yes' if a <= 1000 else 'NO'}"
+      f"{'' if kv['failures'] == '0' else '  (' + kv['failures'] + ' failed runs)'}")
+PY
+    rm -rf "$TMP/startup-out"
+    # CUDA: what the dynamic linker loads or even looks for, and what ends up mapped
+    cu_true=$(LD_DEBUG=libs TRACEAGENT_OUTPUT="$TMP/cu" LD_PRELOAD="$AGENT" /bin/true 2>&1 |
+        grep -ciE 'libcuda|libcupti|libcudart|libnvrtc')
+    cu_loop=$(LD_DEBUG=libs TRACEAGENT_OUTPUT="$TMP/cu" LD_PRELOAD="$AGENT" "$LOOP" pread 1000 2>&1 |
+        grep -ciE 'libcuda|libcupti|libcudart|libnvrtc')
+    maps=$(TRACEAGENT_OUTPUT="$TMP/cu" LD_PRELOAD="$AGENT" "$LOOP" marker 1000 | tr ' ' '\n' | sed -n 's/^cuda_libs=//p')
+    ok=yes; [ "$cu_true" = 0 ] && [ "$cu_loop" = 0 ] && [ "$maps" = 0 ] || ok=NO
+    say "CUDA/CUPTI libraries loaded or searched for (LD_DEBUG=libs): /bin/true $cu_true, loop pread $cu_loop; mapped in loop marker (/proc/self/maps): $maps; none: $ok"
+    rm -rf "$TMP/cu"
+    say ""
+fi
+
+# ============================================================================================
+# 4. Memory: 64 threads recording markers at once, peak resident memory added
+# ============================================================================================
+if want memory; then
+    echo "memory: $MEM_THREADS threads x $MEM_N markers ..." >&2
+    say "== memory: $MEM_THREADS threads x $MEM_N markers each, all alive at once (VmHWM) =="
+    declare -A HWM
+    for cfg in untraced nop agent; do
+        l=$(run_loop $cfg "$TMP/mem-$cfg" marker "$MEM_N" 1 "$MEM_THREADS" 2>/dev/null)
+        HWM[$cfg]=$(kv "$l" vmhwm_kb)
+        rm -rf "$TMP/mem-$cfg"
+    done
+    "$PY" - "${HWM[untraced]:-0}" "${HWM[nop]:-0}" "${HWM[agent]:-0}" "$MEM_THREADS" "$DEFAULT_RING_KB" <<'PY' | tee -a "$REPORT"
+import sys
+u, n, a, th, ring = map(int, sys.argv[1:])
+added, rings = a - u, th * ring
+print(f"VmHWM untraced {u/1024:.1f} MiB, nop agent {n/1024:.1f} MiB, agent {a/1024:.1f} MiB: "
+      f"added {added/1024:.1f} MiB = rings {th} x {ring} KiB ({rings/1024:.0f} MiB) "
+      f"+ {(added - rings)/1024:.1f} MiB ({(added - rings)/th:.0f} KiB per thread beyond its ring)")
+PY
+    say ""
+fi
+
+# ============================================================================================
+# 5. Nothing lost, last (it leaves gigabytes of page cache behind): long pread loops with default buffers, every call in stats and trace
+# ============================================================================================
+# lost_run LABEL N THREADS
+lost_run() {
+    local label=$1 n=$2 th=$3 out="$TMP/lost"
+    rm -rf "$out"
+    local line
+    line=$(TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$LOOP" pread "$n" 1 "$th" 2>"$TMP/err")
+    if [ -z "$line" ]; then say "$label: FAILED ($(head -2 "$TMP/err"))"; return; fi
+    local calls drop ops lines ok
+    calls=$(kv "$line" calls)
+    drop=$(stats_field "$out" dropped)
+    ops=$(stats_field "$out" count pread)
+    lines=$(cat "$out"/*.trace.json 2>/dev/null | grep -c -F '"name":"pread"')
+    ok=yes
+    [ "$drop" = 0 ] && [ "$ops" = "$calls" ] && [ "$lines" = "$calls" ] || ok=NO
+    if [ "$ops" = 0 ] && [ "$lines" = 0 ]; then ok="- (pread not traced yet)"; fi
+    local wall; wall=$(kv "$line" wall_s)
+    say "$(printf '%-10s calls=%-9s dropped=%-3s stats.ops.pread=%-9s trace events=%-9s %5.1f s, %4.2f M calls/s  ok: %s' \
+        "$label" "$calls" "$drop" "$ops" "$lines" "$wall" "$(echo "$calls $wall" | awk '{print $1/$2/1e6}')" "$ok")"
+    rm -rf "$out"
+}
+if want lost; then
+    echo "lost: pread x $LOST_N (1 thread), $LOST_THREADS threads x $LOST_MT_N ..." >&2
+    say "== nothing lost (default buffers, TRACEAGENT_ON_FULL default; calls include warm-up) =="
+    lost_run "1 thread" "$LOST_N" 1
+    lost_run "$LOST_THREADS threads" "$LOST_MT_N" "$LOST_THREADS"
+    say ""
+fi
+
+# ============================================================================================
+# 6. Callgrind: instructions per call (stable on a noisy machine)
+# ============================================================================================
+if want callgrind; then
+    if ! command -v valgrind >/dev/null; then
+        say "callgrind: skipped (valgrind is not installed: apt-get install valgrind)"
+    else
+        echo "callgrind: floor marker pread write fopen stat ..." >&2
+        say "== callgrind: instructions per iteration in the timed loop (calling thread only) =="
+        CG="$TMP/cg"; mkdir -p "$CG"
+        cg_ir() { # cg_ir CONFIG MODE N: Ir per call of run_MODE on the calling thread
+            local cfg=$1 mode=$2 n=$3 pre=() out="$CG/o-$1"
+            case $cfg in
+            agent) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT") ;;
+            nop) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$NOPAGENT") ;;
+            esac
+            rm -f "$CG/cg.out"
+            local line
+            line=$(BENCH_GAP_US=3000 "${pre[@]}" valgrind --tool=callgrind --toggle-collect="run_$mode" \
+                --callgrind-out-file="$CG/cg.out" "$LOOP" "$mode" "$n" 4 2>/dev/null)
+            local ir
+            ir=$(sed -n 's/^summary: //p' "$CG/cg.out" 2>/dev/null)
+            [ -n "$ir" ] && [ -n "$line" ] && echo "$ir $(kv "$line" calls)" || echo "0 1"
+            [ "$cfg" = agent ] && [ "$mode" = marker ] && cp "$CG/cg.out" "$CG/marker-agent.out"
+            [ "$cfg" = agent ] && [ "$mode" = pread ] && cp "$CG/cg.out" "$CG/pread-agent.out"
+            [ "$cfg" = agent ] && [ "$mode" = fopen ] && cp "$CG/cg.out" "$CG/fopen-agent.out"
+            rm -rf "$out"
+        }
+        printf '%-8s %10s %10s %10s %10s %12s\n' call untraced nop agent "agent +" "agent/floor" | tee -a "$REPORT"
+        fl=$(cg_ir untraced floor 20000); fl_ir=$(echo "$fl" | awk '{printf "%.1f", $1/$2}')
+        printf '%-8s %10s %10s %10s %10s %12s\n' floor "$fl_ir" - - - - | tee -a "$REPORT"
+        for mode in marker pread write fopen stat; do
+            n=20000; [ $mode = fopen ] && n=4000
+            u=$(cg_ir untraced $mode $n); p=$(cg_ir nop $mode $n); a=$(cg_ir agent $mode $n)
+            echo "$mode $u $p $a $fl_ir" | awk '{u=$2/$3; p=$4/$5; a=$6/$7;
+                printf "%-8s %10.1f %10.1f %10.1f %+10.1f %12.2f\n", $1, u, p, a, a-u, (a-u)/$8}' |
+                tee -a "$REPORT"
+        done
+        say "(Ir per iteration: floor = 2 clock_gettime + a 64-byte store; under valgrind clock_gettime"
+        say " is a real system call, so it counts few instructions: compare agent +Ir between versions)"
+        for m in marker pread fopen; do
+            if [ -f "$CG/$m-agent.out" ]; then
+                say "agent's top functions, $m (self Ir, whole timed loop):"
+                callgrind_annotate --inclusive=no "$CG/$m-agent.out" 2>/dev/null |
+                    sed -n '/file:function/,$p' | sed -n '3,9p' | sed 's/^/    /' | tee -a "$REPORT"
+            fi
+        done
+        say ""
+    fi
+fi
+
+# ---- save ---------------------------------------------------------------------------------
+if [ "$SAVE" = 1 ]; then
+    mkdir -p "$ROOT/bench/results"
+    suffix=""
+    [ "$QUICK" = 1 ] && suffix="-quick"
+    [ "$PIECES" != "table drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
+    cp "$REPORT" "$dest"
+    echo "bench: results in ${dest#$ROOT/}" >&2
+fi
