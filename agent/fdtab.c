@@ -186,7 +186,7 @@ static void clear(struct ta_fdent *e)
 
 void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off)
 {
-    struct ta_fdent *e = ta_fd(fd);
+    struct ta_fdent *e = ta_fd_slot(fd);
     if (!e)
         return;
     if (e->group) /* stale: the fd was closed behind the agent's back */
@@ -202,7 +202,7 @@ void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off)
 
 void ta_fd_closed(int fd)
 {
-    struct ta_fdent *e = ta_fd(fd);
+    struct ta_fdent *e = ta_fd_slot(fd);
     if (!e)
         return;
     if (e->group)
@@ -224,7 +224,7 @@ void ta_fd_dup(int oldfd, int newfd)
 {
     if (oldfd == newfd)
         return;
-    struct ta_fdent *o = ta_fd(oldfd), *n = ta_fd(newfd);
+    struct ta_fdent *o = ta_fd(oldfd), *n = ta_fd_slot(newfd);
     if (n)
         ta_fd_closed(newfd); /* dup2/dup3 close newfd first */
     if (!o || !o->used) {
@@ -250,23 +250,20 @@ void ta_fd_dup(int oldfd, int newfd)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* The fds the process has when the agent starts (0, 1, 2, and those inherited across exec) */
+/* Fds the agent did not see opened: looked up on first use */
 
-struct linux_dirent64 {
-    uint64_t d_ino;
-    int64_t d_off;
-    unsigned short d_reclen;
-    unsigned char d_type;
-    char d_name[];
-};
-
-static void scan_one(int fd)
+void ta_fd_discover(int fd, struct ta_fdent *e)
 {
     char link[64], target[4096];
+    if (ta_is_agent_fd(fd))
+        return;
+    int saved = errno;
     ta_fmt(link, sizeof link, "/proc/self/fd/%d", fd);
     long m = syscall(SYS_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
-    if (m <= 0)
+    if (m <= 0) { /* not open (the call will fail by itself), or no /proc */
+        errno = saved;
         return;
+    }
     target[m] = 0;
     bool excluded = false;
     uint32_t id = 0;
@@ -277,32 +274,9 @@ static void scan_one(int fd)
     }
     long off = syscall(SYS_lseek, fd, 0L, SEEK_CUR); /* ESPIPE for pipes, ttys, sockets */
     long fl = syscall(SYS_fcntl, fd, F_GETFL);
-    ta_fd_opened(fd, id, fl < 0 ? 0 : (int)fl, excluded, off < 0 ? -1 : off);
-}
-
-static void scan_proc_fds(void)
-{
-    int dfd = ta_sys_open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dfd < 0)
-        return;
-    char buf[4096] __attribute__((aligned(8)));
-    long n;
-    while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
-        for (long o = 0; o < n;) {
-            struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + o);
-            o += d->d_reclen;
-            const char *s = d->d_name;
-            if (*s < '0' || *s > '9')
-                continue;
-            long fd = 0;
-            while (*s >= '0' && *s <= '9' && fd < TA_FD_MAX)
-                fd = fd * 10 + (*s++ - '0');
-            if (*s || fd >= TA_FD_MAX || fd == dfd || ta_is_agent_fd((int)fd))
-                continue;
-            scan_one((int)fd);
-        }
-    }
-    ta_sys_close(dfd);
+    if (!e->used) /* another thread may have opened it meanwhile: its entry wins */
+        ta_fd_opened(fd, id, fl < 0 ? 0 : (int)fl, excluded, off < 0 ? -1 : off);
+    errno = saved;
 }
 
 void ta_fdtab_init(void)
@@ -312,5 +286,4 @@ void ta_fdtab_init(void)
         return;
     done = 1;
     excl_init();
-    scan_proc_fds();
 }

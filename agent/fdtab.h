@@ -34,7 +34,7 @@ struct ta_fdent {
     uint32_t group;  /* != 0: shares its open file description with the other fds of this
                       * group (dup). Their calls move one offset the agent cannot attribute
                       * to an fd, so offsets stay unknown while the group has two members */
-    uint8_t used;    /* the agent saw this fd being opened (or found it at start) */
+    uint8_t used;    /* the agent saw this fd being opened, or looked it up (ta_fd) */
     uint8_t excluded;/* path is under an excluded prefix: pass calls through, record nothing */
     uint8_t append;  /* O_APPEND: writes go to the end, their offset is unknown */
     uint8_t stream;  /* a FILE* is open on this fd: stdio moves the kernel offset behind the
@@ -44,10 +44,26 @@ _Static_assert(sizeof(struct ta_fdent) == 32, "two entries per cache line");
 
 extern struct ta_fdent ta_fdtab[TA_FD_MAX];
 
-/* The entry of `fd`, or NULL for a negative or too large fd. */
-static inline struct ta_fdent *ta_fd(int fd)
+/* The entry of `fd`, or NULL for a negative or too large fd; as it is, for the table's
+ * own upkeep. */
+static inline struct ta_fdent *ta_fd_slot(int fd)
 {
     return ta_likely((unsigned)fd < TA_FD_MAX) ? &ta_fdtab[fd] : NULL;
+}
+
+/* An fd the agent has not seen opened (inherited at start or across exec, or made by a call
+ * it does not wrap: socket, pipe, mkstemp, ...) is looked up once, on its first use: its
+ * path and offset from /proc/self/fd (three syscalls, once per such fd; none at start-up,
+ * and no fd is taken from the program). */
+void ta_fd_discover(int fd, struct ta_fdent *e);
+
+/* The entry of `fd`, looked up on first use, or NULL for a negative or too large fd. */
+static inline struct ta_fdent *ta_fd(int fd)
+{
+    struct ta_fdent *e = ta_fd_slot(fd);
+    if (ta_unlikely(e && !e->used))
+        ta_fd_discover(fd, e);
+    return e;
 }
 
 /* The tracked offset of the fd, -1 when unknown. */
@@ -76,9 +92,8 @@ static inline void ta_fd_set_spos(struct ta_fdent *e, int64_t pos)
     __atomic_store_n(&e->spos1, pos < 0 ? 0 : pos + 1, __ATOMIC_RELAXED);
 }
 
-/* Set up: the exclude list (from ta_cfg, plus the output directory) and the fds the process
- * already has (scanned from /proc/self/fd with raw syscalls; the agent's own are skipped).
- * Called once from ta_posix_init(); safe to call again (it does nothing then). */
+/* Set up the exclude list (from ta_cfg, plus the output directory). Called once from
+ * ta_posix_init(); safe to call again (it does nothing then). */
 void ta_fdtab_init(void);
 
 /* `fd` was just opened on `path` (interned id, 0 unknown) with open flags `oflags`. The

@@ -28,7 +28,8 @@
  *   other is lseek'ed; fds carrying a FILE* (stdio moves the kernel offset in its own
  *   buffer fills; the FILE* has its own logical position, see stdio.c); fds opened by
  *   calls the agent does not wrap (socket, pipe, accept, opendir, ...). Fds inherited at
- *   start (0, 1, 2, fds across exec) get their path and offset from /proc/self/fd. Offsets
+ *   start (0, 1, 2, fds across exec) get their path and offset from /proc/self/fd on their
+ *   first use (ta_fd, fdtab.h). Offsets
  *   of a file shared with another process (fork) can be wrong once both use it. Opening a
  *   FIFO or device starts at "offset 0" like a file: the agent does not stat it.
  *
