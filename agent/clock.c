@@ -18,6 +18,7 @@
  * f never changes under a converted timestamp, and spans that nested in ticks nest in ns.
  * Only the drainer (or the signal flush, which excludes it) calls the conversion. */
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -81,6 +82,12 @@ static int clocksource_is_tsc(void)
     ta_sys_close(fd);
     return n >= 3 && memcmp(buf, "tsc", 3) == 0 && (n == 3 || buf[3] == '\n');
 }
+
+/* Chosen with the first thread that records (ta_thread_attach): a process that records
+ * nothing reads no /sys file. Until then ta_now() reads CLOCK_MONOTONIC, and nothing has
+ * been recorded with it. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+void ta_clock_ensure(void) { pthread_once(&once, ta_clock_init); }
 
 void ta_clock_init(void)
 {

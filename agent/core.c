@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -115,11 +116,10 @@ static void read_identity(int argc, char **argv)
 {
     ta_proc.pid = (int)getpid();
     ta_proc.ppid = (int)getppid();
-    char exe[4096];
-    long n = syscall(SYS_readlink, "/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
-    if (n <= 0 && argc > 0 && argv && argv[0])
-        ta_fmt(exe, sizeof exe, "%s", argv[0]);
+    /* the file the kernel executed, from the auxiliary vector: no syscall */
+    const char *exe = (const char *)getauxval(AT_EXECFN);
+    if (!exe || !*exe)
+        exe = argc > 0 && argv && argv[0] ? argv[0] : "unknown";
     const char *base = strrchr(exe, '/');
     base = base ? base + 1 : exe;
     if (!strncmp(base, "python3", 7)) /* python3.11 -> python3, as CONTRACT names it */
@@ -287,7 +287,6 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     ta_guard++;
     ta_intern_init();
     ta_config_load();
-    ta_clock_init();
     read_start_time();
     read_identity(argc, argv);
     if (!ta_cfg.children)

@@ -127,6 +127,7 @@ static inline uint64_t ta_now(void)
     return ta_mono_ns();
 }
 void ta_clock_init(void);
+void ta_clock_ensure(void); /* ta_clock_init once, before the first record */
 /* Drainer only: take a new (ticks, ns) calibration point. Records whose t1 is at or before
  * the returned tick value can be converted exactly (interpolation); later ones wait. */
 uint64_t ta_clock_calibrate(void);

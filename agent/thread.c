@@ -64,6 +64,7 @@ struct ta_thread *ta_thread_attach(void)
     if (!atomic_load_explicit(&ta_active, memory_order_acquire))
         return NULL;
     ta_guard++; /* nothing below may record */
+    ta_clock_ensure();
     size_t slots = ring_slots();
     struct ta_thread *t = NULL;
     pthread_mutex_lock(&reg_lock);

@@ -1,7 +1,6 @@
 /* JSON writing without malloc or stdio; see jsonw.h. */
 #include "jsonw.h"
 
-#include <math.h>
 #include <string.h>
 
 #include "../agent/ta.h"
@@ -173,11 +172,11 @@ void ta_buf_us(struct ta_buf *b, uint64_t ns)
 
 void ta_buf_dbl(struct ta_buf *b, double v)
 {
-    if (isnan(v) || isinf(v)) {
+    if (v != v || v - v != 0) { /* NaN, inf */
         ta_buf_put(b, "null", 4);
         return;
     }
-    if (v == (double)(int64_t)v && fabs(v) < 9e15) {
+    if (v > -9e15 && v < 9e15 && v == (double)(int64_t)v) {
         ta_buf_i64(b, (int64_t)v);
         return;
     }
@@ -192,7 +191,7 @@ void ta_buf_dbl(struct ta_buf *b, double v)
     }
     uint64_t ip = (uint64_t)v;
     double f = v - (double)ip;
-    uint64_t fp = (uint64_t)llround(f * 1e6);
+    uint64_t fp = (uint64_t)(f * 1e6 + 0.5);
     if (fp >= 1000000) {
         ip++;
         fp -= 1000000;
