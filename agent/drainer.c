@@ -120,8 +120,13 @@ static uint64_t drain_cycle(int signal_mode)
          * below head are complete */
         uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
         uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        /* locals: the exporters are called through pointers, and reloading these from the
+         * producer's lines for every record would bounce them between cores */
+        const struct ta_rec *slots = r->slots;
+        const uint64_t mask = r->mask;
+        const int32_t tid = t->tid;
         while (tail != head) {
-            dispatch(&r->slots[tail & r->mask], t->tid, signal_mode);
+            dispatch(&slots[tail & mask], tid, signal_mode);
             tail++;
             n++;
             if ((tail & 255) == 0) {

@@ -177,24 +177,26 @@ struct ta_mark {
 
 struct ta_thread {
     struct ta_ring ring;
-    _Alignas(TA_CACHELINE) uint64_t dropped_full; /* owner writes (relaxed), drainer reads */
-    int32_t tid;
+    /* Set when the slot is handed to a thread, read by the drainer: kept off the lines the
+     * owner writes on every call, so the drainer's reads do not bounce them. */
+    _Alignas(TA_CACHELINE) int32_t tid;
     uint32_t generation; /* bumped each time the slot is handed to a new thread */
-    uint8_t depth;       /* current nesting depth */
+    _Atomic int state;   /* enum ta_thread_state */
+    int32_t seen_tid;    /* drainer-private: tid the drainer has named; 0 = not yet */
+    char seen_name[16];  /* drainer-private: the name it gave then */
+    char name[16];       /* the thread's name at attach, then at exit (prctl) */
+    struct ta_thread *next;      /* registry list, append-only */
+    struct ta_thread *free_next; /* free list, under the registry lock */
+    /* The owner's, written on every call. */
+    _Alignas(TA_CACHELINE) uint8_t depth; /* current nesting depth */
     uint8_t wait_failed; /* the last wait for room timed out: drop at once while full */
     uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
+    uint64_t dropped_full; /* owner writes (relaxed), drainer reads once a cycle */
     struct ta_mark marks[TA_MARK_STACK];
     struct {
         const char *ptr;
         uint32_t id, len;
     } name_cache[16];
-    _Atomic int state;   /* enum ta_thread_state */
-    /* drainer-private */
-    int32_t seen_tid;    /* tid the drainer has named; 0 = not yet */
-    char seen_name[16];  /* the name it gave then */
-    char name[16];       /* the thread's name at attach, then at exit (prctl) */
-    struct ta_thread *next;      /* registry list, append-only */
-    struct ta_thread *free_next; /* free list, under the registry lock */
 };
 
 extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));

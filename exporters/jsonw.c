@@ -32,24 +32,7 @@ void ta_buf_line_end(struct ta_buf *b)
         ta_buf_flush(b);
 }
 
-void ta_buf_put(struct ta_buf *b, const char *s, size_t n)
-{
-    /* A single line never outgrows the buffer (strings are capped at TA_JSON_MAX_STR and
-     * the buffer is flushed at line ends past half full); if it does, cut it rather than
-     * write a partial line. */
-    if (n > b->cap - b->len)
-        n = b->cap - b->len;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
 void ta_buf_cstr(struct ta_buf *b, const char *s) { ta_buf_put(b, s, strlen(s)); }
-
-void ta_buf_char(struct ta_buf *b, char c)
-{
-    if (b->len < b->cap)
-        b->p[b->len++] = c;
-}
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid. */
 static size_t utf8_valid(const unsigned char *s, size_t n)
@@ -84,6 +67,13 @@ static size_t utf8_valid(const unsigned char *s, size_t n)
     return need;
 }
 
+/* Bytes that go out as they are: printable ASCII but the quote and the backslash. */
+static const uint8_t plain[256] = {
+    [0x20 ... 0x21] = 1, /* 0x22 is the quote */
+    [0x23 ... 0x5b] = 1, /* 0x5c is the backslash */
+    [0x5d ... 0x7e] = 1,
+};
+
 void ta_buf_jstrn(struct ta_buf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -96,6 +86,16 @@ void ta_buf_jstrn(struct ta_buf *b, const char *str, size_t n)
     ta_buf_char(b, '"');
     size_t i = 0;
     while (i < n) {
+        /* the common case, a path or a name in plain ASCII: one copy per run */
+        size_t j = i;
+        while (j < n && plain[s[j]])
+            j++;
+        if (j > i) {
+            ta_buf_put(b, (const char *)s + i, j - i);
+            i = j;
+            if (i == n)
+                break;
+        }
         unsigned c = s[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
@@ -109,9 +109,6 @@ void ta_buf_jstrn(struct ta_buf *b, const char *str, size_t n)
             case '\r': ta_buf_put(b, "\\r", 2); break;
             default: ta_buf_put(b, e, 6);
             }
-            i++;
-        } else if (c < 0x80) {
-            ta_buf_char(b, (char)c);
             i++;
         } else {
             size_t k = utf8_valid(s + i, n - i);
@@ -138,14 +135,28 @@ void ta_buf_jstr(struct ta_buf *b, const char *s)
     ta_buf_jstrn(b, s, strlen(s));
 }
 
+static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                            "31323334353637383940414243444546474849505152535455565758596061"
+                            "62636465666768697071727374757677787980818283848586878889909192"
+                            "93949596979899";
+
 void ta_buf_u64(struct ta_buf *b, uint64_t v)
 {
+    /* two digits per division: timestamps are most of what the drainer formats */
     char tmp[24];
     int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        i -= 2;
+        memcpy(tmp + i, pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        i -= 2;
+        memcpy(tmp + i, pairs + 2 * v, 2);
+    } else {
+        tmp[--i] = (char)('0' + v);
+    }
     ta_buf_put(b, tmp + i, sizeof tmp - i);
 }
 
@@ -161,12 +172,9 @@ void ta_buf_i64(struct ta_buf *b, int64_t v)
 
 void ta_buf_us(struct ta_buf *b, uint64_t ns)
 {
-    char frac[4] = {'.', 0, 0, 0};
-    uint64_t r = ns % 1000;
+    unsigned r = (unsigned)(ns % 1000);
     ta_buf_u64(b, ns / 1000);
-    frac[1] = (char)('0' + r / 100);
-    frac[2] = (char)('0' + r / 10 % 10);
-    frac[3] = (char)('0' + r % 10);
+    char frac[4] = {'.', (char)('0' + r / 100), pairs[2 * (r % 100)], pairs[2 * (r % 100) + 1]};
     ta_buf_put(b, frac, 4);
 }
 

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct ta_buf {
     char *p;
@@ -17,9 +18,25 @@ struct ta_buf {
 #define TA_JSON_MAX_STR 4096 /* longer strings are cut (at a UTF-8 boundary) and marked */
 
 void ta_buf_init(struct ta_buf *b, char *mem, size_t cap, int fd);
-void ta_buf_put(struct ta_buf *b, const char *s, size_t n);
+
+/* Inline, so that a literal's copy is a constant-size move, not a call. A single line never
+ * outgrows the buffer (strings are capped at TA_JSON_MAX_STR and the buffer is written out
+ * at line ends past half full); if it did, the line is cut rather than written in part. */
+static inline void ta_buf_put(struct ta_buf *b, const char *s, size_t n)
+{
+    if (__builtin_expect(n > b->cap - b->len, 0))
+        n = b->cap - b->len;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+static inline void ta_buf_char(struct ta_buf *b, char c)
+{
+    if (__builtin_expect(b->len < b->cap, 1))
+        b->p[b->len++] = c;
+}
 void ta_buf_cstr(struct ta_buf *b, const char *s);  /* raw, no quoting */
-void ta_buf_char(struct ta_buf *b, char c);
+#define ta_buf_lit(b, lit) ta_buf_put(b, "" lit, sizeof(lit) - 1) /* a string literal */
 /* "quoted", escaped: \" \\ control characters as \u00XX, invalid UTF-8 as \ufffd */
 void ta_buf_jstr(struct ta_buf *b, const char *s);
 void ta_buf_jstrn(struct ta_buf *b, const char *s, size_t n);

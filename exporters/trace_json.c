@@ -14,24 +14,24 @@ static int fd = -1;
 
 static void head(struct ta_buf *b, const char *ph, const char *cat, const char *name, int tid)
 {
-    ta_buf_cstr(b, "{\"ph\":\"");
+    ta_buf_lit(b, "{\"ph\":\"");
     ta_buf_cstr(b, ph);
-    ta_buf_cstr(b, "\",\"cat\":");
+    ta_buf_lit(b, "\",\"cat\":");
     ta_buf_jstr(b, cat);
-    ta_buf_cstr(b, ",\"name\":");
+    ta_buf_lit(b, ",\"name\":");
     ta_buf_jstr(b, name);
-    ta_buf_cstr(b, ",\"pid\":");
+    ta_buf_lit(b, ",\"pid\":");
     ta_buf_i64(b, ta_proc.pid);
-    ta_buf_cstr(b, ",\"tid\":");
+    ta_buf_lit(b, ",\"tid\":");
     ta_buf_i64(b, tid);
 }
 
 static void meta_name(const char *what, int tid, const char *name)
 {
     head(&out, "M", "__metadata", what, tid);
-    ta_buf_cstr(&out, ",\"ts\":0,\"args\":{\"name\":");
+    ta_buf_lit(&out, ",\"ts\":0,\"args\":{\"name\":");
     ta_buf_jstr(&out, name);
-    ta_buf_cstr(&out, "}},\n");
+    ta_buf_lit(&out, "}},\n");
     ta_buf_line_end(&out);
 }
 
@@ -42,26 +42,26 @@ static int tj_start(void)
         return f;
     fd = f;
     ta_buf_init(&out, mem, sizeof mem, fd);
-    ta_buf_cstr(&out, "[\n");
+    ta_buf_lit(&out, "[\n");
     char pname[512];
     ta_fmt(pname, sizeof pname, "%s (%d)", ta_proc.exe, ta_proc.pid);
     meta_name("process_name", ta_proc.pid, pname);
     /* the wall-clock anchor and identity, so traces of several processes and hosts can be
      * lined up (ts is CLOCK_MONOTONIC of this host) */
     head(&out, "i", "agent", "process_start", ta_proc.pid);
-    ta_buf_cstr(&out, ",\"s\":\"p\",\"ts\":");
+    ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
     ta_buf_us(&out, ta_proc.start_mono_ns);
-    ta_buf_cstr(&out, ",\"args\":{\"monotonic_ns\":");
+    ta_buf_lit(&out, ",\"args\":{\"monotonic_ns\":");
     ta_buf_u64(&out, ta_proc.start_mono_ns);
-    ta_buf_cstr(&out, ",\"realtime_ns\":");
+    ta_buf_lit(&out, ",\"realtime_ns\":");
     ta_buf_u64(&out, ta_proc.start_real_ns);
-    ta_buf_cstr(&out, ",\"ppid\":");
+    ta_buf_lit(&out, ",\"ppid\":");
     ta_buf_i64(&out, ta_proc.ppid);
-    ta_buf_cstr(&out, ",\"host\":");
+    ta_buf_lit(&out, ",\"host\":");
     ta_buf_jstr(&out, ta_proc.host);
-    ta_buf_cstr(&out, ",\"cmdline\":");
+    ta_buf_lit(&out, ",\"cmdline\":");
     ta_buf_jstr(&out, ta_proc.cmdline);
-    ta_buf_cstr(&out, "}},\n");
+    ta_buf_lit(&out, "}},\n");
     ta_buf_flush(&out); /* the file opens in a viewer from the start */
     return 0;
 }
@@ -76,23 +76,23 @@ static void tj_event(const struct ta_event *ev)
         if (ev->dur_ns < ta_cfg.min_duration_ns)
             return; /* counted in stats, not written */
         head(&out, "X", cat, ev->name, ev->tid);
-        ta_buf_cstr(&out, ",\"ts\":");
+        ta_buf_lit(&out, ",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
-        ta_buf_cstr(&out, ",\"dur\":");
+        ta_buf_lit(&out, ",\"dur\":");
         ta_buf_us(&out, ev->dur_ns);
         break;
     case TA_SHAPE_INSTANT:
         head(&out, "i", cat, ev->name, ev->tid);
-        ta_buf_cstr(&out, ",\"s\":\"t\",\"ts\":");
+        ta_buf_lit(&out, ",\"s\":\"t\",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
         break;
     case TA_SHAPE_COUNTER:
         head(&out, "C", cat, ev->name, ev->tid);
-        ta_buf_cstr(&out, ",\"ts\":");
+        ta_buf_lit(&out, ",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
-        ta_buf_cstr(&out, ",\"args\":{\"value\":");
+        ta_buf_lit(&out, ",\"args\":{\"value\":");
         ta_buf_dbl(&out, r->u.counter);
-        ta_buf_cstr(&out, "}},\n");
+        ta_buf_lit(&out, "}},\n");
         ta_buf_line_end(&out);
         return;
     }
@@ -100,7 +100,10 @@ static void tj_event(const struct ta_event *ev)
     int any = 0;
 #define ARG(k)                                                        \
     do {                                                              \
-        ta_buf_cstr(&out, any ? ",\"" k "\":" : ",\"args\":{\"" k "\":"); \
+        if (any)                                                      \
+            ta_buf_lit(&out, ",\"" k "\":");                          \
+        else                                                          \
+            ta_buf_lit(&out, ",\"args\":{\"" k "\":");                \
         any = 1;                                                      \
     } while (0)
     if (r->flags & TA_F_FD) {
@@ -138,10 +141,13 @@ static void tj_event(const struct ta_event *ev)
     }
     if (r->flags & TA_F_UNFINISHED) {
         ARG("unfinished");
-        ta_buf_cstr(&out, "true");
+        ta_buf_lit(&out, "true");
     }
 #undef ARG
-    ta_buf_cstr(&out, any ? "}},\n" : "},\n");
+    if (any)
+        ta_buf_lit(&out, "}},\n");
+    else
+        ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
 }
 
@@ -160,15 +166,15 @@ static void tj_dropped(const char *cause, uint64_t total)
     if (total < last)
         last = 0;
     head(&out, "i", "agent", "dropped", ta_proc.pid);
-    ta_buf_cstr(&out, ",\"s\":\"p\",\"ts\":");
+    ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
     ta_buf_us(&out, ta_mono_ns());
-    ta_buf_cstr(&out, ",\"args\":{\"count\":");
+    ta_buf_lit(&out, ",\"args\":{\"count\":");
     ta_buf_u64(&out, total - last);
-    ta_buf_cstr(&out, ",\"total\":");
+    ta_buf_lit(&out, ",\"total\":");
     ta_buf_u64(&out, total);
-    ta_buf_cstr(&out, ",\"cause\":");
+    ta_buf_lit(&out, ",\"cause\":");
     ta_buf_jstr(&out, cause);
-    ta_buf_cstr(&out, "}},\n");
+    ta_buf_lit(&out, "}},\n");
     ta_buf_line_end(&out);
     last = total;
 }
@@ -183,7 +189,7 @@ static void tj_finish(void)
 {
     if (fd < 0)
         return;
-    ta_buf_cstr(&out, "]\n");
+    ta_buf_lit(&out, "]\n");
     ta_buf_flush(&out);
     ta_agent_stats.trace_bytes = out.written;
     ta_out_close(fd);
