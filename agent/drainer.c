@@ -125,18 +125,21 @@ static uint64_t drain_cycle(int signal_mode)
         const struct ta_rec *slots = r->slots;
         const uint64_t mask = r->mask;
         const int32_t tid = t->tid;
+        uint64_t published = tail;
         while (tail != head) {
             dispatch(&slots[tail & mask], tid, signal_mode);
             tail++;
             n++;
-            if ((tail & 255) == 0) {
+            if (tail - published == 256 || tail == head) {
                 /* release: the producer may reuse the slots below tail once it sees this
                  * (pairs with its acquire load of tail) */
                 atomic_store_explicit(&r->tail, tail, memory_order_release);
-                atomic_fetch_add_explicit(&ta_events_drained, 256, memory_order_relaxed);
+                /* progress, for producers waiting on a full ring (ta_ring_full_slow) */
+                atomic_fetch_add_explicit(&ta_events_drained, tail - published,
+                                          memory_order_relaxed);
+                published = tail;
             }
         }
-        atomic_store_explicit(&r->tail, tail, memory_order_release);
         uint64_t d = atomic_load_explicit((_Atomic uint64_t *)&t->dropped_full,
                                           memory_order_relaxed);
         dropped += d;
@@ -218,10 +221,13 @@ void ta_drainer_ensure_thread(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
-    if (pthread_create(&drainer, &attr, drainer_main, NULL) == 0)
-        atomic_store(&ta_drainer_running, 1);
-    else
+    /* running before it runs: a thread whose ring fills meanwhile waits for it, as it
+     * would once it runs, instead of dropping */
+    atomic_store(&ta_drainer_running, 1);
+    if (pthread_create(&drainer, &attr, drainer_main, NULL) != 0) {
+        atomic_store(&ta_drainer_running, 0);
         ta_warn("cannot start the drainer thread; events are written at exit only");
+    }
     pthread_attr_destroy(&attr);
 }
 

@@ -192,6 +192,7 @@ struct ta_thread {
     uint8_t wait_failed; /* the last wait for room timed out: drop at once while full */
     uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
     uint64_t dropped_full; /* owner writes (relaxed), drainer reads once a cycle */
+    uint64_t failed_at;    /* ta_events_drained when a wait for room last failed */
     struct ta_mark marks[TA_MARK_STACK];
     struct {
         const char *ptr;

@@ -128,17 +128,20 @@ void ta_thread_reclaim(struct ta_thread *t)
 /* The ring is full. Policy (explicit, documented in agent/README.md): wait for the drainer,
  * yielding the CPU to it, for as long as it makes progress; drop the event and count it
  * when the drainer has made none for 100 ms (TRACEAGENT_ON_FULL=drop: drop at once, never
- * slow the program down). After a wait that failed, later events on this thread drop at
- * once until one fits again, so a stuck drainer costs the program one wait, not one per
- * event. */
+ * slow the program down). After a wait that failed, this thread drops at once while its
+ * ring is full, until the drainer shows progress again: a stuck drainer costs the program
+ * one wait, not one per event. */
+extern _Atomic uint64_t ta_events_drained;
+
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
+    if (t->wait_failed && seen != t->failed_at)
+        t->wait_failed = 0; /* the drainer moves again: worth waiting for */
     if (!t->wait_failed && !ta_cfg.on_full_drop &&
         atomic_load_explicit(&ta_drainer_running, memory_order_relaxed)) {
-        extern _Atomic uint64_t ta_events_drained;
-        uint64_t seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
         uint64_t since = ta_mono_ns();
         for (int i = 0;; i++) {
             if (i < 64) {
@@ -162,12 +165,12 @@ struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
             }
         }
         t->wait_failed = 1;
+        t->failed_at = seen;
+        ta_debug("ring full and no drainer progress for 100 ms: dropping while full");
     } else {
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (h - r->tail_cache <= r->mask) {
-            t->wait_failed = 0;
+        if (h - r->tail_cache <= r->mask)
             return &r->slots[h & r->mask];
-        }
     }
     /* relaxed: a counter only this thread writes; the drainer reads it for the total */
     atomic_store_explicit((_Atomic uint64_t *)&t->dropped_full, t->dropped_full + 1,
