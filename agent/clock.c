@@ -26,13 +26,6 @@
 
 int ta_clock_tsc;
 
-uint64_t ta_mono_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 static inline uint64_t rdtsc(void)
 {
     uint32_t lo, hi;

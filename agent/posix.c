@@ -250,7 +250,9 @@ OP(munmap, TA_IO_MAP)
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now();                                                          \
-        int err_ = errno;                                                                 \
+        /* errno only on failure: nothing below changes it, and a success need not touch \
+         * its line (after a system call every line touched costs) */                    \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         if ((cur) && e_ && r_ > 0) {                                                      \
             if (off_ >= 0)                                                                \
                 ta_fd_set_off(e_, off_ + r_);                                             \
@@ -260,7 +262,8 @@ OP(munmap, TA_IO_MAP)
         ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, r_, off_, r_ < 0,   \
                   err_);                                                                  \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -468,8 +471,8 @@ TA_EXPORT int close(int fd)
             ta_fd_closed(fd);
         return real_close(fd);
     }
-    struct ta_fdent *e = ta_fd(fd);
-    uint32_t path = e ? e->path : 0;
+    struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
+    uint32_t path = e && e->used ? e->path : 0;
     bool x = e && e->excluded;
     /* forget it before the fd number can be reused by another thread's open */
     ta_fd_closed(fd);
@@ -1119,7 +1122,9 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now();                                                          \
-        int err_ = errno;                                                                 \
+        /* errno only on failure: nothing below changes it, and a success need not touch \
+         * its line (after a system call every line touched costs) */                    \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         int64_t start_ = -1;                                                              \
         if (r_ >= 0) {                                                                    \
             if (in_off)                                                                   \

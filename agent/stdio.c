@@ -559,7 +559,7 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
         if (!TA_NOP) {
             if (ofd >= 0)
                 ta_fd_closed(ofd);
-            struct ta_fdent *e = r0 ? ta_fd(sfd(r0)) : NULL;
+            struct ta_fdent *e = r0 ? ta_fd_slot(sfd(r0)) : NULL;
             if (e) { /* an untraced stream: no stale path, no offsets */
                 ta_fd_closed(sfd(r0));
                 stream_on(e, -1);
@@ -585,7 +585,7 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
     if (ofd >= 0)
         ta_fd_closed(ofd);
     int fd = r ? sfd(r) : -1;
-    struct ta_fdent *e = ta_fd(fd);
+    struct ta_fdent *e = ta_fd_slot(fd); /* a new fd: set below, nothing to look up */
     if (e) {
         ta_fd_opened(fd, id, fl, x, -1);
         stream_on(e, fl & O_APPEND ? -1 : 0);
@@ -651,7 +651,7 @@ TA_EXPORT int fclose(FILE *fp)
 {
     GET_REAL(fclose, EOF)
     int fd = sfd(fp);
-    struct ta_fdent *e = ta_fd(fd);
+    struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
     struct ta_thread *t;
     if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
         if (!TA_NOP && e)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define TA_EXPORT __attribute__((visibility("default")))
 #define TA_HIDDEN __attribute__((visibility("hidden")))
@@ -116,7 +117,12 @@ _Static_assert(sizeof(struct ta_rec) == 64, "a record is one cache line");
 /* Ticks: the TSC where the agent chose it (see clock.c), else CLOCK_MONOTONIC ns. The
  * drainer converts ticks to CLOCK_MONOTONIC ns with ta_clock_to_ns(). */
 extern int ta_clock_tsc; /* 1: ticks are TSC cycles */
-uint64_t ta_mono_ns(void);
+static inline uint64_t ta_mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 static inline uint64_t ta_now(void)
 {
     if (ta_likely(ta_clock_tsc)) {

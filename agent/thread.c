@@ -59,10 +59,21 @@ void ta_thread_init(void)
     }
 }
 
+static struct ta_thread *attach(void);
+
+/* Keeps errno as it was: it runs before the program's call, whose errno must be its own. */
 struct ta_thread *ta_thread_attach(void)
 {
     if (!atomic_load_explicit(&ta_active, memory_order_acquire))
         return NULL;
+    int saved = errno;
+    struct ta_thread *t = attach();
+    errno = saved;
+    return t;
+}
+
+static struct ta_thread *attach(void)
+{
     ta_guard++; /* nothing below may record */
     ta_clock_ensure();
     size_t slots = ring_slots();
@@ -133,7 +144,18 @@ void ta_thread_reclaim(struct ta_thread *t)
  * one wait, not one per event. */
 extern _Atomic uint64_t ta_events_drained;
 
+static struct ta_rec *full_slow(struct ta_thread *t);
+
+/* Keeps errno as it was: wrappers do not save it around a successful call. */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
+{
+    int saved = errno;
+    struct ta_rec *r = full_slow(t);
+    errno = saved;
+    return r;
+}
+
+static struct ta_rec *full_slow(struct ta_thread *t)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);

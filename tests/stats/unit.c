@@ -44,12 +44,6 @@ static uint32_t intern(const char *s)
 }
 const char *ta_str(uint32_t id) { return id && id <= nstrs ? strs[id - 1] : ""; }
 
-uint64_t ta_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 int ta_out_open(const char *suffix)
 {
     (void)suffix;
