@@ -188,6 +188,7 @@ struct ta_thread {
     _Alignas(TA_CACHELINE) int32_t tid;
     uint32_t generation; /* bumped each time the slot is handed to a new thread */
     _Atomic int state;   /* enum ta_thread_state */
+    _Atomic int cold;    /* a fresh ring whose pages were never touched (drainer populates) */
     int32_t seen_tid;    /* drainer-private: tid the drainer has named; 0 = not yet */
     char seen_name[16];  /* drainer-private: the name it gave then */
     char name[16];       /* the thread's name at attach, then at exit (prctl) */

@@ -97,6 +97,7 @@ static struct ta_thread *attach(void)
         }
         t->ring.slots = (struct ta_rec *)(t + 1);
         t->ring.mask = slots - 1;
+        atomic_store_explicit(&t->cold, 1, memory_order_relaxed);
     }
     atomic_store_explicit(&t->ring.head, 0, memory_order_relaxed);
     atomic_store_explicit(&t->ring.tail, 0, memory_order_relaxed);
