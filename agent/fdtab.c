@@ -111,6 +111,34 @@ bool ta_path_excluded(const char *path, size_t n)
     return false;
 }
 
+/* A path named again by the same thread from the same buffer (a loop opening one file, a
+ * program keeping its paths): its id from the thread's cache, checked against the text, so
+ * a buffer reused for another path is never mistaken for the one it held. Excluded paths
+ * are not cached (calls on them pass through). */
+static uint32_t path_id_cached(const char *path, bool *excluded)
+{
+    struct ta_thread *t = ta_self;
+    unsigned slot = ((uintptr_t)path >> 4) & 7;
+    if (t && t->path_cache[slot].ptr == path) {
+        uint32_t len = t->path_cache[slot].len, i = 0;
+        const char *have = ta_str(t->path_cache[slot].id);
+        while (i < len && path[i] == have[i])
+            i++;
+        if (i == len && path[len] == 0)
+            return t->path_cache[slot].id;
+    }
+    size_t n = strlen(path);
+    bool x = nexcl && ta_path_excluded(path, n);
+    uint32_t id = x || !n ? 0 : ta_intern(path, n);
+    *excluded = x;
+    if (t && id && n <= 4096) { /* excluded paths are not cached: they pass through anyway */
+        t->path_cache[slot].ptr = path;
+        t->path_cache[slot].id = id;
+        t->path_cache[slot].len = (uint32_t)n;
+    }
+    return id;
+}
+
 uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
 {
     *excluded = false;
@@ -119,6 +147,8 @@ uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
             return 0;
         path = ""; /* statx(fd, NULL, AT_EMPTY_PATH), Linux 6.11 */
     }
+    if (path[0] && (path[0] == '/' || dirfd == AT_FDCWD))
+        return path_id_cached(path, excluded);
     size_t n = strlen(path);
     char buf[4096];
     const char *p = path;

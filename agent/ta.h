@@ -205,6 +205,10 @@ struct ta_thread {
         const char *ptr;
         uint32_t id, len;
     } name_cache[16];
+    struct { /* paths the thread named lately (fdtab.c) */
+        const char *ptr;
+        uint32_t id, len;
+    } path_cache[8];
 };
 
 extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
