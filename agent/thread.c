@@ -139,7 +139,9 @@ void ta_thread_reclaim(struct ta_thread *t)
 
 /* The ring is full. Policy (explicit, documented in agent/README.md): wait for the drainer,
  * yielding the CPU to it, for as long as it makes progress; drop the event and count it
- * when the drainer has made none for 100 ms (TRACEAGENT_ON_FULL=drop: drop at once, never
+ * when the drainer has made none for 1 s (a drainer blocked in write() by the kernel's
+ * dirty-page throttling makes none for a few hundred ms: that is not a dead drainer;
+ * TRACEAGENT_ON_FULL=drop: drop at once, never
  * slow the program down). After a wait that failed, this thread drops at once while its
  * ring is full, until the drainer shows progress again: a stuck drainer costs the program
  * one wait, not one per event. */
@@ -183,13 +185,13 @@ static struct ta_rec *full_slow(struct ta_thread *t)
             if (now_seen != seen) {
                 seen = now_seen;
                 since = now;
-            } else if (now - since > 100000000) {
+            } else if (now - since > 1000000000) {
                 break;
             }
         }
         t->wait_failed = 1;
         t->failed_at = seen;
-        ta_debug("ring full and no drainer progress for 100 ms: dropping while full");
+        ta_debug("ring full and no drainer progress for 1 s: dropping while full");
     } else {
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
         if (h - r->tail_cache <= r->mask)

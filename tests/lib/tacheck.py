@@ -53,6 +53,10 @@ def load_trace(path, require_closed=False):
             raise FormatError(f"{path}: complete event {i} without a valid dur: {ev}")
     if events and "cat" not in events[0]:
         raise FormatError(f"{path}: the first event has no cat (speedscope needs it)")
+    cats = {"posix", "stdio", "hdf5", "cuda", "gpu", "marker", "agent"}
+    for i, ev in enumerate(events):
+        if ev.get("cat") not in cats:
+            raise FormatError(f"{path}: event {i} has cat {ev.get('cat')!r}, not one of CONTRACT's")
     if require_closed and not closed:
         raise FormatError(f"{path}: no closing ']'")
     # the whole file parses as a JSON array once the last event's trailing comma is
