@@ -843,15 +843,20 @@ static void write_threads(void)
     free(v);
 }
 
+/* The order of rows and tree nodes: most time first, then most calls, then by name. */
+#define RANK_CMP(x, y)                                                                    \
+    do {                                                                                  \
+        if ((x)->total != (y)->total)                                                     \
+            return (x)->total < (y)->total ? 1 : -1;                                      \
+        if ((x)->count != (y)->count)                                                     \
+            return (x)->count < (y)->count ? 1 : -1;                                      \
+        int c_ = strcmp(cat_name((x)->op), cat_name((y)->op));                            \
+        return c_ ? c_ : strcmp((x)->name, (y)->name);                                    \
+    } while (0)
+
 static int cmp_op(const void *a, const void *b)
 {
-    const struct op_row *x = *(struct op_row *const *)a, *y = *(struct op_row *const *)b;
-    if (x->total != y->total)
-        return x->total < y->total ? 1 : -1;
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
-    int c = strcmp(cat_name(x->op), cat_name(y->op));
-    return c ? c : strcmp(x->name, y->name);
+    RANK_CMP(*(struct op_row *const *)a, *(struct op_row *const *)b);
 }
 
 static void write_ops(void)
@@ -1006,13 +1011,7 @@ static void write_files(void)
 
 static int cmp_node(const void *a, const void *b)
 {
-    const struct tnode *x = *(struct tnode *const *)a, *y = *(struct tnode *const *)b;
-    if (x->total != y->total)
-        return x->total < y->total ? 1 : -1;
-    if (x->count != y->count)
-        return x->count < y->count ? 1 : -1;
-    int c = strcmp(cat_name(x->op), cat_name(y->op));
-    return c ? c : strcmp(x->name, y->name);
+    RANK_CMP(*(struct tnode *const *)a, *(struct tnode *const *)b);
 }
 
 /* Children of n as an array sorted by total descending (caller frees); NULL if none. */
