@@ -493,11 +493,12 @@ static void before_exec(void)
 
 /* The environment a new image gets: with children traced, LD_PRELOAD and the TRACEAGENT_*
  * variables are put back when the program passes an environment without them (e.g.
- * Python's subprocess with env={...}). Built in a private mapping: the exec either
- * replaces the image or fails and we unmap it. */
-static char **child_env(char *const envp[], size_t *maplen)
+ * Python's subprocess with env={...}). Built in the caller's buffer `buf` (`cap` bytes): on
+ * the stack, because this may run in a vfork child, whose mappings would stay behind in the
+ * parent. Returns envp itself when nothing is missing; NULL, with *need set, when `buf` is
+ * too small. */
+static char **child_env(char *const envp[], char *buf, size_t cap, size_t *need)
 {
-    *maplen = 0;
     if (!ta_cfg.children || !envp || envp == environ)
         return (char **)envp;
     static const char *const keep[] = {"LD_PRELOAD", "TRACEAGENT_OUTPUT", "TRACEAGENT_EXPORT",
@@ -527,10 +528,11 @@ static char **child_env(char *const envp[], size_t *maplen)
     size_t bytes = (n + nadd + 1) * sizeof(char *);
     for (size_t k = 0; k < nadd; k++)
         bytes += strlen(add[k]) + strlen(getenv(add[k])) + 2;
-    char **out = ta_sys_mmap(bytes);
-    if (!out)
-        return (char **)envp;
-    *maplen = bytes;
+    if (bytes > cap) {
+        *need = bytes;
+        return NULL;
+    }
+    char **out = (char **)buf;
     char *s = (char *)(out + n + nadd + 1);
     for (size_t i = 0; i < n; i++)
         out[i] = envp[i];
@@ -548,8 +550,11 @@ TA_REAL(int, fexecve, int, char *const[], char *const[])
 
 static int do_exec(int which, const char *path, int fd, char *const argv[], char *const envp[])
 {
-    size_t maplen;
-    char **env = child_env(envp, &maplen);
+    size_t need = 0;
+    char **env = child_env(envp, NULL, 0, &need);
+    if (!env) /* a program's environment of 1 MiB would go unchanged rather than blow the stack */
+        env = need <= (1u << 20) ? child_env(envp, __builtin_alloca(need), need, &need)
+                                 : (char **)envp;
     before_exec();
     int r = -1;
     if (which == 0 && ta_get_real_execve())
@@ -561,8 +566,6 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
     else
         errno = ENOSYS;
     int e = errno;
-    if (maplen)
-        ta_sys_munmap(env, maplen);
     exec_failed();
     errno = e;
     return r;

@@ -42,6 +42,13 @@ TRACEAGENT_CHILDREN=0 traced "$TMP/noexec" "$TBUILD/life" exec
 check "TRACEAGENT_CHILDREN=0: exec'd image not traced (one trace file)" test "$(nfiles "$TMP/noexec" trace.json)" = 1
 TRACEAGENT_OUTPUT="$TMP/sh" LD_PRELOAD="$AGENT" sh -c "'$TBUILD/life' fork; '$TBUILD/life'"
 check "children traced by default: sh + life + its child + life" test "$(nfiles "$TMP/sh" trace.json)" = 4
+# a child started with an environment of its own (no LD_PRELOAD in it) is traced all the same
+TRACEAGENT_OUTPUT="$TMP/envless" LD_PRELOAD="$AGENT" $PY -c "
+import subprocess
+for i in range(3):
+    subprocess.run(['$TBUILD/nest'], env={'PATH': '/usr/bin'}, check=True)"
+check "children given an environment without LD_PRELOAD are still traced (python3 + 3 nest)" \
+    test "$(nfiles "$TMP/envless" trace.json)-$(nfiles "$TMP/envless" nest-)" = 4-6
 # unwritable output: one warning, program unchanged
 out=$(TRACEAGENT_OUTPUT=/proc/nope/x LD_PRELOAD="$AGENT" "$TBUILD/nest" 2>&1); rc=$?
 check "unwritable output: exit 0 and one warning" test "$rc-$(grep -c traceagent <<<"$out")" = 0-1
