@@ -248,7 +248,10 @@ struct thr {
     int32_t maxd; /* highest depth whose pend[] may hold nodes; -1 none */
     uint64_t events;
     char name[64];
-    struct tnode *pend[MAX_DEPTH + 1]; /* sentinel parents of nodes waiting, by depth */
+    /* sentinel parents of nodes waiting, by depth, 0..pcap-1: grown as deep as this
+     * thread nests, so that 100,000 short threads do not cost 2 KiB each */
+    struct tnode **pend;
+    int32_t pcap;
 };
 
 #define MAX_CAUSES 16
@@ -438,6 +441,19 @@ static struct thr *thr_get(int32_t tid)
 
 static struct tnode *pend_get(struct thr *t, int d)
 {
+    if (d >= t->pcap) {
+        int cap = t->pcap ? t->pcap : 4;
+        while (cap <= d)
+            cap *= 2;
+        struct tnode **p = realloc(t->pend, (size_t)cap * sizeof *p);
+        if (!p) {
+            oom();
+            return NULL;
+        }
+        memset(p + t->pcap, 0, (size_t)(cap - t->pcap) * sizeof *p);
+        t->pend = p;
+        t->pcap = cap;
+    }
     if (!t->pend[d] && !(t->pend[d] = node_new(NULL, NULL)))
         oom();
     return t->pend[d];
@@ -465,7 +481,7 @@ static void tree_span(struct thr *t, const struct ta_op *op, const char *name, i
     n->total += dur;
     if (d + 1 <= t->maxd && t->pend[d + 1])
         tree_merge(n, t->pend[d + 1]);
-    t->maxd = d;
+    t->maxd = d == 0 || d < t->pcap ? d : t->pcap - 1; /* pend[1..maxd] exist */
 }
 
 /* ------------------------------------------------------------------------------------ */
