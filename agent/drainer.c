@@ -27,8 +27,10 @@ static _Atomic int thread_wanted; /* started, and the drainer thread not yet cre
 static _Atomic int drain_owner;
 static const struct ta_exporter *exps[4];
 static int nexps;
-static uint64_t dropped_reported;
-static uint64_t dropped_retired; /* drops of threads whose slot was reclaimed */
+/* drops by cause: ring full, and records a signal handler made mid-record */
+static uint64_t dropped_reported[2];
+static uint64_t dropped_retired[2]; /* drops of threads whose slot was reclaimed */
+static const char *const drop_causes[2] = {"ring_full", "signal_reentry"};
 struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_events_drained; /* progress, watched by producers that wait */
 
@@ -69,6 +71,8 @@ static void emit_thread_name(int tid, const char *name, int signal_mode)
 static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
 {
     const struct ta_op *op = r->op;
+    if (ta_unlikely(!op))
+        return; /* never written: cannot happen by design; never crash the program on it */
     struct ta_event ev;
     ev.rec = r;
     ev.op = op;
@@ -108,7 +112,7 @@ static void populate(struct ta_thread *t)
 /* One pass over every ring. Returns the number of records consumed. */
 static uint64_t drain_cycle(int signal_mode)
 {
-    uint64_t n = 0, dropped = dropped_retired;
+    uint64_t n = 0, dropped[2] = {dropped_retired[0], dropped_retired[1]};
     ta_clock_calibrate();
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
@@ -154,19 +158,24 @@ static uint64_t drain_cycle(int signal_mode)
                 published = tail;
             }
         }
-        uint64_t d = atomic_load_explicit((_Atomic uint64_t *)&t->dropped_full,
-                                          memory_order_relaxed);
-        dropped += d;
+        uint64_t d[2] = {
+            atomic_load_explicit((_Atomic uint64_t *)&t->dropped_full, memory_order_relaxed),
+            atomic_load_explicit((_Atomic uint64_t *)&t->dropped_reentry, memory_order_relaxed)};
+        dropped[0] += d[0];
+        dropped[1] += d[1];
         if (st == TA_TH_RETIRED && !signal_mode) {
-            dropped_retired += d;
+            dropped_retired[0] += d[0];
+            dropped_retired[1] += d[1];
             ta_thread_reclaim(t);
         }
     }
-    if (dropped > dropped_reported) {
+    for (int c = 0; c < 2; c++) {
+        if (dropped[c] <= dropped_reported[c])
+            continue;
         for (int i = 0; i < nexps; i++)
             if (exps[i]->dropped && (!signal_mode || exps[i]->signal_safe))
-                exps[i]->dropped("ring_full", dropped);
-        dropped_reported = dropped;
+                exps[i]->dropped(drop_causes[c], dropped[c]);
+        dropped_reported[c] = dropped[c];
     }
     ta_agent_stats.events += n;
     for (int i = 0; i < nexps; i++)
@@ -212,8 +221,8 @@ static void *drainer_main(void *arg)
 void ta_drainer_start(void)
 {
     nexps = 0;
-    dropped_reported = 0;
-    dropped_retired = 0;
+    memset(dropped_reported, 0, sizeof dropped_reported);
+    memset(dropped_retired, 0, sizeof dropped_retired);
     if (ta_cfg.exports & TA_EXPORT_JSON)
         exps[nexps++] = &ta_exporter_trace_json;
     if (ta_cfg.exports & TA_EXPORT_STATS)

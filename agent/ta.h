@@ -197,9 +197,11 @@ struct ta_thread {
     /* The owner's, written on every call. */
     _Alignas(TA_CACHELINE) uint8_t depth; /* current nesting depth */
     uint8_t wait_failed; /* the last wait for room timed out: drop at once while full */
+    uint8_t writing;     /* between ta_rec_begin and ta_rec_commit (see there) */
     uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
     uint64_t dropped_full; /* owner writes (relaxed), drainer reads once a cycle */
     uint64_t failed_at;    /* ta_events_drained when a wait for room last failed */
+    uint64_t dropped_reentry; /* records a signal handler made while one was half written */
     struct ta_mark marks[TA_MARK_STACK];
     struct {
         const char *ptr;
@@ -239,19 +241,36 @@ static inline struct ta_thread *ta_enter(int cat)
 static inline void ta_leave(struct ta_thread *t) { t->depth--; }
 
 /* Slot for the next record of thread `t`, or NULL when the ring stays full (then the
- * event is counted in dropped_full). Fill it, then ta_rec_commit(). */
+ * event is counted in dropped_full). Fill it, then ta_rec_commit().
+ *
+ * A signal handler that records on this thread while a record is half written would get
+ * the same slot: `writing` marks that window, and such a record is dropped and counted
+ * (dropped_reentry) instead. The signal fences keep the compiler from moving the slot's
+ * stores out of the window (a handler runs on this thread: no hardware fence is needed). */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t);
 static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
 {
+    if (ta_unlikely(t->writing)) {
+        t->dropped_reentry++;
+        return NULL;
+    }
+    t->writing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
     struct ta_ring *r = &t->ring;
     /* relaxed: only this thread stores head */
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     if (ta_unlikely(h - r->tail_cache > r->mask)) {
-        /* acquire: pairs with the drainer's release store of tail in ta_ring_consume; the
+        /* acquire: pairs with the drainer's release store of tail in drain_cycle; the
          * drainer has finished reading every slot below tail before we overwrite one */
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (h - r->tail_cache > r->mask)
-            return ta_ring_full_slow(t);
+        if (h - r->tail_cache > r->mask) {
+            struct ta_rec *rec = ta_ring_full_slow(t);
+            if (!rec) {
+                atomic_signal_fence(memory_order_seq_cst);
+                t->writing = 0;
+            }
+            return rec;
+        }
     }
     return &r->slots[h & r->mask];
 }
@@ -262,6 +281,8 @@ static inline void ta_rec_commit(struct ta_thread *t)
     /* release: pairs with the drainer's acquire load of head; makes the slot's contents
      * visible before the drainer can see the new head */
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    t->writing = 0;
 }
 
 /* Common record fill for a span on a file descriptor; families add their own fields. */

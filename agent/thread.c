@@ -103,6 +103,8 @@ static struct ta_thread *attach(void)
     atomic_store_explicit(&t->ring.tail, 0, memory_order_relaxed);
     t->ring.tail_cache = 0;
     t->dropped_full = 0;
+    t->dropped_reentry = 0;
+    t->writing = 0;
     t->tid = ta_gettid();
     t->generation++;
     t->depth = 0;
@@ -218,6 +220,7 @@ void ta_thread_postfork_child(void)
         atomic_store_explicit(&t->ring.tail, h, memory_order_relaxed);
         t->ring.tail_cache = h;
         t->dropped_full = 0;
+        t->dropped_reentry = 0;
         t->seen_tid = 0;
         if (t == ta_self) {
             /* ranges the parent had open are the parent's: the child starts at depth 0 */
@@ -225,6 +228,7 @@ void ta_thread_postfork_child(void)
             t->wait_failed = 0;
             t->nmarks = 0;
             t->depth = 0;
+            t->writing = 0;
             continue;
         }
         atomic_store_explicit(&t->state, TA_TH_FREE, memory_order_relaxed);

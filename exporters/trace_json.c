@@ -162,21 +162,32 @@ static void tj_thread_name(int tid, const char *name)
 
 static void tj_dropped(const char *cause, uint64_t total)
 {
-    static uint64_t last;
-    if (total < last)
-        last = 0;
+    /* args.count: dropped since this cause's last event (sum them); args.total: so far */
+    static struct {
+        const char *cause;
+        uint64_t last;
+    } seen[4];
+    unsigned i = 0;
+    while (i < 3 && seen[i].cause && strcmp(seen[i].cause, cause))
+        i++;
+    if (!seen[i].cause || strcmp(seen[i].cause, cause)) {
+        seen[i].cause = cause;
+        seen[i].last = 0;
+    }
+    if (total < seen[i].last)
+        seen[i].last = 0;
     head(&out, "i", "agent", "dropped", ta_proc.pid);
     ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
     ta_buf_us(&out, ta_mono_ns());
     ta_buf_lit(&out, ",\"args\":{\"count\":");
-    ta_buf_u64(&out, total - last);
+    ta_buf_u64(&out, total - seen[i].last);
     ta_buf_lit(&out, ",\"total\":");
     ta_buf_u64(&out, total);
     ta_buf_lit(&out, ",\"cause\":");
     ta_buf_jstr(&out, cause);
     ta_buf_lit(&out, "}},\n");
     ta_buf_line_end(&out);
-    last = total;
+    seen[i].last = total;
 }
 
 static void tj_cycle_end(void)

@@ -1,0 +1,42 @@
+/* A signal handler that does traced I/O, firing often while the main thread records: the
+ * records the handler makes mid-record must be dropped and counted, never written over a
+ * half-written one. Prints: main_events handler_calls. */
+#include <traceagent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static volatile long handler_calls;
+static int devnull;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (write(devnull, "x", 1) == 1) /* Python's wakeup fd does just this */
+        handler_calls++;
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 2000000;
+    devnull = open("/dev/null", O_WRONLY);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, 20}, {0, 20}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    for (long i = 0; i < n; i++) {
+        traceagent_push("work");
+        traceagent_pop();
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    printf("%ld %ld\n", n, handler_calls);
+    return 0;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A signal handler that records (write(2) from a handler, as Python's wakeup fd does) while
+# the interrupted thread is in the middle of a record: the trace stays whole, and every
+# event is either written or counted as dropped.
+. "$(dirname "$0")/lib/common.sh"
+ta_cc "$TBUILD/sigio" "$ROOT/tests/core/sigio.c"
+traced_quiet "$TMP/o" "$TBUILD/sigio" 3000000 > "$TMP/out"
+check "the program runs to its end under the agent (rc $?)" test $? = 0
+read -r made calls < "$TMP/out"
+[ -n "$calls" ] || { fail "the program printed its counts"; finish; }
+$PY - "$TMP/o" "$made" "$calls" <<PY
+import sys, glob; sys.path.insert(0, "$ROOT/tests/lib"); import tacheck
+d, made, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def check(ok, what): print(("ok - " if ok else "not ok - ") + what)
+(f,) = glob.glob(d + "/*.trace.json")
+try:
+    ev = tacheck.load_trace(f, require_closed=True)
+except Exception as e:
+    check(False, f"trace parses: {e}"); sys.exit(0)
+work = len(tacheck.spans(ev, name="work"))
+writes = sum(1 for e in tacheck.spans(ev, name="write") if e["args"].get("path") == "/dev/null")
+drops = {}
+for e in ev:
+    if e.get("cat") == "agent" and e["name"] == "dropped":
+        drops[e["args"]["cause"]] = drops.get(e["args"]["cause"], 0) + e["args"]["count"]
+st = tacheck.load_stats(f.replace(".trace.json", ".stats.json"))
+check(calls > 1000, f"the handler ran often ({calls} times)")
+check(work + writes + sum(drops.values()) == made + calls,
+      f"every event written or counted: {work} ranges + {writes} handler writes + dropped {drops} == {made} + {calls}")
+check(st["dropped"] == drops, f"stats.json counts the same drops ({st['dropped']})")
+check(tacheck.check_nesting(ev) == [], "spans still nest")
+PY
+finish
