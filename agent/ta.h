@@ -19,7 +19,6 @@
 #include <time.h>
 
 #define TA_EXPORT __attribute__((visibility("default")))
-#define TA_HIDDEN __attribute__((visibility("hidden")))
 #define ta_likely(x) __builtin_expect(!!(x), 1)
 #define ta_unlikely(x) __builtin_expect(!!(x), 0)
 #define TA_CACHELINE 64
@@ -186,7 +185,6 @@ struct ta_thread {
     /* Set when the slot is handed to a thread, read by the drainer: kept off the lines the
      * owner writes on every call, so the drainer's reads do not bounce them. */
     _Alignas(TA_CACHELINE) int32_t tid;
-    uint32_t generation; /* bumped each time the slot is handed to a new thread */
     _Atomic int state;   /* enum ta_thread_state */
     _Atomic int cold;    /* a fresh ring whose pages were never touched (drainer populates) */
     int32_t seen_tid;    /* drainer-private: tid the drainer has named; 0 = not yet */
@@ -425,6 +423,8 @@ struct ta_agent_stats {
     uint64_t trace_bytes;    /* bytes written to trace.json */
 };
 extern struct ta_agent_stats ta_agent_stats;
+extern _Atomic uint64_t ta_threads_attached; /* threads that recorded (thread.c) */
+extern _Atomic uint64_t ta_intern_full;      /* strings the full string table lost (intern.c) */
 
 void ta_drainer_start(void);         /* exporters; the thread comes with the first event */
 void ta_drainer_ensure_thread(void); /* start the drainer thread if it is wanted */

@@ -106,7 +106,6 @@ static struct ta_thread *attach(void)
     t->dropped_reentry = 0;
     t->writing = 0;
     t->tid = ta_gettid();
-    t->generation++;
     t->depth = 0;
     t->nmarks = 0;
     t->seen_tid = 0;

@@ -30,7 +30,8 @@
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns", "children": [nodes...]} ],
  *   "dropped": {"<cause>": N, ...},
- *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "buffer_kb", "clock"}
+ *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "threads", "strings_lost",
+ *             "buffer_kb", "clock"}
  *            (what measuring cost: records drained, CPU time spent draining them)
  * }
  *
@@ -1101,6 +1102,8 @@ static void write_agent(void)
     out_kv_u64("events", a->events, true);
     out_kv_u64("drainer_cpu_ns", a->drainer_cpu_ns, true);
     out_kv_u64("trace_bytes", a->trace_bytes, true);
+    out_kv_u64("threads", atomic_load(&ta_threads_attached), true);
+    out_kv_u64("strings_lost", atomic_load(&ta_intern_full), true);
     out_kv_u64("buffer_kb", ta_cfg.buffer_kb, true);
     out_kv_str("clock", ta_clock_tsc ? "tsc" : "monotonic", false);
     ta_buf_cstr(ob, "}\n");

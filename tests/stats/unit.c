@@ -28,6 +28,7 @@ struct ta_proc ta_proc;
 struct ta_config ta_cfg;
 int ta_clock_tsc;
 struct ta_agent_stats ta_agent_stats;
+_Atomic uint64_t ta_threads_attached, ta_intern_full;
 static const char *out_path;
 
 /* interning: the same text gives the same pointer */
