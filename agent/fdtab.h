@@ -119,6 +119,22 @@ bool ta_path_excluded(const char *path, size_t n);
  * empty path with `empty_ok` (AT_EMPTY_PATH) names `dirfd` itself. */
 uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded);
 
+/* Enter a call on `fd` of category `cat`: its entry in *e (NULL beyond the table). NULL
+ * when the call is not recorded: agent off, or the fd's file is excluded (then the wrapper
+ * just makes the call). Pair a non-NULL result with ta_leave(). */
+static inline struct ta_thread *ta_io_enter(int cat, int fd, struct ta_fdent **e)
+{
+    struct ta_thread *t = ta_enter(cat);
+    if (!t)
+        return NULL;
+    *e = ta_fd(fd);
+    if (*e && (*e)->excluded) {
+        ta_leave(t);
+        return NULL;
+    }
+    return t;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* The record of one I/O call (posix.c, stdio.c). Hot path: inline, no call but the ring's.
  *   fd < 0: no fd; path/str2: interned ids (0 none); bytes < 0: not known (also on

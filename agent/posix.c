@@ -239,12 +239,10 @@ OP(munmap, TA_IO_MAP)
  * offset is unknown on an O_APPEND fd (or with `app`, RWF_APPEND). */
 #define XFER(opv, fd, wr, cur, pos, app, CALL)                                            \
     do {                                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
-        struct ta_fdent *e_ = ta_fd(fd);                                                  \
-        if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_fdent *e_ = NULL;                                                       \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
-        }                                                                                 \
         int app_ = (wr) && ((app) || (e_ && e_->append));                                 \
         int64_t off_ = app_ ? -1 : (cur) ? (e_ ? ta_fd_off(e_) : -1) : (int64_t)(pos);   \
         uint64_t t0_ = ta_now();                                                          \
@@ -337,12 +335,10 @@ OP(munmap, TA_IO_MAP)
  * show (sync_file_range), or -1. */
 #define ON_FD(opv, fd, pos, CALL)                                                         \
     do {                                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
-        struct ta_fdent *e_ = ta_fd(fd);                                                  \
-        if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_fdent *e_ = NULL;                                                       \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
-        }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now();                                                          \
@@ -714,12 +710,10 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 
 #define SEEK(opv, fd, CALL)                                                               \
     do {                                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
-        struct ta_fdent *e_ = ta_fd(fd);                                                  \
-        if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_fdent *e_ = NULL;                                                       \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
-        }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         off64_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now();                                                          \
@@ -859,12 +853,10 @@ static bool fmap_take(void *p, int *fd, uint32_t *path)
     do {                                                                                  \
         if ((fd) < 0 || ((flags) & MAP_ANONYMOUS))                                        \
             return CALL;                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
-        struct ta_fdent *e_ = ta_fd(fd);                                                  \
-        if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_fdent *e_ = NULL;                                                       \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
-        }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         void *r_ = CALL;                                                                  \
         uint64_t t1_ = ta_now();                                                          \

@@ -468,15 +468,11 @@ TA_EXPORT void rewind(FILE *fp)
 /* ftell: its result is the position. */
 #define STELL(opv, fp, RT, CALL)                                                          \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO)))                                     \
-            return CALL;                                                                  \
         int fd_ = sfd(fp);                                                                \
-        struct ta_fdent *e_ = ta_fd(fd_);                                                 \
-        if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_fdent *e_ = NULL;                                                       \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
             return CALL;                                                                  \
-        }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now();                                                          \
@@ -511,15 +507,11 @@ TA_EXPORT off64_t ftello64(FILE *fp)
 /* fflush(NULL) flushes every stream: no fd, no path. */
 #define SFLUSH(opv, fp, CALL)                                                             \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO)))                                     \
-            return CALL;                                                                  \
         int fd_ = sfd(fp);                                                                \
-        struct ta_fdent *e_ = ta_fd(fd_);                                                 \
-        if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_fdent *e_ = NULL;                                                       \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
             return CALL;                                                                  \
-        }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now();                                                          \
