@@ -1,9 +1,10 @@
 /* One clock for every thread, and the conversion the drainer applies.
  *
- * Records carry ticks (ta_now()). Ticks are CLOCK_MONOTONIC nanoseconds, unless the
- * kernel's own clocksource is the TSC (or TRACEAGENT_CLOCK=tsc), in which case they are
- * raw TSC cycles: an rdtsc costs a third of a vDSO clock_gettime, and the kernel trusting
- * the TSC as its clocksource means it is invariant and synchronised across CPUs.
+ * Records carry ticks (ta_now()). Ticks are raw TSC cycles where the kernel's own
+ * CLOCK_MONOTONIC is made of the TSC in user space (tsc_is_kernels_clock below), or with
+ * TRACEAGENT_CLOCK=tsc; CLOCK_MONOTONIC nanoseconds otherwise. An rdtsc costs a third of a
+ * vDSO clock_gettime, and after a system call far less: clock_gettime then also reads two
+ * cold pages (the vDSO's data), rdtsc none.
  *
  * TSC ticks are turned into CLOCK_MONOTONIC ns by a piecewise-linear function f that the
  * drainer builds as it goes, so that traces of several processes share one time base:
@@ -64,17 +65,76 @@ static void read_pair(uint64_t *tick, uint64_t *ns)
     }
 }
 
-static int clocksource_is_tsc(void)
+/* The kernel's clocksource, "tsc\n", "kvm-clock\n", ... ("" when unreadable). */
+static void clocksource(char *buf, size_t n)
 {
-    char buf[64];
+    long got = -1;
     int fd = ta_sys_open("/sys/devices/system/clocksource/clocksource0/current_clocksource",
                          0, 0);
-    if (fd < 0)
-        return 0;
-    long n = ta_sys_read(fd, buf, sizeof buf - 1);
-    ta_sys_close(fd);
-    return n >= 3 && memcmp(buf, "tsc", 3) == 0 && (n == 3 || buf[3] == '\n');
+    if (fd >= 0) {
+        got = ta_sys_read(fd, buf, n - 1);
+        ta_sys_close(fd);
+    }
+    buf[got > 0 ? got : 0] = 0;
 }
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Least TSC cycles one clock_gettime(CLOCK_MONOTONIC) takes, through libc (`sys` = 0: the
+ * vDSO, when the kernel lets it) or as a system call. */
+static uint64_t gettime_cycles(int sys, int tries)
+{
+    uint64_t best = ~0ull;
+    struct timespec ts;
+    for (int i = 0; i < tries; i++) {
+        uint64_t a = rdtsc();
+        if (sys)
+            syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+        else
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t b = rdtsc();
+        if (b - a < best)
+            best = b - a;
+    }
+    return best;
+}
+
+/* Is the kernel's own CLOCK_MONOTONIC, as user space reads it, a function of the raw TSC of
+ * whichever CPU the reader runs on? Then TSC ticks order events across CPUs exactly as well
+ * as CLOCK_MONOTONIC does, and the drainer's calibration (below) maps them onto it.
+ *   - The TSC must be invariant (CPUID 0x80000007 EDX bit 8: constant rate, never stops).
+ *   - clocksource "tsc": the kernel checked the TSCs are synchronised and reads them.
+ *   - clocksource "kvm-clock" (a KVM guest; the developers' VM boots with tsc=unstable, so
+ *     "tsc" is not even offered there): the vDSO reads it in user space only when the
+ *     hypervisor sets PVCLOCK_TSC_STABLE_BIT, which Linux takes to mean that every vCPU's
+ *     TSC is synchronised; the vDSO then applies vCPU 0's scale to the TSC of any vCPU
+ *     (arch/x86/include/asm/vdso/gettimeofday.h, vread_pvclock). Without the bit it falls
+ *     back to the system call. So: kvm-clock and a clock_gettime well below the system
+ *     call's cost mean the vDSO, hence a synchronised TSC. (Measured on that VM: two vCPUs
+ *     ping-ponging lfence;rdtsc stamps saw each other's within 63-105 cycles both ways, no
+ *     stamp ever before its cause; bench/NOTES.md.) */
+static int tsc_is_kernels_clock(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000007)
+        return 0;
+    __get_cpuid(0x80000007, &a, &b, &c, &d);
+    if (!(d & (1u << 8)))
+        return 0;
+    char cs[64];
+    clocksource(cs, sizeof cs);
+    if (strcmp(cs, "tsc\n") == 0)
+        return 1;
+    if (strcmp(cs, "kvm-clock\n") == 0)
+        return gettime_cycles(0, 32) * 3 < gettime_cycles(1, 8);
+    return 0;
+}
+#else
+static int tsc_is_kernels_clock(void) { return 0; }
+#endif
 
 /* Chosen with the first thread that records (ta_thread_attach): a process that records
  * nothing reads no /sys file. Until then ta_now() reads CLOCK_MONOTONIC, and nothing has
@@ -92,8 +152,9 @@ void ta_clock_init(void)
     else {
         if (c && *c)
             ta_warn("TRACEAGENT_CLOCK=%s is not 'tsc' or 'monotonic'; choosing by itself", c);
-        ta_clock_tsc = clocksource_is_tsc();
+        ta_clock_tsc = tsc_is_kernels_clock();
     }
+    ta_debug("clock: %s", ta_clock_tsc ? "tsc" : "monotonic");
     nseg = 0;
     if (!ta_clock_tsc)
         return;

@@ -245,6 +245,7 @@ OP(munmap, TA_IO_MAP)
             return CALL;                                                                  \
         int app_ = (wr) && ((app) || (e_ && e_->append));                                 \
         int64_t off_ = app_ ? -1 : (cur) ? (e_ ? ta_fd_off(e_) : -1) : (int64_t)(pos);   \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now();                                                          \
@@ -257,8 +258,7 @@ OP(munmap, TA_IO_MAP)
             else if (app_)                                                                \
                 ta_fd_forget_off(e_);                                                     \
         }                                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, r_, off_, r_ < 0,   \
-                  err_);                                                                  \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, r_, 1, r_, off_, r_ < 0, err_);       \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
