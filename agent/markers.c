@@ -29,7 +29,7 @@ TA_EXPORT void traceagent_range_push(const char *name)
 TA_EXPORT void traceagent_range_pop(void)
 {
 #if !TA_NOP
-    uint64_t now = ta_now();
+    uint64_t now = ta_now_end();
     struct ta_thread *t = ta_self;
     if (!t || !t->nmarks)
         return; /* unbalanced pop, or the push was not recorded */
@@ -89,7 +89,7 @@ TA_EXPORT void traceagent_counter(const char *name, double value)
  * ending now. Called on the owning thread (thread exit, final flush). */
 void ta_close_open_ranges(struct ta_thread *t)
 {
-    uint64_t now = ta_now();
+    uint64_t now = ta_now_end();
     unsigned n = t->nmarks < TA_MARK_STACK ? t->nmarks : TA_MARK_STACK;
     while (n--) {
         struct ta_rec *r = ta_rec_begin(t);

@@ -248,7 +248,7 @@ OP(munmap, TA_IO_MAP)
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         /* errno only on failure: nothing below changes it, and a success need not touch \
          * its line (after a system call every line touched costs) */                    \
         int err_ = r_ < 0 ? errno : 0;                                                    \
@@ -279,7 +279,7 @@ OP(munmap, TA_IO_MAP)
         uint32_t id_ = ta_path_id(dirfd, path, false, &x_);                               \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         if (r_ >= 0)                                                                      \
             ta_fd_opened(r_, id_, flags, x_, 0);                                          \
@@ -302,7 +302,7 @@ OP(munmap, TA_IO_MAP)
         }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         ta_io_rec(t_, &opv, t0_, t1_, -1, id_, 0, r_, 1, -1, -1, r_ < 0, err_);           \
         ta_leave(t_);                                                                     \
@@ -323,7 +323,7 @@ OP(munmap, TA_IO_MAP)
         }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         ta_io_rec(t_, &opv, t0_, t1_, -1, id1_, id2_, r_, 1, -1, -1, r_ < 0, err_);       \
         ta_leave(t_);                                                                     \
@@ -341,7 +341,7 @@ OP(munmap, TA_IO_MAP)
             return CALL;                                                                  \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, -1, pos, r_ < 0,   \
                   err_);                                                                  \
@@ -474,7 +474,7 @@ TA_EXPORT int close(int fd)
     ta_fd_closed(fd);
     uint64_t t0 = ta_now();
     int r = real_close(fd);
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
     if (!x)
         ta_io_rec(t, &op_close, t0, t1, fd, path, 0, r, 1, -1, -1, r < 0, err);
@@ -559,7 +559,7 @@ TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
     uint32_t path = e && first == last ? e->path : 0;
     uint64_t t0 = ta_now();
     int r = do_close_range(first, last, flags);
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
         ta_fd_closed_range(first, last);
@@ -716,7 +716,7 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
             return CALL;                                                                  \
         uint64_t t0_ = ta_now();                                                          \
         off64_t r_ = CALL;                                                                \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         if (e_ && r_ >= 0)                                                                \
             ta_fd_set_off(e_, r_);                                                        \
@@ -859,7 +859,7 @@ static bool fmap_take(void *p, int *fd, uint32_t *path)
             return CALL;                                                                  \
         uint64_t t0_ = ta_now();                                                          \
         void *r_ = CALL;                                                                  \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         uint32_t path_ = e_ ? e_->path : 0;                                               \
         if (r_ != MAP_FAILED)                                                             \
@@ -899,7 +899,7 @@ TA_EXPORT int munmap(void *addr, size_t len)
     }
     uint64_t t0 = ta_now();
     int r = real_munmap(addr, len);
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
     ta_io_rec(t, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
     ta_leave(t);
@@ -1042,7 +1042,7 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
         uint32_t path_ = e_ ? e_->path : 0;                                               \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         if (r_ >= 0)                                                                      \
             ta_fd_dup(oldfd, r_);                                                         \
@@ -1113,7 +1113,7 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
         int64_t cur_out_ = eo_ && !eo_->append ? ta_fd_off(eo_) : -1;                     \
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         /* errno only on failure: nothing below changes it, and a success need not touch \
          * its line (after a system call every line touched costs) */                    \
         int err_ = r_ < 0 ? errno : 0;                                                    \

@@ -188,7 +188,7 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
         int64_t pos_ = e_ && !app_ ? ta_fd_spos(e_) : -1;                                 \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         int64_t b_ = (BYTES);                                                             \
         int failed_ = (FAILED);                                                           \
@@ -395,7 +395,7 @@ static int64_t stream_tell(FILE *fp)
         }                                                                                 \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         int ok_ = (int64_t)r_ == 0;                                                       \
         int64_t pos_ = !ok_ ? -1 : (whence_set) ? (int64_t)(target) : stream_tell(fp);    \
@@ -455,7 +455,7 @@ TA_EXPORT void rewind(FILE *fp)
     }
     uint64_t t0 = ta_now();
     f_(fp);
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
     if (e)
         stream_on(e, 0);
@@ -475,7 +475,7 @@ TA_EXPORT void rewind(FILE *fp)
             return CALL;                                                                  \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         if (e_ && r_ >= 0)                                                                \
             stream_on(e_, r_);                                                            \
@@ -514,7 +514,7 @@ TA_EXPORT off64_t ftello64(FILE *fp)
             return CALL;                                                                  \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now();                                                          \
+        uint64_t t1_ = ta_now_end();                                                      \
         int err_ = errno;                                                                 \
         ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0, r_, 1,   \
                   -1, -1, r_ == EOF, err_);                                               \
@@ -571,7 +571,7 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
     int fl = mode_flags(mode);
     uint64_t t0 = ta_now();
     FILE *r = CALL_;
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
 #undef CALL_
     if (ofd >= 0)
@@ -628,7 +628,7 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     int64_t pos = e && !(mode_flags(mode) & O_APPEND) ? ta_fd_off(e) : -1;
     uint64_t t0 = ta_now();
     FILE *r = f_(fd, mode);
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
     if (r && e)
         stream_on(e, pos);
@@ -656,7 +656,7 @@ TA_EXPORT int fclose(FILE *fp)
         ta_fd_closed(fd);
     uint64_t t0 = ta_now();
     int r = f_(fp);
-    uint64_t t1 = ta_now();
+    uint64_t t1 = ta_now_end();
     int err = errno;
     if (!x)
         ta_io_rec(t, &op_fclose, t0, t1, fd >= 0 ? fd : -1, path, 0, r, 1, -1, -1, r == EOF,

@@ -122,11 +122,27 @@ static inline uint64_t ta_mono_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
+/* The start of a span, or an instant: lfence first, as the kernel's own rdtsc_ordered(). A
+ * bare rdtsc may run before earlier loads complete (~100 cycles early), and then a thread
+ * that took a token from another stamps the start of its span before the other's span
+ * ended (t18 saw it under load). */
 static inline uint64_t ta_now(void)
 {
     if (ta_likely(ta_clock_tsc)) {
         uint32_t lo, hi;
-        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+        __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+        return ((uint64_t)hi << 32) | lo;
+    }
+    return ta_mono_ns();
+}
+/* The end of a span: a bare rdtsc. Running early only moves the end earlier, never past
+ * what follows (later stores become visible after it retires), so it cannot break the
+ * order with another thread's ta_now(); after a system call it is ordered anyway. */
+static inline uint64_t ta_now_end(void)
+{
+    if (ta_likely(ta_clock_tsc)) {
+        uint32_t lo, hi;
+        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
         return ((uint64_t)hi << 32) | lo;
     }
     return ta_mono_ns();
@@ -207,7 +223,7 @@ struct ta_thread {
     } name_cache[16];
     struct { /* paths the thread named lately (fdtab.c) */
         const char *ptr;
-        uint32_t id, len;
+        uint32_t id;
     } path_cache[8];
 };
 

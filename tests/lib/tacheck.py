@@ -116,10 +116,13 @@ def check_nesting(events):
         evs.sort(key=lambda e: (e["ts"], -e["dur"]))
         stack = []
         for e in evs:
-            start, end = e["ts"], e["ts"] + e["dur"]
+            # in integer ns: ts + dur in float us is off by ~1e-6 at these magnitudes, and a
+            # span that starts the very ns the one before it ended must not look overlapping
+            start = round(e["ts"] * 1000)
+            end = start + round(e["dur"] * 1000)
             while stack and stack[-1] <= start:
                 stack.pop()
-            if stack and end > stack[-1] + 1e-9:
+            if stack and end > stack[-1]:
                 bad.append((key, e["name"], start, end, stack[-1]))
             stack.append(end)
     return bad
