@@ -444,6 +444,7 @@ extern _Atomic uint64_t ta_intern_full;      /* strings the full string table lo
 
 void ta_drainer_start(void);         /* exporters; the thread comes with the first event */
 void ta_drainer_ensure_thread(void); /* start the drainer thread if it is wanted */
+void ta_drainer_kick(void);          /* wake it: a ring is full */
 void ta_drainer_stop_and_flush(void); /* joins the drainer, drains all, finishes exporters */
 void ta_drain_signal(void);           /* signal context: drain into signal-safe exporters */
 void ta_drainer_after_fork_child(void);

@@ -169,6 +169,7 @@ static struct ta_rec *full_slow(struct ta_thread *t)
     if (!t->wait_failed && !ta_cfg.on_full_drop &&
         atomic_load_explicit(&ta_drainer_running, memory_order_relaxed)) {
         uint64_t since = ta_mono_ns();
+        ta_drainer_kick();
         for (int i = 0;; i++) {
             if (i < 64) {
                 sched_yield();

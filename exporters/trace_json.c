@@ -26,6 +26,72 @@ static void head(struct ta_buf *b, const char *ph, const char *cat, const char *
     ta_buf_i64(b, tid);
 }
 
+/* What most event lines repeat, formatted once and kept (drainer-private, like `out`):
+ *   - the head of an event, `{"ph":..,"cat":..,"name":..,"pid":..,"tid":..`, by its name,
+ *     cat, ph and tid;
+ *   - a path (or other string argument) quoted and escaped, by its pointer: strings come
+ *     from the intern table, where one text has one address for the life of the process.
+ * Formatting these was ~25% of the drainer's instructions per pread event (bench/NOTES.md).
+ * Direct-mapped: a miss formats as before and takes the entry. Cleared at start (a forked
+ * child's pid differs). */
+#define HEADS 256
+static struct head_entry {
+    const char *name, *cat;
+    int tid;
+    char ph;
+    uint8_t len; /* 0: empty */
+    char s[106];
+} heads[HEADS];
+#define STRS 256
+static struct str_entry {
+    const char *s;
+    uint16_t len; /* 0: empty */
+    char e[246];
+} strs[STRS];
+
+static void cached_head(struct ta_buf *b, char ph, const char *cat, const char *name, int tid)
+{
+    unsigned h = (unsigned)(((uintptr_t)name >> 3) ^ ((uintptr_t)name >> 11)) ^
+                 (unsigned)tid * 2654435761u ^ (unsigned)ph;
+    struct head_entry *c = &heads[(h ^ (h >> 16)) % HEADS];
+    if (c->len && c->name == name && c->tid == tid && c->ph == ph && c->cat == cat) {
+        ta_buf_put(b, c->s, c->len);
+        return;
+    }
+    size_t start = b->len;
+    char phs[2] = {ph, 0};
+    head(b, phs, cat, name, tid);
+    size_t n = b->len - start;
+    c->len = 0;
+    if (n <= sizeof c->s && b->len < b->cap) { /* not cut by a full buffer */
+        memcpy(c->s, b->p + start, n);
+        c->name = name;
+        c->cat = cat;
+        c->tid = tid;
+        c->ph = ph;
+        c->len = (uint8_t)n;
+    }
+}
+
+static void cached_jstr(struct ta_buf *b, const char *s)
+{
+    uintptr_t k = (uintptr_t)s;
+    struct str_entry *c = &strs[((k >> 3) ^ (k >> 12)) % STRS];
+    if (c->len && c->s == s) {
+        ta_buf_put(b, c->e, c->len);
+        return;
+    }
+    size_t start = b->len;
+    ta_buf_jstr(b, s);
+    size_t n = b->len - start;
+    c->len = 0;
+    if (n <= sizeof c->e && b->len < b->cap) {
+        memcpy(c->e, b->p + start, n);
+        c->s = s;
+        c->len = (uint16_t)n;
+    }
+}
+
 static void meta_name(const char *what, int tid, const char *name)
 {
     head(&out, "M", "agent", what, tid); /* a cat from the CONTRACT list, on every event */
@@ -42,6 +108,8 @@ static int tj_start(void)
         return f;
     fd = f;
     ta_buf_init(&out, mem, sizeof mem, fd);
+    memset(heads, 0, sizeof heads);
+    memset(strs, 0, sizeof strs);
     ta_buf_lit(&out, "[\n");
     char pname[512];
     ta_fmt(pname, sizeof pname, "%s (%d)", ta_proc.exe, ta_proc.pid);
@@ -75,19 +143,19 @@ static void tj_event(const struct ta_event *ev)
     case TA_SHAPE_SPAN:
         if (ev->dur_ns < ta_cfg.min_duration_ns)
             return; /* counted in stats, not written */
-        head(&out, "X", cat, ev->name, ev->tid);
+        cached_head(&out, 'X', cat, ev->name, ev->tid);
         ta_buf_lit(&out, ",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
         ta_buf_lit(&out, ",\"dur\":");
         ta_buf_us(&out, ev->dur_ns);
         break;
     case TA_SHAPE_INSTANT:
-        head(&out, "i", cat, ev->name, ev->tid);
+        cached_head(&out, 'i', cat, ev->name, ev->tid);
         ta_buf_lit(&out, ",\"s\":\"t\",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
         break;
     case TA_SHAPE_COUNTER:
-        head(&out, "C", cat, ev->name, ev->tid);
+        cached_head(&out, 'C', cat, ev->name, ev->tid);
         ta_buf_lit(&out, ",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
         ta_buf_lit(&out, ",\"args\":{\"value\":");
@@ -112,7 +180,7 @@ static void tj_event(const struct ta_event *ev)
     }
     if (ev->path) {
         ARG("path");
-        ta_buf_jstr(&out, ev->path);
+        cached_jstr(&out, ev->path);
     }
     if (ev->str2) {
         if (op->cat == TA_CAT_HDF5)
@@ -121,7 +189,7 @@ static void tj_event(const struct ta_event *ev)
             ARG("path2");
         else
             ARG("detail");
-        ta_buf_jstr(&out, ev->str2);
+        cached_jstr(&out, ev->str2);
     }
     if (r->flags & TA_F_BYTES) {
         ARG("bytes");
