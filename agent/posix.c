@@ -280,13 +280,14 @@ OP(munmap, TA_IO_MAP)
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         if (r_ >= 0)                                                                      \
             ta_fd_opened(r_, id_, flags, x_, 0);                                          \
         if (!x_)                                                                          \
             ta_io_rec(t_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);       \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -303,10 +304,11 @@ OP(munmap, TA_IO_MAP)
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         ta_io_rec(t_, &opv, t0_, t1_, -1, id_, 0, r_, 1, -1, -1, r_ < 0, err_);           \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -324,10 +326,11 @@ OP(munmap, TA_IO_MAP)
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         ta_io_rec(t_, &opv, t0_, t1_, -1, id1_, id2_, r_, 1, -1, -1, r_ < 0, err_);       \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -339,14 +342,15 @@ OP(munmap, TA_IO_MAP)
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, -1, pos, r_ < 0,   \
-                  err_);                                                                  \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, pos, r_ < 0, err_);        \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -714,16 +718,17 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         off64_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         if (e_ && r_ >= 0)                                                                \
             ta_fd_set_off(e_, r_);                                                        \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, e_ ? e_->path : 0, 0, r_, 1, -1, r_, r_ < 0,    \
-                  err_);                                                                  \
+        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, r_, r_ < 0, err_);         \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 

@@ -186,22 +186,24 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
         }                                                                                 \
         int app_ = (wr) && e_ && e_->append;                                              \
         int64_t pos_ = e_ && !app_ ? ta_fd_spos(e_) : -1;                                 \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
         int64_t b_ = (BYTES);                                                             \
         int failed_ = (FAILED);                                                           \
+        int err_ = failed_ ? errno : 0;                                                   \
         if (e_ && b_ > 0) {                                                               \
             if (pos_ >= 0)                                                                \
                 ta_fd_set_spos(e_, pos_ + b_);                                            \
             else if (app_)                                                                \
                 ta_fd_set_spos(e_, -1);                                                   \
         }                                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0,          \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0,                      \
                   (int64_t)(RETV), has_ret, b_, pos_, failed_, err_);                     \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (failed_)                                                                      \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -572,7 +574,7 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
     uint64_t t0 = ta_now();
     FILE *r = CALL_;
     uint64_t t1 = ta_now_end();
-    int err = errno;
+    int err = r ? 0 : errno; /* a success need not touch errno's line */
 #undef CALL_
     if (ofd >= 0)
         ta_fd_closed(ofd);
@@ -585,7 +587,8 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
     if (!x)
         ta_io_rec(t, op, t0, t1, fd, id, 0, 0, 0, -1, -1, !r, err);
     ta_leave(t);
-    errno = err;
+    if (!r)
+        errno = err;
     return r;
 }
 
@@ -629,13 +632,14 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     uint64_t t0 = ta_now();
     FILE *r = f_(fd, mode);
     uint64_t t1 = ta_now_end();
-    int err = errno;
+    int err = r ? 0 : errno;
     if (r && e)
         stream_on(e, pos);
     if (!(e && e->excluded))
         ta_io_rec(t, &op_fdopen, t0, t1, fd, e ? e->path : 0, 0, 0, 0, -1, -1, !r, err);
     ta_leave(t);
-    errno = err;
+    if (!r)
+        errno = err;
     return r;
 }
 
@@ -657,11 +661,12 @@ TA_EXPORT int fclose(FILE *fp)
     uint64_t t0 = ta_now();
     int r = f_(fp);
     uint64_t t1 = ta_now_end();
-    int err = errno;
+    int err = r == EOF ? errno : 0;
     if (!x)
         ta_io_rec(t, &op_fclose, t0, t1, fd >= 0 ? fd : -1, path, 0, r, 1, -1, -1, r == EOF,
                   err);
     ta_leave(t);
-    errno = err;
+    if (r == EOF)
+        errno = err;
     return r;
 }
