@@ -89,7 +89,11 @@ REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
 DIRTY=$(git -C "$ROOT" status --porcelain -- agent exporters 2>/dev/null | grep -q . && echo "+local changes")
 say "traceagent bench  $(date '+%Y-%m-%d %H:%M:%S %z')  $(hostname)"
 say "machine: nproc=$(nproc) cpu=\"$CPU\" kernel=$(uname -r) glibc=$GLIBC clocksource=$CLOCKSRC load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
-say "agent: $REV${DIRTY:+ $DIRTY}  pieces: $PIECES  quick=$QUICK rounds=$ROUNDS"
+# the clock the agent picks here (stats.json agent.clock): tsc or monotonic
+AGENT_CLOCK=$(TRACEAGENT_OUTPUT="$TMP/clk" LD_PRELOAD="$AGENT" "$LOOP" marker 100 1 >/dev/null 2>&1 &&
+    sed -n 's/.*"clock": *"\([a-z]*\)".*/\1/p' "$TMP"/clk/*.stats.json | head -1)
+rm -rf "$TMP/clk"
+say "agent: $REV${DIRTY:+ $DIRTY}  clock=${AGENT_CLOCK:-?}  pieces: $PIECES  quick=$QUICK rounds=$ROUNDS"
 say ""
 
 # kv LINE KEY: the value of key=value in LINE
