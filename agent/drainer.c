@@ -23,6 +23,10 @@ void ta_thread_reclaim(struct ta_thread *t);
 
 static pthread_t drainer;
 static _Atomic int stop_req;
+/* What the drainer sleeps on: bumped by a stop request and by a producer whose ring is full.
+ * The drainer reads it before its cycle and sleeps only while it is unchanged, so a wake
+ * that comes mid-cycle is not lost. */
+static _Atomic uint32_t wake_seq;
 static _Atomic int thread_wanted; /* started, and the drainer thread not yet created */
 static _Atomic int drain_owner;
 static const struct ta_exporter *exps[4];
@@ -109,14 +113,12 @@ static void populate(struct ta_thread *t)
     syscall(SYS_madvise, t->ring.slots, bytes, 23 /* MADV_POPULATE_WRITE */);
 }
 
-/* The fullest ring's share drained in the last cycle, in 1/1024ths of the ring (the
- * drainer's own pace, see drainer_main). */
-static unsigned cycle_fill;
-
-/* One pass over every ring. Returns the number of records consumed. */
-static uint64_t drain_cycle(int signal_mode)
+/* One pass over every ring. Returns the number of records consumed; *fill (when not NULL):
+ * the fullest ring's share drained, in 1/1024ths of the ring, rounded up (the drainer's own
+ * pace, see drainer_main). */
+static uint64_t drain_cycle(int signal_mode, unsigned *fill)
 {
-    cycle_fill = 0;
+    unsigned cycle_fill = 0;
     uint64_t n = 0, dropped[2] = {dropped_retired[0], dropped_retired[1]};
     ta_clock_calibrate();
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
@@ -149,10 +151,10 @@ static uint64_t drain_cycle(int signal_mode)
         const uint64_t mask = r->mask;
         const int32_t tid = t->tid;
         uint64_t published = tail;
-        if (head - tail > 0) {
-            unsigned fill = (unsigned)(((head - tail) * 1024) / (mask + 1));
-            if (fill > cycle_fill)
-                cycle_fill = fill;
+        if (head != tail) {
+            unsigned f = (unsigned)(((head - tail) * 1024 + mask) / (mask + 1));
+            if (f > cycle_fill)
+                cycle_fill = f;
         }
         while (tail != head) {
             dispatch(&slots[tail & mask], tid, signal_mode);
@@ -191,6 +193,8 @@ static uint64_t drain_cycle(int signal_mode)
     for (int i = 0; i < nexps; i++)
         if (exps[i]->cycle_end && (!signal_mode || exps[i]->signal_safe))
             exps[i]->cycle_end();
+    if (fill)
+        *fill = cycle_fill;
     return n;
 }
 
@@ -213,24 +217,27 @@ static void *drainer_main(void *arg)
     int me = ta_gettid();
     uint64_t sleep_ns = 500000;
     while (!atomic_load_explicit(&stop_req, memory_order_acquire)) {
+        uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
+        unsigned cycle_fill;
         drain_acquire(me);
-        uint64_t n = drain_cycle(0);
+        uint64_t n = drain_cycle(0, &cycle_fill);
         ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
         /* Sleep so that the fullest ring is about 1/8 full when the drainer comes back:
          * long enough for large batches (each cycle pays a futex wait, clock reads and a
          * write: at 500 us, ~40 ns per pread event), short enough that a thread never
          * waits for room at a steady rate. A thread whose ring fills anyway wakes the
-         * drainer (ta_drainer_kick). Idle: 4 ms. */
+         * drainer (ta_drainer_kick). Idle: 2 ms (a burst after idling waits at most
+         * that long, or drops at most that much with TRACEAGENT_ON_FULL=drop). */
         if (!n)
-            sleep_ns = 4000000;
+            sleep_ns = 2000000;
         else if (cycle_fill)
             sleep_ns = sleep_ns * 128 / cycle_fill > sleep_ns * 2 ? sleep_ns * 2
                                                                    : sleep_ns * 128 / cycle_fill;
         sleep_ns = sleep_ns < 50000 ? 50000 : sleep_ns > 4000000 ? 4000000 : sleep_ns;
         struct timespec ts = {0, (long)sleep_ns};
-        /* sleeps unless stop_req is already set; ta_drainer_stop_and_flush wakes it */
-        syscall(SYS_futex, &stop_req, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+        /* sleeps unless woken since the cycle began (a kick, or a stop request) */
+        syscall(SYS_futex, &wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
     }
     return NULL;
 }
@@ -277,7 +284,9 @@ void ta_drainer_ensure_thread(void)
 /* A thread whose ring is full: wake the drainer now rather than at the end of its sleep. */
 void ta_drainer_kick(void)
 {
-    syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    /* release: pairs with the drainer's acquire load of wake_seq before its cycle */
+    atomic_fetch_add_explicit(&wake_seq, 1, memory_order_release);
+    syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 void ta_drainer_stop_and_flush(void)
@@ -285,7 +294,7 @@ void ta_drainer_stop_and_flush(void)
     atomic_store(&thread_wanted, 0);
     if (atomic_exchange(&ta_drainer_running, 0)) {
         atomic_store_explicit(&stop_req, 1, memory_order_release);
-        syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        ta_drainer_kick();
         pthread_join(drainer, NULL);
     }
     int me = ta_gettid();
@@ -294,7 +303,7 @@ void ta_drainer_stop_and_flush(void)
     if (ta_self)
         ta_close_open_ranges(ta_self);
     uint64_t cpu0 = thread_cpu_ns();
-    while (drain_cycle(0))
+    while (drain_cycle(0, NULL))
         ;
     ta_agent_stats.drainer_cpu_ns += thread_cpu_ns() - cpu0;
     for (int i = 0; i < nexps; i++)
@@ -310,7 +319,7 @@ void ta_drain_signal(void)
         return; /* the crash is inside a drain: leave the file as it is */
     if (!drain_try_acquire(me, 200))
         return;
-    drain_cycle(1);
+    drain_cycle(1, NULL);
     drain_release();
 }
 

@@ -198,6 +198,11 @@ static struct ta_rec *full_slow(struct ta_thread *t)
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
         if (h - r->tail_cache <= r->mask)
             return &r->slots[h & r->mask];
+        /* dropping (TRACEAGENT_ON_FULL=drop): wake the drainer at the first drop and every
+         * 1024th, not at each, so that a full ring does not cost a syscall per event */
+        if ((t->dropped_full & 1023) == 0 &&
+            atomic_load_explicit(&ta_drainer_running, memory_order_relaxed))
+            ta_drainer_kick();
     }
     /* relaxed: a counter only this thread writes; the drainer reads it for the total */
     atomic_store_explicit((_Atomic uint64_t *)&t->dropped_full, t->dropped_full + 1,

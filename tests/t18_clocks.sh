@@ -42,13 +42,15 @@ check(worst <= tol, f"[{used}] every step lies within the program's own CLOCK_MO
       f"around it, to {tol} ns (worst excess {worst} ns over {(marks[-1][1] - marks[0][0]) / 1e6:.0f} ms)")
 hops = sorted(tacheck.spans(ev, name="hop"), key=lambda e: e["ts"])
 tids = {e["tid"] for e in hops}
-back = [(x, y) for x, y in zip(hops, hops[1:]) if y["ts"] < x["ts"] + x["dur"] or x["tid"] == y["tid"]]
+back = [(x, y) for x, y in zip(hops, hops[1:])
+        if ns(y["ts"]) < ns(x["ts"]) + ns(x["dur"]) or x["tid"] == y["tid"]]
 check(len(hops) == 2000 and len(tids) == 2 and not back,
       f"[{used}] 2000 hops alternate between two threads on two CPUs, each after the one before "
       f"it ({len(back)} out of order)")
 before = tacheck.spans(ev, name="before_fork")
 kid = tacheck.spans(evs[child], name="child")
-check(len(before) == 1 and len(kid) == 1 and kid[0]["ts"] >= before[0]["ts"] + before[0]["dur"],
+check(len(before) == 1 and len(kid) == 1 and
+      ns(kid[0]["ts"]) >= ns(before[0]["ts"]) + ns(before[0]["dur"]),
       "the child's range starts after the parent's last range before fork()")
 PY
 done
