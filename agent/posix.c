@@ -479,11 +479,12 @@ TA_EXPORT int close(int fd)
     uint64_t t0 = ta_now();
     int r = real_close(fd);
     uint64_t t1 = ta_now_end();
-    int err = errno;
+    int err = r < 0 ? errno : 0;
     if (!x)
         ta_io_rec(t, &op_close, t0, t1, fd, path, 0, r, 1, -1, -1, r < 0, err);
     ta_leave(t);
-    errno = err;
+    if (r < 0)
+        errno = err;
     return r;
 }
 
@@ -564,12 +565,13 @@ TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
     uint64_t t0 = ta_now();
     int r = do_close_range(first, last, flags);
     uint64_t t1 = ta_now_end();
-    int err = errno;
+    int err = r < 0 ? errno : 0;
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
         ta_fd_closed_range(first, last);
     ta_io_rec(t, &op_close_range, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
     ta_leave(t);
-    errno = err;
+    if (r < 0)
+        errno = err;
     return r;
 }
 
@@ -862,17 +864,18 @@ static bool fmap_take(void *p, int *fd, uint32_t *path)
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         void *r_ = CALL;                                                                  \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
-        uint32_t path_ = e_ ? e_->path : 0;                                               \
+        int err_ = r_ == MAP_FAILED ? errno : 0;                                          \
         if (r_ != MAP_FAILED)                                                             \
             fmap_add(r_, fd, path_);                                                      \
         ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, (int64_t)(intptr_t)r_, 1,             \
                   (int64_t)(len), off, r_ == MAP_FAILED, err_);                           \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ == MAP_FAILED)                                                             \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -905,10 +908,11 @@ TA_EXPORT int munmap(void *addr, size_t len)
     uint64_t t0 = ta_now();
     int r = real_munmap(addr, len);
     uint64_t t1 = ta_now_end();
-    int err = errno;
+    int err = r < 0 ? errno : 0;
     ta_io_rec(t, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
     ta_leave(t);
-    errno = err;
+    if (r < 0)
+        errno = err;
     return r;
 }
 
@@ -1048,13 +1052,14 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         if (r_ >= 0)                                                                      \
             ta_fd_dup(oldfd, r_);                                                         \
         if (!x_)                                                                          \
             ta_io_rec(t_, &opv, t0_, t1_, oldfd, path_, 0, r_, 1, -1, -1, r_ < 0, err_);  \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 

@@ -395,18 +395,20 @@ static int64_t stream_tell(FILE *fp)
             ta_leave(t_);                                                                 \
             return CALL;                                                                  \
         }                                                                                 \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
         int ok_ = (int64_t)r_ == 0;                                                       \
+        int err_ = ok_ ? 0 : errno;                                                       \
         int64_t pos_ = !ok_ ? -1 : (whence_set) ? (int64_t)(target) : stream_tell(fp);    \
         if (e_ && ok_)                                                                    \
             stream_on(e_, pos_);                                                          \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0,          \
-                  (int64_t)r_, has_ret, -1, pos_, !ok_, err_);                            \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, (int64_t)r_, has_ret, \
+                  -1, pos_, !ok_, err_);                                                  \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (!ok_)                                                                         \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -455,16 +457,14 @@ TA_EXPORT void rewind(FILE *fp)
             ta_fd_set_spos(e, 0);
         return;
     }
+    uint32_t path = e ? e->path : 0;
     uint64_t t0 = ta_now();
     f_(fp);
     uint64_t t1 = ta_now_end();
-    int err = errno;
     if (e)
         stream_on(e, 0);
-    ta_io_rec(t, &op_rewind, t0, t1, fd >= 0 ? fd : -1, e ? e->path : 0, 0, 0, 0, -1, 0, 0,
-              err);
+    ta_io_rec(t, &op_rewind, t0, t1, fd >= 0 ? fd : -1, path, 0, 0, 0, -1, 0, 0, 0);
     ta_leave(t);
-    errno = err;
 }
 
 /* ftell: its result is the position. */
@@ -475,16 +475,18 @@ TA_EXPORT void rewind(FILE *fp)
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
             return CALL;                                                                  \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
         if (e_ && r_ >= 0)                                                                \
             stream_on(e_, r_);                                                            \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0, r_, 1,   \
-                  -1, r_ >= 0 ? (int64_t)r_ : -1, r_ < 0, err_);                          \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1,           \
+                  r_ >= 0 ? (int64_t)r_ : -1, r_ < 0, err_);                              \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
@@ -514,14 +516,16 @@ TA_EXPORT off64_t ftello64(FILE *fp)
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
             return CALL;                                                                  \
+        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = errno;                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, e_ ? e_->path : 0, 0, r_, 1,   \
-                  -1, -1, r_ == EOF, err_);                                               \
+        int err_ = r_ == EOF ? errno : 0;                                                 \
+        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1, -1,       \
+                  r_ == EOF, err_);                                                       \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ == EOF)                                                                    \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
