@@ -1145,7 +1145,8 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
         ta_io_rec(t_, &opv, t0_, t1_, in, ei_ ? ei_->path : 0, eo_ ? eo_->path : 0, r_, 1, \
                   r_, start_, r_ < 0, err_);                                              \
         ta_leave(t_);                                                                     \
-        errno = err_;                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
         return r_;                                                                        \
     } while (0)
 
