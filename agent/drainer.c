@@ -229,11 +229,12 @@ static void *drainer_main(void *arg)
          * waits for room at a steady rate. A thread whose ring fills anyway wakes the
          * drainer (ta_drainer_kick). Idle: 2 ms (a burst after idling waits at most
          * that long, or drops at most that much with TRACEAGENT_ON_FULL=drop). */
-        if (!n)
+        if (!n || !cycle_fill) {
             sleep_ns = 2000000;
-        else if (cycle_fill)
-            sleep_ns = sleep_ns * 128 / cycle_fill > sleep_ns * 2 ? sleep_ns * 2
-                                                                   : sleep_ns * 128 / cycle_fill;
+        } else {
+            uint64_t paced = sleep_ns * 128 / cycle_fill; /* at most doubling per cycle */
+            sleep_ns = paced < 2 * sleep_ns ? paced : 2 * sleep_ns;
+        }
         sleep_ns = sleep_ns < 50000 ? 50000 : sleep_ns > 4000000 ? 4000000 : sleep_ns;
         struct timespec ts = {0, (long)sleep_ns};
         /* sleeps unless woken since the cycle began (a kick, or a stop request) */

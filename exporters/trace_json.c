@@ -12,10 +12,10 @@ static char mem[1 << 20];
 static struct ta_buf out = {.fd = -1};
 static int fd = -1;
 
-static void head(struct ta_buf *b, const char *ph, const char *cat, const char *name, int tid)
+static void head(struct ta_buf *b, char ph, const char *cat, const char *name, int tid)
 {
     ta_buf_lit(b, "{\"ph\":\"");
-    ta_buf_cstr(b, ph);
+    ta_buf_char(b, ph);
     ta_buf_lit(b, "\",\"cat\":");
     ta_buf_jstr(b, cat);
     ta_buf_lit(b, ",\"name\":");
@@ -64,8 +64,7 @@ static void cached_head(struct ta_buf *b, char ph, const char *cat, const char *
         return;
     }
     size_t start = b->len;
-    char phs[2] = {ph, 0};
-    head(b, phs, cat, name, tid);
+    head(b, ph, cat, name, tid);
     size_t n = b->len - start;
     c->gen = 0;
     if (n <= sizeof c->s && b->len < b->cap) { /* not cut by a full buffer */
@@ -101,7 +100,7 @@ static void cached_jstr(struct ta_buf *b, const char *s)
 
 static void meta_name(const char *what, int tid, const char *name)
 {
-    head(&out, "M", "agent", what, tid); /* a cat from the CONTRACT list, on every event */
+    head(&out, 'M', "agent", what, tid); /* a cat from the CONTRACT list, on every event */
     ta_buf_lit(&out, ",\"ts\":0,\"args\":{\"name\":");
     ta_buf_jstr(&out, name);
     ta_buf_lit(&out, "}},\n");
@@ -121,7 +120,7 @@ static int tj_start(void)
     meta_name("process_name", ta_proc.pid, pname);
     /* the wall-clock anchor and identity, so traces of several processes and hosts can be
      * lined up (ts is CLOCK_MONOTONIC of this host) */
-    head(&out, "i", "agent", "process_start", ta_proc.pid);
+    head(&out, 'i', "agent", "process_start", ta_proc.pid);
     ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
     ta_buf_us(&out, ta_proc.start_mono_ns);
     ta_buf_lit(&out, ",\"args\":{\"monotonic_ns\":");
@@ -249,7 +248,7 @@ static void tj_dropped(const char *cause, uint64_t total)
     }
     if (total < seen[i].last)
         seen[i].last = 0;
-    head(&out, "i", "agent", "dropped", ta_proc.pid);
+    head(&out, 'i', "agent", "dropped", ta_proc.pid);
     ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
     ta_buf_us(&out, ta_mono_ns());
     ta_buf_lit(&out, ",\"args\":{\"count\":");
