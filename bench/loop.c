@@ -75,6 +75,17 @@
 
 #include "traceagent.h"
 
+/* loop-lttng (run.sh builds it when liblttng-ust is installed): the same loop, each call
+ * followed by its LTTng-UST tracepoint (bench/lttng_tp.h), for the peer column. The A side
+ * of the A/B mode stays the bare libc call, so ab_added_ns is what the tracepoint adds. */
+#ifdef BENCH_LTTNG
+#define LTTNG_UST_TRACEPOINT_DEFINE
+#include "lttng_tp.h"
+#define TP(...) lttng_ust_tracepoint(ta_bench, __VA_ARGS__)
+#else
+#define TP(...) ((void)0)
+#endif
+
 enum mode { M_EMPTY, M_FLOOR, M_MARKER, M_PREAD, M_WRITE, M_FOPEN, M_STAT, M_FLOORPREAD };
 static const char *const mode_names[] = {"empty", "floor", "marker", "pread",
                                          "write", "fopen", "stat", "floorpread"};
@@ -203,43 +214,59 @@ __attribute__((noinline)) void run_marker(struct tstate *s, long n)
     (void)s;
     for (long i = 0; i < n; i++) {
         traceagent_push("bench");
+        TP(range_begin, "bench");
         traceagent_pop();
+        TP(range_end);
     }
 }
 
 __attribute__((noinline)) void run_pread(struct tstate *s, long n)
 {
-    for (long i = 0; i < n; i++)
-        if (pread(s->fd, s->buf, 1, 0) != 1)
+    for (long i = 0; i < n; i++) {
+        ssize_t r = pread(s->fd, s->buf, 1, 0);
+        if (r != 1)
             FAIL("pread");
+        TP(pread, s->fd, r, 0);
+    }
 }
 
 __attribute__((noinline)) void run_write(struct tstate *s, long n)
 {
-    for (long i = 0; i < n; i++)
-        if (write(s->fd, s->buf, 1) != 1)
+    for (long i = 0; i < n; i++) {
+        ssize_t r = write(s->fd, s->buf, 1);
+        if (r != 1)
             FAIL("write");
+        TP(write, s->fd, r, -1);
+    }
 }
 
 __attribute__((noinline)) void run_fopen(struct tstate *s, long n)
 {
     for (long i = 0; i < n; i++) {
         FILE *f = fopen(file_path, "r");
+        TP(fopen, file_path, f != NULL);
         if (!f) {
             FAIL("fopen");
             continue;
         }
-        if (fread(s->buf, 1, 1, f) != 1)
+        size_t r = fread(s->buf, 1, 1, f);
+        if (r != 1)
             FAIL("fread");
-        fclose(f);
+        TP(fread, f->_fileno, (long)r, 0);
+        int fd = f->_fileno, c = fclose(f);
+        TP(fclose, fd, c, -1);
+        (void)fd, (void)c;
     }
 }
 
 __attribute__((noinline)) void run_stat(struct tstate *s, long n)
 {
-    for (long i = 0; i < n; i++)
-        if (stat(file_path, &s->st) != 0)
+    for (long i = 0; i < n; i++) {
+        int r = stat(file_path, &s->st);
+        if (r != 0)
             FAIL("stat");
+        TP(stat, file_path, r);
+    }
 }
 
 static ssize_t (*libc_pread)(int, void *, size_t, off_t);

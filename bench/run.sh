@@ -66,7 +66,8 @@ GAP_US=${BENCH_GAP_US:-300}
 DEFAULT_RING_KB=1024 # agent/config.c DEFAULT_BUFFER_KB
 
 TMP=$(mktemp -d /tmp/ta-bench.XXXXXX)
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$TMP"' EXIT
+cleanup() { lttng_down; [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"; }
+trap cleanup EXIT
 REPORT="$TMP/report.txt"
 : >"$REPORT"
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
@@ -78,6 +79,14 @@ CFLAGS_B="-std=gnu11 -O2 -g -Wall -Wextra -I$ROOT/include"
 gcc $CFLAGS_B -o "$BB/loop" "$ROOT/bench/loop.c" -pthread -ldl || exit 2
 gcc $CFLAGS_B -o "$BB/startup" "$ROOT/bench/startup.c" || exit 2
 LOOP="$BB/loop"
+# The LTTng-UST peer: the same loop with a tracepoint after each call (bench/lttng_tp.h),
+# traced by a session of our own; only where liblttng-ust's headers and lttng-tools are.
+LTTNG=0 LTTNG_WHY="lttng-tools or liblttng-ust-dev is not installed ('make deps' installs them)"
+if command -v lttng >/dev/null && command -v lttng-sessiond >/dev/null &&
+    gcc $CFLAGS_B -DBENCH_LTTNG -I"$ROOT/bench" -o "$BB/loop-lttng" "$ROOT/bench/loop.c" \
+        "$ROOT/bench/lttng_tp.c" -pthread -ldl -llttng-ust 2>"$BB/loop-lttng.err"; then
+    LTTNG=1
+fi
 export BENCH_FILE="$TMP/small.dat"
 head -c 4096 /dev/zero | tr '\0' x >"$BENCH_FILE"
 
@@ -96,6 +105,37 @@ rm -rf "$TMP/clk"
 say "agent: $REV${DIRTY:+ $DIRTY}  clock=${AGENT_CLOCK:-?}  pieces: $PIECES  quick=$QUICK rounds=$ROUNDS"
 say ""
 
+# ---- LTTng sessions -------------------------------------------------------------------------
+# A session daemon is started when none answers (and stopped at the end); each piece makes
+# its own session, default channel (per-user buffers, 4 x 512 KiB sub-buffers per CPU,
+# discard mode: what a user gets from `lttng enable-event -u`), output under $TMP.
+LTTNG_SD_PID=""
+lttng_up() {
+    [ $LTTNG = 1 ] || return 1
+    lttng list >/dev/null 2>&1 && return 0
+    lttng-sessiond --daemonize >/dev/null 2>"$TMP/lttng-sd.err" || {
+        LTTNG=0 LTTNG_WHY="lttng-sessiond would not start: $(head -1 "$TMP/lttng-sd.err")"; return 1; }
+    LTTNG_SD_PID=$(pgrep -n -x lttng-sessiond)
+    lttng list >/dev/null 2>&1 || { LTTNG=0 LTTNG_WHY="no session daemon answers"; return 1; }
+}
+lttng_down() { [ -n "$LTTNG_SD_PID" ] && kill "$LTTNG_SD_PID" 2>/dev/null; LTTNG_SD_PID=""; }
+# lttng_begin NAME: a session recording every ta_bench event, started
+lttng_begin() {
+    lttng destroy "$1" >/dev/null 2>&1
+    rm -rf "$TMP/lttng-$1"
+    lttng create "$1" --output="$TMP/lttng-$1" >/dev/null &&
+        lttng enable-event -u 'ta_bench:*' -s "$1" >/dev/null && lttng start "$1" >/dev/null
+}
+# lttng_end NAME: stop; prints "DISCARDED BYTES" (events the buffers discarded, trace size)
+lttng_end() {
+    lttng stop "$1" >/dev/null 2>&1
+    local d
+    d=$(lttng list "$1" 2>/dev/null | sed -n 's/.*Discarded events: *//p' | awk '{s += $1} END {print s + 0}')
+    lttng destroy "$1" >/dev/null 2>&1
+    echo "$d $(du -sb "$TMP/lttng-$1" 2>/dev/null | cut -f1)"
+    rm -rf "$TMP/lttng-$1"
+}
+
 # kv LINE KEY: the value of key=value in LINE
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 
@@ -107,6 +147,7 @@ run_loop() {
     nop) TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$NOPAGENT" "$LOOP" "$@" ;;
     agent) TRACEAGENT_EXPORT=json,stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$LOOP" "$@" ;;
     strace) strace -f -qq -o /dev/null "$LOOP" "$@" ;;
+    lttng) "$BB/loop-lttng" "$@" ;; # inside a session: lttng_begin first
     esac
 }
 
@@ -151,20 +192,18 @@ if want table; then
     HAVE_STRACE=0
     if [ "${BENCH_STRACE:-1}" != 0 ] && command -v strace >/dev/null &&
         strace -f -qq -o /dev/null true 2>/dev/null; then HAVE_STRACE=1; fi
-    LTTNG_MSG="LTTng: skipped ('lttng' and liblttng-ust are not installed; the agent's lttng export is not in this version)"
-    if command -v lttng >/dev/null && ldconfig -p 2>/dev/null | grep -q liblttng-ust; then
-        LTTNG_MSG="LTTng: installed, but bench/ has no LTTng-UST tracepoint program yet: see README"
-    fi
+    CONFIGS=(untraced nop agent)
+    if lttng_up && lttng_begin ta-bench-table; then CONFIGS+=(lttng); fi
     RAW="$TMP/raw.txt"
     : >"$RAW"
-    echo "table: $ROUNDS rounds x {untraced, nop, agent$([ $HAVE_STRACE = 1 ] && echo ", strace")} x {floor $CALLS} ..." >&2
-    CONFIGS=(untraced nop agent)
+    echo "table: $ROUNDS rounds x {${CONFIGS[*]}$([ $HAVE_STRACE = 1 ] && echo " strace")} x {floor $CALLS} ..." >&2
+    NC=${#CONFIGS[@]}
     for ((r = 1; r <= ROUNDS; r++)); do
         for call in floor floorpread $CALLS; do
             n=$((REPSIZE[$call] * REPS))
             if [ $call = floor ] || [ $call = floorpread ]; then cfgs=(untraced); else
                 # rotate the order each round: no configuration always runs first
-                cfgs=("${CONFIGS[@]:$((r % 3))}" "${CONFIGS[@]:0:$((r % 3))}"); fi
+                cfgs=("${CONFIGS[@]:$((r % NC))}" "${CONFIGS[@]:0:$((r % NC))}"); fi
             for cfg in "${cfgs[@]}"; do
                 out="$TMP/o-$cfg"; rm -rf "$out"
                 line=$(BENCH_AB=1 BENCH_PIN=1 BENCH_GAP_US=$GAP_US run_loop $cfg "$out" $call $n $REPS 2>"$TMP/err")
@@ -176,7 +215,7 @@ if want table; then
                     echo "$call $got $(kv "$line" calls) $(kv "$line" cuda_libs)" >>"$TMP/traced.txt"
                 fi
             done
-            rm -rf "$TMP/o-agent" "$TMP/o-nop"
+            rm -rf "$TMP/o-agent" "$TMP/o-nop" "$TMP/o-lttng"
             if [ $HAVE_STRACE = 1 ] && [ $call != floor ] && [ $call != floorpread ] && [ $call != marker ]; then
                 sn=$SN; [ $call = fopen ] && sn=$((SN / 4))
                 line=$(BENCH_GAP_US=0 run_loop strace - $call $sn 5 2>/dev/null)
@@ -184,9 +223,12 @@ if want table; then
             fi
         done
     done
-    "$PY" - "$RAW" "$TMP/traced.txt" "$HAVE_STRACE" <<'PY' | tee -a "$REPORT"
+    LT="- -"
+    [ "${CONFIGS[3]:-}" = lttng ] && LT=$(lttng_end ta-bench-table)
+    "$PY" - "$RAW" "$TMP/traced.txt" "$HAVE_STRACE" $LT "$LTTNG_WHY" <<'PY' | tee -a "$REPORT"
 import sys, statistics as S
 raw, traced_f, have_strace = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+lt_disc, lt_bytes, lt_why = sys.argv[4], sys.argv[5], sys.argv[6]
 runs = {}  # (round, config, mode) -> the loop's key=value fields
 for line in open(raw):
     kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
@@ -211,7 +253,9 @@ labels = {"marker": "marker push+pop", "pread": "pread 1 B (cached)", "write": "
           "fopen": "fopen+fread+fclose", "stat": "stat"}
 floor = med(col("untraced", "floor", "median_ns"))
 hdr = ["call", "untraced ns", "nop +ns", "agent +ns", "floor ns", "agent/floor", "target", "met?"]
+have_lttng = any(k[1] == "lttng" for k in runs)
 if have_strace: hdr.append("strace +ns")
+if have_lttng: hdr.append("LTTng +ns")
 hdr += ["agent +ns p25..p75", "agent +ns x-proc"]
 rows = []
 for call in ["marker", "pread", "write", "fopen", "stat"]:
@@ -229,6 +273,9 @@ for call in ["marker", "pread", "write", "fopen", "stat"]:
     if have_strace:
         s = xproc("strace", call)
         row.append(f"{med(s):+,.0f}" if s else "-")
+    if have_lttng:
+        l = col("lttng", call, "ab_added_ns")
+        row.append(f"{med(l):+.0f}" if l else "-")
     row.append(f"{med(col('agent', call, 'ab_added_p25_ns')):+.0f}..{med(col('agent', call, 'ab_added_p75_ns')):+.0f}"
                if ok else "-")
     row.append(f"{med(xproc('agent', call)):+.0f}" if ok else "-")
@@ -253,8 +300,17 @@ print(f"The floor wrapped around a real pread (libc's own, A/B against the bare 
       f"The agent's pread adds {ap / fp:.2f} x that.")
 print(f"A thread's first 16384 events (its ring's pages touched for the first time: {flt:.0f} minor "
       "faults) cost more, ns per call added: " + ", ".join(cold) + ".")
+if have_lttng:
+    epc = {"marker": 2, "fopen": 3}  # LTTng events per iteration
+    ev = sum(int(kv["calls"]) * epc.get(m, 1) for (r, c, m), kv in runs.items() if c == "lttng")
+    bpe = f", {int(lt_bytes) / ev:.0f} B/event on disk" if lt_bytes.isdigit() and ev else ""
+    print(f"LTTng +ns: LTTng-UST, one tracepoint at the end of each call (a begin and an end for a "
+          f"marker; bench/lttng_tp.h) in an active session with the default channel, A/B against the "
+          f"bare call as above. It stamps one time per event where the agent stamps two. Its buffers "
+          f"discarded {lt_disc} of {ev:,} events in these runs{bpe}.")
+else:
+    print(f"LTTng: skipped ({lt_why})")
 PY
-    say "$LTTNG_MSG"
     [ $HAVE_STRACE = 1 ] || say "strace: skipped (not installed or not permitted here)"
     note ""
     note "raw runs (round config loop-output):"
@@ -405,11 +461,34 @@ lost_run() {
         "$label" "$calls" "$drop" "$ops" "$lines" "$wall" "$(echo "$calls $wall" | awk '{print $1/$2/1e6}')" "$ok")"
     rm -rf "$out"
 }
+# lost_lttng LABEL N THREADS: the same loop under LTTng-UST (default channel, discard mode)
+lost_lttng() {
+    local label=$1 n=$2 th=$3 line res
+    lttng_begin ta-bench-lost || { say "LTTng $label: no session"; return; }
+    line=$("$BB/loop-lttng" pread "$n" 1 "$th" 2>"$TMP/err")
+    res=$(lttng_end ta-bench-lost)
+    if [ -z "$line" ]; then say "LTTng $label: FAILED ($(head -2 "$TMP/err"))"; return; fi
+    "$PY" - "$label" "$(kv "$line" calls)" $res "$(kv "$line" wall_s)" <<'PY' | tee -a "$REPORT"
+import sys
+label, calls, disc, nbytes, wall = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+kept = calls - disc
+bpe = f"{int(nbytes) / kept:.0f} B/event" if nbytes.isdigit() and kept > 0 else "-"
+print(f"LTTng-UST {label:10s} calls={calls:<9d} discarded={disc} ({100 * disc / calls:.2f}%)  {bpe}  "
+      f"{wall:5.1f} s, {calls / wall / 1e6:4.2f} M calls/s")
+PY
+}
 if want lost; then
     echo "lost: pread x $LOST_N (1 thread), $LOST_THREADS threads x $LOST_MT_N ..." >&2
     say "== nothing lost (default buffers, TRACEAGENT_ON_FULL default; calls include warm-up) =="
     lost_run "1 thread" "$LOST_N" 1
     lost_run "$LOST_THREADS threads" "$LOST_MT_N" "$LOST_THREADS"
+    if lttng_up; then
+        echo "lost: the same loops under LTTng-UST ..." >&2
+        lost_lttng "1 thread" "$LOST_N" 1
+        lost_lttng "$LOST_THREADS threads" "$LOST_MT_N" "$LOST_THREADS"
+    else
+        say "LTTng: skipped ($LTTNG_WHY)"
+    fi
     say ""
 fi
 
