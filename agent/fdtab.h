@@ -140,11 +140,12 @@ static inline struct ta_thread *ta_io_enter(int cat, int fd, struct ta_fdent **e
  *   fd < 0: no fd; path/str2: interned ids (0 none); bytes < 0: not known (also on
  *   failure); off < 0: offset unknown; has_ret: `ret` is shown (not for calls returning a
  *   pointer); failed: TA_F_ERR with errno `e`. */
-static inline void ta_io_rec(struct ta_thread *t, const struct ta_op *op, uint64_t t0,
-                             uint64_t t1, int fd, uint32_t path, uint32_t str2, int64_t ret,
-                             int has_ret, int64_t bytes, int64_t off, int failed, int e)
+TA_INLINE void ta_io_rec(struct ta_thread *t, struct ta_slot slot, const struct ta_op *op,
+                             uint64_t t0, uint64_t t1, int fd, uint32_t path, uint32_t str2,
+                             int64_t ret, int has_ret, int64_t bytes, int64_t off, int failed,
+                             int e)
 {
-    struct ta_rec *rec = ta_rec_begin(t);
+    struct ta_rec *rec = ta_rec_begin_peeked(t, slot);
     if (ta_unlikely(!rec))
         return; /* counted as dropped by the ring */
     ta_rec_span(rec, op, t0, t1, (uint8_t)(t->depth - 1));

@@ -246,6 +246,7 @@ OP(munmap, TA_IO_MAP)
         int app_ = (wr) && ((app) || (e_ && e_->append));                                 \
         int64_t off_ = app_ ? -1 : (cur) ? (e_ ? ta_fd_off(e_) : -1) : (int64_t)(pos);   \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now_end();                                                      \
@@ -258,7 +259,7 @@ OP(munmap, TA_IO_MAP)
             else if (app_)                                                                \
                 ta_fd_forget_off(e_);                                                     \
         }                                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, r_, 1, r_, off_, r_ < 0, err_);       \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, r_, 1, r_, off_, r_ < 0, err_);   \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -277,6 +278,7 @@ OP(munmap, TA_IO_MAP)
         }                                                                                 \
         bool x_;                                                                          \
         uint32_t id_ = ta_path_id(dirfd, path, false, &x_);                               \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
@@ -284,7 +286,7 @@ OP(munmap, TA_IO_MAP)
         if (r_ >= 0)                                                                      \
             ta_fd_opened(r_, id_, flags, x_, 0);                                          \
         if (!x_)                                                                          \
-            ta_io_rec(t_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);       \
+            ta_io_rec(t_, s_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);   \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -301,11 +303,12 @@ OP(munmap, TA_IO_MAP)
             ta_leave(t_);                                                                 \
             return CALL;                                                                  \
         }                                                                                 \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ < 0 ? errno : 0;                                                    \
-        ta_io_rec(t_, &opv, t0_, t1_, -1, id_, 0, r_, 1, -1, -1, r_ < 0, err_);           \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, -1, id_, 0, r_, 1, -1, -1, r_ < 0, err_);       \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -323,11 +326,12 @@ OP(munmap, TA_IO_MAP)
             ta_leave(t_);                                                                 \
             return CALL;                                                                  \
         }                                                                                 \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ < 0 ? errno : 0;                                                    \
-        ta_io_rec(t_, &opv, t0_, t1_, -1, id1_, id2_, r_, 1, -1, -1, r_ < 0, err_);       \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, -1, id1_, id2_, r_, 1, -1, -1, r_ < 0, err_);   \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -343,11 +347,12 @@ OP(munmap, TA_IO_MAP)
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ < 0 ? errno : 0;                                                    \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, pos, r_ < 0, err_);        \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, pos, r_ < 0, err_);    \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -476,12 +481,13 @@ TA_EXPORT int close(int fd)
     bool x = e && e->excluded;
     /* forget it before the fd number can be reused by another thread's open */
     ta_fd_closed(fd);
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     int r = real_close(fd);
     uint64_t t1 = ta_now_end();
     int err = r < 0 ? errno : 0;
     if (!x)
-        ta_io_rec(t, &op_close, t0, t1, fd, path, 0, r, 1, -1, -1, r < 0, err);
+        ta_io_rec(t, s, &op_close, t0, t1, fd, path, 0, r, 1, -1, -1, r < 0, err);
     ta_leave(t);
     if (r < 0)
         errno = err;
@@ -562,13 +568,14 @@ TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
     }
     struct ta_fdent *e = ta_fd((int)first);
     uint32_t path = e && first == last ? e->path : 0;
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     int r = do_close_range(first, last, flags);
     uint64_t t1 = ta_now_end();
     int err = r < 0 ? errno : 0;
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
         ta_fd_closed_range(first, last);
-    ta_io_rec(t, &op_close_range, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
+    ta_io_rec(t, s, &op_close_range, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
     ta_leave(t);
     if (r < 0)
         errno = err;
@@ -721,13 +728,14 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         off64_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ < 0 ? errno : 0;                                                    \
         if (e_ && r_ >= 0)                                                                \
             ta_fd_set_off(e_, r_);                                                        \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, r_, r_ < 0, err_);         \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, r_, r_ < 0, err_);     \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -865,13 +873,14 @@ static bool fmap_take(void *p, int *fd, uint32_t *path)
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         void *r_ = CALL;                                                                  \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ == MAP_FAILED ? errno : 0;                                          \
         if (r_ != MAP_FAILED)                                                             \
             fmap_add(r_, fd, path_);                                                      \
-        ta_io_rec(t_, &opv, t0_, t1_, fd, path_, 0, (int64_t)(intptr_t)r_, 1,             \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, (int64_t)(intptr_t)r_, 1,         \
                   (int64_t)(len), off, r_ == MAP_FAILED, err_);                           \
         ta_leave(t_);                                                                     \
         if (r_ == MAP_FAILED)                                                             \
@@ -905,11 +914,12 @@ TA_EXPORT int munmap(void *addr, size_t len)
         ta_leave(t);
         return real_munmap(addr, len);
     }
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     int r = real_munmap(addr, len);
     uint64_t t1 = ta_now_end();
     int err = r < 0 ? errno : 0;
-    ta_io_rec(t, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
+    ta_io_rec(t, s, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
     ta_leave(t);
     if (r < 0)
         errno = err;
@@ -1049,6 +1059,7 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
         struct ta_fdent *e_ = ta_fd(oldfd);                                               \
         bool x_ = e_ && e_->excluded;                                                     \
         uint32_t path_ = e_ ? e_->path : 0;                                               \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
@@ -1056,7 +1067,8 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
         if (r_ >= 0)                                                                      \
             ta_fd_dup(oldfd, r_);                                                         \
         if (!x_)                                                                          \
-            ta_io_rec(t_, &opv, t0_, t1_, oldfd, path_, 0, r_, 1, -1, -1, r_ < 0, err_);  \
+            ta_io_rec(t_, s_, &opv, t0_, t1_, oldfd, path_, 0, r_, 1, -1, -1, r_ < 0,     \
+                      err_);                                                              \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \
@@ -1121,6 +1133,7 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
         }                                                                                 \
         int64_t cur_in_ = ei_ ? ta_fd_off(ei_) : -1;                                      \
         int64_t cur_out_ = eo_ && !eo_->append ? ta_fd_off(eo_) : -1;                     \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         ssize_t r_ = CALL;                                                                \
         uint64_t t1_ = ta_now_end();                                                      \
@@ -1142,8 +1155,8 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
                     ta_fd_forget_off(eo_);                                                \
             }                                                                             \
         }                                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, in, ei_ ? ei_->path : 0, eo_ ? eo_->path : 0, r_, 1, \
-                  r_, start_, r_ < 0, err_);                                              \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, in, ei_ ? ei_->path : 0, eo_ ? eo_->path : 0,   \
+                  r_, 1, r_, start_, r_ < 0, err_);                                       \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
             errno = err_;                                                                 \

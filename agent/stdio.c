@@ -187,6 +187,7 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
         int app_ = (wr) && e_ && e_->append;                                              \
         int64_t pos_ = e_ && !app_ ? ta_fd_spos(e_) : -1;                                 \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now_end();                                                      \
@@ -199,7 +200,7 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
             else if (app_)                                                                \
                 ta_fd_set_spos(e_, -1);                                                   \
         }                                                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0,                      \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0,                  \
                   (int64_t)(RETV), has_ret, b_, pos_, failed_, err_);                     \
         ta_leave(t_);                                                                     \
         if (failed_)                                                                      \
@@ -396,6 +397,7 @@ static int64_t stream_tell(FILE *fp)
             return CALL;                                                                  \
         }                                                                                 \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now_end();                                                      \
@@ -404,8 +406,8 @@ static int64_t stream_tell(FILE *fp)
         int64_t pos_ = !ok_ ? -1 : (whence_set) ? (int64_t)(target) : stream_tell(fp);    \
         if (e_ && ok_)                                                                    \
             stream_on(e_, pos_);                                                          \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, (int64_t)r_, has_ret, \
-                  -1, pos_, !ok_, err_);                                                  \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, (int64_t)r_,     \
+                  has_ret, -1, pos_, !ok_, err_);                                         \
         ta_leave(t_);                                                                     \
         if (!ok_)                                                                         \
             errno = err_;                                                                 \
@@ -458,12 +460,13 @@ TA_EXPORT void rewind(FILE *fp)
         return;
     }
     uint32_t path = e ? e->path : 0;
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     f_(fp);
     uint64_t t1 = ta_now_end();
     if (e)
         stream_on(e, 0);
-    ta_io_rec(t, &op_rewind, t0, t1, fd >= 0 ? fd : -1, path, 0, 0, 0, -1, 0, 0, 0);
+    ta_io_rec(t, s, &op_rewind, t0, t1, fd >= 0 ? fd : -1, path, 0, 0, 0, -1, 0, 0, 0);
     ta_leave(t);
 }
 
@@ -476,13 +479,14 @@ TA_EXPORT void rewind(FILE *fp)
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ < 0 ? errno : 0;                                                    \
         if (e_ && r_ >= 0)                                                                \
             stream_on(e_, r_);                                                            \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1,           \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1,       \
                   r_ >= 0 ? (int64_t)r_ : -1, r_ < 0, err_);                              \
         ta_leave(t_);                                                                     \
         if (r_ < 0)                                                                       \
@@ -517,11 +521,12 @@ TA_EXPORT off64_t ftello64(FILE *fp)
         if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         int r_ = CALL;                                                                    \
         uint64_t t1_ = ta_now_end();                                                      \
         int err_ = r_ == EOF ? errno : 0;                                                 \
-        ta_io_rec(t_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1, -1,       \
+        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1, -1,   \
                   r_ == EOF, err_);                                                       \
         ta_leave(t_);                                                                     \
         if (r_ == EOF)                                                                    \
@@ -575,6 +580,7 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
         x = eo && eo->excluded;
     }
     int fl = mode_flags(mode);
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     FILE *r = CALL_;
     uint64_t t1 = ta_now_end();
@@ -589,7 +595,7 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
         stream_on(e, fl & O_APPEND ? -1 : 0);
     }
     if (!x)
-        ta_io_rec(t, op, t0, t1, fd, id, 0, 0, 0, -1, -1, !r, err);
+        ta_io_rec(t, s, op, t0, t1, fd, id, 0, 0, 0, -1, -1, !r, err);
     ta_leave(t);
     if (!r)
         errno = err;
@@ -633,6 +639,7 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     }
     /* the stream starts where the fd is (its "a" modes: at the end, unknown) */
     int64_t pos = e && !(mode_flags(mode) & O_APPEND) ? ta_fd_off(e) : -1;
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     FILE *r = f_(fd, mode);
     uint64_t t1 = ta_now_end();
@@ -640,7 +647,7 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     if (r && e)
         stream_on(e, pos);
     if (!(e && e->excluded))
-        ta_io_rec(t, &op_fdopen, t0, t1, fd, e ? e->path : 0, 0, 0, 0, -1, -1, !r, err);
+        ta_io_rec(t, s, &op_fdopen, t0, t1, fd, e ? e->path : 0, 0, 0, 0, -1, -1, !r, err);
     ta_leave(t);
     if (!r)
         errno = err;
@@ -662,12 +669,13 @@ TA_EXPORT int fclose(FILE *fp)
     bool x = e && e->excluded;
     if (e) /* forget it before another thread's open can reuse the number */
         ta_fd_closed(fd);
+    struct ta_slot s = ta_rec_peek(t);
     uint64_t t0 = ta_now();
     int r = f_(fp);
     uint64_t t1 = ta_now_end();
     int err = r == EOF ? errno : 0;
     if (!x)
-        ta_io_rec(t, &op_fclose, t0, t1, fd >= 0 ? fd : -1, path, 0, r, 1, -1, -1, r == EOF,
+        ta_io_rec(t, s, &op_fclose, t0, t1, fd >= 0 ? fd : -1, path, 0, r, 1, -1, -1, r == EOF,
                   err);
     ta_leave(t);
     if (r == EOF)

@@ -22,6 +22,7 @@
 #define ta_likely(x) __builtin_expect(!!(x), 1)
 #define ta_unlikely(x) __builtin_expect(!!(x), 0)
 #define TA_CACHELINE 64
+#define TA_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------------------------ */
 /* Categories and operations                                                            */
@@ -254,22 +255,18 @@ static inline struct ta_thread *ta_enter(int cat)
 }
 static inline void ta_leave(struct ta_thread *t) { t->depth--; }
 
-/* Slot for the next record of thread `t`, or NULL when the ring stays full (then the
- * event is counted in dropped_full). Fill it, then ta_rec_commit().
+/* Writing a record: ta_rec_begin() gives the slot for the next record of thread `t`, or
+ * NULL when the ring stays full (then the event is counted in dropped_full); fill it, then
+ * ta_rec_commit().
  *
  * A signal handler that records on this thread while a record is half written would get
  * the same slot: `writing` marks that window, and such a record is dropped and counted
  * (dropped_reentry) instead. The signal fences keep the compiler from moving the slot's
  * stores out of the window (a handler runs on this thread: no hardware fence is needed). */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t);
-static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
+/* The slot at the ring's head, once `writing` is set: a free one, or NULL (full). */
+TA_INLINE struct ta_rec *ta_rec_claim(struct ta_thread *t)
 {
-    if (ta_unlikely(t->writing)) {
-        t->dropped_reentry++;
-        return NULL;
-    }
-    t->writing = 1;
-    atomic_signal_fence(memory_order_seq_cst);
     struct ta_ring *r = &t->ring;
     /* relaxed: only this thread stores head */
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -287,6 +284,50 @@ static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
         }
     }
     return &r->slots[h & r->mask];
+}
+/* Set `writing`, or say a record is half written (then this one is dropped and counted). */
+TA_INLINE bool ta_rec_enter(struct ta_thread *t)
+{
+    if (ta_unlikely(t->writing)) {
+        t->dropped_reentry++;
+        return false;
+    }
+    t->writing = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    return true;
+}
+static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
+{
+    return ta_rec_enter(t) ? ta_rec_claim(t) : NULL;
+}
+
+/* The slot the thread's next record takes, computed before a wrapped call so that after
+ * the call the record's stores need no load first. After a system call every page is a
+ * TLB miss on machines without PCID (this VM); a store whose address comes from a load
+ * pays two misses in a row, one whose address is in a register overlaps its miss with the
+ * check in ta_rec_begin_peeked. `rec` is NULL when the ring looked full. */
+struct ta_slot {
+    struct ta_rec *rec;
+    uint64_t h; /* the ring's head when it was taken */
+};
+TA_INLINE struct ta_slot ta_rec_peek(struct ta_thread *t)
+{
+    struct ta_ring *r = &t->ring;
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    struct ta_slot s = {h - r->tail_cache <= r->mask ? &r->slots[h & r->mask] : NULL, h};
+    return s;
+}
+/* ta_rec_begin for a slot from ta_rec_peek: that slot when the head has not moved since,
+ * checked after `writing` is set (a signal handler that recorded before that moved it; one
+ * that comes after it drops its record), else the head's slot as ta_rec_begin finds it.
+ * Room cannot have shrunk: only this thread moves head, and tail only grows. */
+TA_INLINE struct ta_rec *ta_rec_begin_peeked(struct ta_thread *t, struct ta_slot s)
+{
+    if (!ta_rec_enter(t))
+        return NULL;
+    if (ta_likely(s.rec && atomic_load_explicit(&t->ring.head, memory_order_relaxed) == s.h))
+        return s.rec;
+    return ta_rec_claim(t);
 }
 static inline void ta_rec_commit(struct ta_thread *t)
 {

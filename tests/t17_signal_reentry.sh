@@ -4,20 +4,29 @@
 # event is either written or counted as dropped.
 . "$(dirname "$0")/lib/common.sh"
 ta_cc "$TBUILD/sigio" "$ROOT/tests/core/sigio.c"
-traced_quiet "$TMP/o" "$TBUILD/sigio" 3000000 > "$TMP/out"
-check "the program runs to its end under the agent (rc $?)" test $? = 0
+# markers: 3 M ranges; pread: 100 k preads (each one interrupted, as a rule: slower)
+for mode in markers pread; do
+n=3000000; [ $mode = pread ] && n=100000
+traced_quiet "$TMP/o-$mode" "$TBUILD/sigio" $n $mode > "$TMP/out"
+check "$mode: the program runs to its end under the agent (rc $?)" test $? = 0
 read -r made calls < "$TMP/out"
-[ -n "$calls" ] || { fail "the program printed its counts"; finish; }
-$PY - "$TMP/o" "$made" "$calls" <<PY
+[ -n "$calls" ] || { fail "$mode: the program printed its counts"; continue; }
+$PY - "$TMP/o-$mode" "$made" "$calls" "$mode" <<PY
 import sys, glob; sys.path.insert(0, "$ROOT/tests/lib"); import tacheck
-d, made, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def check(ok, what): print(("ok - " if ok else "not ok - ") + what)
+d, made, calls, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+def check(ok, what): print(("ok - " if ok else "not ok - ") + mode + ": " + what)
 (f,) = glob.glob(d + "/*.trace.json")
 try:
     ev = tacheck.load_trace(f, require_closed=True)
 except Exception as e:
     check(False, f"trace parses: {e}"); sys.exit(0)
-work = len(tacheck.spans(ev, name="work"))
+if mode == "pread":
+    main = tacheck.spans(ev, name="pread")
+    bad = [e for e in main if e["args"].get("path") != "/dev/zero" or e["args"].get("bytes") != 1]
+    check(not bad, f"every pread record whole: path /dev/zero, 1 byte ({len(bad)} not: {bad[:2]})")
+    work = len(main) - len(bad)
+else:
+    work = len(tacheck.spans(ev, name="work"))
 writes = sum(1 for e in tacheck.spans(ev, name="write") if e["args"].get("path") == "/dev/null")
 drops = {}
 for e in ev:
@@ -26,8 +35,9 @@ for e in ev:
 st = tacheck.load_stats(f.replace(".trace.json", ".stats.json"))
 check(calls > 1000, f"the handler ran often ({calls} times)")
 check(work + writes + sum(drops.values()) == made + calls,
-      f"every event written or counted: {work} ranges + {writes} handler writes + dropped {drops} == {made} + {calls}")
+      f"every event written or counted: {work} {'preads' if mode == 'pread' else 'ranges'} + {writes} handler writes + dropped {drops} == {made} + {calls}")
 check(st["dropped"] == drops, f"stats.json counts the same drops ({st['dropped']})")
 check(tacheck.check_nesting(ev) == [], "spans still nest")
 PY
+done
 finish

@@ -1,6 +1,9 @@
 /* A signal handler that does traced I/O, firing often while the main thread records: the
  * records the handler makes mid-record must be dropped and counted, never written over a
- * half-written one. Prints: main_events handler_calls. */
+ * half-written one. Main thread: N markers, or with `pread` as second argument N preads of
+ * one byte of /dev/zero (a handler then often records while the main thread is inside its
+ * traced call, between the wrapper's look at the ring and its record). Prints:
+ * main_events handler_calls. */
 #include <traceagent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,7 +26,10 @@ static void on_alarm(int sig)
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 2000000;
+    int io = argc > 2 && strcmp(argv[2], "pread") == 0;
     devnull = open("/dev/null", O_WRONLY);
+    int zero = open("/dev/zero", O_RDONLY);
+    char b;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
@@ -32,6 +38,11 @@ int main(int argc, char **argv)
     struct itimerval it = {{0, 20}, {0, 20}};
     setitimer(ITIMER_REAL, &it, NULL);
     for (long i = 0; i < n; i++) {
+        if (io) {
+            if (pread(zero, &b, 1, 0) != 1)
+                return 1;
+            continue;
+        }
         traceagent_push("work");
         traceagent_pop();
     }
