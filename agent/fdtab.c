@@ -120,17 +120,25 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
     struct ta_thread *t = ta_self;
     unsigned slot = ((uintptr_t)path >> 4) & 7;
     /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (a 28-byte path:
-     * 139 instructions -> ~20), and never reads past either string's end */
-    if (t && t->path_cache[slot].ptr == path &&
-        strcmp(path, ta_str(t->path_cache[slot].id)) == 0)
-        return t->path_cache[slot].id;
+     * 139 instructions -> ~20), and never reads past either string's end. Against the
+     * copy in the entry when the path fits: the string table's pages are two more TLB
+     * misses, in a row, on a machine whose system calls empty the TLB */
+    if (t && t->path_cache[slot].ptr == path) {
+        const char *was = t->path_cache[slot].inl ? t->path_cache[slot].text
+                                                  : ta_str(t->path_cache[slot].id);
+        if (strcmp(path, was) == 0)
+            return t->path_cache[slot].id;
+    }
     size_t n = strlen(path);
     bool x = nexcl && ta_path_excluded(path, n);
     uint32_t id = x || !n ? 0 : ta_intern(path, n);
     *excluded = x;
-    if (t && id && n <= 4096) { /* excluded paths are not cached: they pass through anyway */
+    if (t && id) { /* excluded paths are not cached: they pass through anyway */
         t->path_cache[slot].ptr = path;
         t->path_cache[slot].id = id;
+        t->path_cache[slot].inl = n < sizeof t->path_cache[slot].text;
+        if (t->path_cache[slot].inl)
+            memcpy(t->path_cache[slot].text, path, n + 1);
     }
     return id;
 }

@@ -222,9 +222,11 @@ struct ta_thread {
         const char *ptr;
         uint32_t id, len;
     } name_cache[16];
-    struct { /* paths the thread named lately (fdtab.c) */
+    struct { /* paths the thread named lately (fdtab.c), one line each */
         const char *ptr;
         uint32_t id;
+        uint8_t inl;     /* 1: `text` holds the whole path; 0: compare with ta_str(id) */
+        char text[51];   /* the path, when it fits: a hit reads no other page */
     } path_cache[8];
 };
 

@@ -238,6 +238,22 @@ int main(int argc, char **argv)
     r = lstat64(A, &st64);
     EXPECT(r == 0);
     L("lstat64", NONE, "a.dat", 0, NONE, NONE, 0);
+    /* one buffer, rewritten with other paths: the agent keeps each thread's recent paths by
+     * pointer and must see the new text, for short paths (a copy in its cache) and long
+     * ones (compared with its string table) alike, also when they differ only at the end */
+    static const char *const again[] = {
+        "missing", "missing2", "missing", "a.dat",
+        "missing-and-long-enough-not-to-fit-a-cache-line-of-the-agent-1",
+        "missing-and-long-enough-not-to-fit-a-cache-line-of-the-agent-2",
+        "missing-and-long-enough-not-to-fit-a-cache-line-of-the-agent-2", "missing"};
+    char pb[4096];
+    for (size_t i = 0; i < sizeof again / sizeof again[0]; i++) {
+        snprintf(pb, sizeof pb, "%s/%s", D, again[i]);
+        r = stat(pb, &st);
+        e = r < 0 ? errno : 0;
+        EXPECT(r == (strcmp(again[i], "a.dat") == 0 ? 0 : -1));
+        L("stat", NONE, again[i], r, NONE, NONE, e);
+    }
     int dfd = open(D, O_RDONLY | O_DIRECTORY);
     EXPECT(dfd >= 0);
     L("open", dfd, ".", dfd, NONE, NONE, 0);
