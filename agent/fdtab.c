@@ -1,5 +1,7 @@
-/* The I/O family's fd table and exclude list (see fdtab.h). Nothing here is on the hot path of
- * a read or write but the inline accessors in fdtab.h; opens, closes and dups come here. */
+/* The I/O family's fd table and exclude list (see fdtab.h). The common paths are inline in
+ * fdtab.h (entry accessors, an open or close of an fd, a path this thread named lately);
+ * what is here is their slow side: paths seen for the first time, excludes, dups, fds the
+ * agent did not see opened. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -9,16 +11,16 @@
 
 struct ta_fdent ta_fdtab[TA_FD_MAX];
 
-static _Atomic int hwm;                /* 1 + the highest fd ever entered */
+_Atomic int ta_fd_hwm;                  /* 1 + the highest fd ever entered */
 static _Atomic uint32_t next_group = 1; /* dup groups */
 
-static void raise_hwm(int fd)
+void ta_fd_raise_hwm_slow(int fd)
 {
-    int h = atomic_load_explicit(&hwm, memory_order_relaxed);
+    int h = atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed);
     /* relaxed: only a bound for scans, which tolerate a stale value */
     while (fd + 1 > h &&
-           !atomic_compare_exchange_weak_explicit(&hwm, &h, fd + 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
+           !atomic_compare_exchange_weak_explicit(&ta_fd_hwm, &h, fd + 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
         ;
 }
 
@@ -143,7 +145,7 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
     return id;
 }
 
-uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
+uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *excluded)
 {
     *excluded = false;
     if (!path) {
@@ -191,9 +193,9 @@ uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
 /* `fd` leaves dup group `g`: if a single other member is left, it owns its offset again
  * (unknown until its next lseek, since the others moved it). Scans the used part of the
  * table: dups are rare, and this runs only when a member of a group is closed. */
-static void leave_group(int fd, uint32_t g)
+void ta_fd_leave_group(int fd, uint32_t g)
 {
-    int h = atomic_load_explicit(&hwm, memory_order_relaxed);
+    int h = atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed);
     int last = -1, count = 0;
     for (int i = 0; i < h && count < 2; i++)
         if (i != fd && ta_fdtab[i].group == g) {
@@ -206,47 +208,9 @@ static void leave_group(int fd, uint32_t g)
     }
 }
 
-static void clear(struct ta_fdent *e)
-{
-    e->used = 0;
-    e->path = 0;
-    e->excluded = 0;
-    e->append = 0;
-    e->stream = 0;
-    e->group = 0;
-    __atomic_store_n(&e->off1, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&e->spos1, 0, __ATOMIC_RELAXED);
-}
-
-void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off)
-{
-    struct ta_fdent *e = ta_fd_slot(fd);
-    if (!e)
-        return;
-    if (e->group) /* stale: the fd was closed behind the agent's back */
-        leave_group(fd, e->group);
-    clear(e);
-    e->path = path;
-    e->excluded = excluded;
-    e->append = (oflags & O_APPEND) != 0;
-    ta_fd_set_off(e, off);
-    e->used = 1;
-    raise_hwm(fd);
-}
-
-void ta_fd_closed(int fd)
-{
-    struct ta_fdent *e = ta_fd_slot(fd);
-    if (!e)
-        return;
-    if (e->group)
-        leave_group(fd, e->group);
-    clear(e);
-}
-
 void ta_fd_closed_range(unsigned first, unsigned last)
 {
-    unsigned h = (unsigned)atomic_load_explicit(&hwm, memory_order_relaxed);
+    unsigned h = (unsigned)atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed);
     if (last >= h)
         last = h ? h - 1 : 0;
     for (unsigned fd = first; fd <= last && fd < h; fd++)
@@ -280,7 +244,7 @@ void ta_fd_dup(int oldfd, int newfd)
     n->append = o->append;
     n->group = g;
     n->used = 1;
-    raise_hwm(newfd);
+    ta_fd_raise_hwm(newfd);
 }
 
 /* ------------------------------------------------------------------------------------ */

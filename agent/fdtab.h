@@ -16,6 +16,9 @@
 #ifndef TA_FDTAB_H
 #define TA_FDTAB_H
 
+#include <fcntl.h>
+#include <string.h>
+
 #include "ta.h"
 
 /* The no-op build (-DTA_NOP=1): wrappers only call the real function. */
@@ -55,7 +58,7 @@ static inline struct ta_fdent *ta_fd_slot(int fd)
  * it does not wrap: socket, pipe, mkstemp, ...) is looked up once, on its first use: its
  * path and offset from /proc/self/fd (three syscalls, once per such fd; none at start-up,
  * and no fd is taken from the program). */
-void ta_fd_discover(int fd, struct ta_fdent *e);
+void ta_fd_discover(int fd, struct ta_fdent *e) __attribute__((cold));
 
 /* The entry of `fd`, looked up on first use, or NULL for a negative or too large fd. */
 static inline struct ta_fdent *ta_fd(int fd)
@@ -96,12 +99,58 @@ static inline void ta_fd_set_spos(struct ta_fdent *e, int64_t pos)
  * ta_posix_init(); safe to call again (it does nothing then). */
 void ta_fdtab_init(void);
 
+/* Inline, as the other helpers a wrapper calls on its common path: each code page a call
+ * touches after a system call is one more TLB miss on this VM, and the front end waits
+ * for it (fopen+fread+fclose -47 ns with the wrappers and these on one or two pages). */
+extern _Atomic int ta_fd_hwm; /* 1 + the highest fd ever entered: bounds the table scans */
+void ta_fd_raise_hwm_slow(int fd) __attribute__((cold));
+void ta_fd_leave_group(int fd, uint32_t g) __attribute__((cold));
+static inline void ta_fd_raise_hwm(int fd)
+{
+    /* relaxed: only a bound for scans, which tolerate a stale value */
+    if (ta_unlikely(fd + 1 > atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed)))
+        ta_fd_raise_hwm_slow(fd);
+}
+static inline void ta_fd_clear(struct ta_fdent *e)
+{
+    e->used = 0;
+    e->path = 0;
+    e->excluded = 0;
+    e->append = 0;
+    e->stream = 0;
+    e->group = 0;
+    __atomic_store_n(&e->off1, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->spos1, 0, __ATOMIC_RELAXED);
+}
+
 /* `fd` was just opened on `path` (interned id, 0 unknown) with open flags `oflags`. The
  * offset starts at `off` (0 for open(2), -1 when unknown). `excluded` entries record
  * nothing. */
-void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off);
+static inline void ta_fd_opened(int fd, uint32_t path, int oflags, bool excluded, int64_t off)
+{
+    struct ta_fdent *e = ta_fd_slot(fd);
+    if (!e)
+        return;
+    if (ta_unlikely(e->group)) /* stale: the fd was closed behind the agent's back */
+        ta_fd_leave_group(fd, e->group);
+    ta_fd_clear(e);
+    e->path = path;
+    e->excluded = excluded;
+    e->append = (oflags & O_APPEND) != 0;
+    ta_fd_set_off(e, off);
+    e->used = 1;
+    ta_fd_raise_hwm(fd);
+}
 /* `fd` is closed (or about to be): forget everything about it. */
-void ta_fd_closed(int fd);
+static inline void ta_fd_closed(int fd)
+{
+    struct ta_fdent *e = ta_fd_slot(fd);
+    if (!e)
+        return;
+    if (ta_unlikely(e->group))
+        ta_fd_leave_group(fd, e->group);
+    ta_fd_clear(e);
+}
 /* close_range(first, last): forget every fd in the range. */
 void ta_fd_closed_range(unsigned first, unsigned last);
 /* `newfd` is a duplicate of `oldfd` (dup, dup2, dup3, F_DUPFD): same path and flags, and
@@ -117,7 +166,22 @@ bool ta_path_excluded(const char *path, size_t n);
  * path is known, then joined as "<dir>/<path>"), as the program gave it otherwise. Sets
  * *excluded (and returns 0) for an excluded path, or when `dirfd` is itself excluded. An
  * empty path with `empty_ok` (AT_EMPTY_PATH) names `dirfd` itself. */
-uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded);
+uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *excluded);
+static inline uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
+{
+    /* the common case inline: a path this thread named lately from the same buffer, short
+     * enough for its copy in the cache (fdtab.c: path_id_cached) */
+    struct ta_thread *t = ta_self;
+    if (t && path && path[0] && (path[0] == '/' || dirfd == AT_FDCWD)) {
+        unsigned slot = ((uintptr_t)path >> 4) & 7;
+        if (t->path_cache[slot].ptr == path && t->path_cache[slot].inl &&
+            strcmp(path, t->path_cache[slot].text) == 0) {
+            *excluded = false;
+            return t->path_cache[slot].id;
+        }
+    }
+    return ta_path_id_slow(dirfd, path, empty_ok, excluded);
+}
 
 /* Enter a call on `fd` of category `cat`: its entry in *e (NULL beyond the table). NULL
  * when the call is not recorded: agent off, or the fd's file is excluded (then the wrapper

@@ -392,28 +392,28 @@ static void warn_agent_fd(const char *what, int fd)
 /* ------------------------------------------------------------------------------------ */
 /* open                                                                                 */
 
-TA_EXPORT int open(const char *path, int flags, ...)
+TA_HOT TA_EXPORT int open(const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
     BOOT(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode))
     OPEN(op_open, AT_FDCWD, path, flags, real_open(path, flags, mode));
 }
 
-TA_EXPORT int open64(const char *path, int flags, ...)
+TA_HOT TA_EXPORT int open64(const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
     BOOT(open64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode))
     OPEN(op_open64, AT_FDCWD, path, flags, real_open64(path, flags, mode));
 }
 
-TA_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+TA_HOT TA_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
     BOOT(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode))
     OPEN(op_openat, dirfd, path, flags, real_openat(dirfd, path, flags, mode));
 }
 
-TA_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+TA_HOT TA_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
     BOOT(openat64, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode))
@@ -463,7 +463,7 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 /* ------------------------------------------------------------------------------------ */
 /* close                                                                                */
 
-TA_EXPORT int close(int fd)
+TA_HOT TA_EXPORT int close(int fd)
 {
     if (ta_unlikely(ta_is_agent_fd(fd))) {
         warn_agent_fd("close", fd);
@@ -585,37 +585,37 @@ TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
 /* ------------------------------------------------------------------------------------ */
 /* read, write and their vector, positioned and fortified forms                         */
 
-TA_EXPORT ssize_t read(int fd, void *buf, size_t n)
+TA_HOT TA_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
     BOOT(read, syscall(SYS_read, fd, buf, n))
     XFER(op_read, fd, 0, 1, 0, 0, real_read(fd, buf, n));
 }
 
-TA_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+TA_HOT TA_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
     BOOT(write, syscall(SYS_write, fd, buf, n))
     XFER(op_write, fd, 1, 1, 0, 0, real_write(fd, buf, n));
 }
 
-TA_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+TA_HOT TA_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
     BOOT(pread, syscall(SYS_pread64, fd, buf, n, off))
     XFER(op_pread, fd, 0, 0, off, 0, real_pread(fd, buf, n, off));
 }
 
-TA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+TA_HOT TA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     BOOT(pwrite, syscall(SYS_pwrite64, fd, buf, n, off))
     XFER(op_pwrite, fd, 1, 0, off, 0, real_pwrite(fd, buf, n, off));
 }
 
-TA_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+TA_HOT TA_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
     BOOT(pread64, syscall(SYS_pread64, fd, buf, n, off))
     XFER(op_pread64, fd, 0, 0, off, 0, real_pread64(fd, buf, n, off));
 }
 
-TA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+TA_HOT TA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
     BOOT(pwrite64, syscall(SYS_pwrite64, fd, buf, n, off))
     XFER(op_pwrite64, fd, 1, 0, off, 0, real_pwrite64(fd, buf, n, off));
@@ -742,13 +742,13 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
         return r_;                                                                        \
     } while (0)
 
-TA_EXPORT off_t lseek(int fd, off_t off, int whence)
+TA_HOT TA_EXPORT off_t lseek(int fd, off_t off, int whence)
 {
     BOOT(lseek, syscall(SYS_lseek, fd, off, whence))
     SEEK(op_lseek, fd, real_lseek(fd, off, whence));
 }
 
-TA_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
+TA_HOT TA_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
 {
     BOOT(lseek64, syscall(SYS_lseek, fd, off, whence))
     SEEK(op_lseek64, fd, real_lseek64(fd, off, whence));
@@ -934,19 +934,19 @@ TA_EXPORT int munmap(void *addr, size_t len)
     BOOT(fn, (int)syscall(SYS_newfstatat, dirfd, path, st, fl))
 #define BOOT_FSTAT(fn, fd, st) BOOT(fn, (int)syscall(SYS_fstat, fd, st))
 
-TA_EXPORT int stat(const char *path, struct stat *st)
+TA_HOT TA_EXPORT int stat(const char *path, struct stat *st)
 {
     BOOT_STATAT(stat, AT_FDCWD, path, st, 0)
     ON_PATH(op_stat, AT_FDCWD, path, false, real_stat(path, st));
 }
 
-TA_EXPORT int lstat(const char *path, struct stat *st)
+TA_HOT TA_EXPORT int lstat(const char *path, struct stat *st)
 {
     BOOT_STATAT(lstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
     ON_PATH(op_lstat, AT_FDCWD, path, false, real_lstat(path, st));
 }
 
-TA_EXPORT int fstat(int fd, struct stat *st)
+TA_HOT TA_EXPORT int fstat(int fd, struct stat *st)
 {
     BOOT_FSTAT(fstat, fd, st)
     ON_FD(op_fstat, fd, -1, real_fstat(fd, st));
@@ -958,7 +958,7 @@ TA_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int fl)
     ON_PATH(op_fstatat, dirfd, path, fl & AT_EMPTY_PATH, real_fstatat(dirfd, path, st, fl));
 }
 
-TA_EXPORT int stat64(const char *path, struct stat64 *st)
+TA_HOT TA_EXPORT int stat64(const char *path, struct stat64 *st)
 {
     BOOT_STATAT(stat64, AT_FDCWD, path, st, 0)
     ON_PATH(op_stat64, AT_FDCWD, path, false, real_stat64(path, st));
@@ -970,7 +970,7 @@ TA_EXPORT int lstat64(const char *path, struct stat64 *st)
     ON_PATH(op_lstat64, AT_FDCWD, path, false, real_lstat64(path, st));
 }
 
-TA_EXPORT int fstat64(int fd, struct stat64 *st)
+TA_HOT TA_EXPORT int fstat64(int fd, struct stat64 *st)
 {
     BOOT_FSTAT(fstat64, fd, st)
     ON_FD(op_fstat64, fd, -1, real_fstat64(fd, st));

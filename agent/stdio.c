@@ -239,7 +239,7 @@ static int fprintf_chk_as(const struct ta_op *op, FILE *fp, int flag, const char
     FPRINTF(*op, fp, flag, fmt, ap);
 }
 
-TA_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *fp)
+TA_HOT TA_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *fp)
 {
     GET_REAL(fread, 0)
     FREAD(fread, p, size, n, fp);
@@ -263,7 +263,7 @@ TA_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t 
     FREAD(__fread_unlocked_chk, p, plen, size, n, fp);
 }
 
-TA_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
+TA_HOT TA_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
 {
     GET_REAL(fwrite, 0)
     FWRITE(fwrite, p, size, n, fp);
@@ -275,7 +275,7 @@ TA_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *fp)
     FWRITE(fwrite_unlocked, p, size, n, fp);
 }
 
-TA_EXPORT char *fgets(char *s, int n, FILE *fp)
+TA_HOT TA_EXPORT char *fgets(char *s, int n, FILE *fp)
 {
     GET_REAL(fgets, NULL)
     FGETS(fgets, s, n, fp);
@@ -299,7 +299,7 @@ TA_EXPORT char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp)
     FGETS(__fgets_unlocked_chk, s, size, n, fp);
 }
 
-TA_EXPORT int fputs(const char *s, FILE *fp)
+TA_HOT TA_EXPORT int fputs(const char *s, FILE *fp)
 {
     GET_REAL(fputs, EOF)
     FPUTS(fputs, s, fp);
@@ -550,7 +550,7 @@ TA_EXPORT int fflush_unlocked(FILE *fp)
 /* Opening and closing                                                                  */
 
 /* fopen, fopen64, freopen: a new stream on `path` (NULL for freopen: the same file). */
-static FILE *open_stream(const struct ta_op *op, const char *path, const char *mode,
+TA_HOT static FILE *open_stream(const struct ta_op *op, const char *path, const char *mode,
                          FILE *old, FILE *(*f)(const char *, const char *, FILE *),
                          FILE *(*fo)(const char *, const char *))
 {
@@ -602,13 +602,13 @@ static FILE *open_stream(const struct ta_op *op, const char *path, const char *m
     return r;
 }
 
-TA_EXPORT FILE *fopen(const char *path, const char *mode)
+TA_HOT TA_EXPORT FILE *fopen(const char *path, const char *mode)
 {
     GET_REAL(fopen, NULL)
     return open_stream(&op_fopen, path, mode, NULL, NULL, f_);
 }
 
-TA_EXPORT FILE *fopen64(const char *path, const char *mode)
+TA_HOT TA_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
     GET_REAL(fopen64, NULL)
     return open_stream(&op_fopen64, path, mode, NULL, NULL, f_);
@@ -654,7 +654,7 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     return r;
 }
 
-TA_EXPORT int fclose(FILE *fp)
+TA_HOT TA_EXPORT int fclose(FILE *fp)
 {
     GET_REAL(fclose, EOF)
     int fd = sfd(fp);

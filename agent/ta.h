@@ -22,6 +22,10 @@
 #define ta_likely(x) __builtin_expect(!!(x), 1)
 #define ta_unlikely(x) __builtin_expect(!!(x), 0)
 #define TA_CACHELINE 64
+/* The common wrappers go in one section (GCC's .text.hot), slow paths are `cold` (moved out
+ * of the functions that call them): after a system call each code page a call touches is
+ * an instruction-TLB miss on machines without PCID (bench/NOTES.md, row 23). */
+#define TA_HOT __attribute__((hot))
 #define TA_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------------------------ */
@@ -237,7 +241,7 @@ extern __thread int ta_guard __attribute__((tls_model("initial-exec")));
 extern _Atomic int ta_active; /* 1 between init and the final flush */
 extern uint32_t ta_trace_mask; /* bit (1 << enum ta_cat) per traced category */
 
-struct ta_thread *ta_thread_attach(void); /* slow path: give this thread a ring */
+struct ta_thread *ta_thread_attach(void) __attribute__((cold)); /* slow path: a ring */
 
 /* Enter an intercepted call of category `cat`. Returns NULL when the call must not be
  * recorded (agent off, category off, agent's own thread, re-entered from the agent);
@@ -265,7 +269,7 @@ static inline void ta_leave(struct ta_thread *t) { t->depth--; }
  * the same slot: `writing` marks that window, and such a record is dropped and counted
  * (dropped_reentry) instead. The signal fences keep the compiler from moving the slot's
  * stores out of the window (a handler runs on this thread: no hardware fence is needed). */
-struct ta_rec *ta_ring_full_slow(struct ta_thread *t);
+struct ta_rec *ta_ring_full_slow(struct ta_thread *t) __attribute__((cold));
 /* The slot at the ring's head, once `writing` is set: a free one, or NULL (full). */
 TA_INLINE struct ta_rec *ta_rec_claim(struct ta_thread *t)
 {
@@ -363,7 +367,7 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
 /* Address of the next definition of `name` after the agent: RTLD_NEXT first, then every
  * loaded object (also those dlopen'ed RTLD_LOCAL, which RTLD_NEXT cannot see), skipping
  * the agent itself. NULL when none is loaded: never call it then. */
-void *ta_resolve(const char *name);
+void *ta_resolve(const char *name) __attribute__((cold));
 
 /* Declare the pointer to the real function and a resolver used by its wrapper:
  *   TA_REAL(ssize_t, read, int, void *, size_t);
