@@ -101,16 +101,14 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
             exps[i]->event(&ev);
 }
 
-/* A fresh ring's pages are faulted in here, on the drainer's thread, rather than one by one
- * by the program's thread as it first writes them (256 faults per default ring, 10-25 us
- * each on a VM). MADV_POPULATE_WRITE maps them without touching their contents, so it is
- * safe while the owner writes records; where the kernel lacks it (before 5.14) nothing
- * changes. */
+/* The pages of a fresh ring that attach did not map (thread.c) are mapped here, on the
+ * drainer's thread, rather than faulted in one by one by the program's thread as it first
+ * writes them (10-25 us each on a VM). MADV_POPULATE_WRITE leaves their contents alone, so
+ * it is safe while the owner writes records. */
 static void populate(struct ta_thread *t)
 {
     atomic_store_explicit(&t->cold, 0, memory_order_relaxed);
-    size_t bytes = (t->ring.mask + 1) * sizeof(struct ta_rec);
-    syscall(SYS_madvise, t->ring.slots, bytes, 23 /* MADV_POPULATE_WRITE */);
+    ta_sys_populate(t->ring.slots, (t->ring.mask + 1) * sizeof(struct ta_rec));
 }
 
 /* One pass over every ring. Returns the number of records consumed; *fill (when not NULL):

@@ -51,6 +51,11 @@ void *ta_sys_mmap(size_t len)
 
 void ta_sys_munmap(void *p, size_t len) { syscall(SYS_munmap, p, len); }
 
+void ta_sys_populate(void *p, size_t len)
+{
+    syscall(SYS_madvise, p, len, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
+}
+
 int ta_gettid(void) { return (int)syscall(SYS_gettid); }
 
 int ta_sys_mkdir_p(const char *path)

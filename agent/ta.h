@@ -390,6 +390,9 @@ int ta_sys_open(const char *path, int flags, int mode);
 int ta_sys_close(int fd);
 long ta_sys_read(int fd, void *buf, size_t n);
 void *ta_sys_mmap(size_t len); /* anonymous, private, zeroed; NULL on failure */
+/* Map the pages of [p, p+len) now, in one system call, without changing their contents
+ * (64 KiB: ~15 us here, where 16 page faults take ~250 us). Nothing before Linux 5.14. */
+void ta_sys_populate(void *p, size_t len);
 void ta_sys_munmap(void *p, size_t len);
 int ta_sys_mkdir_p(const char *path); /* 0 or -errno */
 int ta_gettid(void);
