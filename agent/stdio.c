@@ -550,7 +550,7 @@ TA_EXPORT int fflush_unlocked(FILE *fp)
 /* Opening and closing                                                                  */
 
 /* fopen, fopen64, freopen: a new stream on `path` (NULL for freopen: the same file). */
-TA_HOT static FILE *open_stream(const struct ta_op *op, const char *path, const char *mode,
+TA_HOT TA_INLINE FILE *open_stream(const struct ta_op *op, const char *path, const char *mode,
                          FILE *old, FILE *(*f)(const char *, const char *, FILE *),
                          FILE *(*fo)(const char *, const char *))
 {
