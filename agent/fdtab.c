@@ -116,7 +116,15 @@ bool ta_path_excluded(const char *path, size_t n)
 /* A path named again by the same thread from the same buffer (a loop opening one file, a
  * program keeping its paths): its id from the thread's cache, checked against the text, so
  * a buffer reused for another path is never mistaken for the one it held. Excluded paths
- * are not cached (calls on them pass through). */
+ * are not cached (calls on them pass through).
+ *
+ * A signal handler can name a path in the middle of this, on the same thread. So an entry
+ * is written under `path_filling`, which makes a handler neither read nor write the cache;
+ * a reader interrupted by a handler's whole fill may see the old `ptr` and `inl` with the new
+ * `text` and `id`, so `id` is read after the compare (the fence keeps the compiler from
+ * reading it earlier: strcmp is known to be pure), and a long path's entry has an empty
+ * `text`, which matches no path that reaches the cache. The inline hit path in fdtab.h
+ * reads the same way. */
 static uint32_t path_id_cached(const char *path, bool *excluded)
 {
     struct ta_thread *t = ta_self;
@@ -125,22 +133,31 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
      * 139 instructions -> ~20), and never reads past either string's end. Against the
      * copy in the entry when the path fits: the string table's pages are two more TLB
      * misses, in a row, on a machine whose system calls empty the TLB */
-    if (t && t->path_cache[slot].ptr == path) {
-        const char *was = t->path_cache[slot].inl ? t->path_cache[slot].text
-                                                  : ta_str(t->path_cache[slot].id);
-        if (strcmp(path, was) == 0)
-            return t->path_cache[slot].id;
+    if (t && !t->path_filling && t->path_cache[slot].ptr == path) {
+        uint32_t id = t->path_cache[slot].id;
+        bool inl = t->path_cache[slot].inl;
+        if (strcmp(path, inl ? t->path_cache[slot].text : ta_str(id)) == 0) {
+            atomic_signal_fence(memory_order_seq_cst);
+            return inl ? t->path_cache[slot].id : id; /* the id of the text compared */
+        }
     }
     size_t n = strlen(path);
     bool x = nexcl && ta_path_excluded(path, n);
     uint32_t id = x || !n ? 0 : ta_intern(path, n);
     *excluded = x;
-    if (t && id) { /* excluded paths are not cached: they pass through anyway */
+    /* excluded paths are not cached: they pass through anyway */
+    if (t && id && !t->path_filling) {
+        t->path_filling = 1;
+        atomic_signal_fence(memory_order_seq_cst);
         t->path_cache[slot].ptr = path;
         t->path_cache[slot].id = id;
         t->path_cache[slot].inl = n < sizeof t->path_cache[slot].text;
         if (t->path_cache[slot].inl)
             memcpy(t->path_cache[slot].text, path, n + 1);
+        else
+            t->path_cache[slot].text[0] = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        t->path_filling = 0;
     }
     return id;
 }

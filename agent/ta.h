@@ -217,6 +217,7 @@ struct ta_thread {
     _Alignas(TA_CACHELINE) uint8_t depth; /* current nesting depth */
     uint8_t wait_failed; /* the last wait for room timed out: drop at once while full */
     uint8_t writing;     /* between ta_rec_begin and ta_rec_commit (see there) */
+    uint8_t path_filling; /* a path_cache entry is being written (fdtab.c) */
     uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
     uint64_t dropped_full; /* owner writes (relaxed), drainer reads once a cycle */
     uint64_t failed_at;    /* ta_events_drained when a wait for room last failed */

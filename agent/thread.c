@@ -100,16 +100,16 @@ static struct ta_thread *attach(void)
         /* Pages mapped now, in one system call: faulted in one by one on this thread, the
          * first 16384 records of a default ring cost ~300 ns more each on this VM (1 MiB:
          * ~0.15 ms populated, ~4 ms of faults). The whole ring for the first few rings (the
-         * main thread and a pool's workers); later ones get their first 64 KiB, the rest
-         * by the drainer: a program starting many short threads at once would otherwise
-         * hold a whole ring per thread before the drainer recycles them (t16). */
+         * main thread and a pool's workers, up to 4 MiB: a bigger TRACEAGENT_BUFFER_KB
+         * would hold up the thread's first call); later ones get their first 64 KiB, the
+         * rest by the drainer: a program starting many short threads at once would
+         * otherwise hold a whole ring per thread before the drainer recycles them (t16). */
         static _Atomic int fresh_rings;
         size_t bytes = slots * sizeof(struct ta_rec);
-        if (atomic_fetch_add_explicit(&fresh_rings, 1, memory_order_relaxed) < 4)
-            ta_sys_populate(t, sizeof *t + bytes);
-        else
-            ta_sys_populate(t, sizeof *t + (bytes < 65536 ? bytes : 65536));
-        atomic_store_explicit(&t->cold, 1, memory_order_relaxed);
+        size_t now = atomic_fetch_add_explicit(&fresh_rings, 1, memory_order_relaxed) < 4
+                         ? 4u << 20 : 64u << 10;
+        ta_sys_populate(t, sizeof *t + (bytes < now ? bytes : now));
+        atomic_store_explicit(&t->cold, bytes > now, memory_order_relaxed);
     }
     atomic_store_explicit(&t->ring.head, 0, memory_order_relaxed);
     atomic_store_explicit(&t->ring.tail, 0, memory_order_relaxed);

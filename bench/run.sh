@@ -66,7 +66,15 @@ GAP_US=${BENCH_GAP_US:-300}
 DEFAULT_RING_KB=1024 # agent/config.c DEFAULT_BUFFER_KB
 
 TMP=$(mktemp -d /tmp/ta-bench.XXXXXX)
-cleanup() { lttng_down; [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"; }
+# at exit, also after an interrupt: our LTTng sessions destroyed, a session daemon we started
+# stopped (see "LTTng sessions" below), the temporary directory removed
+LTTNG_SD_PID="" LTTNG_SESSIONS=""
+cleanup() {
+    local n
+    for n in $LTTNG_SESSIONS; do lttng destroy "$n" >/dev/null 2>&1; done
+    [ -n "$LTTNG_SD_PID" ] && kill "$LTTNG_SD_PID" 2>/dev/null
+    [ "${KEEP:-0}" = 1 ] || rm -rf "$TMP"
+}
 trap cleanup EXIT
 REPORT="$TMP/report.txt"
 : >"$REPORT"
@@ -81,11 +89,14 @@ gcc $CFLAGS_B -o "$BB/startup" "$ROOT/bench/startup.c" || exit 2
 LOOP="$BB/loop"
 # The LTTng-UST peer: the same loop with a tracepoint after each call (bench/lttng_tp.h),
 # traced by a session of our own; only where liblttng-ust's headers and lttng-tools are.
-LTTNG=0 LTTNG_WHY="lttng-tools or liblttng-ust-dev is not installed ('make deps' installs them)"
-if command -v lttng >/dev/null && command -v lttng-sessiond >/dev/null &&
-    gcc $CFLAGS_B -DBENCH_LTTNG -I"$ROOT/bench" -o "$BB/loop-lttng" "$ROOT/bench/loop.c" \
+LTTNG=0 LTTNG_WHY="lttng-tools is not installed ('make deps' installs it)"
+if command -v lttng >/dev/null && command -v lttng-sessiond >/dev/null; then
+    if gcc $CFLAGS_B -DBENCH_LTTNG -I"$ROOT/bench" -o "$BB/loop-lttng" "$ROOT/bench/loop.c" \
         "$ROOT/bench/lttng_tp.c" -pthread -ldl -llttng-ust 2>"$BB/loop-lttng.err"; then
-    LTTNG=1
+        LTTNG=1
+    else
+        LTTNG_WHY="loop-lttng does not build (liblttng-ust-dev missing? $BB/loop-lttng.err: $(grep -m1 error "$BB/loop-lttng.err"))"
+    fi
 fi
 export BENCH_FILE="$TMP/small.dat"
 head -c 4096 /dev/zero | tr '\0' x >"$BENCH_FILE"
@@ -106,33 +117,43 @@ say "agent: $REV${DIRTY:+ $DIRTY}  clock=${AGENT_CLOCK:-?}  pieces: $PIECES  qui
 say ""
 
 # ---- LTTng sessions -------------------------------------------------------------------------
-# A session daemon is started when none answers (and stopped at the end); each piece makes
-# its own session, default channel (per-user buffers, 4 x 512 KiB sub-buffers per CPU,
-# discard mode: what a user gets from `lttng enable-event -u`), output under $TMP.
-LTTNG_SD_PID=""
+# A session daemon is started when none answers (user-space only, --no-kernel) and stopped
+# at the end (by the pid in its own pid file); one that was running is used and left alone.
+# Each piece makes its own session, default channel (per-user buffers, 4 x 512 KiB
+# sub-buffers per CPU, discard mode: what a user gets from `lttng enable-event -u`),
+# output under $TMP.
 lttng_up() {
     [ $LTTNG = 1 ] || return 1
     lttng list >/dev/null 2>&1 && return 0
-    lttng-sessiond --daemonize >/dev/null 2>"$TMP/lttng-sd.err" || {
+    lttng-sessiond --daemonize --no-kernel >/dev/null 2>"$TMP/lttng-sd.err" || {
         LTTNG=0 LTTNG_WHY="lttng-sessiond would not start: $(head -1 "$TMP/lttng-sd.err")"; return 1; }
-    LTTNG_SD_PID=$(pgrep -n -x lttng-sessiond)
+    local rundir="${LTTNG_HOME:-$HOME}/.lttng"
+    [ "$(id -u)" = 0 ] && rundir=/var/run/lttng
+    LTTNG_SD_PID=$(cat "$rundir/lttng-sessiond.pid" 2>/dev/null)
     lttng list >/dev/null 2>&1 || { LTTNG=0 LTTNG_WHY="no session daemon answers"; return 1; }
 }
-lttng_down() { [ -n "$LTTNG_SD_PID" ] && kill "$LTTNG_SD_PID" 2>/dev/null; LTTNG_SD_PID=""; }
-# lttng_begin NAME: a session recording every ta_bench event, started
+# lttng_begin NAME: a session recording every ta_bench event, started; on failure none is
+# left behind and LTTNG_WHY says why
 lttng_begin() {
     lttng destroy "$1" >/dev/null 2>&1
     rm -rf "$TMP/lttng-$1"
-    lttng create "$1" --output="$TMP/lttng-$1" >/dev/null &&
-        lttng enable-event -u 'ta_bench:*' -s "$1" >/dev/null && lttng start "$1" >/dev/null
+    LTTNG_SESSIONS="$LTTNG_SESSIONS $1"
+    if ! { lttng create "$1" --output="$TMP/lttng-$1" >/dev/null 2>"$TMP/lttng.err" &&
+        lttng enable-event -u 'ta_bench:*' -s "$1" >/dev/null 2>>"$TMP/lttng.err" &&
+        lttng start "$1" >/dev/null 2>>"$TMP/lttng.err"; }; then
+        LTTNG_WHY="no LTTng session: $(head -1 "$TMP/lttng.err")"
+        lttng destroy "$1" >/dev/null 2>&1
+        return 1
+    fi
 }
 # lttng_end NAME: stop; prints "DISCARDED BYTES" (events the buffers discarded, trace size)
 lttng_end() {
     lttng stop "$1" >/dev/null 2>&1
-    local d
+    local d b
     d=$(lttng list "$1" 2>/dev/null | sed -n 's/.*Discarded events: *//p' | awk '{s += $1} END {print s + 0}')
     lttng destroy "$1" >/dev/null 2>&1
-    echo "$d $(du -sb "$TMP/lttng-$1" 2>/dev/null | cut -f1)"
+    b=$(du -sb "$TMP/lttng-$1" 2>/dev/null | cut -f1)
+    echo "${d:-0} ${b:--}"
     rm -rf "$TMP/lttng-$1"
 }
 
@@ -464,7 +485,7 @@ lost_run() {
 # lost_lttng LABEL N THREADS: the same loop under LTTng-UST (default channel, discard mode)
 lost_lttng() {
     local label=$1 n=$2 th=$3 line res
-    lttng_begin ta-bench-lost || { say "LTTng $label: no session"; return; }
+    lttng_begin ta-bench-lost || { say "LTTng $label: skipped ($LTTNG_WHY)"; return; }
     line=$("$BB/loop-lttng" pread "$n" 1 "$th" 2>"$TMP/err")
     res=$(lttng_end ta-bench-lost)
     if [ -z "$line" ]; then say "LTTng $label: FAILED ($(head -2 "$TMP/err"))"; return; fi
