@@ -9,7 +9,7 @@
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
-# Knobs (environment): BENCH_QUICK, BENCH_ROUNDS (5), BENCH_REPS (timed repetitions per run, 200),
+# Knobs (environment): BENCH_QUICK, BENCH_ROUNDS (11), BENCH_REPS (timed repetitions per run, 100),
 # BENCH_LOST_N (single-thread nothing-lost calls, 20M), BENCH_LOST_MT_N (per thread, 2M),
 # BENCH_LOST_THREADS (8), BENCH_DRAIN_N (5M), BENCH_DRAIN_RUNS (3), BENCH_MEM_THREADS (64),
 # BENCH_MEM_N (100k),
@@ -55,7 +55,7 @@ if [ "$QUICK" = 1 ]; then
     DRAIN_N=${BENCH_DRAIN_N:-1000000}; DRAIN_RUNS=${BENCH_DRAIN_RUNS:-1}; MEM_N=${BENCH_MEM_N:-20000}
     STARTUP_N=${BENCH_STARTUP_N:-150}; SN=${BENCH_STRACE_N:-1000}
 else
-    ROUNDS=${BENCH_ROUNDS:-5}; REPS=${BENCH_REPS:-200}
+    ROUNDS=${BENCH_ROUNDS:-11}; REPS=${BENCH_REPS:-100}
     LOST_N=${BENCH_LOST_N:-20000000}; LOST_MT_N=${BENCH_LOST_MT_N:-2000000}
     DRAIN_N=${BENCH_DRAIN_N:-5000000}; DRAIN_RUNS=${BENCH_DRAIN_RUNS:-3}; MEM_N=${BENCH_MEM_N:-100000}
     STARTUP_N=${BENCH_STARTUP_N:-500}; SN=${BENCH_STRACE_N:-2000}
