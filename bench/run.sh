@@ -319,8 +319,9 @@ ap = med(col("agent", "pread", "ab_added_ns"))
 print(f"The floor wrapped around a real pread (libc's own, A/B against the bare pread) adds {fp:+.0f} ns, "
       f"{fp / floor:.2f} x the floor alone: the system call leaves the clock and the ring's lines colder. "
       f"The agent's pread adds {ap / fp:.2f} x that.")
-print(f"A thread's first 16384 events (its ring's pages touched for the first time: {flt:.0f} minor "
-      "faults) cost more, ns per call added: " + ", ".join(cold) + ".")
+print(f"A thread's first 16384 events (its ring's first lap: {flt:.0f} page faults on the timed events; "
+      "the agent maps a fresh ring's pages when the thread attaches) cost more, ns per call added: "
+      + ", ".join(cold) + ".")
 if have_lttng:
     epc = {"marker": 2, "fopen": 3}  # LTTng events per iteration
     ev = sum(int(kv["calls"]) * epc.get(m, 1) for (r, c, m), kv in runs.items() if c == "lttng")
