@@ -206,9 +206,9 @@ static inline struct ta_thread *ta_io_enter(int cat, int fd, struct ta_fdent **e
  *   failure); off < 0: offset unknown; has_ret: `ret` is shown (not for calls returning a
  *   pointer); failed: TA_F_ERR with errno `e`. */
 TA_INLINE void ta_io_rec(struct ta_thread *t, struct ta_slot slot, const struct ta_op *op,
-                             uint64_t t0, uint64_t t1, int fd, uint32_t path, uint32_t str2,
-                             int64_t ret, int has_ret, int64_t bytes, int64_t off, int failed,
-                             int e)
+                         uint64_t t0, uint64_t t1, int fd, uint32_t path, uint32_t str2,
+                         int64_t ret, int has_ret, int64_t bytes, int64_t off, int failed,
+                         int e)
 {
     struct ta_rec *rec = ta_rec_begin_peeked(t, slot);
     if (ta_unlikely(!rec))

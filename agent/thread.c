@@ -246,6 +246,7 @@ void ta_thread_postfork_child(void)
             t->nmarks = 0;
             t->depth = 0;
             t->writing = 0;
+            t->path_filling = 0;
             continue;
         }
         atomic_store_explicit(&t->state, TA_TH_FREE, memory_order_relaxed);
