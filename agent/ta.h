@@ -271,17 +271,22 @@ static inline void ta_leave(struct ta_thread *t) { t->depth--; }
  * (dropped_reentry) instead. The signal fences keep the compiler from moving the slot's
  * stores out of the window (a handler runs on this thread: no hardware fence is needed). */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t) __attribute__((cold));
+/* Is slot `h` free, as far as the producer last saw the drainer's tail? */
+static inline bool ta_ring_room(const struct ta_ring *r, uint64_t h)
+{
+    return h - r->tail_cache <= r->mask;
+}
 /* The slot at the ring's head, once `writing` is set: a free one, or NULL (full). */
 TA_INLINE struct ta_rec *ta_rec_claim(struct ta_thread *t)
 {
     struct ta_ring *r = &t->ring;
     /* relaxed: only this thread stores head */
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (ta_unlikely(h - r->tail_cache > r->mask)) {
+    if (ta_unlikely(!ta_ring_room(r, h))) {
         /* acquire: pairs with the drainer's release store of tail in drain_cycle; the
          * drainer has finished reading every slot below tail before we overwrite one */
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (h - r->tail_cache > r->mask) {
+        if (!ta_ring_room(r, h)) {
             struct ta_rec *rec = ta_ring_full_slow(t);
             if (!rec) {
                 atomic_signal_fence(memory_order_seq_cst);
@@ -321,7 +326,7 @@ TA_INLINE struct ta_slot ta_rec_peek(struct ta_thread *t)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    struct ta_slot s = {h - r->tail_cache <= r->mask ? &r->slots[h & r->mask] : NULL, h};
+    struct ta_slot s = {ta_ring_room(r, h) ? &r->slots[h & r->mask] : NULL, h};
     return s;
 }
 /* ta_rec_begin for a slot from ta_rec_peek: that slot when the head has not moved since,

@@ -191,7 +191,7 @@ static struct ta_rec *full_slow(struct ta_thread *t)
             }
             /* acquire: as in ta_rec_begin */
             r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-            if (h - r->tail_cache <= r->mask)
+            if (ta_ring_room(r, h))
                 return &r->slots[h & r->mask];
             /* give up only when the drainer makes no progress at all */
             uint64_t now_seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
@@ -208,7 +208,7 @@ static struct ta_rec *full_slow(struct ta_thread *t)
         ta_debug("ring full and no drainer progress for 1 s: dropping while full");
     } else {
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (h - r->tail_cache <= r->mask)
+        if (ta_ring_room(r, h))
             return &r->slots[h & r->mask];
         /* dropping (TRACEAGENT_ON_FULL=drop): wake the drainer at the first drop and every
          * 1024th, not at each, so that a full ring does not cost a syscall per event */
