@@ -218,7 +218,7 @@ static void *drainer_main(void *arg)
         uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
         unsigned cycle_fill;
         drain_acquire(me);
-        uint64_t n = drain_cycle(0, &cycle_fill);
+        drain_cycle(0, &cycle_fill);
         ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
         /* Sleep so that the fullest ring is about 1/8 full when the drainer comes back:
@@ -227,7 +227,7 @@ static void *drainer_main(void *arg)
          * waits for room at a steady rate. A thread whose ring fills anyway wakes the
          * drainer (ta_drainer_kick). Idle: 2 ms (a burst after idling waits at most
          * that long, or drops at most that much with TRACEAGENT_ON_FULL=drop). */
-        if (!n || !cycle_fill) {
+        if (!cycle_fill) { /* nothing drained (fill rounds up: any record counts) */
             sleep_ns = 2000000;
         } else {
             uint64_t paced = sleep_ns * 128 / cycle_fill; /* at most doubling per cycle */
