@@ -54,6 +54,17 @@ static struct str_entry {
     char e[242];
 } strs[STRS];
 
+/* Copy what was just formatted into b from `start` into an entry's `dst` (room `cap`): its
+ * length, or -1 when it does not fit or a full buffer cut it (then the entry stays unused). */
+static long keep(const struct ta_buf *b, size_t start, char *dst, size_t cap)
+{
+    size_t n = b->len - start;
+    if (n > cap || b->len >= b->cap)
+        return -1;
+    memcpy(dst, b->p + start, n);
+    return (long)n;
+}
+
 static void cached_head(struct ta_buf *b, char ph, const char *cat, const char *name, int tid)
 {
     unsigned h = (unsigned)(((uintptr_t)name >> 3) ^ ((uintptr_t)name >> 11)) ^
@@ -65,17 +76,13 @@ static void cached_head(struct ta_buf *b, char ph, const char *cat, const char *
     }
     size_t start = b->len;
     head(b, ph, cat, name, tid);
-    size_t n = b->len - start;
-    c->gen = 0;
-    if (n <= sizeof c->s && b->len < b->cap) { /* not cut by a full buffer */
-        memcpy(c->s, b->p + start, n);
-        c->name = name;
-        c->cat = cat;
-        c->tid = tid;
-        c->ph = ph;
-        c->len = (uint8_t)n;
-        c->gen = gen;
-    }
+    long n = keep(b, start, c->s, sizeof c->s);
+    c->gen = n < 0 ? 0 : gen;
+    c->name = name;
+    c->cat = cat;
+    c->tid = tid;
+    c->ph = ph;
+    c->len = (uint8_t)n;
 }
 
 static void cached_jstr(struct ta_buf *b, const char *s)
@@ -88,14 +95,10 @@ static void cached_jstr(struct ta_buf *b, const char *s)
     }
     size_t start = b->len;
     ta_buf_jstr(b, s);
-    size_t n = b->len - start;
-    c->gen = 0;
-    if (n <= sizeof c->e && b->len < b->cap) {
-        memcpy(c->e, b->p + start, n);
-        c->s = s;
-        c->len = (uint16_t)n;
-        c->gen = gen;
-    }
+    long n = keep(b, start, c->e, sizeof c->e);
+    c->gen = n < 0 ? 0 : gen;
+    c->s = s;
+    c->len = (uint16_t)n;
 }
 
 static void meta_name(const char *what, int tid, const char *name)
