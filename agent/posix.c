@@ -11,7 +11,9 @@
  *
  * - Real functions are resolved in ta_posix_init() (from the core's constructor). A call that
  *   comes before that (another library's constructor) or while resolving (dlsym) finds a NULL
- *   pointer and takes the bootstrap path: the raw system call, unrecorded.
+ *   pointer and takes the bootstrap path: the raw system call, unrecorded. pread, pwrite,
+ *   lseek and stat make their system call themselves when that is all glibc's function
+ *   would do ("Direct calls" below).
  *
  * - Records: fd, path (interned; for calls on an fd, the path it was opened with), ret,
  *   bytes actually moved (bytes for mmap/munmap: the length mapped), offset where the
@@ -52,6 +54,7 @@
  */
 #undef _FORTIFY_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -168,6 +171,89 @@ TA_REAL(ssize_t, __read_chk, int, void *, size_t, size_t)
 TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 
+/* ------------------------------------------------------------------------------------ */
+/* Direct calls. pread, pwrite, lseek and the stat family make their system call in the
+ * wrapper (the `syscall` instruction, as glibc's own functions do) instead of calling
+ * glibc's function: after the call returns, the wrapper's page is the only code page it
+ * touches (glibc's function is two more instruction-TLB misses around every system call on
+ * machines without PCID, ~35 ns a pread here: bench/NOTES.md, row 26).
+ *
+ * Only where that is exactly what the call would have done:
+ * - the next definition of every such function is glibc's own (ta_in_libc): another
+ *   interposer preloaded after the agent (Darshan, an I/O redirection library) keeps
+ *   getting its calls;
+ * - pthread_cancel was never called in the process. pread and pwrite are cancellation
+ *   points, which glibc implements around the system call; from the first pthread_cancel
+ *   on (the agent wraps it), every call goes through glibc again. A thread already inside
+ *   a direct pread when the first cancel comes acts on it at its next cancellation point,
+ *   once the pread is done. lseek and stat are not cancellation points.
+ * read, write, open and close stay glibc's: they can block indefinitely (pipes, sockets,
+ * FIFOs) and must be cancellable while they do. x86_64 only; elsewhere always glibc. */
+#if defined(__x86_64__)
+#define TA_HAVE_DIRECT 1
+TA_INLINE long sys4(long nr, long a, long b, long c, long d)
+{
+    long r;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall"
+                     : "=a"(r)
+                     : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+                     : "rcx", "r11", "memory");
+    return r;
+}
+#else
+#define TA_HAVE_DIRECT 0
+TA_INLINE long sys4(long nr, long a, long b, long c, long d)
+{
+    (void)nr, (void)a, (void)b, (void)c, (void)d;
+    return -ENOSYS; /* never called: `direct` stays 0 */
+}
+#endif
+/* A system call's result as glibc returns it: -1 with errno on failure. */
+TA_INLINE long sys_ret(long r)
+{
+    if (ta_unlikely((unsigned long)r > -4096ul)) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+static _Atomic unsigned char direct;      /* 1: make the calls below directly */
+static _Atomic unsigned char cancel_seen; /* pthread_cancel was called: never again */
+#define DIRECT(sys, real) \
+    (ta_likely(atomic_load_explicit(&direct, memory_order_relaxed)) ? (sys) : (real))
+TA_INLINE ssize_t sys_pread(int fd, void *buf, size_t n, off64_t off)
+{
+    return sys_ret(sys4(SYS_pread64, fd, (long)buf, (long)n, off));
+}
+TA_INLINE ssize_t sys_pwrite(int fd, const void *buf, size_t n, off64_t off)
+{
+    return sys_ret(sys4(SYS_pwrite64, fd, (long)buf, (long)n, off));
+}
+TA_INLINE off64_t sys_lseek(int fd, off64_t off, int whence)
+{
+    return sys_ret(sys4(SYS_lseek, fd, off, whence, 0));
+}
+/* glibc's stat, lstat, fstatat (and their 64 names) are newfstatat on x86_64, whose
+ * struct stat is the kernel's; fstat is the fstat system call. */
+TA_INLINE int sys_fstatat(int dirfd, const char *path, void *st, int fl)
+{
+    return (int)sys_ret(sys4(SYS_newfstatat, dirfd, (long)path, (long)st, fl));
+}
+TA_INLINE int sys_fstat(int fd, void *st)
+{
+    return (int)sys_ret(sys4(SYS_fstat, fd, (long)st, 0, 0));
+}
+
+TA_REAL(int, pthread_cancel, pthread_t)
+TA_EXPORT int pthread_cancel(pthread_t th)
+{
+    atomic_store_explicit(&cancel_seen, 1, memory_order_relaxed);
+    atomic_store_explicit(&direct, 0, memory_order_relaxed);
+    int (*real)(pthread_t) = ta_get_real_pthread_cancel();
+    return real ? real(th) : ESRCH;
+}
+
 #define POSIX_FUNCS(X)                                                                    \
     X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) X(__open64_2)  \
     X(__openat_2) X(__openat64_2) X(close) X(close_range) X(read) X(write) X(pread)        \
@@ -186,6 +272,14 @@ void ta_posix_init(void)
 #define RESOLVE(fn) ta_get_real_##fn();
     POSIX_FUNCS(RESOLVE)
 #undef RESOLVE
+    void *const via_libc[] = {
+        real_pread, real_pwrite, real_pread64, real_pwrite64, real_lseek, real_lseek64,
+        real_stat, real_lstat, real_fstat, real_fstatat, real_stat64, real_lstat64,
+        real_fstat64, real_fstatat64,
+    };
+    if (TA_HAVE_DIRECT && ta_in_libc(via_libc, sizeof via_libc / sizeof via_libc[0]) &&
+        !atomic_load(&cancel_seen))
+        atomic_store(&direct, 1);
     if (!TA_NOP)
         ta_fdtab_init();
 }
@@ -600,25 +694,29 @@ TA_HOT TA_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 TA_HOT TA_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
     BOOT(pread, syscall(SYS_pread64, fd, buf, n, off))
-    XFER(op_pread, fd, 0, 0, off, 0, real_pread(fd, buf, n, off));
+    XFER(op_pread, fd, 0, 0, off, 0,
+         DIRECT(sys_pread(fd, buf, n, off), real_pread(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
     BOOT(pwrite, syscall(SYS_pwrite64, fd, buf, n, off))
-    XFER(op_pwrite, fd, 1, 0, off, 0, real_pwrite(fd, buf, n, off));
+    XFER(op_pwrite, fd, 1, 0, off, 0,
+         DIRECT(sys_pwrite(fd, buf, n, off), real_pwrite(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
     BOOT(pread64, syscall(SYS_pread64, fd, buf, n, off))
-    XFER(op_pread64, fd, 0, 0, off, 0, real_pread64(fd, buf, n, off));
+    XFER(op_pread64, fd, 0, 0, off, 0,
+         DIRECT(sys_pread(fd, buf, n, off), real_pread64(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
     BOOT(pwrite64, syscall(SYS_pwrite64, fd, buf, n, off))
-    XFER(op_pwrite64, fd, 1, 0, off, 0, real_pwrite64(fd, buf, n, off));
+    XFER(op_pwrite64, fd, 1, 0, off, 0,
+         DIRECT(sys_pwrite(fd, buf, n, off), real_pwrite64(fd, buf, n, off)));
 }
 
 TA_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
@@ -745,13 +843,13 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 TA_HOT TA_EXPORT off_t lseek(int fd, off_t off, int whence)
 {
     BOOT(lseek, syscall(SYS_lseek, fd, off, whence))
-    SEEK(op_lseek, fd, real_lseek(fd, off, whence));
+    SEEK(op_lseek, fd, DIRECT(sys_lseek(fd, off, whence), real_lseek(fd, off, whence)));
 }
 
 TA_HOT TA_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
 {
     BOOT(lseek64, syscall(SYS_lseek, fd, off, whence))
-    SEEK(op_lseek64, fd, real_lseek64(fd, off, whence));
+    SEEK(op_lseek64, fd, DIRECT(sys_lseek(fd, off, whence), real_lseek64(fd, off, whence)));
 }
 
 TA_EXPORT int fsync(int fd)
@@ -937,50 +1035,55 @@ TA_EXPORT int munmap(void *addr, size_t len)
 TA_HOT TA_EXPORT int stat(const char *path, struct stat *st)
 {
     BOOT_STATAT(stat, AT_FDCWD, path, st, 0)
-    ON_PATH(op_stat, AT_FDCWD, path, false, real_stat(path, st));
+    ON_PATH(op_stat, AT_FDCWD, path, false,
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), real_stat(path, st)));
 }
 
 TA_HOT TA_EXPORT int lstat(const char *path, struct stat *st)
 {
     BOOT_STATAT(lstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
-    ON_PATH(op_lstat, AT_FDCWD, path, false, real_lstat(path, st));
+    ON_PATH(op_lstat, AT_FDCWD, path, false,
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), real_lstat(path, st)));
 }
 
 TA_HOT TA_EXPORT int fstat(int fd, struct stat *st)
 {
     BOOT_FSTAT(fstat, fd, st)
-    ON_FD(op_fstat, fd, -1, real_fstat(fd, st));
+    ON_FD(op_fstat, fd, -1, DIRECT(sys_fstat(fd, st), real_fstat(fd, st)));
 }
 
 TA_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int fl)
 {
     BOOT_STATAT(fstatat, dirfd, path, st, fl)
-    ON_PATH(op_fstatat, dirfd, path, fl & AT_EMPTY_PATH, real_fstatat(dirfd, path, st, fl));
+    ON_PATH(op_fstatat, dirfd, path, fl & AT_EMPTY_PATH,
+            DIRECT(sys_fstatat(dirfd, path, st, fl), real_fstatat(dirfd, path, st, fl)));
 }
 
 TA_HOT TA_EXPORT int stat64(const char *path, struct stat64 *st)
 {
     BOOT_STATAT(stat64, AT_FDCWD, path, st, 0)
-    ON_PATH(op_stat64, AT_FDCWD, path, false, real_stat64(path, st));
+    ON_PATH(op_stat64, AT_FDCWD, path, false,
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), real_stat64(path, st)));
 }
 
 TA_EXPORT int lstat64(const char *path, struct stat64 *st)
 {
     BOOT_STATAT(lstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
-    ON_PATH(op_lstat64, AT_FDCWD, path, false, real_lstat64(path, st));
+    ON_PATH(op_lstat64, AT_FDCWD, path, false,
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), real_lstat64(path, st)));
 }
 
 TA_HOT TA_EXPORT int fstat64(int fd, struct stat64 *st)
 {
     BOOT_FSTAT(fstat64, fd, st)
-    ON_FD(op_fstat64, fd, -1, real_fstat64(fd, st));
+    ON_FD(op_fstat64, fd, -1, DIRECT(sys_fstat(fd, st), real_fstat64(fd, st)));
 }
 
 TA_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int fl)
 {
     BOOT_STATAT(fstatat64, dirfd, path, st, fl)
     ON_PATH(op_fstatat64, dirfd, path, fl & AT_EMPTY_PATH,
-            real_fstatat64(dirfd, path, st, fl));
+            DIRECT(sys_fstatat(dirfd, path, st, fl), real_fstatat64(dirfd, path, st, fl)));
 }
 
 TA_EXPORT int __xstat(int ver, const char *path, struct stat *st)

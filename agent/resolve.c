@@ -12,6 +12,7 @@
  * take their bootstrap path (the raw syscall). */
 #include <dlfcn.h>
 #include <link.h>
+#include <string.h>
 
 #include "ta.h"
 
@@ -68,4 +69,40 @@ void *ta_resolve(const char *name)
     ta_guard--;
     resolving = 0;
     return p;
+}
+
+struct in_libc {
+    void *const *fns;
+    int n;
+    bool found, all;
+};
+
+static int check_libc(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct in_libc *c = data;
+    const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+    const char *base = slash ? slash + 1 : info->dlpi_name;
+    if (!base || strncmp(base, "libc.so", 7) != 0)
+        return 0;
+    c->found = true;
+    for (int i = 0; i < c->n; i++) {
+        uintptr_t p = (uintptr_t)c->fns[i];
+        bool in = false;
+        for (int k = 0; k < info->dlpi_phnum && !in; k++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            in = ph->p_type == PT_LOAD && p >= lo && p - lo < ph->p_memsz;
+        }
+        if (!in)
+            c->all = false;
+    }
+    return 1;
+}
+
+bool ta_in_libc(void *const *fns, int n)
+{
+    struct in_libc c = {fns, n, false, true};
+    dl_iterate_phdr(check_libc, &c);
+    return c.found && c.all;
 }

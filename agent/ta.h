@@ -374,6 +374,8 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
  * loaded object (also those dlopen'ed RTLD_LOCAL, which RTLD_NEXT cannot see), skipping
  * the agent itself. NULL when none is loaded: never call it then. */
 void *ta_resolve(const char *name) __attribute__((cold));
+/* Are all `n` functions glibc's own definitions (in the loaded libc.so.6)? */
+bool ta_in_libc(void *const *fns, int n) __attribute__((cold));
 
 /* Declare the pointer to the real function and a resolver used by its wrapper:
  *   TA_REAL(ssize_t, read, int, void *, size_t);

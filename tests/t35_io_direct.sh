@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# pread, pwrite, lseek and stat are system calls the agent makes itself (agent/posix.c,
+# "Direct calls"), where that is exactly what glibc's function would do. Two things must
+# not change for the program: an interposer preloaded with the agent (before or after it)
+# still gets every call, and pthread_cancel still cancels a thread whose only cancellation
+# point is pread. Return values and errno are t30's (every call compared with the untraced
+# run).
+source "$(dirname "$0")/lib/common.sh"
+
+bin="$TBUILD/io_direct"
+shim="$TBUILD/io_shim.so"
+ta_cc "$bin" "$ROOT/tests/io/direct.c" -ldl
+gcc -shared -fPIC -O1 -o "$shim" "$ROOT/tests/io/shim.c" -ldl || { fail "build shim.c"; finish; }
+N=200
+want="shim pread=$N pwrite=$N lseek=$N stat=$N fstat=$N"
+
+got=$(LD_PRELOAD="$shim" "$bin" chain "$TMP/f0.dat" $N)
+check "the interposer counts every call without the agent (the test's own check)" \
+    test "$got" = "$want"
+for order in agent-first shim-first; do
+    if [ $order = agent-first ]; then pre="$AGENT:$shim"; else pre="$shim:$AGENT"; fi
+    mkdir -p "$TMP/$order"
+    got=$(TRACEAGENT_OUTPUT="$TMP/$order" LD_PRELOAD="$pre" "$bin" chain "$TMP/f1.dat" $N)
+    check "[$order] the interposer still gets every call ($got)" test "$got" = "$want"
+    $PY - "$ROOT" "$TMP/$order" "$N" "$order" <<'PYEOF' || T_FAILS=$((T_FAILS + 1))
+import collections, sys
+ROOT, out, n, order = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+sys.path.insert(0, ROOT + "/tests/lib")
+import tacheck
+(pid, runs), = tacheck.files(out).items()
+ev = tacheck.load_trace(runs[0]["trace"], require_closed=True)
+c = collections.Counter(e["name"] for e in ev if e.get("ph") == "X" and e.get("cat") == "posix")
+want = {"pread": n, "pwrite": n, "lseek": n, "stat": n, "fstat": n}
+ok = all(c.get(k) == v for k, v in want.items())
+print(("ok - " if ok else "not ok - ") + f"[{order}] every call traced once: " +
+      ", ".join(f"{k} {c.get(k)}" for k in want))
+sys.exit(0 if ok else 1)
+PYEOF
+done
+
+mkdir -p "$TMP/cancel"
+got=$(traced "$TMP/cancel" "$bin" cancel "$TMP/f2.dat" 2>"$TMP/cancel.err")
+rc=$?
+check "pthread_cancel cancels a thread in a pread loop under the agent (rc $rc)" test $rc -eq 0
+# (a hung loop's trace, millions of preads, is not worth reading)
+[ $rc -eq 0 ] && $PY - "$ROOT" "$TMP/cancel" "${got:-0}" <<'PYEOF' || T_FAILS=$((T_FAILS + 1))
+import sys
+ROOT, out, done = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, ROOT + "/tests/lib")
+import tacheck
+(pid, runs), = tacheck.files(out).items()
+ev = tacheck.load_trace(runs[0]["trace"], require_closed=True)
+n = sum(1 for e in ev if e.get("ph") == "X" and e.get("name") == "pread")
+ok = done >= 1000 and n == done
+print(("ok - " if ok else "not ok - ") +
+      f"every pread the cancelled thread completed is in the trace ({n} of {done})")
+sys.exit(0 if ok else 1)
+PYEOF
+finish
