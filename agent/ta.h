@@ -26,6 +26,9 @@
  * of the functions that call them): after a system call each code page a call touches is
  * an instruction-TLB miss on machines without PCID (bench/NOTES.md, row 23). */
 #define TA_HOT __attribute__((hot))
+/* The first of a group of hot wrappers a program calls one after another (fopen, fread,
+ * fclose): starts a code page, so that the group, defined next to it, shares that page. */
+#define TA_PAGE __attribute__((aligned(4096)))
 #define TA_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------------------------ */
