@@ -108,6 +108,11 @@ static void set_key(const char *var, const char *val)
             bad(var, val, "expected wait or drop");
         else
             ta_cfg.on_full_drop = val[0] == 'd';
+    } else if (!strcmp(var, "TRACEAGENT_DIRECT")) {
+        if (strcmp(val, "0") && strcmp(val, "1"))
+            bad(var, val, "expected 0 or 1");
+        else
+            ta_cfg.no_direct = val[0] == '0';
     } else if (!strcmp(var, "TRACEAGENT_STACKS")) {
         if ((m = parse_list(val, cat_keys, TA_CAT_AGENT, 1)) < 0)
             bad(var, val, "expected a comma list of categories");
@@ -141,7 +146,7 @@ static const char *const vars[] = {
     "TRACEAGENT_LOG",    "TRACEAGENT_OUTPUT",          "TRACEAGENT_EXPORT",
     "TRACEAGENT_TRACE",  "TRACEAGENT_BUFFER_KB",       "TRACEAGENT_MIN_DURATION_NS",
     "TRACEAGENT_CHILDREN", "TRACEAGENT_STACKS",        "TRACEAGENT_EXCLUDE",
-    "TRACEAGENT_ON_FULL",
+    "TRACEAGENT_ON_FULL", "TRACEAGENT_DIRECT",
 };
 #define NVARS (sizeof vars / sizeof vars[0])
 

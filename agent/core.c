@@ -506,7 +506,8 @@ static char **child_env(char *const envp[], char *buf, size_t cap, size_t *need)
                                        "TRACEAGENT_MIN_DURATION_NS", "TRACEAGENT_CHILDREN",
                                        "TRACEAGENT_STACKS", "TRACEAGENT_LOG",
                                        "TRACEAGENT_EXCLUDE", "TRACEAGENT_CONFIG",
-                                       "TRACEAGENT_CLOCK", "TRACEAGENT_ON_FULL"};
+                                       "TRACEAGENT_CLOCK", "TRACEAGENT_ON_FULL",
+                                       "TRACEAGENT_DIRECT"};
     size_t n = 0;
     while (envp[n])
         n++;

@@ -174,22 +174,30 @@ TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 /* ------------------------------------------------------------------------------------ */
 /* Direct calls. pread, pwrite, lseek and the stat family make their system call in the
  * wrapper (the `syscall` instruction, as glibc's own functions do) instead of calling
- * glibc's function: after the call returns, the wrapper's page is the only code page it
- * touches (glibc's function is two more instruction-TLB misses around every system call on
- * machines without PCID, ~35 ns a pread here: bench/NOTES.md, row 26).
+ * glibc's function: the system call then returns into the wrapper, where glibc's function
+ * returned into glibc's page and then into the wrapper's, one more return and one more
+ * instruction-TLB miss after every system call on machines without PCID (~30 ns a pread
+ * here: bench/NOTES.md, row 26).
  *
  * Only where that is exactly what the call would have done:
- * - the next definition of every such function is glibc's own (ta_in_libc): another
- *   interposer preloaded after the agent (Darshan, an I/O redirection library) keeps
- *   getting its calls;
- * - pthread_cancel was never called in the process. pread and pwrite are cancellation
- *   points, which glibc implements around the system call; from the first pthread_cancel
- *   on (the agent wraps it), every call goes through glibc again. A thread already inside
- *   a direct pread when the first cancel comes acts on it at its next cancellation point,
- *   once the pread is done. lseek and stat are not cancellation points.
- * read, write, open and close stay glibc's: they can block indefinitely (pipes, sockets,
- * FIFOs) and must be cancellable while they do. x86_64 only; elsewhere always glibc. */
-#if defined(__x86_64__)
+ * - the next definition of every such function is glibc's own (ta_in_libc, glibc >= 2.34:
+ *   before, libpthread's pread comes first): an interposer of these symbols preloaded after
+ *   the agent (Darshan, an I/O redirection library) keeps getting its calls;
+ * - no library that rewrites glibc's own system calls is loaded (ta_syscall_patcher:
+ *   syscall_intercept, as GekkoFS uses; DAOS's pil4dfs): those see only glibc's;
+ * - pthread_cancel was never called through the agent's wrapper. pread and pwrite are
+ *   cancellation points, which glibc implements around the system call; from the first
+ *   pthread_cancel on, every call goes through glibc again. A thread already inside a
+ *   direct pread when the first cancel comes acts on it at its next cancellation point,
+ *   once the pread returns: on a local file soon, on a hung NFS or FUSE file system
+ *   never (glibc's pread would be cancelled there). A pthread_cancel the program reaches
+ *   without the agent's wrapper (from a handle on libc.so.6: dlsym, Python's ctypes) does
+ *   not switch the direct calls off: TRACEAGENT_DIRECT=0 does.
+ * lseek and stat are not cancellation points. read, write, open and close stay glibc's:
+ * they block indefinitely on pipes, sockets, FIFOs and must stay cancellable while they
+ * do. x86_64 only (not x32); elsewhere always glibc, and everywhere with
+ * TRACEAGENT_DIRECT=0. */
+#if defined(__x86_64__) && !defined(__ILP32__)
 #define TA_HAVE_DIRECT 1
 TA_INLINE long sys4(long nr, long a, long b, long c, long d)
 {
@@ -206,7 +214,7 @@ TA_INLINE long sys4(long nr, long a, long b, long c, long d)
 TA_INLINE long sys4(long nr, long a, long b, long c, long d)
 {
     (void)nr, (void)a, (void)b, (void)c, (void)d;
-    return -ENOSYS; /* never called: `direct` stays 0 */
+    return -ENOSYS; /* never called: `direct` is never DIRECT_OK alone */
 }
 #endif
 /* A system call's result as glibc returns it: -1 with errno on failure. */
@@ -218,10 +226,12 @@ TA_INLINE long sys_ret(long r)
     }
     return r;
 }
-static _Atomic unsigned char direct;      /* 1: make the calls below directly */
-static _Atomic unsigned char cancel_seen; /* pthread_cancel was called: never again */
-#define DIRECT(sys, real) \
-    (ta_likely(atomic_load_explicit(&direct, memory_order_relaxed)) ? (sys) : (real))
+/* Two bits in one byte, so that a pthread_cancel racing with ta_posix_init always wins. */
+enum { DIRECT_OK = 1, DIRECT_CANCELLED = 2 };
+static _Atomic unsigned char direct;
+#define DIRECT(sys, real)                                                                 \
+    (ta_likely(atomic_load_explicit(&direct, memory_order_relaxed) == DIRECT_OK) ? (sys)  \
+                                                                                 : (real))
 TA_INLINE ssize_t sys_pread(int fd, void *buf, size_t n, off64_t off)
 {
     return sys_ret(sys4(SYS_pread64, fd, (long)buf, (long)n, off));
@@ -234,22 +244,26 @@ TA_INLINE off64_t sys_lseek(int fd, off64_t off, int whence)
 {
     return sys_ret(sys4(SYS_lseek, fd, off, whence, 0));
 }
-/* glibc's stat, lstat, fstatat (and their 64 names) are newfstatat on x86_64, whose
- * struct stat is the kernel's; fstat is the fstat system call. */
+/* As glibc 2.36 on x86_64, whose struct stat is the kernel's: stat, lstat, fstatat (and
+ * their 64 names) are newfstatat; fstat is newfstatat(fd, "", AT_EMPTY_PATH), EBADF for a
+ * negative fd. */
 TA_INLINE int sys_fstatat(int dirfd, const char *path, void *st, int fl)
 {
     return (int)sys_ret(sys4(SYS_newfstatat, dirfd, (long)path, (long)st, fl));
 }
 TA_INLINE int sys_fstat(int fd, void *st)
 {
-    return (int)sys_ret(sys4(SYS_fstat, fd, (long)st, 0, 0));
+    if (fd < 0) {
+        errno = EBADF;
+        return -1;
+    }
+    return sys_fstatat(fd, "", st, AT_EMPTY_PATH);
 }
 
 TA_REAL(int, pthread_cancel, pthread_t)
 TA_EXPORT int pthread_cancel(pthread_t th)
 {
-    atomic_store_explicit(&cancel_seen, 1, memory_order_relaxed);
-    atomic_store_explicit(&direct, 0, memory_order_relaxed);
+    atomic_fetch_or_explicit(&direct, DIRECT_CANCELLED, memory_order_relaxed);
     int (*real)(pthread_t) = ta_get_real_pthread_cancel();
     return real ? real(th) : ESRCH;
 }
@@ -265,7 +279,7 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)  \
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
-    X(__pread_chk) X(__pread64_chk)
+    X(__pread_chk) X(__pread64_chk) X(pthread_cancel)
 
 void ta_posix_init(void)
 {
@@ -277,9 +291,9 @@ void ta_posix_init(void)
         real_stat, real_lstat, real_fstat, real_fstatat, real_stat64, real_lstat64,
         real_fstat64, real_fstatat64,
     };
-    if (TA_HAVE_DIRECT && ta_in_libc(via_libc, sizeof via_libc / sizeof via_libc[0]) &&
-        !atomic_load(&cancel_seen))
-        atomic_store(&direct, 1);
+    if (TA_HAVE_DIRECT && !ta_cfg.no_direct &&
+        ta_in_libc(via_libc, sizeof via_libc / sizeof via_libc[0]) && !ta_syscall_patcher())
+        atomic_fetch_or(&direct, DIRECT_OK);
     if (!TA_NOP)
         ta_fdtab_init();
 }

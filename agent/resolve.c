@@ -83,7 +83,7 @@ static int check_libc(struct dl_phdr_info *info, size_t size, void *data)
     struct in_libc *c = data;
     const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
     const char *base = slash ? slash + 1 : info->dlpi_name;
-    if (!base || strncmp(base, "libc.so", 7) != 0)
+    if (!base || strcmp(base, "libc.so.6") != 0)
         return 0;
     c->found = true;
     for (int i = 0; i < c->n; i++) {
@@ -105,4 +105,27 @@ bool ta_in_libc(void *const *fns, int n)
     struct in_libc c = {fns, n, false, true};
     dl_iterate_phdr(check_libc, &c);
     return c.found && c.all;
+}
+
+static int find_patcher(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    static const char *const known[] = {"libsyscall_intercept.so", "libpil4dfs.so"};
+    const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+    const char *base = slash ? slash + 1 : info->dlpi_name;
+    for (size_t i = 0; base && i < sizeof known / sizeof known[0]; i++)
+        if (strncmp(base, known[i], strlen(known[i])) == 0) {
+            *(const char **)data = base;
+            return 1;
+        }
+    return 0;
+}
+
+bool ta_syscall_patcher(void)
+{
+    const char *name = NULL;
+    dl_iterate_phdr(find_patcher, &name);
+    if (name)
+        ta_info("%s is loaded: pread, pwrite, lseek and stat go through glibc", name);
+    return name != NULL;
 }

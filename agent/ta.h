@@ -379,6 +379,9 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
 void *ta_resolve(const char *name) __attribute__((cold));
 /* Are all `n` functions glibc's own definitions (in the loaded libc.so.6)? */
 bool ta_in_libc(void *const *fns, int n) __attribute__((cold));
+/* Is a library loaded that rewrites glibc's system call instructions (syscall_intercept,
+ * pil4dfs)? Such a library sees only the system calls glibc's code makes. */
+bool ta_syscall_patcher(void) __attribute__((cold));
 
 /* Declare the pointer to the real function and a resolver used by its wrapper:
  *   TA_REAL(ssize_t, read, int, void *, size_t);
@@ -423,6 +426,7 @@ struct ta_config {
     uint64_t min_duration_ns;
     int children;
     int on_full_drop;     /* TRACEAGENT_ON_FULL=drop: never wait for the drainer */
+    int no_direct;        /* TRACEAGENT_DIRECT=0: every call through glibc (posix.c) */
     uint32_t stacks_mask;
     int log_level;
     int nexcludes;

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # pread, pwrite, lseek and stat are system calls the agent makes itself (agent/posix.c,
-# "Direct calls"), where that is exactly what glibc's function would do. Two things must
-# not change for the program: an interposer preloaded with the agent (before or after it)
-# still gets every call, and pthread_cancel still cancels a thread whose only cancellation
-# point is pread. Return values and errno are t30's (every call compared with the untraced
-# run).
+# "Direct calls"), where that is exactly what glibc's function would do. Where pread's system
+# call is made (a seccomp filter traps one pread and reports the address of its `syscall`
+# instruction): in the agent by default, in glibc with TRACEAGENT_DIRECT=0, after a
+# pthread_cancel, when another interposer comes after the agent, and when a library that
+# rewrites glibc's system calls (syscall_intercept) is loaded. Two things must not
+# change for the program: that interposer, preloaded before or after the agent, still gets
+# every call, and pthread_cancel still cancels a thread whose only cancellation point is
+# pread. Return values and errno are t30's (every call compared with the untraced run);
+# here, calls on a NULL path (EFAULT; glibc declares those arguments nonnull, which once
+# let GCC drop the agent's own NULL check).
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/io_direct"
@@ -12,6 +17,33 @@ shim="$TBUILD/io_shim.so"
 ta_cc "$bin" "$ROOT/tests/io/direct.c" -ldl
 gcc -shared -fPIC -O1 -o "$shim" "$ROOT/tests/io/shim.c" -ldl || { fail "build shim.c"; finish; }
 N=200
+
+# where pread's system call is made
+where() { "$@" where "$TMP/w.dat" 2>&1; }
+W="$TMP/wout"
+mkdir -p "$W"
+if [ "$(where "$bin")" = no-seccomp ]; then
+    echo "# no seccomp filters here: where the system call is made is not checked"
+else
+    check "without the agent, glibc makes pread's system call (the test's own check)" \
+        test "$(where "$bin")" = libc.so.6
+    got=$(TRACEAGENT_OUTPUT="$W" LD_PRELOAD="$AGENT" where "$bin")
+    check "under the agent, the agent makes it ($got)" test "$got" = libtraceagent.so
+    got=$(TRACEAGENT_OUTPUT="$W" LD_PRELOAD="$NOPAGENT" where "$bin")
+    check "under the no-op agent too ($got)" test "$got" = libtraceagent-nop.so
+    got=$(TRACEAGENT_DIRECT=0 TRACEAGENT_OUTPUT="$W" LD_PRELOAD="$AGENT" where "$bin")
+    check "with TRACEAGENT_DIRECT=0, glibc makes it ($got)" test "$got" = libc.so.6
+    got=$(TRACEAGENT_OUTPUT="$W" LD_PRELOAD="$AGENT" "$bin" where "$TMP/w.dat" cancel 2>&1)
+    check "once pthread_cancel was called, glibc makes it ($got)" test "$got" = libc.so.6
+    got=$(TRACEAGENT_OUTPUT="$W" LD_PRELOAD="$AGENT:$shim" where "$bin")
+    check "with an interposer after the agent, glibc makes it, called by the interposer ($got)" \
+        test "$got" = libc.so.6
+    # a library that rewrites glibc's own system calls (known by name) sees only glibc's
+    cp "$shim" "$TBUILD/libsyscall_intercept.so.0"
+    got=$(TRACEAGENT_OUTPUT="$W" LD_PRELOAD="$TBUILD/libsyscall_intercept.so.0:$AGENT" \
+        where "$bin")
+    check "with syscall_intercept loaded, glibc makes it ($got)" test "$got" = libc.so.6
+fi
 want="shim pread=$N pwrite=$N lseek=$N stat=$N fstat=$N"
 
 got=$(LD_PRELOAD="$shim" "$bin" chain "$TMP/f0.dat" $N)
@@ -37,6 +69,16 @@ print(("ok - " if ok else "not ok - ") + f"[{order}] every call traced once: " +
 sys.exit(0 if ok else 1)
 PYEOF
 done
+
+"$bin" nullpath "$TMP/n.dat" >"$TMP/null.ref" 2>&1
+check "calls on a NULL path fail with EFAULT without the agent (the test's own check)" \
+    grep -q "^stat=-1 errno=14" "$TMP/null.ref"
+mkdir -p "$TMP/nullout"
+traced "$TMP/nullout" "$bin" nullpath "$TMP/n.dat" >"$TMP/null.got" 2>&1
+rc=$?
+check "calls on a NULL path: same results and errno under the agent (rc $rc)" \
+    cmp -s "$TMP/null.ref" "$TMP/null.got"
+[ $rc -eq 0 ] || sed 's/^/# /' "$TMP/null.got" | head -3
 
 mkdir -p "$TMP/cancel"
 got=$(traced "$TMP/cancel" "$bin" cancel "$TMP/f2.dat" 2>"$TMP/cancel.err")
