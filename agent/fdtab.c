@@ -119,27 +119,23 @@ bool ta_path_excluded(const char *path, size_t n)
  * are not cached (calls on them pass through).
  *
  * A signal handler can name a path in the middle of this, on the same thread. So an entry
- * is written under `path_filling`, which makes a handler neither read nor write the cache;
- * a reader interrupted by a handler's whole fill may see the old `ptr` and `inl` with the new
- * `text` and `id`, so `id` is read after the compare (the fence keeps the compiler from
- * reading it earlier: strcmp is known to be pure), and a long path's entry has an empty
- * `text`, which matches no path that reaches the cache. The inline hit path in fdtab.h
- * reads the same way. */
+ * is written under `path_filling`, which makes a handler neither read nor write the cache.
+ * An entry whose `text` holds its path was already compared by the inline hit path in
+ * fdtab.h before this was called; that one may see the old `ptr` and `inl` with a
+ * handler's new `text` and `id`, so it reads `id` after the compare, and a long path's
+ * entry has an empty `text`, which matches no path that reaches the cache. Here only long
+ * paths are compared, with the string table's copy of the entry's own `id`: the two always
+ * belong together. */
 static uint32_t path_id_cached(const char *path, bool *excluded)
 {
     struct ta_thread *t = ta_self;
     unsigned slot = ((uintptr_t)path >> 4) & 7;
     /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (a 28-byte path:
-     * 139 instructions -> ~20), and never reads past either string's end. Against the
-     * copy in the entry when the path fits: the string table's pages are two more TLB
-     * misses, in a row, on a machine whose system calls empty the TLB */
-    if (t && !t->path_filling && t->path_cache[slot].ptr == path) {
+     * 139 instructions -> ~20), and never reads past either string's end */
+    if (t && !t->path_filling && t->path_cache[slot].ptr == path && !t->path_cache[slot].inl) {
         uint32_t id = t->path_cache[slot].id;
-        bool inl = t->path_cache[slot].inl;
-        if (strcmp(path, inl ? t->path_cache[slot].text : ta_str(id)) == 0) {
-            atomic_signal_fence(memory_order_seq_cst);
-            return inl ? t->path_cache[slot].id : id; /* the id of the text compared */
-        }
+        if (strcmp(path, ta_str(id)) == 0)
+            return id;
     }
     size_t n = strlen(path);
     bool x = nexcl && ta_path_excluded(path, n);

@@ -71,6 +71,13 @@ void *ta_resolve(const char *name)
     return p;
 }
 
+/* An object's file name without its directory ("libc.so.6"), or NULL. */
+static const char *obj_base(const struct dl_phdr_info *info)
+{
+    const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+    return slash ? slash + 1 : info->dlpi_name;
+}
+
 struct in_libc {
     void *const *fns;
     int n;
@@ -81,8 +88,7 @@ static int check_libc(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     struct in_libc *c = data;
-    const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
-    const char *base = slash ? slash + 1 : info->dlpi_name;
+    const char *base = obj_base(info);
     if (!base || strcmp(base, "libc.so.6") != 0)
         return 0;
     c->found = true;
@@ -111,8 +117,7 @@ static int find_patcher(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     static const char *const known[] = {"libsyscall_intercept.so", "libpil4dfs.so"};
-    const char *slash = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
-    const char *base = slash ? slash + 1 : info->dlpi_name;
+    const char *base = obj_base(info);
     for (size_t i = 0; base && i < sizeof known / sizeof known[0]; i++)
         if (strncmp(base, known[i], strlen(known[i])) == 0) {
             *(const char **)data = base;
