@@ -14,6 +14,11 @@
  *   floorpread  the floor wrapped around libc's own pread (never the agent's): a tracer's
  *           least cost for that call, cache effects of the system call included; in A/B
  *           mode A is the bare libc pread
+ *   floorfopen  the floor wrapped around each of libc's own fopen, fread and fclose (three
+ *           records), inline in the loop: what the fopen trio costs any tracer that records
+ *           three events, with no wrapper of its own to return through; A is the bare trio.
+ *           BENCH_FLOOR_TSC=1 takes the floor's stamps as the agent does (`lfence; rdtsc`
+ *           before, `rdtsc` after) instead of clock_gettime
  * The calls are made normally: under LD_PRELOAD the agent interposes them.
  *
  * Each thread runs a warm-up (N/10 iterations, within 100..20000; see worker()), then REPS repetitions of
@@ -86,9 +91,10 @@
 #define TP(...) ((void)0)
 #endif
 
-enum mode { M_EMPTY, M_FLOOR, M_MARKER, M_PREAD, M_WRITE, M_FOPEN, M_STAT, M_FLOORPREAD };
-static const char *const mode_names[] = {"empty", "floor", "marker", "pread",
-                                         "write", "fopen", "stat", "floorpread"};
+enum mode { M_EMPTY, M_FLOOR, M_MARKER, M_PREAD, M_WRITE, M_FOPEN, M_STAT, M_FLOORPREAD,
+            M_FLOORFOPEN };
+static const char *const mode_names[] = {"empty", "floor", "marker", "pread",     "write",
+                                         "fopen", "stat",  "floorpread", "floorfopen"};
 #define NMODES (int)(sizeof mode_names / sizeof mode_names[0])
 
 static enum mode mode;
@@ -270,38 +276,87 @@ __attribute__((noinline)) void run_stat(struct tstate *s, long n)
 }
 
 static ssize_t (*libc_pread)(int, void *, size_t, off_t);
+static FILE *(*libc_fopen)(const char *, const char *);
+static size_t (*libc_fread)(void *, size_t, size_t, FILE *);
+static int (*libc_fclose)(FILE *);
+
+/* The floor's stamps around a real call: clock_gettime, or with BENCH_FLOOR_TSC=1 the TSC
+ * read as the agent reads it (the start ordered by lfence, the end bare). */
+static int floor_tsc;
+
+static inline uint64_t floor_start(void)
+{
+    if (floor_tsc) {
+        uint32_t lo, hi;
+        __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+        return (uint64_t)hi << 32 | lo;
+    }
+    return now_ns();
+}
+
+static inline uint64_t floor_end(void)
+{
+    if (floor_tsc) {
+        uint32_t lo, hi;
+        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory");
+        return (uint64_t)hi << 32 | lo;
+    }
+    return now_ns();
+}
+
+static inline void floor_record(uint64_t t0, uint64_t t1, uint64_t what)
+{
+    struct rec64 *r = &floor_ring[floor_head++ & (FLOOR_SLOTS - 1)];
+    r->w[0] = (uint64_t)(uintptr_t)&floor_ring;
+    r->w[1] = t0;
+    r->w[2] = t1;
+    r->w[3] = 1;
+    r->w[4] = 1;
+    r->w[5] = what;
+    r->w[6] = 3;
+    r->w[7] = 0;
+    __asm__ volatile("" ::: "memory");
+}
 
 __attribute__((noinline)) void run_floorpread(struct tstate *s, long n)
 {
     for (long i = 0; i < n; i++) {
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        uint64_t t0 = floor_start();
         if (libc_pread(s->fd, s->buf, 1, 0) != 1)
             FAIL("pread");
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        struct rec64 *r = &floor_ring[floor_head++ & (FLOOR_SLOTS - 1)];
-        r->w[0] = (uint64_t)(uintptr_t)&floor_ring;
-        r->w[1] = (uint64_t)a.tv_sec * 1000000000ull + (uint64_t)a.tv_nsec;
-        r->w[2] = (uint64_t)b.tv_sec * 1000000000ull + (uint64_t)b.tv_nsec;
-        r->w[3] = 1;
-        r->w[4] = 1;
-        r->w[5] = (uint64_t)s->fd;
-        r->w[6] = 3;
-        r->w[7] = 0;
-        __asm__ volatile("" ::: "memory");
+        floor_record(t0, floor_end(), (uint64_t)s->fd);
+    }
+}
+
+__attribute__((noinline)) void run_floorfopen(struct tstate *s, long n)
+{
+    for (long i = 0; i < n; i++) {
+        uint64_t t0 = floor_start();
+        FILE *f = libc_fopen(file_path, "r");
+        floor_record(t0, floor_end(), (uint64_t)(uintptr_t)f);
+        if (!f) {
+            FAIL("fopen");
+            continue;
+        }
+        t0 = floor_start();
+        size_t r = libc_fread(s->buf, 1, 1, f);
+        floor_record(t0, floor_end(), r);
+        if (r != 1)
+            FAIL("fread");
+        t0 = floor_start();
+        int c = libc_fclose(f);
+        floor_record(t0, floor_end(), (uint64_t)c);
     }
 }
 
 static void (*const runners[])(struct tstate *, long) = {
     run_empty, run_floor, run_marker, run_pread, run_write, run_fopen, run_stat, run_floorpread,
+    run_floorfopen,
 };
 
 /* The same calls made straight into libc (pointers from its own handle, which skips any
  * preloaded agent): the baseline of the A/B mode, in the same process. */
 static ssize_t (*libc_write)(int, const void *, size_t);
-static FILE *(*libc_fopen)(const char *, const char *);
-static size_t (*libc_fread)(void *, size_t, size_t, FILE *);
-static int (*libc_fclose)(FILE *);
 static int (*libc_stat)(const char *, struct stat *);
 
 static int resolve_libc(void)
@@ -363,7 +418,7 @@ __attribute__((noinline)) void direct_stat(struct tstate *s, long n)
 
 static void (*const directs[])(struct tstate *, long) = {
     run_empty, run_floor, direct_marker, direct_pread, direct_write, direct_fopen, direct_stat,
-    direct_pread,
+    direct_pread, direct_fopen,
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -417,7 +472,7 @@ static void *worker(void *arg)
     /* warm-up: N/10 iterations (100..20000); in A/B mode at least enough to fill the agent's
      * default ring once (16384 records: its pages are touched for the first time then, see
      * cold_added) */
-    long epi = mode == M_FOPEN ? 3 : 1; /* events per iteration */
+    long epi = mode == M_FOPEN || mode == M_FLOORFOPEN ? 3 : 1; /* events per iteration */
     long warm = n_iter / 10;
     if (warm > 20000)
         warm = 20000;
@@ -681,13 +736,16 @@ int main(int argc, char **argv)
     }
     const char *pn = getenv("BENCH_PIN");
     pin = pn && atoi(pn) > 0;
-    if (mode == M_PREAD || mode == M_FOPEN || mode == M_STAT || mode == M_FLOORPREAD)
+    int floor_call = mode == M_FLOORPREAD || mode == M_FLOORFOPEN;
+    const char *ft = getenv("BENCH_FLOOR_TSC");
+    floor_tsc = ft && atoi(ft) > 0;
+    if (mode == M_PREAD || mode == M_FOPEN || mode == M_STAT || floor_call)
         ensure_file();
-    if (mode == M_FLOORPREAD && resolve_libc() < 0) {
-        fprintf(stderr, "loop: cannot find libc's pread\n");
+    if (floor_call && resolve_libc() < 0) {
+        fprintf(stderr, "loop: cannot find libc's own functions\n");
         return 2;
     }
-    if (mode == M_FLOORPREAD && !floor_ring) {
+    if (floor_call && !floor_ring) {
         floor_ring = aligned_alloc(64, FLOOR_SLOTS * sizeof *floor_ring);
         memset(floor_ring, 0, FLOOR_SLOTS * sizeof *floor_ring);
     }
