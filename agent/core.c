@@ -442,6 +442,67 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 void ta_flush_signal(void) { ta_drain_signal(); }
 
 /* ------------------------------------------------------------------------------------ */
+/* vfork: the child runs in the parent's memory, on the parent thread's stack and TLS, until
+ * it execs or exits (Python's subprocess, posix_spawn-like launchers). What it does must
+ * not land in the parent's trace or fd table: its calls would be recorded under the
+ * parent's pid and tid, and its close/open/dup2 of 0-2 would rename the parent's fds. So
+ * the child runs with ta_guard raised (nothing is recorded) and ta_vforked set (the fd
+ * table is left alone: TA_UPKEEP); the parent, which resumes only once the child has
+ * execed or exited, puts both back as they were.
+ *
+ * Written as glibc's vfork is (x86_64: sysdeps/unix/sysv/linux/x86_64/vfork.S): the return
+ * address is popped into a register before the system call and pushed back after it, since
+ * the child's calls overwrite the stack below the caller's frame before the parent returns
+ * through it; the saved values live in registers, which are the parent's own again when it
+ * resumes. No shadow-stack handling: the agent is not built for CET. */
+__thread unsigned char ta_vforked __attribute__((tls_model("initial-exec")));
+
+#if defined(__x86_64__) && !defined(__ILP32__)
+__attribute__((used)) static long vfork_failed(long neg_errno)
+{
+    errno = (int)-neg_errno;
+    return -1;
+}
+
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "  .cfi_startproc\n"
+        "  movq ta_guard@GOTTPOFF(%rip), %rsi\n"
+        "  movl %fs:(%rsi), %edx\n" /* ta_guard as it was */
+        "  movq ta_vforked@GOTTPOFF(%rip), %r8\n"
+        "  movzbl %fs:(%r8), %r9d\n" /* ta_vforked as it was */
+        "  popq %rdi\n"
+        "  .cfi_adjust_cfa_offset -8\n"
+        "  .cfi_register %rip, %rdi\n"
+        "  movl $58, %eax\n" /* SYS_vfork */
+        "  syscall\n"
+        "  pushq %rdi\n"
+        "  .cfi_adjust_cfa_offset 8\n"
+        "  .cfi_rel_offset %rip, 0\n"
+        "  cmpq $-4095, %rax\n"
+        "  jae 2f\n"
+        "  testl %eax, %eax\n"
+        "  jnz 1f\n"
+        "  leal 1(%rdx), %ecx\n" /* the child: nothing recorded, the table left alone */
+        "  movl %ecx, %fs:(%rsi)\n"
+        "  movb $1, %fs:(%r8)\n"
+        "  ret\n"
+        "1:\n" /* the parent: as before, whatever the child left */
+        "  movl %edx, %fs:(%rsi)\n"
+        "  movb %r9b, %fs:(%r8)\n"
+        "  ret\n"
+        "2:\n"
+        "  movq %rax, %rdi\n"
+        "  jmp vfork_failed\n"
+        "  .cfi_endproc\n"
+        ".size vfork, .-vfork\n"
+        ".globl __vfork\n"
+        ".set __vfork, vfork\n");
+#endif
+
+/* ------------------------------------------------------------------------------------ */
 /* _exit, _Exit: Python's multiprocessing workers and many forked children leave this way,
  * skipping destructors. */
 

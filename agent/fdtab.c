@@ -231,6 +231,14 @@ void ta_fd_closed_range(unsigned first, unsigned last)
             ta_fd_closed((int)fd);
 }
 
+static uint32_t new_group(void)
+{
+    uint32_t g = atomic_fetch_add_explicit(&next_group, 1, memory_order_relaxed);
+    if (!g) /* wrapped: 0 means "no group" */
+        g = atomic_fetch_add_explicit(&next_group, 1, memory_order_relaxed);
+    return g;
+}
+
 void ta_fd_dup(int oldfd, int newfd)
 {
     if (oldfd == newfd)
@@ -243,12 +251,8 @@ void ta_fd_dup(int oldfd, int newfd)
         return;
     }
     uint32_t g = o->group;
-    if (!g) {
-        g = atomic_fetch_add_explicit(&next_group, 1, memory_order_relaxed);
-        if (!g) /* wrapped: 0 means "no group" */
-            g = atomic_fetch_add_explicit(&next_group, 1, memory_order_relaxed);
-        o->group = g;
-    }
+    if (!g)
+        o->group = g = new_group();
     ta_fd_forget_off(o);
     if (!n)
         return; /* the duplicate is beyond the table; `o` stays grouped: offsets unknown */
@@ -263,10 +267,38 @@ void ta_fd_dup(int oldfd, int newfd)
 /* ------------------------------------------------------------------------------------ */
 /* Fds the agent did not see opened: looked up on first use */
 
+/* A discovered fd may share its open file description with another known fd on the same
+ * path: `prog > log 2>&1` starts with fds 1 and 2 on one description, one offset moved by
+ * both. Such fds join a group, as dups do (offsets unknown). kcmp tells; where it cannot
+ * (no kcmp, not permitted), the same path is taken as shared: an unknown offset is
+ * better than a wrong one. */
+static void group_if_shared(int fd, struct ta_fdent *e)
+{
+    unsigned h = (unsigned)atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed);
+    long pid = 0;
+    for (unsigned o = 0; o < h && o < TA_FD_MAX; o++) {
+        struct ta_fdent *x = &ta_fdtab[o];
+        if ((int)o == fd || !x->used || x->path != e->path)
+            continue;
+        if (!pid)
+            pid = syscall(SYS_getpid);
+        long k = syscall(SYS_kcmp, pid, pid, 0 /* KCMP_FILE */, fd, (long)o);
+        if (k != 0 && k != -1)
+            continue; /* two descriptions */
+        if (k == -1 && errno != ENOSYS && errno != EPERM)
+            continue; /* EBADF: o is not open any more */
+        uint32_t g = x->group ? x->group : new_group();
+        x->group = e->group = g;
+        ta_fd_forget_off(x);
+        ta_fd_forget_off(e);
+        return;
+    }
+}
+
 void ta_fd_discover(int fd, struct ta_fdent *e)
 {
     char link[64], target[4096];
-    if (ta_is_agent_fd(fd))
+    if (ta_is_agent_fd(fd) || ta_vforked) /* a vfork child's fds are not the parent's */
         return;
     int saved = errno;
     ta_fmt(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -285,8 +317,18 @@ void ta_fd_discover(int fd, struct ta_fdent *e)
     }
     long off = syscall(SYS_lseek, fd, 0L, SEEK_CUR); /* ESPIPE for pipes, ttys, sockets */
     long fl = syscall(SYS_fcntl, fd, F_GETFL);
-    if (!e->used) /* another thread may have opened it meanwhile: its entry wins */
+    if (!e->used) { /* another thread may have opened it meanwhile: its entry wins */
+        /* a FILE* on it (stdin, stdout, stderr, or one fopen'ed untraced) moves the kernel
+         * offset in its buffer: kept, and the offset stays unknown */
+        uint8_t stream = e->stream;
         ta_fd_opened(fd, id, fl < 0 ? 0 : (int)fl, excluded, off < 0 ? -1 : off);
+        if (stream) {
+            e->stream = 1;
+            ta_fd_forget_off(e);
+        }
+        if (id)
+            group_if_shared(fd, e);
+    }
     errno = saved;
 }
 

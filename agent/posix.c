@@ -26,7 +26,8 @@
  *   then not reported, are: writes to an O_APPEND fd (the kernel writes at the end, which
  *   the agent does not know without a syscall; after such a write the offset is unknown
  *   until the next lseek; pwrite on O_APPEND also appends, Linux-style); fds that share
- *   their open file description after dup/dup2/dup3/F_DUPFD, until one is closed and the
+ *   their open file description after dup/dup2/dup3/F_DUPFD, or from the start (fds 1
+ *   and 2 of `prog > log 2>&1`, told by kcmp when first used), until one is closed and the
  *   other is lseek'ed; fds carrying a FILE* (stdio moves the kernel offset in its own
  *   buffer fills; the FILE* has its own logical position, see stdio.c); fds opened by
  *   calls the agent does not wrap (socket, pipe, accept, opendir, ...). Fds inherited at
@@ -49,14 +50,21 @@
  * - fcntl/fcntl64: only F_DUPFD and F_DUPFD_CLOEXEC are recorded (as dups); every other
  *   command passes through (F_SETFL updates the agent's O_APPEND bit silently).
  *
- * - A vfork() child shares the parent's memory: dup2/dup3/close_range there leave the fd
- *   table alone and record nothing (ta_in_forked_copy).
+ * - A vfork() child shares the parent's memory: vfork is the agent's (core.c), and in the
+ *   child nothing is recorded and the fd table is left alone (TA_UPKEEP); children made
+ *   with clone(CLONE_VM) some other way are caught on dup2/dup3/close_range
+ *   (ta_in_forked_copy).
+ *
+ * - closefrom is the agent's (glibc's closes behind the wrappers' back, the agent's own fds
+ *   included); closedir tells the fd table its fd is gone (after fdopendir).
  */
 #undef _FORTIFY_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -97,6 +105,7 @@ void __chk_fail(void) __attribute__((noreturn));
 /* Real functions                                                                       */
 
 TA_REAL(int, open, const char *, int, ...)
+TA_REAL(int, closedir, DIR *)
 TA_REAL(int, open64, const char *, int, ...)
 TA_REAL(int, openat, int, const char *, int, ...)
 TA_REAL(int, openat64, int, const char *, int, ...)
@@ -279,7 +288,7 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)  \
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
-    X(__pread_chk) X(__pread64_chk) X(pthread_cancel)
+    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir)
 
 void ta_posix_init(void)
 {
@@ -323,6 +332,7 @@ OPS_WRITE(OP_WRITE)
 OPS_META(OP_META)
 OP(close, TA_IO_CLOSE)
 OP(close_range, TA_IO_CLOSE)
+OP(closefrom, TA_IO_CLOSE)
 OP(lseek, TA_IO_SEEK)
 OP(lseek64, TA_IO_SEEK)
 OP(fsync, TA_IO_SYNC)
@@ -380,7 +390,7 @@ OP(munmap, TA_IO_MAP)
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
             int r0_ = CALL;                                                               \
-            if (!TA_NOP && r0_ >= 0)                                                      \
+            if (TA_UPKEEP && r0_ >= 0)                                                    \
                 ta_fd_closed(r0_); /* untraced open: no stale path on this fd */          \
             return r0_;                                                                   \
         }                                                                                 \
@@ -580,7 +590,7 @@ TA_HOT TA_EXPORT int close(int fd)
     BOOT(close, (int)syscall(SYS_close, fd))
     struct ta_thread *t;
     if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX))) {
-        if (!TA_NOP)
+        if (TA_UPKEEP)
             ta_fd_closed(fd);
         return real_close(fd);
     }
@@ -661,12 +671,12 @@ static int do_close_range(unsigned first, unsigned last, int flags)
     return r;
 }
 
-TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
+static int close_range_as(const struct ta_op *op, unsigned first, unsigned last, int flags)
 {
     struct ta_thread *t;
     if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX))) {
         int r0 = do_close_range(first, last, flags);
-        if (!TA_NOP && r0 == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && !ta_in_forked_copy())
+        if (TA_UPKEEP && r0 == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && !ta_in_forked_copy())
             ta_fd_closed_range(first, last);
         return r0;
     }
@@ -683,11 +693,89 @@ TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
     int err = r < 0 ? errno : 0;
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
         ta_fd_closed_range(first, last);
-    ta_io_rec(t, s, &op_close_range, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
+    ta_io_rec(t, s, op, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
     ta_leave(t);
     if (r < 0)
         errno = err;
     return r;
+}
+
+TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    return close_range_as(&op_close_range, first, last, flags);
+}
+
+/* closefrom (glibc 2.34): glibc's own closes with its internal close_range, which the
+ * agent does not see: the agent's output fds closed with the program's, and a later fd of
+ * the program that took one of their numbers got the trace written into it. Done here as
+ * glibc does it: close_range from lowfd up (the agent's fds skipped, the fd table told),
+ * and where close_range fails (a kernel before 5.9, a seccomp filter), each fd listed in
+ * /proc/self/fd; glibc aborts the program when that fails too, and so does this. */
+static void close_quietly(int fd)
+{
+    if (ta_is_agent_fd(fd))
+        return;
+    syscall(SYS_close, fd);
+    if (TA_UPKEEP && !ta_in_forked_copy())
+        ta_fd_closed(fd);
+}
+
+TA_EXPORT void closefrom(int lowfd)
+{
+    unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
+    int saved = errno;
+    if (close_range_as(&op_closefrom, lo, ~0U, 0) == 0)
+        return;
+    for (int tries = 0; tries < 2; tries++) {
+        int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                               O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+        if (dir < 0) {
+            if (errno != EMFILE || tries)
+                break;
+            close_quietly((int)lo); /* glibc's way out of EMFILE: one fd fewer, then again */
+            continue;
+        }
+        char buf[4096];
+        long n;
+        while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+            for (long off = 0; off < n;) {
+                const char *name = buf + off + 19; /* struct linux_dirent64: d_name */
+                off += *(unsigned short *)(buf + off + 16); /* d_reclen */
+                long fd = 0;
+                if (*name < '0' || *name > '9')
+                    continue;
+                while (*name >= '0' && *name <= '9' && fd <= INT32_MAX)
+                    fd = fd * 10 + (*name++ - '0');
+                if (fd >= lo && fd != dir && fd <= INT32_MAX)
+                    close_quietly((int)fd);
+            }
+        syscall(SYS_close, dir);
+        if (n == 0) {
+            errno = saved;
+            return;
+        }
+        break;
+    }
+    abort(); /* as glibc: "closefrom failed to close a file descriptor" */
+}
+
+/* closedir closes the directory's fd inside libc, out of the agent's sight: after
+ * fdopendir(fd), that fd's entry would stay, and the next fd with its number (a pipe, a
+ * socket) would carry the directory's path. Not recorded: opendir is not either. */
+TA_EXPORT int closedir(DIR *d)
+{
+    int (*f)(DIR *) = ta_get_real_closedir();
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    __asm__("" : "+r"(d)); /* glibc says nonnull, and returns EINVAL for NULL */
+    if (TA_UPKEEP && d) {
+        int fd = dirfd(d);
+        if (fd >= 0)
+            ta_fd_closed(fd);
+    }
+    return f(d);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1165,7 +1253,7 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
         struct ta_thread *t_;                                                             \
         if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
             int r0_ = CALL;                                                               \
-            if (!TA_NOP && r0_ >= 0 && !((fork_check) && ta_in_forked_copy()))            \
+            if (TA_UPKEEP && r0_ >= 0 && !((fork_check) && ta_in_forked_copy()))          \
                 ta_fd_dup(oldfd, r0_);                                                    \
             return r0_;                                                                   \
         }                                                                                 \
@@ -1225,7 +1313,7 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
     if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) {                                       \
         int r = real_##fn(fd, cmd, arg);                                                  \
         struct ta_fdent *e;                                                               \
-        if (!TA_NOP && cmd == F_SETFL && r == 0 && (e = ta_fd(fd)))                       \
+        if (TA_UPKEEP && cmd == F_SETFL && r == 0 && (e = ta_fd(fd)))                     \
             e->append = ((long)arg & O_APPEND) != 0;                                      \
         return r;                                                                         \
     }                                                                                     \

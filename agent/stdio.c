@@ -140,8 +140,22 @@ void ta_stdio_init(void)
         return fail;                                                                      \
     }
 
-static inline int sfd(FILE *fp) { return fp ? fp->_fileno : -1; }
+/* The stream's fd, as fileno() gives it: only a stream on a file has one (glibc's
+ * _IO_IS_FILEBUF); open_memstream's leaves _fileno as it found it (0, often), fmemopen's
+ * and fopencookie's set -2. */
+#define TA_IO_IS_FILEBUF 0x2000
+static inline int sfd(FILE *fp)
+{
+    return fp && (fp->_flags & TA_IO_IS_FILEBUF) && fp->_fileno >= 0 ? fp->_fileno : -1;
+}
 static inline bool serr(FILE *fp) { return (fp->_flags & _IO_ERR_SEEN) != 0; }
+/* A read that came back short failed, as stdio tells it: the error indicator is set, and
+ * was not before the call (a sticky error of an earlier call does not make this call's end
+ * of file a failure), or was and the call did not reach the end of the file. */
+static inline bool sread_failed(FILE *fp, bool err_before)
+{
+    return serr(fp) && (!err_before || !(fp->_flags & _IO_EOF_SEEN));
+}
 
 /* Open flags that matter to the agent, from an fopen mode. */
 static int mode_flags(const char *mode)
@@ -187,6 +201,8 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
         int app_ = (wr) && e_ && e_->append;                                              \
         int64_t pos_ = e_ && !app_ ? ta_fd_spos(e_) : -1;                                 \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
+        bool se0_ = serr(fp); /* glibc crashes on a NULL fp anyway */                     \
+        (void)se0_;                                                                       \
         struct ta_slot s_ = ta_rec_peek(t_);                                              \
         uint64_t t0_ = ta_now();                                                          \
         RT r_ = CALL;                                                                     \
@@ -209,13 +225,15 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
     } while (0)
 
 #define FREAD(fn, ...)                                                                    \
-    SXFER(op_##fn, fp, 0, size_t, (int64_t)(r_ * size), r_ < n && serr(fp), 1, r_,         \
+    SXFER(op_##fn, fp, 0, size_t, (int64_t)(r_ * size), r_ < n && sread_failed(fp, se0_), \
+          1, r_,                                                                          \
           f_(__VA_ARGS__))
 #define FWRITE(fn, ...)                                                                   \
     SXFER(op_##fn, fp, 1, size_t, (int64_t)(r_ * size), r_ < n && serr(fp), 1, r_,         \
           f_(__VA_ARGS__))
 #define FGETS(fn, ...)                                                                    \
-    SXFER(op_##fn, fp, 0, char *, r_ ? (int64_t)strlen(r_) : 0, !r_ && serr(fp), 0, 0,     \
+    SXFER(op_##fn, fp, 0, char *, r_ ? (int64_t)strlen(r_) : 0,                           \
+          !r_ && sread_failed(fp, se0_), 0, 0,                                            \
           f_(__VA_ARGS__))
 #define FPUTS(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 1, int, r_ != EOF ? (int64_t)strlen(s) : -1, r_ == EOF, 1, r_,      \
@@ -223,7 +241,8 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
 #define FPRINTF(op, ...)                                                                  \
     SXFER(op, fp, 1, int, r_ >= 0 ? (int64_t)r_ : 0, r_ < 0, 1, r_, f_(__VA_ARGS__))
 #define GETLINE(fn, ...)                                                                  \
-    SXFER(op_##fn, fp, 0, ssize_t, r_ > 0 ? (int64_t)r_ : 0, r_ < 0 && serr(fp), 1, r_,    \
+    SXFER(op_##fn, fp, 0, ssize_t, r_ > 0 ? (int64_t)r_ : 0,                              \
+          r_ < 0 && sread_failed(fp, se0_), 1, r_,                                        \
           f_(__VA_ARGS__))
 
 /* ------------------------------------------------------------------------------------ */
@@ -239,7 +258,7 @@ TA_HOT TA_INLINE FILE *open_stream(const struct ta_op *op, const char *path, con
     struct ta_thread *t;
     if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
         FILE *r0 = CALL_;
-        if (!TA_NOP) {
+        if (TA_UPKEEP) {
             if (ofd >= 0)
                 ta_fd_closed(ofd);
             struct ta_fdent *e = r0 ? ta_fd_slot(sfd(r0)) : NULL;
@@ -320,7 +339,7 @@ TA_HOT TA_EXPORT int fclose(FILE *fp)
     struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
     struct ta_thread *t;
     if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
-        if (!TA_NOP && e)
+        if (TA_UPKEEP && e)
             ta_fd_closed(fd);
         return f_(fp);
     }
@@ -355,6 +374,15 @@ TA_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
     return open_stream(&op_freopen64, path, mode, fp, f_, NULL);
 }
 
+/* fdopen's stream is on e now; an "a" mode made glibc set O_APPEND on the fd itself
+ * (fcntl inside libc): its writes go to the end. */
+static void fdopen_on(struct ta_fdent *e, int64_t pos, const char *mode)
+{
+    stream_on(e, pos);
+    if (mode_flags(mode) & O_APPEND)
+        e->append = 1;
+}
+
 TA_EXPORT FILE *fdopen(int fd, const char *mode)
 {
     GET_REAL(fdopen, NULL)
@@ -362,8 +390,8 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     struct ta_thread *t;
     if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
         FILE *r0 = f_(fd, mode);
-        if (!TA_NOP && r0 && e)
-            stream_on(e, -1);
+        if (TA_UPKEEP && r0 && e)
+            fdopen_on(e, -1, mode);
         return r0;
     }
     /* the stream starts where the fd is (its "a" modes: at the end, unknown) */
@@ -374,7 +402,7 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
     uint64_t t1 = ta_now_end();
     int err = r ? 0 : errno;
     if (r && e)
-        stream_on(e, pos);
+        fdopen_on(e, pos, mode);
     if (!(e && e->excluded))
         ta_io_rec(t, s, &op_fdopen, t0, t1, fd, e ? e->path : 0, 0, 0, 0, -1, -1, !r, err);
     ta_leave(t);
@@ -542,7 +570,7 @@ static int64_t stream_tell(FILE *fp)
         struct ta_fdent *e_ = ta_fd(fd_);                                                 \
         if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO))) {                                   \
             RT r0_ = CALL;                                                                \
-            if (!TA_NOP && e_ && e_->stream) /* untraced: lose the position */           \
+            if (TA_UPKEEP && e_ && e_->stream) /* untraced: lose the position */         \
                 ta_fd_set_spos(e_, -1);                                                   \
             return r0_;                                                                   \
         }                                                                                 \
@@ -609,8 +637,8 @@ TA_EXPORT void rewind(FILE *fp)
         if (!TA_NOP && t)
             ta_leave(t);
         f_(fp);
-        if (!TA_NOP && e && e->stream)
-            ta_fd_set_spos(e, 0);
+        if (TA_UPKEEP && e && e->stream)
+            ta_fd_set_spos(e, -1);
         return;
     }
     uint32_t path = e ? e->path : 0;
@@ -618,9 +646,11 @@ TA_EXPORT void rewind(FILE *fp)
     uint64_t t0 = ta_now();
     f_(fp);
     uint64_t t1 = ta_now_end();
+    /* 0, unless the seek failed (a pipe: rewind says nothing, ftello says -1) */
+    int64_t pos = fd >= 0 ? stream_tell(fp) : 0;
     if (e)
-        stream_on(e, 0);
-    ta_io_rec(t, s, &op_rewind, t0, t1, fd >= 0 ? fd : -1, path, 0, 0, 0, -1, 0, 0, 0);
+        stream_on(e, pos);
+    ta_io_rec(t, s, &op_rewind, t0, t1, fd >= 0 ? fd : -1, path, 0, 0, 0, -1, pos, 0, 0);
     ta_leave(t);
 }
 

@@ -240,6 +240,11 @@ struct ta_thread {
 
 extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
 extern __thread int ta_guard __attribute__((tls_model("initial-exec")));
+/* Set while this thread's memory is a vfork child's (core.c): the fd table is the parent's. */
+extern __thread unsigned char ta_vforked __attribute__((tls_model("initial-exec")));
+/* The fd table may be kept up to date by a call that is not recorded (category off, the
+ * agent's own call): not in the no-op build, not in a vfork child. */
+#define TA_UPKEEP (!TA_NOP && !ta_vforked)
 
 /* Global switches, read on the hot path. */
 extern _Atomic int ta_active; /* 1 between init and the final flush */
