@@ -207,10 +207,7 @@ static void *drainer_main(void *arg)
 {
     (void)arg;
     uint64_t cpu_before = ta_agent_stats.drainer_cpu_ns; /* an earlier drainer's, if any */
-    ta_guard = 1; /* this thread never records */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the program's threads */
+    ta_guard = 1; /* this thread never records; it starts with every signal blocked */
     prctl(PR_SET_NAME, "traceagent", 0, 0, 0);
     int me = ta_gettid();
     uint64_t sleep_ns = 500000;
@@ -273,10 +270,18 @@ void ta_drainer_ensure_thread(void)
     /* running before it runs: a thread whose ring fills meanwhile waits for it, as it
      * would once it runs, instead of dropping */
     atomic_store(&ta_drainer_running, 1);
+    /* Signals go to the program's threads. The drainer is born with all of them blocked
+     * (a new thread takes its creator's mask): blocking them in drainer_main left a window
+     * in which a process-directed signal (SIGALRM of a timer) could run the program's
+     * handler on the drainer, where its calls went unrecorded (t17 lost one now and then). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     if (pthread_create(&drainer, &attr, drainer_main, NULL) != 0) {
         atomic_store(&ta_drainer_running, 0);
         ta_warn("cannot start the drainer thread; events are written at exit only");
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
 }
 
