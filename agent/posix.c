@@ -105,7 +105,6 @@ void __chk_fail(void) __attribute__((noreturn));
 /* Real functions                                                                       */
 
 TA_REAL(int, open, const char *, int, ...)
-TA_REAL(int, closedir, DIR *)
 TA_REAL(int, open64, const char *, int, ...)
 TA_REAL(int, openat, int, const char *, int, ...)
 TA_REAL(int, openat64, int, const char *, int, ...)
@@ -179,6 +178,7 @@ TA_REAL(int, rmdir, const char *)
 TA_REAL(ssize_t, __read_chk, int, void *, size_t, size_t)
 TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
+TA_REAL(int, closedir, DIR *)
 
 /* ------------------------------------------------------------------------------------ */
 /* Direct calls. pread, pwrite, lseek and the stat family make their system call in the
