@@ -221,6 +221,17 @@ void ta_fd_leave_group(int fd, uint32_t g)
     }
 }
 
+void ta_fd_set_append(struct ta_fdent *e, bool on)
+{
+    e->append = on;
+    if (!e->group)
+        return;
+    int h = atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed);
+    for (int i = 0; i < h; i++)
+        if (ta_fdtab[i].group == e->group)
+            ta_fdtab[i].append = on;
+}
+
 void ta_fd_closed_range(unsigned first, unsigned last)
 {
     unsigned h = (unsigned)atomic_load_explicit(&ta_fd_hwm, memory_order_relaxed);

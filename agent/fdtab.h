@@ -106,6 +106,8 @@ void ta_fdtab_init(void);
 extern _Atomic int ta_fd_hwm; /* 1 + the highest fd ever entered: bounds the table scans */
 void ta_fd_raise_hwm_slow(int fd) __attribute__((cold));
 void ta_fd_leave_group(int fd, uint32_t g) __attribute__((cold));
+/* fcntl(F_SETFL): O_APPEND is a flag of the open file description, so of e's whole group. */
+void ta_fd_set_append(struct ta_fdent *e, bool on) __attribute__((cold));
 static inline void ta_fd_raise_hwm(int fd)
 {
     /* relaxed: only a bound for scans, which tolerate a stale value */

@@ -48,7 +48,8 @@
  *   file map is live, munmap costs one load). Maps the table cannot hold are not matched.
  *
  * - fcntl/fcntl64: only F_DUPFD and F_DUPFD_CLOEXEC are recorded (as dups); every other
- *   command passes through (F_SETFL updates the agent's O_APPEND bit silently).
+ *   command passes through (F_SETFL updates the agent's O_APPEND bit silently, on every
+ *   fd of a dup group: it is the open file description's).
  *
  * - A vfork() child shares the parent's memory: vfork is the agent's (core.c), and in the
  *   child nothing is recorded and the fd table is left alone (TA_UPKEEP); children made
@@ -1314,7 +1315,7 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
         int r = real_##fn(fd, cmd, arg);                                                  \
         struct ta_fdent *e;                                                               \
         if (TA_UPKEEP && cmd == F_SETFL && r == 0 && (e = ta_fd(fd)))                     \
-            e->append = ((long)arg & O_APPEND) != 0;                                      \
+            ta_fd_set_append(e, ((long)arg & O_APPEND) != 0);                             \
         return r;                                                                         \
     }                                                                                     \
     DUP(op_##fn, fd, 0, real_##fn(fd, cmd, arg));

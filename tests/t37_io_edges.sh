@@ -6,8 +6,8 @@
 # offset is unknown once stdio has written to it; rewind on a pipe fails and sets no
 # offset; a sticky error indicator does not make a later end of file a failure; closedir
 # closes its fd (a pipe that takes the number must not inherit the directory's path); fds
-# 1 and 2 that start on one file (`> f 2>&1`) share one offset. Every mode must print what
-# it prints untraced.
+# 1 and 2 that start on one file (`> f 2>&1`) share one offset; O_APPEND set on a dup is
+# the original's too. Every mode must print what it prints untraced.
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/io_edges"
@@ -23,7 +23,7 @@ run() {
     check "$mode: the program's output is unchanged ($(head -c 60 "$TMP/$mode.got" | tr "\n" " "))" \
         cmp -s "$TMP/$mode.ref" "$TMP/$mode.got"
 }
-for mode in closefrom memstream fdopen rewind sticky closedir; do run $mode; done
+for mode in closefrom memstream fdopen rewind sticky closedir setfl; do run $mode; done
 run vfork "$TMP/in.txt"
 run stdout
 mkdir -p "$TMP/stdout2"
@@ -118,6 +118,10 @@ w = io(ev, "write")
 offs = [a.get("offset") for _, a in w]
 check("shared: fds 1 and 2 on one description: offsets unknown, or right (0 5 10 15)",
       len(w) == 4 and offs in ([None] * 4, [0, 5, 10, 15]), w)
+ev = events("setfl")
+w = io(ev, "write")
+check("setfl: after O_APPEND on its closed dup and lseek(0), the write shows no offset 0",
+      len(w) == 2 and "offset" not in w[1][1] and w[1][1].get("bytes") == 2, w)
 sys.exit(1 if fails else 0)
 EOF
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))

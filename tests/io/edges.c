@@ -15,6 +15,8 @@
  *                    then takes its number and carries 5 bytes
  *   shared DIR       writes of 5 bytes to fd 1, 2, 1, 2, run as `edges shared > f 2>&1`
  *                    (one open file description, one offset)
+ *   setfl DIR        O_APPEND set with fcntl on a dup of fd, the dup closed, fd sought to
+ *                    0 and written: the bytes go to the end
  * DIR is a scratch directory. Each mode prints one line that the untraced run must print
  * the same. */
 #define _GNU_SOURCE
@@ -125,6 +127,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < 4; i++)
             if (write(1 + i % 2, i % 2 ? "err.\n" : "out.\n", 5) != 5)
                 return 1;
+    } else if (!strcmp(mode, "setfl")) {
+        int fd = open(at(dir, "setfl.txt"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        write(fd, "0123456789", 10);
+        int fd2 = dup(fd);
+        fcntl(fd2, F_SETFL, O_APPEND);
+        close(fd2);
+        lseek(fd, 0, SEEK_SET);
+        write(fd, "AB", 2);
+        printf("end %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+        close(fd);
     } else {
         return 2;
     }
