@@ -45,7 +45,9 @@
  *
  * - mmap/mmap64 are recorded only for file maps (fd >= 0, no MAP_ANONYMOUS); munmap only
  *   when its address is the start of a recorded file map (a small lock-free table; when no
- *   file map is live, munmap costs one load). Maps the table cannot hold are not matched.
+ *   file map is live, munmap costs one load); a failed munmap leaves the map recorded, and
+ *   mremap moves its entry (not recorded itself). Maps the table cannot hold are not
+ *   matched.
  *
  * - fcntl/fcntl64: only F_DUPFD and F_DUPFD_CLOEXEC are recorded (as dups); every other
  *   command passes through (F_SETFL updates the agent's O_APPEND bit silently, on every
@@ -180,6 +182,7 @@ TA_REAL(ssize_t, __read_chk, int, void *, size_t, size_t)
 TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 TA_REAL(int, closedir, DIR *)
+TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
 
 /* ------------------------------------------------------------------------------------ */
 /* Direct calls. pread, pwrite, lseek and the stat family make their system call in the
@@ -289,7 +292,7 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)  \
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
-    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir)
+    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap)
 
 void ta_posix_init(void)
 {
@@ -1102,6 +1105,31 @@ TA_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off6
          real_mmap64(addr, len, prot, flags, fd, off));
 }
 
+/* mremap moves a map: a recorded file map's entry follows it (not recorded itself). */
+TA_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
+{
+    void *want = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        want = va_arg(ap, void *);
+        va_end(ap);
+    }
+    void *(*f)(void *, size_t, size_t, int, ...) = ta_get_real_mremap();
+    void *r = f ? f(old, oldlen, newlen, flags, want)
+                : (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want);
+    if (!TA_NOP && r != MAP_FAILED && r != old &&
+        atomic_load_explicit(&fmaps_live, memory_order_relaxed) != 0) {
+        int saved = errno, fd;
+        uint32_t path;
+        /* MREMAP_DONTUNMAP: the old map stays, and stays recorded */
+        if (!(flags & MREMAP_DONTUNMAP) && fmap_take(old, &fd, &path))
+            fmap_add(r, fd, path);
+        errno = saved;
+    }
+    return r;
+}
+
 TA_EXPORT int munmap(void *addr, size_t len)
 {
     BOOT(munmap, (int)syscall(SYS_munmap, addr, len))
@@ -1120,6 +1148,8 @@ TA_EXPORT int munmap(void *addr, size_t len)
     int r = real_munmap(addr, len);
     uint64_t t1 = ta_now_end();
     int err = r < 0 ? errno : 0;
+    if (r < 0) /* still mapped (munmap(addr, 0): EINVAL): its real munmap comes later */
+        fmap_add(addr, fd, path);
     ta_io_rec(t, s, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
     ta_leave(t);
     if (r < 0)

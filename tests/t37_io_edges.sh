@@ -7,7 +7,8 @@
 # offset; a sticky error indicator does not make a later end of file a failure; closedir
 # closes its fd (a pipe that takes the number must not inherit the directory's path); fds
 # 1 and 2 that start on one file (`> f 2>&1`) share one offset; O_APPEND set on a dup is
-# the original's too. Every mode must print what it prints untraced.
+# the original's too; a failed munmap keeps the map's entry, and mremap moves it. Every
+# mode must print what it prints untraced.
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/io_edges"
@@ -23,7 +24,7 @@ run() {
     check "$mode: the program's output is unchanged ($(head -c 60 "$TMP/$mode.got" | tr "\n" " "))" \
         cmp -s "$TMP/$mode.ref" "$TMP/$mode.got"
 }
-for mode in closefrom memstream fdopen rewind sticky closedir setfl; do run $mode; done
+for mode in closefrom memstream fdopen rewind sticky closedir setfl mmap; do run $mode; done
 run vfork "$TMP/in.txt"
 run stdout
 mkdir -p "$TMP/stdout2"
@@ -122,6 +123,12 @@ ev = events("setfl")
 w = io(ev, "write")
 check("setfl: after O_APPEND on its closed dup and lseek(0), the write shows no offset 0",
       len(w) == 2 and "offset" not in w[1][1] and w[1][1].get("bytes") == 2, w)
+ev = events("mmap")
+mu = io(ev, "munmap")
+want = [(None, -1, True), (4096, 0, True), (1 << 20, 0, True)]
+got = [(a.get("bytes"), a.get("ret"), a.get("path", "").endswith("/mm.dat")) for _, a in mu]
+check("mmap: munmap(a, 0) (failed), munmap(a, 4096), the moved map's munmap: all on the file;"
+      " the anonymous memory's munmap not recorded", got == want, mu)
 sys.exit(1 if fails else 0)
 EOF
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))

@@ -17,6 +17,9 @@
  *                    (one open file description, one offset)
  *   setfl DIR        O_APPEND set with fcntl on a dup of fd, the dup closed, fd sought to
  *                    0 and written: the bytes go to the end
+ *   mmap DIR         a file map: munmap(a, 0) fails, munmap(a, 4096) unmaps it; another
+ *                    moved by mremap and unmapped at its new address; then anonymous memory
+ *                    mapped where it was, and unmapped
  * DIR is a scratch directory. Each mode prints one line that the untraced run must print
  * the same. */
 #define _GNU_SOURCE
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,6 +140,21 @@ int main(int argc, char **argv)
         lseek(fd, 0, SEEK_SET);
         write(fd, "AB", 2);
         printf("end %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+        close(fd);
+    } else if (!strcmp(mode, "mmap")) {
+        int fd = open(at(dir, "mm.dat"), O_CREAT | O_RDWR | O_TRUNC, 0644);
+        if (ftruncate(fd, 1 << 20) != 0)
+            return 1;
+        char *a = mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        int r1 = munmap(a, 0);
+        int r2 = munmap(a, 4096);
+        char *m = mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        char *c = mremap(m, 4096, 1 << 20, MREMAP_MAYMOVE);
+        int r3 = munmap(c, 1 << 20);
+        char *d = mmap(m, 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        int r4 = munmap(d, 4096);
+        printf("munmap %d %d %d %d\n", r1, r2, r3, r4);
         close(fd);
     } else {
         return 2;
