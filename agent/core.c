@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -440,6 +442,50 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 }
 
 void ta_flush_signal(void) { ta_drain_signal(); }
+
+/* ------------------------------------------------------------------------------------ */
+/* daemon: glibc's forks and ends the parent with its internal _exit, out of the agent's
+ * sight: the parent's trace was left without its closing `]` and without stats.json, and
+ * the child's fds 0-2 (on /dev/null from then on) kept the paths they had. Done here as
+ * glibc 2.36 does it, through the wrappers (the child's open, dup2 and close of /dev/null
+ * are in its trace). */
+TA_EXPORT int daemon(int nochdir, int noclose)
+{
+    switch (fork()) {
+    case -1:
+        return -1;
+    case 0:
+        break;
+    default:
+        _exit(0);
+    }
+    if (setsid() == -1)
+        return -1;
+    if (!nochdir)
+        (void)chdir("/");
+    if (!noclose) {
+        struct stat st;
+        int fd = open("/dev/null", O_RDWR);
+        if (fd == -1 || fstat(fd, &st) != 0) {
+            int e = errno;
+            if (fd != -1)
+                close(fd);
+            errno = e;
+            return -1;
+        }
+        if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+            close(fd);
+            errno = ENODEV;
+            return -1;
+        }
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > 2)
+            close(fd);
+    }
+    return 0;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* vfork: the child runs in the parent's memory, on the parent thread's stack and TLS, until

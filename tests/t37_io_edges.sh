@@ -7,8 +7,9 @@
 # offset; a sticky error indicator does not make a later end of file a failure; closedir
 # closes its fd (a pipe that takes the number must not inherit the directory's path); fds
 # 1 and 2 that start on one file (`> f 2>&1`) share one offset; O_APPEND set on a dup is
-# the original's too; a failed munmap keeps the map's entry, and mremap moves it. Every
-# mode must print what it prints untraced.
+# the original's too; a failed munmap keeps the map's entry, and mremap moves it; daemon()
+# ends the parent through the agent (its trace closed) and the child's fds 0-2 are
+# /dev/null. Every mode must print what it prints untraced.
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/io_edges"
@@ -29,6 +30,14 @@ run vfork "$TMP/in.txt"
 run stdout
 mkdir -p "$TMP/stdout2"
 traced "$TMP/stdout2" "$bin" stdout "$TMP" >"$TMP/stdout.txt"
+# daemon: the parent returns at once; the child finishes on its own
+mkdir -p "$TMP/daemon"
+rm -f "$TMP/daemon.done"
+traced "$TMP/daemon" "$bin" daemon "$TMP" >"$TMP/daemon.got" 2>&1
+check "daemon: the parent exits 0, printing nothing" test $? = 0 -a ! -s "$TMP/daemon.got"
+for i in $(seq 100); do [ -s "$TMP/daemon.done" ] && break; sleep 0.05; done
+sleep 0.2 # the child's files are closed after daemon.done is written
+check "daemon: the child ran to its end" test -s "$TMP/daemon.done"
 mkdir -p "$TMP/shared"
 traced "$TMP/shared" "$bin" shared "$TMP" >"$TMP/shared.txt" 2>&1
 check "shared: the file holds the 4 writes, in order" \
@@ -129,6 +138,20 @@ want = [(None, -1, True), (4096, 0, True), (1 << 20, 0, True)]
 got = [(a.get("bytes"), a.get("ret"), a.get("path", "").endswith("/mm.dat")) for _, a in mu]
 check("mmap: munmap(a, 0) (failed), munmap(a, 4096), the moved map's munmap: all on the file;"
       " the anonymous memory's munmap not recorded", got == want, mu)
+fs = sorted(glob.glob(f"{T}/daemon/io_edges-*.trace.json"))
+check("daemon: two traces, the parent's and the child's", len(fs) == 2, fs)
+whole = []
+for f in fs:
+    try:
+        whole.append((f, tacheck.load_trace(f, require_closed=True)))
+    except Exception as e:
+        check(f"daemon: {f} whole and closed", False, [e])
+check("daemon: both traces closed, each with its stats.json",
+      len(whole) == 2 and all(glob.glob(f.replace(".trace.json", ".stats.json")) for f, _ in whole),
+      fs)
+w1 = [a for _, ev in whole for n, a in io(ev, "write") if a.get("fd") == 1 and a.get("bytes")]
+check("daemon: the child's write to fd 1 names /dev/null",
+      len(w1) == 1 and w1[0].get("path") == "/dev/null", w1)
 sys.exit(1 if fails else 0)
 EOF
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))

@@ -17,6 +17,9 @@
  *                    (one open file description, one offset)
  *   setfl DIR        O_APPEND set with fcntl on a dup of fd, the dup closed, fd sought to
  *                    0 and written: the bytes go to the end
+ *   daemon DIR       an empty write to fd 1, then daemon(1, 0): the parent ends at once
+ *                    (printing nothing); the child writes a byte to fd 1 (now /dev/null),
+ *                    then DIR/daemon.done
  *   mmap DIR         a file map: munmap(a, 0) fails, munmap(a, 4096) unmaps it; another
  *                    moved by mremap and unmapped at its new address; then anonymous memory
  *                    mapped where it was, and unmapped
@@ -140,6 +143,18 @@ int main(int argc, char **argv)
         lseek(fd, 0, SEEK_SET);
         write(fd, "AB", 2);
         printf("end %ld\n", (long)lseek(fd, 0, SEEK_CUR));
+        close(fd);
+    } else if (!strcmp(mode, "daemon")) {
+        char done[4096];
+        snprintf(done, sizeof done, "%s/daemon.done", dir);
+        if (write(1, "", 0) != 0) /* fd 1 known to the agent as what the caller gave */
+            return 1;
+        if (daemon(1, 0) != 0)
+            return 1;
+        if (write(1, "x", 1) != 1)
+            return 1;
+        int fd = open(done, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        write(fd, "ok\n", 3);
         close(fd);
     } else if (!strcmp(mode, "mmap")) {
         int fd = open(at(dir, "mm.dat"), O_CREAT | O_RDWR | O_TRUNC, 0644);
