@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -93,8 +94,17 @@ int ta_out_open(const char *suffix)
         ta_warn("cannot write %s: errno %d; this process is traced without that file", path, e);
         return -e;
     }
-    /* move it out of the way of programs that dup2() onto low numbers */
+    /* move it out of the way of programs that dup2() onto low numbers, or take the lowest
+     * free one: at 1000 and up, or under a lower fd limit as high as it allows (a program
+     * that set RLIMIT_NOFILE to 64 still gets 3, 4, ... from its opens) */
     int high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 1000);
+    if (high < 0) {
+        struct rlimit rl;
+        if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > 8 &&
+            rl.rlim_cur <= 1000)
+            for (long want = (long)rl.rlim_cur - 1; want > fd && high < 0; want--)
+                high = (int)syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, want);
+    }
     if (high >= 0) {
         ta_sys_close(fd);
         fd = high;
@@ -307,6 +317,9 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     }
     absolutize_env();
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    /* quick_exit ends in glibc's internal _exit, past the destructor and the agent's _exit:
+     * flushed by the first handler registered, so the last to run */
+    at_quick_exit(ta_flush_final);
     install_signal_handlers();
     start_recording();
     ta_debug("tracing %s (pid %d) into %s", ta_proc.exe, ta_proc.pid, ta_proc.stem);
@@ -341,7 +354,6 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,  SIGABRT,
                                     SIGTRAP, SIGTERM, SIGINT,  SIGHUP,  SIGQUIT, SIGXCPU,
                                     SIGXFSZ, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE};
 #define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
-static char altstack[64 * 1024];
 static void restore_default(int sig);
 
 static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
@@ -368,20 +380,18 @@ static _Atomic unsigned char owned[65];
 TA_REAL(int, sigaction, int, const struct sigaction *, struct sigaction *)
 TA_REAL(sighandler_t, signal, int, sighandler_t)
 
+/* No alternate signal stack: the program would see one where it has none (sigaltstack),
+ * and its own SA_ONSTACK handlers would run on it (a handler with a large frame crashed on
+ * the 64 KiB the agent once installed). A stack overflow therefore ends the program
+ * without the agent's flush: its trace is cut short, as by SIGKILL. */
 static void install_signal_handlers(void)
 {
-    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
-    stack_t old;
-    /* an alternate stack for the main thread, so a stack overflow can still be flushed;
-     * only if the program has none */
-    if (sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE))
-        sigaltstack(&ss, NULL);
     if (!ta_get_real_sigaction())
         return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fatal_signal;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigfillset(&sa.sa_mask);
     for (size_t i = 0; i < NFATAL; i++) {
         int sig = fatal_signals[i];
@@ -407,13 +417,28 @@ static void restore_default(int sig)
         real_sigaction(sig, &sa, NULL);
 }
 
+/* Is the agent's handler still the one installed for sig? A program can replace it past
+ * the wrappers (`signal` is `__sysv_signal` under strict ISO C, and bsd_signal, sigset):
+ * then the kernel says so, and the agent lets go of it. */
+static bool still_owned(int sig)
+{
+    if (sig <= 0 || sig > 64 || !owned[sig])
+        return false;
+    struct sigaction cur;
+    if (real_sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == on_fatal_signal)
+        return true;
+    owned[sig] = 0;
+    return false;
+}
+
 TA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
     if (!ta_get_real_sigaction()) {
         errno = ENOSYS;
         return -1;
     }
-    if (sig <= 0 || sig > 64 || !owned[sig])
+    if (!still_owned(sig))
         return real_sigaction(sig, act, oldact);
     if (oldact) {
         memset(oldact, 0, sizeof *oldact);
@@ -432,7 +457,7 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
         errno = ENOSYS;
         return SIG_ERR;
     }
-    if (sig <= 0 || sig > 64 || !owned[sig])
+    if (!ta_get_real_sigaction() || !still_owned(sig))
         return real_signal(sig, handler);
     if (handler != SIG_DFL) {
         owned[sig] = 0;

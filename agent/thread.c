@@ -66,6 +66,11 @@ struct ta_thread *ta_thread_attach(void)
 {
     if (!atomic_load_explicit(&ta_active, memory_order_acquire))
         return NULL;
+    /* a child made by clone(CLONE_VM) by hand shares the parent's memory: no ring and no
+     * drainer thread of its own there (the drainer would have kept the child alive after
+     * its thread exited, and the parent waited for it forever) */
+    if (ta_in_forked_copy())
+        return NULL;
     int saved = errno;
     struct ta_thread *t = attach();
     errno = saved;

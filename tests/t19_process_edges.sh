@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Corners of process life found by a review (tests/core/procs.c): a child made by hand with
+# clone(CLONE_VM) hung the program (its first traced call started a drainer thread that
+# kept it alive); signal() past the agent's wrapper (strict ISO C) made a later
+# sigaction(SIG_DFL) a no-op; the agent's alternate signal stack showed through sigaltstack
+# and crashed a SA_ONSTACK handler with a large frame; quick_exit left the trace unflushed;
+# under a low RLIMIT_NOFILE the agent's files took the program's low fd numbers. Each mode
+# must print and exit as untraced, and leave whole traces.
+source "$(dirname "$0")/lib/common.sh"
+
+bin="$TBUILD/procs"
+ta_cc "$bin" "$ROOT/tests/core/procs.c" -D_GNU_SOURCE
+gcc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -Wall -o "$TBUILD/procs-sysv" "$ROOT/tests/core/procs.c" ||
+    fail "compile procs.c strict ISO C"
+
+# run MODE [BIN]: untraced and traced (output dir $TMP/MODE), outputs and exit status
+run() {
+    local mode=$1 b=${2:-$bin}
+    mkdir -p "$TMP/$mode"
+    timeout 30 "$b" "$mode" >"$TMP/$mode.ref" 2>&1
+    echo "rc=$?" >>"$TMP/$mode.ref"
+    traced "$TMP/$mode" timeout 30 "$b" "$mode" >"$TMP/$mode.got" 2>&1
+    echo "rc=$?" >>"$TMP/$mode.got"
+    check "$mode: output and exit status as untraced ($(tr '\n' ' ' <"$TMP/$mode.got"))" \
+        cmp -s "$TMP/$mode.ref" "$TMP/$mode.got"
+}
+run clone
+run sysv "$TBUILD/procs-sysv"
+run altstack
+run quick
+run nofile
+
+$PY - "$ROOT" "$TMP" <<'PY'
+import glob, sys
+ROOT, T = sys.argv[1:3]
+sys.path.insert(0, ROOT + "/tests/lib")
+import tacheck
+fails = 0
+def check(desc, cond, detail=()):
+    global fails
+    print(("ok - " if cond else "not ok - ") + desc)
+    if not cond:
+        fails += 1
+        for d in list(detail)[:6]:
+            print("#   " + str(d))
+
+def traces(mode, exe="procs"):
+    out = []
+    for f in sorted(glob.glob(f"{T}/{mode}/{exe}-*.trace.json")):
+        try:
+            out.append((f, tacheck.load_trace(f, require_closed=True)))
+        except Exception as e:
+            check(f"{mode}: {f} whole and closed", False, [e])
+    return out
+
+tr = traces("clone")
+w = [e for _, ev in tr for e in tacheck.spans(ev, name="write")]
+check("clone: one closed trace; the parent's 3 writes, none of the child's",
+      len(tr) == 1 and len(w) == 3, [len(tr), len(w)])
+
+tr = traces("quick")
+w = [e for _, ev in tr for e in tacheck.spans(ev, name="write")]
+check("quick: quick_exit flushed the trace: closed, 100 writes, stats.json beside it",
+      len(tr) == 1 and len(w) == 100
+      and glob.glob(tr[0][0].replace(".trace.json", ".stats.json")), [len(tr), len(w)])
+
+tr = traces("nofile")
+check("nofile: parent's and child's traces both closed", len(tr) == 2, [f for f, _ in tr])
+sys.exit(1 if fails else 0)
+PY
+[ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
+finish
