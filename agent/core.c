@@ -285,9 +285,15 @@ static void on_fork_child(void)
 
 static void install_signal_handlers(void);
 
+/* The thread that ends the process flushes (ta_flush_final); `flusher` is its tid, 0 while
+ * none has begun. Reset when recording starts again (a fork child, a failed exec). */
+static _Atomic int flusher, flush_done;
+
 static void start_recording(void)
 {
     choose_stem();
+    atomic_store(&flusher, 0);
+    atomic_store(&flush_done, 0);
     ta_trace_mask = ta_cfg.trace_mask;
     atomic_store(&ta_active, 1);
     ta_drainer_start();
@@ -328,18 +334,29 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
 
 bool ta_in_forked_copy(void) { return (int)syscall(SYS_getpid) != ta_proc.pid; }
 
+/* One thread flushes. Another that ends the process meanwhile (exit or _exit from a second
+ * thread: its exit_group would kill the flush mid-write) waits for that flush, up to 5 s. */
 void ta_flush_final(void)
 {
     if (ta_in_forked_copy()) /* a vfork child: the parent's state is not ours to flush */
         return;
     ta_trace_mask = 0; /* wrappers pass straight through from here on */
-    if (!atomic_exchange(&ta_active, 0))
+    int me = ta_gettid(), other = 0;
+    if (!atomic_compare_exchange_strong(&flusher, &other, me)) {
+        for (int i = 0; other != me && i < 50000 && !atomic_load(&flush_done); i++) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
         return;
-    ta_guard++;
-    if (ta_self) /* the exiting thread's name now (Python renames its main thread, say) */
-        prctl(PR_GET_NAME, ta_self->name, 0, 0, 0);
-    ta_drainer_stop_and_flush();
-    ta_guard--;
+    }
+    if (atomic_exchange(&ta_active, 0)) {
+        ta_guard++;
+        if (ta_self) /* the exiting thread's name now (Python renames its main thread) */
+            prctl(PR_GET_NAME, ta_self->name, 0, 0, 0);
+        ta_drainer_stop_and_flush();
+        ta_guard--;
+    }
+    atomic_store(&flush_done, 1);
 }
 
 __attribute__((destructor)) static void ta_fini(void) { ta_flush_final(); }

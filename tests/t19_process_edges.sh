@@ -4,8 +4,9 @@
 # kept it alive); signal() past the agent's wrapper (strict ISO C) made a later
 # sigaction(SIG_DFL) a no-op; the agent's alternate signal stack showed through sigaltstack
 # and crashed a SA_ONSTACK handler with a large frame; quick_exit left the trace unflushed;
-# under a low RLIMIT_NOFILE the agent's files took the program's low fd numbers. Each mode
-# must print and exit as untraced, and leave whole traces.
+# under a low RLIMIT_NOFILE the agent's files took the program's low fd numbers; a second
+# thread's _exit while the process ended killed the agent's flush mid-write. Each mode must
+# print and exit as untraced, and leave whole traces.
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/procs"
@@ -29,6 +30,10 @@ run sysv "$TBUILD/procs-sysv"
 run altstack
 run quick
 run nofile
+for i in 1 2 3 4 5 6; do
+    mkdir -p "$TMP/exit2"
+    traced "$TMP/exit2" timeout 30 "$bin" exit2 >/dev/null 2>&1
+done
 
 $PY - "$ROOT" "$TMP" <<'PY'
 import glob, sys
@@ -66,6 +71,11 @@ check("quick: quick_exit flushed the trace: closed, 100 writes, stats.json besid
 
 tr = traces("nofile")
 check("nofile: parent's and child's traces both closed", len(tr) == 2, [f for f, _ in tr])
+fs = sorted(glob.glob(f"{T}/exit2/procs-*.trace.json"))
+tr = traces("exit2")
+check("exit2: a worker's _exit while the process ends: all 6 traces closed, with stats.json",
+      len(fs) == 6 and len(tr) == 6
+      and all(glob.glob(f.replace(".trace.json", ".stats.json")) for f in fs), fs)
 sys.exit(1 if fails else 0)
 PY
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))

@@ -8,6 +8,8 @@
  *   altstack   what sigaltstack says, then a SA_ONSTACK handler with a 256 KiB frame
  *   quick      100 writes, then quick_exit(3)
  *   nofile     RLIMIT_NOFILE 64, then fork: the child's first open gets fd 3
+ *   exit2      a worker writes until main's atexit handler runs, then calls _exit(0) while
+ *              the process is ending through main's return (and the agent flushing)
  * Build `sysv` with -std=c11 -D_POSIX_C_SOURCE=200809L (signal() is __sysv_signal there);
  * the rest with _GNU_SOURCE. */
 #include <fcntl.h>
@@ -34,6 +36,20 @@ static void on_int(int s)
 }
 
 #ifdef _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+static atomic_int ending;
+static void on_exit_handler(void) { atomic_store(&ending, 1); }
+static void *worker(void *a)
+{
+    (void)a;
+    int fd = open("/dev/null", O_WRONLY);
+    while (!atomic_load(&ending))
+        if (write(fd, "y", 1) != 1)
+            break;
+    _exit(0);
+}
+
 static char stk[1 << 20];
 
 static int child(void *a)
@@ -102,6 +118,15 @@ int main(int argc, char **argv)
             if (write(fd, "x", 1) != 1)
                 return 1;
         quick_exit(3);
+    } else if (!strcmp(mode, "exit2")) {
+        atexit(on_exit_handler);
+        pthread_t t;
+        pthread_create(&t, NULL, worker, NULL);
+        int fd = open("/dev/null", O_WRONLY);
+        for (int i = 0; i < 100000; i++)
+            if (write(fd, "x", 1) != 1)
+                return 1;
+        return 0;
     } else if (!strcmp(mode, "nofile")) {
         struct rlimit r = {64, 64};
         setrlimit(RLIMIT_NOFILE, &r);
