@@ -40,23 +40,10 @@ import glob, sys
 ROOT, T = sys.argv[1:3]
 sys.path.insert(0, ROOT + "/tests/lib")
 import tacheck
-fails = 0
-def check(desc, cond, detail=()):
-    global fails
-    print(("ok - " if cond else "not ok - ") + desc)
-    if not cond:
-        fails += 1
-        for d in list(detail)[:6]:
-            print("#   " + str(d))
+check = tacheck.check
 
-def traces(mode, exe="procs"):
-    out = []
-    for f in sorted(glob.glob(f"{T}/{mode}/{exe}-*.trace.json")):
-        try:
-            out.append((f, tacheck.load_trace(f, require_closed=True)))
-        except Exception as e:
-            check(f"{mode}: {f} whole and closed", False, [e])
-    return out
+def traces(mode):
+    return tacheck.whole_traces(f"{T}/{mode}/procs-*.trace.json", mode)
 
 tr = traces("clone")
 w = [e for _, ev in tr for e in tacheck.spans(ev, name="write")]
@@ -76,7 +63,7 @@ tr = traces("exit2")
 check("exit2: a worker's _exit while the process ends: all 6 traces closed, with stats.json",
       len(fs) == 6 and len(tr) == 6
       and all(glob.glob(f.replace(".trace.json", ".stats.json")) for f in fs), fs)
-sys.exit(1 if fails else 0)
+tacheck.finish()
 PY
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
 finish

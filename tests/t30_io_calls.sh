@@ -52,14 +52,8 @@ ROOT, variant, d = sys.argv[1:4]
 sys.path.insert(0, ROOT + "/tests/lib")
 import tacheck
 
-fails = 0
 def check(desc, cond, detail=None):
-    global fails
-    print(("ok - " if cond else "not ok - ") + f"[{variant}] " + desc)
-    if not cond:
-        fails += 1
-        for line in (detail or [])[:8]:
-            print("#   " + str(line))
+    return tacheck.check(f"[{variant}] " + desc, cond, detail)
 
 # What each call in the source binds to in this build.
 LFS = dict(open="open64", openat="openat64", creat="creat64", pread="pread64",
@@ -251,7 +245,7 @@ else:
             if row.get(k) != exp[k]:
                 bad.append(f"{rel}: {k} {row.get(k)} expected {exp[k]}")
     check("stats.json files: opens, reads, writes and bytes of a.dat and s.txt", not bad, bad)
-sys.exit(1 if fails else 0)
+tacheck.finish()
 EOF
     [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
 done

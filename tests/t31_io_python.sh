@@ -19,14 +19,7 @@ ROOT, T = sys.argv[1:3]
 sys.path.insert(0, ROOT + "/tests/lib")
 import tacheck
 
-fails = 0
-def check(desc, cond, detail=None):
-    global fails
-    print(("ok - " if cond else "not ok - ") + desc)
-    if not cond:
-        fails += 1
-        for line in (detail or [])[:8]:
-            print("#   " + str(line))
+check = tacheck.check
 
 W = T + "/work/"
 out = open(T + "/py.out").read().split("\n")
@@ -117,7 +110,7 @@ else:
     got = {k: row.get(k) for k in ("opens", "reads", "writes", "bytes_read", "bytes_written")}
     check("stats.json: the ctl.dat row", got == dict(opens=2, reads=4, writes=4, bytes_read=3100,
                                                    bytes_written=16384), [got])
-sys.exit(1 if fails else 0)
+tacheck.finish()
 EOF
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
 finish

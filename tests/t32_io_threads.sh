@@ -25,14 +25,8 @@ ROOT, T, mode = sys.argv[1:4]
 sys.path.insert(0, ROOT + "/tests/lib")
 import tacheck
 
-fails = 0
 def check(desc, cond, detail=None):
-    global fails
-    print(("ok - " if cond else "not ok - ") + f"[{mode}] " + desc)
-    if not cond:
-        fails += 1
-        for line in (detail or [])[:8]:
-            print("#   " + str(line))
+    return tacheck.check(f"[{mode}] " + desc, cond, detail)
 
 made = int(open(T + "/made.txt").read())
 (pid, runs), = tacheck.files(T + "/out").items()
@@ -63,7 +57,7 @@ check("preads come from 8 threads, none from more than 100,000 calls",
 others = collections.Counter(e["name"] for e in io if e["name"] != "pread")
 check("the main thread's open, pwrite, close are there unless dropped",
       dropped > 0 or dict(others) == {"open": 1, "pwrite": 1, "close": 1}, [dict(others)])
-sys.exit(1 if fails else 0)
+tacheck.finish()
 PYEOF
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
 done

@@ -52,14 +52,7 @@ import glob, sys
 ROOT, T = sys.argv[1:3]
 sys.path.insert(0, ROOT + "/tests/lib")
 import tacheck
-fails = 0
-def check(desc, cond, detail=()):
-    global fails
-    print(("ok - " if cond else "not ok - ") + desc)
-    if not cond:
-        fails += 1
-        for d in list(detail)[:8]:
-            print("#   " + str(d))
+check = tacheck.check
 
 def events(mode, exe="io_edges"):
     try:
@@ -140,19 +133,14 @@ check("mmap: munmap(a, 0) (failed), munmap(a, 4096), the moved map's munmap: all
       " the anonymous memory's munmap not recorded", got == want, mu)
 fs = sorted(glob.glob(f"{T}/daemon/io_edges-*.trace.json"))
 check("daemon: two traces, the parent's and the child's", len(fs) == 2, fs)
-whole = []
-for f in fs:
-    try:
-        whole.append((f, tacheck.load_trace(f, require_closed=True)))
-    except Exception as e:
-        check(f"daemon: {f} whole and closed", False, [e])
+whole = tacheck.whole_traces(f"{T}/daemon/io_edges-*.trace.json", "daemon")
 check("daemon: both traces closed, each with its stats.json",
       len(whole) == 2 and all(glob.glob(f.replace(".trace.json", ".stats.json")) for f, _ in whole),
       fs)
 w1 = [a for _, ev in whole for n, a in io(ev, "write") if a.get("fd") == 1 and a.get("bytes")]
 check("daemon: the child's write to fd 1 names /dev/null",
       len(w1) == 1 and w1[0].get("path") == "/dev/null", w1)
-sys.exit(1 if fails else 0)
+tacheck.finish()
 EOF
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
 finish

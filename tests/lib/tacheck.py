@@ -128,6 +128,38 @@ def check_nesting(events):
     return bad
 
 
+failures = 0
+
+
+def check(desc, cond, detail=None):
+    """One "ok - DESC" or "not ok - DESC" line, as tests/run.sh counts them; on failure, up to
+    8 lines of detail after it. Returns cond."""
+    global failures
+    print(("ok - " if cond else "not ok - ") + desc)
+    if not cond:
+        failures += 1
+        for line in list(detail or [])[:8]:
+            print("#   " + str(line))
+    return cond
+
+
+def finish():
+    """Exit 1 if any check failed, else 0."""
+    sys.exit(1 if failures else 0)
+
+
+def whole_traces(pattern, what):
+    """[(path, events)] for the trace files matching pattern, each whole and closed; a check
+    fails (named `what`) for each that is not."""
+    out = []
+    for f in sorted(glob.glob(pattern)):
+        try:
+            out.append((f, load_trace(f, require_closed=True)))
+        except Exception as e:
+            check(f"{what}: {f} whole and closed", False, [e])
+    return out
+
+
 def op(stats, cat, name):
     for row in stats["ops"]:
         if row["cat"] == cat and row["name"] == name:
