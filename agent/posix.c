@@ -715,13 +715,13 @@ TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
  * glibc does it: close_range from lowfd up (the agent's fds skipped, the fd table told),
  * and where close_range fails (a kernel before 5.9, a seccomp filter), each fd listed in
  * /proc/self/fd; glibc aborts the program when that fails too, and so does this. */
-static void close_quietly(int fd)
+static void close_quietly(int fd, bool upkeep)
 {
     if (ta_is_agent_fd(fd))
         return;
-    syscall(SYS_close, fd);
-    if (TA_UPKEEP && !ta_in_forked_copy())
+    if (upkeep) /* forgotten first, as close() does: the number may be reused at once */
         ta_fd_closed(fd);
+    syscall(SYS_close, fd);
 }
 
 TA_EXPORT void closefrom(int lowfd)
@@ -730,13 +730,14 @@ TA_EXPORT void closefrom(int lowfd)
     int saved = errno;
     if (close_range_as(&op_closefrom, lo, ~0U, 0) == 0)
         return;
+    bool upkeep = TA_UPKEEP && !ta_in_forked_copy();
     for (int tries = 0; tries < 2; tries++) {
         int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
                                O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (dir < 0) {
             if (errno != EMFILE || tries)
                 break;
-            close_quietly((int)lo); /* glibc's way out of EMFILE: one fd fewer, then again */
+            close_quietly((int)lo, upkeep); /* glibc's way out of EMFILE: one fd fewer */
             continue;
         }
         char buf[4096];
@@ -751,7 +752,7 @@ TA_EXPORT void closefrom(int lowfd)
                 while (*name >= '0' && *name <= '9' && fd <= INT32_MAX)
                     fd = fd * 10 + (*name++ - '0');
                 if (fd >= lo && fd != dir && fd <= INT32_MAX)
-                    close_quietly((int)fd);
+                    close_quietly((int)fd, upkeep);
             }
         syscall(SYS_close, dir);
         if (n == 0) {
