@@ -190,21 +190,31 @@ static void absolutize_env(void)
         const char *rel = ta_cfg.output;
         if (rel[0] == '.' && rel[1] == '/')
             rel += 2;
-        ta_fmt(abs, sizeof abs, "%s/%s", cwd, rel);
-        memcpy(ta_cfg.output, abs, sizeof abs);
-        setenv("TRACEAGENT_OUTPUT", ta_cfg.output, 1);
+        /* a name longer than PATH_MAX could not be opened: keep the relative one */
+        if ((size_t)ta_fmt(abs, sizeof abs, "%s/%s", cwd, rel) < sizeof abs - 64) {
+            memcpy(ta_cfg.output, abs, sizeof abs);
+            setenv("TRACEAGENT_OUTPUT", ta_cfg.output, 1);
+        } else {
+            ta_info("the output directory's absolute name is too long: children that change "
+                    "directory will not find %s", ta_cfg.output);
+        }
     }
     Dl_info info;
     const char *pre = getenv("LD_PRELOAD");
     const char *hit;
     if (pre && (pre[0] != '/' || strstr(pre, ":") || strstr(pre, " ")) && dladdr((void *)&absolutize_env, &info) && info.dli_fname &&
         info.dli_fname[0] != '/' && (hit = strstr(pre, info.dli_fname)) &&
-        syscall(SYS_getcwd, cwd, sizeof cwd) > 0) {
-        char out[8192];
-        int before = (int)(hit - pre);
-        if ((size_t)ta_fmt(out, sizeof out, "%s", pre) < sizeof out - sizeof cwd - 2) {
-            ta_fmt(out + before, sizeof out - (size_t)before, "%s/%s", cwd, hit);
+        syscall(SYS_getcwd, cwd, sizeof cwd) > 0 &&
+        strlen(cwd) + strlen(info.dli_fname) + 2 <= sizeof cwd) { /* else it cannot be opened */
+        /* the list can be of any length (it was once cut, then looped on, at 8 KiB) */
+        size_t n = strlen(pre) + strlen(cwd) + 2;
+        char *out = malloc(n);
+        if (out) {
+            int before = (int)(hit - pre);
+            memcpy(out, pre, (size_t)before);
+            ta_fmt(out + before, n - (size_t)before, "%s/%s", cwd, hit);
             setenv("LD_PRELOAD", out, 1);
+            free(out);
         }
     }
 }
@@ -219,7 +229,9 @@ static void drop_self_from_preload(void)
         return;
     const char *me = strrchr(info.dli_fname, '/');
     me = me ? me + 1 : info.dli_fname;
-    char out[8192];
+    char *out = malloc(strlen(pre) + 1); /* the list can be of any length */
+    if (!out)
+        return;
     size_t o = 0;
     const char *p = pre;
     while (*p) {
@@ -229,7 +241,7 @@ static void drop_self_from_preload(void)
             if (p[i] == '/')
                 base = p + i + 1;
         size_t blen = len - (size_t)(base - p);
-        if (len && !(blen == strlen(me) && !strncmp(base, me, blen)) && o + len + 2 < sizeof out) {
+        if (len && !(blen == strlen(me) && !strncmp(base, me, blen))) {
             if (o)
                 out[o++] = ':';
             memcpy(out + o, p, len);
@@ -244,6 +256,7 @@ static void drop_self_from_preload(void)
         setenv("LD_PRELOAD", out, 1);
     else
         unsetenv("LD_PRELOAD");
+    free(out);
 }
 
 /* ------------------------------------------------------------------------------------ */

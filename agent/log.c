@@ -6,16 +6,21 @@
 
 #include "ta.h"
 
+/* As snprintf: writes at most n bytes (NUL included), returns the length the whole text
+ * has. PUT evaluates its argument exactly once, room or not: `PUT(*s++)` must advance `s`
+ * (a text longer than its buffer once looped forever there), `PUT(va_arg(...))` must
+ * consume its argument. */
 static int vfmt(char *buf, size_t n, const char *fmt, va_list ap)
 {
     size_t o = 0;
-#define PUT(c) do { if (o + 1 < n) buf[o] = (c); o++; } while (0)
+#define PUT(c) do { char c_ = (char)(c); if (o + 1 < n) buf[o] = c_; o++; } while (0)
     for (const char *f = fmt; *f; f++) {
         if (*f != '%') {
             PUT(*f);
             continue;
         }
-        f++;
+        if (!*++f) /* a lone '%' at the end */
+            break;
         int lng = 0, sz = 0;
         while (*f == 'l') { lng++; f++; }
         if (*f == 'z') { sz = 1; f++; }
@@ -75,8 +80,10 @@ void ta_log(int level, const char *fmt, ...)
     if (o < (int)sizeof buf)
         o += vfmt(buf + o, sizeof buf - o, fmt, ap);
     va_end(ap);
-    if (o > (int)sizeof buf - 2)
+    if (o > (int)sizeof buf - 2) { /* cut: say so */
         o = sizeof buf - 2;
+        memcpy(buf + o - 3, "...", 3);
+    }
     buf[o++] = '\n';
     ta_sys_write(2, buf, o);
     errno = saved;
