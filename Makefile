@@ -46,7 +46,7 @@ $(NOPLIB): $(NOP_OBJ) agent/libtraceagent.map
 	@mkdir -p $(dir $@)
 	$(CC) $(AGENT_LDFLAGS) -o $@ $(NOP_OBJ) $(AGENT_LIBS)
 
-$(CLI): $(CLI_SRC) $(wildcard viewer/*.h)
+$(CLI): $(CLI_SRC) $(wildcard viewer/*.h) agent/config_keys.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Iinclude -o $@ $(CLI_SRC) -lcjson -lm
 

@@ -144,16 +144,12 @@ void ta_clock_ensure(void) { pthread_once(&once, ta_clock_init); }
 
 void ta_clock_init(void)
 {
-    const char *c = getenv("TRACEAGENT_CLOCK");
-    if (c && strcmp(c, "tsc") == 0)
+    if (ta_cfg.clock == TA_CLOCK_TSC) /* TRACEAGENT_CLOCK, read with the rest (config.c) */
         ta_clock_tsc = 1;
-    else if (c && strcmp(c, "monotonic") == 0)
+    else if (ta_cfg.clock == TA_CLOCK_MONOTONIC)
         ta_clock_tsc = 0;
-    else {
-        if (c && *c)
-            ta_warn("TRACEAGENT_CLOCK=%s is not 'tsc' or 'monotonic'; choosing by itself", c);
+    else
         ta_clock_tsc = tsc_is_kernels_clock();
-    }
     ta_debug("clock: %s", ta_clock_tsc ? "tsc" : "monotonic");
     nseg = 0;
     if (!ta_clock_tsc)

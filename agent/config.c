@@ -1,14 +1,22 @@
 /* Configuration: TRACEAGENT_* environment variables, and TRACEAGENT_CONFIG=file.json with
- * the same keys (either "TRACEAGENT_OUTPUT" or "output"). The environment wins over the
- * file. A bad value is reported once, naming the variable, and the default is used.
+ * the same keys (either "TRACEAGENT_OUTPUT" or "output"), both from the one table of keys
+ * in config_keys.h. The environment wins over the file. A bad value is reported once,
+ * naming the variable, and the default is used. Under secure execution (AT_SECURE) none of
+ * it is read.
  *
  * cJSON is loaded with dlopen only when a config file is given, so the agent adds no
  * library to a process that does not ask for one. */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config_keys.h"
 #include "ta.h"
 
 struct ta_config ta_cfg;
@@ -18,11 +26,18 @@ struct ta_config ta_cfg;
 static const char *const cat_keys[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
                                                "gpu", "markers", "agent"};
 
+/* A bad value: one warning, naming the variable (or the config file and key), showing at
+ * most 200 bytes of the value; the default stays. */
 static void bad(const char *var, const char *val, const char *why)
 {
-    ta_log(TA_LOG_WARN, "%s=%s: %s; using the default", var, val, why);
+    char shown[201];
+    if ((size_t)ta_fmt(shown, sizeof shown, "%s", val) >= sizeof shown)
+        memcpy(shown + sizeof shown - 4, "...", 4);
+    if (!*val)
+        ta_log(TA_LOG_WARN, "%s is empty: %s; using the default", var, why);
+    else
+        ta_log(TA_LOG_WARN, "%s=%s: %s; using the default", var, shown, why);
 }
-
 /* Comma-separated words from `words` (n of them) into a bit mask; -1 if one is unknown. */
 static long parse_list(const char *s, const char *const *words, int n, int allow_all)
 {
@@ -67,88 +82,193 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-static void set_key(const char *var, const char *val)
+/* One parser per key of config_keys.h: NULL when `val` is taken, else why it is not. */
+static const char *const exp_words[] = {"json", "stats", "lttng"};
+static const char *const log_words[] = {"error", "warn", "info", "debug"};
+
+static const char *set_output(const char *val)
 {
-    static const char *const exp_words[] = {"json", "stats", "lttng"};
-    static const char *const log_words[] = {"error", "warn", "info", "debug"};
+    if (!*val || strlen(val) >= sizeof ta_cfg.output - 64)
+        return "not a usable directory name";
+    strcpy(ta_cfg.output, val);
+    return NULL;
+}
+static const char *set_export(const char *val)
+{
+    long m = parse_list(val, exp_words, 3, 0);
+    if (m <= 0) /* empty: nothing would be written */
+        return "expected a comma list of json, stats, lttng";
+    ta_cfg.exports = (uint32_t)m;
+    return NULL;
+}
+static const char *set_trace(const char *val)
+{
+    long m = parse_list(val, cat_keys, TA_CAT_AGENT, 1);
+    if (m <= 0) /* empty: nothing would be traced */
+        return "expected a comma list of posix, stdio, hdf5, cuda, gpu, markers, all";
+    ta_cfg.trace_mask = (uint32_t)m | (1u << TA_CAT_AGENT);
+    return NULL;
+}
+static const char *set_buffer_kb(const char *val)
+{
     uint64_t u;
-    long m;
-    if (!strcmp(var, "TRACEAGENT_OUTPUT")) {
-        if (!*val || strlen(val) >= sizeof ta_cfg.output - 64)
-            bad(var, val, "not a usable directory name");
-        else
-            strcpy(ta_cfg.output, val);
-    } else if (!strcmp(var, "TRACEAGENT_EXPORT")) {
-        if ((m = parse_list(val, exp_words, 3, 0)) < 0)
-            bad(var, val, "expected a comma list of json, stats, lttng");
-        else
-            ta_cfg.exports = (uint32_t)m;
-    } else if (!strcmp(var, "TRACEAGENT_TRACE")) {
-        if ((m = parse_list(val, cat_keys, TA_CAT_AGENT, 1)) < 0)
-            bad(var, val, "expected a comma list of posix, stdio, hdf5, cuda, gpu, markers, all");
-        else
-            ta_cfg.trace_mask = (uint32_t)m | (1u << TA_CAT_AGENT);
-    } else if (!strcmp(var, "TRACEAGENT_BUFFER_KB")) {
-        if (parse_u64(val, &u) || u < 4 || u > (1u << 20) || (u & (u - 1)))
-            bad(var, val, "expected a power of two from 4 to 1048576");
-        else
-            ta_cfg.buffer_kb = (uint32_t)u;
-    } else if (!strcmp(var, "TRACEAGENT_MIN_DURATION_NS")) {
-        if (parse_u64(val, &u))
-            bad(var, val, "expected a number of nanoseconds");
-        else
-            ta_cfg.min_duration_ns = u;
-    } else if (!strcmp(var, "TRACEAGENT_CHILDREN")) {
-        if (strcmp(val, "0") && strcmp(val, "1"))
-            bad(var, val, "expected 0 or 1");
-        else
-            ta_cfg.children = val[0] == '1';
-    } else if (!strcmp(var, "TRACEAGENT_ON_FULL")) {
-        if (strcmp(val, "wait") && strcmp(val, "drop"))
-            bad(var, val, "expected wait or drop");
-        else
-            ta_cfg.on_full_drop = val[0] == 'd';
-    } else if (!strcmp(var, "TRACEAGENT_DIRECT")) {
-        if (strcmp(val, "0") && strcmp(val, "1"))
-            bad(var, val, "expected 0 or 1");
-        else
-            ta_cfg.no_direct = val[0] == '0';
-    } else if (!strcmp(var, "TRACEAGENT_STACKS")) {
-        if ((m = parse_list(val, cat_keys, TA_CAT_AGENT, 1)) < 0)
-            bad(var, val, "expected a comma list of categories");
-        else
-            ta_cfg.stacks_mask = (uint32_t)m;
-    } else if (!strcmp(var, "TRACEAGENT_LOG")) {
-        if ((m = parse_list(val, log_words, 4, 0)) <= 0 || (m & (m - 1)))
-            bad(var, val, "expected one of error, warn, info, debug");
-        else
-            ta_cfg.log_level = __builtin_ctzl(m);
-    } else if (!strcmp(var, "TRACEAGENT_EXCLUDE")) {
-        ta_cfg.nexcludes = 0;
-        const char *p = val;
-        while (*p && ta_cfg.nexcludes < TA_MAX_EXCLUDES) {
-            size_t len = strcspn(p, ":,");
-            if (len) {
-                uint32_t id = ta_intern(p, len);
-                if (id) {
-                    ta_cfg.excludes[ta_cfg.nexcludes] = (char *)ta_str(id);
-                    ta_cfg.exclude_len[ta_cfg.nexcludes++] = len;
-                }
+    if (parse_u64(val, &u) || u < 4 || u > (1u << 20) || (u & (u - 1)))
+        return "expected a power of two from 4 to 1048576";
+    ta_cfg.buffer_kb = (uint32_t)u;
+    return NULL;
+}
+static const char *set_min_duration_ns(const char *val)
+{
+    uint64_t u;
+    if (parse_u64(val, &u))
+        return "expected a number of nanoseconds";
+    ta_cfg.min_duration_ns = u;
+    return NULL;
+}
+static const char *set_children(const char *val)
+{
+    if (strcmp(val, "0") && strcmp(val, "1"))
+        return "expected 0 or 1";
+    ta_cfg.children = val[0] == '1';
+    return NULL;
+}
+static const char *set_stacks(const char *val)
+{
+    long m = parse_list(val, cat_keys, TA_CAT_AGENT, 1);
+    if (m < 0)
+        return "expected a comma list of categories";
+    ta_cfg.stacks_mask = (uint32_t)m;
+    return NULL;
+}
+static const char *set_log(const char *val)
+{
+    long m = parse_list(val, log_words, 4, 0);
+    if (m <= 0 || (m & (m - 1)))
+        return "expected one of error, warn, info, debug";
+    ta_cfg.log_level = __builtin_ctzl(m);
+    return NULL;
+}
+static const char *set_exclude(const char *val)
+{
+    ta_cfg.nexcludes = 0;
+    const char *p = val;
+    while (*p && ta_cfg.nexcludes < TA_MAX_EXCLUDES) {
+        size_t len = strcspn(p, ":,");
+        if (len) {
+            uint32_t id = ta_intern(p, len);
+            if (id) {
+                ta_cfg.excludes[ta_cfg.nexcludes] = (char *)ta_str(id);
+                ta_cfg.exclude_len[ta_cfg.nexcludes++] = len;
             }
-            p += len;
-            if (*p)
-                p++;
         }
+        p += len;
+        if (*p)
+            p++;
     }
+    return NULL;
+}
+static const char *set_on_full(const char *val)
+{
+    if (strcmp(val, "wait") && strcmp(val, "drop"))
+        return "expected wait or drop";
+    ta_cfg.on_full_drop = val[0] == 'd';
+    return NULL;
+}
+static const char *set_direct(const char *val)
+{
+    if (strcmp(val, "0") && strcmp(val, "1"))
+        return "expected 0 or 1";
+    ta_cfg.no_direct = val[0] == '0';
+    return NULL;
+}
+static const char *set_clock(const char *val)
+{
+    if (!strcmp(val, "tsc"))
+        ta_cfg.clock = TA_CLOCK_TSC;
+    else if (!strcmp(val, "monotonic"))
+        ta_cfg.clock = TA_CLOCK_MONOTONIC;
+    else
+        return "expected tsc or monotonic";
+    return NULL;
+}
+static const char *set_config(const char *val) /* read by ta_config_load itself */
+{
+    (void)val;
+    return NULL;
 }
 
-static const char *const vars[] = {
-    "TRACEAGENT_LOG",    "TRACEAGENT_OUTPUT",          "TRACEAGENT_EXPORT",
-    "TRACEAGENT_TRACE",  "TRACEAGENT_BUFFER_KB",       "TRACEAGENT_MIN_DURATION_NS",
-    "TRACEAGENT_CHILDREN", "TRACEAGENT_STACKS",        "TRACEAGENT_EXCLUDE",
-    "TRACEAGENT_ON_FULL", "TRACEAGENT_DIRECT",
+struct key {
+    const char *name, *var;
+    const char *(*set)(const char *val);
 };
-#define NVARS (sizeof vars / sizeof vars[0])
+static const struct key keys[] = {
+#define KEY(name, var, shrt, arg, help, dflt) {#name, var, set_##name},
+    TA_CONFIG_KEYS(KEY)
+#undef KEY
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static void set_key(const struct key *k, const char *var, const char *val)
+{
+    const char *why = k->set(val);
+    if (why)
+        bad(var, val, why);
+}
+
+/* The key a config file names: "buffer_kb", "buffer-kb" or "TRACEAGENT_BUFFER_KB", any case. */
+static const struct key *file_key(const char *s)
+{
+    if (!strncasecmp(s, "TRACEAGENT_", 11))
+        s += 11;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *n = keys[i].name, *p = s;
+        for (; *n && *p; n++, p++) {
+            char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p == '-' ? '_' : *p;
+            if (c != *n)
+                break;
+        }
+        if (!*n && !*p)
+            return &keys[i];
+    }
+    return NULL;
+}
+
+/* A regular file, whole: NULL (warned) when it is not one, or cannot be read. A FIFO or a
+ * terminal (/dev/stdin) would block start-up or eat the program's input: not opened for
+ * reading beyond the open itself (O_NONBLOCK), never read. */
+#define MAX_CONFIG_BYTES (16u << 20)
+static char *read_config(const char *path, size_t *len, size_t *mapped)
+{
+    int fd = ta_sys_open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
+    if (fd < 0) {
+        ta_warn("TRACEAGENT_CONFIG=%s: cannot open the file (errno %d); ignored", path, errno);
+        return NULL;
+    }
+    struct stat st;
+    char *text = NULL;
+    if (syscall(SYS_fstat, fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ta_warn("TRACEAGENT_CONFIG=%s: not a regular file (a pipe, a FIFO or a terminal is "
+                "not read); ignored", path);
+    } else if ((uint64_t)st.st_size > MAX_CONFIG_BYTES) {
+        ta_warn("TRACEAGENT_CONFIG=%s: %lld bytes, more than the 16 MiB a config file may "
+                "have; ignored", path, (long long)st.st_size);
+    } else if ((text = ta_sys_mmap(*mapped = (size_t)st.st_size + 1))) {
+        size_t n = 0;
+        long r = 1;
+        while (n < (size_t)st.st_size && (r = ta_sys_read(fd, text + n, (size_t)st.st_size - n)) > 0)
+            n += (size_t)r;
+        if (r < 0) {
+            ta_warn("TRACEAGENT_CONFIG=%s: cannot read the file (errno %d); ignored", path, errno);
+            ta_sys_munmap(text, *mapped);
+            text = NULL;
+        } else {
+            text[n] = 0;
+            *len = n;
+        }
+    }
+    ta_sys_close(fd);
+    return text;
+}
 
 /* The config file, through a cJSON loaded for the occasion. */
 static void load_file(const char *path)
@@ -161,66 +281,72 @@ static void load_file(const char *path)
         double valuedouble;
         char *string;
     } cj;
+    size_t len = 0, mapped = 0;
+    char *text = read_config(path, &len, &mapped);
+    if (!text)
+        return;
     void *h = dlopen("libcjson.so.1", RTLD_LAZY | RTLD_LOCAL);
     if (!h) {
         ta_warn("TRACEAGENT_CONFIG=%s: cannot load libcjson.so.1 (install libcjson1); ignored",
                 path);
+        ta_sys_munmap(text, mapped);
         return;
     }
     cj *(*parse)(const char *) = (cj * (*)(const char *)) dlsym(h, "cJSON_Parse");
     void (*del)(cj *) = (void (*)(cj *))dlsym(h, "cJSON_Delete");
-    static char text[65536];
-    int fd = ta_sys_open(path, 0, 0);
-    long n = fd >= 0 ? ta_sys_read(fd, text, sizeof text - 1) : -1;
-    if (fd >= 0)
-        ta_sys_close(fd);
-    if (n < 0 || !parse || !del) {
-        ta_warn("TRACEAGENT_CONFIG=%s: cannot read the file; ignored", path);
-        dlclose(h);
-        return;
-    }
-    text[n] = 0;
-    cj *root = parse(text);
-    if (!root || !root->child) {
+    cj *root = parse && del ? parse(text) : NULL;
+    ta_sys_munmap(text, mapped);
+    /* cJSON types: 1 false, 2 true, 8 number, 16 string, 64 object */
+    if (!root || !(root->type & 64)) {
         ta_warn("TRACEAGENT_CONFIG=%s: not a JSON object; ignored", path);
     } else {
         for (cj *it = root->child; it; it = it->next) {
-            char var[128], val[4096];
-            if (!it->string || strlen(it->string) > 80)
-                continue;
-            if (strncmp(it->string, "TRACEAGENT_", 11))
-                ta_fmt(var, sizeof var, "TRACEAGENT_%s", it->string);
-            else
-                ta_fmt(var, sizeof var, "%s", it->string);
-            for (char *c = var; *c; c++)
-                if (*c >= 'a' && *c <= 'z')
-                    *c = (char)(*c - 'a' + 'A');
-            int known = 0;
-            for (size_t i = 0; i < NVARS; i++)
-                known |= !strcmp(vars[i], var);
-            if (!known) {
-                ta_warn("TRACEAGENT_CONFIG=%s: unknown key \"%s\"; ignored", path, it->string);
+            const struct key *k = it->string ? file_key(it->string) : NULL;
+            if (!k || k->set == set_config) {
+                ta_warn("TRACEAGENT_CONFIG=%s: unknown key \"%s\"; ignored", path,
+                        it->string ? it->string : "");
                 continue;
             }
-            /* cJSON types: 8 number, 16 string, 1 false, 2 true */
-            if (it->type & 16)
-                ta_fmt(val, sizeof val, "%s", it->valuestring);
-            else if (it->type & 8)
-                ta_fmt(val, sizeof val, "%lld", (long long)it->valuedouble);
-            else if (it->type & 3)
-                ta_fmt(val, sizeof val, "%d", (it->type & 2) ? 1 : 0);
-            else {
-                ta_warn("TRACEAGENT_CONFIG=%s: \"%s\" is not a string or number; ignored", path,
-                        it->string);
+            char var[320], num[32];
+            ta_fmt(var, sizeof var, "TRACEAGENT_CONFIG=%s: \"%s\"", path, it->string);
+            const char *val;
+            double d = it->valuedouble;
+            if (it->type & 16) {
+                val = it->valuestring;
+            } else if (it->type & 8) {
+                /* a whole number that a 64-bit integer holds; 1e300 once became negative */
+                if (!(d > -9.2e18 && d < 9.2e18) || d != (double)(long long)d) {
+                    ta_warn("%s: %s; using the default", var,
+                            "a number out of range or not a whole number");
+                    continue;
+                }
+                ta_fmt(num, sizeof num, "%lld", (long long)d);
+                val = num;
+            } else if (it->type & 3) {
+                val = (it->type & 2) ? "1" : "0";
+            } else {
+                ta_warn("%s: not a string or number; ignored", var);
                 continue;
             }
-            if (!getenv(var))
-                set_key(var, val);
+            if (!getenv(k->var)) /* the environment wins */
+                set_key(k, var, val);
         }
     }
     if (root)
         del(root);
     dlclose(h);
+}
+
+/* A relative TRACEAGENT_CONFIG made absolute, for children that start elsewhere. */
+static void absolutize_config(const char *file)
+{
+    char cwd[4096], abs[4096];
+    if (file[0] == '/' || syscall(SYS_getcwd, cwd, sizeof cwd) <= 0)
+        return;
+    if (file[0] == '.' && file[1] == '/')
+        file += 2;
+    if ((size_t)ta_fmt(abs, sizeof abs, "%s/%s", cwd, file) < sizeof abs)
+        setenv("TRACEAGENT_CONFIG", abs, 1);
 }
 
 void ta_config_load(void)
@@ -232,19 +358,35 @@ void ta_config_load(void)
     ta_cfg.buffer_kb = DEFAULT_BUFFER_KB;
     ta_cfg.children = 1;
     ta_cfg.log_level = TA_LOG_WARN;
+    if (getauxval(AT_SECURE)) {
+        /* setuid, setgid, file capabilities: the invoking user's environment must not steer
+         * a privileged process. No variable read, no file read or written, nothing
+         * recorded, not a word on stderr; calls pass through (core.c stops here too). */
+        ta_cfg.secure = 1;
+        ta_cfg.trace_mask = 0;
+        ta_cfg.exports = 0;
+        ta_cfg.children = 0;
+        ta_cfg.log_level = -1;
+        return;
+    }
     const char *lv = getenv("TRACEAGENT_LOG"); /* first, so the rest can log */
-    if (lv)
-        set_key("TRACEAGENT_LOG", lv);
+    for (size_t i = 0; i < NKEYS && lv; i++)
+        if (keys[i].set == set_log)
+            set_key(&keys[i], keys[i].var, lv);
     const char *file = getenv("TRACEAGENT_CONFIG");
-    if (file && *file)
+    if (file && *file) {
         load_file(file);
-    for (size_t i = 1; i < NVARS; i++) {
-        const char *v = getenv(vars[i]);
+        absolutize_config(file);
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *v = keys[i].set == set_log ? NULL : getenv(keys[i].var);
         if (v)
-            set_key(vars[i], v);
+            set_key(&keys[i], keys[i].var, v);
     }
     if (ta_cfg.stacks_mask)
         ta_info("TRACEAGENT_STACKS: call stacks are not collected by this version yet");
     if (ta_cfg.exports & TA_EXPORT_LTTNG)
         ta_warn("TRACEAGENT_EXPORT: lttng export is not in this version yet; ignored");
 }
+
+const char *ta_config_var(size_t i) { return i < NKEYS ? keys[i].var : NULL; }

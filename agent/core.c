@@ -320,13 +320,17 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     ta_config_load();
     read_start_time();
     read_identity(argc, argv);
-    if (!ta_cfg.children)
+    if (!ta_cfg.children && !ta_cfg.secure)
         drop_self_from_preload();
     ta_thread_init();
     if (ta_posix_init)
         ta_posix_init();
     if (ta_stdio_init)
         ta_stdio_init();
+    if (ta_cfg.secure) { /* AT_SECURE (config.c): calls pass through, nothing else */
+        ta_guard--;
+        return;
+    }
     int r = ta_sys_mkdir_p(ta_cfg.output);
     if (r < 0) {
         ta_warn("cannot create the output directory %s (errno %d); this process is not traced",

@@ -437,9 +437,13 @@ struct ta_config {
     int nexcludes;
     char *excludes[TA_MAX_EXCLUDES]; /* path prefixes not traced (interned strings) */
     size_t exclude_len[TA_MAX_EXCLUDES];
+    int clock;            /* TRACEAGENT_CLOCK: enum ta_clock_choice */
+    int secure;           /* AT_SECURE: nothing read, written or recorded */
 };
+enum ta_clock_choice { TA_CLOCK_AUTO, TA_CLOCK_TSC, TA_CLOCK_MONOTONIC };
 extern struct ta_config ta_cfg;
 void ta_config_load(void);
+const char *ta_config_var(size_t i); /* the i-th key's variable (config_keys.h), NULL past the end */
 
 struct ta_proc {
     int pid, ppid;

@@ -20,6 +20,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../agent/config_keys.h"
 #include "summary.h"
 
 #if defined(__has_include)
@@ -36,6 +37,22 @@
 
 static const char *prog = "traceagent";
 
+/* `run`'s flags for the agent's keys: one per key of agent/config_keys.h, the flag the key's
+ * name with '-' for '_' (--buffer-kb), and any unambiguous prefix of it (--min-duration). */
+struct opt {
+    const char *name; /* the key's name, '_' as in the table */
+    char shrt;
+    const char *arg, *var, *help, *dflt;
+};
+
+static const struct opt options[] = {
+#define OPT(name, var, shrt, arg, help, dflt) {#name, shrt, arg, var, help, dflt},
+    TA_CONFIG_KEYS(OPT)
+#undef OPT
+    {"top", 0, "N", NULL, "rows in the summary's span table (0: all)", "20"},
+};
+#define NOPTS (sizeof options / sizeof *options)
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -45,26 +62,26 @@ static void usage(FILE *out)
         "\n"
         "run: trace the command (and, by default, its child processes), then print a\n"
         "summary of the run on stderr. The exit status is the command's.\n"
-        "  -o, --output DIR       output directory (TRACEAGENT_OUTPUT, default " DEFAULT_OUTPUT ")\n"
-        "      --export LIST      json,stats,lttng (TRACEAGENT_EXPORT, default json,stats)\n"
-        "      --trace LIST       posix,stdio,hdf5,cuda,gpu,markers or all (TRACEAGENT_TRACE)\n"
-        "      --buffer-kb N      per-thread ring size in KiB, a power of two\n"
-        "                         (TRACEAGENT_BUFFER_KB)\n"
-        "      --min-duration NS  spans shorter than NS ns are counted in the stats but not\n"
-        "                         written to the trace (TRACEAGENT_MIN_DURATION_NS)\n"
-        "      --children 0|1     trace child processes (TRACEAGENT_CHILDREN, default 1)\n"
-        "      --stacks LIST      call stacks on spans of these categories (TRACEAGENT_STACKS)\n"
-        "      --log LEVEL        error, warn, info, debug (TRACEAGENT_LOG, default warn)\n"
-        "      --exclude PREFIXES path prefixes not traced, ':' or ',' separated\n"
-        "                         (TRACEAGENT_EXCLUDE)\n"
-        "      --config FILE      a JSON file with the same keys (TRACEAGENT_CONFIG)\n"
-        "      --top N            rows in the summary's span table (default %d, 0: all)\n"
-        "  -q, --quiet            no summary\n"
+        "Each option sets the agent's variable named after it (the same keys go in the\n"
+        "environment or in a --config file):\n");
+    for (size_t k = 0; k < NOPTS; k++) {
+        const struct opt *o = &options[k];
+        char flag[64];
+        int n = snprintf(flag, sizeof flag, "%c%c%s--%s %s", o->shrt ? '-' : ' ',
+                         o->shrt ? o->shrt : ' ', o->shrt ? ", " : "  ", o->name, o->arg);
+        for (char *c = flag; *c; c++)
+            if (*c == '_')
+                *c = '-';
+        fprintf(out, "  %s%*s %s\n", flag, n < 26 ? 26 - n : 0, "", o->help);
+        fprintf(out, "  %27s(%s%sdefault %s)\n", "", o->var ? o->var : "",
+                o->var ? ", " : "", o->dflt);
+    }
+    fprintf(out,
+        "  -q, --quiet                no summary\n"
         "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
         "\n"
         "report: print the summary of stats files (*.stats.json) or output directories\n"
-        "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n",
-        DEFAULT_TOP);
+        "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -249,26 +266,6 @@ static int preload(const char *lib)
     return setenv("LD_PRELOAD", lib, 1);
 }
 
-struct opt {
-    const char *lng;
-    char shrt;
-    const char *var;
-};
-
-static const struct opt options[] = {
-    {"output", 'o', "TRACEAGENT_OUTPUT"},
-    {"export", 0, "TRACEAGENT_EXPORT"},
-    {"trace", 0, "TRACEAGENT_TRACE"},
-    {"buffer-kb", 0, "TRACEAGENT_BUFFER_KB"},
-    {"min-duration", 0, "TRACEAGENT_MIN_DURATION_NS"},
-    {"children", 0, "TRACEAGENT_CHILDREN"},
-    {"stacks", 0, "TRACEAGENT_STACKS"},
-    {"log", 0, "TRACEAGENT_LOG"},
-    {"exclude", 0, "TRACEAGENT_EXCLUDE"},
-    {"config", 0, "TRACEAGENT_CONFIG"},
-    {"top", 0, NULL},
-};
-
 static int parse_top(const char *v, int *top)
 {
     char *end;
@@ -294,14 +291,26 @@ static void output_dir(char *out, size_t n)
     const char *cfg = getenv("TRACEAGENT_CONFIG");
     if (!cfg || !*cfg)
         return;
-    FILE *f = fopen(cfg, "rb");
-    if (!f)
+    /* as the agent reads it: a regular file (a FIFO or /dev/stdin is the program's, not
+     * ours to read or wait on), whole, up to 16 MiB */
+    int fd = open(cfg, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0)
         return;
-    char buf[65536];
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (16 << 20) &&
+        (buf = malloc((size_t)st.st_size + 1))) {
+        size_t len = 0;
+        ssize_t r = 1;
+        while (len < (size_t)st.st_size && (r = read(fd, buf + len, (size_t)st.st_size - len)) > 0)
+            len += (size_t)r;
+        buf[len] = 0;
+    }
+    close(fd);
+    if (!buf)
+        return;
     cJSON *root = cJSON_Parse(buf);
+    free(buf);
     const cJSON *obj = cJSON_IsObject(root) ? root : NULL, *it;
     cJSON_ArrayForEach(it, obj)
     {
@@ -348,19 +357,33 @@ static int cmd_run(int argc, char **argv)
         }
         const struct opt *o = NULL;
         const char *val = NULL;
-        for (size_t k = 0; k < sizeof options / sizeof *options && !o; k++) {
-            const struct opt *c = &options[k];
-            size_t l = strlen(c->lng);
-            if (a[1] == '-' && strncmp(a + 2, c->lng, l) == 0 &&
-                (a[2 + l] == 0 || a[2 + l] == '=')) {
-                o = c;
-                if (a[2 + l] == '=')
-                    val = a + 3 + l;
-            } else if (c->shrt && a[1] == c->shrt) {
-                o = c;
-                if (a[2])
-                    val = a + 2;
+        int nmatch = 0, exact = 0;
+        if (a[1] == '-') { /* --name, --name=value, or an unambiguous prefix of the name */
+            size_t l = strcspn(a + 2, "=");
+            for (size_t k = 0; k < NOPTS && !exact; k++) {
+                const char *n = options[k].name;
+                size_t j = 0;
+                while (j < l && n[j] && (a[2 + j] == n[j] || (a[2 + j] == '-' && n[j] == '_')))
+                    j++;
+                if (j == l && l) {
+                    exact = !n[j];
+                    nmatch = exact ? 1 : nmatch + 1;
+                    o = &options[k];
+                }
             }
+            if (nmatch > 1) {
+                fprintf(stderr, "%s run: option %s is ambiguous (see traceagent --help)\n", prog, a);
+                return 2;
+            }
+            if (o && a[2 + l] == '=')
+                val = a + 3 + l;
+        } else {
+            for (size_t k = 0; k < NOPTS && !o; k++)
+                if (options[k].shrt && a[1] == options[k].shrt) {
+                    o = &options[k];
+                    if (a[2])
+                        val = a + 2;
+                }
         }
         if (!o) {
             fprintf(stderr, "%s run: unknown option %s (see traceagent --help)\n", prog, a);
