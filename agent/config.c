@@ -208,11 +208,12 @@ static const struct key keys[] = {
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-static void set_key(const struct key *k, const char *var, const char *val)
+static int set_key(const struct key *k, const char *var, const char *val)
 {
     const char *why = k->set(val);
     if (why)
         bad(var, val, why);
+    return why ? -1 : 0;
 }
 
 /* The key a config file names: "buffer_kb", "buffer-kb" or "TRACEAGENT_BUFFER_KB", any case. */
@@ -300,8 +301,12 @@ static void load_file(const char *path)
     if (!root || !(root->type & 64)) {
         ta_warn("TRACEAGENT_CONFIG=%s: not a JSON object; ignored", path);
     } else {
+        /* two passes: "log" first, so that it governs the warnings about the rest */
+        for (int pass = 0; pass < 2; pass++)
         for (cj *it = root->child; it; it = it->next) {
             const struct key *k = it->string ? file_key(it->string) : NULL;
+            if ((k && k->set == set_log) != (pass == 0))
+                continue;
             if (!k || k->set == set_config) {
                 ta_warn("TRACEAGENT_CONFIG=%s: unknown key \"%s\"; ignored", path,
                         it->string ? it->string : "");
@@ -369,10 +374,14 @@ void ta_config_load(void)
         ta_cfg.log_level = -1;
         return;
     }
-    const char *lv = getenv("TRACEAGENT_LOG"); /* first, so the rest can log */
-    for (size_t i = 0; i < NKEYS && lv; i++)
-        if (keys[i].set == set_log)
-            set_key(&keys[i], keys[i].var, lv);
+    /* the log level first, so the rest can log. A bad variable is reported once per
+     * process tree: it leaves the environment, so children do not report it again (they
+     * use the default, as this process does) */
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *lv = keys[i].set == set_log ? getenv(keys[i].var) : NULL;
+        if (lv && set_key(&keys[i], keys[i].var, lv))
+            unsetenv(keys[i].var);
+    }
     const char *file = getenv("TRACEAGENT_CONFIG");
     if (file && *file) {
         load_file(file);
@@ -380,8 +389,8 @@ void ta_config_load(void)
     }
     for (size_t i = 0; i < NKEYS; i++) {
         const char *v = keys[i].set == set_log ? NULL : getenv(keys[i].var);
-        if (v)
-            set_key(&keys[i], keys[i].var, v);
+        if (v && set_key(&keys[i], keys[i].var, v))
+            unsetenv(keys[i].var);
     }
     if (ta_cfg.stacks_mask)
         ta_info("TRACEAGENT_STACKS: call stacks are not collected by this version yet");

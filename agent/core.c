@@ -304,6 +304,8 @@ static _Atomic int flusher, flush_done;
 
 static void start_recording(void)
 {
+    if (ta_cfg.secure) /* AT_SECURE: never (a failed exec comes here too) */
+        return;
     choose_stem();
     atomic_store(&flusher, 0);
     atomic_store(&flush_done, 0);

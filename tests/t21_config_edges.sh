@@ -148,6 +148,10 @@ for var in TRACEAGENT_EXPORT TRACEAGENT_TRACE; do
     check "empty $var=: one warning naming it, traced with the default" \
         test "$rc-$(grep -c "$var" "$TMP/err")-$(nwarn "$TMP/err")-$(ntr "$TMP/e-$var" trace.json)-$(ntr "$TMP/e-$var" stats.json)" = 0-1-1-2-2
 done
+TRACEAGENT_OUTPUT="$TMP/tree" TRACEAGENT_BUFFER_KB=lots timeout $t env LD_PRELOAD="$AGENT" \
+    sh -c "'$prog'; '$prog'" >/dev/null 2>"$TMP/err"; rc=$?
+check "a bad variable in a process tree (sh, 2 x prog, their children): reported once, all traced" \
+    test "$rc-$(grep -c 'TRACEAGENT_BUFFER_KB=lots' "$TMP/err")-$(ntr "$TMP/tree" trace.json)" = 0-1-5
 long=$(printf 'x%.0s' $(seq 1 4096))
 echo "{\"trace\": \"$long\", \"output\": \"/$long\"}" > "$TMP/long.json"
 TRACEAGENT_CONFIG="$TMP/long.json" TRACEAGENT_OUTPUT="$TMP/long-out" timeout $t env LD_PRELOAD="$AGENT" \
@@ -177,7 +181,7 @@ if [ -z "$skip_secure" ]; then
     chown nobody "$sec/prog-suid"; chmod 4755 "$sec/prog-suid"
     mkfifo -m 666 "$sec/fifo"
     out=$(cd "$sec" && TRACEAGENT_OUTPUT="$sec/plain-out" timeout $t ./prog "$sec/libtraceagent.so" "$sec/f0" 2>&1)
-    if ! grep -q 'secure=0' <<<"$out" || [ "$(ntr "$sec/plain-out" trace.json)" != 1 ]; then
+    if ! grep -q "secure=0" <<<"$out" || [ "$(ntr "$sec/plain-out" trace.json)" = 0 ]; then
         fail "secure: the harness (dlopen of the agent) traces a plain copy: $out"
     fi
     out=$(cd "$sec" && TRACEAGENT_OUTPUT="$sec/out" TRACEAGENT_CONFIG="$sec/fifo" TRACEAGENT_LOG=debug \
@@ -189,6 +193,10 @@ if [ -z "$skip_secure" ]; then
             test "$(ls -d "$sec/out" 2>/dev/null | wc -l)-$(wc -c <"$TMP/err")" = 0-0
         out=$(cd "$sec" && TRACEAGENT_OUTPUT="$sec/out2" timeout $t ./prog-suid "$sec/libtraceagent.so" "$sec/f2" 2>&1); rc=$?
         check "AT_SECURE, no config: no output directory either" test "$rc-$(ls -d "$sec/out2" 2>/dev/null | wc -l)" = 0-0
+        mkdir -m 1777 "$sec/out3" # an existing directory: still nothing in it
+        out=$(cd "$sec" && TRACEAGENT_OUTPUT="$sec/out3" timeout $t ./prog-suid "$sec/libtraceagent.so" "$sec/f3" 2>&1); rc=$?
+        check "AT_SECURE, an existing output directory, a failed exec: no file in it" \
+            test "$rc-$(ls -A "$sec/out3" | wc -l)" = 0-0
     else
         skip_secure="a setuid copy did not run with AT_SECURE here ($out)"
     fi

@@ -1,8 +1,8 @@
 /* For tests/t21_config_edges.sh: a program that loads the agent itself, so that it can be
  * run with secure execution (a setuid copy: AT_SECURE) where glibc would drop an
  * LD_PRELOAD path. dlopen runs the agent's constructor with AT_SECURE as the kernel set it.
- * Then it writes argv[2] through the agent's own open/write/close, which must pass through
- * untouched. Prints "secure=N", "passthrough=1" and exits 0. */
+ * Then it writes argv[2] through the agent's own open/write/close, and fails an execv
+ * through it: all must pass through untouched. Prints "secure=N", "passthrough=1" and exits 0. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,6 +30,9 @@ int main(int argc, char **argv)
     }
     int fd = op(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int ok = fd >= 0 && wr(fd, "written\n", 8) == 8 && cl(fd) == 0;
+    /* a failed exec goes on in this image: still nothing recorded */
+    int (*ex)(const char *, char *const[]) = (int (*)(const char *, char *const[]))dlsym(h, "execv");
+    ok = ok && ex && ex("/nonexistent/prog", argv) == -1;
     printf("passthrough=%d\n", ok);
     return ok ? 0 : 1;
 }
