@@ -428,7 +428,8 @@ struct ta_config {
     uint32_t exports;     /* enum ta_export_bits */
     uint32_t trace_mask;  /* 1 << enum ta_cat */
     uint32_t buffer_kb;   /* per-thread ring size */
-    uint64_t min_duration_ns;
+    uint64_t min_duration_ns;     /* spans shorter than this are left out of the trace */
+    uint32_t min_duration_mask;   /* ... of these categories (1 << enum ta_cat) */
     int children;
     int on_full_drop;     /* TRACEAGENT_ON_FULL=drop: never wait for the drainer */
     int no_direct;        /* TRACEAGENT_DIRECT=0: every call through glibc (posix.c) */
@@ -507,6 +508,7 @@ struct ta_agent_stats {
     uint64_t events;         /* records drained */
     uint64_t drainer_cpu_ns; /* CPU time spent draining (drainer thread + final flush) */
     uint64_t trace_bytes;    /* bytes written to trace.json */
+    uint64_t trace_left_out; /* spans shorter than min_duration_ns, in stats only */
 };
 extern struct ta_agent_stats ta_agent_stats;
 extern _Atomic uint64_t ta_threads_attached; /* threads that recorded (thread.c) */
