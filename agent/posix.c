@@ -18,8 +18,10 @@
  * - Records: fd, path (interned; for calls on an fd, the path it was opened with), ret,
  *   bytes actually moved (bytes for mmap/munmap: the length mapped), offset where the
  *   transfer started when known, errno on failure. sendfile and copy_file_range are one
- *   record on the source fd (path = source, str2 = destination path), classified as reads.
- *   rename: path = old, str2 = new.
+ *   record on the source fd (path = source, str2 = destination path, TA_IO_COPY): the
+ *   stats count a read of the source and a write of the destination (`cp` copies with
+ *   copy_file_range: its destinations showed 0 bytes written). rename: path = old,
+ *   str2 = new.
  *
  * - Offsets (fdtab.h). open sets the offset to 0; read/write/readv/writev/sendfile move it
  *   by the bytes moved; lseek sets it from its result; pread/pwrite leave it. Unknown, and
@@ -318,8 +320,7 @@ void ta_posix_init(void)
 #define OPS_OPEN(X) X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) \
     X(__open64_2) X(__openat_2) X(__openat64_2) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64)
 #define OPS_READ(X) X(read) X(pread) X(pread64) X(readv) X(preadv) X(preadv64) X(preadv2) \
-    X(preadv64v2) X(__read_chk) X(__pread_chk) X(__pread64_chk) X(sendfile) X(sendfile64)  \
-    X(copy_file_range)
+    X(preadv64v2) X(__read_chk) X(__pread_chk) X(__pread64_chk)
 #define OPS_WRITE(X) X(write) X(pwrite) X(pwrite64) X(writev) X(pwritev) X(pwritev64) \
     X(pwritev2) X(pwritev64v2)
 #define OPS_META(X) X(ftruncate) X(ftruncate64) X(stat) X(lstat) X(fstat) X(fstatat)     \
@@ -342,6 +343,9 @@ OP(lseek64, TA_IO_SEEK)
 OP(fsync, TA_IO_SYNC)
 OP(fdatasync, TA_IO_SYNC)
 OP(sync_file_range, TA_IO_SYNC)
+OP(sendfile, TA_IO_COPY)
+OP(sendfile64, TA_IO_COPY)
+OP(copy_file_range, TA_IO_COPY)
 OP(mmap, TA_IO_MAP)
 OP(mmap64, TA_IO_MAP)
 OP(munmap, TA_IO_MAP)
@@ -1355,7 +1359,7 @@ TA_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL(fcntl, fd, cmd) }
 TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
 
 /* ------------------------------------------------------------------------------------ */
-/* sendfile, copy_file_range: one record on the source fd, str2 = the destination        */
+/* sendfile, copy_file_range: one record on the source fd, str2 = the destination's path */
 
 /* in_off: the caller's offset pointer for the source (NULL: the fd's offset, moved);
  * out_off likewise for the destination (always NULL for sendfile). The kernel moves the

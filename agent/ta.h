@@ -57,6 +57,7 @@ enum ta_io_kind {
     TA_IO_SYNC,
     TA_IO_META, /* stat, truncate, unlink, rename, mkdir, ... */
     TA_IO_MAP,
+    TA_IO_COPY, /* copy_file_range, sendfile: a read of `str`, a write of `str2` */
 };
 
 /* How an operation appears in the trace. */

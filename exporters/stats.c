@@ -562,6 +562,22 @@ static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
             f->wsz[size_bucket(bytes)]++;
         }
         return;
+    case TA_IO_COPY: /* a read of the source (here), a write of the destination (str2) */
+        f->reads++;
+        f->read_ns += ev->dur_ns;
+        if (has_bytes) {
+            f->bytes_read += bytes;
+            f->rsz[size_bucket(bytes)]++;
+        }
+        if (ev->str2 && *ev->str2 && (f = file_get(ev->str2))) {
+            f->writes++;
+            f->write_ns += ev->dur_ns;
+            if (has_bytes) {
+                f->bytes_written += bytes;
+                f->wsz[size_bucket(bytes)]++;
+            }
+        }
+        return;
     case TA_IO_OPEN: f->opens++; break;
     case TA_IO_CLOSE: f->closes++; break;
     case TA_IO_SEEK: f->seeks++; break;

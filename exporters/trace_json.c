@@ -196,6 +196,8 @@ static void tj_event(const struct ta_event *ev)
             ARG("dataset");
         else if (op->io == TA_IO_META)
             ARG("path2");
+        else if (op->io == TA_IO_COPY)
+            ARG("path_out");
         else
             ARG("detail");
         cached_jstr(&out, ev->str2);
