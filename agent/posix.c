@@ -15,7 +15,8 @@
  *   lseek and stat make their system call themselves when that is all glibc's function
  *   would do ("Direct calls" below).
  *
- * - Records: fd, path (interned; for calls on an fd, the path it was opened with), ret,
+ * - Records: fd, path (interned, absolute: fdtab.h ta_path_id; for calls on an fd, the
+ *   path it was opened with), ret,
  *   bytes actually moved (bytes for mmap/munmap: the length mapped), offset where the
  *   transfer started when known, errno on failure. sendfile and copy_file_range are one
  *   record on the source fd (path = source, str2 = destination path, TA_IO_COPY): the
@@ -29,12 +30,13 @@
  *   the agent does not know without a syscall; after such a write the offset is unknown
  *   until the next lseek; pwrite on O_APPEND also appends, Linux-style); fds that share
  *   their open file description after dup/dup2/dup3/F_DUPFD, or from the start (fds 1
- *   and 2 of `prog > log 2>&1`, told by kcmp when first used), until one is closed and the
+ *   and 2 of `prog > log 2>&1`, told by kcmp at start), until one is closed and the
  *   other is lseek'ed; fds carrying a FILE* (stdio moves the kernel offset in its own
  *   buffer fills; the FILE* has its own logical position, see stdio.c); fds opened by
- *   calls the agent does not wrap (socket, pipe, accept, opendir, ...). Fds inherited at
- *   start (0, 1, 2, fds across exec) get their path and offset from /proc/self/fd on their
- *   first use (ta_fd, fdtab.h). Offsets
+ *   calls the agent does not wrap (socket, pipe, accept, ...; opendir's fd has a path).
+ *   Fds inherited at start (0, 1, 2, fds across exec) get their path and offset from
+ *   /proc/self/fd in the constructor (fdtab.c; never later: no system call of the agent's
+ *   own on the program's thread, which may be under a seccomp filter). Offsets
  *   of a file shared with another process (fork) can be wrong once both use it. Opening a
  *   FIFO or device starts at "offset 0" like a file: the agent does not stat it.
  *
@@ -184,6 +186,9 @@ TA_REAL(ssize_t, __read_chk, int, void *, size_t, size_t)
 TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 TA_REAL(int, closedir, DIR *)
+TA_REAL(DIR *, opendir, const char *)
+TA_REAL(int, chdir, const char *)
+TA_REAL(int, fchdir, int)
 TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
 
 /* ------------------------------------------------------------------------------------ */
@@ -294,7 +299,8 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)  \
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
-    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap)
+    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap) X(opendir)    \
+    X(chdir) X(fchdir)
 
 void ta_posix_init(void)
 {
@@ -785,6 +791,48 @@ TA_EXPORT int closedir(DIR *d)
             ta_fd_closed(fd);
     }
     return f(d);
+}
+
+/* opendir opens the directory's fd inside libc: the fd table learns its path, so that
+ * openat(dirfd(d), ...) and fchdir(dirfd(d)) name absolute paths. Not recorded. */
+TA_EXPORT DIR *opendir(const char *path)
+{
+    DIR *(*f)(const char *) = ta_get_real_opendir();
+    if (!f) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    DIR *d = f(path);
+    if (TA_UPKEEP && d && atomic_load_explicit(&ta_active, memory_order_relaxed)) {
+        int saved = errno, fd = dirfd(d);
+        bool x;
+        uint32_t id = ta_path_id(AT_FDCWD, path, false, &x);
+        if (fd >= 0)
+            ta_fd_opened(fd, id, O_RDONLY | O_DIRECTORY, x, -1);
+        errno = saved;
+    }
+    return d;
+}
+
+/* chdir, fchdir: relative paths are made absolute against the cwd, which the agent follows
+ * here, without a system call of its own (fdtab.c: lexically; getcwd only for an fchdir to
+ * a directory fd it never saw opened). Not recorded. A vfork child's cwd is its own. */
+TA_EXPORT int chdir(const char *path)
+{
+    BOOT(chdir, (int)syscall(SYS_chdir, path))
+    int r = real_chdir(path);
+    if (TA_UPKEEP && r == 0)
+        ta_cwd_chdir(path);
+    return r;
+}
+
+TA_EXPORT int fchdir(int fd)
+{
+    BOOT(fchdir, (int)syscall(SYS_fchdir, fd))
+    int r = real_fchdir(fd);
+    if (TA_UPKEEP && r == 0)
+        ta_cwd_fchdir(fd);
+    return r;
 }
 
 /* ------------------------------------------------------------------------------------ */

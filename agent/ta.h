@@ -237,6 +237,7 @@ struct ta_thread {
         uint8_t inl;     /* 1: `text` holds the whole path; 0: compare with ta_str(id) */
         char text[51];   /* the path, when it fits: a hit reads no other page */
     } path_cache[8];
+    uint32_t path_gen;   /* ta_cwd_gen when the relative paths in path_cache were resolved */
 };
 
 extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
