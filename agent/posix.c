@@ -74,6 +74,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -187,6 +188,7 @@ TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 TA_REAL(int, closedir, DIR *)
 TA_REAL(DIR *, opendir, const char *)
+TA_REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
 TA_REAL(int, chdir, const char *)
 TA_REAL(int, fchdir, int)
 TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
@@ -300,7 +302,7 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
     X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap) X(opendir)    \
-    X(chdir) X(fchdir)
+    X(chdir) X(fchdir) X(prctl)
 
 void ta_posix_init(void)
 {
@@ -812,6 +814,26 @@ TA_EXPORT DIR *opendir(const char *path)
         errno = saved;
     }
     return d;
+}
+
+/* prctl(PR_SET_SECCOMP): once a filter (or strict mode) is in, any system call the program
+ * did not make itself may kill it. What the agent would do lazily on this thread's first
+ * recorded call (map its ring, start the drainer thread: mmap, gettid, clone, ...) is done
+ * now, while the program still may. A filter installed with syscall(SYS_seccomp), as
+ * libseccomp does, is not seen: a thread that recorded nothing before it is killed by its
+ * first recorded call. */
+TA_EXPORT int prctl(int op, ...)
+{
+    va_list ap;
+    va_start(ap, op);
+    unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long);
+    unsigned long c = va_arg(ap, unsigned long), d = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (!TA_NOP && op == PR_SET_SECCOMP && !ta_self && !ta_guard && !ta_vforked &&
+        (ta_trace_mask & ~(1u << TA_CAT_AGENT)))
+        ta_thread_attach();
+    BOOT(prctl, (int)syscall(SYS_prctl, op, a, b, c, d))
+    return real_prctl(op, a, b, c, d);
 }
 
 /* chdir, fchdir: relative paths are made absolute against the cwd, which the agent follows

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fds the program did not open itself (inherited across exec, stdout redirected to a file)
-# still carry their path and offset, looked up on first use; start-up scans nothing.
+# still carry their path and offset, looked up once at start (/proc/self/fd, from the
+# constructor: never later, on the program's thread).
 . "$(dirname "$0")/lib/common.sh"
 printf 'abcdefghijklmnopqrstuvwxyz' > "$TMP/in.txt"
 $PY - "$TMP" "$AGENT" <<'PY'
