@@ -189,6 +189,14 @@ TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 TA_REAL(int, closedir, DIR *)
 TA_REAL(DIR *, opendir, const char *)
 TA_REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
+TA_REAL(int, mkstemp, char *)
+TA_REAL(int, mkstemp64, char *)
+TA_REAL(int, mkostemp, char *, int)
+TA_REAL(int, mkostemp64, char *, int)
+TA_REAL(int, mkstemps, char *, int)
+TA_REAL(int, mkstemps64, char *, int)
+TA_REAL(int, mkostemps, char *, int, int)
+TA_REAL(int, mkostemps64, char *, int, int)
 TA_REAL(int, chdir, const char *)
 TA_REAL(int, fchdir, int)
 TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
@@ -302,7 +310,8 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
     X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap) X(opendir)    \
-    X(chdir) X(fchdir) X(prctl)
+    X(chdir) X(fchdir) X(prctl) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64)         \
+    X(mkstemps) X(mkstemps64) X(mkostemps) X(mkostemps64)
 
 void ta_posix_init(void)
 {
@@ -326,7 +335,9 @@ void ta_posix_init(void)
 
 #define OP(fn, io) TA_OP_DEFINE(op_##fn, #fn, TA_CAT_POSIX, io);
 #define OPS_OPEN(X) X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) \
-    X(__open64_2) X(__openat_2) X(__openat64_2) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64)
+    X(__open64_2) X(__openat_2) X(__openat64_2) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) \
+    X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
+    X(mkostemps) X(mkostemps64)
 #define OPS_READ(X) X(read) X(pread) X(pread64) X(readv) X(preadv) X(preadv64) X(preadv2) \
     X(preadv64v2) X(__read_chk) X(__pread_chk) X(__pread64_chk)
 #define OPS_WRITE(X) X(write) X(pwrite) X(pwrite64) X(writev) X(pwritev) X(pwritev64) \
@@ -592,6 +603,91 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
     BOOT(__openat64_2, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0))
     OPEN(op___openat64_2, dirfd, path, flags, real___openat64_2(dirfd, path, flags));
+}
+
+/* mkstemp and its kin open inside libc: recorded as opens, their path (the template as
+ * filled in) known after the call. Temporary files of sort, compilers, ... (the fd table
+ * no longer looks unknown fds up in /proc on their first use). */
+#define MKSTEMP(opv, tmpl, flags, CALL)                                                   \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
+            int r0_ = CALL;                                                               \
+            if (TA_UPKEEP && r0_ >= 0)                                                    \
+                ta_fd_closed(r0_); /* untraced open: no stale path on this fd */          \
+            return r0_;                                                                   \
+        }                                                                                 \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now_end();                                                      \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
+        bool x_ = false;                                                                  \
+        uint32_t id_ = 0;                                                                 \
+        if (r_ >= 0) {                                                                    \
+            id_ = ta_path_id(AT_FDCWD, tmpl, false, &x_);                                 \
+            ta_fd_opened(r_, id_, O_RDWR | (flags), x_, 0);                               \
+        }                                                                                 \
+        if (!x_)                                                                          \
+            ta_io_rec(t_, s_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);   \
+        ta_leave(t_);                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
+        return r_;                                                                        \
+    } while (0)
+
+#define BOOT_MK(fn, ...)                                                                  \
+    if (ta_unlikely(!real_##fn) && !ta_get_real_##fn()) {                                 \
+        errno = ENOSYS;                                                                   \
+        return -1;                                                                        \
+    }
+
+TA_EXPORT int mkstemp(char *t)
+{
+    BOOT_MK(mkstemp)
+    MKSTEMP(op_mkstemp, t, 0, real_mkstemp(t));
+}
+
+TA_EXPORT int mkstemp64(char *t)
+{
+    BOOT_MK(mkstemp64)
+    MKSTEMP(op_mkstemp64, t, 0, real_mkstemp64(t));
+}
+
+TA_EXPORT int mkostemp(char *t, int fl)
+{
+    BOOT_MK(mkostemp)
+    MKSTEMP(op_mkostemp, t, fl, real_mkostemp(t, fl));
+}
+
+TA_EXPORT int mkostemp64(char *t, int fl)
+{
+    BOOT_MK(mkostemp64)
+    MKSTEMP(op_mkostemp64, t, fl, real_mkostemp64(t, fl));
+}
+
+TA_EXPORT int mkstemps(char *t, int sl)
+{
+    BOOT_MK(mkstemps)
+    MKSTEMP(op_mkstemps, t, 0, real_mkstemps(t, sl));
+}
+
+TA_EXPORT int mkstemps64(char *t, int sl)
+{
+    BOOT_MK(mkstemps64)
+    MKSTEMP(op_mkstemps64, t, 0, real_mkstemps64(t, sl));
+}
+
+TA_EXPORT int mkostemps(char *t, int sl, int fl)
+{
+    BOOT_MK(mkostemps)
+    MKSTEMP(op_mkostemps, t, fl, real_mkostemps(t, sl, fl));
+}
+
+TA_EXPORT int mkostemps64(char *t, int sl, int fl)
+{
+    BOOT_MK(mkostemps64)
+    MKSTEMP(op_mkostemps64, t, fl, real_mkostemps64(t, sl, fl));
 }
 
 /* ------------------------------------------------------------------------------------ */

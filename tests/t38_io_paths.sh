@@ -20,7 +20,7 @@ check "shutil.copyfile: the copy is whole" cmp -s "$TMP/c/src/f6" "$TMP/c/py6"
 # --- absolute paths --------------------------------------------------------------------
 ta_cc "$TBUILD/io_paths" "$ROOT/tests/io/paths.c"
 mkdir -p "$TMP/w"
-(cd "$TMP/w" && traced "$TMP/paths" "$TBUILD/io_paths" "$TMP/w")
+(cd "$TMP/w" && traced "$TMP/paths" "$TBUILD/io_paths" "$TMP/w" >"$TMP/paths.out")
 check "paths: the program runs" test $? = 0
 mkdir -p "$TMP/c2/src" && cp "$TMP"/c/src/f[123] "$TMP/c2/src/"
 (cd "$TMP/c2" && traced "$TMP/cprel" cp -r src dst)
@@ -92,6 +92,10 @@ check("fopen after fchdir(dirfd(opendir(...))): the absolute path",
       row(W + "/d2/o.txt").get("bytes_written") == 50, [k for k in files if "o.txt" in k])
 check("an absolute path with '//' and '/./' is cleaned",
       row(W + "/d1/abs.bin").get("bytes_written") == 60, [k for k in files if "abs.bin" in k])
+tmp = W + "/" + open(T + "/paths.out").read().strip()
+check("mkstemp: the temporary file's row, absolute, with its open and bytes",
+      row(tmp).get("bytes_written") == 80 and row(tmp).get("opens") == 1,
+      [(k, v.get("opens")) for k, v in files.items() if "tmp." in k])
 ren = tacheck.spans(ev, "posix", "rename")
 check("rename of relative names: both absolute",
       len(ren) == 1 and ren[0]["args"].get("path") == W + "/d1/r1"

@@ -7,7 +7,8 @@
  *   W/d1/z.txt by fopen("z.txt") after fchdir(that dirfd), 40 bytes;
  *   W/d2/o.txt by fopen("o.txt") after fchdir(dirfd(opendir("d2"))) from W, 50 bytes;
  *   W/d1/r1 renamed to W/d2/r2 (relative names); mkdir "d1/m", unlink "d2/r2";
- *   W/d1/abs.bin opened as "W//d1/./abs.bin", 60 bytes. */
+ *   W/d1/abs.bin opened as "W//d1/./abs.bin", 60 bytes;
+ *   mkstemp("d1/tmp.XXXXXX"), 80 bytes: its name printed on stdout. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -59,5 +60,8 @@ int main(int argc, char **argv)
     CHECK(mkdir("d1/m", 0755) == 0);
     snprintf(buf, sizeof buf, "%s//d1/./abs.bin", W);
     put(open(buf, O_CREAT | O_WRONLY | O_TRUNC, 0644), 60);
+    char tmpl[] = "d1/tmp.XXXXXX";
+    put(mkstemp(tmpl), 80);
+    printf("%s\n", tmpl);
     return 0;
 }
