@@ -264,6 +264,14 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
          * this generation (an older one is only kept under an older generation) */
         gen = atomic_load_explicit(&ta_cwd_gen, memory_order_acquire);
         cwd = atomic_load_explicit(&cwd_id, memory_order_relaxed);
+        /* a relative path this thread named lately from the same buffer, in the same cwd:
+         * read as the inline hit for absolute ones (fdtab.h), id after the text */
+        if (t && !t->path_filling && t->path_gen == gen && t->path_cache[slot].ptr == path &&
+            t->path_cache[slot].inl == 2 && strcmp(path, t->path_cache[slot].text) == 0) {
+            atomic_signal_fence(memory_order_seq_cst);
+            *excluded = false;
+            return t->path_cache[slot].id;
+        }
     }
     /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (a 28-byte path:
      * 139 instructions -> ~20), and never reads past either string's end. Only absolute
@@ -292,7 +300,7 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
         }
         t->path_cache[slot].ptr = path;
         t->path_cache[slot].id = id;
-        t->path_cache[slot].inl = n < sizeof t->path_cache[slot].text;
+        t->path_cache[slot].inl = n < sizeof t->path_cache[slot].text ? 1 + rel : 0;
         if (t->path_cache[slot].inl)
             memcpy(t->path_cache[slot].text, path, n + 1);
         else

@@ -185,13 +185,11 @@ static inline uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bo
     /* the common case inline: a path this thread named lately from the same buffer, short
      * enough for its copy in the cache (fdtab.c: path_id_cached) */
     struct ta_thread *t = ta_self;
-    if (t && path && path[0] &&
-        (path[0] == '/' ||
-         (dirfd == AT_FDCWD && /* relaxed: a chdir on another thread races in the program */
-          t->path_gen == atomic_load_explicit(&ta_cwd_gen, memory_order_relaxed))) &&
-        !t->path_filling) {
+    if (t && path && path[0] && (path[0] == '/' || dirfd == AT_FDCWD) && !t->path_filling) {
         unsigned slot = ((uintptr_t)path >> 4) & 7;
-        if (t->path_cache[slot].ptr == path && t->path_cache[slot].inl &&
+        /* inl 1: an absolute path (a relative one's entry, inl 2, is checked against the
+         * cwd's generation in fdtab.c, so that this stays as it was for absolute paths) */
+        if (t->path_cache[slot].ptr == path && t->path_cache[slot].inl == 1 &&
             strcmp(path, t->path_cache[slot].text) == 0) {
             atomic_signal_fence(memory_order_seq_cst); /* id after the text: fdtab.c */
             *excluded = false;

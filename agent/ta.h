@@ -234,7 +234,8 @@ struct ta_thread {
     struct { /* paths the thread named lately (fdtab.c), one line each */
         const char *ptr;
         uint32_t id;
-        uint8_t inl;     /* 1: `text` holds the whole path; 0: compare with ta_str(id) */
+        uint8_t inl;     /* `text` holds the whole path, 1: absolute, 2: relative (valid
+                          * while path_gen is ta_cwd_gen); 0: compare with ta_str(id) */
         char text[51];   /* the path, when it fits: a hit reads no other page */
     } path_cache[8];
     uint32_t path_gen;   /* ta_cwd_gen when the relative paths in path_cache were resolved */
