@@ -9,7 +9,7 @@ import os, subprocess, sys
 tmp, agent = sys.argv[1:]
 fd = os.open(f"{tmp}/in.txt", os.O_RDONLY)
 os.lseek(fd, 7, os.SEEK_SET)
-env = dict(os.environ, LD_PRELOAD=agent, TRACEAGENT_OUTPUT=f"{tmp}/o")
+env = dict(os.environ, LD_PRELOAD=agent, TRACEAGENT_OUTPUT=f"{tmp}/o", TRACEAGENT_MIN_DURATION_NS="0")
 child = f"import os; print(os.read({fd}, 3).decode()); os.write(1, b'to stdout')"
 with open(f"{tmp}/stdout.txt", "w") as out:
     subprocess.run([sys.executable, "-c", child], pass_fds=[fd], env=env, stdout=out, check=True)
