@@ -38,7 +38,7 @@ struct ta_fdent {
     uint32_t group;  /* != 0: shares its open file description with the other fds of this
                       * group (dup). Their calls move one offset the agent cannot attribute
                       * to an fd, so offsets stay unknown while the group has two members */
-    uint8_t used;    /* the agent saw this fd being opened, or looked it up (ta_fd) */
+    uint8_t used;    /* the agent saw this fd being opened, or looked it up at start */
     uint8_t excluded;/* path is under an excluded prefix: pass calls through, record nothing */
     uint8_t append;  /* O_APPEND: writes go to the end, their offset is unknown */
     uint8_t stream;  /* a FILE* is open on this fd: stdio moves the kernel offset behind the
