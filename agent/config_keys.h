@@ -28,7 +28,8 @@
     X(buffer_kb, "TRACEAGENT_BUFFER_KB", 0, "N",                                             \
       "per-thread ring size in KiB, a power of two from 4 to 1048576", "1024")               \
     X(min_duration_ns, "TRACEAGENT_MIN_DURATION_NS", 0, "NS",                                \
-      "spans shorter than NS are counted in the stats but not written to the trace", "0")    \
+      "spans shorter than NS are counted in the stats but not written to the trace",         \
+      "1000 for posix and stdio")                                                            \
     X(children, "TRACEAGENT_CHILDREN", 0, "0|1", "trace child processes", "1")               \
     X(stacks, "TRACEAGENT_STACKS", 0, "LIST",                                                \
       "call stacks on spans of these categories (accepted; not collected yet)", "none")      \

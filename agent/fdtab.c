@@ -1,7 +1,7 @@
-/* The I/O family's fd table and exclude list (see fdtab.h). The common paths are inline in
- * fdtab.h (entry accessors, an open or close of an fd, a path this thread named lately);
- * what is here is their slow side: paths seen for the first time, excludes, dups, fds the
- * agent did not see opened. */
+/* The I/O family's fd table, exclude list and working directory (see fdtab.h). The common
+ * paths are inline in fdtab.h (entry accessors, an open or close of an fd, a path this
+ * thread named lately); what is here is their slow side: paths seen for the first time
+ * (made absolute), excludes, dups, chdir, and the fds open at start. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -85,11 +85,9 @@ static void excl_add_both(const char *p, size_t n, int dir, const char *cwd, siz
     }
 }
 
-static void excl_init(void)
+static void excl_init(const char *cwd)
 {
-    char cwd[4096];
-    long r = syscall(SYS_getcwd, cwd, sizeof cwd);
-    size_t cwdn = r > 0 ? strlen(cwd) : 0;
+    size_t cwdn = strlen(cwd);
     if (cwdn == 1) /* "/": joining gives "//x" otherwise */
         cwdn = 0;
     for (int i = 0; i < ta_cfg.nexcludes && i < TA_MAX_EXCLUDES; i++)
@@ -113,6 +111,135 @@ bool ta_path_excluded(const char *path, size_t n)
     return false;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Absolute paths                                                                       */
+
+_Atomic uint32_t ta_cwd_gen;
+static _Atomic uint32_t cwd_id; /* the cwd, interned (absolute); 0 unknown */
+
+/* out[0..len) is an absolute directory (or "" for the root); append `rel` (n bytes) to it,
+ * resolving "." and ".." lexically and dropping empty components. The new length (at
+ * least 1: "/"), or 0 when the result does not fit in cap bytes with its NUL. */
+static size_t path_join(char *out, size_t len, size_t cap, const char *rel, size_t n)
+{
+    while (len && out[len - 1] == '/')
+        len--;
+    for (size_t i = 0; i < n;) {
+        while (i < n && rel[i] == '/')
+            i++;
+        size_t c = i;
+        while (i < n && rel[i] != '/')
+            i++;
+        size_t cl = i - c;
+        if (cl == 0 || (cl == 1 && rel[c] == '.'))
+            continue;
+        if (cl == 2 && rel[c] == '.' && rel[c + 1] == '.') {
+            while (len && out[len - 1] != '/')
+                len--;
+            if (len)
+                len--; /* its slash; "/.." is "/" */
+            continue;
+        }
+        if (len + 1 + cl + 1 > cap)
+            return 0;
+        out[len++] = '/';
+        memcpy(out + len, rel + c, cl);
+        len += cl;
+    }
+    if (!len)
+        out[len++] = '/';
+    out[len] = 0;
+    return len;
+}
+
+/* Does the absolute path p (n bytes) hold an empty, "." or ".." component, or end in '/'? */
+static bool needs_clean(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '/')
+            continue;
+        if (i + 1 == n)
+            return n > 1;
+        if (p[i + 1] == '/')
+            return true;
+        if (p[i + 1] == '.' &&
+            (i + 2 == n || p[i + 2] == '/' ||
+             (p[i + 2] == '.' && (i + 3 == n || p[i + 3] == '/'))))
+            return true;
+    }
+    return false;
+}
+
+/* `path` (n bytes) as the agent names it: relative ones joined to `base` (an absolute
+ * directory; NULL: unknown, then kept as given), absolute ones cleaned when they need it.
+ * Points into buf or at path; its length in *len. */
+static const char *absolute(const char *base, const char *path, size_t n, char *buf,
+                            size_t cap, size_t *len)
+{
+    *len = n;
+    size_t bn = 0;
+    if (path[0] == '/') {
+        if (!needs_clean(path, n))
+            return path;
+    } else if (base && base[0] == '/') {
+        bn = strlen(base);
+        if (bn >= cap)
+            return path;
+        memcpy(buf, base, bn);
+    } else {
+        return path;
+    }
+    size_t m = path_join(buf, bn, cap, path, n);
+    if (!m)
+        return path;
+    *len = m;
+    return buf;
+}
+
+static void set_cwd(uint32_t id)
+{
+    atomic_store_explicit(&cwd_id, id, memory_order_relaxed);
+    /* release: a thread that sees the new generation sees the new cwd (path_id_cached) */
+    atomic_fetch_add_explicit(&ta_cwd_gen, 1, memory_order_release);
+}
+
+/* The kernel's cwd, when the agent cannot tell it: one getcwd, in a chdir or fchdir the
+ * program has just made (a relative chdir after getcwd failed at init; fchdir to a
+ * directory fd the agent did not see opened). */
+static void cwd_from_kernel(void)
+{
+    char buf[4096];
+    long r = syscall(SYS_getcwd, buf, sizeof buf);
+    set_cwd(r > 1 && buf[0] == '/' ? ta_intern(buf, strlen(buf)) : 0);
+}
+
+void ta_cwd_chdir(const char *path)
+{
+    int saved = errno;
+    uint32_t cwd = atomic_load_explicit(&cwd_id, memory_order_relaxed);
+    char buf[4096];
+    size_t m = 0;
+    const char *p = NULL;
+    if (path[0] == '/' || cwd)
+        p = absolute(cwd ? ta_str(cwd) : NULL, path, strlen(path), buf, sizeof buf, &m);
+    if (p && p[0] == '/')
+        set_cwd(ta_intern(p, m));
+    else /* no cwd to start from, or too long */
+        cwd_from_kernel();
+    errno = saved;
+}
+
+void ta_cwd_fchdir(int fd)
+{
+    int saved = errno;
+    struct ta_fdent *e = ta_fd_slot(fd);
+    if (e && e->used && e->path && ta_str(e->path)[0] == '/')
+        set_cwd(e->path);
+    else
+        cwd_from_kernel();
+    errno = saved;
+}
+
 /* A path named again by the same thread from the same buffer (a loop opening one file, a
  * program keeping its paths): its id from the thread's cache, checked against the text, so
  * a buffer reused for another path is never mistaken for the one it held. Excluded paths
@@ -130,24 +257,50 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
 {
     struct ta_thread *t = ta_self;
     unsigned slot = ((uintptr_t)path >> 4) & 7;
+    bool rel = path[0] != '/';
+    uint32_t gen = 0, cwd = 0;
+    if (rel) {
+        /* acquire: pairs with set_cwd's release; the cwd read next is at least as new as
+         * this generation (an older one is only kept under an older generation) */
+        gen = atomic_load_explicit(&ta_cwd_gen, memory_order_acquire);
+        cwd = atomic_load_explicit(&cwd_id, memory_order_relaxed);
+        /* a relative path this thread named lately from the same buffer, in the same cwd:
+         * read as the inline hit for absolute ones (fdtab.h), id after the text */
+        if (t && !t->path_filling && t->path_gen == gen && t->path_cache[slot].ptr == path &&
+            t->path_cache[slot].inl == 2 && strcmp(path, t->path_cache[slot].text) == 0) {
+            atomic_signal_fence(memory_order_seq_cst);
+            *excluded = false;
+            return t->path_cache[slot].id;
+        }
+    }
     /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (a 28-byte path:
-     * 139 instructions -> ~20), and never reads past either string's end */
-    if (t && !t->path_filling && t->path_cache[slot].ptr == path && !t->path_cache[slot].inl) {
+     * 139 instructions -> ~20), and never reads past either string's end. Only absolute
+     * paths: a long relative path's entry never matches its absolute text. */
+    if (!rel && t && !t->path_filling && t->path_cache[slot].ptr == path &&
+        !t->path_cache[slot].inl) {
         uint32_t id = t->path_cache[slot].id;
         if (strcmp(path, ta_str(id)) == 0)
             return id;
     }
-    size_t n = strlen(path);
-    bool x = nexcl && ta_path_excluded(path, n);
-    uint32_t id = x || !n ? 0 : ta_intern(path, n);
+    size_t n = strlen(path), an;
+    char buf[4096];
+    const char *p = absolute(cwd ? ta_str(cwd) : NULL, path, n, buf, sizeof buf, &an);
+    bool x = nexcl && ta_path_excluded(p, an);
+    uint32_t id = x || !an ? 0 : ta_intern(p, an);
     *excluded = x;
-    /* excluded paths are not cached: they pass through anyway */
-    if (t && id && !t->path_filling) {
+    /* excluded paths are not cached: they pass through anyway; long relative ones neither
+     * (see above) */
+    if (t && id && !t->path_filling && (!rel || n < sizeof t->path_cache[slot].text)) {
         t->path_filling = 1;
         atomic_signal_fence(memory_order_seq_cst);
+        if (rel && t->path_gen != gen) { /* the cwd changed: forget the older relative paths */
+            for (unsigned i = 0; i < sizeof t->path_cache / sizeof t->path_cache[0]; i++)
+                t->path_cache[i].ptr = NULL;
+            t->path_gen = gen;
+        }
         t->path_cache[slot].ptr = path;
         t->path_cache[slot].id = id;
-        t->path_cache[slot].inl = n < sizeof t->path_cache[slot].text;
+        t->path_cache[slot].inl = n < sizeof t->path_cache[slot].text ? 1 + rel : 0;
         if (t->path_cache[slot].inl)
             memcpy(t->path_cache[slot].text, path, n + 1);
         else
@@ -171,7 +324,9 @@ uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *exclu
     size_t n = strlen(path);
     char buf[4096];
     const char *p = path;
-    if (path[0] != '/' && dirfd != AT_FDCWD) {
+    if (dirfd == AT_FDCWD) { /* an empty path */
+        return n == 0 && empty_ok ? atomic_load_explicit(&cwd_id, memory_order_relaxed) : 0;
+    } else {
         struct ta_fdent *d = ta_fd(dirfd);
         if (d && d->excluded) {
             *excluded = true;
@@ -182,7 +337,9 @@ uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *exclu
                 return d->path;
             const char *dp = ta_str(d->path);
             size_t dn = strlen(dp);
-            if (dn && dn + 1 + n < sizeof buf) {
+            if (dp[0] == '/') {
+                p = absolute(dp, path, n, buf, sizeof buf, &n);
+            } else if (dn && dn + 1 + n < sizeof buf) { /* a relative dir: cwd unknown */
                 memcpy(buf, dp, dn);
                 if (dp[dn - 1] != '/')
                     buf[dn++] = '/';
@@ -276,7 +433,7 @@ void ta_fd_dup(int oldfd, int newfd)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Fds the agent did not see opened: looked up on first use */
+/* Fds open at start: looked up once, from the constructor                              */
 
 /* A discovered fd may share its open file description with another known fd on the same
  * path: `prog > log 2>&1` starts with fds 1 and 2 on one description, one offset moved by
@@ -306,18 +463,16 @@ static void group_if_shared(int fd, struct ta_fdent *e)
     }
 }
 
-void ta_fd_discover(int fd, struct ta_fdent *e)
+/* fd's path and offset from /proc/self/fd, its flags from fcntl (three system calls). */
+static void discover(int fd, struct ta_fdent *e)
 {
     char link[64], target[4096];
-    if (ta_is_agent_fd(fd) || ta_vforked) /* a vfork child's fds are not the parent's */
+    if (ta_is_agent_fd(fd) || e->used)
         return;
-    int saved = errno;
     ta_fmt(link, sizeof link, "/proc/self/fd/%d", fd);
     long m = syscall(SYS_readlinkat, AT_FDCWD, link, target, sizeof target - 1);
-    if (m <= 0) { /* not open (the call will fail by itself), or no /proc */
-        errno = saved;
+    if (m <= 0) /* closed meanwhile */
         return;
-    }
     target[m] = 0;
     bool excluded = false;
     uint32_t id = 0;
@@ -328,19 +483,35 @@ void ta_fd_discover(int fd, struct ta_fdent *e)
     }
     long off = syscall(SYS_lseek, fd, 0L, SEEK_CUR); /* ESPIPE for pipes, ttys, sockets */
     long fl = syscall(SYS_fcntl, fd, F_GETFL);
-    if (!e->used) { /* another thread may have opened it meanwhile: its entry wins */
-        /* a FILE* on it (stdin, stdout, stderr, or one fopen'ed untraced) moves the kernel
-         * offset in its buffer: kept, and the offset stays unknown */
-        uint8_t stream = e->stream;
-        ta_fd_opened(fd, id, fl < 0 ? 0 : (int)fl, excluded, off < 0 ? -1 : off);
-        if (stream) {
-            e->stream = 1;
-            ta_fd_forget_off(e);
+    ta_fd_opened(fd, id, fl < 0 ? 0 : (int)fl, excluded, off < 0 ? -1 : off);
+    if (id)
+        group_if_shared(fd, e);
+}
+
+/* Every fd open now (inherited at start, or across exec). A few system calls per fd, once,
+ * before main: none later on the program's thread, which may be under a seccomp filter by
+ * then. No /proc: these fds stay unknown. */
+static void discover_open_fds(void)
+{
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                           O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
+        for (long off = 0; off < n;) {
+            const char *name = buf + off + 19;          /* struct linux_dirent64: d_name */
+            off += *(unsigned short *)(buf + off + 16); /* d_reclen */
+            long fd = 0;
+            if (*name < '0' || *name > '9')
+                continue;
+            while (*name >= '0' && *name <= '9' && fd < TA_FD_MAX)
+                fd = fd * 10 + (*name++ - '0');
+            if (fd != dir && fd < TA_FD_MAX)
+                discover((int)fd, &ta_fdtab[fd]);
         }
-        if (id)
-            group_if_shared(fd, e);
-    }
-    errno = saved;
+    syscall(SYS_close, dir);
 }
 
 void ta_fdtab_init(void)
@@ -349,5 +520,14 @@ void ta_fdtab_init(void)
     if (done)
         return;
     done = 1;
-    excl_init();
+    int saved = errno;
+    char cwd[4096];
+    long r = syscall(SYS_getcwd, cwd, sizeof cwd);
+    if (r <= 1 || cwd[0] != '/') /* no cwd ("(unreachable)" outside a chroot) */
+        cwd[0] = 0;
+    if (cwd[0])
+        atomic_store_explicit(&cwd_id, ta_intern(cwd, strlen(cwd)), memory_order_relaxed);
+    excl_init(cwd);
+    discover_open_fds();
+    errno = saved;
 }

@@ -34,11 +34,11 @@ struct ta_fdent {
      * opened (a socket, a pipe) says "unknown". Use the accessors below. */
     int64_t off1;    /* kernel file offset as tracked, + 1; 0 unknown (relaxed atomic) */
     int64_t spos1;   /* logical position of the FILE* open on this fd, + 1; 0 unknown */
-    uint32_t path;   /* interned path as the program named it; 0 unknown */
+    uint32_t path;   /* interned absolute path (ta_path_id); 0 unknown */
     uint32_t group;  /* != 0: shares its open file description with the other fds of this
                       * group (dup). Their calls move one offset the agent cannot attribute
                       * to an fd, so offsets stay unknown while the group has two members */
-    uint8_t used;    /* the agent saw this fd being opened, or looked it up (ta_fd) */
+    uint8_t used;    /* the agent saw this fd being opened, or looked it up at start */
     uint8_t excluded;/* path is under an excluded prefix: pass calls through, record nothing */
     uint8_t append;  /* O_APPEND: writes go to the end, their offset is unknown */
     uint8_t stream;  /* a FILE* is open on this fd: stdio moves the kernel offset behind the
@@ -55,20 +55,13 @@ static inline struct ta_fdent *ta_fd_slot(int fd)
     return ta_likely((unsigned)fd < TA_FD_MAX) ? &ta_fdtab[fd] : NULL;
 }
 
-/* An fd the agent has not seen opened (inherited at start or across exec, or made by a call
- * it does not wrap: socket, pipe, mkstemp, ...) is looked up once, on its first use: its
- * path and offset from /proc/self/fd (three syscalls, once per such fd; none at start-up,
- * and no fd is taken from the program). */
-void ta_fd_discover(int fd, struct ta_fdent *e) __attribute__((cold));
-
-/* The entry of `fd`, looked up on first use, or NULL for a negative or too large fd. */
-static inline struct ta_fdent *ta_fd(int fd)
-{
-    struct ta_fdent *e = ta_fd_slot(fd);
-    if (ta_unlikely(e && !e->used))
-        ta_fd_discover(fd, e);
-    return e;
-}
+/* The entry of `fd`, or NULL for a negative or too large fd. Fds open at start (inherited,
+ * or across exec) were looked up in /proc/self/fd by ta_fdtab_init, from the constructor;
+ * an fd made later by a call the agent does not see (socket, pipe, a library's raw system
+ * call) stays unknown: no path, no offset. Never a system call here: a program under a
+ * seccomp filter is killed by any call it did not make itself (a lazy readlinkat of an
+ * inherited fd was). */
+static inline struct ta_fdent *ta_fd(int fd) { return ta_fd_slot(fd); }
 
 /* The tracked offset of the fd, -1 when unknown. */
 static inline int64_t ta_fd_off(const struct ta_fdent *e)
@@ -96,9 +89,18 @@ static inline void ta_fd_set_spos(struct ta_fdent *e, int64_t pos)
     __atomic_store_n(&e->spos1, pos < 0 ? 0 : pos + 1, __ATOMIC_RELAXED);
 }
 
-/* Set up the exclude list (from ta_cfg, plus the output directory). Called once from
- * ta_posix_init(); safe to call again (it does nothing then). */
+/* Set up the exclude list (from ta_cfg, plus the output directory), read the cwd, and look
+ * up the fds open at start (/proc/self/fd: their paths, offsets, flags, and which share one
+ * open file description). Called once from ta_posix_init(), in the constructor, before the
+ * program can have installed a seccomp filter; safe to call again (it does nothing then). */
 void ta_fdtab_init(void);
+
+/* The working directory, for relative paths: read once at init, then followed through the
+ * program's chdir/fchdir (posix.c) without a system call. `ta_cwd_gen` changes with every
+ * change of it (the per-thread path cache keeps relative paths only within one). */
+extern _Atomic uint32_t ta_cwd_gen;
+void ta_cwd_chdir(const char *path) __attribute__((cold)); /* after a chdir(path) that worked */
+void ta_cwd_fchdir(int fd) __attribute__((cold));          /* after an fchdir(fd) that worked */
 
 /* Inline, as the other helpers a wrapper calls on its common path: each code page a call
  * touches after a system call is one more TLB miss on this VM, and the front end waits
@@ -165,10 +167,15 @@ void ta_fd_dup(int oldfd, int newfd);
  * directory)? Plain prefix match on the path as given, after dropping leading "./". */
 bool ta_path_excluded(const char *path, size_t n);
 
-/* Intern the path a call names: `path` relative to `dirfd` (AT_FDCWD or a directory fd whose
- * path is known, then joined as "<dir>/<path>"), as the program gave it otherwise. Sets
- * *excluded (and returns 0) for an excluded path, or when `dirfd` is itself excluded. An
- * empty path with `empty_ok` (AT_EMPTY_PATH) names `dirfd` itself. */
+/* Intern the path a call names, made absolute as Darshan does: a relative path is joined to
+ * the cwd (AT_FDCWD) or to `dirfd`'s path, and "." and ".." are resolved lexically (symlinks
+ * are not: the name is the program's, not the kernel's). An absolute path is kept as given
+ * unless it holds "//", "." or ".." components. Relative to a cwd or dirfd the agent does
+ * not know (getcwd failed at init; a directory fd from a call it does not see), the path
+ * stays as given. Sets *excluded (and returns 0) for an excluded path, or when `dirfd` is
+ * itself excluded. An empty path with `empty_ok` (AT_EMPTY_PATH) names `dirfd` itself.
+ * No system call: one join and one intern for a relative path the thread's cache does not
+ * hold (its entries are kept while the cwd does not change). */
 uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *excluded);
 static inline uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bool *excluded)
 {
@@ -180,7 +187,9 @@ static inline uint32_t ta_path_id(int dirfd, const char *path, bool empty_ok, bo
     struct ta_thread *t = ta_self;
     if (t && path && path[0] && (path[0] == '/' || dirfd == AT_FDCWD) && !t->path_filling) {
         unsigned slot = ((uintptr_t)path >> 4) & 7;
-        if (t->path_cache[slot].ptr == path && t->path_cache[slot].inl &&
+        /* inl 1: an absolute path (a relative one's entry, inl 2, is checked against the
+         * cwd's generation in fdtab.c, so that this stays as it was for absolute paths) */
+        if (t->path_cache[slot].ptr == path && t->path_cache[slot].inl == 1 &&
             strcmp(path, t->path_cache[slot].text) == 0) {
             atomic_signal_fence(memory_order_seq_cst); /* id after the text: fdtab.c */
             *excluded = false;

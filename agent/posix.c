@@ -15,11 +15,14 @@
  *   lseek and stat make their system call themselves when that is all glibc's function
  *   would do ("Direct calls" below).
  *
- * - Records: fd, path (interned; for calls on an fd, the path it was opened with), ret,
+ * - Records: fd, path (interned, absolute: fdtab.h ta_path_id; for calls on an fd, the
+ *   path it was opened with), ret,
  *   bytes actually moved (bytes for mmap/munmap: the length mapped), offset where the
  *   transfer started when known, errno on failure. sendfile and copy_file_range are one
- *   record on the source fd (path = source, str2 = destination path), classified as reads.
- *   rename: path = old, str2 = new.
+ *   record on the source fd (path = source, str2 = destination path, TA_IO_COPY): the
+ *   stats count a read of the source and a write of the destination (`cp` copies with
+ *   copy_file_range: its destinations showed 0 bytes written). rename: path = old,
+ *   str2 = new.
  *
  * - Offsets (fdtab.h). open sets the offset to 0; read/write/readv/writev/sendfile move it
  *   by the bytes moved; lseek sets it from its result; pread/pwrite leave it. Unknown, and
@@ -27,12 +30,13 @@
  *   the agent does not know without a syscall; after such a write the offset is unknown
  *   until the next lseek; pwrite on O_APPEND also appends, Linux-style); fds that share
  *   their open file description after dup/dup2/dup3/F_DUPFD, or from the start (fds 1
- *   and 2 of `prog > log 2>&1`, told by kcmp when first used), until one is closed and the
+ *   and 2 of `prog > log 2>&1`, told by kcmp at start), until one is closed and the
  *   other is lseek'ed; fds carrying a FILE* (stdio moves the kernel offset in its own
  *   buffer fills; the FILE* has its own logical position, see stdio.c); fds opened by
- *   calls the agent does not wrap (socket, pipe, accept, opendir, ...). Fds inherited at
- *   start (0, 1, 2, fds across exec) get their path and offset from /proc/self/fd on their
- *   first use (ta_fd, fdtab.h). Offsets
+ *   calls the agent does not wrap (socket, pipe, accept, ...; opendir's fd has a path).
+ *   Fds inherited at start (0, 1, 2, fds across exec) get their path and offset from
+ *   /proc/self/fd in the constructor (fdtab.c; never later: no system call of the agent's
+ *   own on the program's thread, which may be under a seccomp filter). Offsets
  *   of a file shared with another process (fork) can be wrong once both use it. Opening a
  *   FIFO or device starts at "offset 0" like a file: the agent does not stat it.
  *
@@ -70,6 +74,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -182,6 +187,18 @@ TA_REAL(ssize_t, __read_chk, int, void *, size_t, size_t)
 TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 TA_REAL(int, closedir, DIR *)
+TA_REAL(DIR *, opendir, const char *)
+TA_REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
+TA_REAL(int, mkstemp, char *)
+TA_REAL(int, mkstemp64, char *)
+TA_REAL(int, mkostemp, char *, int)
+TA_REAL(int, mkostemp64, char *, int)
+TA_REAL(int, mkstemps, char *, int)
+TA_REAL(int, mkstemps64, char *, int)
+TA_REAL(int, mkostemps, char *, int, int)
+TA_REAL(int, mkostemps64, char *, int, int)
+TA_REAL(int, chdir, const char *)
+TA_REAL(int, fchdir, int)
 TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
 
 /* ------------------------------------------------------------------------------------ */
@@ -292,7 +309,9 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(__lxstat64) X(__fxstat64) X(__fxstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)  \
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
-    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap)
+    X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap) X(opendir)    \
+    X(chdir) X(fchdir) X(prctl) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64)         \
+    X(mkstemps) X(mkstemps64) X(mkostemps) X(mkostemps64)
 
 void ta_posix_init(void)
 {
@@ -316,10 +335,11 @@ void ta_posix_init(void)
 
 #define OP(fn, io) TA_OP_DEFINE(op_##fn, #fn, TA_CAT_POSIX, io);
 #define OPS_OPEN(X) X(open) X(open64) X(openat) X(openat64) X(creat) X(creat64) X(__open_2) \
-    X(__open64_2) X(__openat_2) X(__openat64_2) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64)
+    X(__open64_2) X(__openat_2) X(__openat64_2) X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) \
+    X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64) X(mkstemps) X(mkstemps64)            \
+    X(mkostemps) X(mkostemps64)
 #define OPS_READ(X) X(read) X(pread) X(pread64) X(readv) X(preadv) X(preadv64) X(preadv2) \
-    X(preadv64v2) X(__read_chk) X(__pread_chk) X(__pread64_chk) X(sendfile) X(sendfile64)  \
-    X(copy_file_range)
+    X(preadv64v2) X(__read_chk) X(__pread_chk) X(__pread64_chk)
 #define OPS_WRITE(X) X(write) X(pwrite) X(pwrite64) X(writev) X(pwritev) X(pwritev64) \
     X(pwritev2) X(pwritev64v2)
 #define OPS_META(X) X(ftruncate) X(ftruncate64) X(stat) X(lstat) X(fstat) X(fstatat)     \
@@ -342,6 +362,9 @@ OP(lseek64, TA_IO_SEEK)
 OP(fsync, TA_IO_SYNC)
 OP(fdatasync, TA_IO_SYNC)
 OP(sync_file_range, TA_IO_SYNC)
+OP(sendfile, TA_IO_COPY)
+OP(sendfile64, TA_IO_COPY)
+OP(copy_file_range, TA_IO_COPY)
 OP(mmap, TA_IO_MAP)
 OP(mmap64, TA_IO_MAP)
 OP(munmap, TA_IO_MAP)
@@ -582,6 +605,91 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     OPEN(op___openat64_2, dirfd, path, flags, real___openat64_2(dirfd, path, flags));
 }
 
+/* mkstemp and its kin open inside libc: recorded as opens, their path (the template as
+ * filled in) known after the call. Temporary files of sort, compilers, ... (the fd table
+ * no longer looks unknown fds up in /proc on their first use). */
+#define MKSTEMP(opv, tmpl, flags, CALL)                                                   \
+    do {                                                                                  \
+        struct ta_thread *t_;                                                             \
+        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
+            int r0_ = CALL;                                                               \
+            if (TA_UPKEEP && r0_ >= 0)                                                    \
+                ta_fd_closed(r0_); /* untraced open: no stale path on this fd */          \
+            return r0_;                                                                   \
+        }                                                                                 \
+        struct ta_slot s_ = ta_rec_peek(t_);                                              \
+        uint64_t t0_ = ta_now();                                                          \
+        int r_ = CALL;                                                                    \
+        uint64_t t1_ = ta_now_end();                                                      \
+        int err_ = r_ < 0 ? errno : 0;                                                    \
+        bool x_ = false;                                                                  \
+        uint32_t id_ = 0;                                                                 \
+        if (r_ >= 0) {                                                                    \
+            id_ = ta_path_id(AT_FDCWD, tmpl, false, &x_);                                 \
+            ta_fd_opened(r_, id_, O_RDWR | (flags), x_, 0);                               \
+        }                                                                                 \
+        if (!x_)                                                                          \
+            ta_io_rec(t_, s_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);   \
+        ta_leave(t_);                                                                     \
+        if (r_ < 0)                                                                       \
+            errno = err_;                                                                 \
+        return r_;                                                                        \
+    } while (0)
+
+#define BOOT_MK(fn, ...)                                                                  \
+    if (ta_unlikely(!real_##fn) && !ta_get_real_##fn()) {                                 \
+        errno = ENOSYS;                                                                   \
+        return -1;                                                                        \
+    }
+
+TA_EXPORT int mkstemp(char *t)
+{
+    BOOT_MK(mkstemp)
+    MKSTEMP(op_mkstemp, t, 0, real_mkstemp(t));
+}
+
+TA_EXPORT int mkstemp64(char *t)
+{
+    BOOT_MK(mkstemp64)
+    MKSTEMP(op_mkstemp64, t, 0, real_mkstemp64(t));
+}
+
+TA_EXPORT int mkostemp(char *t, int fl)
+{
+    BOOT_MK(mkostemp)
+    MKSTEMP(op_mkostemp, t, fl, real_mkostemp(t, fl));
+}
+
+TA_EXPORT int mkostemp64(char *t, int fl)
+{
+    BOOT_MK(mkostemp64)
+    MKSTEMP(op_mkostemp64, t, fl, real_mkostemp64(t, fl));
+}
+
+TA_EXPORT int mkstemps(char *t, int sl)
+{
+    BOOT_MK(mkstemps)
+    MKSTEMP(op_mkstemps, t, 0, real_mkstemps(t, sl));
+}
+
+TA_EXPORT int mkstemps64(char *t, int sl)
+{
+    BOOT_MK(mkstemps64)
+    MKSTEMP(op_mkstemps64, t, 0, real_mkstemps64(t, sl));
+}
+
+TA_EXPORT int mkostemps(char *t, int sl, int fl)
+{
+    BOOT_MK(mkostemps)
+    MKSTEMP(op_mkostemps, t, fl, real_mkostemps(t, sl, fl));
+}
+
+TA_EXPORT int mkostemps64(char *t, int sl, int fl)
+{
+    BOOT_MK(mkostemps64)
+    MKSTEMP(op_mkostemps64, t, fl, real_mkostemps64(t, sl, fl));
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* close                                                                                */
 
@@ -781,6 +889,68 @@ TA_EXPORT int closedir(DIR *d)
             ta_fd_closed(fd);
     }
     return f(d);
+}
+
+/* opendir opens the directory's fd inside libc: the fd table learns its path, so that
+ * openat(dirfd(d), ...) and fchdir(dirfd(d)) name absolute paths. Not recorded. */
+TA_EXPORT DIR *opendir(const char *path)
+{
+    DIR *(*f)(const char *) = ta_get_real_opendir();
+    if (!f) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    DIR *d = f(path);
+    if (TA_UPKEEP && d && atomic_load_explicit(&ta_active, memory_order_relaxed)) {
+        int saved = errno, fd = dirfd(d);
+        bool x;
+        uint32_t id = ta_path_id(AT_FDCWD, path, false, &x);
+        if (fd >= 0)
+            ta_fd_opened(fd, id, O_RDONLY | O_DIRECTORY, x, -1);
+        errno = saved;
+    }
+    return d;
+}
+
+/* prctl(PR_SET_SECCOMP): once a filter (or strict mode) is in, any system call the program
+ * did not make itself may kill it. What the agent would do lazily on this thread's first
+ * recorded call (map its ring, start the drainer thread: mmap, gettid, clone, ...) is done
+ * now, while the program still may. A filter installed with syscall(SYS_seccomp), as
+ * libseccomp does, is not seen: a thread that recorded nothing before it is killed by its
+ * first recorded call. */
+TA_EXPORT int prctl(int op, ...)
+{
+    va_list ap;
+    va_start(ap, op);
+    unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long);
+    unsigned long c = va_arg(ap, unsigned long), d = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (!TA_NOP && op == PR_SET_SECCOMP && !ta_self && !ta_guard && !ta_vforked &&
+        (ta_trace_mask & ~(1u << TA_CAT_AGENT)))
+        ta_thread_attach();
+    BOOT(prctl, (int)syscall(SYS_prctl, op, a, b, c, d))
+    return real_prctl(op, a, b, c, d);
+}
+
+/* chdir, fchdir: relative paths are made absolute against the cwd, which the agent follows
+ * here, without a system call of its own (fdtab.c: lexically; getcwd only for an fchdir to
+ * a directory fd it never saw opened). Not recorded. A vfork child's cwd is its own. */
+TA_EXPORT int chdir(const char *path)
+{
+    BOOT(chdir, (int)syscall(SYS_chdir, path))
+    int r = real_chdir(path);
+    if (TA_UPKEEP && r == 0)
+        ta_cwd_chdir(path);
+    return r;
+}
+
+TA_EXPORT int fchdir(int fd)
+{
+    BOOT(fchdir, (int)syscall(SYS_fchdir, fd))
+    int r = real_fchdir(fd);
+    if (TA_UPKEEP && r == 0)
+        ta_cwd_fchdir(fd);
+    return r;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1355,7 +1525,7 @@ TA_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL(fcntl, fd, cmd) }
 TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
 
 /* ------------------------------------------------------------------------------------ */
-/* sendfile, copy_file_range: one record on the source fd, str2 = the destination        */
+/* sendfile, copy_file_range: one record on the source fd, str2 = the destination's path */
 
 /* in_off: the caller's offset pointer for the source (NULL: the fd's offset, moved);
  * out_off likewise for the destination (always NULL for sendfile). The kernel moves the

@@ -57,6 +57,7 @@ enum ta_io_kind {
     TA_IO_SYNC,
     TA_IO_META, /* stat, truncate, unlink, rename, mkdir, ... */
     TA_IO_MAP,
+    TA_IO_COPY, /* copy_file_range, sendfile: a read of `str`, a write of `str2` */
 };
 
 /* How an operation appears in the trace. */
@@ -233,9 +234,11 @@ struct ta_thread {
     struct { /* paths the thread named lately (fdtab.c), one line each */
         const char *ptr;
         uint32_t id;
-        uint8_t inl;     /* 1: `text` holds the whole path; 0: compare with ta_str(id) */
+        uint8_t inl;     /* `text` holds the whole path, 1: absolute, 2: relative (valid
+                          * while path_gen is ta_cwd_gen); 0: compare with ta_str(id) */
         char text[51];   /* the path, when it fits: a hit reads no other page */
     } path_cache[8];
+    uint32_t path_gen;   /* ta_cwd_gen when the relative paths in path_cache were resolved */
 };
 
 extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
@@ -428,7 +431,8 @@ struct ta_config {
     uint32_t exports;     /* enum ta_export_bits */
     uint32_t trace_mask;  /* 1 << enum ta_cat */
     uint32_t buffer_kb;   /* per-thread ring size */
-    uint64_t min_duration_ns;
+    uint64_t min_duration_ns;     /* spans shorter than this are left out of the trace */
+    uint32_t min_duration_mask;   /* ... of these categories (1 << enum ta_cat) */
     int children;
     int on_full_drop;     /* TRACEAGENT_ON_FULL=drop: never wait for the drainer */
     int no_direct;        /* TRACEAGENT_DIRECT=0: every call through glibc (posix.c) */
@@ -511,6 +515,7 @@ struct ta_agent_stats {
     uint64_t events;         /* records drained */
     uint64_t drainer_cpu_ns; /* CPU time spent draining (drainer thread + final flush) */
     uint64_t trace_bytes;    /* bytes written to trace.json */
+    uint64_t trace_left_out; /* spans shorter than min_duration_ns, in stats only */
 };
 extern struct ta_agent_stats ta_agent_stats;
 extern _Atomic uint64_t ta_threads_attached; /* threads that recorded (thread.c) */

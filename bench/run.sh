@@ -368,7 +368,8 @@ drain_run() {
     [ "$place" = one ] && pre=(taskset -c "$(($(nproc) - 1))")
     for ((i = 0; i < DRAIN_RUNS; i++)); do
         rm -rf "$out"
-        line=$(BENCH_SETTLE_MS=100 TRACEAGENT_EXPORT=$exp TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" \
+        # MIN_DURATION_NS=0: every event formatted and written, as the rate and B/event assume
+        line=$(BENCH_SETTLE_MS=100 TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_EXPORT=$exp TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" \
             "${pre[@]}" "$LOOP" "$mode" "$n" 1 "$th" 2>"$TMP/err")
         if [ -z "$line" ]; then say "$label: FAILED ($(head -2 "$TMP/err"))"; return; fi
         cpu=$(kv "$line" drainer_cpu_ns)
@@ -484,7 +485,8 @@ lost_run() {
     local label=$1 n=$2 th=$3 out="$TMP/lost"
     rm -rf "$out"
     local line
-    line=$(TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$LOOP" pread "$n" 1 "$th" 2>"$TMP/err")
+    # every pread in the trace too: MIN_DURATION_NS=0 (the default leaves out spans < 1 us)
+    line=$(TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$LOOP" pread "$n" 1 "$th" 2>"$TMP/err")
     if [ -z "$line" ]; then say "$label: FAILED ($(head -2 "$TMP/err"))"; return; fi
     local calls drop ops lines ok
     calls=$(kv "$line" calls)

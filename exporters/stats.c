@@ -30,9 +30,10 @@
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns", "children": [nodes...]} ],
  *   "dropped": {"<cause>": N, ...},
- *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "threads", "strings_lost",
- *             "buffer_kb", "clock"}
- *            (what measuring cost: records drained, CPU time spent draining them)
+ *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "trace_spans_left_out",
+ *             "min_duration_ns", "threads", "strings_lost", "buffer_kb", "clock"}
+ *            (what measuring cost: records drained, CPU time spent draining them; spans
+ *            shorter than min_duration_ns counted here but not written to the trace)
  * }
  *
  * Percentiles (median = p50, p95, p99) use the nearest-rank definition: the value of rank
@@ -559,6 +560,22 @@ static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
         if (has_bytes) {
             f->bytes_written += bytes;
             f->wsz[size_bucket(bytes)]++;
+        }
+        return;
+    case TA_IO_COPY: /* a read of the source (here), a write of the destination (str2) */
+        f->reads++;
+        f->read_ns += ev->dur_ns;
+        if (has_bytes) {
+            f->bytes_read += bytes;
+            f->rsz[size_bucket(bytes)]++;
+        }
+        if (ev->str2 && *ev->str2 && (f = file_get(ev->str2))) {
+            f->writes++;
+            f->write_ns += ev->dur_ns;
+            if (has_bytes) {
+                f->bytes_written += bytes;
+                f->wsz[size_bucket(bytes)]++;
+            }
         }
         return;
     case TA_IO_OPEN: f->opens++; break;
@@ -1102,6 +1119,8 @@ static void write_agent(void)
     out_kv_u64("events", a->events, true);
     out_kv_u64("drainer_cpu_ns", a->drainer_cpu_ns, true);
     out_kv_u64("trace_bytes", a->trace_bytes, true);
+    out_kv_u64("trace_spans_left_out", a->trace_left_out, true);
+    out_kv_u64("min_duration_ns", ta_cfg.min_duration_ns, true);
     out_kv_u64("threads", atomic_load(&ta_threads_attached), true);
     out_kv_u64("strings_lost", atomic_load(&ta_intern_full), true);
     out_kv_u64("buffer_kb", ta_cfg.buffer_kb, true);

@@ -148,8 +148,10 @@ static void tj_event(const struct ta_event *ev)
     const char *cat = ta_cat_names[op->cat];
     switch (op->shape) {
     case TA_SHAPE_SPAN:
-        if (ev->dur_ns < ta_cfg.min_duration_ns)
-            return; /* counted in stats, not written */
+        if (ev->dur_ns < ta_cfg.min_duration_ns && (ta_cfg.min_duration_mask >> op->cat & 1)) {
+            ta_agent_stats.trace_left_out++; /* counted in stats, not written */
+            return;
+        }
         cached_head(&out, 'X', cat, ev->name, ev->tid);
         ta_buf_lit(&out, ",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
@@ -194,6 +196,8 @@ static void tj_event(const struct ta_event *ev)
             ARG("dataset");
         else if (op->io == TA_IO_META)
             ARG("path2");
+        else if (op->io == TA_IO_COPY)
+            ARG("path_out");
         else
             ARG("detail");
         cached_jstr(&out, ev->str2);
@@ -271,10 +275,27 @@ static void tj_cycle_end(void)
     ta_agent_stats.trace_bytes = out.written;
 }
 
+/* At the end: how many short spans TRACEAGENT_MIN_DURATION_NS kept out of this trace. */
+static void note_left_out(void)
+{
+    if (!ta_agent_stats.trace_left_out)
+        return;
+    head(&out, 'i', "agent", "spans_left_out", ta_proc.pid);
+    ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
+    ta_buf_us(&out, ta_mono_ns());
+    ta_buf_lit(&out, ",\"args\":{\"count\":");
+    ta_buf_u64(&out, ta_agent_stats.trace_left_out);
+    ta_buf_lit(&out, ",\"min_duration_ns\":");
+    ta_buf_u64(&out, ta_cfg.min_duration_ns);
+    ta_buf_lit(&out, "}},\n");
+    ta_buf_line_end(&out);
+}
+
 static void tj_finish(void)
 {
     if (fd < 0)
         return;
+    note_left_out();
     ta_buf_lit(&out, "]\n");
     ta_buf_flush(&out);
     ta_agent_stats.trace_bytes = out.written;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fds the program did not open itself (inherited across exec, stdout redirected to a file)
-# still carry their path and offset, looked up on first use; start-up scans nothing.
+# still carry their path and offset, looked up once at start (/proc/self/fd, from the
+# constructor: never later, on the program's thread).
 . "$(dirname "$0")/lib/common.sh"
 printf 'abcdefghijklmnopqrstuvwxyz' > "$TMP/in.txt"
 $PY - "$TMP" "$AGENT" <<'PY'
@@ -8,7 +9,7 @@ import os, subprocess, sys
 tmp, agent = sys.argv[1:]
 fd = os.open(f"{tmp}/in.txt", os.O_RDONLY)
 os.lseek(fd, 7, os.SEEK_SET)
-env = dict(os.environ, LD_PRELOAD=agent, TRACEAGENT_OUTPUT=f"{tmp}/o")
+env = dict(os.environ, LD_PRELOAD=agent, TRACEAGENT_OUTPUT=f"{tmp}/o", TRACEAGENT_MIN_DURATION_NS="0")
 child = f"import os; print(os.read({fd}, 3).decode()); os.write(1, b'to stdout')"
 with open(f"{tmp}/stdout.txt", "w") as out:
     subprocess.run([sys.executable, "-c", child], pass_fds=[fd], env=env, stdout=out, check=True)

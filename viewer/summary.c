@@ -153,6 +153,7 @@ struct ta_summary {
     char **written;
     size_t nwritten, capwritten;
     size_t bad_rows;
+    double trace_bytes, left_out, min_dur; /* the "agent" sections, summed (min_dur: max) */
 };
 
 struct ta_summary *ta_summary_new(void) { return calloc(1, sizeof(struct ta_summary)); }
@@ -459,6 +460,13 @@ int ta_summary_add_stats(struct ta_summary *s, const char *path)
         p->pid = process ? num(process, "pid", -1) : -1;
         p->duration_ns = process ? num(process, "duration_ns", -1) : -1;
         p->events = num(root, "events", -1);
+    }
+    const cJSON *agent = cJSON_GetObjectItemCaseSensitive(root, "agent");
+    if (cJSON_IsObject(agent)) {
+        s->trace_bytes += num(agent, "trace_bytes", 0);
+        s->left_out += num(agent, "trace_spans_left_out", 0);
+        if (num(agent, "min_duration_ns", 0) > s->min_dur)
+            s->min_dur = num(agent, "min_duration_ns", 0);
     }
     cJSON_Delete(root);
     ta_summary_add_file(s, path);
@@ -779,6 +787,24 @@ static void print_dropped(const struct ta_summary *s, FILE *out)
                  "less (--trace, --exclude).\n");
 }
 
+/* One line when the trace is large or short spans were left out of it: how to get more or
+ * less (TRACEAGENT_MIN_DURATION_NS; a browser holds about 2 GB of JSON). */
+#define LARGE_TRACE (100.0 * 1024 * 1024)
+static void print_trace_volume(const struct ta_summary *s, FILE *out)
+{
+    char b[32], d[32];
+    if (s->left_out <= 0 && s->trace_bytes <= LARGE_TRACE)
+        return;
+    fprintf(out, "\nTrace: %s", ta_fmt_bytes(b, sizeof b, s->trace_bytes));
+    if (s->left_out > 0)
+        fprintf(out, "; %.0f spans shorter than %s left out (counted above): "
+                     "--min-duration 0 writes all", s->left_out,
+                ta_fmt_ns(d, sizeof d, s->min_dur));
+    if (s->trace_bytes > LARGE_TRACE)
+        fprintf(out, "; large: a higher --min-duration (ns), --trace or --exclude writes less");
+    fprintf(out, " (TRACEAGENT_MIN_DURATION_NS).\n");
+}
+
 void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
 {
     if (s->nprocs) {
@@ -787,6 +813,7 @@ void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
         print_counters(s, out);
         print_files(s, out);
         print_dropped(s, out);
+        print_trace_volume(s, out);
         if (s->bad_rows)
             fprintf(out, "\n(%zu malformed rows were skipped)\n", s->bad_rows);
     } else {

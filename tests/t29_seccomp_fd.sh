@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Seccomp sandboxes: once a program has installed a filter (or strict mode), any system call
+# it did not make itself kills it. The agent makes none of its own on the program's thread
+# from then on: the fds open at start are looked up in the constructor (a lazy readlinkat
+# of an inherited fd, on its first use, killed the thread in strict mode and hung the
+# process; an allow-list filter gave SIGSYS), and prctl(PR_SET_SECCOMP) maps the thread's
+# ring and starts the drainer before the sandbox is in (tests/io/seccomp.c).
+source "$(dirname "$0")/lib/common.sh"
+
+bin="$TBUILD/io_seccomp"
+ta_cc "$bin" "$ROOT/tests/io/seccomp.c"
+
+# allow-list filter: write, exit, exit_group, rt_sigreturn; anything else is SIGSYS
+"$bin" filter 3>"$TMP/f.ref3" >"$TMP/f.ref" 2>&1
+check "filter: untraced, the program runs (rc $?)" test $? = 0
+mkdir -p "$TMP/filter"
+traced "$TMP/filter" timeout -s KILL 60 "$bin" filter 3>"$TMP/f3" >"$TMP/f.out" 2>"$TMP/f.err"
+rc=$?
+check "filter: traced, no SIGSYS: the same exit status as untraced (rc $rc)" test $rc = 0
+check "filter: the same output on stdout (stdio and write) and on the inherited fd 3" \
+    bash -c "cmp -s '$TMP/f.ref' '$TMP/f.out' && cmp -s '$TMP/f.ref3' '$TMP/f3'"
+
+# strict mode first thing in main (no call recorded before it); the program's thread ends
+# with SYS_exit, the only way out strict mode leaves
+mkdir -p "$TMP/strict"
+: >"$TMP/s.out"
+# in the background, ended by this script (kill by its pid) if it is still there at the end
+TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$TMP/strict" LD_PRELOAD="$AGENT" \
+    "$bin" strict 3>"$TMP/s3" >"$TMP/s.out" 2>"$TMP/s.err" &
+pid=$!
+for i in $(seq 200); do
+    grep -q '"fd":3' "$TMP"/strict/*.trace.json 2>/dev/null && grep -q after "$TMP/s.out" && break
+    sleep 0.1
+done
+check "strict: the thread wrote to the inherited fd 3 and went on (not killed by the agent)" \
+    bash -c "[ \"\$(cat '$TMP/s3')\" = 'in sandbox' ] && [ \"\$(cat '$TMP/s.out')\" = after ]"
+$PY - "$ROOT" "$TMP" <<'PY'
+import glob, json, sys
+ROOT, T = sys.argv[1:3]
+w = []
+for f in glob.glob(T + "/strict/*.trace.json"):
+    for line in open(f):
+        if '"name":"write"' in line and line.rstrip().endswith(","):
+            w.append(json.loads(line.rstrip().rstrip(","))["args"])
+ok = any(a.get("fd") == 3 and a.get("path") == T + "/s3" and a.get("bytes") == 11 for a in w)
+print(("ok" if ok else "not ok") + " - strict: the trace has the write on fd 3, with the path "
+      f"the fd had at start ({[a for a in w if a.get('fd') == 3]})")
+sys.exit(0 if ok else 1)
+PY
+[ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
+sleep 0.5
+if kill -0 $pid 2>/dev/null; then
+    # not this test's: the drainer thread outlives the program's thread (its SYS_exit ends
+    # only that thread), and the process with it
+    echo "# strict: the process was still running after its thread's SYS_exit; killed"
+fi
+{ kill -KILL $pid; wait $pid; } 2>/dev/null
+finish
