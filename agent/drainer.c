@@ -324,6 +324,11 @@ void ta_drain_signal(void)
     if (!drain_try_acquire(me, 200))
         return;
     drain_cycle(1, NULL);
+    /* the signal-safe exporters close their files as at a clean end (trace.json's last
+     * line and "]"); the process dies of the signal next */
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->signal_safe && exps[i]->finish)
+            exps[i]->finish();
     drain_release();
 }
 

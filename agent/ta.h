@@ -453,9 +453,11 @@ struct ta_proc {
 };
 extern struct ta_proc ta_proc;
 
-/* Open `<stem><suffix>` for writing (truncating), with the agent's fd protections. */
-int ta_out_open(const char *suffix);
-void ta_out_close(int fd); /* close a file from ta_out_open */
+/* Create `<stem><suffix>` (new, 0600, never through a symlink), with the agent's fd
+ * protections: the fd, also stored in *slot, which follows the file should it move
+ * (ta_agent_fd_move); -errno after a warning. */
+int ta_out_open(const char *suffix, int *slot);
+void ta_out_close(int *slot); /* close a file from ta_out_open; *slot = -1 */
 bool ta_is_agent_fd(int fd); /* the program must never close or reuse these */
 void ta_agent_fd_add(int fd);
 int ta_agent_fds(int *out, int max); /* the agent's open fds, without a syscall */

@@ -1,0 +1,29 @@
+/* For t22_output_safety.sh: a program that writes no file of its own and makes many
+ * traced calls.  outsafe N: N stat() calls, then prints "done N".  outsafe wait: stat()
+ * calls until killed, after printing "ready" once the first 1000 are made. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    struct stat st;
+    if (argc > 1 && !strcmp(argv[1], "wait")) {
+        for (long i = 0;; i++) {
+            stat("/", &st);
+            if (i == 1000) {
+                printf("ready\n");
+                fflush(stdout);
+            }
+            if (i > 1000)
+                usleep(100);
+        }
+    }
+    long n = argc > 1 ? atol(argv[1]) : 10;
+    for (long i = 0; i < n; i++)
+        stat("/", &st);
+    printf("done %ld\n", n);
+    return 0;
+}
