@@ -122,6 +122,33 @@ static int dup_high(int fd)
     return high;
 }
 
+/* The program asks for fd number `fd` (dup2/dup3 onto it, or the number F_DUPFD would give
+ * it without the agent), which holds one of the agent's files: the file moves to another
+ * number, every place that holds it follows, and `fd` is closed, free for the program, as
+ * it would be without the agent. With no other number free, the agent lets go of that
+ * file (its output stops there). The caller holds the drain (no write is in flight). */
+int ta_agent_fd_move(int fd)
+{
+    if (!ta_is_agent_fd(fd))
+        return 0;
+    int nfd = dup_high(fd);
+    if (nfd >= 0)
+        ta_agent_fd_add(nfd);
+    for (int i = 0; i < MAX_WATCHED; i++) {
+        int *w = atomic_load(&watched[i]);
+        if (w && *w == fd)
+            *w = nfd;
+    }
+    ta_agent_fd_del(fd);
+    ta_sys_close(fd);
+    if (nfd < 0)
+        ta_warn("the program took fd %d, the agent's, and no other fd is free: that output "
+                "stops here", fd);
+    else
+        ta_debug("the program takes fd %d: the agent's file moved to fd %d", fd, nfd);
+    return nfd < 0 ? -1 : 0;
+}
+
 /* Names under the current stem are tried in order: <exe>-<pid>, then .1, .2, ... A name
  * is never reused; `stem_used` says whether a file of this process was created under the
  * current stem already (then the stem stays, and a taken name fails). */

@@ -332,6 +332,21 @@ void ta_drain_signal(void)
     drain_release();
 }
 
+int ta_drain_hold(void)
+{
+    int me = ta_gettid();
+    if (atomic_load(&drain_owner) == me)
+        return 0;
+    drain_acquire(me);
+    return 1;
+}
+
+void ta_drain_unhold(int taken)
+{
+    if (taken)
+        drain_release();
+}
+
 void ta_drainer_prefork(void) { drain_acquire(ta_gettid()); }
 void ta_drainer_postfork_parent(void) { drain_release(); }
 
