@@ -177,7 +177,7 @@ int ta_out_open(const char *suffix, int *slot)
             set_stem(n++);
             ta_fmt(t, sizeof t, "%s.trace.json", ta_proc.stem);
             ta_fmt(s, sizeof s, "%s.stats.json", ta_proc.stem);
-        } while ((taken(t) || taken(s)) && n < STEM_TRIES);
+        } while ((taken(t) > 0 || taken(s) > 0) && n < STEM_TRIES);
     }
     if (fd < 0) {
         if (e == EEXIST)
@@ -250,12 +250,15 @@ static void read_start_time(void)
     ta_proc.start_real_ns = (uint64_t)r.tv_sec * 1000000000ull + (uint64_t)r.tv_nsec;
 }
 
-/* Is anything there under this name (a file, a directory, a symlink, dangling or not)? */
+/* Is anything there under this name (a file, a directory, a symlink, dangling or not)?
+ * 1 yes, 0 no; -1 cannot tell (a name too long, a directory not searchable): the open
+ * will say why, no other suffix would do better. */
 static int taken(const char *path)
 {
     struct stat st;
-    return syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-           errno != ENOENT;
+    if (syscall(SYS_newfstatat, AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return 1;
+    return errno == ENOENT ? 0 : -1;
 }
 
 static void set_stem(int n)
@@ -281,7 +284,7 @@ static void choose_stem(void)
         set_stem(n);
         ta_fmt(t, sizeof t, "%s.trace.json", ta_proc.stem);
         ta_fmt(s, sizeof s, "%s.stats.json", ta_proc.stem);
-        if (!taken(t) && !taken(s))
+        if (taken(t) <= 0 && taken(s) <= 0)
             return;
     }
     /* all taken: ta_out_open's O_EXCL fails on this one and says so */
