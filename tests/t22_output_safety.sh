@@ -8,13 +8,14 @@
 # before the limit (no SIGXFSZ: the program exits 0 as untraced); a full disk leaves whole
 # lines and no empty files, with one warning; a closed trace is strict JSON (python and
 # jq), also when closed by a fatal signal, and a trace cut anywhere still parses line by
-# line. Needs root for the tmpfs and for chown (skipped otherwise, saying so).
+# line. The tmpfs and the chown need root (skipped otherwise, saying so).
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/outsafe"
 ta_cc "$bin" "$ROOT/tests/core/outsafe.c"
 umask 022
-[ "$(id -u)" = 0 ] || skip "needs root (chown, mount)"
+root=0
+[ "$(id -u)" = 0 ] && root=1
 
 # as_pid DIR SETUP [ARGS]: SETUP runs in a shell with P set to the pid the traced program
 # will have (the shell execs it), then the program runs traced into DIR; stderr into
@@ -64,10 +65,12 @@ check "1000 planted links: all still links, the trace at a name not planted (.10
 
 # --- the output directory (item 9) --------------------------------------------------
 mkdir -p "$TMP/nobody" "$TMP/ww" "$TMP/sticky"
-chown nobody "$TMP/nobody"
 chmod 0777 "$TMP/ww"
 chmod 1777 "$TMP/sticky"
-for d in nobody ww; do
+dirs=ww
+if [ $root = 1 ] && chown nobody "$TMP/nobody"; then dirs="nobody ww"
+else echo "# skip - a directory owned by nobody: not root"; fi
+for d in $dirs; do
     traced "$TMP/$d" "$bin" 10 >"$TMP/$d.out" 2>"$TMP/$d.err"
     rc=$?
     check "output dir $d ($(stat -c '%U %a' "$TMP/$d")): refused with one warning, no file, the program runs on" \
@@ -106,7 +109,7 @@ check "ulimit -f 1: no file past 1 KiB" test -z "$(find "$TMP/fsize1" -type f -s
 # --- full disk (item 14) -----------------------------------------------------------------
 full_ok=0
 mkdir -p "$TMP/small" "$TMP/full"
-if mount -t tmpfs -o size=64k,mode=0700 tatest "$TMP/small" 2>/dev/null &&
+if [ $root = 1 ] && mount -t tmpfs -o size=64k,mode=0700 tatest "$TMP/small" 2>/dev/null &&
    mount -t tmpfs -o size=64k,mode=0700 tatest "$TMP/full" 2>/dev/null; then
     full_ok=1
     trap 'umount "$TMP/small" "$TMP/full" 2>/dev/null; rm -rf "$TMP"' EXIT
