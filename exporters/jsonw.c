@@ -99,8 +99,11 @@ static void flush(struct ta_buf *b, int final)
     if (!n || b->fd < 0 || b->failed || (b->full && !final))
         return;
     int err = 0;
-    if (final && b->suffix)
-        b->limit = fsize_limit(); /* the program may have changed it meanwhile */
+    /* read at each write: the program may lower it (setrlimit, prlimit), and a write from
+     * its own thread (the exit, a fatal signal) that starts past it kills it with SIGXFSZ;
+     * one system call beside each write(2) of up to half a MiB */
+    if (b->suffix)
+        b->limit = fsize_limit();
     if (b->limit) {
         /* never the write that passes the limit: it would kill the program (SIGXFSZ) */
         uint64_t room = b->limit > b->written ? b->limit - b->written : 0;

@@ -13,8 +13,8 @@ struct ta_buf {
     int fd;        /* where ta_buf_flush writes; -1 = nowhere (output dropped) */
     int failed;    /* a write failed; further output is discarded */
     uint64_t written; /* bytes written to fd so far (the file's size: created new) */
-    /* A file (ta_buf_file): the size it must stay within (RLIMIT_FSIZE, read at open and
-     * at the final flush; 0: none), of which `reserve` bytes are kept for the final flush;
+    /* A file (ta_buf_file): the size it must stay within (RLIMIT_FSIZE, read at each
+     * write; 0: none), of which `reserve` bytes are kept for the final flush;
      * `full`: the limit was reached, only the final flush writes. */
     uint64_t limit;
     size_t reserve;

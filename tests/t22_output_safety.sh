@@ -106,6 +106,14 @@ check "ulimit -f 1: traced, the program still exits 0 (rc $rc), one warning" \
     test "$rc" = 0 -a "$(cat "$TMP/fsize1.out")" = "done 10" -a "$(nwarn "$TMP/fsize1.err")" = 1
 check "ulimit -f 1: no file past 1 KiB" test -z "$(find "$TMP/fsize1" -type f -size +1k)"
 
+# the program lowers its own limit below the trace's size, then exits at once: the exit's
+# flush, on the program's thread, must not write past it either
+mkdir -p "$TMP/lower"
+traced "$TMP/lower" "$bin" lower >"$TMP/lower.out" 2>"$TMP/lower.err"
+rc=$?
+check "setrlimit(RLIMIT_FSIZE) lowered mid-run: the program exits 0 (rc $rc), one warning" \
+    test "$rc" = 0 -a "$(cat "$TMP/lower.out")" = lowered -a "$(nwarn "$TMP/lower.err")" = 1
+
 # --- full disk (item 14) -----------------------------------------------------------------
 full_ok=0
 mkdir -p "$TMP/small" "$TMP/full"
@@ -185,6 +193,8 @@ if ev is not None:
     f = glob.glob(f"{T}/fsize/*.trace.json")[0]
     check(f"ulimit -f 20: the trace is even closed (strict JSON), {os.path.getsize(f)} bytes",
           tacheck.is_closed(f) and json.load(open(f)) is not None)
+ev, err = load(f"{T}/lower/*.trace.json", False)
+check("RLIMIT_FSIZE lowered mid-run: the trace is whole lines per CONTRACT", ev is not None, [err])
 ev, err = load(f"{T}/fsize1/*.trace.json", False)
 check("ulimit -f 1: the trace is whole lines per CONTRACT", ev is not None, [err])
 for f in glob.glob(f"{T}/fsize*/*.stats.json"):
