@@ -508,6 +508,11 @@ static void warn_agent_fd(const char *what, int fd)
             what, fd);
 }
 
+/* fd is one of the agent's numbers, in this process's table: a vfork child's table is its
+ * own copy, where the program may have put a file of its own at that number (dup2): there
+ * its calls on it go through as they are. */
+#define AGENT_FD(fd) (ta_unlikely(ta_is_agent_fd(fd)) && !ta_vforked)
+
 /* dup2/dup3 from or onto a number of the agent's: as without the agent. From one: the
  * program has no such fd (EBADF). Onto one: the agent's file moves to another number
  * first, so the program's call does what it asked and the trace goes on where it was
@@ -642,7 +647,7 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 TA_HOT TA_EXPORT int close(int fd)
 {
-    if (ta_unlikely(ta_is_agent_fd(fd))) {
+    if (AGENT_FD(fd)) {
         warn_agent_fd("close", fd);
         errno = EBADF;
         return -1;
@@ -1370,7 +1375,7 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
 
 TA_EXPORT int dup(int fd)
 {
-    if (ta_unlikely(ta_is_agent_fd(fd))) {
+    if (AGENT_FD(fd)) {
         errno = EBADF;
         return -1;
     }
@@ -1381,7 +1386,7 @@ TA_EXPORT int dup(int fd)
 TA_EXPORT int dup2(int fd, int fd2)
 {
     int e;
-    if (ta_unlikely(ta_is_agent_fd(fd) || ta_is_agent_fd(fd2)) && (e = agent_fd_clash(fd, fd2))) {
+    if ((AGENT_FD(fd) || AGENT_FD(fd2)) && (e = agent_fd_clash(fd, fd2))) {
         errno = e;
         return -1;
     }
@@ -1392,8 +1397,8 @@ TA_EXPORT int dup2(int fd, int fd2)
 TA_EXPORT int dup3(int fd, int fd2, int fl)
 {
     int e; /* flags or fd == fd2 are EINVAL before anything else: the real call says so */
-    if (ta_unlikely(ta_is_agent_fd(fd) || ta_is_agent_fd(fd2)) && !(fl & ~O_CLOEXEC) &&
-        fd != fd2 && (e = agent_fd_clash(fd, fd2))) {
+    if ((AGENT_FD(fd) || AGENT_FD(fd2)) && !(fl & ~O_CLOEXEC) && fd != fd2 &&
+        (e = agent_fd_clash(fd, fd2))) {
         errno = e;
         return -1;
     }
@@ -1408,7 +1413,7 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
     va_start(ap, cmd);                                                                    \
     void *arg = va_arg(ap, void *);                                                       \
     va_end(ap);                                                                           \
-    if (ta_unlikely(ta_is_agent_fd(fd))) { /* the program has no such fd */               \
+    if (AGENT_FD(fd)) { /* the program has no such fd */                                   \
         errno = EBADF;                                                                    \
         return -1;                                                                        \
     }                                                                                     \

@@ -4,9 +4,11 @@
 # goes on elsewhere (dup2(2, 1000) once sent the trace into the program's stderr); close of
 # one returns -1 EBADF as without the agent (it returned 0); dup/dup2/fcntl from one is
 # EBADF; F_DUPFD from 1000 and dup() past 1000 give the numbers they give untraced (1001,
-# not 1000, while the agent held 1000); a thread's calls drained while main dup2()s onto
-# the agent's numbers again and again never land in the program's file. Each mode prints
-# what its calls returned: traced and untraced output must be the same.
+# not 1000, while the agent held 1000); a vfork child's calls on such a number act on its
+# own table (its close of the file it dup2()ed there must not fail); a thread's calls
+# drained while main dup2()s onto the agent's numbers again and again never land in the
+# program's file. Each mode prints what its calls returned: traced and untraced output
+# must be the same.
 source "$(dirname "$0")/lib/common.sh"
 
 bin="$TBUILD/fdsteal"
@@ -14,7 +16,7 @@ ta_cc "$bin" "$ROOT/tests/core/fdsteal.c"
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 1100 ] || ulimit -n 1100 2>/dev/null ||
     skip "needs 1100 fds (ulimit -n is $(ulimit -n))"
 
-for mode in dup2 dup3 close oldfd dupfd fill storm; do
+for mode in dup2 dup3 close oldfd dupfd fill vfork storm; do
     mkdir -p "$TMP/$mode" "$TMP/$mode.ref.d"
     timeout 60 "$bin" $mode "$TMP/$mode.ref.d" >"$TMP/$mode.ref" 2>"$TMP/$mode.ref.err"
     traced "$TMP/$mode" timeout 60 "$bin" $mode "$TMP/$mode" >"$TMP/$mode.got" 2>"$TMP/$mode.err"
@@ -25,6 +27,8 @@ check "dup2: the program's stderr got its 4 lines and no trace JSON" \
     test "$(cat "$TMP/dup2.err")" = "$(printf 'through fd %d\n' 1000 1001 1002 1003)"
 check "dup3: the program's stderr got its 4 lines and no trace JSON" \
     test "$(cat "$TMP/dup3.err")" = "$(printf 'through fd %d\n' 1000 1001 1002 1003)"
+check "vfork: the child's line went to stderr, nothing else" \
+    test "$(cat "$TMP/vfork.err")" = "child through fd 1000"
 check "storm: the program's own file is still empty (no trace written into it)" \
     test -f "$TMP/storm/storm.txt" -a ! -s "$TMP/storm/storm.txt"
 
@@ -35,7 +39,7 @@ sys.path.insert(0, ROOT + "/tests/lib")
 import tacheck
 check = tacheck.check
 
-for mode in ["dup2", "dup3", "close", "oldfd", "dupfd", "fill", "storm"]:
+for mode in ["dup2", "dup3", "close", "oldfd", "dupfd", "fill", "vfork", "storm"]:
     fs = sorted(glob.glob(f"{T}/{mode}/fdsteal-*.trace.json"))
     try:
         (f,) = fs

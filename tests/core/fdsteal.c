@@ -6,6 +6,8 @@
  *   oldfd          dup(N), dup2(N, 50), fcntl(N, F_GETFD), with N 1000..1003: EBADF
  *   dupfd          fcntl(0, F_DUPFD, 1000), fcntl(0, F_DUPFD_CLOEXEC, 1000): 1000, 1001
  *   fill           dup(0) until the fd is 1010: the numbers from 990 come one after another
+ *   vfork          a vfork child dup2()s stderr onto 1000, writes through it, fcntl(F_GETFD)
+ *                  and closes it (its table is its own), then _exit()s
  *   storm DIR      a thread makes stat() calls while main dup2()s a file of its own onto
  *                  1000..1007, 50 times, closing them each time; the file stays empty
  * Every mode makes 200 stat() calls after its takeover, then prints "end". */
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void say(const char *what, int fd, int r, int e)
@@ -88,6 +91,21 @@ int main(int argc, char **argv)
         printf("dup up to %d, %d gaps\n", last, gaps);
         stats(50);
         closefrom(3);
+        SAY("close", 1000, close(1000));
+    } else if (!strcmp(mode, "vfork")) {
+        static int r[3];
+        pid_t pid = vfork();
+        if (pid == 0) {
+            r[0] = dup2(2, 1000);
+            if (write(1000, "child through fd 1000\n", 22) != 22)
+                r[0] = -2;
+            r[1] = fcntl(1000, F_GETFD);
+            r[2] = close(1000);
+            _exit(0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        printf("vfork child: dup2 %d, F_GETFD %d, close %d\n", r[0], r[1], r[2]);
         SAY("close", 1000, close(1000));
     } else if (!strcmp(mode, "storm") && argc > 2) {
         char path[4096];
