@@ -54,7 +54,7 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h) agent/config_keys.h
 
 # Debian packages, only those missing. Safe to run again.
 DEPS := gcc make libc6-dev libcjson-dev zlib1g-dev libunwind-dev python3 python3-numpy \
-        python3-h5py libhdf5-dev strace procps \
+        python3-h5py libhdf5-dev strace procps jq \
         lttng-tools liblttng-ust-dev
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \

@@ -324,7 +324,27 @@ void ta_drain_signal(void)
     if (!drain_try_acquire(me, 200))
         return;
     drain_cycle(1, NULL);
+    /* the signal-safe exporters close their files as at a clean end (trace.json's last
+     * line and "]"); the process dies of the signal next */
+    for (int i = 0; i < nexps; i++)
+        if (exps[i]->signal_safe && exps[i]->finish)
+            exps[i]->finish();
     drain_release();
+}
+
+int ta_drain_hold(void)
+{
+    int me = ta_gettid();
+    if (atomic_load(&drain_owner) == me)
+        return 0;
+    drain_acquire(me);
+    return 1;
+}
+
+void ta_drain_unhold(int taken)
+{
+    if (taken)
+        drain_release();
 }
 
 void ta_drainer_prefork(void) { drain_acquire(ta_gettid()); }

@@ -519,19 +519,79 @@ OP(munmap, TA_IO_MAP)
         va_end(ap_);                                                                      \
     }
 
-/* The program closes or dup2()s onto one of the agent's fds: close and close_range are
- * normal (daemons and subprocess children close every fd) and are simply not done on the
- * agent's (info); dup2/dup3 replace the agent's file with the program's (warning). Once. */
+/* The program closes one of the agent's fds: normal (daemons and subprocess children close
+ * every fd); the program has no fd of that number, so the call goes as without the agent
+ * (close: EBADF; close_range: the others closed) and the agent's stays open. Once, info. */
 static _Atomic int warned_agent_fd;
 static void warn_agent_fd(const char *what, int fd)
 {
     if (atomic_exchange_explicit(&warned_agent_fd, 1, memory_order_relaxed))
         return;
-    if (!strcmp(what, "close") || !strcmp(what, "close_range"))
-        ta_info("the program called %s on the agent's own fd %d: not closed", what, fd);
-    else
-        ta_warn("the program called %s onto the agent's own fd %d: let through; this "
-                "process's trace files may be damaged", what, fd);
+    ta_info("the program called %s on fd %d, the agent's own: left open, as if not there",
+            what, fd);
+}
+
+/* fd is one of the agent's numbers, in this process's table: a vfork child's table is its
+ * own copy, where the program may have put a file of its own at that number (dup2): there
+ * its calls on it go through as they are. */
+#define AGENT_FD(fd) (ta_unlikely(ta_is_agent_fd(fd)) && !ta_vforked)
+
+/* dup2/dup3 from or onto a number of the agent's: as without the agent. From one: the
+ * program has no such fd (EBADF). Onto one: the agent's file moves to another number
+ * first, so the program's call does what it asked and the trace goes on where it was
+ * (dup2(2, 1000) once sent the trace into the program's stderr). A vfork child's table is
+ * its own, the agent's variables are not: nothing moves there. 0, or the errno to fail
+ * with. */
+__attribute__((cold, noinline)) static int agent_fd_clash(int fd, int fd2)
+{
+    if (ta_is_agent_fd(fd))
+        return EBADF;
+    if (fd2 != fd && ta_is_agent_fd(fd2) && !ta_in_forked_copy()) {
+        int held = ta_drain_hold(); /* no write of the agent's in flight meanwhile */
+        ta_agent_fd_move(fd2);
+        ta_drain_unhold(held);
+    }
+    return 0;
+}
+
+/* dup and F_DUPFD give the lowest free number >= `from`; r is what the kernel gave. The
+ * agent's numbers below r would be free without the agent, and the lowest of them is what
+ * the program would get: the agent's file moves off it and the new fd goes there. */
+static int lowest_agent_fd_in(long from, int r)
+{
+    int all[16], low = -1;
+    int k = ta_agent_fds(all, 16);
+    for (int i = 0; i < k; i++)
+        if (all[i] >= from && all[i] < r && (low < 0 || all[i] < low))
+            low = all[i];
+    return low;
+}
+
+__attribute__((cold, noinline)) static int dupfd_move(int r, long from, int cloexec)
+{
+    int e = errno;
+    if (ta_in_forked_copy())
+        return r;
+    int held = ta_drain_hold();
+    int low = lowest_agent_fd_in(from, r);
+    if (low >= 0) {
+        ta_agent_fd_move(low); /* low is closed now */
+        if (!ta_is_agent_fd(low) &&
+            syscall(SYS_dup3, r, low, cloexec ? O_CLOEXEC : 0) == low) {
+            syscall(SYS_close, r);
+            r = low;
+        }
+    }
+    ta_drain_unhold(held);
+    errno = e;
+    return r;
+}
+
+static inline int dupfd_fix(int r, long from, int cloexec)
+{
+    if (r < 0 || lowest_agent_fd_in(from, r) < 0)
+        return r;
+    return dupfd_move(r, from, cloexec);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -695,9 +755,10 @@ TA_EXPORT int mkostemps64(char *t, int sl, int fl)
 
 TA_HOT TA_EXPORT int close(int fd)
 {
-    if (ta_unlikely(ta_is_agent_fd(fd))) {
+    if (AGENT_FD(fd)) {
         warn_agent_fd("close", fd);
-        return 0;
+        errno = EBADF;
+        return -1;
     }
     BOOT(close, (int)syscall(SYS_close, fd))
     struct ta_thread *t;
@@ -1484,23 +1545,34 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
 
 TA_EXPORT int dup(int fd)
 {
+    if (AGENT_FD(fd)) {
+        errno = EBADF;
+        return -1;
+    }
     BOOT(dup, (int)syscall(SYS_dup, fd))
-    DUP(op_dup, fd, 0, real_dup(fd));
+    DUP(op_dup, fd, 0, dupfd_fix(real_dup(fd), 0, 0));
 }
 
 TA_EXPORT int dup2(int fd, int fd2)
 {
+    int e;
+    if ((AGENT_FD(fd) || AGENT_FD(fd2)) && (e = agent_fd_clash(fd, fd2))) {
+        errno = e;
+        return -1;
+    }
     BOOT(dup2, (int)syscall(SYS_dup2, fd, fd2))
-    if (ta_unlikely(ta_is_agent_fd(fd2)) && fd != fd2)
-        warn_agent_fd("dup2", fd2);
     DUP(op_dup2, fd, 1, real_dup2(fd, fd2));
 }
 
 TA_EXPORT int dup3(int fd, int fd2, int fl)
 {
+    int e; /* flags or fd == fd2 are EINVAL before anything else: the real call says so */
+    if ((AGENT_FD(fd) || AGENT_FD(fd2)) && !(fl & ~O_CLOEXEC) && fd != fd2 &&
+        (e = agent_fd_clash(fd, fd2))) {
+        errno = e;
+        return -1;
+    }
     BOOT(dup3, (int)syscall(SYS_dup3, fd, fd2, fl))
-    if (ta_unlikely(ta_is_agent_fd(fd2)) && fd != fd2)
-        warn_agent_fd("dup3", fd2);
     DUP(op_dup3, fd, 1, real_dup3(fd, fd2, fl));
 }
 
@@ -1511,6 +1583,10 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
     va_start(ap, cmd);                                                                    \
     void *arg = va_arg(ap, void *);                                                       \
     va_end(ap);                                                                           \
+    if (AGENT_FD(fd)) { /* the program has no such fd */                                   \
+        errno = EBADF;                                                                    \
+        return -1;                                                                        \
+    }                                                                                     \
     BOOT(fn, (int)syscall(SYS_fcntl, fd, cmd, arg))                                       \
     if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) {                                       \
         int r = real_##fn(fd, cmd, arg);                                                  \
@@ -1519,7 +1595,7 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
             ta_fd_set_append(e, ((long)arg & O_APPEND) != 0);                             \
         return r;                                                                         \
     }                                                                                     \
-    DUP(op_##fn, fd, 0, real_##fn(fd, cmd, arg));
+    DUP(op_##fn, fd, 0, dupfd_fix(real_##fn(fd, cmd, arg), (long)arg, cmd == F_DUPFD_CLOEXEC));
 
 TA_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL(fcntl, fd, cmd) }
 TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }

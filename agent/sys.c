@@ -65,14 +65,15 @@ int ta_sys_mkdir_p(const char *path)
     if (n == 0 || n >= sizeof tmp)
         return -ENAMETOOLONG;
     memcpy(tmp, path, n + 1);
-    /* usually the directory is there already, or only its last part is missing */
-    if (syscall(SYS_mkdirat, AT_FDCWD, tmp, 0777) == 0 || errno == EEXIST)
+    /* usually the directory is there already, or only its last part is missing; what the
+     * agent creates is its owner's only (0700): never a directory others can plant in */
+    if (syscall(SYS_mkdirat, AT_FDCWD, tmp, 0700) == 0 || errno == EEXIST)
         return 0;
     for (size_t i = 1; i <= n; i++) {
         if (tmp[i] == '/' || tmp[i] == 0) {
             char c = tmp[i];
             tmp[i] = 0;
-            if (syscall(SYS_mkdirat, AT_FDCWD, tmp, 0777) < 0 && errno != EEXIST)
+            if (syscall(SYS_mkdirat, AT_FDCWD, tmp, 0700) < 0 && errno != EEXIST)
                 return -errno;
             tmp[i] = c;
         }

@@ -461,9 +461,14 @@ struct ta_proc {
 };
 extern struct ta_proc ta_proc;
 
-/* Open `<stem><suffix>` for writing (truncating), with the agent's fd protections. */
-int ta_out_open(const char *suffix);
-void ta_out_close(int fd); /* close a file from ta_out_open */
+/* Create `<stem><suffix>` (new, 0600, never through a symlink), with the agent's fd
+ * protections: the fd, also stored in *slot, which follows the file should it move
+ * (ta_agent_fd_move); -errno after a warning. */
+int ta_out_open(const char *suffix, int *slot);
+void ta_out_close(int *slot); /* close a file from ta_out_open; *slot = -1 */
+/* The program takes fd number fd, the agent's: move the agent's file elsewhere (fd closed).
+ * Call with the drain held (ta_drain_hold). 0, or -1 when the agent had to let go of it. */
+int ta_agent_fd_move(int fd);
 bool ta_is_agent_fd(int fd); /* the program must never close or reuse these */
 void ta_agent_fd_add(int fd);
 int ta_agent_fds(int *out, int max); /* the agent's open fds, without a syscall */
@@ -529,6 +534,10 @@ void ta_drain_signal(void);           /* signal context: drain into signal-safe 
 void ta_drainer_after_fork_child(void);
 void ta_drainer_prefork(void);
 void ta_drainer_postfork_parent(void);
+/* No drain runs while held (a program's thread changing the agent's fds): 1 if taken, 0
+ * if this thread held it already; give it to ta_drain_unhold. */
+int ta_drain_hold(void);
+void ta_drain_unhold(int taken);
 
 /* Families: each intercepting file provides an init that resolves its real pointers. */
 void ta_posix_init(void);

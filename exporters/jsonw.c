@@ -1,7 +1,12 @@
 /* JSON writing without malloc or stdio; see jsonw.h. */
 #include "jsonw.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../agent/ta.h"
 
@@ -13,18 +18,123 @@ void ta_buf_init(struct ta_buf *b, char *mem, size_t cap, int fd)
     b->fd = fd;
     b->failed = 0;
     b->written = 0;
+    b->limit = 0;
+    b->reserve = 0;
+    b->full = 0;
+    b->whole = 0;
+    b->suffix = NULL;
 }
 
-void ta_buf_flush(struct ta_buf *b)
+/* RLIMIT_FSIZE now; 0 when there is none */
+static uint64_t fsize_limit(void)
 {
-    if (b->len && b->fd >= 0 && !b->failed) {
-        if (ta_sys_write(b->fd, b->p, b->len) < 0)
-            b->failed = 1;
-        else
-            b->written += b->len;
-    }
-    b->len = 0;
+    struct rlimit rl;
+    if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return rl.rlim_cur ? (uint64_t)rl.rlim_cur : 1; /* 0: not one byte may be written */
 }
+
+void ta_buf_file(struct ta_buf *b, const char *suffix, size_t reserve, int whole)
+{
+    b->suffix = suffix;
+    b->reserve = reserve;
+    b->whole = whole;
+    b->limit = fsize_limit();
+}
+
+/* One warning per process for a file that stops short (the first; the others at info). */
+static int warned;
+
+static void stopped(struct ta_buf *b, int err)
+{
+    char path[sizeof ta_proc.stem + 32];
+    ta_fmt(path, sizeof path, "%s%s", ta_proc.stem, b->suffix ? b->suffix : "");
+    int lvl = warned++ ? TA_LOG_INFO : TA_LOG_WARN;
+    if (b->whole || !b->written) {
+        /* a JSON document cut short is of no use to anyone, nor is an empty file: none
+         * rather than half */
+        syscall(SYS_ftruncate, b->fd, 0);
+        syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+        b->written = 0;
+        b->failed = 1;
+    }
+    const char *end = !b->written ? "not written" : "it ends at its last whole line";
+    if (err == EFBIG)
+        ta_log(lvl, "%s: the file size limit (ulimit -f, %llu bytes) is reached: %s; the "
+               "program runs on", path, (unsigned long long)b->limit, end);
+    else
+        ta_log(lvl, "%s: write failed (errno %d%s): %s; nothing more is written to it", path,
+               err, err == ENOSPC || err == EDQUOT ? ", the disk is full" : "", end);
+}
+
+/* Up to n bytes from p (n within the limit); what was written. */
+static size_t write_some(int fd, const char *p, size_t n, int *err)
+{
+    size_t done = 0;
+    while (done < n) {
+        long r = syscall(SYS_write, fd, p + done, n - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            *err = r < 0 ? errno : ENOSPC;
+            break;
+        }
+        done += (size_t)r;
+    }
+    return done;
+}
+
+/* The length of the whole lines in p[0, n) */
+static size_t whole_lines(const char *p, size_t n)
+{
+    while (n && p[n - 1] != '\n')
+        n--;
+    return n;
+}
+
+static void flush(struct ta_buf *b, int final)
+{
+    size_t n = b->len;
+    b->len = 0;
+    if (!n || b->fd < 0 || b->failed || (b->full && !final))
+        return;
+    int err = 0;
+    /* read at each write: the program may lower it (setrlimit, prlimit), and a write from
+     * its own thread (the exit, a fatal signal) that starts past it kills it with SIGXFSZ;
+     * one system call beside each write(2) of up to half a MiB */
+    if (b->suffix)
+        b->limit = fsize_limit();
+    if (b->limit) {
+        /* never the write that passes the limit: it would kill the program (SIGXFSZ) */
+        uint64_t room = b->limit > b->written ? b->limit - b->written : 0;
+        if (!final)
+            room = room > b->reserve ? room - b->reserve : 0;
+        if (n > room) {
+            n = b->whole ? 0 : whole_lines(b->p, (size_t)room);
+            err = EFBIG;
+        }
+    }
+    size_t done = write_some(b->fd, b->p, n, &err);
+    if (done < n) {
+        /* a short write (disk full): back to the last whole line */
+        size_t keep = whole_lines(b->p, done);
+        if (keep < done)
+            syscall(SYS_ftruncate, b->fd, (long)(b->written + keep));
+        done = keep;
+    }
+    b->written += done;
+    if (!err)
+        return;
+    if (err == EFBIG && !b->whole && !final) {
+        b->full = 1; /* the final flush may still close the file within the reserve */
+    } else {
+        b->failed = 1;
+    }
+    stopped(b, err);
+}
+
+void ta_buf_flush(struct ta_buf *b) { flush(b, 0); }
+void ta_buf_flush_final(struct ta_buf *b) { flush(b, 1); }
 
 void ta_buf_line_end(struct ta_buf *b)
 {

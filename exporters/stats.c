@@ -1151,15 +1151,13 @@ static void stats_finish(void)
 {
     uint64_t now = ta_mono_ns();
     fold_leftovers();
-    int fd = ta_out_open(".stats.json");
-    if (fd < 0) {
-        ta_warn("stats: cannot write %s.stats.json (%d)", ta_proc.stem, fd);
-        return;
-    }
     /* static: no allocation at exit, and untouched pages cost nothing */
     static char mem[256 << 10];
     struct ta_buf b;
-    ta_buf_init(&b, mem, sizeof mem, fd);
+    ta_buf_init(&b, mem, sizeof mem, -1);
+    if (ta_out_open(".stats.json", &b.fd) < 0)
+        return; /* it said why */
+    ta_buf_file(&b, ".stats.json", 0, 1);
     ob = &b;
     ta_buf_cstr(ob, "{\n  \"schema\": \"traceagent-stats/1\",\n");
     write_process(now);
@@ -1174,11 +1172,9 @@ static void stats_finish(void)
     write_dropped();
     write_agent();
     ta_buf_cstr(ob, "}\n");
-    ta_buf_flush(ob);
-    if (b.failed)
-        ta_warn("stats: writing %s.stats.json failed", ta_proc.stem);
+    ta_buf_flush_final(ob); /* a failure said why, and left no file */
     ob = NULL;
-    ta_out_close(fd);
+    ta_out_close(&b.fd);
     /* State is kept: should the process go on (an exec that failed), a later finish
      * rewrites the file with everything. */
 }

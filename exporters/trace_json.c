@@ -1,8 +1,10 @@
 /* The streamed trace: Chrome Trace Event Format, JSON array form, one event per line.
- * Line 1 is "[", every event line ends with ",", a clean end writes "]". Output goes to the
- * file in whole lines only (the buffer is written at line ends), so a crash or kill -9
- * leaves a file whose every line parses and that Perfetto, chrome://tracing and speedscope
- * open. Signal-safe: no malloc, no stdio; the fatal-signal flush uses it too. */
+ * Line 1 is "[", every event line ends with ","; the end (exit, exec, a fatal signal)
+ * writes a last event without the comma, `process_end`, then "]": strict JSON (json.load,
+ * jq, speedscope). Output goes to the file in whole lines only (the buffer is written at
+ * line ends; a short write is cut back to the last whole line), so a kill -9 or a full
+ * disk leaves a file whose every line parses alone once its comma is dropped, and that
+ * Perfetto and chrome://tracing open. Signal-safe: no malloc, no stdio. */
 #include <string.h>
 
 #include "jsonw.h"
@@ -10,7 +12,8 @@
 
 static char mem[1 << 20];
 static struct ta_buf out = {.fd = -1};
-static int fd = -1;
+/* kept for the closing line and "]" when the file size limit stops the events */
+#define CLOSE_RESERVE 512
 
 static void head(struct ta_buf *b, char ph, const char *cat, const char *name, int tid)
 {
@@ -112,11 +115,11 @@ static void meta_name(const char *what, int tid, const char *name)
 
 static int tj_start(void)
 {
-    int f = ta_out_open(".trace.json");
+    ta_buf_init(&out, mem, sizeof mem, -1);
+    int f = ta_out_open(".trace.json", &out.fd);
     if (f < 0)
         return f;
-    fd = f;
-    ta_buf_init(&out, mem, sizeof mem, fd);
+    ta_buf_file(&out, ".trace.json", CLOSE_RESERVE, 0);
     ta_buf_lit(&out, "[\n");
     char pname[512];
     ta_fmt(pname, sizeof pname, "%s (%d)", ta_proc.exe, ta_proc.pid);
@@ -291,24 +294,27 @@ static void note_left_out(void)
     ta_buf_line_end(&out);
 }
 
+/* The last line needs no comma before "]": an event of its own, so that the lines before
+ * it stay alike (each ends with ",") and a file cut anywhere is still whole lines. */
 static void tj_finish(void)
 {
-    if (fd < 0)
+    if (out.fd < 0)
         return;
+    ta_buf_flush(&out); /* the events, within the limit less the reserve */
     note_left_out();
-    ta_buf_lit(&out, "]\n");
-    ta_buf_flush(&out);
+    head(&out, 'i', "agent", "process_end", ta_proc.pid);
+    ta_buf_lit(&out, ",\"s\":\"p\",\"ts\":");
+    ta_buf_us(&out, ta_mono_ns());
+    ta_buf_lit(&out, "}\n]\n");
+    ta_buf_flush_final(&out);
     ta_agent_stats.trace_bytes = out.written;
-    ta_out_close(fd);
-    fd = -1;
-    out.fd = -1;
+    ta_out_close(&out.fd);
 }
 
 static void tj_after_fork(void)
 {
     /* the parent's file is the parent's: close our copy, the child opens its own */
-    ta_out_close(fd);
-    fd = -1;
+    ta_out_close(&out.fd);
     ta_buf_init(&out, mem, sizeof mem, -1);
     gen++; /* the kept heads carry the parent's pid */
 }

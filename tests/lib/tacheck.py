@@ -3,8 +3,8 @@
 import sys; sys.path.insert(0, "<root>/tests/lib"); import tacheck
 
 load_trace(path) checks the CONTRACT's line format (line 1 is "[", one event per line, each
-line parses alone once its trailing comma is dropped, "]" only as the last line) and returns
-the events. files(dir) finds each process's trace/stats pair.
+line parses alone once its trailing comma is dropped, "]" only as the last line, a closed file
+strict JSON) and returns the events. files(dir) finds each process's trace/stats pair.
 """
 import glob
 import json
@@ -34,10 +34,12 @@ def load_trace(path, require_closed=False):
                 raise FormatError(f"{path}: ']' before the end (line {i})")
             closed = True
             break
-        if not line.endswith(","):
+        # every event line ends with ',' but the last one (the line before "]" has none)
+        last = i == len(lines) or (i == len(lines) - 1 and lines[-1] == "]")
+        if not line.endswith(",") and not last:
             raise FormatError(f"{path}:{i}: event line does not end with ','")
         try:
-            ev = json.loads(line[:-1])
+            ev = json.loads(line[:-1] if line.endswith(",") else line)
         except json.JSONDecodeError as e:
             raise FormatError(f"{path}:{i}: {e}: {line[:200]}")
         events.append(ev)
@@ -59,6 +61,12 @@ def load_trace(path, require_closed=False):
             raise FormatError(f"{path}: event {i} has cat {ev.get('cat')!r}, not one of CONTRACT's")
     if require_closed and not closed:
         raise FormatError(f"{path}: no closing ']'")
+    # a closed file is strict JSON (json.load, jq, speedscope)
+    if closed:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise FormatError(f"{path}: closed, but not strict JSON: {e}")
     # the whole file parses as a JSON array once the last event's trailing comma is
     # dropped, which is what chrome://tracing and Perfetto tolerate
     body = text.rstrip()

@@ -45,10 +45,10 @@ static uint32_t intern(const char *s)
 }
 const char *ta_str(uint32_t id) { return id && id <= nstrs ? strs[id - 1] : ""; }
 
-int ta_out_open(const char *suffix)
+int ta_out_open(const char *suffix, int *slot)
 {
     (void)suffix;
-    return open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return *slot = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 }
 long ta_sys_write(int fd, const void *buf, size_t n)
 {
@@ -64,7 +64,19 @@ long ta_sys_write(int fd, const void *buf, size_t n)
     return (long)n;
 }
 int ta_sys_close(int fd) { return close(fd); }
-void ta_out_close(int fd) { close(fd); }
+int ta_fmt(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    return r < 0 ? 0 : (size_t)r < n ? r : (int)n - 1;
+}
+void ta_out_close(int *slot)
+{
+    close(*slot);
+    *slot = -1;
+}
 void ta_log(int level, const char *fmt, ...)
 {
     va_list ap;
