@@ -30,6 +30,7 @@ const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
                                             "gpu",   "marker", "agent"};
 
 void ta_thread_init(void);
+extern __thread unsigned char ta_vforked __attribute__((tls_model("initial-exec")));
 void ta_thread_prefork(void);
 void ta_thread_postfork_parent(void);
 void ta_thread_postfork_child(void);
@@ -251,6 +252,14 @@ static void drop_self_from_preload(void)
 
 static void start_recording(void);
 
+/* The thread that ends the process flushes (ta_flush_final); `flusher` is its tid, 0 while
+ * none has begun. Reset when recording starts again (a fork child, a failed exec). */
+static _Atomic int flusher, flush_done;
+/* A signal that arrived on the flushing thread itself while it flushed: delivered again
+ * once the flush is done (pending_sig). */
+static volatile sig_atomic_t pending_sig;
+_Atomic int ta_end_signal;
+
 static void on_fork_prepare(void)
 {
     ta_guard++;
@@ -271,6 +280,12 @@ static void on_fork_child(void)
     ta_proc.ppid = (int)getppid();
     ta_thread_postfork_child();
     ta_drainer_after_fork_child();
+    /* forked during the parent's final flush (from a signal handler): that flush is the
+     * parent's; this child's own exit must not wait for it */
+    atomic_store(&flusher, 0);
+    atomic_store(&flush_done, 0);
+    atomic_store(&ta_end_signal, 0);
+    pending_sig = 0;
     if (!atomic_load(&ta_active) || !ta_cfg.children) {
         atomic_store(&ta_active, 0);
         ta_trace_mask = 0;
@@ -284,10 +299,6 @@ static void on_fork_child(void)
 }
 
 static void install_signal_handlers(void);
-
-/* The thread that ends the process flushes (ta_flush_final); `flusher` is its tid, 0 while
- * none has begun. Reset when recording starts again (a fork child, a failed exec). */
-static _Atomic int flusher, flush_done;
 
 static void start_recording(void)
 {
@@ -332,7 +343,21 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     ta_guard--;
 }
 
-bool ta_in_forked_copy(void) { return (int)syscall(SYS_getpid) != ta_proc.pid; }
+/* A vfork child (the agent's vfork says so), or a copy made past fork's handlers (clone by
+ * hand): getpid differs. A getpid that fails (a seccomp filter returning an errno) is no
+ * fork; after the program entered a seccomp sandbox no getpid is made at all. */
+bool ta_sandboxed;
+bool ta_in_forked_copy(void)
+{
+    if (ta_vforked)
+        return true;
+    if (ta_sandboxed)
+        return false;
+    int p = (int)syscall(SYS_getpid);
+    return p > 0 && p != ta_proc.pid;
+}
+
+static void redeliver_pending(void);
 
 /* One thread flushes. Another that ends the process meanwhile (exit or _exit from a second
  * thread: its exit_group would kill the flush mid-write) waits for that flush, up to 5 s. */
@@ -357,6 +382,7 @@ void ta_flush_final(void)
         ta_guard--;
     }
     atomic_store(&flush_done, 1);
+    redeliver_pending();
 }
 
 __attribute__((destructor)) static void ta_fini(void) { ta_flush_final(); }
@@ -373,20 +399,96 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,  SIGABRT,
 #define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
 static void restore_default(int sig);
 
+const char *ta_sig_name(int sig, char *buf, size_t n)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {{SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
+                 {SIGILL, "SIGILL"},   {SIGABRT, "SIGABRT"}, {SIGSYS, "SIGSYS"},
+                 {SIGTRAP, "SIGTRAP"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},
+                 {SIGHUP, "SIGHUP"},   {SIGQUIT, "SIGQUIT"}, {SIGXCPU, "SIGXCPU"},
+                 {SIGXFSZ, "SIGXFSZ"}, {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"},
+                 {SIGALRM, "SIGALRM"}, {SIGPIPE, "SIGPIPE"}, {SIGKILL, "SIGKILL"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    ta_fmt(buf, n, "SIG%d", sig);
+    return buf;
+}
+
+/* A fault of the thread's own instruction (a SIGSEGV it caused): returning from the
+ * handler runs the instruction again, so it cannot wait for anything. */
+static bool synchronous(int sig, const siginfo_t *si)
+{
+    return si && si->si_code > 0 &&
+           (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
+            sig == SIGSYS);
+}
+
+/* The final flush for a fatal signal, stats included: handed to the drainer thread, which
+ * the signal did not interrupt (the stats exporter allocates; the handler may not), waited
+ * for at most 5 s. Returns false when the signal must wait until this thread's own flush
+ * is done (it arrived in the middle of it). */
+static bool flush_for_signal(int sig, const siginfo_t *si)
+{
+    int z = 0;
+    atomic_compare_exchange_strong(&ta_end_signal, &z, sig);
+    int me = ta_gettid(), other = 0;
+    if (!atomic_compare_exchange_strong(&flusher, &other, me)) {
+        if (other == me) { /* this thread was flushing: finish that, then die */
+            if (synchronous(sig, si))
+                return true; /* the flush itself faulted: die now */
+            pending_sig = sig;
+            return false;
+        }
+        /* another thread flushes (exit, or another signal): wait for it */
+        for (int i = 0; i < 5000 && !atomic_load(&flush_done); i++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        return true;
+    }
+    ta_trace_mask = 0; /* wrappers pass straight through from here on */
+    if (atomic_exchange(&ta_active, 0)) {
+        ta_guard++;
+        if (ta_self) /* ranges this thread has open, closed as unfinished */
+            ta_close_open_ranges(ta_self);
+        int r = ta_drainer_flush_for_signal(5000);
+        if (r < 0 && !atomic_load(&ta_threads_attached))
+            ta_drainer_flush_inline(); /* nothing recorded: nothing to allocate for */
+        else if (r < 0)
+            ta_flush_signal(); /* no drainer thread: the trace, signal-safely */
+        ta_guard--;
+    }
+    atomic_store(&flush_done, 1);
+    return true;
+}
+
 static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
 {
-    (void)si;
     (void)uc;
     int saved = errno;
-    if (!ta_in_forked_copy() && atomic_load(&ta_active)) {
-        ta_guard++;
-        ta_flush_signal();
-        ta_guard--;
+    if (!ta_in_forked_copy() && !flush_for_signal(sig, si)) {
+        errno = saved; /* delivered again at the end of this thread's flush */
+        return;
     }
     /* back to the default action, and deliver the signal again when we return */
     restore_default(sig);
     raise(sig);
     errno = saved;
+}
+
+/* A signal that came while this thread flushed: now that the flush is done, it does what
+ * it would have done without the agent. */
+static void redeliver_pending(void)
+{
+    int sig = pending_sig;
+    if (!sig)
+        return;
+    pending_sig = 0;
+    restore_default(sig);
+    raise(sig);
 }
 
 /* owned[sig]: the agent's handler is installed and the program has not replaced it. The
@@ -449,14 +551,40 @@ static bool still_owned(int sig)
     return false;
 }
 
+/* The program puts a fatal signal back to SIG_DFL after a handler of its own (`timeout`
+ * does, before it ends by the signal its child died of): the agent's handler takes it
+ * again, so that this death too leaves stats.json. */
+static int take_back(int sig, struct sigaction *oldact)
+{
+    bool fatal = false;
+    for (size_t i = 0; i < NFATAL; i++)
+        fatal |= fatal_signals[i] == sig;
+    if (!fatal || !atomic_load(&ta_active))
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (real_sigaction(sig, &sa, oldact) != 0)
+        return -1;
+    owned[sig] = 1;
+    return 0;
+}
+
 TA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
     if (!ta_get_real_sigaction()) {
         errno = ENOSYS;
         return -1;
     }
-    if (!still_owned(sig))
+    if (!still_owned(sig)) {
+        int r;
+        if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL &&
+            (r = take_back(sig, oldact)) <= 0)
+            return r;
         return real_sigaction(sig, act, oldact);
+    }
     if (oldact) {
         memset(oldact, 0, sizeof *oldact);
         oldact->sa_handler = SIG_DFL;
@@ -474,8 +602,17 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
         errno = ENOSYS;
         return SIG_ERR;
     }
-    if (!ta_get_real_sigaction() || !still_owned(sig))
+    if (!ta_get_real_sigaction())
         return real_signal(sig, handler);
+    if (!still_owned(sig)) {
+        struct sigaction old;
+        int r;
+        if (handler == SIG_DFL && (r = take_back(sig, &old)) <= 0)
+            return r < 0 ? SIG_ERR
+                 : old.sa_flags & SA_SIGINFO ? (sighandler_t)(void (*)(void))old.sa_sigaction
+                                             : old.sa_handler;
+        return real_signal(sig, handler);
+    }
     if (handler != SIG_DFL) {
         owned[sig] = 0;
         real_signal(sig, handler);
