@@ -299,6 +299,7 @@ static void on_fork_child(void)
 }
 
 static void install_signal_handlers(void);
+static void env_snapshot(void);
 
 static void start_recording(void)
 {
@@ -333,6 +334,7 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
         return;
     }
     absolutize_env();
+    env_snapshot();
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
     /* quick_exit ends in glibc's internal _exit, past the destructor and the agent's _exit:
      * flushed by the first handler registered, so the last to run */
@@ -689,6 +691,18 @@ __attribute__((used)) static long vfork_failed(long neg_errno)
     return -1;
 }
 
+static void env_buf_free(void);
+
+/* The parent, resumed (its child has execed or exited): the buffer the child built an
+ * environment in (child_env) is in this memory, and no longer used. Returns the pid. */
+__attribute__((used)) static long vfork_parent(long pid)
+{
+    int e = errno;
+    env_buf_free();
+    errno = e;
+    return pid;
+}
+
 __asm__(".text\n"
         ".globl vfork\n"
         ".type vfork, @function\n"
@@ -717,7 +731,8 @@ __asm__(".text\n"
         "1:\n" /* the parent: as before, whatever the child left */
         "  movl %edx, %fs:(%rsi)\n"
         "  movb %r9b, %fs:(%r8)\n"
-        "  ret\n"
+        "  movq %rax, %rdi\n"
+        "  jmp vfork_parent\n"
         "2:\n"
         "  movq %rax, %rdi\n"
         "  jmp vfork_failed\n"
@@ -777,71 +792,173 @@ static void before_exec(void)
         ta_flush_final();
 }
 
-/* The environment a new image gets: with children traced, LD_PRELOAD and the TRACEAGENT_*
- * variables are put back when the program passes an environment without them (e.g.
- * Python's subprocess with env={...}). Built in the caller's buffer `buf` (`cap` bytes): on
- * the stack, because this may run in a vfork child, whose mappings would stay behind in the
- * parent. Returns envp itself when nothing is missing; NULL, with *need set, when `buf` is
- * too small. */
-static char **child_env(char *const envp[], char *buf, size_t cap, size_t *need)
+/* The environment a new image gets: with children traced, the agent's own LD_PRELOAD
+ * entry and the TRACEAGENT_* variables are put back when the environment the program
+ * passes lacks them (Python's subprocess with env={...}, clearenv() then execv, an envp
+ * whose LD_PRELOAD names other libraries). What is put back was taken at start-up
+ * (env_snapshot), not read from the live environment at exec: other threads may setenv
+ * and unsetenv meanwhile (a getenv that returned NULL the second time crashed the
+ * program), and the program may have cleared it. */
+#define SNAP_MAX 32
+static char snap_mem[16384];
+static const char *snap[SNAP_MAX]; /* "TRACEAGENT_X=value" */
+static size_t nsnap;
+static const char *self_entry; /* the agent's entry in LD_PRELOAD, as a path */
+static size_t self_len;
+
+static void env_snapshot(void)
 {
-    if (!ta_cfg.children || !envp || envp == environ)
-        return (char **)envp;
-    static const char *const keep[] = {"LD_PRELOAD", "TRACEAGENT_OUTPUT", "TRACEAGENT_EXPORT",
-                                       "TRACEAGENT_TRACE", "TRACEAGENT_BUFFER_KB",
-                                       "TRACEAGENT_MIN_DURATION_NS", "TRACEAGENT_CHILDREN",
-                                       "TRACEAGENT_STACKS", "TRACEAGENT_LOG",
-                                       "TRACEAGENT_EXCLUDE", "TRACEAGENT_CONFIG",
-                                       "TRACEAGENT_CLOCK", "TRACEAGENT_ON_FULL",
-                                       "TRACEAGENT_DIRECT"};
-    size_t n = 0;
-    while (envp[n])
-        n++;
-    const char *add[sizeof keep / sizeof keep[0]];
-    size_t nadd = 0;
-    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
-        const char *mine = getenv(keep[k]);
-        if (!mine)
+    extern char **environ;
+    nsnap = 0;
+    self_entry = NULL;
+    if (!ta_cfg.children || getauxval(AT_SECURE))
+        return;
+    size_t o = 0;
+    for (char **e = environ; e && *e && nsnap < SNAP_MAX; e++) {
+        size_t l = strlen(*e) + 1;
+        if (strncmp(*e, "TRACEAGENT_", 11) || o + l > sizeof snap_mem)
             continue;
-        size_t kl = strlen(keep[k]);
-        int present = 0;
-        for (size_t i = 0; i < n && !present; i++)
-            present = !strncmp(envp[i], keep[k], kl) && envp[i][kl] == '=';
-        if (!present)
-            add[nadd++] = keep[k];
+        memcpy(snap_mem + o, *e, l);
+        snap[nsnap++] = snap_mem + o;
+        o += l;
     }
-    if (!nadd)
+    const char *pre = getenv("LD_PRELOAD");
+    Dl_info info;
+    if (!pre || !dladdr((void *)&env_snapshot, &info) || !info.dli_fname)
+        return;
+    const char *me = strrchr(info.dli_fname, '/');
+    me = me ? me + 1 : info.dli_fname;
+    for (const char *p = pre; *p;) {
+        size_t len = strcspn(p, ": ");
+        const char *base = p;
+        for (size_t i = 0; i < len; i++)
+            if (p[i] == '/')
+                base = p + i + 1;
+        if (len && len - (size_t)(base - p) == strlen(me) && !strncmp(base, me, strlen(me)) &&
+            o + len + 1 <= sizeof snap_mem) {
+            memcpy(snap_mem + o, p, len);
+            snap_mem[o + len] = 0;
+            self_entry = snap_mem + o;
+            self_len = len;
+            return;
+        }
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+}
+
+/* Does the LD_PRELOAD value v name the agent (by its file name, as ld.so finds it)? */
+static bool names_self(const char *v)
+{
+    const char *me = strrchr(self_entry, '/');
+    me = me ? me + 1 : self_entry;
+    size_t ml = strlen(me);
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ": ");
+        const char *base = p;
+        for (size_t i = 0; i < len; i++)
+            if (p[i] == '/')
+                base = p + i + 1;
+        if (len - (size_t)(base - p) == ml && !strncmp(base, me, ml))
+            return true;
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* The buffer a changed environment is built in: mapped with a raw system call (no malloc:
+ * this may run in a vfork child or after fork in a threaded program; no big stack frame:
+ * the thread may have 64 KiB). Unmapped when the exec fails. A vfork child's buffer lives
+ * in the parent's memory after the child's exec: the parent unmaps it when it resumes
+ * (vfork_parent below), through this thread's TLS, which the child shares. */
+static __thread void *env_buf __attribute__((tls_model("initial-exec")));
+static __thread size_t env_buf_len __attribute__((tls_model("initial-exec")));
+
+static void env_buf_free(void)
+{
+    if (env_buf) {
+        ta_sys_munmap(env_buf, env_buf_len);
+        env_buf = NULL;
+    }
+}
+
+#define PRELOAD_ROOM 8192
+
+/* envp itself when nothing is missing (or nothing can be done); never NULL unless envp is. */
+static char **child_env(char *const envp[])
+{
+    if (!ta_cfg.children || (!nsnap && !self_entry))
         return (char **)envp;
-    size_t bytes = (n + nadd + 1) * sizeof(char *);
-    for (size_t k = 0; k < nadd; k++)
-        bytes += strlen(add[k]) + strlen(getenv(add[k])) + 2;
-    if (bytes > cap) {
-        *need = bytes;
-        return NULL;
+    /* one pass to size the copy; the copy itself takes at most that many entries, so an
+     * array another thread grows meanwhile (environ, by setenv) cannot overflow it */
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    size_t len = (n + SNAP_MAX + 2) * sizeof(char *) + sizeof snap_mem + PRELOAD_ROOM + 64;
+    len = (len + 4095) & ~(size_t)4095;
+    env_buf_free();
+    char **out = ta_sys_mmap(len);
+    if (!out)
+        return (char **)envp;
+    env_buf = out;
+    env_buf_len = len;
+    char *str = (char *)(out + n + SNAP_MAX + 2), *str_end = (char *)out + len;
+    size_t m = 0, pre_at = (size_t)-1;
+    bool have[SNAP_MAX] = {false};
+    for (size_t i = 0; i < n; i++) {
+        char *e = envp[i]; /* each entry read once */
+        if (!e)
+            break;
+        out[m] = e;
+        if (!strncmp(e, "LD_PRELOAD=", 11))
+            pre_at = m;
+        else if (!strncmp(e, "TRACEAGENT_", 11))
+            for (size_t k = 0; k < nsnap; k++) {
+                size_t kl = strcspn(snap[k], "=") + 1;
+                if (!strncmp(e, snap[k], kl))
+                    have[k] = true;
+            }
+        m++;
     }
-    char **out = (char **)buf;
-    char *s = (char *)(out + n + nadd + 1);
-    for (size_t i = 0; i < n; i++)
-        out[i] = envp[i];
-    for (size_t k = 0; k < nadd; k++) {
-        out[n + k] = s;
-        s += ta_fmt(s, bytes, "%s=%s", add[k], getenv(add[k])) + 1;
+    size_t m0 = m;
+    if (self_entry) {
+        const char *v = pre_at != (size_t)-1 ? out[pre_at] + 11 : NULL;
+        if (!v || !names_self(v)) {
+            size_t vl = v ? strlen(v) : 0;
+            if (vl + self_len + 16 < (size_t)(str_end - str) && vl < PRELOAD_ROOM - 16) {
+                char *e = str;
+                str += ta_fmt(str, (size_t)(str_end - str), "LD_PRELOAD=%s%s%s", v ? v : "",
+                              vl ? ":" : "", self_entry) + 1;
+                if (pre_at != (size_t)-1)
+                    out[pre_at] = e;
+                else
+                    out[m++] = e;
+            }
+        }
     }
-    out[n + nadd] = NULL;
+    for (size_t k = 0; k < nsnap; k++)
+        if (!have[k])
+            out[m++] = (char *)snap[k];
+    out[m] = NULL;
+    if (m == m0 && (pre_at == (size_t)-1 || out[pre_at] == envp[pre_at])) {
+        env_buf_free(); /* nothing was missing */
+        return (char **)envp;
+    }
     return out;
 }
 
 TA_REAL(int, execve, const char *, char *const[], char *const[])
 TA_REAL(int, execvpe, const char *, char *const[], char *const[])
 TA_REAL(int, fexecve, int, char *const[], char *const[])
+TA_REAL(int, execveat, int, const char *, char *const[], char *const[], int)
 
-static int do_exec(int which, const char *path, int fd, char *const argv[], char *const envp[])
+static int do_exec(int which, const char *path, int fd, char *const argv[], char *const envp[],
+                   int flags)
 {
-    size_t need = 0;
-    char **env = child_env(envp, NULL, 0, &need);
-    if (!env) /* a program's environment of 1 MiB would go unchanged rather than blow the stack */
-        env = need <= (1u << 20) ? child_env(envp, __builtin_alloca(need), need, &need)
-                                 : (char **)envp;
+    char **env = child_env(envp);
     before_exec();
     int r = -1;
     if (which == 0 && ta_get_real_execve())
@@ -850,9 +967,13 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
         r = real_execvpe(path, argv, env);
     else if (which == 2 && ta_get_real_fexecve())
         r = real_fexecve(fd, argv, env);
+    else if (which == 3)
+        r = ta_get_real_execveat() ? real_execveat(fd, path, argv, env, flags)
+                                   : (int)syscall(SYS_execveat, fd, path, argv, env, flags);
     else
         errno = ENOSYS;
     int e = errno;
+    env_buf_free();
     exec_failed();
     errno = e;
     return r;
@@ -860,17 +981,22 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
 
 TA_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    return do_exec(0, path, -1, argv, envp);
+    return do_exec(0, path, -1, argv, envp, 0);
 }
-TA_EXPORT int execv(const char *path, char *const argv[]) { return do_exec(0, path, -1, argv, environ); }
+TA_EXPORT int execv(const char *path, char *const argv[]) { return do_exec(0, path, -1, argv, environ, 0); }
 TA_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    return do_exec(1, file, -1, argv, envp);
+    return do_exec(1, file, -1, argv, envp, 0);
 }
-TA_EXPORT int execvp(const char *file, char *const argv[]) { return do_exec(1, file, -1, argv, environ); }
+TA_EXPORT int execvp(const char *file, char *const argv[]) { return do_exec(1, file, -1, argv, environ, 0); }
 TA_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    return do_exec(2, NULL, fd, argv, envp);
+    return do_exec(2, NULL, fd, argv, envp, 0);
+}
+TA_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                       int flags)
+{
+    return do_exec(3, path, dirfd, argv, envp, flags);
 }
 
 /* execl, execlp, execle: collect the variadic arguments, then as above. */
@@ -892,14 +1018,14 @@ TA_EXPORT int execl(const char *path, const char *arg, ...)
     va_list ap;
     COLLECT_ARGS(arg, ap, argv)
     va_end(ap);
-    return do_exec(0, path, -1, argv, environ);
+    return do_exec(0, path, -1, argv, environ, 0);
 }
 TA_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     va_list ap;
     COLLECT_ARGS(arg, ap, argv)
     va_end(ap);
-    return do_exec(1, file, -1, argv, environ);
+    return do_exec(1, file, -1, argv, environ, 0);
 }
 TA_EXPORT int execle(const char *path, const char *arg, ...)
 {
@@ -907,5 +1033,5 @@ TA_EXPORT int execle(const char *path, const char *arg, ...)
     COLLECT_ARGS(arg, ap, argv)
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
-    return do_exec(0, path, -1, argv, envp);
+    return do_exec(0, path, -1, argv, envp, 0);
 }

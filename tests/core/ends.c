@@ -68,8 +68,12 @@ static void on_alarm(int sig)
 
 static void *env_churn(void *arg)
 {
-    (void)arg;
     char k[32];
+    if (arg) /* the second thread only toggles what the agent looks up */
+        for (;;) {
+            setenv("TRACEAGENT_LOG", "warn", 1);
+            unsetenv("TRACEAGENT_LOG");
+        }
     for (unsigned i = 0;; i++) {
         setenv("TRACEAGENT_LOG", "warn", 1);
         unsetenv("TRACEAGENT_LOG");
@@ -126,7 +130,7 @@ int main(int argc, char **argv)
         pthread_t t[2];
         preads(10);
         for (int i = 0; i < 2; i++)
-            pthread_create(&t[i], NULL, env_churn, NULL);
+            pthread_create(&t[i], NULL, env_churn, i ? &t : NULL);
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
         char *args[] = {self, "show", NULL};
