@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -23,6 +24,8 @@
 
 #include "ta.h"
 
+#define SECCOMP_MODE_STRICT_ 1 /* linux/seccomp.h's SECCOMP_MODE_STRICT */
+
 struct ta_proc ta_proc;
 _Atomic int ta_active;
 uint32_t ta_trace_mask;
@@ -30,6 +33,7 @@ const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
                                             "gpu",   "marker", "agent"};
 
 void ta_thread_init(void);
+void ta_drainer_watch_main(int *addr);
 extern __thread unsigned char ta_vforked __attribute__((tls_model("initial-exec")));
 void ta_thread_prefork(void);
 void ta_thread_postfork_parent(void);
@@ -335,6 +339,13 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     }
     absolutize_env();
     env_snapshot();
+    /* where the kernel clears the main thread's tid when it exits: the drainer watches it,
+     * so that a process whose program threads are all gone does not live on (raw: the
+     * agent's prctl is a wrapper) */
+    int *tid_addr = NULL;
+    if (ta_gettid() == ta_proc.pid &&
+        syscall(SYS_prctl, PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0) == 0 && tid_addr)
+        ta_drainer_watch_main(tid_addr);
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
     /* quick_exit ends in glibc's internal _exit, past the destructor and the agent's _exit:
      * flushed by the first handler registered, so the last to run */
@@ -360,6 +371,40 @@ bool ta_in_forked_copy(void)
 }
 
 static void redeliver_pending(void);
+static void restore_default(int sig);
+
+/* On the drainer thread: the main thread has exited and no thread of the program is left
+ * (pthread_exit from main and then the last worker; a raw exit or a seccomp strict-mode
+ * kill of the only thread). Without the drainer the process would have ended: flush, then
+ * end as it would have: by the main thread's signal, or exit() with its status (glibc's
+ * last thread calls exit; after a seccomp sandbox, no exit handlers: the raw exit_group). */
+__attribute__((noreturn)) void ta_orphaned(int code)
+{
+    int sig = code & 0x7f, z = 0;
+    if (sig)
+        atomic_compare_exchange_strong(&ta_end_signal, &z, sig);
+    int me = ta_gettid(), other = 0;
+    if (atomic_compare_exchange_strong(&flusher, &other, me)) {
+        ta_trace_mask = 0;
+        if (atomic_exchange(&ta_active, 0))
+            ta_drainer_flush_inline();
+        atomic_store(&flush_done, 1);
+    }
+    if (sig) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            restore_default(sig);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        syscall(SYS_tgkill, ta_proc.pid, me, sig);
+        syscall(SYS_kill, ta_proc.pid, sig);
+    }
+    if (!ta_sandboxed)
+        exit((code >> 8) & 0xff);
+    syscall(SYS_exit_group, (code >> 8) & 0xff);
+    __builtin_unreachable();
+}
 
 /* One thread flushes. Another that ends the process meanwhile (exit or _exit from a second
  * thread: its exit_group would kill the flush mid-write) waits for that flush, up to 5 s. */
@@ -623,6 +668,30 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 }
 
 void ta_flush_signal(void) { ta_drain_signal(); }
+
+/* prctl(PR_SET_SECCOMP): the program enters a sandbox. From then on the agent makes no
+ * system call of its own on the program's threads where it can help it (no getpid to
+ * tell a forked copy; a full ring drops instead of waiting); in strict mode (read, write,
+ * exit, sigreturn only) the thread takes its ring first, which needs mmap. */
+TA_REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
+
+TA_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                  a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP && !ta_guard) {
+        if (a2 == SECCOMP_MODE_STRICT_ && !ta_self && atomic_load(&ta_active) &&
+            !ta_in_forked_copy())
+            ta_thread_attach();
+        ta_sandboxed = true;
+    }
+    if (!ta_get_real_prctl())
+        return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
+    return real_prctl(option, a2, a3, a4, a5);
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* daemon: glibc's forks and ends the parent with its internal _exit, out of the agent's

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,6 +37,7 @@ static _Atomic int drain_owner;
  * leaves a child whose copy of the flush would wait in pthread_join forever for a thread
  * that exists only in the parent; a flag can be reset in the child. */
 static _Atomic uint32_t drainer_alive;
+static _Atomic int drainer_tid;
 /* A final flush is under way (`flushing`); in a child forked meanwhile (from a signal
  * handler on the flushing thread, which goes on with the parent's flush when the handler
  * returns) that copy of the flush is `abandoned`: it writes nothing, finishes nothing, and
@@ -44,6 +48,10 @@ static _Atomic int flushing, abandoned, in_final;
  * interrupted: it may malloc, and the stats exporter does) */
 static _Atomic int final_req, final_done;
 static __thread int prefork_nested;
+/* The main thread's kernel-cleared tid (set_tid_address: 0 once it has exited), or NULL */
+static _Atomic int *main_tid;
+void ta_drainer_watch_main(int *addr) { main_tid = (_Atomic int *)addr; }
+void ta_orphaned(int code) __attribute__((noreturn)); /* core.c */
 static const struct ta_exporter *exps[4];
 static int nexps;
 /* drops by cause: ring full, and records a signal handler made mid-record */
@@ -220,6 +228,58 @@ static uint64_t thread_cpu_ns(void)
 
 static void flush_all(int me);
 
+/* Is a thread of the program left, besides the drainer `me`? Asked only once the main
+ * thread has exited (pthread_exit from main, a raw exit, a kill by a seccomp strict-mode
+ * violation): the drainer alone would keep such a process alive forever. Reads
+ * /proc/self/task with raw system calls; *leader_code: the main thread's exit code, as
+ * waitpid reports it (field 52 of its stat). Unknown: 1 (left). */
+static int program_threads_left(int me, int *leader_code)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+                          O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    char buf[4096];
+    long n;
+    int left = 0;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long o = 0; o < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + o);
+            o += d->d_reclen;
+            int tid = 0;
+            for (const char *c = d->d_name; *c >= '0' && *c <= '9'; c++)
+                tid = tid * 10 + (*c - '0');
+            if (tid <= 0 || tid == me)
+                continue;
+            char path[64], st[1024];
+            ta_fmt(path, sizeof path, "/proc/self/task/%d/stat", tid);
+            int f = ta_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+            long r = f >= 0 ? ta_sys_read(f, st, sizeof st - 1) : -1;
+            if (f >= 0)
+                ta_sys_close(f);
+            if (r <= 0) /* gone meanwhile */
+                continue;
+            st[r] = 0;
+            char *p = strrchr(st, ')');
+            if (!p || p[1] != ' ')
+                continue;
+            char state = p[2];
+            if (state != 'Z' && state != 'X')
+                left = 1;
+            if (tid == ta_proc.pid && leader_code) { /* field 3 is the state; 52 exit_code */
+                p += 2;
+                for (int field = 3; field < 52 && p; field++)
+                    if ((p = strchr(p, ' ')))
+                        p++;
+                if (p)
+                    *leader_code = (int)strtol(p, NULL, 10);
+            }
+        }
+    }
+    ta_sys_close(fd);
+    return left;
+}
+
 static void *drainer_main(void *arg)
 {
     (void)arg;
@@ -227,6 +287,7 @@ static void *drainer_main(void *arg)
     ta_guard = 1; /* this thread never records; it starts with every signal blocked */
     prctl(PR_SET_NAME, "traceagent", 0, 0, 0);
     int me = ta_gettid();
+    atomic_store(&drainer_tid, me);
     uint64_t sleep_ns = 500000;
     while (!atomic_load_explicit(&stop_req, memory_order_acquire)) {
         uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
@@ -243,6 +304,15 @@ static void *drainer_main(void *arg)
         drain_cycle(0, &cycle_fill);
         ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
+        /* the main thread is gone: once no thread of the program is left either, end the
+         * process as it would have ended without the drainer (every 50 ms at most) */
+        if (main_tid && !atomic_load_explicit(main_tid, memory_order_acquire)) {
+            static uint64_t last;
+            uint64_t now = ta_mono_ns();
+            int code = 0;
+            if (now - last > 50000000 && !(last = now, program_threads_left(me, &code)))
+                ta_orphaned(code);
+        }
         /* Sleep so that the fullest ring is about 1/8 full when the drainer comes back:
          * long enough for large batches (each cycle pays a futex wait, clock reads and a
          * write: at 500 us, ~40 ns per pread event), short enough that a thread never
@@ -325,6 +395,8 @@ void ta_drainer_kick(void)
 {
     /* release: pairs with the drainer's acquire load of wake_seq before its cycle */
     atomic_fetch_add_explicit(&wake_seq, 1, memory_order_release);
+    if (ta_sandboxed) /* no futex from a sandboxed thread: the drainer wakes within 4 ms */
+        return;
     syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
@@ -347,7 +419,7 @@ void ta_drainer_stop_and_flush(void)
 {
     atomic_store(&flushing, 1);
     atomic_store(&thread_wanted, 0);
-    if (atomic_exchange(&ta_drainer_running, 0)) {
+    if (atomic_exchange(&ta_drainer_running, 0) && ta_gettid() != drainer_tid) {
         atomic_store_explicit(&stop_req, 1, memory_order_release);
         ta_drainer_kick();
         /* acquire: pairs with the drainer's release store at its end */

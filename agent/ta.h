@@ -472,6 +472,7 @@ int ta_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(prin
 void ta_flush_final(void);     /* clean end: drain, finish every exporter, stop drainer */
 void ta_flush_signal(void);    /* from a fatal-signal handler: async-signal-safe subset */
 bool ta_in_forked_copy(void);  /* vfork/clone child sharing or copying our state */
+extern bool ta_sandboxed;      /* the program entered seccomp: no needless syscall on its threads */
 /* The signal that is ending the process (0: none): stats.json says "complete": false. */
 extern _Atomic int ta_end_signal;
 const char *ta_sig_name(int sig, char *buf, size_t n); /* "SIGTERM"; "SIG<n>" if unknown */

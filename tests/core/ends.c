@@ -23,9 +23,11 @@
 
 extern char **environ;
 
+static char *self;
+
 static void preads(int n)
 {
-    int fd = open("/proc/self/exe", O_RDONLY);
+    int fd = open(self, O_RDONLY); /* argv[0]: /proc/self/exe is gone once main has left */
     char b[64];
     for (int i = 0; i < n; i++)
         if (pread(fd, b, sizeof b, i % 4096) < 0)
@@ -85,7 +87,17 @@ static void *env_churn(void *arg)
     return NULL;
 }
 
-static char *self;
+static void *late_worker(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    preads(100);
+    printf("worker\n");
+    fflush(stdout);
+    return NULL; /* the last thread of the program: glibc calls exit(0) */
+}
+
 static char **big_envp;
 
 static void *exec_big(void *arg)
@@ -204,6 +216,12 @@ int main(int argc, char **argv)
         }
         }
         return 92;
+    }
+    if (!strcmp(mode, "pexit")) { /* main leaves by pthread_exit, a worker goes on */
+        preads(100);
+        pthread_t t;
+        pthread_create(&t, NULL, late_worker, NULL);
+        pthread_exit(NULL);
     }
     if (!strcmp(mode, "sec-errno")) { /* a filter that makes getpid fail with EPERM */
         preads(100);
