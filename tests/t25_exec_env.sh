@@ -57,6 +57,12 @@ for m in execveat execveat-env clearenv dropenv; do
 done
 check "dropenv: LD_PRELOAD= became the agent's entry" grep -q "^LD_PRELOAD=.*libtraceagent.so\$" "$TMP/dropenv/log"
 
+# the buffer a vfork child builds its environment in is the parent's memory: unmapped by
+# the parent when vfork returns (a guard of that design; the old agent used the stack)
+rc=$(run vfork vforkenv)
+grew=$(sed -n 's/^vm grew \(-\?[0-9]*\) KiB$/\1/p' "$TMP/vfork/log")
+check "vfork + execve(envp) 20 times: every child had the agent (rc $rc), the parent grew $grew KiB (< 256)" \
+    test "$rc" = 0 -a -n "$grew" -a "${grew:-999}" -lt 256
 rc=$(run nochild clearenv TRACEAGENT_CHILDREN=0)
 check "TRACEAGENT_CHILDREN=0, clearenv then execv: nothing added (the new image sees 1 variable), only the first image traced (rc $rc)" \
     test "$rc" = 0 -a "$(images nochild)" = 1 -a "$(grep -c . "$TMP/nochild/log")" = 1 -a "$(cat "$TMP/nochild/log")" = "entries 1"

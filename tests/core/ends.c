@@ -25,6 +25,19 @@ extern char **environ;
 
 static char *self;
 
+static long vm_kib(void)
+{
+    char b[4096];
+    FILE *f = fopen("/proc/self/status", "r");
+    long v = -1;
+    while (f && fgets(b, sizeof b, f))
+        if (!strncmp(b, "VmSize:", 7))
+            v = atol(b + 7);
+    if (f)
+        fclose(f);
+    return v;
+}
+
 static void preads(int n)
 {
     int fd = open(self, O_RDONLY); /* argv[0]: /proc/self/exe is gone once main has left */
@@ -217,6 +230,26 @@ int main(int argc, char **argv)
         }
         return 92;
     }
+    if (!strcmp(mode, "vforkenv")) { /* vfork, then execve with an envp the agent extends */
+        preads(10);
+        long before = vm_kib();
+        for (int i = 0; i < 20; i++) {
+            char *args[] = {self, "quiet", NULL};
+            char *envp[] = {"X=1", NULL};
+            pid_t p = vfork();
+            if (p == 0) {
+                execve(self, args, envp);
+                _exit(1);
+            }
+            int st;
+            if (p < 0 || waitpid(p, &st, 0) != p || st != 0)
+                return 87;
+        }
+        printf("vm grew %ld KiB\n", vm_kib() - before);
+        return 0;
+    }
+    if (!strcmp(mode, "quiet"))
+        return environ && getenv("LD_PRELOAD") ? 0 : 1;
     if (!strcmp(mode, "pexit")) { /* main leaves by pthread_exit, a worker goes on */
         preads(100);
         pthread_t t;
