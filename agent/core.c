@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -23,6 +24,7 @@
 
 #include "ta.h"
 
+
 struct ta_proc ta_proc;
 _Atomic int ta_active;
 uint32_t ta_trace_mask;
@@ -30,6 +32,8 @@ const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
                                             "gpu",   "marker", "agent"};
 
 void ta_thread_init(void);
+void ta_drainer_watch_main(int *addr);
+extern __thread unsigned char ta_vforked __attribute__((tls_model("initial-exec")));
 void ta_thread_prefork(void);
 void ta_thread_postfork_parent(void);
 void ta_thread_postfork_child(void);
@@ -399,6 +403,14 @@ static void drop_self_from_preload(void)
 
 static void start_recording(void);
 
+/* The thread that ends the process flushes (ta_flush_final); `flusher` is its tid, 0 while
+ * none has begun. Reset when recording starts again (a fork child, a failed exec). */
+static _Atomic int flusher, flush_done;
+/* A signal that arrived on the flushing thread itself while it flushed: delivered again
+ * once the flush is done (pending_sig). */
+static volatile sig_atomic_t pending_sig;
+_Atomic int ta_end_signal;
+
 static void on_fork_prepare(void)
 {
     ta_guard++;
@@ -419,6 +431,12 @@ static void on_fork_child(void)
     ta_proc.ppid = (int)getppid();
     ta_thread_postfork_child();
     ta_drainer_after_fork_child();
+    /* forked during the parent's final flush (from a signal handler): that flush is the
+     * parent's; this child's own exit must not wait for it */
+    atomic_store(&flusher, 0);
+    atomic_store(&flush_done, 0);
+    atomic_store(&ta_end_signal, 0);
+    pending_sig = 0;
     if (!atomic_load(&ta_active) || !ta_cfg.children) {
         atomic_store(&ta_active, 0);
         ta_trace_mask = 0;
@@ -432,10 +450,7 @@ static void on_fork_child(void)
 }
 
 static void install_signal_handlers(void);
-
-/* The thread that ends the process flushes (ta_flush_final); `flusher` is its tid, 0 while
- * none has begun. Reset when recording starts again (a fork child, a failed exec). */
-static _Atomic int flusher, flush_done;
+static void env_snapshot(void);
 
 static void start_recording(void)
 {
@@ -480,6 +495,14 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
         return;
     }
     absolutize_env();
+    env_snapshot();
+    /* where the kernel clears the main thread's tid when it exits: the drainer watches it,
+     * so that a process whose program threads are all gone does not live on (raw: the
+     * agent's prctl is a wrapper) */
+    int *tid_addr = NULL;
+    if (ta_gettid() == ta_proc.pid &&
+        syscall(SYS_prctl, PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0) == 0 && tid_addr)
+        ta_drainer_watch_main(tid_addr);
     pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
     /* quick_exit ends in glibc's internal _exit, past the destructor and the agent's _exit:
      * flushed by the first handler registered, so the last to run */
@@ -490,7 +513,55 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     ta_guard--;
 }
 
-bool ta_in_forked_copy(void) { return (int)syscall(SYS_getpid) != ta_proc.pid; }
+/* A vfork child (the agent's vfork says so), or a copy made past fork's handlers (clone by
+ * hand): getpid differs. A getpid that fails (a seccomp filter returning an errno) is no
+ * fork; after the program entered a seccomp sandbox no getpid is made at all. */
+bool ta_sandboxed;
+bool ta_in_forked_copy(void)
+{
+    if (ta_vforked)
+        return true;
+    if (ta_sandboxed)
+        return false;
+    int p = (int)syscall(SYS_getpid);
+    return p > 0 && p != ta_proc.pid;
+}
+
+static void redeliver_pending(void);
+static void restore_default(int sig);
+
+/* On the drainer thread: the main thread has exited and no thread of the program is left
+ * (pthread_exit from main and then the last worker; a raw exit or a seccomp strict-mode
+ * kill of the only thread). Without the drainer the process would have ended: flush, then
+ * end as it would have: by the main thread's signal, or exit() with its status (glibc's
+ * last thread calls exit; after a seccomp sandbox, no exit handlers: the raw exit_group). */
+__attribute__((noreturn)) void ta_orphaned(int code)
+{
+    int sig = code & 0x7f, z = 0;
+    if (sig)
+        atomic_compare_exchange_strong(&ta_end_signal, &z, sig);
+    int me = ta_gettid(), other = 0;
+    if (atomic_compare_exchange_strong(&flusher, &other, me)) {
+        ta_trace_mask = 0;
+        if (atomic_exchange(&ta_active, 0))
+            ta_drainer_flush_inline();
+        atomic_store(&flush_done, 1);
+    }
+    if (sig) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            restore_default(sig);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        syscall(SYS_tgkill, ta_proc.pid, me, sig);
+        syscall(SYS_kill, ta_proc.pid, sig);
+    }
+    if (!ta_sandboxed)
+        exit((code >> 8) & 0xff);
+    syscall(SYS_exit_group, (code >> 8) & 0xff);
+    __builtin_unreachable();
+}
 
 /* One thread flushes. Another that ends the process meanwhile (exit or _exit from a second
  * thread: its exit_group would kill the flush mid-write) waits for that flush, up to 5 s. */
@@ -515,6 +586,7 @@ void ta_flush_final(void)
         ta_guard--;
     }
     atomic_store(&flush_done, 1);
+    redeliver_pending();
 }
 
 __attribute__((destructor)) static void ta_fini(void) { ta_flush_final(); }
@@ -531,20 +603,96 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGFPE,  SIGILL,  SIGABRT,
 #define NFATAL (sizeof fatal_signals / sizeof fatal_signals[0])
 static void restore_default(int sig);
 
+const char *ta_sig_name(int sig, char *buf, size_t n)
+{
+    static const struct {
+        int sig;
+        const char *name;
+    } names[] = {{SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},
+                 {SIGILL, "SIGILL"},   {SIGABRT, "SIGABRT"}, {SIGSYS, "SIGSYS"},
+                 {SIGTRAP, "SIGTRAP"}, {SIGTERM, "SIGTERM"}, {SIGINT, "SIGINT"},
+                 {SIGHUP, "SIGHUP"},   {SIGQUIT, "SIGQUIT"}, {SIGXCPU, "SIGXCPU"},
+                 {SIGXFSZ, "SIGXFSZ"}, {SIGUSR1, "SIGUSR1"}, {SIGUSR2, "SIGUSR2"},
+                 {SIGALRM, "SIGALRM"}, {SIGPIPE, "SIGPIPE"}, {SIGKILL, "SIGKILL"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].sig == sig)
+            return names[i].name;
+    ta_fmt(buf, n, "SIG%d", sig);
+    return buf;
+}
+
+/* A fault of the thread's own instruction (a SIGSEGV it caused): returning from the
+ * handler runs the instruction again, so it cannot wait for anything. */
+static bool synchronous(int sig, const siginfo_t *si)
+{
+    return si && si->si_code > 0 &&
+           (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP ||
+            sig == SIGSYS);
+}
+
+/* The final flush for a fatal signal, stats included: handed to the drainer thread, which
+ * the signal did not interrupt (the stats exporter allocates; the handler may not), waited
+ * for at most 5 s. Returns false when the signal must wait until this thread's own flush
+ * is done (it arrived in the middle of it). */
+static bool flush_for_signal(int sig, const siginfo_t *si)
+{
+    int z = 0;
+    atomic_compare_exchange_strong(&ta_end_signal, &z, sig);
+    int me = ta_gettid(), other = 0;
+    if (!atomic_compare_exchange_strong(&flusher, &other, me)) {
+        if (other == me) { /* this thread was flushing: finish that, then die */
+            if (synchronous(sig, si))
+                return true; /* the flush itself faulted: die now */
+            pending_sig = sig;
+            return false;
+        }
+        /* another thread flushes (exit, or another signal): wait for it */
+        for (int i = 0; i < 5000 && !atomic_load(&flush_done); i++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        return true;
+    }
+    ta_trace_mask = 0; /* wrappers pass straight through from here on */
+    if (atomic_exchange(&ta_active, 0)) {
+        ta_guard++;
+        if (ta_self) /* ranges this thread has open, closed as unfinished */
+            ta_close_open_ranges(ta_self);
+        int r = ta_drainer_flush_for_signal(5000);
+        if (r < 0 && !atomic_load(&ta_threads_attached))
+            ta_drainer_flush_inline(); /* nothing recorded: nothing to allocate for */
+        else if (r < 0)
+            ta_flush_signal(); /* no drainer thread: the trace, signal-safely */
+        ta_guard--;
+    }
+    atomic_store(&flush_done, 1);
+    return true;
+}
+
 static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
 {
-    (void)si;
     (void)uc;
     int saved = errno;
-    if (!ta_in_forked_copy() && atomic_load(&ta_active)) {
-        ta_guard++;
-        ta_flush_signal();
-        ta_guard--;
+    if (!ta_in_forked_copy() && !flush_for_signal(sig, si)) {
+        errno = saved; /* delivered again at the end of this thread's flush */
+        return;
     }
     /* back to the default action, and deliver the signal again when we return */
     restore_default(sig);
     raise(sig);
     errno = saved;
+}
+
+/* A signal that came while this thread flushed: now that the flush is done, it does what
+ * it would have done without the agent. */
+static void redeliver_pending(void)
+{
+    int sig = pending_sig;
+    if (!sig)
+        return;
+    pending_sig = 0;
+    restore_default(sig);
+    raise(sig);
 }
 
 /* owned[sig]: the agent's handler is installed and the program has not replaced it. The
@@ -607,14 +755,40 @@ static bool still_owned(int sig)
     return false;
 }
 
+/* The program puts a fatal signal back to SIG_DFL after a handler of its own (`timeout`
+ * does, before it ends by the signal its child died of): the agent's handler takes it
+ * again, so that this death too leaves stats.json. */
+static int take_back(int sig, struct sigaction *oldact)
+{
+    bool fatal = false;
+    for (size_t i = 0; i < NFATAL; i++)
+        fatal |= fatal_signals[i] == sig;
+    if (!fatal || !atomic_load(&ta_active))
+        return 1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fatal_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    if (real_sigaction(sig, &sa, oldact) != 0)
+        return -1;
+    owned[sig] = 1;
+    return 0;
+}
+
 TA_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
 {
     if (!ta_get_real_sigaction()) {
         errno = ENOSYS;
         return -1;
     }
-    if (!still_owned(sig))
+    if (!still_owned(sig)) {
+        int r;
+        if (act && !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_DFL &&
+            (r = take_back(sig, oldact)) <= 0)
+            return r;
         return real_sigaction(sig, act, oldact);
+    }
     if (oldact) {
         memset(oldact, 0, sizeof *oldact);
         oldact->sa_handler = SIG_DFL;
@@ -632,8 +806,17 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
         errno = ENOSYS;
         return SIG_ERR;
     }
-    if (!ta_get_real_sigaction() || !still_owned(sig))
+    if (!ta_get_real_sigaction())
         return real_signal(sig, handler);
+    if (!still_owned(sig)) {
+        struct sigaction old;
+        int r;
+        if (handler == SIG_DFL && (r = take_back(sig, &old)) <= 0)
+            return r < 0 ? SIG_ERR
+                 : old.sa_flags & SA_SIGINFO ? (sighandler_t)(void (*)(void))old.sa_sigaction
+                                             : old.sa_handler;
+        return real_signal(sig, handler);
+    }
     if (handler != SIG_DFL) {
         owned[sig] = 0;
         real_signal(sig, handler);
@@ -642,6 +825,34 @@ TA_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 }
 
 void ta_flush_signal(void) { ta_drain_signal(); }
+
+/* prctl(PR_SET_SECCOMP): the program enters a sandbox. From then on the agent makes no
+ * system call of its own on the program's threads where it can help it (no getpid to
+ * tell a forked copy; a full ring drops instead of waiting). What the agent would do
+ * lazily on this thread's first recorded call (map its ring, start the drainer thread:
+ * mmap, gettid, clone, ...) is done now, while the program still may: strict mode allows
+ * only read, write, exit and sigreturn, and an allow-list filter kills on the rest. A
+ * filter installed with syscall(SYS_seccomp), as libseccomp does, is not seen: a thread
+ * that recorded nothing before it may be killed by its first recorded call. */
+TA_REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
+
+TA_EXPORT int prctl(int option, ...)
+{
+    va_list ap;
+    va_start(ap, option);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                  a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (option == PR_SET_SECCOMP && !ta_guard) {
+        if (!ta_self && !ta_vforked && atomic_load(&ta_active) &&
+            (ta_trace_mask & ~(1u << TA_CAT_AGENT)) && !ta_in_forked_copy())
+            ta_thread_attach();
+        ta_sandboxed = true;
+    }
+    if (!ta_get_real_prctl())
+        return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
+    return real_prctl(option, a2, a3, a4, a5);
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* daemon: glibc's forks and ends the parent with its internal _exit, out of the agent's
@@ -710,6 +921,18 @@ __attribute__((used)) static long vfork_failed(long neg_errno)
     return -1;
 }
 
+static void env_buf_free(void);
+
+/* The parent, resumed (its child has execed or exited): the buffer the child built an
+ * environment in (child_env) is in this memory, and no longer used. Returns the pid. */
+__attribute__((used)) static long vfork_parent(long pid)
+{
+    int e = errno;
+    env_buf_free();
+    errno = e;
+    return pid;
+}
+
 __asm__(".text\n"
         ".globl vfork\n"
         ".type vfork, @function\n"
@@ -738,7 +961,8 @@ __asm__(".text\n"
         "1:\n" /* the parent: as before, whatever the child left */
         "  movl %edx, %fs:(%rsi)\n"
         "  movb %r9b, %fs:(%r8)\n"
-        "  ret\n"
+        "  movq %rax, %rdi\n"
+        "  jmp vfork_parent\n"
         "2:\n"
         "  movq %rax, %rdi\n"
         "  jmp vfork_failed\n"
@@ -798,71 +1022,173 @@ static void before_exec(void)
         ta_flush_final();
 }
 
-/* The environment a new image gets: with children traced, LD_PRELOAD and the TRACEAGENT_*
- * variables are put back when the program passes an environment without them (e.g.
- * Python's subprocess with env={...}). Built in the caller's buffer `buf` (`cap` bytes): on
- * the stack, because this may run in a vfork child, whose mappings would stay behind in the
- * parent. Returns envp itself when nothing is missing; NULL, with *need set, when `buf` is
- * too small. */
-static char **child_env(char *const envp[], char *buf, size_t cap, size_t *need)
+/* The environment a new image gets: with children traced, the agent's own LD_PRELOAD
+ * entry and the TRACEAGENT_* variables are put back when the environment the program
+ * passes lacks them (Python's subprocess with env={...}, clearenv() then execv, an envp
+ * whose LD_PRELOAD names other libraries). What is put back was taken at start-up
+ * (env_snapshot), not read from the live environment at exec: other threads may setenv
+ * and unsetenv meanwhile (a getenv that returned NULL the second time crashed the
+ * program), and the program may have cleared it. */
+#define SNAP_MAX 32
+static char snap_mem[16384];
+static const char *snap[SNAP_MAX]; /* "TRACEAGENT_X=value" */
+static size_t nsnap;
+static const char *self_entry; /* the agent's entry in LD_PRELOAD, as a path */
+static size_t self_len;
+
+static void env_snapshot(void)
 {
-    if (!ta_cfg.children || !envp || envp == environ)
-        return (char **)envp;
-    static const char *const keep[] = {"LD_PRELOAD", "TRACEAGENT_OUTPUT", "TRACEAGENT_EXPORT",
-                                       "TRACEAGENT_TRACE", "TRACEAGENT_BUFFER_KB",
-                                       "TRACEAGENT_MIN_DURATION_NS", "TRACEAGENT_CHILDREN",
-                                       "TRACEAGENT_STACKS", "TRACEAGENT_LOG",
-                                       "TRACEAGENT_EXCLUDE", "TRACEAGENT_CONFIG",
-                                       "TRACEAGENT_CLOCK", "TRACEAGENT_ON_FULL",
-                                       "TRACEAGENT_DIRECT"};
-    size_t n = 0;
-    while (envp[n])
-        n++;
-    const char *add[sizeof keep / sizeof keep[0]];
-    size_t nadd = 0;
-    for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
-        const char *mine = getenv(keep[k]);
-        if (!mine)
+    extern char **environ;
+    nsnap = 0;
+    self_entry = NULL;
+    if (!ta_cfg.children || getauxval(AT_SECURE))
+        return;
+    size_t o = 0;
+    for (char **e = environ; e && *e && nsnap < SNAP_MAX; e++) {
+        size_t l = strlen(*e) + 1;
+        if (strncmp(*e, "TRACEAGENT_", 11) || o + l > sizeof snap_mem)
             continue;
-        size_t kl = strlen(keep[k]);
-        int present = 0;
-        for (size_t i = 0; i < n && !present; i++)
-            present = !strncmp(envp[i], keep[k], kl) && envp[i][kl] == '=';
-        if (!present)
-            add[nadd++] = keep[k];
+        memcpy(snap_mem + o, *e, l);
+        snap[nsnap++] = snap_mem + o;
+        o += l;
     }
-    if (!nadd)
+    const char *pre = getenv("LD_PRELOAD");
+    Dl_info info;
+    if (!pre || !dladdr((void *)&env_snapshot, &info) || !info.dli_fname)
+        return;
+    const char *me = strrchr(info.dli_fname, '/');
+    me = me ? me + 1 : info.dli_fname;
+    for (const char *p = pre; *p;) {
+        size_t len = strcspn(p, ": ");
+        const char *base = p;
+        for (size_t i = 0; i < len; i++)
+            if (p[i] == '/')
+                base = p + i + 1;
+        if (len && len - (size_t)(base - p) == strlen(me) && !strncmp(base, me, strlen(me)) &&
+            o + len + 1 <= sizeof snap_mem) {
+            memcpy(snap_mem + o, p, len);
+            snap_mem[o + len] = 0;
+            self_entry = snap_mem + o;
+            self_len = len;
+            return;
+        }
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+}
+
+/* Does the LD_PRELOAD value v name the agent (by its file name, as ld.so finds it)? */
+static bool names_self(const char *v)
+{
+    const char *me = strrchr(self_entry, '/');
+    me = me ? me + 1 : self_entry;
+    size_t ml = strlen(me);
+    for (const char *p = v; *p;) {
+        size_t len = strcspn(p, ": ");
+        const char *base = p;
+        for (size_t i = 0; i < len; i++)
+            if (p[i] == '/')
+                base = p + i + 1;
+        if (len - (size_t)(base - p) == ml && !strncmp(base, me, ml))
+            return true;
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* The buffer a changed environment is built in: mapped with a raw system call (no malloc:
+ * this may run in a vfork child or after fork in a threaded program; no big stack frame:
+ * the thread may have 64 KiB). Unmapped when the exec fails. A vfork child's buffer lives
+ * in the parent's memory after the child's exec: the parent unmaps it when it resumes
+ * (vfork_parent below), through this thread's TLS, which the child shares. */
+static __thread void *env_buf __attribute__((tls_model("initial-exec")));
+static __thread size_t env_buf_len __attribute__((tls_model("initial-exec")));
+
+static void env_buf_free(void)
+{
+    if (env_buf) {
+        ta_sys_munmap(env_buf, env_buf_len);
+        env_buf = NULL;
+    }
+}
+
+#define PRELOAD_ROOM 8192
+
+/* envp itself when nothing is missing (or nothing can be done); never NULL unless envp is. */
+static char **child_env(char *const envp[])
+{
+    if (!ta_cfg.children || (!nsnap && !self_entry))
         return (char **)envp;
-    size_t bytes = (n + nadd + 1) * sizeof(char *);
-    for (size_t k = 0; k < nadd; k++)
-        bytes += strlen(add[k]) + strlen(getenv(add[k])) + 2;
-    if (bytes > cap) {
-        *need = bytes;
-        return NULL;
+    /* one pass to size the copy; the copy itself takes at most that many entries, so an
+     * array another thread grows meanwhile (environ, by setenv) cannot overflow it */
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    size_t len = (n + SNAP_MAX + 2) * sizeof(char *) + sizeof snap_mem + PRELOAD_ROOM + 64;
+    len = (len + 4095) & ~(size_t)4095;
+    env_buf_free();
+    char **out = ta_sys_mmap(len);
+    if (!out)
+        return (char **)envp;
+    env_buf = out;
+    env_buf_len = len;
+    char *str = (char *)(out + n + SNAP_MAX + 2), *str_end = (char *)out + len;
+    size_t m = 0, pre_at = (size_t)-1;
+    bool have[SNAP_MAX] = {false};
+    for (size_t i = 0; i < n; i++) {
+        char *e = envp[i]; /* each entry read once */
+        if (!e)
+            break;
+        out[m] = e;
+        if (!strncmp(e, "LD_PRELOAD=", 11))
+            pre_at = m;
+        else if (!strncmp(e, "TRACEAGENT_", 11))
+            for (size_t k = 0; k < nsnap; k++) {
+                size_t kl = strcspn(snap[k], "=") + 1;
+                if (!strncmp(e, snap[k], kl))
+                    have[k] = true;
+            }
+        m++;
     }
-    char **out = (char **)buf;
-    char *s = (char *)(out + n + nadd + 1);
-    for (size_t i = 0; i < n; i++)
-        out[i] = envp[i];
-    for (size_t k = 0; k < nadd; k++) {
-        out[n + k] = s;
-        s += ta_fmt(s, bytes, "%s=%s", add[k], getenv(add[k])) + 1;
+    size_t m0 = m;
+    if (self_entry) {
+        const char *v = pre_at != (size_t)-1 ? out[pre_at] + 11 : NULL;
+        if (!v || !names_self(v)) {
+            size_t vl = v ? strlen(v) : 0;
+            if (vl + self_len + 16 < (size_t)(str_end - str) && vl < PRELOAD_ROOM - 16) {
+                char *e = str;
+                str += ta_fmt(str, (size_t)(str_end - str), "LD_PRELOAD=%s%s%s", v ? v : "",
+                              vl ? ":" : "", self_entry) + 1;
+                if (pre_at != (size_t)-1)
+                    out[pre_at] = e;
+                else
+                    out[m++] = e;
+            }
+        }
     }
-    out[n + nadd] = NULL;
+    for (size_t k = 0; k < nsnap; k++)
+        if (!have[k])
+            out[m++] = (char *)snap[k];
+    out[m] = NULL;
+    if (m == m0 && (pre_at == (size_t)-1 || out[pre_at] == envp[pre_at])) {
+        env_buf_free(); /* nothing was missing */
+        return (char **)envp;
+    }
     return out;
 }
 
 TA_REAL(int, execve, const char *, char *const[], char *const[])
 TA_REAL(int, execvpe, const char *, char *const[], char *const[])
 TA_REAL(int, fexecve, int, char *const[], char *const[])
+TA_REAL(int, execveat, int, const char *, char *const[], char *const[], int)
 
-static int do_exec(int which, const char *path, int fd, char *const argv[], char *const envp[])
+static int do_exec(int which, const char *path, int fd, char *const argv[], char *const envp[],
+                   int flags)
 {
-    size_t need = 0;
-    char **env = child_env(envp, NULL, 0, &need);
-    if (!env) /* a program's environment of 1 MiB would go unchanged rather than blow the stack */
-        env = need <= (1u << 20) ? child_env(envp, __builtin_alloca(need), need, &need)
-                                 : (char **)envp;
+    char **env = child_env(envp);
     before_exec();
     int r = -1;
     if (which == 0 && ta_get_real_execve())
@@ -871,9 +1197,13 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
         r = real_execvpe(path, argv, env);
     else if (which == 2 && ta_get_real_fexecve())
         r = real_fexecve(fd, argv, env);
+    else if (which == 3)
+        r = ta_get_real_execveat() ? real_execveat(fd, path, argv, env, flags)
+                                   : (int)syscall(SYS_execveat, fd, path, argv, env, flags);
     else
         errno = ENOSYS;
     int e = errno;
+    env_buf_free();
     exec_failed();
     errno = e;
     return r;
@@ -881,17 +1211,22 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
 
 TA_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    return do_exec(0, path, -1, argv, envp);
+    return do_exec(0, path, -1, argv, envp, 0);
 }
-TA_EXPORT int execv(const char *path, char *const argv[]) { return do_exec(0, path, -1, argv, environ); }
+TA_EXPORT int execv(const char *path, char *const argv[]) { return do_exec(0, path, -1, argv, environ, 0); }
 TA_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    return do_exec(1, file, -1, argv, envp);
+    return do_exec(1, file, -1, argv, envp, 0);
 }
-TA_EXPORT int execvp(const char *file, char *const argv[]) { return do_exec(1, file, -1, argv, environ); }
+TA_EXPORT int execvp(const char *file, char *const argv[]) { return do_exec(1, file, -1, argv, environ, 0); }
 TA_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-    return do_exec(2, NULL, fd, argv, envp);
+    return do_exec(2, NULL, fd, argv, envp, 0);
+}
+TA_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
+                       int flags)
+{
+    return do_exec(3, path, dirfd, argv, envp, flags);
 }
 
 /* execl, execlp, execle: collect the variadic arguments, then as above. */
@@ -913,14 +1248,14 @@ TA_EXPORT int execl(const char *path, const char *arg, ...)
     va_list ap;
     COLLECT_ARGS(arg, ap, argv)
     va_end(ap);
-    return do_exec(0, path, -1, argv, environ);
+    return do_exec(0, path, -1, argv, environ, 0);
 }
 TA_EXPORT int execlp(const char *file, const char *arg, ...)
 {
     va_list ap;
     COLLECT_ARGS(arg, ap, argv)
     va_end(ap);
-    return do_exec(1, file, -1, argv, environ);
+    return do_exec(1, file, -1, argv, environ, 0);
 }
 TA_EXPORT int execle(const char *path, const char *arg, ...)
 {
@@ -928,5 +1263,5 @@ TA_EXPORT int execle(const char *path, const char *arg, ...)
     COLLECT_ARGS(arg, ap, argv)
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
-    return do_exec(0, path, -1, argv, envp);
+    return do_exec(0, path, -1, argv, envp, 0);
 }

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/futex.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,6 +32,26 @@ static _Atomic int stop_req;
 static _Atomic uint32_t wake_seq;
 static _Atomic int thread_wanted; /* started, and the drainer thread not yet created */
 static _Atomic int drain_owner;
+/* The drainer thread is detached: the final flush waits for drainer_alive to drop to 0
+ * (futex) instead of joining it. A fork from a signal handler that interrupted the flush
+ * leaves a child whose copy of the flush would wait in pthread_join forever for a thread
+ * that exists only in the parent; a flag can be reset in the child. */
+static _Atomic uint32_t drainer_alive;
+static _Atomic int drainer_tid;
+/* A final flush is under way (`flushing`); in a child forked meanwhile (from a signal
+ * handler on the flushing thread, which goes on with the parent's flush when the handler
+ * returns) that copy of the flush is `abandoned`: it writes nothing, finishes nothing, and
+ * never touches the parent's files. `in_final`: no slot is reclaimed during the final
+ * flush (reclaiming takes reg_lock, which fork's prepare handler takes too). */
+static _Atomic int flushing, abandoned, in_final;
+/* A fatal signal's flush, handed by the handler to the drainer thread (which is not
+ * interrupted: it may malloc, and the stats exporter does) */
+static _Atomic int final_req, final_done;
+static __thread int prefork_nested;
+/* The main thread's kernel-cleared tid (set_tid_address: 0 once it has exited), or NULL */
+static _Atomic int *main_tid;
+void ta_drainer_watch_main(int *addr) { main_tid = (_Atomic int *)addr; }
+void ta_orphaned(int code) __attribute__((noreturn)); /* core.c */
 static const struct ta_exporter *exps[4];
 static int nexps;
 /* drops by cause: ring full, and records a signal handler made mid-record */
@@ -173,7 +196,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
             atomic_load_explicit((_Atomic uint64_t *)&t->dropped_reentry, memory_order_relaxed)};
         dropped[0] += d[0];
         dropped[1] += d[1];
-        if (st == TA_TH_RETIRED && !signal_mode) {
+        if (st == TA_TH_RETIRED && !signal_mode && !atomic_load_explicit(&in_final, memory_order_relaxed)) {
             dropped_retired[0] += d[0];
             dropped_retired[1] += d[1];
             ta_thread_reclaim(t);
@@ -203,6 +226,60 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+static void flush_all(int me);
+
+/* Is a thread of the program left, besides the drainer `me`? Asked only once the main
+ * thread has exited (pthread_exit from main, a raw exit, a kill by a seccomp strict-mode
+ * violation): the drainer alone would keep such a process alive forever. Reads
+ * /proc/self/task with raw system calls; *leader_code: the main thread's exit code, as
+ * waitpid reports it (field 52 of its stat). Unknown: 1 (left). */
+static int program_threads_left(int me, int *leader_code)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+                          O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    char buf[4096];
+    long n;
+    int left = 0;
+    while ((n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0) {
+        for (long o = 0; o < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + o);
+            o += d->d_reclen;
+            int tid = 0;
+            for (const char *c = d->d_name; *c >= '0' && *c <= '9'; c++)
+                tid = tid * 10 + (*c - '0');
+            if (tid <= 0 || tid == me)
+                continue;
+            char path[64], st[1024];
+            ta_fmt(path, sizeof path, "/proc/self/task/%d/stat", tid);
+            int f = ta_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+            long r = f >= 0 ? ta_sys_read(f, st, sizeof st - 1) : -1;
+            if (f >= 0)
+                ta_sys_close(f);
+            if (r <= 0) /* gone meanwhile */
+                continue;
+            st[r] = 0;
+            char *p = strrchr(st, ')');
+            if (!p || p[1] != ' ')
+                continue;
+            char state = p[2];
+            if (state != 'Z' && state != 'X')
+                left = 1;
+            if (tid == ta_proc.pid && leader_code) { /* field 3 is the state; 52 exit_code */
+                p += 2;
+                for (int field = 3; field < 52 && p; field++)
+                    if ((p = strchr(p, ' ')))
+                        p++;
+                if (p)
+                    *leader_code = (int)strtol(p, NULL, 10);
+            }
+        }
+    }
+    ta_sys_close(fd);
+    return left;
+}
+
 static void *drainer_main(void *arg)
 {
     (void)arg;
@@ -210,14 +287,32 @@ static void *drainer_main(void *arg)
     ta_guard = 1; /* this thread never records; it starts with every signal blocked */
     prctl(PR_SET_NAME, "traceagent", 0, 0, 0);
     int me = ta_gettid();
+    atomic_store(&drainer_tid, me);
     uint64_t sleep_ns = 500000;
     while (!atomic_load_explicit(&stop_req, memory_order_acquire)) {
         uint32_t seq = atomic_load_explicit(&wake_seq, memory_order_acquire);
+        if (atomic_load_explicit(&final_req, memory_order_acquire)) {
+            /* a fatal signal: the whole flush, stats included, here (ta_drainer_flush_for_signal) */
+            uint64_t cpu0 = thread_cpu_ns();
+            ta_agent_stats.drainer_cpu_ns = cpu0 + cpu_before;
+            flush_all(me);
+            atomic_store_explicit(&final_done, 1, memory_order_release);
+            break;
+        }
         unsigned cycle_fill;
         drain_acquire(me);
         drain_cycle(0, &cycle_fill);
         ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
+        /* the main thread is gone: once no thread of the program is left either, end the
+         * process as it would have ended without the drainer (every 50 ms at most) */
+        if (main_tid && !atomic_load_explicit(main_tid, memory_order_acquire)) {
+            static uint64_t last;
+            uint64_t now = ta_mono_ns();
+            int code = 0;
+            if (now - last > 50000000 && !(last = now, program_threads_left(me, &code)))
+                ta_orphaned(code);
+        }
         /* Sleep so that the fullest ring is about 1/8 full when the drainer comes back:
          * long enough for large batches (each cycle pays a futex wait, clock reads and a
          * write: at 500 us, ~40 ns per pread event), short enough that a thread never
@@ -235,6 +330,9 @@ static void *drainer_main(void *arg)
         /* sleeps unless woken since the cycle began (a kick, or a stop request) */
         syscall(SYS_futex, &wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
     }
+    /* release: what the drainer wrote is seen by the thread that waited for this */
+    atomic_store_explicit(&drainer_alive, 0, memory_order_release);
+    syscall(SYS_futex, &drainer_alive, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     return NULL;
 }
 
@@ -256,6 +354,10 @@ void ta_drainer_start(void)
             exps[i--] = exps[--nexps];
         }
     atomic_store(&stop_req, 0);
+    atomic_store(&final_req, 0);
+    atomic_store(&final_done, 0);
+    atomic_store(&abandoned, 0);
+    atomic_store(&in_final, 0);
     atomic_store(&thread_wanted, 1);
 }
 
@@ -267,9 +369,11 @@ void ta_drainer_ensure_thread(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     /* running before it runs: a thread whose ring fills meanwhile waits for it, as it
      * would once it runs, instead of dropping */
     atomic_store(&ta_drainer_running, 1);
+    atomic_store(&drainer_alive, 1);
     /* Signals go to the program's threads. The drainer is born with all of them blocked
      * (a new thread takes its creator's mask): blocking them in drainer_main left a window
      * in which a process-directed signal (SIGALRM of a timer) could run the program's
@@ -279,6 +383,7 @@ void ta_drainer_ensure_thread(void)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     if (pthread_create(&drainer, &attr, drainer_main, NULL) != 0) {
         atomic_store(&ta_drainer_running, 0);
+        atomic_store(&drainer_alive, 0);
         ta_warn("cannot start the drainer thread; events are written at exit only");
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -290,30 +395,78 @@ void ta_drainer_kick(void)
 {
     /* release: pairs with the drainer's acquire load of wake_seq before its cycle */
     atomic_fetch_add_explicit(&wake_seq, 1, memory_order_release);
+    if (ta_sandboxed) /* no futex from a sandboxed thread: the drainer wakes within 4 ms */
+        return;
     syscall(SYS_futex, &wake_seq, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Everything left in the rings, then every exporter's finish, as the consumer `me`. */
+static void flush_all(int me)
+{
+    drain_acquire(me);
+    atomic_store(&in_final, 1);
+    uint64_t cpu0 = thread_cpu_ns();
+    while (!atomic_load(&abandoned) && drain_cycle(0, NULL))
+        ;
+    ta_agent_stats.drainer_cpu_ns += thread_cpu_ns() - cpu0;
+    for (int i = 0; i < nexps && !atomic_load(&abandoned); i++)
+        if (exps[i]->finish)
+            exps[i]->finish();
+    drain_release();
 }
 
 void ta_drainer_stop_and_flush(void)
 {
+    atomic_store(&flushing, 1);
     atomic_store(&thread_wanted, 0);
-    if (atomic_exchange(&ta_drainer_running, 0)) {
+    if (atomic_exchange(&ta_drainer_running, 0) && ta_gettid() != drainer_tid) {
         atomic_store_explicit(&stop_req, 1, memory_order_release);
         ta_drainer_kick();
-        pthread_join(drainer, NULL);
+        /* acquire: pairs with the drainer's release store at its end */
+        uint32_t v;
+        while ((v = atomic_load_explicit(&drainer_alive, memory_order_acquire)) &&
+               !atomic_load(&abandoned)) {
+            struct timespec ts = {0, 10000000};
+            syscall(SYS_futex, &drainer_alive, FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0);
+        }
     }
-    int me = ta_gettid();
-    drain_acquire(me);
     /* ranges the calling thread still has open are closed as unfinished */
-    if (ta_self)
+    if (ta_self && !atomic_load(&abandoned))
         ta_close_open_ranges(ta_self);
-    uint64_t cpu0 = thread_cpu_ns();
-    while (drain_cycle(0, NULL))
-        ;
-    ta_agent_stats.drainer_cpu_ns += thread_cpu_ns() - cpu0;
-    for (int i = 0; i < nexps; i++)
-        if (exps[i]->finish)
-            exps[i]->finish();
-    drain_release();
+    if (!atomic_load(&abandoned))
+        flush_all(ta_gettid());
+    atomic_store(&flushing, 0);
+}
+
+/* From a fatal-signal handler: the drainer thread does the final flush (it may allocate,
+ * the handler may not), and the handler waits for it, at most timeout_ms: the thread the
+ * signal interrupted may hold a lock the drainer needs (the malloc arena, reg_lock), and
+ * the program must die by its signal regardless. 1: flushed; 0: not in time; -1: there
+ * is no drainer thread to hand it to. */
+int ta_drainer_flush_for_signal(int timeout_ms)
+{
+    if (!atomic_load_explicit(&drainer_alive, memory_order_acquire) || atomic_load(&stop_req))
+        return -1;
+    atomic_store(&flushing, 1);
+    atomic_store(&thread_wanted, 0);
+    atomic_store_explicit(&final_req, 1, memory_order_release);
+    ta_drainer_kick();
+    for (int i = 0; i < timeout_ms; i++) {
+        if (atomic_load_explicit(&final_done, memory_order_acquire))
+            return 1;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* The same on the calling thread: for a signal in a process whose drainer thread never
+ * started (nothing was recorded, so the exporters have nothing to allocate for). */
+void ta_drainer_flush_inline(void)
+{
+    atomic_store(&flushing, 1);
+    atomic_store(&thread_wanted, 0);
+    flush_all(ta_gettid());
 }
 
 void ta_drain_signal(void)
@@ -347,11 +500,34 @@ void ta_drain_unhold(int taken)
         drain_release();
 }
 
-void ta_drainer_prefork(void) { drain_acquire(ta_gettid()); }
-void ta_drainer_postfork_parent(void) { drain_release(); }
+/* fork() from a signal handler that interrupted this very thread while it held the rings
+ * (the final flush): it holds them already; waiting for itself deadlocked. */
+void ta_drainer_prefork(void)
+{
+    int me = ta_gettid();
+    if (atomic_load(&drain_owner) == me) {
+        prefork_nested = 1;
+        return;
+    }
+    drain_acquire(me);
+}
+
+void ta_drainer_postfork_parent(void)
+{
+    if (prefork_nested)
+        prefork_nested = 0;
+    else
+        drain_release();
+}
 
 void ta_drainer_after_fork_child(void)
 {
+    prefork_nested = 0;
+    /* a flush that was under way is the parent's: this copy of it stops where it is */
+    if (atomic_exchange(&flushing, 0))
+        atomic_store(&abandoned, 1);
+    atomic_store(&drainer_alive, 0);
+    atomic_store(&final_req, 0);
     atomic_store(&drain_owner, 0);
     atomic_store(&ta_drainer_running, 0);
     atomic_store(&thread_wanted, 0);

@@ -188,7 +188,6 @@ TA_REAL(ssize_t, __pread_chk, int, void *, size_t, off_t, size_t)
 TA_REAL(ssize_t, __pread64_chk, int, void *, size_t, off64_t, size_t)
 TA_REAL(int, closedir, DIR *)
 TA_REAL(DIR *, opendir, const char *)
-TA_REAL(int, prctl, int, unsigned long, unsigned long, unsigned long, unsigned long)
 TA_REAL(int, mkstemp, char *)
 TA_REAL(int, mkstemp64, char *)
 TA_REAL(int, mkostemp, char *, int)
@@ -310,7 +309,7 @@ TA_EXPORT int pthread_cancel(pthread_t th)
     X(fcntl64) X(sendfile) X(sendfile64) X(copy_file_range) X(unlink) X(unlinkat)         \
     X(rename) X(renameat) X(renameat2) X(mkdir) X(mkdirat) X(rmdir) X(__read_chk)         \
     X(__pread_chk) X(__pread64_chk) X(pthread_cancel) X(closedir) X(mremap) X(opendir)    \
-    X(chdir) X(fchdir) X(prctl) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64)         \
+    X(chdir) X(fchdir) X(mkstemp) X(mkstemp64) X(mkostemp) X(mkostemp64)         \
     X(mkstemps) X(mkstemps64) X(mkostemps) X(mkostemps64)
 
 void ta_posix_init(void)
@@ -971,26 +970,6 @@ TA_EXPORT DIR *opendir(const char *path)
         errno = saved;
     }
     return d;
-}
-
-/* prctl(PR_SET_SECCOMP): once a filter (or strict mode) is in, any system call the program
- * did not make itself may kill it. What the agent would do lazily on this thread's first
- * recorded call (map its ring, start the drainer thread: mmap, gettid, clone, ...) is done
- * now, while the program still may. A filter installed with syscall(SYS_seccomp), as
- * libseccomp does, is not seen: a thread that recorded nothing before it is killed by its
- * first recorded call. */
-TA_EXPORT int prctl(int op, ...)
-{
-    va_list ap;
-    va_start(ap, op);
-    unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long);
-    unsigned long c = va_arg(ap, unsigned long), d = va_arg(ap, unsigned long);
-    va_end(ap);
-    if (!TA_NOP && op == PR_SET_SECCOMP && !ta_self && !ta_guard && !ta_vforked &&
-        (ta_trace_mask & ~(1u << TA_CAT_AGENT)))
-        ta_thread_attach();
-    BOOT(prctl, (int)syscall(SYS_prctl, op, a, b, c, d))
-    return real_prctl(op, a, b, c, d);
 }
 
 /* chdir, fchdir: relative paths are made absolute against the cwd, which the agent follows

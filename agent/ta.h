@@ -485,6 +485,10 @@ int ta_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(prin
 void ta_flush_final(void);     /* clean end: drain, finish every exporter, stop drainer */
 void ta_flush_signal(void);    /* from a fatal-signal handler: async-signal-safe subset */
 bool ta_in_forked_copy(void);  /* vfork/clone child sharing or copying our state */
+extern bool ta_sandboxed;      /* the program entered seccomp: no needless syscall on its threads */
+/* The signal that is ending the process (0: none): stats.json says "complete": false. */
+extern _Atomic int ta_end_signal;
+const char *ta_sig_name(int sig, char *buf, size_t n); /* "SIGTERM"; "SIG<n>" if unknown */
 
 /* ------------------------------------------------------------------------------------ */
 /* The drainer and exporters                                                            */
@@ -538,6 +542,8 @@ void ta_drainer_postfork_parent(void);
  * if this thread held it already; give it to ta_drain_unhold. */
 int ta_drain_hold(void);
 void ta_drain_unhold(int taken);
+int ta_drainer_flush_for_signal(int timeout_ms); /* the drainer flushes all: 1 done, 0 late, -1 none */
+void ta_drainer_flush_inline(void);   /* the same on this thread (no drainer thread) */
 
 /* Families: each intercepting file provides an init that resolves its real pointers. */
 void ta_posix_init(void);

@@ -183,7 +183,7 @@ static struct ta_rec *full_slow(struct ta_thread *t)
     uint64_t seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
     if (t->wait_failed && seen != t->failed_at)
         t->wait_failed = 0; /* the drainer moves again: worth waiting for */
-    if (!t->wait_failed && !ta_cfg.on_full_drop &&
+    if (!t->wait_failed && !ta_cfg.on_full_drop && !ta_sandboxed && /* no syscall there */
         atomic_load_explicit(&ta_drainer_running, memory_order_relaxed)) {
         uint64_t since = ta_mono_ns();
         ta_drainer_kick();

@@ -1160,6 +1160,16 @@ static void stats_finish(void)
     ta_buf_file(&b, ".stats.json", 0, 1);
     ob = &b;
     ta_buf_cstr(ob, "{\n  \"schema\": \"traceagent-stats/1\",\n");
+    /* a process ended by a signal: everything recorded up to it, and which signal */
+    int sig = atomic_load(&ta_end_signal);
+    if (sig) {
+        char nb[16];
+        ta_buf_cstr(ob, "  \"complete\": false, \"signal\": ");
+        ta_buf_jstr(ob, ta_sig_name(sig, nb, sizeof nb));
+        ta_buf_cstr(ob, ",\n");
+    } else {
+        ta_buf_cstr(ob, "  \"complete\": true,\n");
+    }
     write_process(now);
     ta_buf_cstr(ob, "  ");
     out_kv_u64("events", st.events, false);

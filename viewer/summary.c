@@ -129,6 +129,8 @@ struct agg_counter {
 struct proc {
     char *path, *exe, *cmdline;
     double pid, duration_ns, events;
+    int incomplete; /* "complete": false */
+    char *signal;   /* its "signal", or NULL */
 };
 
 struct dropped {
@@ -176,6 +178,7 @@ void ta_summary_free(struct ta_summary *s)
         free(s->procs[i].path);
         free(s->procs[i].exe);
         free(s->procs[i].cmdline);
+        free(s->procs[i].signal);
     }
     for (size_t i = 0; i < s->ndrops; i++)
         free(s->drops[i].cause);
@@ -460,6 +463,10 @@ int ta_summary_add_stats(struct ta_summary *s, const char *path)
         p->pid = process ? num(process, "pid", -1) : -1;
         p->duration_ns = process ? num(process, "duration_ns", -1) : -1;
         p->events = num(root, "events", -1);
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "complete");
+        const char *sig = str(root, "signal");
+        p->incomplete = cJSON_IsFalse(c);
+        p->signal = p->incomplete && sig ? strdup(sig) : NULL;
     }
     const cJSON *agent = cJSON_GetObjectItemCaseSensitive(root, "agent");
     if (cJSON_IsObject(agent)) {
@@ -598,14 +605,88 @@ static int cmp_str(const void *a, const void *b)
 #define NAME_MAX_W 48
 #define PATH_MAX_W 56
 
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t l = strlen(s), k = strlen(suffix);
+    return l > k && strcmp(s + l - k, suffix) == 0;
+}
+
+/* Traces of processes that left no stats.json beside them (killed by SIGKILL, or still
+ * running): their stats paths are not among the stats read. */
+static size_t count_no_stats(const struct ta_summary *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nwritten; i++) {
+        const char *t = s->written[i];
+        if (!ends_with(t, ".trace.json"))
+            continue;
+        size_t stem = strlen(t) - strlen(".trace.json");
+        int found = 0;
+        for (size_t j = 0; j < s->nprocs && !found; j++) {
+            const char *p = s->procs[j].path;
+            found = ends_with(p, ".stats.json") && strlen(p) == stem + strlen(".stats.json") &&
+                    strncmp(p, t, stem) == 0;
+        }
+        n += !found;
+    }
+    return n;
+}
+
+/* "2 of 9 processes ended by SIGTERM (stats incomplete); 1 left no stats (killed by
+ * SIGKILL?)": the process count never hides the processes whose numbers are partial or
+ * missing. */
+static void print_partial(const struct ta_summary *s, FILE *out, size_t total, size_t nostats)
+{
+    const char *sigs[16];
+    size_t counts[16], nsig = 0, incomplete = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        if (!s->procs[i].incomplete)
+            continue;
+        incomplete++;
+        const char *sig = s->procs[i].signal ? s->procs[i].signal : "a signal";
+        size_t k = 0;
+        while (k < nsig && strcmp(sigs[k], sig))
+            k++;
+        if (k == nsig && nsig < 16) {
+            sigs[nsig] = sig;
+            counts[nsig++] = 0;
+        }
+        if (k < nsig)
+            counts[k]++;
+    }
+    if (!incomplete && !nostats)
+        return;
+    fprintf(out, "traceagent: ");
+    if (incomplete) {
+        fprintf(out, "%zu of %zu process%s ended by ", incomplete, total, total == 1 ? "" : "es");
+        if (nsig == 1) {
+            fprintf(out, "%s", sigs[0]);
+        } else {
+            fprintf(out, "a signal (");
+            for (size_t k = 0; k < nsig; k++)
+                fprintf(out, "%s%s: %zu", k ? ", " : "", sigs[k], counts[k]);
+            fprintf(out, ")");
+        }
+        fprintf(out, " (stats incomplete)");
+    }
+    if (nostats && incomplete)
+        fprintf(out, "; %zu left no stats (killed by SIGKILL, or still running?)", nostats);
+    else if (nostats)
+        fprintf(out, "%zu of %zu process%s left no stats (killed by SIGKILL, or still running?)",
+                nostats, total, total == 1 ? "" : "es");
+    fprintf(out, "\n");
+}
+
 static void print_procs(const struct ta_summary *s, FILE *out)
 {
     char a[64], b[64];
     double events = 0;
     for (size_t i = 0; i < s->nprocs; i++)
         events += s->procs[i].events > 0 ? s->procs[i].events : 0;
-    fprintf(out, "traceagent: %zu process%s, %.0f events\n", s->nprocs,
-            s->nprocs == 1 ? "" : "es", events);
+    size_t nostats = count_no_stats(s), total = s->nprocs + nostats;
+    fprintf(out, "traceagent: %zu process%s, %.0f events\n", total, total == 1 ? "" : "es",
+            events);
+    print_partial(s, out, total, nostats);
     size_t shown = s->nprocs < 10 ? s->nprocs : 8;
     for (size_t i = 0; i < shown; i++) {
         const struct proc *p = &s->procs[i];
@@ -817,8 +898,14 @@ void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
         if (s->bad_rows)
             fprintf(out, "\n(%zu malformed rows were skipped)\n", s->bad_rows);
     } else {
-        fprintf(out, "traceagent: no statistics were written (stats export off, or the "
-                     "program ended by a signal)\n");
+        size_t nostats = count_no_stats(s);
+        if (nostats)
+            fprintf(out, "traceagent: no statistics were written: %zu process%s left a trace "
+                         "and no stats (stats export off, or killed by SIGKILL?)\n",
+                    nostats, nostats == 1 ? "" : "es");
+        else
+            fprintf(out, "traceagent: no statistics were written (stats export off, or the "
+                         "program was killed by SIGKILL)\n");
     }
     if (s->nwritten) {
         char **v = malloc(s->nwritten * sizeof *v);
