@@ -31,10 +31,13 @@ static _Atomic int thread_wanted; /* started, and the drainer thread not yet cre
 static _Atomic int drain_owner;
 static const struct ta_exporter *exps[4];
 static int nexps;
-/* drops by cause: ring full, and records a signal handler made mid-record */
-static uint64_t dropped_reported[2];
+/* drops by cause: ring full, records a signal handler made mid-record, and calls of
+ * threads that have no ring (thread.c: it could not be mapped) */
+#define NCAUSES 3
+static uint64_t dropped_reported[NCAUSES];
 static uint64_t dropped_retired[2]; /* drops of threads whose slot was reclaimed */
-static const char *const drop_causes[2] = {"ring_full", "signal_reentry"};
+static const char *const drop_causes[NCAUSES] = {"ring_full", "signal_reentry", "no_ring"};
+extern _Atomic uint64_t ta_dropped_no_ring;
 struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_events_drained; /* progress, watched by producers that wait */
 
@@ -108,7 +111,9 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
 static void populate(struct ta_thread *t)
 {
     atomic_store_explicit(&t->cold, 0, memory_order_relaxed);
-    ta_sys_populate(t->ring.slots, (t->ring.mask + 1) * sizeof(struct ta_rec));
+    /* from the slot's start: madvise wants a page-aligned address, and the records start
+     * after the 3 KiB header (given that, it failed with EINVAL and mapped nothing) */
+    ta_sys_populate(t, sizeof *t + (t->ring.mask + 1) * sizeof(struct ta_rec));
 }
 
 /* One pass over every ring. Returns the number of records consumed; *fill (when not NULL):
@@ -117,7 +122,9 @@ static void populate(struct ta_thread *t)
 static uint64_t drain_cycle(int signal_mode, unsigned *fill)
 {
     unsigned cycle_fill = 0;
-    uint64_t n = 0, dropped[2] = {dropped_retired[0], dropped_retired[1]};
+    uint64_t n = 0, dropped[NCAUSES] = {
+        dropped_retired[0], dropped_retired[1],
+        atomic_load_explicit(&ta_dropped_no_ring, memory_order_relaxed)};
     ta_clock_calibrate();
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
@@ -137,7 +144,10 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
                 emit_thread_name(t->tid, t->name, 0);
         }
         struct ta_ring *r = &t->ring;
-        if (ta_unlikely(atomic_load_explicit(&t->cold, memory_order_relaxed)) && !signal_mode)
+        /* only a ring its thread uses: the thread has written half of what attach mapped
+         * (a short thread's ring stays at 64 KiB; a retired one is about to be reused) */
+        if (ta_unlikely(atomic_load_explicit(&t->cold, memory_order_relaxed)) && !signal_mode &&
+            st == TA_TH_ACTIVE && atomic_load_explicit(&r->head, memory_order_relaxed) >= 512)
             populate(t);
         /* acquire: pairs with the release store of head in ta_rec_commit; the records
          * below head are complete */
@@ -179,7 +189,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
             ta_thread_reclaim(t);
         }
     }
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < NCAUSES; c++) {
         if (dropped[c] <= dropped_reported[c])
             continue;
         for (int i = 0; i < nexps; i++)
