@@ -26,7 +26,7 @@ AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now
                  -Wl,-z,relro -Wl,--no-undefined
 AGENT_LIBS := -ldl -lpthread
 
-.PHONY: all deps demo test test-gpu bench install clean
+.PHONY: all deps deps-debian deps-browser demo test test-gpu bench install clean
 all: $(LIB) $(NOPLIB) $(CLI)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -52,11 +52,13 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h)
 
 -include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d)
 
-# Debian packages, only those missing. Safe to run again.
+# Debian packages, only those missing. Safe to run again. chromium and nodejs: the browser
+# test (tests/t60_browser.sh); its npm packages come next (deps-browser).
 DEPS := gcc make libc6-dev libcjson-dev zlib1g-dev libunwind-dev python3 python3-numpy \
         python3-h5py libhdf5-dev strace procps \
-        lttng-tools liblttng-ust-dev
-deps:
+        lttng-tools liblttng-ust-dev chromium nodejs
+deps: deps-debian deps-browser
+deps-debian:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	    grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
@@ -67,6 +69,23 @@ deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 	    && echo "deps: done"
+
+# The browser test's npm packages (speedscope, playwright-core: no browser download), as
+# tests/browser/package-lock.json pins them, in tests/browser/node_modules. Runs `npm ci`
+# only when the lock file changed since the last install (a stamp holds its checksum).
+# Debian's nodejs has no npm: then the npm package is installed (as root).
+BROWSER := tests/browser
+deps-browser: deps-debian
+	@want=$$(sha256sum $(BROWSER)/package-lock.json | cut -d' ' -f1); \
+	if [ "$$(cat $(BROWSER)/node_modules/.ta-lock-sha 2>/dev/null)" = "$$want" ]; then \
+	    echo "deps: browser test packages present"; exit 0; fi; \
+	if ! command -v npm >/dev/null; then \
+	    if [ "$$(id -u)" != 0 ]; then echo "deps: no npm: run 'sudo make deps'"; exit 1; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm \
+	        >/dev/null || exit 1; fi; \
+	echo "deps: npm ci in $(BROWSER)"; \
+	(cd $(BROWSER) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) && \
+	    echo "$$want" > $(BROWSER)/node_modules/.ta-lock-sha
 
 demo: deps all
 	@bash samples/demo.sh
