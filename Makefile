@@ -11,11 +11,13 @@ BASEFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -pthread
 AGENT_SRC := $(sort $(wildcard agent/*.c exporters/*.c))
 AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRC))
 NOP_OBJ   := $(patsubst %.c,$(BUILD)/obj-nop/%.o,$(AGENT_SRC))
+ASAN_OBJ  := $(patsubst %.c,$(BUILD)/obj-asan/%.o,$(AGENT_SRC))
 CLI_SRC   := $(sort $(wildcard viewer/*.c))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 
 LIB     := $(BUILD)/lib/libtraceagent.so
 NOPLIB  := $(BUILD)/lib/libtraceagent-nop.so
+ASANLIB := $(BUILD)/lib/libtraceagent-asan.so
 CLI     := $(BUILD)/bin/traceagent
 
 # -fno-math-errno: sqrt is an instruction, and the agent needs no libm (one library less
@@ -26,7 +28,7 @@ AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now
                  -Wl,-z,relro -Wl,--no-undefined
 AGENT_LIBS := -ldl -lpthread
 
-.PHONY: all deps deps-debian deps-browser demo test test-gpu bench install clean
+.PHONY: all deps deps-debian deps-browser demo test test-asan test-gpu bench install clean
 all: $(LIB) $(NOPLIB) $(CLI)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -37,6 +39,17 @@ $(BUILD)/obj/%.o: %.c Makefile
 $(BUILD)/obj-nop/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(AGENT_CFLAGS) -DTA_NOP=1 -c $< -o $@
+
+# AddressSanitizer + UBSan build of the agent (make test-asan): run with the ASan runtime
+# first in LD_PRELOAD (tests/run.sh --asan does).
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+$(BUILD)/obj-asan/%.o: %.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(ASANLIB): $(ASAN_OBJ) agent/libtraceagent.map
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_LDFLAGS) $(ASAN_FLAGS) -o $@ $(ASAN_OBJ) $(AGENT_LIBS)
 
 $(LIB): $(AGENT_OBJ) agent/libtraceagent.map
 	@mkdir -p $(dir $@)
@@ -50,7 +63,7 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Iinclude -o $@ $(CLI_SRC) -lcjson -lm
 
--include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d)
+-include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
 
 # Debian packages, only those missing. Safe to run again. chromium and nodejs: the browser
 # test (tests/t60_browser.sh); its npm packages come next (deps-browser).
@@ -92,6 +105,10 @@ demo: deps all
 
 test: deps all
 	@bash tests/run.sh
+
+# The suite against the sanitized agent; tests that cannot run under it say why and skip.
+test-asan: deps all $(ASANLIB)
+	@bash tests/run.sh --asan
 
 test-gpu: all
 	@bash tests/run.sh --gpu

@@ -28,6 +28,9 @@ static _Atomic int stop_req;
  * that comes mid-cycle is not lost. */
 static _Atomic uint32_t wake_seq;
 static _Atomic int thread_wanted; /* started, and the drainer thread not yet created */
+/* created and not yet in drainer_main: the sanitized build waits for that before a fork
+ * (agent/asan.c) */
+_Atomic int ta_drainer_starting;
 static _Atomic int drain_owner;
 static const struct ta_exporter *exps[4];
 static int nexps;
@@ -218,6 +221,7 @@ static void *drainer_main(void *arg)
     (void)arg;
     uint64_t cpu_before = ta_agent_stats.drainer_cpu_ns; /* an earlier drainer's, if any */
     ta_guard = 1; /* this thread never records; it starts with every signal blocked */
+    atomic_store_explicit(&ta_drainer_starting, 0, memory_order_release);
     prctl(PR_SET_NAME, "traceagent", 0, 0, 0);
     int me = ta_gettid();
     uint64_t sleep_ns = 500000;
@@ -280,6 +284,7 @@ void ta_drainer_ensure_thread(void)
     /* running before it runs: a thread whose ring fills meanwhile waits for it, as it
      * would once it runs, instead of dropping */
     atomic_store(&ta_drainer_running, 1);
+    atomic_store(&ta_drainer_starting, 1);
     /* Signals go to the program's threads. The drainer is born with all of them blocked
      * (a new thread takes its creator's mask): blocking them in drainer_main left a window
      * in which a process-directed signal (SIGALRM of a timer) could run the program's
@@ -289,6 +294,7 @@ void ta_drainer_ensure_thread(void)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     if (pthread_create(&drainer, &attr, drainer_main, NULL) != 0) {
         atomic_store(&ta_drainer_running, 0);
+        atomic_store(&ta_drainer_starting, 0);
         ta_warn("cannot start the drainer thread; events are written at exit only");
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -344,6 +350,7 @@ void ta_drainer_after_fork_child(void)
 {
     atomic_store(&drain_owner, 0);
     atomic_store(&ta_drainer_running, 0);
+    atomic_store(&ta_drainer_starting, 0);
     atomic_store(&thread_wanted, 0);
     memset(&ta_agent_stats, 0, sizeof ta_agent_stats);
     atomic_store(&stop_req, 0);

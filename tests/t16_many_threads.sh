@@ -5,6 +5,7 @@
 # the bound on retired rings (agent/thread.c, RETIRED_MAX) 300-1000 rings were alive at once
 # (+33 to +84 MiB).
 . "$(dirname "$0")/lib/common.sh"
+[ -n "${TA_ASAN:-}" ] && skip "under ASan (make test-asan): its checks are memory bounds (peak RSS, RLIMIT_AS), which ASan's shadow memory and quarantine change; the plain suite runs it"
 ta_cc "$TBUILD/threads" "$ROOT/tests/core/threads.c"
 base=$("$TBUILD/threads" 2000)
 timeout 300 yes >/dev/null & load1=$!
