@@ -41,7 +41,7 @@ $(BUILD)/obj-nop/%.o: %.c Makefile
 	$(CC) $(AGENT_CFLAGS) -DTA_NOP=1 -c $< -o $@
 
 # AddressSanitizer + UBSan build of the agent (make test-asan): run with the ASan runtime
-# first in LD_PRELOAD (tests/run.sh --asan does).
+# in LD_PRELOAD, before libc (tests/run.sh --asan says how).
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
 $(BUILD)/obj-asan/%.o: %.c Makefile
 	@mkdir -p $(dir $@)

@@ -12,11 +12,15 @@ if [ "${1:-}" = --gpu ]; then
         echo "test-gpu: skipped: no NVIDIA GPU on this machine"; exit 0
     fi
 fi
-# --asan: the suite against build/lib/libtraceagent-asan.so (make test-asan). The ASan
-# runtime goes first in LD_PRELOAD (TA_AGENT is "libasan.so:agent": LD_PRELOAD="$AGENT" in
-# the tests puts both); options for a runtime preloaded into programs that were not built
-# with it: no leak check at exit (the programs' leaks are not ours), the programs' own
-# SIGSEGV/SIGBUS/SIGFPE/SIGABRT handling and exit statuses left as they are. Every report
+# --asan: the suite against build/lib/libtraceagent-asan.so (make test-asan). TA_AGENT is
+# "agent:libasan.so" (LD_PRELOAD="$AGENT" in the tests puts both): the ASan runtime among the
+# preloads, before libc (its malloc and interceptors are the ones bound), but after the
+# agent, so that the agent's wrappers see the program's own calls: with the runtime first,
+# its fprintf interceptor calls vfprintf and the agent saw that instead (t33), hence
+# verify_asan_link_order=0. Options for a runtime preloaded into programs that were not
+# built with it: no leak check at exit (the programs' leaks are not ours), the programs' own
+# SIGSEGV/SIGBUS/SIGFPE/SIGABRT handling and exit statuses left as they are, and no
+# alternate signal stack of ASan's (the program would see one: t19 altstack). Every report
 # goes to a file under $asan_logs (TA_SANITIZER_LOG, agent/asan.c): a test with one fails,
 # whether or not it looked at the program's stderr. symbolize=0: the symbolizer opens
 # /proc/self/exe through the agent's open(), whose first event starts the drainer thread,
@@ -28,8 +32,8 @@ if [ "${1:-}" = --asan ]; then
     lib="$(cd .. && pwd)/build/lib/libtraceagent-asan.so"
     [ -f "$rt" ] && [ -f "$lib" ] || { echo "test-asan: $rt or $lib missing"; exit 1; }
     asan_logs=$(mktemp -d /tmp/ta-asan.XXXXXX)
-    export TA_ASAN=1 TA_AGENT="$rt:$lib"
-    asan_opts="detect_leaks=0:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:handle_sigill=0:allow_user_segv_handler=1:verify_asan_link_order=0:detect_stack_use_after_return=0:symbolize=0"
+    export TA_ASAN=1 TA_AGENT="$lib:$rt"
+    asan_opts="detect_leaks=0:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0:handle_sigill=0:allow_user_segv_handler=1:verify_asan_link_order=0:detect_stack_use_after_return=0:symbolize=0:use_sigaltstack=0"
     ubsan_opts="print_stacktrace=1:halt_on_error=1"
     shift
 fi
@@ -56,7 +60,9 @@ for t in "${tests[@]}"; do
         # not log_path in the options: see agent/asan.c
         export ASAN_OPTIONS="$asan_opts" UBSAN_OPTIONS="$ubsan_opts" TA_SANITIZER_LOG="$asan_logs/$n"
     fi
+    t0=$SECONDS
     out=$(timeout 600 bash "$t" 2>&1); rc=$?
+    out+=$'\n'"# $t: $((SECONDS - t0)) s"
     if [ -n "$asan_logs" ] && compgen -G "$asan_logs/$n.*" >/dev/null; then
         out+=$'\n'"not ok - $t: sanitizer reports: $(ls "$asan_logs" | grep -c "^$n\.")"
         out+=$'\n'$(head -40 "$(ls -d "$asan_logs/$n".* | head -1)" | symbolize | sed 's/^/#   /')
