@@ -11,11 +11,13 @@ BASEFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARN) -pthread
 AGENT_SRC := $(sort $(wildcard agent/*.c exporters/*.c))
 AGENT_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRC))
 NOP_OBJ   := $(patsubst %.c,$(BUILD)/obj-nop/%.o,$(AGENT_SRC))
+ASAN_OBJ  := $(patsubst %.c,$(BUILD)/obj-asan/%.o,$(AGENT_SRC))
 CLI_SRC   := $(sort $(wildcard viewer/*.c))
 CLI_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 
 LIB     := $(BUILD)/lib/libtraceagent.so
 NOPLIB  := $(BUILD)/lib/libtraceagent-nop.so
+ASANLIB := $(BUILD)/lib/libtraceagent-asan.so
 CLI     := $(BUILD)/bin/traceagent
 
 # -fno-math-errno: sqrt is an instruction, and the agent needs no libm (one library less
@@ -26,7 +28,7 @@ AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now
                  -Wl,-z,relro -Wl,--no-undefined
 AGENT_LIBS := -ldl -lpthread
 
-.PHONY: all deps demo test test-gpu bench install clean
+.PHONY: all deps deps-debian deps-browser demo test test-asan test-gpu bench install clean
 all: $(LIB) $(NOPLIB) $(CLI)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -37,6 +39,17 @@ $(BUILD)/obj/%.o: %.c Makefile
 $(BUILD)/obj-nop/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(AGENT_CFLAGS) -DTA_NOP=1 -c $< -o $@
+
+# AddressSanitizer + UBSan build of the agent (make test-asan): run with the ASan runtime
+# in LD_PRELOAD, before libc (tests/run.sh --asan says how).
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer
+$(BUILD)/obj-asan/%.o: %.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(ASANLIB): $(ASAN_OBJ) agent/libtraceagent.map
+	@mkdir -p $(dir $@)
+	$(CC) $(AGENT_LDFLAGS) $(ASAN_FLAGS) -o $@ $(ASAN_OBJ) $(AGENT_LIBS)
 
 $(LIB): $(AGENT_OBJ) agent/libtraceagent.map
 	@mkdir -p $(dir $@)
@@ -50,13 +63,15 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h) agent/config_keys.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Iinclude -o $@ $(CLI_SRC) -lcjson -lm
 
--include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d)
+-include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
 
-# Debian packages, only those missing. Safe to run again.
+# Debian packages, only those missing. Safe to run again. chromium and nodejs: the browser
+# test (tests/t60_browser.sh); its npm packages come next (deps-browser).
 DEPS := gcc make libc6-dev libcjson-dev zlib1g-dev libunwind-dev python3 python3-numpy \
         python3-h5py libhdf5-dev strace procps jq \
-        lttng-tools liblttng-ust-dev
-deps:
+        lttng-tools liblttng-ust-dev chromium nodejs
+deps: deps-debian deps-browser
+deps-debian:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	    grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all present"; exit 0; fi; \
@@ -68,11 +83,32 @@ deps:
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
 	    && echo "deps: done"
 
+# The browser test's npm packages (speedscope, playwright-core: no browser download), as
+# tests/browser/package-lock.json pins them, in tests/browser/node_modules. Runs `npm ci`
+# only when the lock file changed since the last install (a stamp holds its checksum).
+# Debian's nodejs has no npm: then the npm package is installed (as root).
+BROWSER := tests/browser
+deps-browser: deps-debian
+	@want=$$(sha256sum $(BROWSER)/package-lock.json | cut -d' ' -f1); \
+	if [ "$$(cat $(BROWSER)/node_modules/.ta-lock-sha 2>/dev/null)" = "$$want" ]; then \
+	    echo "deps: browser test packages present"; exit 0; fi; \
+	if ! command -v npm >/dev/null; then \
+	    if [ "$$(id -u)" != 0 ]; then echo "deps: no npm: run 'sudo make deps'"; exit 1; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm \
+	        >/dev/null || exit 1; fi; \
+	echo "deps: npm ci in $(BROWSER)"; \
+	(cd $(BROWSER) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) && \
+	    echo "$$want" > $(BROWSER)/node_modules/.ta-lock-sha
+
 demo: deps all
 	@bash samples/demo.sh
 
 test: deps all
 	@bash tests/run.sh
+
+# The suite against the sanitized agent; tests that cannot run under it say why and skip.
+test-asan: deps all $(ASANLIB)
+	@bash tests/run.sh --asan
 
 test-gpu: all
 	@bash tests/run.sh --gpu

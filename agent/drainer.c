@@ -31,6 +31,9 @@ static _Atomic int stop_req;
  * that comes mid-cycle is not lost. */
 static _Atomic uint32_t wake_seq;
 static _Atomic int thread_wanted; /* started, and the drainer thread not yet created */
+/* created and not yet in drainer_main: the sanitized build waits for that before a fork
+ * (agent/asan.c) */
+_Atomic int ta_drainer_starting;
 static _Atomic int drain_owner;
 /* The drainer thread is detached: the final flush waits for drainer_alive to drop to 0
  * (futex) instead of joining it. A fork from a signal handler that interrupted the flush
@@ -54,10 +57,13 @@ void ta_drainer_watch_main(int *addr) { main_tid = (_Atomic int *)addr; }
 void ta_orphaned(int code) __attribute__((noreturn)); /* core.c */
 static const struct ta_exporter *exps[4];
 static int nexps;
-/* drops by cause: ring full, and records a signal handler made mid-record */
-static uint64_t dropped_reported[2];
+/* drops by cause: ring full, records a signal handler made mid-record, and calls of
+ * threads that have no ring (thread.c: it could not be mapped) */
+#define NCAUSES 3
+static uint64_t dropped_reported[NCAUSES];
 static uint64_t dropped_retired[2]; /* drops of threads whose slot was reclaimed */
-static const char *const drop_causes[2] = {"ring_full", "signal_reentry"};
+static const char *const drop_causes[NCAUSES] = {"ring_full", "signal_reentry", "no_ring"};
+extern _Atomic uint64_t ta_dropped_no_ring;
 struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_events_drained; /* progress, watched by producers that wait */
 
@@ -131,7 +137,9 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
 static void populate(struct ta_thread *t)
 {
     atomic_store_explicit(&t->cold, 0, memory_order_relaxed);
-    ta_sys_populate(t->ring.slots, (t->ring.mask + 1) * sizeof(struct ta_rec));
+    /* from the slot's start: madvise wants a page-aligned address, and the records start
+     * after the 3 KiB header (given that, it failed with EINVAL and mapped nothing) */
+    ta_sys_populate(t, sizeof *t + (t->ring.mask + 1) * sizeof(struct ta_rec));
 }
 
 /* One pass over every ring. Returns the number of records consumed; *fill (when not NULL):
@@ -140,7 +148,9 @@ static void populate(struct ta_thread *t)
 static uint64_t drain_cycle(int signal_mode, unsigned *fill)
 {
     unsigned cycle_fill = 0;
-    uint64_t n = 0, dropped[2] = {dropped_retired[0], dropped_retired[1]};
+    uint64_t n = 0, dropped[NCAUSES] = {
+        dropped_retired[0], dropped_retired[1],
+        atomic_load_explicit(&ta_dropped_no_ring, memory_order_relaxed)};
     ta_clock_calibrate();
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
@@ -160,7 +170,10 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
                 emit_thread_name(t->tid, t->name, 0);
         }
         struct ta_ring *r = &t->ring;
-        if (ta_unlikely(atomic_load_explicit(&t->cold, memory_order_relaxed)) && !signal_mode)
+        /* only a ring its thread uses: the thread has written half of what attach mapped
+         * (a short thread's ring stays at 64 KiB; a retired one is about to be reused) */
+        if (ta_unlikely(atomic_load_explicit(&t->cold, memory_order_relaxed)) && !signal_mode &&
+            st == TA_TH_ACTIVE && atomic_load_explicit(&r->head, memory_order_relaxed) >= 512)
             populate(t);
         /* acquire: pairs with the release store of head in ta_rec_commit; the records
          * below head are complete */
@@ -202,7 +215,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
             ta_thread_reclaim(t);
         }
     }
-    for (int c = 0; c < 2; c++) {
+    for (int c = 0; c < NCAUSES; c++) {
         if (dropped[c] <= dropped_reported[c])
             continue;
         for (int i = 0; i < nexps; i++)
@@ -285,6 +298,7 @@ static void *drainer_main(void *arg)
     (void)arg;
     uint64_t cpu_before = ta_agent_stats.drainer_cpu_ns; /* an earlier drainer's, if any */
     ta_guard = 1; /* this thread never records; it starts with every signal blocked */
+    atomic_store_explicit(&ta_drainer_starting, 0, memory_order_release);
     prctl(PR_SET_NAME, "traceagent", 0, 0, 0);
     int me = ta_gettid();
     atomic_store(&drainer_tid, me);
@@ -374,6 +388,7 @@ void ta_drainer_ensure_thread(void)
      * would once it runs, instead of dropping */
     atomic_store(&ta_drainer_running, 1);
     atomic_store(&drainer_alive, 1);
+    atomic_store(&ta_drainer_starting, 1);
     /* Signals go to the program's threads. The drainer is born with all of them blocked
      * (a new thread takes its creator's mask): blocking them in drainer_main left a window
      * in which a process-directed signal (SIGALRM of a timer) could run the program's
@@ -384,6 +399,7 @@ void ta_drainer_ensure_thread(void)
     if (pthread_create(&drainer, &attr, drainer_main, NULL) != 0) {
         atomic_store(&ta_drainer_running, 0);
         atomic_store(&drainer_alive, 0);
+        atomic_store(&ta_drainer_starting, 0);
         ta_warn("cannot start the drainer thread; events are written at exit only");
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -530,6 +546,7 @@ void ta_drainer_after_fork_child(void)
     atomic_store(&final_req, 0);
     atomic_store(&drain_owner, 0);
     atomic_store(&ta_drainer_running, 0);
+    atomic_store(&ta_drainer_starting, 0);
     atomic_store(&thread_wanted, 0);
     memset(&ta_agent_stats, 0, sizeof ta_agent_stats);
     atomic_store(&stop_req, 0);

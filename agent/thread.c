@@ -4,8 +4,11 @@
  * Life of a slot: FREE -> ACTIVE (ta_thread_attach, on the thread's first event) ->
  * RETIRED (the thread exits: pthread key destructor) -> FREE again once the drainer has
  * emptied it (ta_thread_reclaim). Slots are never unmapped; a program that starts and ends
- * 100,000 threads reuses a few slots. The registry is an append-only list the drainer walks
- * without a lock; the free list and appends take reg_lock (never on the hot path: once per
+ * 100,000 threads reuses a few slots: at most RETIRED_MAX slots wait for the drainer at
+ * once (attach waits for one to come back rather than map another, see attach_wait), so
+ * the rings alive are bounded by the threads alive plus RETIRED_MAX, however far behind
+ * the drainer falls. The registry is an append-only list the drainer walks without a
+ * lock; the free list and appends take reg_lock (never on the hot path: once per
  * thread). */
 #include <pthread.h>
 #include <sched.h>
@@ -24,6 +27,15 @@ struct ta_thread *_Atomic ta_registry; /* newest first */
 static struct ta_thread *freelist;     /* under reg_lock, linked through free_next */
 _Atomic int ta_drainer_running;
 _Atomic uint64_t ta_threads_attached;
+/* Retired slots the drainer has not yet reclaimed. */
+static _Atomic int retired_live;
+#define RETIRED_MAX 32
+/* Calls not recorded because their thread has no ring (its ring could not be mapped:
+ * address-space limit, no memory): the drainer reports them as dropped, cause no_ring. */
+_Atomic uint64_t ta_dropped_no_ring;
+/* A thread whose ring could not be mapped tries again only every 256th call (each try is
+ * a system call): the calls between are counted as dropped. */
+static __thread unsigned no_ring_skip __attribute__((tls_model("initial-exec")));
 
 
 static size_t ring_slots(void)
@@ -47,6 +59,7 @@ static void on_thread_exit(void *p)
     /* release: the drainer, seeing RETIRED with acquire, sees every record committed and
      * the name above */
     atomic_store_explicit(&t->state, TA_TH_RETIRED, memory_order_release);
+    atomic_fetch_add_explicit(&retired_live, 1, memory_order_relaxed);
     ta_guard--;
 }
 
@@ -77,11 +90,8 @@ struct ta_thread *ta_thread_attach(void)
     return t;
 }
 
-static struct ta_thread *attach(void)
+static struct ta_thread *take_free(size_t slots)
 {
-    ta_guard++; /* nothing below may record */
-    ta_clock_ensure();
-    size_t slots = ring_slots();
     struct ta_thread *t = NULL;
     pthread_mutex_lock(&reg_lock);
     for (struct ta_thread **pp = &freelist; *pp; pp = &(*pp)->free_next) {
@@ -93,10 +103,82 @@ static struct ta_thread *attach(void)
         }
     }
     pthread_mutex_unlock(&reg_lock);
+    return t;
+}
+
+extern _Atomic uint64_t ta_events_drained;
+
+/* No free slot, and RETIRED_MAX slots wait for the drainer: wake it and wait for one to
+ * come back instead of mapping another ring. Threads that start and end faster than the
+ * drainer comes round (100,000 short threads on a loaded machine: the drainer's sleep of
+ * up to 4 ms, or longer without a CPU) would otherwise each map a ring, and t16 saw 300
+ * to 1000 rings alive at once (+33 to +84 MiB peak RSS). The policy is the full ring's
+ * (ta_ring_full_slow): wait while the drainer makes progress, map a fresh ring after 1 s
+ * without any; TRACEAGENT_ON_FULL=drop never waits (then a fresh ring is mapped). */
+static struct ta_thread *attach_wait(size_t slots)
+{
+    if (ta_cfg.on_full_drop ||
+        atomic_load_explicit(&retired_live, memory_order_relaxed) < RETIRED_MAX ||
+        !atomic_load_explicit(&ta_drainer_running, memory_order_relaxed))
+        return NULL;
+    uint64_t seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
+    int retired = atomic_load_explicit(&retired_live, memory_order_relaxed);
+    uint64_t since = ta_mono_ns();
+    for (int i = 0;; i++) {
+        ta_drainer_kick();
+        if (i < 64) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+        struct ta_thread *t = take_free(slots);
+        if (t)
+            return t;
+        int now_retired = atomic_load_explicit(&retired_live, memory_order_relaxed);
+        if (now_retired < RETIRED_MAX ||
+            !atomic_load_explicit(&ta_drainer_running, memory_order_relaxed))
+            return NULL; /* reclaimed, and taken by another thread meanwhile: map one */
+        uint64_t now_seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
+        uint64_t now = ta_mono_ns();
+        if (now_seen != seen || now_retired != retired) {
+            seen = now_seen;
+            retired = now_retired;
+            since = now;
+        } else if (now - since > 1000000000) {
+            ta_debug("no ring reclaimed for 1 s: mapping another");
+            return NULL;
+        }
+    }
+}
+
+static struct ta_thread *attach(void)
+{
+    ta_guard++; /* nothing below may record */
+    ta_clock_ensure();
+    size_t slots = ring_slots();
+    struct ta_thread *t = take_free(slots);
+    if (!t && !no_ring_skip)
+        t = attach_wait(slots);
     int fresh = !t;
     if (fresh) {
-        t = ta_sys_mmap(sizeof *t + slots * sizeof(struct ta_rec));
+        /* this thread's ring could not be mapped lately: its calls are dropped, counted,
+         * and a new try made every 256th */
+        if (no_ring_skip) {
+            no_ring_skip--;
+            t = NULL;
+        } else {
+            t = ta_sys_mmap(sizeof *t + slots * sizeof(struct ta_rec));
+            if (!t)
+                no_ring_skip = 255;
+        }
         if (!t) {
+            atomic_fetch_add_explicit(&ta_dropped_no_ring, 1, memory_order_relaxed);
+            static _Atomic int warned;
+            if (!atomic_exchange_explicit(&warned, 1, memory_order_relaxed))
+                ta_warn("cannot map a %zu KiB ring for thread %d (address-space limit or no "
+                        "memory): its events are dropped and counted (no_ring)",
+                        slots * sizeof(struct ta_rec) >> 10, ta_gettid());
             ta_guard--;
             return NULL;
         }
@@ -116,6 +198,7 @@ static struct ta_thread *attach(void)
         ta_sys_populate(t, sizeof *t + (bytes < now ? bytes : now));
         atomic_store_explicit(&t->cold, bytes > now, memory_order_relaxed);
     }
+    no_ring_skip = 0;
     atomic_store_explicit(&t->ring.head, 0, memory_order_relaxed);
     atomic_store_explicit(&t->ring.tail, 0, memory_order_relaxed);
     t->ring.tail_cache = 0;
@@ -153,6 +236,7 @@ void ta_thread_reclaim(struct ta_thread *t)
     t->free_next = freelist;
     freelist = t;
     pthread_mutex_unlock(&reg_lock);
+    atomic_fetch_sub_explicit(&retired_live, 1, memory_order_relaxed);
 }
 
 /* The ring is full. Policy (explicit, documented in agent/README.md): wait for the drainer,
@@ -163,8 +247,6 @@ void ta_thread_reclaim(struct ta_thread *t)
  * slow the program down). After a wait that failed, this thread drops at once while its
  * ring is full, until the drainer shows progress again: a stuck drainer costs the program
  * one wait, not one per event. */
-extern _Atomic uint64_t ta_events_drained;
-
 static struct ta_rec *full_slow(struct ta_thread *t);
 
 /* Keeps errno as it was: wrappers do not save it around a successful call. */
@@ -236,6 +318,8 @@ void ta_thread_postfork_child(void)
 {
     pthread_mutex_init(&reg_lock, NULL);
     freelist = NULL;
+    atomic_store_explicit(&retired_live, 0, memory_order_relaxed);
+    atomic_store_explicit(&ta_dropped_no_ring, 0, memory_order_relaxed);
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
         uint64_t h = atomic_load_explicit(&t->ring.head, memory_order_relaxed);

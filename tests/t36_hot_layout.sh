@@ -6,6 +6,7 @@
 # defines them together after the TA_PAGE-aligned body, in that order; moving one of them
 # away, or the body growing past the page, costs ~40 ns per trio (and fails here).
 source "$(dirname "$0")/lib/common.sh"
+[ -n "${TA_ASAN:-}" ] && skip "under ASan (make test-asan): the instrumented build's code layout is not the one shipped; the plain suite checks it"
 
 command -v nm >/dev/null || skip "nm (binutils) is not installed"
 syms=$(nm -S --defined-only "$AGENT" | awk '$3 ~ /^[tT]$/ && $4 ~ /^(fopen|fopen64|fread|fclose|fopen_as)$/')

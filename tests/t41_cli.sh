@@ -3,6 +3,7 @@
 # through, forwards signals, sets the TRACEAGENT_* variables, keeps LD_PRELOAD entries,
 # prints the summary; `traceagent report` reads stats files and directories.
 source "$(dirname "$0")/lib/common.sh"
+[ -n "${TA_ASAN:-}" ] && skip "under ASan (make test-asan): traceagent run preloads its own agent (build/lib/libtraceagent.so), not the sanitized one; the plain suite runs it"
 
 [ -x "$CLI" ] || { fail "CLI not built ($CLI)"; finish; }
 [ -f "$AGENT" ] || { fail "agent not built ($AGENT)"; finish; }

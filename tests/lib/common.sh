@@ -1,7 +1,9 @@
 # Sourced by tests/t*.sh. Each check prints "ok - ..." or "not ok - ..."; tests/run.sh counts
 # them. A test script exits 0 when all its checks passed, 1 otherwise, 77 when skipped.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-AGENT="$ROOT/build/lib/libtraceagent.so"
+# TA_AGENT: the agent under test, as LD_PRELOAD names it. make test-asan (tests/run.sh
+# --asan) sets "<sanitized agent>:<ASan runtime>"; the agent's file is "${AGENT%%:*}".
+AGENT="${TA_AGENT:-$ROOT/build/lib/libtraceagent.so}"
 NOPAGENT="$ROOT/build/lib/libtraceagent-nop.so"
 CLI="$ROOT/build/bin/traceagent"
 PY=/usr/bin/python3          # Debian's interpreter (numpy, h5py come from Debian packages)
