@@ -290,6 +290,10 @@ static void on_fork_child(void)
     atomic_store(&flush_done, 0);
     atomic_store(&ta_end_signal, 0);
     pending_sig = 0;
+    /* the forking thread is this process's main thread: watch its tid instead */
+    int *tid_addr = NULL;
+    syscall(SYS_prctl, PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0);
+    ta_drainer_watch_main(tid_addr);
     if (!atomic_load(&ta_active) || !ta_cfg.children) {
         atomic_store(&ta_active, 0);
         ta_trace_mask = 0;
