@@ -2,9 +2,9 @@
  * ends of a process image: exit, _exit/_Exit, exec*, fork, and fatal signals.
  *
  * Every end flushes: the drainer is stopped and joined, every ring emptied, every exporter
- * finished (trace.json gets its closing "]", stats.json is written). A fatal signal flushes
- * what async-signal-safe code can (the trace, not the stats), then the program's own
- * disposition runs as before. */
+ * finished (trace.json gets its closing "]", stats.json is written). A fatal signal has
+ * the drainer thread do the same (stats.json then says "complete": false), then the
+ * default action runs as before. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -437,6 +437,10 @@ static void on_fork_child(void)
     atomic_store(&flush_done, 0);
     atomic_store(&ta_end_signal, 0);
     pending_sig = 0;
+    /* the forking thread is this process's main thread: watch its tid instead */
+    int *tid_addr = NULL;
+    syscall(SYS_prctl, PR_GET_TID_ADDRESS, &tid_addr, 0, 0, 0);
+    ta_drainer_watch_main(tid_addr);
     if (!atomic_load(&ta_active) || !ta_cfg.children) {
         atomic_store(&ta_active, 0);
         ta_trace_mask = 0;
@@ -592,7 +596,7 @@ void ta_flush_final(void)
 __attribute__((destructor)) static void ta_fini(void) { ta_flush_final(); }
 
 /* ------------------------------------------------------------------------------------ */
-/* Fatal signals: flush the trace, then let the signal do what it did before. Only
+/* Fatal signals: flush (flush_for_signal), then let the signal do what it did before. Only
  * signals whose disposition is the default at start are taken; a program that installs
  * its own handler later replaces ours (and its handler's exit path, _exit or exit, still
  * flushes). */

@@ -15,7 +15,7 @@ ta_cc "$bin" "$ROOT/tests/core/ends.c"
 run() {
     mkdir -p "$TMP/$1"
     ( cd "$TMP/$1" && timeout -s KILL 60 env TRACEAGENT_OUTPUT="$TMP/$1/out" LD_PRELOAD="$AGENT" \
-        "$bin" "$1" </dev/null >"$TMP/$1/log" 2>&1 )
+        "$bin" "$1" </dev/null >"$TMP/$1/log" 2>&1 ) 2>/dev/null
     echo $?
 }
 closed() {

@@ -190,7 +190,7 @@ printf '' | "$UNIT" "$TMP/empty.json"
 $PY -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
-keys = ["schema", "process", "events", "threads", "ops", "counters", "files", "tree", "dropped", "agent"]
+keys = ["schema", "complete", "process", "events", "threads", "ops", "counters", "files", "tree", "dropped", "agent"]
 print(("ok" if list(s) == keys and s["dropped"] == {} and s["ops"] == [] else "not ok") +
       " - unit: an empty run still writes every section", list(s))' "$TMP/empty.json"
 

@@ -29,6 +29,12 @@ struct ta_config ta_cfg;
 int ta_clock_tsc;
 struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_threads_attached, ta_intern_full;
+_Atomic int ta_end_signal; /* core.c: the signal ending the process (0: none) */
+const char *ta_sig_name(int sig, char *buf, size_t n)
+{
+    snprintf(buf, n, "SIG%d", sig);
+    return buf;
+}
 static const char *out_path;
 
 /* interning: the same text gives the same pointer */
