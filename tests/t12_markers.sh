@@ -19,7 +19,10 @@ check(len(by_tid) == 8, f"8 tracks with spans ({len(by_tid)})")
 check(all(c == {"outer": 100, "mid": 300, "leaf": 600} for c in by_tid.values()),
       "each thread: 100 outer, 300 mid, 600 leaf")
 # every leaf lies inside a mid, every mid inside its thread's outer
-def inside(a, b): return b["ts"] <= a["ts"] and a["ts"] + a["dur"] <= b["ts"] + b["dur"] + 1e-9
+# in integer ns, as tacheck.check_nesting: ts + dur in float us is off by up to ~5e-7 us once
+# the host has been up an hour (ts ~ 4e9 us), which a 1e-9 slack took for an overlap
+def ns(e): return round(e["ts"] * 1000), round(e["ts"] * 1000) + round(e["dur"] * 1000)
+def inside(a, b): return ns(b)[0] <= ns(a)[0] and ns(a)[1] <= ns(b)[1]
 for tid in by_tid:
     mids = [e for e in X if e["tid"] == tid and e["name"] == "mid"]
     outers = [e for e in X if e["tid"] == tid and e["name"].startswith("outer")]
