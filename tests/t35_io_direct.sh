@@ -11,7 +11,7 @@
 # here, calls on a NULL path (EFAULT; glibc declares those arguments nonnull, which once
 # let GCC drop the agent's own NULL check).
 source "$(dirname "$0")/lib/common.sh"
-[ -n "${TA_ASAN:-}" ] && skip "under ASan (make test-asan): the ASan runtime's pread interceptor comes between the agent and glibc, so the agent makes no direct calls there (the case this test checks); the plain suite runs it"
+[ -n "${TA_ASAN:-}" ] && skip "under ASan (make test-asan): the ASan runtime, preloaded first, defines pread, so the agent makes no direct calls there (the case this test checks); the plain suite runs it"
 
 bin="$TBUILD/io_direct"
 shim="$TBUILD/io_shim.so"

@@ -204,7 +204,7 @@ fi
 
 # ---------------------------------------------------------------------------------------
 # 2. Under the agent: stats.json against the trace.json of the same run
-[ -f "${AGENT%%:*}" ] || { fail "agent not built ($AGENT)"; finish; }
+[ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
 ta_cc "$TBUILD/stats_nested" "$ROOT/tests/stats/nested.c" || fail "build nested.c"
 
 OUT="$TMP/real"

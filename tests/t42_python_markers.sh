@@ -4,7 +4,7 @@
 # runs unchanged (and quietly) without the agent.
 source "$(dirname "$0")/lib/common.sh"
 
-[ -f "${AGENT%%:*}" ] || { fail "agent not built ($AGENT)"; finish; }
+[ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
 
 cat >"$TMP/prog.py" <<'EOF'
 import sys, threading

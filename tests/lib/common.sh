@@ -2,7 +2,7 @@
 # them. A test script exits 0 when all its checks passed, 1 otherwise, 77 when skipped.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # TA_AGENT: the agent under test, as LD_PRELOAD names it. make test-asan (tests/run.sh
-# --asan) sets "<sanitized agent>:<ASan runtime>"; the agent's file is "${AGENT%%:*}".
+# --asan) sets "<ASan runtime>:<sanitized agent>"; the agent's file is "${AGENT##*:}".
 AGENT="${TA_AGENT:-$ROOT/build/lib/libtraceagent.so}"
 NOPAGENT="$ROOT/build/lib/libtraceagent-nop.so"
 CLI="$ROOT/build/bin/traceagent"
