@@ -645,8 +645,10 @@ static bool flush_for_signal(int sig, const siginfo_t *si)
     int me = ta_gettid(), other = 0;
     if (!atomic_compare_exchange_strong(&flusher, &other, me)) {
         if (other == me) { /* this thread was flushing: finish that, then die */
-            if (synchronous(sig, si))
-                return true; /* the flush itself faulted: die now */
+            /* the flush itself faulted, or is over (a SIGPIPE from stdio's own flush at
+             * exit, after the agent's destructor): die now, nothing would redeliver it */
+            if (synchronous(sig, si) || atomic_load(&flush_done))
+                return true;
             pending_sig = sig;
             return false;
         }
