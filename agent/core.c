@@ -645,8 +645,10 @@ static bool flush_for_signal(int sig, const siginfo_t *si)
     int me = ta_gettid(), other = 0;
     if (!atomic_compare_exchange_strong(&flusher, &other, me)) {
         if (other == me) { /* this thread was flushing: finish that, then die */
-            if (synchronous(sig, si))
-                return true; /* the flush itself faulted: die now */
+            /* the flush itself faulted, or is over (a SIGPIPE from stdio's own flush at
+             * exit, after the agent's destructor): die now, nothing would redeliver it */
+            if (synchronous(sig, si) || atomic_load(&flush_done))
+                return true;
             pending_sig = sig;
             return false;
         }
@@ -1008,9 +1010,11 @@ TA_EXPORT void _Exit(int status)
  * environment carries LD_PRELOAD and the configuration). If the exec fails, this image
  * goes on and is traced into new files. */
 
-static void exec_failed(void)
+/* was_active: the image was traced when it called exec. One that was not (its output
+ * directory refused or not made, a fork child under TRACEAGENT_CHILDREN=0) stays so. */
+static void exec_failed(int was_active)
 {
-    if (ta_in_forked_copy() || atomic_load(&ta_active))
+    if (!was_active || ta_in_forked_copy() || atomic_load(&ta_active))
         return;
     ta_guard++;
     read_start_time();
@@ -1193,6 +1197,7 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
                    int flags)
 {
     char **env = child_env(envp);
+    int was_active = atomic_load(&ta_active);
     before_exec();
     int r = -1;
     if (which == 0 && ta_get_real_execve())
@@ -1208,7 +1213,7 @@ static int do_exec(int which, const char *path, int fd, char *const argv[], char
         errno = ENOSYS;
     int e = errno;
     env_buf_free();
-    exec_failed();
+    exec_failed(was_active);
     errno = e;
     return r;
 }

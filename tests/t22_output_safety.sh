@@ -78,6 +78,12 @@ for d in $dirs; do
              -a -z "$(ls -A "$TMP/$d")"
     grep -q refused "$TMP/$d.err" || fail "output dir $d: the warning says refused: $(cat "$TMP/$d.err")"
 done
+# a failed exec once started tracing into the refused directory all the same
+traced "$TMP/ww" $PY -c 'import os
+try: os.execv("/nonexistent/prog", ["x"])
+except OSError: pass' 2>/dev/null
+check "output dir ww: still no file after a failed exec ($(ls -A "$TMP/ww" | tr '\n' ' '))" \
+    test -z "$(ls -A "$TMP/ww")"
 traced "$TMP/sticky" "$bin" 10 >/dev/null 2>"$TMP/sticky.err"
 check "output dir 1777 (sticky, as /tmp): used, no warning" \
     test "$(ls "$TMP/sticky" | wc -l)" = 2 -a ! -s "$TMP/sticky.err"

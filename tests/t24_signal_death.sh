@@ -107,4 +107,17 @@ mkdir -p "$TMP/kill"
 check "report: a process killed by SIGKILL is counted as leaving no stats" \
     grep -q "^traceagent: $nterm of $((ntr + 1)) processes ended by SIGTERM (stats incomplete); 1 left no stats" \
     "$TMP/sum/report.txt"
+
+# SIGPIPE from stdio's flush at exit, after the agent's destructor had flushed: it was
+# swallowed (the handler took it for one arriving mid-flush) and the program exited 0
+cat >"$TMP/pipe.c" <<'C'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("hello\n"); sleep(1); return 0; }
+C
+ta_cc "$TBUILD/latepipe" "$TMP/pipe.c"
+mkdir -p "$TMP/latepipe"
+rc=$(traced "$TMP/latepipe" bash -c '"$0" | true; echo ${PIPESTATUS[0]}' "$TBUILD/latepipe")
+check "SIGPIPE at exit's stdio flush, after the agent's: dies of it as untraced (rc $rc, want 141)" \
+    test "$rc" = 141
 finish
