@@ -1038,6 +1038,13 @@ static void before_exec(void)
  * and unsetenv meanwhile (a getenv that returned NULL the second time crashed the
  * program), and the program may have cleared it. */
 #define SNAP_MAX 32
+/* The sanitized build (make test-asan) keeps its runtime's settings for children too. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_VAR(e) (!strncmp(e, "ASAN_OPTIONS=", 13) || !strncmp(e, "UBSAN_OPTIONS=", 14) || \
+                          !strncmp(e, "TA_SANITIZER_LOG=", 17))
+#else
+#define SANITIZER_VAR(e) 0
+#endif
 static char snap_mem[16384];
 static const char *snap[SNAP_MAX]; /* "TRACEAGENT_X=value" */
 static size_t nsnap;
@@ -1054,7 +1061,7 @@ static void env_snapshot(void)
     size_t o = 0;
     for (char **e = environ; e && *e && nsnap < SNAP_MAX; e++) {
         size_t l = strlen(*e) + 1;
-        if (strncmp(*e, "TRACEAGENT_", 11) || o + l > sizeof snap_mem)
+        if ((strncmp(*e, "TRACEAGENT_", 11) && !SANITIZER_VAR(*e)) || o + l > sizeof snap_mem)
             continue;
         memcpy(snap_mem + o, *e, l);
         snap[nsnap++] = snap_mem + o;
@@ -1074,6 +1081,12 @@ static void env_snapshot(void)
                 base = p + i + 1;
         if (len && len - (size_t)(base - p) == strlen(me) && !strncmp(base, me, strlen(me)) &&
             o + len + 1 <= sizeof snap_mem) {
+#if defined(__SANITIZE_ADDRESS__)
+            len += (size_t)(p - pre); /* the ASan runtime before it comes along, first */
+            p = pre;
+            if (o + len + 1 > sizeof snap_mem)
+                return;
+#endif
             memcpy(snap_mem + o, p, len);
             snap_mem[o + len] = 0;
             self_entry = snap_mem + o;
@@ -1168,8 +1181,13 @@ static char **child_env(char *const envp[])
             size_t vl = v ? strlen(v) : 0;
             if (vl + self_len + 16 < (size_t)(str_end - str) && vl < PRELOAD_ROOM - 16) {
                 char *e = str;
+#if defined(__SANITIZE_ADDRESS__) /* the ASan runtime must come first */
+                str += ta_fmt(str, (size_t)(str_end - str), "LD_PRELOAD=%s%s%s", self_entry,
+                              vl ? ":" : "", v ? v : "") + 1;
+#else
                 str += ta_fmt(str, (size_t)(str_end - str), "LD_PRELOAD=%s%s%s", v ? v : "",
                               vl ? ":" : "", self_entry) + 1;
+#endif
                 if (pre_at != (size_t)-1)
                     out[pre_at] = e;
                 else

@@ -34,8 +34,11 @@ for f in os.listdir(out):
 PY
 }
 
+# untraced: the same program alone, or under make test-asan with the ASan runtime alone
+# (it turns core dumps off: disable_coredump), so that only the agent differs
+alone=; [ -n "${TA_ASAN:-}" ] && alone=${AGENT%:*}
 for m in term segv abort bus; do
-    want=$(status $m)
+    want=$(status $m "$alone")
     got=$(status $m "$AGENT")
     check "$m: wait status as untraced ($got, untraced $want)" test "$got" = "$want"
     $PY - "$ROOT" "$TMP/$m/out" "$m" <<'PY' || T_FAILS=$((T_FAILS + 1))
