@@ -67,35 +67,37 @@ static void excl_add(const char *a, size_t an, const char *b, size_t bn, int dir
     excl[nexcl++] = (struct excl){s, n, dir};
 }
 
-/* An exclude as given, and, when it is relative, also as an absolute path (the program may
- * name the same files either way). */
-static void excl_add_both(const char *p, size_t n, int dir, const char *cwd, size_t cwdn)
+static const char *absolute(const char *base, const char *path, size_t n, char *buf,
+                            size_t cap, size_t *len);
+
+/* An exclude as given, and also as the agent names paths (absolute, "." and ".." resolved
+ * lexically, no "//": ta_path_id), which is what it is matched against: "../data" or an
+ * output directory "//traceagent-out" (cwd "/") never matched once paths were absolute. A
+ * trailing '/' is kept: "/tmp/" does not exclude "/tmp2". */
+static void excl_add_both(const char *p, size_t n, int dir, const char *cwd)
 {
     p = skip_dot_slash(p, &n);
     if (!n)
         return;
     excl_add(p, n, "", 0, dir);
-    if (p[0] != '/' && cwdn) {
-        char tmp[4096];
-        if (cwdn + 1 + n < sizeof tmp) {
-            memcpy(tmp, cwd, cwdn);
-            tmp[cwdn] = '/';
-            excl_add(tmp, cwdn + 1, p, n, dir);
-        }
-    }
+    char tmp[4096];
+    size_t m = 0;
+    const char *a = absolute(cwd[0] ? cwd : NULL, p, n, tmp, sizeof tmp - 1, &m);
+    if (a == p)
+        return; /* absolute and clean already, or cwd unknown, or too long */
+    if (p[n - 1] == '/' && tmp[m - 1] != '/')
+        tmp[m++] = '/';
+    excl_add(tmp, m, "", 0, dir);
 }
 
 static void excl_init(const char *cwd)
 {
-    size_t cwdn = strlen(cwd);
-    if (cwdn == 1) /* "/": joining gives "//x" otherwise */
-        cwdn = 0;
     for (int i = 0; i < ta_cfg.nexcludes && i < TA_MAX_EXCLUDES; i++)
         if (ta_cfg.excludes[i])
-            excl_add_both(ta_cfg.excludes[i], ta_cfg.exclude_len[i], 0, cwd, cwdn);
+            excl_add_both(ta_cfg.excludes[i], ta_cfg.exclude_len[i], 0, cwd);
     /* the agent's own output directory: a directory match, so that "out" does not also
      * exclude "out2" */
-    excl_add_both(ta_cfg.output, strlen(ta_cfg.output), 1, cwd, cwdn);
+    excl_add_both(ta_cfg.output, strlen(ta_cfg.output), 1, cwd);
 }
 
 bool ta_path_excluded(const char *path, size_t n)

@@ -33,6 +33,14 @@ os.chdir("..")
 with open("a/p.txt") as f: f.read()
 ')
 
+# --- excludes as paths are named ---------------------------------------------------------
+mkdir -p "$TMP/xe/w" "$TMP/xe/d1" "$TMP/xe/d2"
+echo abcd >"$TMP/xe/d1/f" && echo abcd >"$TMP/xe/d2/f"
+(cd "$TMP/xe/w" && TRACEAGENT_EXCLUDE="../d1:$TMP//xe/./d2/" traced "$TMP/xeo" $PY -c '
+import os
+for p in ("../d1/f", os.getcwd() + "/../d2/f"): open(p).read()
+')
+
 $PY - "$ROOT" "$TMP" <<'PY'
 import glob, os, sys
 ROOT, T = sys.argv[1:3]
@@ -117,6 +125,9 @@ p = files.get(T + "/pw/a/p.txt", {})
 check("python: os.chdir, then relative opens: one row, absolute",
       p.get("bytes_written") == 70 and p.get("bytes_read") == 70 and p.get("opens") == 2,
       [(k, v.get("opens")) for k, v in files.items() if "p.txt" in k])
+files, ev = rows(T + "/xeo", "python3")
+check("TRACEAGENT_EXCLUDE with '..', '//', '.': nothing under them is traced (paths are "
+      "absolute and clean, the excludes too)", not [k for k in files if "/xe/d" in k], sorted(files))
 tacheck.finish()
 PY
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
