@@ -33,12 +33,15 @@ os.chdir("..")
 with open("a/p.txt") as f: f.read()
 ')
 
-# --- excludes as paths are named ---------------------------------------------------------
+# --- excludes as paths are named; a copy from a source without a path ---------------------
 mkdir -p "$TMP/xe/w" "$TMP/xe/d1" "$TMP/xe/d2"
 echo abcd >"$TMP/xe/d1/f" && echo abcd >"$TMP/xe/d2/f"
 (cd "$TMP/xe/w" && TRACEAGENT_EXCLUDE="../d1:$TMP//xe/./d2/" traced "$TMP/xeo" $PY -c '
 import os
 for p in ("../d1/f", os.getcwd() + "/../d2/f"): open(p).read()
+m = os.memfd_create("m"); os.write(m, b"x" * 33)
+o = os.open("dst", os.O_WRONLY | os.O_CREAT, 0o600)
+os.sendfile(o, m, 0, 33)
 ')
 
 $PY - "$ROOT" "$TMP" <<'PY'
@@ -128,6 +131,9 @@ check("python: os.chdir, then relative opens: one row, absolute",
 files, ev = rows(T + "/xeo", "python3")
 check("TRACEAGENT_EXCLUDE with '..', '//', '.': nothing under them is traced (paths are "
       "absolute and clean, the excludes too)", not [k for k in files if "/xe/d" in k], sorted(files))
+d = files.get(T + "/xe/w/dst", {})
+check("sendfile from a memfd (no path): the destination's bytes_written",
+      d.get("bytes_written") == 33 and d.get("writes") == 1, d)
 tacheck.finish()
 PY
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
