@@ -215,6 +215,15 @@ static void cwd_from_kernel(void)
     set_cwd(r > 1 && buf[0] == '/' ? ta_intern(buf, strlen(buf)) : 0);
 }
 
+/* Does p hold a ".." component? */
+static bool has_dotdot(const char *p)
+{
+    for (const char *q = p; (q = strstr(q, "..")); q += 2)
+        if ((q == p || q[-1] == '/') && (q[2] == 0 || q[2] == '/'))
+            return true;
+    return false;
+}
+
 void ta_cwd_chdir(const char *path)
 {
     int saved = errno;
@@ -222,6 +231,12 @@ void ta_cwd_chdir(const char *path)
     char buf[4096];
     size_t m = 0;
     const char *p = NULL;
+    /* ".." after a symbolic link is its target's parent, not the link's: chdir("/d/lnk")
+     * then chdir("..") left the agent in /d while the kernel was in the target's parent,
+     * and every relative path after it named a file elsewhere. Asked to the kernel then,
+     * unless the program is sandboxed (no system call of the agent's own). */
+    if (has_dotdot(path) && !ta_sandboxed)
+        cwd = 0, path = ""; /* cwd_from_kernel below */
     if (path[0] == '/' || cwd)
         p = absolute(cwd ? ta_str(cwd) : NULL, path, strlen(path), buf, sizeof buf, &m);
     if (p && p[0] == '/')

@@ -33,6 +33,14 @@ os.chdir("..")
 with open("a/p.txt") as f: f.read()
 ')
 
+# chdir("..") after a symbolic link: the kernel's cwd is the link target's parent
+mkdir -p "$TMP/sl/real/sub" && ln -s real/sub "$TMP/sl/lnk"
+traced "$TMP/pysl" $PY -c '
+import os, sys
+os.chdir(sys.argv[1] + "/lnk"); os.chdir("..")
+with open("f", "w") as f: f.write("x" * 9)
+' "$TMP/sl"
+
 # --- excludes as paths are named; a copy from a source without a path ---------------------
 mkdir -p "$TMP/xe/w" "$TMP/xe/d1" "$TMP/xe/d2"
 echo abcd >"$TMP/xe/d1/f" && echo abcd >"$TMP/xe/d2/f"
@@ -128,6 +136,10 @@ p = files.get(T + "/pw/a/p.txt", {})
 check("python: os.chdir, then relative opens: one row, absolute",
       p.get("bytes_written") == 70 and p.get("bytes_read") == 70 and p.get("opens") == 2,
       [(k, v.get("opens")) for k, v in files.items() if "p.txt" in k])
+files, ev = rows(T + "/pysl", "python3")
+check("chdir(\"..\") after a symbolic link: the file where the kernel put it",
+      files.get(T + "/sl/real/f", {}).get("bytes_written") == 9,
+      [(k, v.get("bytes_written")) for k, v in files.items() if "/sl/" in k])
 files, ev = rows(T + "/xeo", "python3")
 check("TRACEAGENT_EXCLUDE with '..', '//', '.': nothing under them is traced (paths are "
       "absolute and clean, the excludes too)", not [k for k in files if "/xe/d" in k], sorted(files))
