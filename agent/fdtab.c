@@ -67,35 +67,37 @@ static void excl_add(const char *a, size_t an, const char *b, size_t bn, int dir
     excl[nexcl++] = (struct excl){s, n, dir};
 }
 
-/* An exclude as given, and, when it is relative, also as an absolute path (the program may
- * name the same files either way). */
-static void excl_add_both(const char *p, size_t n, int dir, const char *cwd, size_t cwdn)
+static const char *absolute(const char *base, const char *path, size_t n, char *buf,
+                            size_t cap, size_t *len);
+
+/* An exclude as given, and also as the agent names paths (absolute, "." and ".." resolved
+ * lexically, no "//": ta_path_id), which is what it is matched against: "../data" or an
+ * output directory "//traceagent-out" (cwd "/") never matched once paths were absolute. A
+ * trailing '/' is kept: "/tmp/" does not exclude "/tmp2". */
+static void excl_add_both(const char *p, size_t n, int dir, const char *cwd)
 {
     p = skip_dot_slash(p, &n);
     if (!n)
         return;
     excl_add(p, n, "", 0, dir);
-    if (p[0] != '/' && cwdn) {
-        char tmp[4096];
-        if (cwdn + 1 + n < sizeof tmp) {
-            memcpy(tmp, cwd, cwdn);
-            tmp[cwdn] = '/';
-            excl_add(tmp, cwdn + 1, p, n, dir);
-        }
-    }
+    char tmp[4096];
+    size_t m = 0;
+    const char *a = absolute(cwd[0] ? cwd : NULL, p, n, tmp, sizeof tmp - 1, &m);
+    if (a == p)
+        return; /* absolute and clean already, or cwd unknown, or too long */
+    if (p[n - 1] == '/' && tmp[m - 1] != '/')
+        tmp[m++] = '/';
+    excl_add(tmp, m, "", 0, dir);
 }
 
 static void excl_init(const char *cwd)
 {
-    size_t cwdn = strlen(cwd);
-    if (cwdn == 1) /* "/": joining gives "//x" otherwise */
-        cwdn = 0;
     for (int i = 0; i < ta_cfg.nexcludes && i < TA_MAX_EXCLUDES; i++)
         if (ta_cfg.excludes[i])
-            excl_add_both(ta_cfg.excludes[i], ta_cfg.exclude_len[i], 0, cwd, cwdn);
+            excl_add_both(ta_cfg.excludes[i], ta_cfg.exclude_len[i], 0, cwd);
     /* the agent's own output directory: a directory match, so that "out" does not also
      * exclude "out2" */
-    excl_add_both(ta_cfg.output, strlen(ta_cfg.output), 1, cwd, cwdn);
+    excl_add_both(ta_cfg.output, strlen(ta_cfg.output), 1, cwd);
 }
 
 bool ta_path_excluded(const char *path, size_t n)
@@ -213,6 +215,15 @@ static void cwd_from_kernel(void)
     set_cwd(r > 1 && buf[0] == '/' ? ta_intern(buf, strlen(buf)) : 0);
 }
 
+/* Does p hold a ".." component? */
+static bool has_dotdot(const char *p)
+{
+    for (const char *q = p; (q = strstr(q, "..")); q += 2)
+        if ((q == p || q[-1] == '/') && (q[2] == 0 || q[2] == '/'))
+            return true;
+    return false;
+}
+
 void ta_cwd_chdir(const char *path)
 {
     int saved = errno;
@@ -220,6 +231,12 @@ void ta_cwd_chdir(const char *path)
     char buf[4096];
     size_t m = 0;
     const char *p = NULL;
+    /* ".." after a symbolic link is its target's parent, not the link's: chdir("/d/lnk")
+     * then chdir("..") left the agent in /d while the kernel was in the target's parent,
+     * and every relative path after it named a file elsewhere. Asked to the kernel then,
+     * unless the program is sandboxed (no system call of the agent's own). */
+    if (has_dotdot(path) && !ta_sandboxed)
+        cwd = 0, path = ""; /* cwd_from_kernel below */
     if (path[0] == '/' || cwd)
         p = absolute(cwd ? ta_str(cwd) : NULL, path, strlen(path), buf, sizeof buf, &m);
     if (p && p[0] == '/')

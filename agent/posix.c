@@ -44,8 +44,10 @@
  *   path is named (open, stat, unlink, ...); an fd opened on an excluded path carries an
  *   `excluded` bit, and every call on it passes through unrecorded.
  *
- * - The agent's own fds: close() and close_range() never close them (close returns 0);
- *   a dup2/dup3 onto one is let through with a warning (once).
+ * - The agent's own fds: the program has no fd of that number, so its calls go as without
+ *   the agent: close() fails with EBADF, close_range() closes the others, dup/dup2/dup3/
+ *   fcntl from one fail with EBADF; a dup2/dup3 onto one (or a dup/F_DUPFD that would get
+ *   its number) first moves the agent's file to another number (agent_fd_clash).
  *
  * - mmap/mmap64 are recorded only for file maps (fd >= 0, no MAP_ANONYMOUS); munmap only
  *   when its address is the start of a recorded file map (a small lock-free table; when no

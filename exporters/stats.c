@@ -538,12 +538,14 @@ static inline unsigned size_bucket(uint64_t n)
 
 static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
 {
-    struct file_row *f = file_get(ev->path);
-    if (!f)
+    /* a copy from a source without a path (a memfd, a socket, an fd the agent did not see
+     * opened) still writes its destination */
+    struct file_row *f = ev->path && *ev->path ? file_get(ev->path) : NULL;
+    if (!f && !(ev->op->io == TA_IO_COPY && ev->str2 && *ev->str2))
         return;
     int has_bytes = rec && (rec->flags & TA_F_BYTES) && rec->u.io.bytes >= 0;
     uint64_t bytes = has_bytes ? (uint64_t)rec->u.io.bytes : 0;
-    if (rec && (rec->flags & TA_F_ERR))
+    if (f && rec && (rec->flags & TA_F_ERR))
         f->errors++;
     switch (ev->op->io) {
     case TA_IO_READ:
@@ -563,11 +565,13 @@ static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
         }
         return;
     case TA_IO_COPY: /* a read of the source (here), a write of the destination (str2) */
-        f->reads++;
-        f->read_ns += ev->dur_ns;
-        if (has_bytes) {
-            f->bytes_read += bytes;
-            f->rsz[size_bucket(bytes)]++;
+        if (f) {
+            f->reads++;
+            f->read_ns += ev->dur_ns;
+            if (has_bytes) {
+                f->bytes_read += bytes;
+                f->rsz[size_bucket(bytes)]++;
+            }
         }
         if (ev->str2 && *ev->str2 && (f = file_get(ev->str2))) {
             f->writes++;
@@ -655,7 +659,7 @@ static void stats_event(const struct ta_event *ev)
         if (rec->flags & TA_F_ERR)
             r->errors++;
     }
-    if (ev->path && *ev->path)
+    if ((ev->path && *ev->path) || (ev->op->io == TA_IO_COPY && ev->str2 && *ev->str2))
         file_event(ev, rec);
     if (t)
         tree_span(t, op, name, rec ? rec->depth : 0, d);

@@ -33,6 +33,25 @@ os.chdir("..")
 with open("a/p.txt") as f: f.read()
 ')
 
+# chdir("..") after a symbolic link: the kernel's cwd is the link target's parent
+mkdir -p "$TMP/sl/real/sub" && ln -s real/sub "$TMP/sl/lnk"
+traced "$TMP/pysl" $PY -c '
+import os, sys
+os.chdir(sys.argv[1] + "/lnk"); os.chdir("..")
+with open("f", "w") as f: f.write("x" * 9)
+' "$TMP/sl"
+
+# --- excludes as paths are named; a copy from a source without a path ---------------------
+mkdir -p "$TMP/xe/w" "$TMP/xe/d1" "$TMP/xe/d2"
+echo abcd >"$TMP/xe/d1/f" && echo abcd >"$TMP/xe/d2/f"
+(cd "$TMP/xe/w" && TRACEAGENT_EXCLUDE="../d1:$TMP//xe/./d2/" traced "$TMP/xeo" $PY -c '
+import os
+for p in ("../d1/f", os.getcwd() + "/../d2/f"): open(p).read()
+m = os.memfd_create("m"); os.write(m, b"x" * 33)
+o = os.open("dst", os.O_WRONLY | os.O_CREAT, 0o600)
+os.sendfile(o, m, 0, 33)
+')
+
 $PY - "$ROOT" "$TMP" <<'PY'
 import glob, os, sys
 ROOT, T = sys.argv[1:3]
@@ -117,6 +136,16 @@ p = files.get(T + "/pw/a/p.txt", {})
 check("python: os.chdir, then relative opens: one row, absolute",
       p.get("bytes_written") == 70 and p.get("bytes_read") == 70 and p.get("opens") == 2,
       [(k, v.get("opens")) for k, v in files.items() if "p.txt" in k])
+files, ev = rows(T + "/pysl", "python3")
+check("chdir(\"..\") after a symbolic link: the file where the kernel put it",
+      files.get(T + "/sl/real/f", {}).get("bytes_written") == 9,
+      [(k, v.get("bytes_written")) for k, v in files.items() if "/sl/" in k])
+files, ev = rows(T + "/xeo", "python3")
+check("TRACEAGENT_EXCLUDE with '..', '//', '.': nothing under them is traced (paths are "
+      "absolute and clean, the excludes too)", not [k for k in files if "/xe/d" in k], sorted(files))
+d = files.get(T + "/xe/w/dst", {})
+check("sendfile from a memfd (no path): the destination's bytes_written",
+      d.get("bytes_written") == 33 and d.get("writes") == 1, d)
 tacheck.finish()
 PY
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
