@@ -118,8 +118,12 @@ static void flush(struct ta_buf *b, int final)
     if (done < n) {
         /* a short write (disk full): back to the last whole line */
         size_t keep = whole_lines(b->p, done);
-        if (keep < done)
+        if (keep < done) {
+            /* and the offset with it: a later write (the close, within the reserve, after
+             * the size limit) must not leave a gap of zero bytes */
             syscall(SYS_ftruncate, b->fd, (long)(b->written + keep));
+            syscall(SYS_lseek, b->fd, (long)(b->written + keep), SEEK_SET);
+        }
         done = keep;
     }
     b->written += done;
