@@ -536,6 +536,27 @@ static inline unsigned size_bucket(uint64_t n)
     return n ? 64u - (unsigned)__builtin_clzll(n) : 0; /* 1 -> 1, 2..3 -> 2, 4..7 -> 3 */
 }
 
+/* A read or a write of file f: count, time, bytes and their size class */
+static void file_read(struct file_row *f, uint64_t ns, int has_bytes, uint64_t bytes)
+{
+    f->reads++;
+    f->read_ns += ns;
+    if (has_bytes) {
+        f->bytes_read += bytes;
+        f->rsz[size_bucket(bytes)]++;
+    }
+}
+
+static void file_write(struct file_row *f, uint64_t ns, int has_bytes, uint64_t bytes)
+{
+    f->writes++;
+    f->write_ns += ns;
+    if (has_bytes) {
+        f->bytes_written += bytes;
+        f->wsz[size_bucket(bytes)]++;
+    }
+}
+
 static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
 {
     /* a copy from a source without a path (a memfd, a socket, an fd the agent did not see
@@ -549,38 +570,16 @@ static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
         f->errors++;
     switch (ev->op->io) {
     case TA_IO_READ:
-        f->reads++;
-        f->read_ns += ev->dur_ns;
-        if (has_bytes) {
-            f->bytes_read += bytes;
-            f->rsz[size_bucket(bytes)]++;
-        }
+        file_read(f, ev->dur_ns, has_bytes, bytes);
         return;
     case TA_IO_WRITE:
-        f->writes++;
-        f->write_ns += ev->dur_ns;
-        if (has_bytes) {
-            f->bytes_written += bytes;
-            f->wsz[size_bucket(bytes)]++;
-        }
+        file_write(f, ev->dur_ns, has_bytes, bytes);
         return;
     case TA_IO_COPY: /* a read of the source (here), a write of the destination (str2) */
-        if (f) {
-            f->reads++;
-            f->read_ns += ev->dur_ns;
-            if (has_bytes) {
-                f->bytes_read += bytes;
-                f->rsz[size_bucket(bytes)]++;
-            }
-        }
-        if (ev->str2 && *ev->str2 && (f = file_get(ev->str2))) {
-            f->writes++;
-            f->write_ns += ev->dur_ns;
-            if (has_bytes) {
-                f->bytes_written += bytes;
-                f->wsz[size_bucket(bytes)]++;
-            }
-        }
+        if (f)
+            file_read(f, ev->dur_ns, has_bytes, bytes);
+        if (ev->str2 && *ev->str2 && (f = file_get(ev->str2)))
+            file_write(f, ev->dur_ns, has_bytes, bytes);
         return;
     case TA_IO_OPEN: f->opens++; break;
     case TA_IO_CLOSE: f->closes++; break;
