@@ -360,36 +360,52 @@ static void absolutize_env(void)
 
 /* TRACEAGENT_CHILDREN=0: children started by any means (exec, system, posix_spawn) must not
  * load the agent: take it out of LD_PRELOAD in the environment they inherit. */
+/* The agent's own file name: the last part of its path, which is how ld.so matches an
+ * LD_PRELOAD entry against a loaded object. NULL if unknown. */
+static const char *self_name(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)&self_name, &info) || !info.dli_fname)
+        return NULL;
+    const char *me = strrchr(info.dli_fname, '/');
+    return me ? me + 1 : info.dli_fname;
+}
+
+/* The entry of an LD_PRELOAD list at or after p (entries are separated by ':' or ' '), its
+ * length in *len, and in *mine whether its file name is `me`; NULL past the last one. */
+static const char *preload_entry(const char *p, const char *me, size_t *len, bool *mine)
+{
+    while (*p == ':' || *p == ' ')
+        p++;
+    if (!*p)
+        return NULL;
+    size_t l = strcspn(p, ": "), ml = strlen(me);
+    const char *base = p;
+    for (size_t i = 0; i < l; i++)
+        if (p[i] == '/')
+            base = p + i + 1;
+    *len = l;
+    *mine = l - (size_t)(base - p) == ml && !strncmp(base, me, ml);
+    return p;
+}
+
 static void drop_self_from_preload(void)
 {
-    const char *pre = getenv("LD_PRELOAD");
-    Dl_info info;
-    if (!pre || !dladdr((void *)&drop_self_from_preload, &info) || !info.dli_fname)
+    const char *pre = getenv("LD_PRELOAD"), *me = self_name();
+    if (!pre || !me)
         return;
-    const char *me = strrchr(info.dli_fname, '/');
-    me = me ? me + 1 : info.dli_fname;
     char *out = malloc(strlen(pre) + 1); /* the list can be of any length */
     if (!out)
         return;
-    size_t o = 0;
-    const char *p = pre;
-    while (*p) {
-        size_t len = strcspn(p, ": ");
-        const char *base = p;
-        for (size_t i = 0; i < len; i++)
-            if (p[i] == '/')
-                base = p + i + 1;
-        size_t blen = len - (size_t)(base - p);
-        if (len && !(blen == strlen(me) && !strncmp(base, me, blen))) {
+    size_t o = 0, len;
+    bool mine;
+    for (const char *p = pre; (p = preload_entry(p, me, &len, &mine)); p += len)
+        if (!mine) {
             if (o)
                 out[o++] = ':';
             memcpy(out + o, p, len);
             o += len;
         }
-        p += len;
-        while (*p == ':' || *p == ' ')
-            p++;
-    }
     out[o] = 0;
     if (o)
         setenv("LD_PRELOAD", out, 1);
@@ -1067,20 +1083,13 @@ static void env_snapshot(void)
         snap[nsnap++] = snap_mem + o;
         o += l;
     }
-    const char *pre = getenv("LD_PRELOAD");
-    Dl_info info;
-    if (!pre || !dladdr((void *)&env_snapshot, &info) || !info.dli_fname)
+    const char *pre = getenv("LD_PRELOAD"), *me = self_name();
+    if (!pre || !me)
         return;
-    const char *me = strrchr(info.dli_fname, '/');
-    me = me ? me + 1 : info.dli_fname;
-    for (const char *p = pre; *p;) {
-        size_t len = strcspn(p, ": ");
-        const char *base = p;
-        for (size_t i = 0; i < len; i++)
-            if (p[i] == '/')
-                base = p + i + 1;
-        if (len && len - (size_t)(base - p) == strlen(me) && !strncmp(base, me, strlen(me)) &&
-            o + len + 1 <= sizeof snap_mem) {
+    size_t len;
+    bool mine;
+    for (const char *p = pre; (p = preload_entry(p, me, &len, &mine)); p += len) {
+        if (mine && o + len + 1 <= sizeof snap_mem) {
 #if defined(__SANITIZE_ADDRESS__)
             len += (size_t)(p - pre); /* the ASan runtime before it comes along, first */
             p = pre;
@@ -1093,9 +1102,6 @@ static void env_snapshot(void)
             self_len = len;
             return;
         }
-        p += len;
-        while (*p == ':' || *p == ' ')
-            p++;
     }
 }
 
@@ -1104,19 +1110,11 @@ static bool names_self(const char *v)
 {
     const char *me = strrchr(self_entry, '/');
     me = me ? me + 1 : self_entry;
-    size_t ml = strlen(me);
-    for (const char *p = v; *p;) {
-        size_t len = strcspn(p, ": ");
-        const char *base = p;
-        for (size_t i = 0; i < len; i++)
-            if (p[i] == '/')
-                base = p + i + 1;
-        if (len - (size_t)(base - p) == ml && !strncmp(base, me, ml))
+    size_t len;
+    bool mine;
+    for (const char *p = v; (p = preload_entry(p, me, &len, &mine)); p += len)
+        if (mine)
             return true;
-        p += len;
-        while (*p == ':' || *p == ' ')
-            p++;
-    }
     return false;
 }
 
