@@ -508,12 +508,8 @@ static void discover(int fd, struct ta_fdent *e)
 /* Every fd open now (inherited at start, or across exec). A few system calls per fd, once,
  * before main: none later on the program's thread, which may be under a seccomp filter by
  * then. No /proc: these fds stay unknown. */
-static void discover_open_fds(void)
+long ta_proc_fds(int dir, void (*fn)(int fd, void *arg), void *arg)
 {
-    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
-                           O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (dir < 0)
-        return;
     char buf[4096];
     long n;
     while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
@@ -523,11 +519,28 @@ static void discover_open_fds(void)
             long fd = 0;
             if (*name < '0' || *name > '9')
                 continue;
-            while (*name >= '0' && *name <= '9' && fd < TA_FD_MAX)
+            while (*name >= '0' && *name <= '9' && fd <= INT32_MAX)
                 fd = fd * 10 + (*name++ - '0');
-            if (fd != dir && fd < TA_FD_MAX)
-                discover((int)fd, &ta_fdtab[fd]);
+            if (fd != dir && fd <= INT32_MAX)
+                fn((int)fd, arg);
         }
+    return n;
+}
+
+static void discover_fd(int fd, void *arg)
+{
+    (void)arg;
+    if (fd < TA_FD_MAX)
+        discover(fd, &ta_fdtab[fd]);
+}
+
+static void discover_open_fds(void)
+{
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                           O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (dir < 0)
+        return;
+    ta_proc_fds(dir, discover_fd, NULL);
     syscall(SYS_close, dir);
 }
 

@@ -95,6 +95,10 @@ static inline void ta_fd_set_spos(struct ta_fdent *e, int64_t pos)
  * program can have installed a seccomp filter; safe to call again (it does nothing then). */
 void ta_fdtab_init(void);
 
+/* fn(fd, arg) for each fd listed in `dir` (an open /proc/self/fd) but `dir` itself, by raw
+ * system calls; the last getdents64's result: 0 when all were listed. */
+long ta_proc_fds(int dir, void (*fn)(int fd, void *arg), void *arg);
+
 /* The working directory, for relative paths: read once at init, then followed through the
  * program's chdir/fchdir (posix.c) without a system call. `ta_cwd_gen` changes with every
  * change of it (the per-thread path cache keeps relative paths only within one). */

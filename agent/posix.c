@@ -894,6 +894,15 @@ static void close_quietly(int fd, bool upkeep)
     syscall(SYS_close, fd);
 }
 
+struct from_fd { unsigned lo; bool upkeep; };
+
+static void close_from_fd(int fd, void *arg)
+{
+    const struct from_fd *from = arg;
+    if ((unsigned)fd >= from->lo)
+        close_quietly(fd, from->upkeep);
+}
+
 TA_EXPORT void closefrom(int lowfd)
 {
     unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
@@ -910,20 +919,8 @@ TA_EXPORT void closefrom(int lowfd)
             close_quietly((int)lo, upkeep); /* glibc's way out of EMFILE: one fd fewer */
             continue;
         }
-        char buf[4096];
-        long n;
-        while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0)
-            for (long off = 0; off < n;) {
-                const char *name = buf + off + 19; /* struct linux_dirent64: d_name */
-                off += *(unsigned short *)(buf + off + 16); /* d_reclen */
-                long fd = 0;
-                if (*name < '0' || *name > '9')
-                    continue;
-                while (*name >= '0' && *name <= '9' && fd <= INT32_MAX)
-                    fd = fd * 10 + (*name++ - '0');
-                if (fd >= lo && fd != dir && fd <= INT32_MAX)
-                    close_quietly((int)fd, upkeep);
-            }
+        struct from_fd from = {lo, upkeep};
+        long n = ta_proc_fds(dir, close_from_fd, &from);
         syscall(SYS_close, dir);
         if (n == 0) {
             errno = saved;
