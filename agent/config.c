@@ -405,5 +405,3 @@ void ta_config_load(void)
     if (ta_cfg.exports & TA_EXPORT_LTTNG)
         ta_warn("TRACEAGENT_EXPORT: lttng export is not in this version yet; ignored");
 }
-
-const char *ta_config_var(size_t i) { return i < NKEYS ? keys[i].var : NULL; }

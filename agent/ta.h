@@ -447,7 +447,6 @@ struct ta_config {
 enum ta_clock_choice { TA_CLOCK_AUTO, TA_CLOCK_TSC, TA_CLOCK_MONOTONIC };
 extern struct ta_config ta_cfg;
 void ta_config_load(void);
-const char *ta_config_var(size_t i); /* the i-th key's variable (config_keys.h), NULL past the end */
 
 struct ta_proc {
     int pid, ppid;
