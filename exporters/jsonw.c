@@ -38,8 +38,7 @@ void ta_buf_file(struct ta_buf *b, const char *suffix, size_t reserve, int whole
 {
     b->suffix = suffix;
     b->reserve = reserve;
-    b->whole = whole;
-    b->limit = fsize_limit();
+    b->whole = whole; /* the limit is read before each write (flush) */
 }
 
 /* One warning per process for a file that stops short (the first; the others at info). */
