@@ -343,15 +343,26 @@ static void absolutize_env(void)
     const char *hit;
     if (pre && (pre[0] != '/' || strstr(pre, ":") || strstr(pre, " ")) && dladdr((void *)&absolutize_env, &info) && info.dli_fname &&
         info.dli_fname[0] != '/' && (hit = strstr(pre, info.dli_fname)) &&
-        syscall(SYS_getcwd, cwd, sizeof cwd) > 0 &&
-        strlen(cwd) + strlen(info.dli_fname) + 2 <= sizeof cwd) { /* else it cannot be opened */
+        syscall(SYS_getcwd, cwd, sizeof cwd) > 0) {
+        /* cwd/name as ld.so opened it; where that passes PATH_MAX (a deep cwd and a long
+         * run of "../"), with its "." and ".." resolved against the cwd (which getcwd gives
+         * free of symlinks): else it cannot be opened, and children that change directory
+         * lose the agent */
+        size_t cl = strlen(cwd), fl = strlen(info.dli_fname), jl = 0;
+        char joined[sizeof cwd];
+        if (cl + fl + 2 <= sizeof joined) {
+            jl = (size_t)ta_fmt(joined, sizeof joined, "%s/%s", cwd, info.dli_fname);
+        } else {
+            memcpy(joined, cwd, cl + 1);
+            jl = ta_path_join(joined, cl, sizeof joined, info.dli_fname, fl);
+        }
         /* the list can be of any length (it was once cut, then looped on, at 8 KiB) */
-        size_t n = strlen(pre) + strlen(cwd) + 2;
-        char *out = malloc(n);
+        size_t n = strlen(pre) + jl + 1;
+        char *out = jl ? malloc(n) : NULL;
         if (out) {
             int before = (int)(hit - pre);
             memcpy(out, pre, (size_t)before);
-            ta_fmt(out + before, n - (size_t)before, "%s/%s", cwd, hit);
+            ta_fmt(out + before, n - (size_t)before, "%s%s", joined, hit + fl);
             setenv("LD_PRELOAD", out, 1);
             free(out);
         }

@@ -119,10 +119,7 @@ bool ta_path_excluded(const char *path, size_t n)
 _Atomic uint32_t ta_cwd_gen;
 static _Atomic uint32_t cwd_id; /* the cwd, interned (absolute); 0 unknown */
 
-/* out[0..len) is an absolute directory (or "" for the root); append `rel` (n bytes) to it,
- * resolving "." and ".." lexically and dropping empty components. The new length (at
- * least 1: "/"), or 0 when the result does not fit in cap bytes with its NUL. */
-static size_t path_join(char *out, size_t len, size_t cap, const char *rel, size_t n)
+size_t ta_path_join(char *out, size_t len, size_t cap, const char *rel, size_t n)
 {
     while (len && out[len - 1] == '/')
         len--;
@@ -191,7 +188,7 @@ static const char *absolute(const char *base, const char *path, size_t n, char *
     } else {
         return path;
     }
-    size_t m = path_join(buf, bn, cap, path, n);
+    size_t m = ta_path_join(buf, bn, cap, path, n);
     if (!m)
         return path;
     *len = m;

@@ -477,6 +477,12 @@ void ta_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define ta_warn(...) ta_log(TA_LOG_WARN, __VA_ARGS__)
 #define ta_info(...) ta_log(TA_LOG_INFO, __VA_ARGS__)
 #define ta_debug(...) ta_log(TA_LOG_DEBUG, __VA_ARGS__)
+
+/* out[0..len) is an absolute directory (or "" for the root); append `rel` (n bytes) to it,
+ * resolving "." and ".." lexically and dropping empty components. The new length (at
+ * least 1: "/"), or 0 when the result does not fit in cap bytes with its NUL. */
+size_t ta_path_join(char *out, size_t len, size_t cap, const char *rel, size_t n);
+
 /* Async-signal-safe snprintf subset (%s %d %u %ld %lu %lld %llu %zu %x %p %c %%). */
 int ta_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
