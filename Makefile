@@ -22,7 +22,7 @@ CLI     := $(BUILD)/bin/traceagent
 
 # -fno-math-errno: sqrt is an instruction, and the agent needs no libm (one library less
 # to load into every process: start-up is counted in page faults on these machines)
-AGENT_CFLAGS := $(BASEFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+AGENT_CFLAGS := $(BASEFLAGS) $(CFLAGS) -Iinclude -fPIC -fvisibility=hidden -ftls-model=initial-exec \
                 -fno-semantic-interposition -fno-math-errno -Iagent -Iexporters -MMD -MP
 AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now \
                  -Wl,-z,relro -Wl,--no-undefined

@@ -28,7 +28,7 @@
 struct ta_proc ta_proc;
 _Atomic int ta_active;
 uint32_t ta_trace_mask;
-const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
+const char *ta_cat_names[TA_CAT_MAX] = {"posix", "stdio", "hdf5", "cuda",
                                             "gpu",   "marker", "agent"};
 
 void ta_thread_init(void);

@@ -3,9 +3,17 @@
  * one complete span when popped; I/O and other calls made inside nest under it (depth). */
 #include "ta.h"
 
-const struct ta_op ta_op_range = {"range", TA_CAT_MARKER, TA_IO_NONE, TA_SHAPE_SPAN, 1};
-static const struct ta_op op_mark __attribute__((unused)) = {"mark", TA_CAT_MARKER, TA_IO_NONE, TA_SHAPE_INSTANT, 1};
-static const struct ta_op op_counter __attribute__((unused)) = {"counter", TA_CAT_MARKER, TA_IO_NONE, TA_SHAPE_COUNTER, 1};
+#define MARKER_OP(name_, shape_, ...) \
+    {.name = name_, .cat = TA_CAT_MARKER, .io = TA_IO_NONE, .shape = shape_, .name_from_str = 1, \
+     .layer = TA_LAYER_NONE, __VA_ARGS__}
+static const struct ta_field unfinished[] = {
+    {"unfinished", TA_FT_TRUE, TA_ROLE_UNFINISHED, 0, TA_F_UNFINISHED}};
+static const struct ta_field counter_value[] = {
+    {"value", TA_FT_F64, TA_ROLE_COUNTER, TA_OFF_U64(0), 0}};
+const struct ta_op ta_op_range = MARKER_OP("range", TA_SHAPE_SPAN, .nfields = 1, .fields = unfinished);
+static const struct ta_op op_mark __attribute__((unused)) = MARKER_OP("mark", TA_SHAPE_INSTANT);
+static const struct ta_op op_counter __attribute__((unused)) =
+    MARKER_OP("counter", TA_SHAPE_COUNTER, .nfields = 1, .fields = counter_value);
 
 TA_EXPORT void traceagent_range_push(const char *name)
 {

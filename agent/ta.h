@@ -32,92 +32,20 @@
 #define TA_INLINE static inline __attribute__((always_inline))
 
 /* ------------------------------------------------------------------------------------ */
-/* Categories and operations                                                            */
+/* Categories, operations, the record, events, families, exporters, sources: the plug-in
+ * interface (include/traceagent_plugin.h) is the one definition, for the agent's own code
+ * and for plug-ins alike. */
 
-enum ta_cat {
-    TA_CAT_POSIX,
-    TA_CAT_STDIO,
-    TA_CAT_HDF5,
-    TA_CAT_CUDA,
-    TA_CAT_GPU,
-    TA_CAT_MARKER,
-    TA_CAT_AGENT,
-    TA_CAT_N
-};
-extern const char *const ta_cat_names[TA_CAT_N];
+#define TA_AGENT_INTERNAL 1
+#include "traceagent_plugin.h"
 
-/* What an operation does to a file, for the per-file statistics. */
-enum ta_io_kind {
-    TA_IO_NONE,
-    TA_IO_OPEN,
-    TA_IO_CLOSE,
-    TA_IO_READ,
-    TA_IO_WRITE,
-    TA_IO_SEEK,
-    TA_IO_SYNC,
-    TA_IO_META, /* stat, truncate, unlink, rename, mkdir, ... */
-    TA_IO_MAP,
-    TA_IO_COPY, /* copy_file_range, sendfile: a read of `str`, a write of `str2` */
-};
+/* Category names by id: the built-in ones, then those families added (plugin.c). */
+extern const char *ta_cat_names[TA_CAT_MAX];
+extern _Atomic int ta_ncats; /* ids in use */
 
-/* How an operation appears in the trace. */
-enum ta_shape {
-    TA_SHAPE_SPAN,    /* "ph":"X": t0..t1 */
-    TA_SHAPE_INSTANT, /* "ph":"i" at t0 */
-    TA_SHAPE_COUNTER, /* "ph":"C" at t0, value in rec->u.counter */
-};
-
-/* One static descriptor per intercepted function (or marker kind). Records point at it,
- * so a family adds an operation by declaring one of these next to its wrapper: no central
- * table to edit. `name` is what the program called (`pread64`, `fopen`, `H5Dread`). */
-struct ta_op {
-    const char *name;
-    uint8_t cat;   /* enum ta_cat */
-    uint8_t io;    /* enum ta_io_kind */
-    uint8_t shape; /* enum ta_shape */
-    uint8_t name_from_str; /* 1: the display name is the record's `str` (markers) */
-};
-
+/* An op of the file layer (POSIX, stdio): the agent's field set for its I/O kind. */
 #define TA_OP_DEFINE(var, name_, cat_, io_) \
-    static const struct ta_op var = {name_, cat_, io_, TA_SHAPE_SPAN, 0}
-
-/* ------------------------------------------------------------------------------------ */
-/* The record: one cache line, written by one thread, read by the drainer.                */
-
-enum ta_rec_flags {
-    TA_F_FD = 1 << 0,     /* `fd` is valid */
-    TA_F_BYTES = 1 << 1,  /* u.io.bytes is valid (bytes actually transferred) */
-    TA_F_OFFSET = 1 << 2, /* u.io.offset is valid */
-    TA_F_ERR = 1 << 3,    /* the call failed; `err` holds errno */
-    TA_F_NS = 1 << 4,     /* t0/t1 are CLOCK_MONOTONIC ns already (GPU, imported), not ticks */
-    TA_F_RET = 1 << 5,    /* u.io.ret is meaningful and should be shown */
-    TA_F_UNFINISHED = 1 << 6, /* a range still open at exit, closed by the agent */
-};
-
-struct ta_rec {
-    const struct ta_op *op; /* what happened */
-    uint64_t t0, t1;        /* start and end, in clock ticks (see ta_now) unless TA_F_NS */
-    union {
-        struct {
-            int64_t ret;    /* return value as the program saw it */
-            int64_t bytes;  /* bytes moved */
-            int64_t offset; /* file offset where the transfer started */
-        } io;
-        struct {
-            uint64_t correlation; /* CUPTI correlation id linking API call and GPU work */
-            uint32_t device, stream;
-            uint64_t extra;
-        } gpu;
-        double counter; /* TA_SHAPE_COUNTER value */
-    } u;
-    uint32_t str;  /* interned string: the file's path, or the marker's text; 0 = none */
-    uint32_t str2; /* a second interned string: HDF5 dataset, kernel name, ...; 0 = none */
-    int32_t fd;
-    uint16_t err;  /* errno when TA_F_ERR */
-    uint8_t depth; /* nesting depth of this thread when the call started (0 = outermost) */
-    uint8_t flags; /* enum ta_rec_flags */
-};
-_Static_assert(sizeof(struct ta_rec) == 64, "a record is one cache line");
+    static const struct ta_op var = {name_, cat_, io_, TA_SHAPE_SPAN, 0, TA_LAYER_FILE, 0, {0}, NULL, {0}}
 
 /* ------------------------------------------------------------------------------------ */
 /* Clock                                                                                 */
@@ -423,7 +351,6 @@ int ta_gettid(void);
 /* Configuration, process identity, logging (config.c, core.c, log.c)                   */
 
 enum ta_export_bits { TA_EXPORT_JSON = 1, TA_EXPORT_STATS = 2, TA_EXPORT_LTTNG = 4 };
-enum ta_log_level { TA_LOG_ERROR, TA_LOG_WARN, TA_LOG_INFO, TA_LOG_DEBUG };
 
 #define TA_MAX_EXCLUDES 32
 struct ta_config {
@@ -498,29 +425,6 @@ const char *ta_sig_name(int sig, char *buf, size_t n); /* "SIGTERM"; "SIG<n>" if
 /* ------------------------------------------------------------------------------------ */
 /* The drainer and exporters                                                            */
 
-/* A record as exporters see it: ns times on CLOCK_MONOTONIC, strings resolved. */
-struct ta_event {
-    const struct ta_rec *rec;
-    const struct ta_op *op;
-    const char *name;  /* op->name, or the marker's text */
-    const char *path;  /* the file's path, or NULL */
-    const char *str2;  /* second string, or NULL */
-    uint64_t ts_ns;    /* start */
-    uint64_t dur_ns;   /* 0 for instants and counters */
-    int32_t tid;
-};
-
-struct ta_exporter {
-    const char *name;
-    bool signal_safe; /* event/cycle_end may be called from a fatal-signal handler */
-    int (*start)(void);                              /* open files; 0 or -errno */
-    void (*event)(const struct ta_event *ev);
-    void (*thread_name)(int tid, const char *name);
-    void (*dropped)(const char *cause, uint64_t total); /* running total, when it grows */
-    void (*cycle_end)(void);  /* end of a drain cycle: write buffered output */
-    void (*finish)(void);     /* clean end (exit, exec): complete and close the files */
-    void (*after_fork)(void); /* in a forked child: forget the parent's state (then start) */
-};
 extern const struct ta_exporter ta_exporter_trace_json;
 extern const struct ta_exporter ta_exporter_stats;
 
@@ -550,9 +454,45 @@ void ta_drain_unhold(int taken);
 int ta_drainer_flush_for_signal(int timeout_ms); /* the drainer flushes all: 1 done, 0 late, -1 none */
 void ta_drainer_flush_inline(void);   /* the same on this thread (no drainer thread) */
 
-/* Families: each intercepting file provides an init that resolves its real pointers. */
-void ta_posix_init(void);
-void ta_stdio_init(void);
 void ta_close_open_ranges(struct ta_thread *t); /* markers.c */
+
+/* ------------------------------------------------------------------------------------ */
+/* The lists (plugin.c): families, exporters and batch sources, built-in or from plug-ins.
+ * The core walks them; it names none of them. */
+
+#define TA_MAX_FAMILIES 32
+#define TA_MAX_EXPORTERS 8
+#define TA_MAX_SOURCES 8
+enum ta_hook { TA_HOOK_BEFORE_FORK, TA_HOOK_AFTER_FORK_CHILD, TA_HOOK_BEFORE_FINAL_DRAIN,
+               TA_HOOK_AT_EXIT };
+void ta_plugins_init(void);        /* constructor: built-in families, then plug-ins */
+void ta_families_hook(enum ta_hook h); /* every family's hook h, in registration order */
+/* The exporters TRACEAGENT_EXPORT asks for, at most max: how many */
+int ta_exporters_select(const struct ta_exporter **out, int max);
+/* Sources: published in order, never removed; the drainer reads ta_nsources first */
+extern const struct ta_source *ta_source_list[TA_MAX_SOURCES];
+extern _Atomic int ta_nsources;
+extern const struct ta_plugin_api ta_api;
+
+/* Named tracks (track.c): ids from 1, the same for the same name; 0 when full */
+uint32_t ta_track_new(const char *name);
+const char *ta_track_name(uint32_t track); /* NULL: no such track */
+int32_t ta_track_tid(uint32_t track);       /* the tid exporters give its events */
+
+/* Scopes (scope.c): call paths interned as (parent, op, name) -> id, lock-free */
+uint32_t ta_scope(const struct ta_op *op, uint32_t name);
+uint32_t ta_scope_parent(uint32_t scope, const struct ta_op **op, const char **name);
+
+/* Records longer than one slot (thread.c): a slot for a record whose payload goes on for
+ * ext_len bytes in the following slots, then the commit that copies ext and publishes all */
+struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len);
+void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len);
+/* Events a plug-in lost before they reached the agent, by cause (drainer.c) */
+void ta_dropped_add(const char *cause, uint64_t n);
+
+/* The real function for a caller's object (resolve.c) */
+void *ta_resolve_for(const char *name, const void *caller);
+/* Libraries families want (dl.c): told of those loaded now and at every later dlopen */
+void ta_wants_add(const struct ta_family *f);
 
 #endif

@@ -343,3 +343,15 @@ void ta_thread_postfork_child(void)
         freelist = t;
     }
 }
+
+/* placeholder: records longer than one slot come with the ring work */
+struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len)
+{
+    return ext_len ? NULL : ta_rec_begin(t);
+}
+void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len)
+{
+    (void)ext;
+    (void)ext_len;
+    ta_rec_commit(t);
+}
