@@ -183,39 +183,57 @@ static void flow_end(const struct ta_event *ev, char ph, uint64_t id)
     ta_buf_line_end(&out);
 }
 
-/* `"key":` of a field, kept by the descriptor's address (fields are static: one address
- * for good), in a slot copied whole: a short fixed-size move, where a quoted string of
- * any length cost a call to memcpy and a hash of the text's address (4-5 keys per I/O
- * event: most of what looping over fields added to the drainer, bench/NOTES.md). */
-#define KEYS 256
+/* What an op's args need, worked out at its first event and kept by the op's address
+ * (descriptors are static: one address for good): its fields, whether any starts or ends
+ * a flow, and each key as `"key":` in a slot copied whole, a short fixed-size move. Quoting
+ * each key through the string cache (a hash per key, a memcpy of any length) was most of
+ * what looping over fields added to the drainer (bench/NOTES.md, row 28). */
+#define PLANS 64
+#define PLAN_KEYS 16 /* keys kept per op; the rest are quoted each time */
 #define KEY_SLOT 24
-static struct key_entry {
+static struct plan {
+    const struct ta_op *op;
     const struct ta_field *f;
-    uint8_t len; /* 0: too long for a slot */
-    char s[KEY_SLOT];
-} keys[KEYS];
+    uint8_t nf, flows;
+    uint8_t klen[PLAN_KEYS]; /* 0: too long for a slot */
+    char key[PLAN_KEYS][KEY_SLOT];
+} plans[PLANS];
 
-static void cached_key(const struct ta_field *f)
+static const struct plan *plan_get(const struct ta_op *op)
 {
-    uintptr_t k = (uintptr_t)f;
-    struct key_entry *c = &keys[((k >> 3) ^ (k >> 11)) % KEYS];
-    if (c->f != f) {
+    uintptr_t k = (uintptr_t)op;
+    struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
+    if (ta_likely(c->op == op))
+        return c;
+    unsigned nf;
+    c->f = ta_op_fields(op, &nf);
+    c->nf = (uint8_t)(nf < 255 ? nf : 255);
+    c->flows = 0;
+    for (unsigned i = 0; i < c->nf; i++) {
+        c->flows |= c->f[i].role == TA_ROLE_FLOW_OUT || c->f[i].role == TA_ROLE_FLOW_IN;
+        if (i >= PLAN_KEYS)
+            continue;
         struct ta_buf t;
         char tmp[KEY_SLOT * 8];
         ta_buf_init(&t, tmp, sizeof tmp, -1);
-        ta_buf_jstr(&t, f->key);
+        ta_buf_jstr(&t, c->f[i].key);
         ta_buf_char(&t, ':');
-        c->f = f;
-        c->len = t.len < KEY_SLOT ? (uint8_t)t.len : 0;
-        memset(c->s, 0, sizeof c->s);
-        memcpy(c->s, tmp, c->len);
+        c->klen[i] = t.len < KEY_SLOT ? (uint8_t)t.len : 0;
+        memset(c->key[i], 0, KEY_SLOT);
+        memcpy(c->key[i], tmp, c->klen[i]);
     }
-    if (c->len && out.cap - out.len >= KEY_SLOT) {
-        memcpy(out.p + out.len, c->s, KEY_SLOT);
-        out.len += c->len;
+    c->op = op;
+    return c;
+}
+
+static void put_key(const struct plan *pl, unsigned i)
+{
+    if (i < PLAN_KEYS && pl->klen[i] && out.cap - out.len >= KEY_SLOT) {
+        memcpy(out.p + out.len, pl->key[i], KEY_SLOT);
+        out.len += pl->klen[i];
         return;
     }
-    ta_buf_jstr(&out, f->key);
+    ta_buf_jstr(&out, pl->f[i].key);
     ta_buf_char(&out, ':');
 }
 
@@ -284,14 +302,12 @@ static void tj_event(const struct ta_event *ev)
     }
     /* args: the fields the event carries, in the op's order; markers have none
      * (speedscope names frames by name+args) */
-    unsigned nf;
-    const struct ta_field *f = ta_op_fields(op, &nf);
-    uint64_t flow_out = 0, flow_in = 0;
-    int any = 0;
+    const struct plan *pl = plan_get(op);
+    const struct ta_field *f = pl->f;
     const struct ta_rec *r = ev->rec;
+    unsigned nf = r ? pl->nf : 0;
     uint8_t flags = r ? r->flags : 0;
-    if (!r)
-        nf = 0;
+    int any = 0;
     for (unsigned i = 0; i < nf; i++) {
         /* the common case inline: a number in the record, present by its flag */
         const unsigned char *p;
@@ -306,25 +322,22 @@ static void tj_event(const struct ta_event *ev)
         else
             ta_buf_lit(&out, ",\"args\":{");
         any = 1;
-        cached_key(&f[i]);
+        put_key(pl, i);
         field_value(ev, &f[i], p);
-        if (f[i].role == TA_ROLE_FLOW_OUT || f[i].role == TA_ROLE_FLOW_IN) {
-            int64_t v;
-            if (ta_field_i64(ev, &f[i], &v))
-                *(f[i].role == TA_ROLE_FLOW_OUT ? &flow_out : &flow_in) = (uint64_t)v;
-        }
     }
     if (any)
         ta_buf_lit(&out, "}},\n");
     else
         ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
-    if (op->shape == TA_SHAPE_COUNTER)
-        return;
-    if (flow_out)
-        flow_end(ev, 's', flow_out);
-    if (flow_in)
-        flow_end(ev, 'f', flow_in);
+    if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
+        for (unsigned i = 0; i < nf; i++) {
+            int64_t v = 0;
+            if ((f[i].role == TA_ROLE_FLOW_OUT || f[i].role == TA_ROLE_FLOW_IN) &&
+                ta_field_i64(ev, &f[i], &v) && v)
+                flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', (uint64_t)v);
+        }
+    }
 }
 
 static void tj_thread_name(int tid, const char *name)
