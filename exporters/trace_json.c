@@ -332,10 +332,19 @@ static void tj_event(const struct ta_event *ev)
     ta_buf_line_end(&out);
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
         for (unsigned i = 0; i < nf; i++) {
+            if (f[i].role != TA_ROLE_FLOW_OUT && f[i].role != TA_ROLE_FLOW_IN)
+                continue;
+            uint64_t id = 0;
             int64_t v = 0;
-            if ((f[i].role == TA_ROLE_FLOW_OUT || f[i].role == TA_ROLE_FLOW_IN) &&
-                ta_field_i64(ev, &f[i], &v) && v)
-                flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', (uint64_t)v);
+            const unsigned char *p;
+            if (f[i].type == TA_FT_U64) { /* all 64 bits */
+                if ((p = ta_field_at(ev, &f[i])))
+                    memcpy(&id, p, 8);
+            } else if (ta_field_i64(ev, &f[i], &v)) {
+                id = (uint64_t)v;
+            }
+            if (id)
+                flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', id);
         }
     }
 }

@@ -88,7 +88,11 @@ ok(all(e["tid"] == ttid for e in x("vecAdd") + x("tpMemcpyHtoD")) and x("vecAdd"
 
 # flows: s in the launch, f (bp e) in the kernel, one id per correlation, pid mixed in
 fl = [e for e in evs if e["ph"] in "sf"]
-ok(len(fl) == 4, "trace: one flow start and one end per launched kernel (none for id 0)", len(fl))
+ok(len(fl) == 5, "trace: one flow start and one end per launched kernel (none for id 0), "
+   "one start at an instant", len(fl))
+big = [e for e in fl if e["ph"] == "s" and e["tid"] == 101]
+ok(len(big) == 1 and int(big[0]["id"], 16) == 0xfedcba9876543210 ^ (pid << 40),
+   "trace: a flow id of 64 bits is kept whole", big)
 for corr in (7, 8):
     fid = hex(corr ^ (pid << 40))
     s = [e for e in fl if e["ph"] == "s" and int(e["id"], 16) == int(fid, 16)]

@@ -145,6 +145,10 @@ static const struct ta_field launch_fields[] = {
     {"correlation", TA_FT_U64, TA_ROLE_FLOW_OUT, TA_OFF_U64(0), 0}};
 static const struct ta_op op_launch = {.name = "tpLaunch", .cat = TA_CAT_CUDA,
                                        .nfields = 1, .fields = launch_fields};
+/* an instant that starts a flow with an id using all 64 bits */
+static const struct ta_op op_signal = {.name = "tpSignal", .cat = TA_CAT_CUDA,
+                                       .shape = TA_SHAPE_INSTANT, .nfields = 1,
+                                       .fields = launch_fields};
 /* every field type; the payload after the record holds grid, block, occupancy, module,
  * note; `missing` lies past every payload given */
 static const struct ta_field kernel_fields[] = {
@@ -349,6 +353,11 @@ int main(int argc, char **argv)
         struct ta_rec r = rec0(&op_ctr, 0);
         r.u.u32[0] = 12;
         emit(&r, NULL, MAIN_TID, 0, 0, 29500, 0, NULL, 0);
+    }
+    {
+        struct ta_rec r = rec0(&op_signal, 0);
+        r.u.u64[0] = 0xfedcba9876543210ull;
+        emit(&r, "cuda", OTHER_TID, 0, 0, 29800, 0, NULL, 0);
     }
     /* the other thread: a failed write, a rename, a copy */
     file_op(&op_write, OTHER_TID, 0, 30000, 700, "/data/out", NULL, -1, -1, 28);
