@@ -106,7 +106,7 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
         return; /* never written: cannot happen by design; never crash the program on it */
-    struct ta_event ev;
+    struct ta_event ev = {0}; /* what is not filled below (cat, track, ext...) reads as none */
     ev.rec = r;
     ev.op = op;
     ev.tid = tid;

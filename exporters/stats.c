@@ -26,9 +26,17 @@
  *   "files": [ one row per path, by time descending:
  *     {"path", "opens", "closes", "reads", "writes", "seeks", "syncs", "meta", "maps",
  *      "errors", "bytes_read", "bytes_written", "read_ns", "write_ns", "other_ns",
- *      "read_sizes": [[lower_bound, count], ...], "write_sizes": [[lower_bound, count], ...]} ],
+ *      "read_sizes": [[lower_bound, count], ...], "write_sizes": [[lower_bound, count], ...]
+ *      [, "logical": {"reads", "writes", "bytes_read", "bytes_written", "read_ns",
+ *                     "write_ns"}  (a library's own reads and writes of the file: LOGICAL
+ *                     layer ops, keyed by their FILE field, else PATH; only when any)]} ],
+ *   "layers": {"file"|"logical"|"device": {"count", "total_ns", "bytes_read",
+ *              "bytes_written"}}  (spans per op layer; only layers that had any, and
+ *              only when one had any),
  *   "tree": [ top-level nodes:
- *     {"cat", "name", "count", "total_ns", "self_ns", "children": [nodes...]} ],
+ *     {"cat", "name", "count", "total_ns", "self_ns"
+ *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)],
+ *      "children": [nodes...]} ],
  *   "dropped": {"<cause>": N, ...},
  *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "trace_spans_left_out",
  *             "min_duration_ns", "threads", "strings_lost", "buffer_kb", "clock"}
@@ -54,14 +62,24 @@
  * global tree). Siblings are aggregated by (cat, name). Leftovers whose parent never came
  * (a dropped record) are attached to the next ancestor that does arrive, or to the top at
  * the end. self_ns = total_ns - sum of the children's total_ns (at least 0).
+ *
+ * Events on a named track (ev->track: a batch source's, GPU work) belong to no thread:
+ * they get their ops row, and no thread row and no place in the depth tree. Their time
+ * goes to the node of the call path that launched them (ev->scope): the path is walked
+ * from the root, nodes created with count 0 where the spans have not completed yet; a
+ * span that completes later merges into the same node, by (op, name).
+ *
+ * What is counted comes from the op's fields (ta_op_fields), by role: BYTES, ERRNO, PATH,
+ * PATH_OUT, FILE, COUNTER; the kind of file operation from op->io; the layer from
+ * op->layer: FILE (or none) feeds `files`, LOGICAL their `logical` part, DEVICE neither.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fields.h"
 #include "jsonw.h"
-#include "ta.h"
 
 /* ------------------------------------------------------------------------------------ */
 /* A hash map keyed by a pair of pointers (open addressing, linear probing, power of two). */
@@ -208,6 +226,10 @@ static uint64_t hist_pct(const struct hist *h, uint64_t count, unsigned pct, uin
 struct op_row {
     const struct ta_op *op;
     const char *name;
+    const char *cat;
+    /* the op's fields, and which of them stats count (-1: none) */
+    const struct ta_field *f;
+    int8_t i_bytes, i_err, i_path, i_out, i_file;
     uint64_t count, total, min, max, bytes, errors;
     unsigned __int128 sumsq; /* exact: 2^40 ns squared times 2^40 events still fits */
     bool has_bytes;
@@ -229,6 +251,17 @@ struct file_row {
     uint64_t opens, closes, reads, writes, seeks, syncs, meta, maps, errors;
     uint64_t bytes_read, bytes_written, read_ns, write_ns, other_ns;
     uint64_t rsz[SZ_BUCKETS], wsz[SZ_BUCKETS];
+    struct { /* a library's own reads and writes of this file (LOGICAL layer) */
+        uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
+    } lg;
+};
+
+/* Time and bytes per layer (enum ta_layer): a library's logical reads and the file reads
+ * beneath them are each counted once, at their own layer. */
+static const char *const layer_names[] = {NULL, "file", "logical", "device"};
+#define NLAYERS 4
+struct layer_row {
+    uint64_t count, total, bytes_read, bytes_written;
 };
 
 /* A call-path node. Children are a singly linked list; a node with many children also
@@ -237,6 +270,7 @@ struct tnode {
     const struct ta_op *op;
     const char *name;
     uint64_t count, total;
+    uint64_t device_ns, device_count; /* late work launched here (a scope's last node) */
     struct tnode *child, *next, *last_hit;
     struct tnode **idx;
     uint32_t nchild, idx_cap;
@@ -263,6 +297,7 @@ static struct {
     struct file_row *last_file;
     struct thr *last_thr;
     struct tnode root;          /* the global tree's root: children are depth-0 spans */
+    struct layer_row layers[NLAYERS];
     struct tnode *free_nodes;   /* recycled nodes (linked by `next`) */
     uint64_t events;
     struct {
@@ -403,6 +438,8 @@ static void tree_merge(struct tnode *dst, struct tnode *src)
         if (m) {
             m->count += c->count;
             m->total += c->total;
+            m->device_ns += c->device_ns;
+            m->device_count += c->device_count;
             tree_merge(m, c);
         } else {
             tree_drop_children(c); /* out of memory: lose this subtree */
@@ -489,7 +526,9 @@ static void tree_span(struct thr *t, const struct ta_op *op, const char *name, i
 /* ------------------------------------------------------------------------------------ */
 /* Per-event path */
 
-static struct op_row *op_get(const struct ta_op *op, const char *name)
+static const char *cat_name(const struct ta_op *op);
+
+static struct op_row *op_get(const struct ta_op *op, const char *name, const char *cat)
 {
     struct op_row *r = pmap_get(&st.ops, op, name);
     if (r)
@@ -500,8 +539,22 @@ static struct op_row *op_get(const struct ta_op *op, const char *name)
     }
     r->op = op;
     r->name = name;
+    r->cat = cat ? cat : cat_name(op);
     r->min = UINT64_MAX;
     r->shape = op->shape;
+    unsigned nf;
+    r->f = ta_op_fields(op, &nf);
+    r->i_bytes = r->i_err = r->i_path = r->i_out = r->i_file = -1;
+    for (unsigned i = nf < 128 ? nf : 128; i-- > 0;) { /* the first of each role */
+        switch (r->f[i].role) {
+        case TA_ROLE_BYTES: r->i_bytes = (int8_t)i; break;
+        case TA_ROLE_ERRNO: r->i_err = (int8_t)i; break;
+        case TA_ROLE_PATH: r->i_path = (int8_t)i; break;
+        case TA_ROLE_PATH_OUT: r->i_out = (int8_t)i; break;
+        case TA_ROLE_FILE: r->i_file = (int8_t)i; break;
+        default: break;
+        }
+    }
     if (!pmap_put(&st.ops, op, name, r)) {
         free(r);
         oom();
@@ -557,30 +610,46 @@ static void file_write(struct file_row *f, uint64_t ns, int has_bytes, uint64_t 
     }
 }
 
-static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
+/* A string field's text by index (-1: none), or NULL when absent or empty. */
+static const char *role_str(const struct ta_event *ev, const struct op_row *r, int i)
+{
+    if (i < 0)
+        return NULL;
+    const struct ta_field *f = &r->f[i];
+    /* the drainer resolved the record's first string already: the path of a file op */
+    const char *s = f->offset == TA_OFF_STR && f->role == TA_ROLE_PATH && !ev->op->name_from_str
+                        ? ev->path
+                        : ta_field_str(ev, f);
+    return s && *s ? s : NULL;
+}
+
+/* An event of the file layer: its PATH's row, and for a copy its PATH_OUT's */
+static void file_event(const struct ta_event *ev, const struct op_row *r, int has_bytes,
+                       uint64_t bytes, int err)
 {
     /* a copy from a source without a path (a memfd, a socket, an fd the agent did not see
      * opened) still writes its destination */
-    struct file_row *f = ev->path && *ev->path ? file_get(ev->path) : NULL;
-    if (!f && !(ev->op->io == TA_IO_COPY && ev->str2 && *ev->str2))
+    const char *path = role_str(ev, r, r->i_path);
+    const char *out = ev->op->io == TA_IO_COPY ? role_str(ev, r, r->i_out) : NULL;
+    if (!path && !out)
         return;
-    int has_bytes = rec && (rec->flags & TA_F_BYTES) && rec->u.io.bytes >= 0;
-    uint64_t bytes = has_bytes ? (uint64_t)rec->u.io.bytes : 0;
-    if (f && rec && (rec->flags & TA_F_ERR))
+    struct file_row *f = path ? file_get(path) : NULL;
+    if (f && err)
         f->errors++;
     switch (ev->op->io) {
-    case TA_IO_READ:
-        file_read(f, ev->dur_ns, has_bytes, bytes);
-        return;
-    case TA_IO_WRITE:
-        file_write(f, ev->dur_ns, has_bytes, bytes);
-        return;
-    case TA_IO_COPY: /* a read of the source (here), a write of the destination (str2) */
+    case TA_IO_COPY: /* a read of the source (here), a write of the destination */
         if (f)
             file_read(f, ev->dur_ns, has_bytes, bytes);
-        if (ev->str2 && *ev->str2 && (f = file_get(ev->str2)))
+        if (out && (f = file_get(out)))
             file_write(f, ev->dur_ns, has_bytes, bytes);
         return;
+    default: break;
+    }
+    if (!f)
+        return;
+    switch (ev->op->io) {
+    case TA_IO_READ: file_read(f, ev->dur_ns, has_bytes, bytes); return;
+    case TA_IO_WRITE: file_write(f, ev->dur_ns, has_bytes, bytes); return;
     case TA_IO_OPEN: f->opens++; break;
     case TA_IO_CLOSE: f->closes++; break;
     case TA_IO_SEEK: f->seeks++; break;
@@ -590,6 +659,63 @@ static void file_event(const struct ta_event *ev, const struct ta_rec *rec)
     default: break;
     }
     f->other_ns += ev->dur_ns;
+}
+
+/* A library's read or write (LOGICAL layer): kept apart in the row of its FILE (else its
+ * PATH), never in the file's own bytes, which the calls beneath it count. */
+static void logical_event(const struct ta_event *ev, const struct op_row *r, int has_bytes,
+                          uint64_t bytes)
+{
+    int io = ev->op->io;
+    if (io != TA_IO_READ && io != TA_IO_WRITE)
+        return;
+    const char *key = role_str(ev, r, r->i_file);
+    if (!key && !(key = role_str(ev, r, r->i_path)))
+        return;
+    struct file_row *f = file_get(key);
+    if (!f)
+        return;
+    if (io == TA_IO_READ) {
+        f->lg.reads++;
+        f->lg.read_ns += ev->dur_ns;
+        f->lg.bytes_read += has_bytes ? bytes : 0;
+    } else {
+        f->lg.writes++;
+        f->lg.write_ns += ev->dur_ns;
+        f->lg.bytes_written += has_bytes ? bytes : 0;
+    }
+}
+
+/* Late work (a kernel) for the call path that launched it: the scope's path, root first,
+ * down the global tree, whose nodes the spans of that path create or merge into by (op,
+ * name) when they complete, before or after this. */
+static void scope_event(uint32_t scope, uint64_t dur)
+{
+    static struct {
+        const struct ta_op *op;
+        const char *name;
+    } path[MAX_DEPTH];
+    int n = 0;
+    for (uint32_t id = scope; id && n < MAX_DEPTH;) {
+        const struct ta_op *op = NULL;
+        const char *name = NULL;
+        uint32_t parent = ta_scope_parent(id, &op, &name);
+        if (!op)
+            break; /* not a scope the agent knows */
+        path[n].op = op;
+        path[n].name = name ? name : op->name;
+        n++;
+        id = parent;
+    }
+    if (!n)
+        return;
+    struct tnode *node = &st.root;
+    while (node && n-- > 0)
+        node = child_get(node, path[n].op, path[n].name);
+    if (node) {
+        node->device_ns += dur;
+        node->device_count++;
+    }
 }
 
 static void counter_event(const struct ta_event *ev, double v)
@@ -617,23 +743,34 @@ static void counter_event(const struct ta_event *ev, double v)
     c->last = v;
 }
 
+static double counter_value(const struct ta_event *ev)
+{
+    unsigned nf;
+    const struct ta_field *f = ta_op_fields(ev->op, &nf);
+    double v;
+    for (unsigned i = 0; i < nf; i++)
+        if (f[i].role == TA_ROLE_COUNTER && ta_field_f64(ev, &f[i], &v))
+            return v;
+    return 0;
+}
+
 static void stats_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
-    const struct ta_rec *rec = ev->rec;
     const char *name = ev->name ? ev->name : op->name;
     st.events++;
-    struct thr *t = thr_get(ev->tid);
+    /* an event on a named track (a GPU stream) belongs to no thread of the program */
+    struct thr *t = ev->track ? NULL : thr_get(ev->tid);
     if (t)
         t->events++;
 
     if (op->shape == TA_SHAPE_COUNTER) {
-        counter_event(ev, rec ? rec->u.counter : 0);
+        counter_event(ev, counter_value(ev));
         return;
     }
     struct op_row *r = st.last_op;
     if (!r || r->op != op || r->name != name) {
-        if (!(r = op_get(op, name)))
+        if (!(r = op_get(op, name, ev->cat)))
             return;
         st.last_op = r;
     }
@@ -649,19 +786,39 @@ static void stats_event(const struct ta_event *ev)
     if (d > r->max)
         r->max = d;
     hist_add(&r->h, d);
-    if (rec) {
-        if (rec->flags & TA_F_BYTES) {
-            r->has_bytes = true;
-            if (rec->u.io.bytes > 0)
-                r->bytes += (uint64_t)rec->u.io.bytes;
-        }
-        if (rec->flags & TA_F_ERR)
-            r->errors++;
+    int64_t b = 0;
+    int has_bytes = 0, err = 0;
+    if (r->i_bytes >= 0 && ta_field_i64(ev, &r->f[r->i_bytes], &b)) {
+        r->has_bytes = true;
+        if (b > 0)
+            r->bytes += (uint64_t)b;
+        has_bytes = b >= 0;
     }
-    if ((ev->path && *ev->path) || (ev->op->io == TA_IO_COPY && ev->str2 && *ev->str2))
-        file_event(ev, rec);
+    if (r->i_err >= 0 && ta_field_at(ev, &r->f[r->i_err])) {
+        r->errors++;
+        err = 1;
+    }
+    uint64_t bytes = has_bytes ? (uint64_t)b : 0;
+    unsigned layer = op->layer < NLAYERS ? op->layer : TA_LAYER_NONE;
+    if (layer != TA_LAYER_NONE) {
+        struct layer_row *l = &st.layers[layer];
+        l->count++;
+        l->total += d;
+        if (op->io == TA_IO_READ || op->io == TA_IO_COPY)
+            l->bytes_read += bytes;
+        if (op->io == TA_IO_WRITE || op->io == TA_IO_COPY)
+            l->bytes_written += bytes;
+    }
+    /* an op that names no layer counts as the file layer if it names a file */
+    if (layer == TA_LAYER_FILE || layer == TA_LAYER_NONE)
+        file_event(ev, r, has_bytes, bytes, err);
+    else if (layer == TA_LAYER_LOGICAL)
+        logical_event(ev, r, has_bytes, bytes);
+    /* device work adds nothing to the files */
     if (t)
-        tree_span(t, op, name, rec ? rec->depth : 0, d);
+        tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d);
+    else if (ev->scope)
+        scope_event(ev->scope, d);
 }
 
 static void stats_thread_name(int tid, const char *name)
@@ -774,9 +931,10 @@ static void out_ns3(long double v)
     }
 }
 
+/* Categories added by plug-ins have their names there too */
 static const char *cat_name(const struct ta_op *op)
 {
-    return op && op->cat < TA_CAT_N && ta_cat_names[op->cat] ? ta_cat_names[op->cat] : "";
+    return op && op->cat < TA_CAT_MAX && ta_cat_names[op->cat] ? ta_cat_names[op->cat] : "";
 }
 
 /* Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm). */
@@ -906,7 +1064,7 @@ static void write_ops(void)
     for (size_t i = 0; i < n; i++) {
         struct op_row *r = v[i];
         ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
-        out_kv_str("cat", cat_name(r->op), true);
+        out_kv_str("cat", r->cat, true);
         out_kv_str("name", r->name, true);
         if (r->shape != TA_SHAPE_SPAN) {
             out_kv_str("kind", "instant", true);
@@ -1039,11 +1197,48 @@ static void write_files(void)
         write_sizes("read_sizes", f->rsz);
         ta_buf_put(ob, ", ", 2);
         write_sizes("write_sizes", f->wsz);
+        if (f->lg.reads || f->lg.writes) {
+            ta_buf_cstr(ob, ", \"logical\": {");
+            out_kv_u64("reads", f->lg.reads, true);
+            out_kv_u64("writes", f->lg.writes, true);
+            out_kv_u64("bytes_read", f->lg.bytes_read, true);
+            out_kv_u64("bytes_written", f->lg.bytes_written, true);
+            out_kv_u64("read_ns", f->lg.read_ns, true);
+            out_kv_u64("write_ns", f->lg.write_ns, false);
+            ta_buf_char(ob, '}');
+        }
         ta_buf_char(ob, '}');
         out_maybe_flush();
     }
     ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
     free(v);
+}
+
+/* Only when some op had a layer: an empty run keeps the sections it always had. */
+static void write_layers(void)
+{
+    bool any = false;
+    for (unsigned i = 1; i < NLAYERS; i++)
+        any |= st.layers[i].count != 0;
+    if (!any)
+        return;
+    ta_buf_cstr(ob, "  \"layers\": {");
+    bool first = true;
+    for (unsigned i = 1; i < NLAYERS; i++) {
+        const struct layer_row *l = &st.layers[i];
+        if (!l->count)
+            continue;
+        ta_buf_cstr(ob, first ? "\n    " : ",\n    ");
+        first = false;
+        out_key(layer_names[i]);
+        ta_buf_char(ob, '{');
+        out_kv_u64("count", l->count, true);
+        out_kv_u64("total_ns", l->total, true);
+        out_kv_u64("bytes_read", l->bytes_read, true);
+        out_kv_u64("bytes_written", l->bytes_written, false);
+        ta_buf_char(ob, '}');
+    }
+    ta_buf_cstr(ob, first ? "},\n" : "\n  },\n");
 }
 
 static int cmp_node(const void *a, const void *b)
@@ -1086,6 +1281,10 @@ static void write_tree_children(const struct tnode *n, int depth)
         out_kv_u64("count", c->count, true);
         out_kv_u64("total_ns", c->total, true);
         out_kv_u64("self_ns", c->total > csum ? c->total - csum : 0, true);
+        if (c->device_count) {
+            out_kv_u64("device_ns", c->device_ns, true);
+            out_kv_u64("device_count", c->device_count, true);
+        }
         out_key("children");
         ta_buf_char(ob, '[');
         out_maybe_flush();
@@ -1181,6 +1380,7 @@ static void stats_finish(void)
     write_ops();
     write_counters();
     write_files();
+    write_layers();
     write_tree();
     write_dropped();
     write_agent();

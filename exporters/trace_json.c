@@ -7,8 +7,8 @@
  * Perfetto and chrome://tracing open. Signal-safe: no malloc, no stdio. */
 #include <string.h>
 
+#include "fields.h"
 #include "jsonw.h"
-#include "ta.h"
 
 static char mem[1 << 20];
 static struct ta_buf out = {.fd = -1};
@@ -144,11 +144,139 @@ static int tj_start(void)
     return 0;
 }
 
+/* Flow ids, unique across processes once their traces are merged: the event's own id
+ * (CUPTI's correlation ids are 32-bit) with the pid in bits 40-61 (pid_max is at most
+ * 2^22). Written as a hex string: Perfetto reads a string id as hex, and a JSON number
+ * over 2^53 would lose its low bits in chrome://tracing (JavaScript). */
+static void flow_id(struct ta_buf *b, uint64_t id)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v = id ^ ((uint64_t)(uint32_t)ta_proc.pid << 40);
+    char s[24];
+    int n = 0;
+    s[n++] = '"';
+    s[n++] = '0';
+    s[n++] = 'x';
+    int shift = 60;
+    while (shift > 0 && !(v >> shift & 15))
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        s[n++] = hex[v >> shift & 15];
+    s[n++] = '"';
+    ta_buf_put(b, s, (size_t)n);
+}
+
+/* One end of a flow (Perfetto and chrome://tracing draw an arrow from `s` to `f`): both
+ * ends have the same cat and name, whatever the categories of the slices they join.
+ * Placed 1 ns into the slice, so that it binds to this slice, not to one that ends just
+ * as this one starts on the same track (a stream's kernels back to back). */
+static void flow_end(const struct ta_event *ev, char ph, uint64_t id)
+{
+    head(&out, ph, "agent", "flow", ev->tid);
+    ta_buf_lit(&out, ",\"ts\":");
+    ta_buf_us(&out, ev->ts_ns + (ev->dur_ns > 1 ? 1 : 0));
+    ta_buf_lit(&out, ",\"id\":");
+    flow_id(&out, id);
+    if (ph == 'f')
+        ta_buf_lit(&out, ",\"bp\":\"e\"");
+    ta_buf_lit(&out, "},\n");
+    ta_buf_line_end(&out);
+}
+
+/* What an op's args need, worked out at its first event and kept by the op's address
+ * (descriptors are static: one address for good): its fields, whether any starts or ends
+ * a flow, and each key as `"key":` in a slot copied whole, a short fixed-size move. Quoting
+ * each key through the string cache (a hash per key, a memcpy of any length) was most of
+ * what looping over fields added to the drainer (bench/NOTES.md, row 28). */
+#define PLANS 64
+#define PLAN_KEYS 16 /* keys kept per op; the rest are quoted each time */
+#define KEY_SLOT 24
+static struct plan {
+    const struct ta_op *op;
+    const struct ta_field *f;
+    uint8_t nf, flows;
+    uint8_t klen[PLAN_KEYS]; /* 0: too long for a slot */
+    char key[PLAN_KEYS][KEY_SLOT];
+} plans[PLANS];
+
+static const struct plan *plan_get(const struct ta_op *op)
+{
+    uintptr_t k = (uintptr_t)op;
+    struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
+    if (ta_likely(c->op == op))
+        return c;
+    unsigned nf;
+    c->f = ta_op_fields(op, &nf);
+    c->nf = (uint8_t)(nf < 255 ? nf : 255);
+    c->flows = 0;
+    for (unsigned i = 0; i < c->nf; i++) {
+        c->flows |= c->f[i].role == TA_ROLE_FLOW_OUT || c->f[i].role == TA_ROLE_FLOW_IN;
+        if (i >= PLAN_KEYS)
+            continue;
+        struct ta_buf t;
+        char tmp[KEY_SLOT * 8];
+        ta_buf_init(&t, tmp, sizeof tmp, -1);
+        ta_buf_jstr(&t, c->f[i].key);
+        ta_buf_char(&t, ':');
+        c->klen[i] = t.len < KEY_SLOT ? (uint8_t)t.len : 0;
+        memset(c->key[i], 0, KEY_SLOT);
+        memcpy(c->key[i], tmp, c->klen[i]);
+    }
+    c->op = op;
+    return c;
+}
+
+static void put_key(const struct plan *pl, unsigned i)
+{
+    if (i < PLAN_KEYS && pl->klen[i] && out.cap - out.len >= KEY_SLOT) {
+        memcpy(out.p + out.len, pl->key[i], KEY_SLOT);
+        out.len += pl->klen[i];
+        return;
+    }
+    ta_buf_jstr(&out, pl->f[i].key);
+    ta_buf_char(&out, ':');
+}
+
+/* A field's value as JSON, from p (ta_field_at). */
+static void field_value(const struct ta_event *ev, const struct ta_field *f,
+                        const unsigned char *p)
+{
+    switch (f->type) {
+    case TA_FT_I64: { int64_t v; memcpy(&v, p, 8); ta_buf_i64(&out, v); break; }
+    case TA_FT_U64: { uint64_t v; memcpy(&v, p, 8); ta_buf_u64(&out, v); break; }
+    case TA_FT_I32: { int32_t v; memcpy(&v, p, 4); ta_buf_i64(&out, v); break; }
+    case TA_FT_U32: { uint32_t v; memcpy(&v, p, 4); ta_buf_u64(&out, v); break; }
+    case TA_FT_U16: { uint16_t v; memcpy(&v, p, 2); ta_buf_u64(&out, v); break; }
+    case TA_FT_F64: { double v; memcpy(&v, p, 8); ta_buf_dbl(&out, v); break; }
+    case TA_FT_STR: { uint32_t id; memcpy(&id, p, 4); cached_jstr(&out, ta_str(id)); break; }
+    case TA_FT_TRUE: ta_buf_lit(&out, "true"); break;
+    case TA_FT_DIM3: {
+        uint32_t d[3];
+        memcpy(d, p, 12);
+        for (int i = 0; i < 3; i++) {
+            ta_buf_char(&out, i ? ',' : '[');
+            ta_buf_u64(&out, d[i]);
+        }
+        ta_buf_char(&out, ']');
+        break;
+    }
+    case TA_FT_TEXT: { /* up to a NUL or the payload's end */
+        size_t left = ev->ext_len - (f->offset - 64u);
+        const void *nul = memchr(p, 0, left);
+        ta_buf_jstrn(&out, (const char *)p, nul ? (size_t)((const unsigned char *)nul - p) : left);
+        break;
+    }
+    default: ta_buf_lit(&out, "null"); break;
+    }
+}
+
 static void tj_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
-    const struct ta_rec *r = ev->rec;
-    const char *cat = ta_cat_names[op->cat];
+    /* the drainer names the category; ids of added categories have names there too */
+    const char *cat = ev->cat ? ev->cat : op->cat < TA_CAT_MAX ? ta_cat_names[op->cat] : NULL;
+    if (!cat)
+        cat = "";
     switch (op->shape) {
     case TA_SHAPE_SPAN:
         if (ev->dur_ns < ta_cfg.min_duration_ns && (ta_cfg.min_duration_mask >> op->cat & 1)) {
@@ -170,67 +298,55 @@ static void tj_event(const struct ta_event *ev)
         cached_head(&out, 'C', cat, ev->name, ev->tid);
         ta_buf_lit(&out, ",\"ts\":");
         ta_buf_us(&out, ev->ts_ns);
-        ta_buf_lit(&out, ",\"args\":{\"value\":");
-        ta_buf_dbl(&out, r->u.counter);
-        ta_buf_lit(&out, "}},\n");
-        ta_buf_line_end(&out);
-        return;
+        break;
     }
-    /* args: only what applies; markers have none (speedscope names frames by name+args) */
+    /* args: the fields the event carries, in the op's order; markers have none
+     * (speedscope names frames by name+args) */
+    const struct plan *pl = plan_get(op);
+    const struct ta_field *f = pl->f;
+    const struct ta_rec *r = ev->rec;
+    unsigned nf = r ? pl->nf : 0;
+    uint8_t flags = r ? r->flags : 0;
     int any = 0;
-#define ARG(k)                                                        \
-    do {                                                              \
-        if (any)                                                      \
-            ta_buf_lit(&out, ",\"" k "\":");                          \
-        else                                                          \
-            ta_buf_lit(&out, ",\"args\":{\"" k "\":");                \
-        any = 1;                                                      \
-    } while (0)
-    if (r->flags & TA_F_FD) {
-        ARG("fd");
-        ta_buf_i64(&out, r->fd);
-    }
-    if (ev->path) {
-        ARG("path");
-        cached_jstr(&out, ev->path);
-    }
-    if (ev->str2) {
-        if (op->cat == TA_CAT_HDF5)
-            ARG("dataset");
-        else if (op->io == TA_IO_META)
-            ARG("path2");
-        else if (op->io == TA_IO_COPY)
-            ARG("path_out");
+    for (unsigned i = 0; i < nf; i++) {
+        /* the common case inline: a number in the record, present by its flag */
+        const unsigned char *p;
+        if ((flags & f[i].flag) != f[i].flag)
+            continue;
+        if (f[i].type <= TA_FT_F64 && f[i].offset <= 64 - 8)
+            p = (const unsigned char *)r + f[i].offset;
+        else if (!(p = ta_field_at(ev, &f[i])))
+            continue;
+        if (any)
+            ta_buf_char(&out, ',');
         else
-            ARG("detail");
-        cached_jstr(&out, ev->str2);
+            ta_buf_lit(&out, ",\"args\":{");
+        any = 1;
+        put_key(pl, i);
+        field_value(ev, &f[i], p);
     }
-    if (r->flags & TA_F_BYTES) {
-        ARG("bytes");
-        ta_buf_i64(&out, r->u.io.bytes);
-    }
-    if (r->flags & TA_F_OFFSET) {
-        ARG("offset");
-        ta_buf_i64(&out, r->u.io.offset);
-    }
-    if (r->flags & TA_F_RET) {
-        ARG("ret");
-        ta_buf_i64(&out, r->u.io.ret);
-    }
-    if (r->flags & TA_F_ERR) {
-        ARG("errno");
-        ta_buf_i64(&out, r->err);
-    }
-    if (r->flags & TA_F_UNFINISHED) {
-        ARG("unfinished");
-        ta_buf_lit(&out, "true");
-    }
-#undef ARG
     if (any)
         ta_buf_lit(&out, "}},\n");
     else
         ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
+    if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
+        for (unsigned i = 0; i < nf; i++) {
+            if (f[i].role != TA_ROLE_FLOW_OUT && f[i].role != TA_ROLE_FLOW_IN)
+                continue;
+            uint64_t id = 0;
+            int64_t v = 0;
+            const unsigned char *p;
+            if (f[i].type == TA_FT_U64) { /* all 64 bits */
+                if ((p = ta_field_at(ev, &f[i])))
+                    memcpy(&id, p, 8);
+            } else if (ta_field_i64(ev, &f[i], &v)) {
+                id = (uint64_t)v;
+            }
+            if (id)
+                flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', id);
+        }
+    }
 }
 
 static void tj_thread_name(int tid, const char *name)
@@ -240,6 +356,14 @@ static void tj_thread_name(int tid, const char *name)
         return;
     }
     meta_name("thread_name", tid, name);
+}
+
+/* A named track ("GPU 0 stream 7"): its events carry the tid the drainer gave it, and a
+ * thread_name for that tid is how Perfetto and chrome://tracing show the name. */
+static void tj_track_name(uint32_t track, int tid, const char *name)
+{
+    (void)track;
+    meta_name("thread_name", tid, name ? name : "");
 }
 
 static void tj_dropped(const char *cause, uint64_t total)
@@ -329,4 +453,5 @@ const struct ta_exporter ta_exporter_trace_json = {
     .cycle_end = tj_cycle_end,
     .finish = tj_finish,
     .after_fork = tj_after_fork,
+    .track_name = tj_track_name,
 };
