@@ -55,7 +55,7 @@ static __thread int prefork_nested;
 static _Atomic int *main_tid;
 void ta_drainer_watch_main(int *addr) { main_tid = (_Atomic int *)addr; }
 void ta_orphaned(int code) __attribute__((noreturn)); /* core.c */
-static const struct ta_exporter *exps[4];
+static const struct ta_exporter *exps[TA_MAX_EXPORTERS];
 static int nexps;
 /* drops by cause: ring full, records a signal handler made mid-record, and calls of
  * threads that have no ring (thread.c: it could not be mapped) */
@@ -358,10 +358,7 @@ void ta_drainer_start(void)
     nexps = 0;
     memset(dropped_reported, 0, sizeof dropped_reported);
     memset(dropped_retired, 0, sizeof dropped_retired);
-    if (ta_cfg.exports & TA_EXPORT_JSON)
-        exps[nexps++] = &ta_exporter_trace_json;
-    if (ta_cfg.exports & TA_EXPORT_STATS)
-        exps[nexps++] = &ta_exporter_stats;
+    nexps = ta_exporters_select(exps, TA_MAX_EXPORTERS);
     for (int i = 0; i < nexps; i++)
         if (exps[i]->start && exps[i]->start() < 0) {
             /* it said why; drop it and go on with the others */
@@ -419,6 +416,9 @@ void ta_drainer_kick(void)
 /* Everything left in the rings, then every exporter's finish, as the consumer `me`. */
 static void flush_all(int me)
 {
+    /* families hand over what they hold (CUPTI's buffers) before the last drain */
+    if (!atomic_load(&abandoned))
+        ta_families_hook(TA_HOOK_BEFORE_FINAL_DRAIN);
     drain_acquire(me);
     atomic_store(&in_final, 1);
     uint64_t cpu0 = thread_cpu_ns();
@@ -560,4 +560,14 @@ void ta_dropped_add(const char *cause, uint64_t n)
 {
     (void)cause;
     (void)n;
+}
+
+/* A plug-in's exporter registered while recording runs: it starts, then gets the events
+ * from the next cycle on (not those already written by the others). */
+void ta_drainer_add_exporter(const struct ta_exporter *e)
+{
+    int taken = ta_drain_hold();
+    if (nexps < TA_MAX_EXPORTERS && (!e->start || e->start() >= 0))
+        exps[nexps++] = e;
+    ta_drain_unhold(taken);
 }
