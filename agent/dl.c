@@ -29,7 +29,6 @@ _Atomic unsigned ta_dl_gen; /* bumped when an object was unloaded (resolve.c's c
 
 /* resolve.c */
 void ta_resolve_interposer(const void *addr);
-const char *ta_dyn_soname(const struct link_map *lm);
 
 typedef void *(*dlopen_fn)(const char *, int);
 typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
@@ -238,10 +237,12 @@ void ta_wants_add(const struct ta_family *f)
 {
     if (!f)
         return;
-    /* a family's wrappers are interposers: resolve.c never returns one as a real function */
-    ta_resolve_interposer(f);
-    if (f->init)
-        ta_resolve_interposer((const void *)f->init);
+    /* a family's wrappers are interposers: resolve.c never returns one as a real function.
+     * `f` may be the registry's copy, in the agent: the family's object is its hooks'. */
+    const void *const in_family[] = {f, (const void *)f->init, (const void *)f->loaded,
+                                     (const void *)f->before_final_drain};
+    for (size_t i = 0; i < sizeof in_family / sizeof in_family[0]; i++)
+        ta_resolve_interposer(in_family[i]);
     if (!f->wants || !f->loaded)
         return;
     ta_guard++;

@@ -38,3 +38,11 @@ int ext_run(const char *label, int nwork, long usec, char *out, size_t cap)
              tpapi_tag(), buf[0] ? buf[0] : '?', total, bad, ok, c);
     return bad || c ? -1 : 0;
 }
+
+#include <dlfcn.h>
+/* dlopen a bare name that only this object's RUNPATH ($ORIGIN) finds: the agent's dlopen
+ * wrapper must keep the caller's search path. 1 when loaded. */
+int ext_dlopen_bare(const char *name)
+{
+    return dlopen(name, RTLD_NOW | RTLD_LOCAL) != NULL;
+}

@@ -13,6 +13,7 @@
 #include <traceagent.h>
 
 typedef int (*ext_run_fn)(const char *label, int nwork, long usec, char *out, size_t cap);
+static void *last;
 
 static ext_run_fn load(const char *dir, const char *name)
 {
@@ -23,6 +24,7 @@ static ext_run_fn load(const char *dir, const char *name)
         fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
         exit(2);
     }
+    last = h;
     ext_run_fn f = (ext_run_fn)dlsym(h, "ext_run");
     if (!f) {
         fprintf(stderr, "dlsym ext_run: %s\n", dlerror());
@@ -52,6 +54,12 @@ int main(int argc, char **argv)
     bad |= run_b("B", 2, 30000, out, sizeof out) != 0;
     traceagent_pop();
     printf("%s\n", out);
+
+    /* loaded again: nothing new for the plug-in to be told of */
+    load(argv[1], "ext_a.so");
+    /* a third copy, by a bare name that only ext_a's RUNPATH ($ORIGIN) finds */
+    int (*bare)(const char *) = (int (*)(const char *))dlsym(last, "ext_dlopen_bare");
+    printf("bare dlopen from ext_a: %s\n", bare && bare("libtpapi_c.so") ? "loaded" : "failed");
     fflush(stdout);
 
     if (do_fork) {
