@@ -373,8 +373,9 @@ uint64_t tpapi_submit(tp_handle *h, const struct tp_work *w)
     uint8_t depth = api->depth(t);
     int copy = copy_of((void *)real, FN_SUBMIT);
     uint32_t path = handle_name(h);
-    /* the call path the work belongs to: taken before it can complete */
-    uint32_t scope = api->scope(&op_submit, path);
+    /* the call path the work belongs to, taken before it can complete: the thread's open
+     * ranges, then this call (name 0: the op's own name, as its span is named) */
+    uint32_t scope = api->scope(&op_submit, 0);
     uint64_t t0 = api->now();
     uint64_t id = real(h, w);
     uint64_t t1 = api->now();
