@@ -29,6 +29,7 @@ _Atomic unsigned ta_dl_gen; /* bumped when an object was unloaded (resolve.c's c
 
 /* resolve.c */
 void ta_resolve_interposer(const void *addr);
+bool ta_resolve_for_used(void); /* its caches hold something */
 
 typedef void *(*dlopen_fn)(const char *, int);
 typedef void *(*dlmopen_fn)(Lmid_t, const char *, int);
@@ -53,7 +54,15 @@ static void resolve_dl(void)
     dl_resolving = 0;
 }
 
-__attribute__((constructor(101))) static void dl_init(void) { resolve_dl(); }
+/* A fork while another thread held the lock (inside a dlopen): the child's copy is held by
+ * a thread it does not have */
+static void dl_child(void);
+
+__attribute__((constructor(101))) static void dl_init(void)
+{
+    resolve_dl();
+    pthread_atfork(NULL, NULL, dl_child);
+}
 
 void *ta_dlopen_real(const char *file, int mode)
 {
@@ -233,6 +242,12 @@ static void tell(int only)
     }
 }
 
+static void dl_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+    lock = fresh;
+}
+
 void ta_wants_add(const struct ta_family *f)
 {
     if (!f)
@@ -259,10 +274,13 @@ void ta_wants_add(const struct ta_family *f)
     ta_guard--;
 }
 
-/* After a successful dlopen: anything new for the families? */
+/* After a successful dlopen: anything new for the families, anything gone from under
+ * resolve.c's caches? (An object unloaded by dlclose is seen here, at the next dlopen:
+ * before anything new can be mapped where it was.) */
 static void after_load(void)
 {
-    if (ta_likely(atomic_load_explicit(&nfams, memory_order_acquire) == 0))
+    int nf = atomic_load_explicit(&nfams, memory_order_acquire);
+    if (ta_likely(nf == 0) && !ta_resolve_for_used())
         return;
     unsigned long long c[2] = {0, 0};
     dl_iterate_phdr(count_cb, c);
@@ -272,7 +290,14 @@ static void after_load(void)
     int saved = errno;
     ta_guard++;
     pthread_mutex_lock(&lock);
-    tell(-1);
+    if (nf) {
+        tell(-1);
+    } else {
+        if (c[1] != atomic_load(&seen_subs))
+            atomic_fetch_add(&ta_dl_gen, 1);
+        atomic_store(&seen_adds, c[0]);
+        atomic_store(&seen_subs, c[1]);
+    }
     pthread_mutex_unlock(&lock);
     ta_guard--;
     errno = saved;

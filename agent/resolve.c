@@ -413,6 +413,8 @@ static void rt_put(struct rtable *t, const struct link_map *lm, const char *name
     /* full around here: not cached, resolved again next time */
 }
 
+bool ta_resolve_for_used(void) { return atomic_load_explicit(&rtab, memory_order_relaxed) != NULL; }
+
 static struct rtable *rt_current(unsigned gen)
 {
     struct rtable *t = atomic_load_explicit(&rtab, memory_order_acquire);
