@@ -3,7 +3,7 @@
 # whose long text once made the agent loop forever before main: each runs under a timeout,
 # outside the preload.
 . "$(dirname "$0")/lib/common.sh"
-gcc -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -I"$ROOT/agent" -o "$TBUILD/fmt" \
+gcc -std=gnu11 -O1 -g -Wall -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/agent" -o "$TBUILD/fmt" \
     "$ROOT/tests/core/fmt.c" "$ROOT/agent/log.c" || { fail "compile fmt.c"; exit 1; }
 out=$(timeout 20 "$TBUILD/fmt"); rc=$?
 echo "$out"
