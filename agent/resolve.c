@@ -356,10 +356,15 @@ static int find_seg(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* A few segments per thread, not one: h5py's calls into libhdf5 come from some twenty
+ * extension modules, in turns; with one entry each turn would take the loader's lock. */
+#define CALLER_WAYS 4
 static __thread struct {
-    uintptr_t lo, hi;
-    struct link_map *lm;
-    unsigned gen;
+    struct {
+        uintptr_t lo, hi;
+        struct link_map *lm;
+    } way[CALLER_WAYS];
+    unsigned gen, next;
 } caller_cache __attribute__((tls_model("initial-exec")));
 
 /* (object, name) -> function; write-once entries; a new table when ta_dl_gen moves */
@@ -443,10 +448,19 @@ void *ta_resolve_for(const char *name, const void *caller)
     }
     unsigned gen = atomic_load_explicit(&ta_dl_gen, memory_order_acquire);
     uintptr_t a = (uintptr_t)caller;
-    struct link_map *lm;
-    if (ta_likely(caller_cache.gen == gen && a - caller_cache.lo < caller_cache.hi - caller_cache.lo)) {
-        lm = caller_cache.lm;
-    } else {
+    struct link_map *lm = NULL;
+    if (ta_unlikely(caller_cache.gen != gen)) {
+        for (int w = 0; w < CALLER_WAYS; w++)
+            caller_cache.way[w].hi = 0; /* empty */
+        atomic_signal_fence(memory_order_seq_cst);
+        caller_cache.gen = gen;
+    }
+    for (int w = 0; w < CALLER_WAYS; w++)
+        if (a >= caller_cache.way[w].lo && a < caller_cache.way[w].hi) {
+            lm = caller_cache.way[w].lm;
+            break;
+        }
+    if (ta_unlikely(!lm)) {
         if (resolving)
             return NULL;
         resolving = 1;
@@ -460,10 +474,15 @@ void *ta_resolve_for(const char *name, const void *caller)
         resolving = 0;
         if (!lm || !s.hi)
             return resolve_slow(name, lm);
-        caller_cache.lo = s.lo;
-        caller_cache.hi = s.hi;
-        caller_cache.lm = lm;
-        caller_cache.gen = gen;
+        /* a signal handler that comes in between must never see a range with another
+         * object's map: empty (hi 0) first, the new end last */
+        unsigned w = caller_cache.next++ % CALLER_WAYS;
+        caller_cache.way[w].hi = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        caller_cache.way[w].lm = lm;
+        caller_cache.way[w].lo = s.lo;
+        atomic_signal_fence(memory_order_seq_cst);
+        caller_cache.way[w].hi = s.hi;
     }
     struct rtable *t = atomic_load_explicit(&rtab, memory_order_acquire);
     void *fn = t && t->gen == gen ? rt_find(t, lm, name) : NULL;
