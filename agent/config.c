@@ -43,8 +43,10 @@ static void bad(const char *var, const char *val, const char *why)
     else
         ta_log(TA_LOG_WARN, "%s=%s: %s; using the default", var, shown, why);
 }
-/* Comma-separated words from `words` (n of them) into a bit mask; -1 if one is unknown. */
-static long parse_list(const char *s, const char *const *words, int n, int allow_all)
+/* Comma-separated words from `words` (n of them) into a bit mask; -1 if one is unknown
+ * (then *unknown, when given, is set and the known words' mask is returned instead). */
+static long parse_list_u(const char *s, const char *const *words, int n, int allow_all,
+                         int *unknown)
 {
     long mask = 0;
     const char *p = s;
@@ -63,13 +65,46 @@ static long parse_list(const char *s, const char *const *words, int n, int allow
                 mask |= 1l << i;
                 found = 1;
             }
-        if (!found && len)
-            return -1;
+        if (!found && len) {
+            if (!unknown)
+                return -1;
+            *unknown = 1;
+        }
         if (!e)
             break;
         p = e + 1;
     }
     return mask;
+}
+static long parse_list(const char *s, const char *const *words, int n, int allow_all)
+{
+    return parse_list_u(s, words, n, allow_all, NULL);
+}
+
+/* Words of TRACEAGENT_TRACE and TRACEAGENT_EXPORT that name no built-in category or
+ * exporter may name one a plug-in adds: with TRACEAGENT_PLUGINS set they are kept, and
+ * checked once the plug-ins are loaded (ta_config_check_words); without, they are bad at
+ * once, as any bad value. */
+struct words {
+    const char *var;
+    const char *expect;
+    char val[1024];
+    int set, unknown;
+};
+static struct words trace_w = {"TRACEAGENT_TRACE",
+                               "expected a comma list of posix, stdio, hdf5, cuda, gpu, "
+                               "markers, all (or a category a plug-in adds)", {0}, 0, 0};
+static struct words export_w = {"TRACEAGENT_EXPORT",
+                                "expected a comma list of json, stats, lttng (or an "
+                                "exporter a plug-in adds)", {0}, 0, 0};
+static const char *keep_words(struct words *w, const char *val, int unknown)
+{
+    if (unknown && strlen(val) >= sizeof w->val)
+        return w->expect;
+    ta_fmt(w->val, sizeof w->val, "%s", val);
+    w->set = 1;
+    w->unknown = unknown;
+    return NULL;
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -100,18 +135,33 @@ static const char *set_output(const char *val)
 }
 static const char *set_export(const char *val)
 {
-    long m = parse_list(val, exp_words, 3, 0);
-    if (m <= 0) /* empty: nothing would be written */
-        return "expected a comma list of json, stats, lttng";
-    ta_cfg.exports = (uint32_t)m;
-    return NULL;
+    int unknown = 0;
+    long m = parse_list_u(val, exp_words, 3, 0, &unknown);
+    if (m <= 0 && !unknown) /* empty: nothing would be written */
+        return export_w.expect;
+    const char *why = keep_words(&export_w, val, unknown);
+    if (!why)
+        ta_cfg.exports = (uint32_t)m;
+    return why;
 }
 static const char *set_trace(const char *val)
 {
-    long m = parse_list(val, cat_keys, TA_CAT_AGENT, 1);
-    if (m <= 0) /* empty: nothing would be traced */
-        return "expected a comma list of posix, stdio, hdf5, cuda, gpu, markers, all";
-    ta_cfg.trace_mask = (uint32_t)m | (1u << TA_CAT_AGENT);
+    int unknown = 0;
+    long m = parse_list_u(val, cat_keys, TA_CAT_AGENT, 1, &unknown);
+    if (m <= 0 && !unknown) /* empty: nothing would be traced */
+        return trace_w.expect;
+    const char *why = keep_words(&trace_w, val, unknown);
+    if (!why) {
+        ta_cfg.trace_mask = (uint32_t)m | (1u << TA_CAT_AGENT);
+        ta_cfg.trace_all = m == (1l << TA_CAT_AGENT) - 1 && !unknown && strstr(val, "all");
+    }
+    return why;
+}
+static const char *set_plugins(const char *val)
+{
+    if (strlen(val) >= sizeof ta_cfg.plugins)
+        return "too long";
+    strcpy(ta_cfg.plugins, val);
     return NULL;
 }
 static const char *set_buffer_kb(const char *val)
@@ -366,6 +416,8 @@ void ta_config_load(void)
     strcpy(ta_cfg.output, "./traceagent-out");
     ta_cfg.exports = TA_EXPORT_JSON | TA_EXPORT_STATS;
     ta_cfg.trace_mask = (1u << TA_CAT_N) - 1;
+    ta_cfg.trace_all = 1;
+    trace_w.set = trace_w.unknown = export_w.set = export_w.unknown = 0;
     ta_cfg.buffer_kb = DEFAULT_BUFFER_KB;
     ta_cfg.min_duration_ns = DEFAULT_MIN_DURATION_NS;
     ta_cfg.min_duration_mask = DEFAULT_MIN_DURATION_MASK;
@@ -400,8 +452,89 @@ void ta_config_load(void)
         if (v && set_key(&keys[i], keys[i].var, v))
             unsetenv(keys[i].var);
     }
+    /* unknown words with no plug-in to add them: bad now, as any bad value */
+    if (!ta_cfg.plugins[0])
+        ta_config_check_words(NULL, NULL);
     if (ta_cfg.stacks_mask)
         ta_info("TRACEAGENT_STACKS: call stacks are not collected by this version yet");
-    if (ta_cfg.exports & TA_EXPORT_LTTNG)
-        ta_warn("TRACEAGENT_EXPORT: lttng export is not in this version yet; ignored");
+}
+
+/* Is `word` one of the comma list's words? */
+static int has_word(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *q = p;
+        size_t l = len;
+        while (l && *q == ' ') { q++; l--; }
+        while (l && q[l - 1] == ' ') l--;
+        if (l == wl && !strncmp(q, word, wl))
+            return 1;
+        p += len;
+        if (*p)
+            p++;
+    }
+    return 0;
+}
+
+bool ta_config_traces(const char *family, const char *cat)
+{
+    if (ta_cfg.secure)
+        return false;
+    if (!trace_w.set || ta_cfg.trace_all)
+        return true;
+    return (family && has_word(trace_w.val, family)) || (cat && has_word(trace_w.val, cat));
+}
+
+bool ta_config_exports(const char *name)
+{
+    return !ta_cfg.secure && (!export_w.set || has_word(export_w.val, name));
+}
+
+/* Each word that names nothing (`known` says which do, NULL: none beyond the built-in):
+ * the value is bad, reported once as any bad value, and the default is used. */
+static void check_words(struct words *w, int (*known)(const char *word))
+{
+    if (!w->set || !w->unknown)
+        return;
+    const char *const *builtin = w == &trace_w ? cat_keys : exp_words;
+    int nb = w == &trace_w ? TA_CAT_AGENT : 3;
+    for (const char *p = w->val; *p;) {
+        size_t len = strcspn(p, ",");
+        char word[64];
+        const char *q = p;
+        size_t l = len;
+        while (l && *q == ' ') { q++; l--; }
+        while (l && q[l - 1] == ' ') l--;
+        int ok = !l || (w == &trace_w && l == 3 && !strncmp(q, "all", 3));
+        for (int i = 0; i < nb && !ok; i++)
+            ok = strlen(builtin[i]) == l && !strncmp(q, builtin[i], l);
+        if (!ok && known && l < sizeof word) {
+            memcpy(word, q, l);
+            word[l] = 0;
+            ok = known(word);
+        }
+        if (!ok) {
+            bad(w->var, w->val, w->expect);
+            unsetenv(w->var);
+            w->set = w->unknown = 0;
+            if (w == &trace_w) {
+                ta_cfg.trace_mask = (1u << TA_CAT_N) - 1;
+                ta_cfg.trace_all = 1;
+            } else {
+                ta_cfg.exports = TA_EXPORT_JSON | TA_EXPORT_STATS;
+            }
+            return;
+        }
+        p += len;
+        if (*p)
+            p++;
+    }
+}
+
+void ta_config_check_words(int (*cat_known)(const char *), int (*exporter_known)(const char *))
+{
+    check_words(&trace_w, cat_known);
+    check_words(&export_w, exporter_known);
 }

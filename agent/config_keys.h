@@ -21,7 +21,8 @@
 #define TA_CONFIG_KEYS(X)                                                                    \
     X(output, "TRACEAGENT_OUTPUT", 'o', "DIR",                                               \
       "output directory (created if missing)", "./traceagent-out")                          \
-    X(export, "TRACEAGENT_EXPORT", 0, "LIST", "comma list of json, stats, lttng",           \
+    X(export, "TRACEAGENT_EXPORT", 0, "LIST",                                                \
+      "comma list of json, stats, lttng, or exporters plug-ins add",                         \
       "json,stats")                                                                          \
     X(trace, "TRACEAGENT_TRACE", 0, "LIST",                                                  \
       "comma list of posix, stdio, hdf5, cuda, gpu, markers, or all", "all")                 \
@@ -42,6 +43,8 @@
       "pread, pwrite, lseek, stat make their system call in the wrapper", "1")               \
     X(clock, "TRACEAGENT_CLOCK", 0, "tsc|monotonic",                                         \
       "ticks on the hot path", "tsc where the kernel's clock is the TSC")                    \
+    X(plugins, "TRACEAGENT_PLUGINS", 0, "PATHS",                                             \
+      "plug-ins to load (shared objects), ':' or ',' separated", "none")                     \
     X(config, "TRACEAGENT_CONFIG", 0, "FILE", "a JSON object with these keys", "none")
 
 #endif

@@ -28,8 +28,6 @@
 struct ta_proc ta_proc;
 _Atomic int ta_active;
 uint32_t ta_trace_mask;
-const char *ta_cat_names[TA_CAT_MAX] = {"posix", "stdio", "hdf5", "cuda",
-                                            "gpu",   "marker", "agent"};
 
 void ta_thread_init(void);
 void ta_drainer_watch_main(int *addr);
@@ -38,9 +36,6 @@ void ta_thread_prefork(void);
 void ta_thread_postfork_parent(void);
 void ta_thread_postfork_child(void);
 
-/* API families. Weak, so a family that is not built in is simply absent. */
-void ta_posix_init(void) __attribute__((weak));
-void ta_stdio_init(void) __attribute__((weak));
 
 /* ------------------------------------------------------------------------------------ */
 /* The agent's own file descriptors: kept high, close-on-exec, and protected from the
@@ -441,6 +436,7 @@ _Atomic int ta_end_signal;
 static void on_fork_prepare(void)
 {
     ta_guard++;
+    ta_families_hook(TA_HOOK_BEFORE_FORK);
     ta_drainer_prefork();
     ta_thread_prefork();
 }
@@ -458,6 +454,7 @@ static void on_fork_child(void)
     ta_proc.ppid = (int)getppid();
     ta_thread_postfork_child();
     ta_drainer_after_fork_child();
+    ta_families_hook(TA_HOOK_AFTER_FORK_CHILD);
     /* forked during the parent's final flush (from a signal handler): that flush is the
      * parent's; this child's own exit must not wait for it */
     atomic_store(&flusher, 0);
@@ -493,6 +490,8 @@ static void start_recording(void)
     ta_trace_mask = ta_cfg.trace_mask;
     atomic_store(&ta_active, 1);
     ta_drainer_start();
+    if (atomic_load(&ta_nsources)) /* sources are polled by the drainer thread */
+        ta_drainer_ensure_thread();
 }
 
 __attribute__((constructor)) static void ta_init(int argc, char **argv, char **envp)
@@ -506,10 +505,7 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
     if (!ta_cfg.children && !ta_cfg.secure)
         drop_self_from_preload();
     ta_thread_init();
-    if (ta_posix_init)
-        ta_posix_init();
-    if (ta_stdio_init)
-        ta_stdio_init();
+    ta_plugins_init(); /* the families resolve their real functions */
     if (ta_cfg.secure) { /* AT_SECURE (config.c): calls pass through, nothing else */
         ta_guard--;
         return;
@@ -525,6 +521,7 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
         ta_guard--;
         return;
     }
+    ta_plugins_load();
     absolutize_env();
     env_snapshot();
     /* where the kernel clears the main thread's tid when it exits: the drainer watches it,
@@ -614,6 +611,7 @@ void ta_flush_final(void)
         if (ta_self) /* the exiting thread's name now (Python renames its main thread) */
             prctl(PR_GET_NAME, ta_self->name, 0, 0, 0);
         ta_drainer_stop_and_flush();
+        ta_families_hook(TA_HOOK_AT_EXIT);
         ta_guard--;
     }
     atomic_store(&flush_done, 1);

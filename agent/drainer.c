@@ -81,20 +81,6 @@ static int started_pid;
  * drain_owner) */
 static _Alignas(8) unsigned char ext_buf[TA_EXT_MAX];
 
-/* Until the registry (plugin.c) provides them: no batch source, and the exporters chosen
- * by TRACEAGENT_EXPORT's bits. Weak, so that plugin.c's definitions replace these. */
-__attribute__((weak)) const struct ta_source *ta_source_list[TA_MAX_SOURCES];
-__attribute__((weak)) _Atomic int ta_nsources;
-__attribute__((weak)) int ta_exporters_select(const struct ta_exporter **out, int max)
-{
-    int n = 0;
-    if ((ta_cfg.exports & TA_EXPORT_JSON) && n < max)
-        out[n++] = &ta_exporter_trace_json;
-    if ((ta_cfg.exports & TA_EXPORT_STATS) && n < max)
-        out[n++] = &ta_exporter_stats;
-    return n;
-}
-
 /* Does struct `s` of a plug-in (its `size` first; 0: the agent's own, whole) have `m`? */
 #define TA_HAS(s, m) ((s)->size == 0 || (s)->size >= offsetof(__typeof__(*(s)), m) + sizeof((s)->m))
 extern _Atomic uint64_t ta_dropped_no_ring;
@@ -599,6 +585,9 @@ void ta_drainer_kick(void)
 /* Everything left in the rings, then every exporter's finish, as the consumer `me`. */
 static void flush_all(int me)
 {
+    /* families hand over what they hold (CUPTI's buffers) before the last drain */
+    if (!atomic_load(&abandoned))
+        ta_families_hook(TA_HOOK_BEFORE_FINAL_DRAIN);
     drain_acquire(me);
     atomic_store(&in_final, 1);
     uint64_t cpu0 = thread_cpu_ns();
@@ -794,4 +783,14 @@ void ta_dropped_add(const char *cause, uint64_t n)
                                                 memory_order_relaxed, memory_order_relaxed);
     }
     atomic_fetch_add_explicit(&pcause_total[c], n, memory_order_relaxed);
+}
+
+/* A plug-in's exporter registered while recording runs: it starts, then gets the events
+ * from the next cycle on (not those already written by the others). */
+void ta_drainer_add_exporter(const struct ta_exporter *e)
+{
+    int taken = ta_drain_hold();
+    if (nexps < TA_MAX_EXPORTERS && (!e->start || e->start() >= 0))
+        exps[nexps++] = e;
+    ta_drain_unhold(taken);
 }

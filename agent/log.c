@@ -10,7 +10,7 @@
  * has. PUT evaluates its argument exactly once, room or not: `PUT(*s++)` must advance `s`
  * (a text longer than its buffer once looped forever there), `PUT(va_arg(...))` must
  * consume its argument. */
-static int vfmt(char *buf, size_t n, const char *fmt, va_list ap)
+int ta_vfmt(char *buf, size_t n, const char *fmt, va_list ap)
 {
     size_t o = 0;
 #define PUT(c) do { char c_ = (char)(c); if (o + 1 < n) buf[o] = c_; o++; } while (0)
@@ -62,7 +62,7 @@ int ta_fmt(char *buf, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int r = vfmt(buf, n, fmt, ap);
+    int r = ta_vfmt(buf, n, fmt, ap);
     va_end(ap);
     return r;
 }
@@ -78,7 +78,7 @@ void ta_log(int level, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     if (o < (int)sizeof buf)
-        o += vfmt(buf + o, sizeof buf - o, fmt, ap);
+        o += ta_vfmt(buf + o, sizeof buf - o, fmt, ap);
     va_end(ap);
     if (o > (int)sizeof buf - 2) { /* cut: say so */
         o = sizeof buf - 2;

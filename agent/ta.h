@@ -11,6 +11,7 @@
 #define TA_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -371,10 +372,18 @@ struct ta_config {
     size_t exclude_len[TA_MAX_EXCLUDES];
     int clock;            /* TRACEAGENT_CLOCK: enum ta_clock_choice */
     int secure;           /* AT_SECURE: nothing read, written or recorded */
+    int trace_all;        /* TRACEAGENT_TRACE unset or `all`: plug-ins' categories too */
+    char plugins[4096];   /* TRACEAGENT_PLUGINS */
 };
 enum ta_clock_choice { TA_CLOCK_AUTO, TA_CLOCK_TSC, TA_CLOCK_MONOTONIC };
 extern struct ta_config ta_cfg;
 void ta_config_load(void);
+/* Is the family's category traced, is the exporter named, by the configuration? */
+bool ta_config_traces(const char *family, const char *cat);
+bool ta_config_exports(const char *name);
+/* After the plug-ins are in: words of TRACEAGENT_TRACE/EXPORT that name nothing are bad
+ * (one warning, the default used); the functions say which words plug-ins added */
+void ta_config_check_words(int (*cat_known)(const char *), int (*exporter_known)(const char *));
 
 struct ta_proc {
     int pid, ppid;
@@ -413,6 +422,7 @@ size_t ta_path_join(char *out, size_t len, size_t cap, const char *rel, size_t n
 
 /* Async-signal-safe snprintf subset (%s %d %u %ld %lu %lld %llu %zu %x %p %c %%). */
 int ta_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int ta_vfmt(char *buf, size_t n, const char *fmt, va_list ap);
 
 /* Process life (core.c), called by wrappers of _exit, exec*, and the signal handler. */
 void ta_flush_final(void);     /* clean end: drain, finish every exporter, stop drainer */
@@ -466,7 +476,11 @@ void ta_close_open_ranges(struct ta_thread *t); /* markers.c */
 #define TA_MAX_SOURCES 8
 enum ta_hook { TA_HOOK_BEFORE_FORK, TA_HOOK_AFTER_FORK_CHILD, TA_HOOK_BEFORE_FINAL_DRAIN,
                TA_HOOK_AT_EXIT };
-void ta_plugins_init(void);        /* constructor: built-in families, then plug-ins */
+void ta_plugins_init(void);  /* constructor: built-in families and exporters; families
+                              * that registered before the agent's constructor start */
+void ta_plugins_load(void);  /* then the plug-ins the configuration asks for */
+/* An exporter added while recording runs: started, then fed (drainer.c) */
+void ta_drainer_add_exporter(const struct ta_exporter *e);
 void ta_families_hook(enum ta_hook h); /* every family's hook h, in registration order */
 /* The exporters TRACEAGENT_EXPORT asks for, at most max: how many */
 int ta_exporters_select(const struct ta_exporter **out, int max);

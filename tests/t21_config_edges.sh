@@ -7,6 +7,7 @@
 . "$(dirname "$0")/lib/common.sh"
 ta_cc "$TBUILD/cfgkeys" "$ROOT/tests/core/cfgkeys.c"
 ta_cc "$TBUILD/secure" "$ROOT/tests/core/secure.c" -ldl
+ta_cc "$TBUILD/cfgplugin.so" "$ROOT/tests/core/cfgplugin.c" -shared -fPIC
 t=60
 prog="$TBUILD/cfgkeys"
 mkdir -p "$TMP/excl"
@@ -23,7 +24,8 @@ other=$([ "$def" = tsc ] && echo monotonic || echo tsc)
 echo '{"buffer_kb": 32}' > "$TMP/inner.json"
 declare -A VAL=([output]=DIR [export]=stats [trace]=posix [buffer_kb]=64
     [min_duration_ns]=10000000000 [children]=0 [stacks]=posix [log]=debug
-    [exclude]="$TMP/excl" [on_full]=drop [direct]=0 [clock]=$other [config]="$TMP/inner.json")
+    [exclude]="$TMP/excl" [on_full]=drop [direct]=0 [clock]=$other [config]="$TMP/inner.json"
+    [plugins]="$TBUILD/cfgplugin.so")
 cat > "$TMP/effect.py" <<PYEOF
 import sys, glob, json
 sys.path.insert(0, "$ROOT/tests/lib"); import tacheck
@@ -49,6 +51,7 @@ ok = {
     "direct": two,
     "clock": two and all(s["agent"]["clock"] == val for s in st),
     "config": two and all(s["agent"]["buffer_kb"] == 32 for s in st),
+    "plugins": two and len(glob.glob(d + "/*.probe")) == 2,
 }.get(key)
 print("yes" if ok else "no (%d traces, %d stats, %d spans)" % (len(tr), len(st), spans))
 PYEOF

@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib/common.sh"
 # 1. Unit level: exporters/stats.c with stubs for the core (tests/stats/unit.c)
 UNIT="$TBUILD/stats_unit"
 if gcc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter \
-        -I"$ROOT/agent" -I"$ROOT/exporters" -o "$UNIT" "$ROOT/tests/stats/unit.c" \
+        -I"$ROOT/include" -I"$ROOT/agent" -I"$ROOT/exporters" -o "$UNIT" "$ROOT/tests/stats/unit.c" \
         "$ROOT/exporters/stats.c" "$ROOT/exporters/jsonw.c" -lm; then
     ok "unit: stats.c builds alone with stubs"
 else

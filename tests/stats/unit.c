@@ -22,7 +22,7 @@
 
 #include "ta.h"
 
-const char *const ta_cat_names[TA_CAT_N] = {"posix", "stdio", "hdf5", "cuda",
+const char *ta_cat_names[TA_CAT_MAX] = {"posix", "stdio", "hdf5", "cuda",
                                             "gpu",   "marker", "agent"};
 struct ta_proc ta_proc;
 struct ta_config ta_cfg;
