@@ -205,6 +205,7 @@ static struct ta_thread *attach(void)
     t->dropped_full = 0;
     t->dropped_reentry = 0;
     t->writing = 0;
+    t->ext_room = 0;
     t->tid = ta_gettid();
     t->depth = 0;
     t->nmarks = 0;
@@ -337,6 +338,7 @@ void ta_thread_postfork_child(void)
             t->nmarks = 0;
             t->depth = 0;
             t->writing = 0;
+            t->ext_room = 0;
             t->path_filling = 0;
             continue;
         }
@@ -406,14 +408,20 @@ struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len)
 
 void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len)
 {
+    uint64_t room = t->ext_room;
+    t->ext_room = 0;
     /* no payload, or none claimed (begin_ext with 0): one slot, as ta_rec_commit */
-    if (!ext_len || !ext || !t->ext_room) {
+    if (!ext_len || !ext || !room) {
+        /* a plug-in's stray flag must not make the drainer read the next record as a
+         * payload */
+        struct ta_ring *r = &t->ring;
+        r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask].flags &=
+            (uint8_t)~TA_F_EXT;
         ta_rec_commit(t);
         return;
     }
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t room = t->ext_room;
     /* never past what begin claimed (a commit with a longer ext_len than its begin) */
     uint64_t cap = room * sizeof(struct ta_rec) - EXT_HDR;
     uint32_t len = ext_len <= cap ? ext_len : (uint32_t)cap;
@@ -428,7 +436,6 @@ void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len)
     if (a < len)
         memcpy(r->slots, (const unsigned char *)ext + a, len - a);
     r->slots[h & r->mask].flags |= TA_F_EXT;
-    t->ext_room = 0;
     /* release: pairs with the drainer's acquire load of head; the record and all of its
      * continuation slots are visible before the drainer can see the new head */
     atomic_store_explicit(&r->head, h + 1 + ext_slots(len), memory_order_release);

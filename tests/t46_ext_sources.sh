@@ -10,10 +10,11 @@ value() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }' "
 one() { local f=("$1"/*.extcheck); [ -f "${f[0]}" ] && echo "${f[0]}"; }
 
 # TRACEAGENT_EXPORT unset: json, stats, and the exporters plug-ins add (extcheck)
-run() { # name threads n env...: the run's stdout in $TMP/name.out
-    local name=$1 nth=$2 n=$3; shift 3
+run() { # name threads n [mode] env...: the run's stdout in $TMP/name.out
+    local name=$1 nth=$2 n=$3 mode=; shift 3
+    case "${1:-}" in fork|sig) mode=$1; shift ;; esac
     mkdir -p "$TMP/$name"
-    env TRACEAGENT_OUTPUT="$TMP/$name" LD_PRELOAD="$AGENT" "$@" "$TBUILD/extrec" "$nth" "$n" > "$TMP/$name.out" 2> "$TMP/$name.err"
+    env TRACEAGENT_OUTPUT="$TMP/$name" LD_PRELOAD="$AGENT" "$@" "$TBUILD/extrec" "$nth" "$n" $mode > "$TMP/$name.out" 2> "$TMP/$name.err"
 }
 
 # payloads of 0..4000 bytes from 4 threads through 64-slot rings: a 4000-byte payload takes
@@ -74,6 +75,22 @@ else
     check "drop: received + dropped = sent ($r + $d = 12000)" test $((r + d)) = 12000
     check "drop: whole and in order ($(value bad "$f") bad, $(value order "$f") out of order)" \
         test "$(value bad "$f")" = 0 -a "$(value noext "$f")" = 0 -a "$(value order "$f")" = 0
+fi
+
+# a signal handler that records a payload on the thread it interrupts: inside another
+# record's window (a payload being copied) it is dropped and counted, never mixed in
+run sig 4 20000 sig TRACEAGENT_BUFFER_KB=4
+f=$(one "$TMP/sig")
+if [ -z "$f" ]; then
+    fail "signal: the exporter wrote its file ($(head -c 300 "$TMP/sig.err"))"
+else
+    ss=$(awk '$1 == "sig_sent" { print $2 }' "$TMP/sig.out")
+    sr=$(value sig_recv "$f") se=$(value reentry "$f")
+    check "signal: handler's records received + signal_reentry = recorded ($sr + $((se < 0 ? 0 : se)) = $ss)" \
+        test "${ss:-0}" -gt 0 -a $((sr + (se < 0 ? 0 : se))) = "${ss:-0}"
+    check "signal: every record whole ($(value bad "$f") + $(value sig_bad "$f") bad, $(value order "$f") out of order)" \
+        test "$(value bad "$f")" = 0 -a "$(value sig_bad "$f")" = 0 -a "$(value noext "$f")" = 0 \
+            -a "$(value order "$f")" = 0 -a "$(value recv "$f")" = 80000
 fi
 
 # default rings: payloads mostly in place, the wrap only now and then

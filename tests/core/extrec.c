@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +36,8 @@ static struct ta_op op_rec = {.name = "extrec", .shape = TA_SHAPE_SPAN};
 static struct ta_op op_gpu = {.name = "kernel", .shape = TA_SHAPE_SPAN, .name_from_str = 1,
                               .layer = TA_LAYER_DEVICE};
 static struct ta_op op_launch = {.name = "launch", .shape = TA_SHAPE_SPAN};
-static struct ta_op *const ops[] = {&op_rec, &op_gpu, &op_launch, NULL};
+static struct ta_op op_sig = {.name = "in_handler", .shape = TA_SHAPE_INSTANT};
+static struct ta_op *const ops[] = {&op_rec, &op_gpu, &op_launch, &op_sig, NULL};
 static const struct ta_family fam = {.size = sizeof fam, .name = "extrec", .ops = ops};
 static int cat = -1;
 
@@ -47,6 +50,7 @@ static struct {
     long long last; /* last seq seen */
 } th[MAXTH];
 static unsigned long recv, bad, order, noext, marker_outer, src_events, src_bad, final_only;
+static unsigned long sig_recv, sig_bad;
 static unsigned long by_size[NSIZES];
 static uint64_t ring_full, reentry, test_lost, too_long;
 static struct {
@@ -109,6 +113,17 @@ static void x_event(const struct ta_event *ev)
                 order++;
             th[k].last = (long long)seq;
         }
+        return;
+    }
+    if (ev->op == &op_sig) {
+        sig_recv++;
+        uint64_t seq = r->u.u64[1];
+        if (!ev->ext || ev->ext_len != 57)
+            sig_bad++;
+        else
+            for (uint32_t i = 0; i < 57; i++)
+                if (ev->ext[i] != pattern(1000, seq, 57, i))
+                    sig_bad++;
         return;
     }
     if (ev->op == &op_gpu) {
@@ -175,7 +190,8 @@ static void x_finish(void)
     int nth = 0;
     while (nth < MAXTH && th[nth].tid)
         nth++;
-    n += snprintf(buf + n, sizeof buf - n, "nthreads %d\n", nth);
+    n += snprintf(buf + n, sizeof buf - n, "nthreads %d\nsig_recv %lu\nsig_bad %lu\n", nth,
+                  sig_recv, sig_bad);
     for (unsigned i = 0; i < NSIZES; i++)
         n += snprintf(buf + n, sizeof buf - n, "size_%u %lu\n", sizes[i], by_size[i]);
     for (int i = 0; i < ntracks; i++)
@@ -270,7 +286,32 @@ __attribute__((constructor)) static void init(void)
 /* The program */
 
 static long n_each;
-static _Atomic long sent;
+static _Atomic long sent, sig_sent;
+
+/* A signal handler that records a 57-byte payload on the thread it interrupts: inside
+ * another record's window it must be dropped and counted (signal_reentry), never mixed
+ * into the record being written. */
+static void on_prof(int sig)
+{
+    (void)sig;
+    ta_thread_t *t = ta->enter(cat);
+    if (!t)
+        return;
+    uint64_t seq = (uint64_t)atomic_fetch_add(&sig_sent, 1);
+    unsigned char ext[57];
+    for (uint32_t i = 0; i < 57; i++)
+        ext[i] = pattern(1000, seq, 57, i);
+    struct ta_rec *r = ta->begin(t, 57);
+    if (r) {
+        memset(r, 0, sizeof *r);
+        r->op = &op_sig;
+        r->t0 = r->t1 = ta->now();
+        r->u.u64[1] = seq;
+        r->depth = ta->depth(t);
+        ta->commit(t, ext, 57);
+    }
+    ta->leave(t);
+}
 
 static void *worker(void *arg)
 {
@@ -320,6 +361,7 @@ int main(int argc, char **argv)
     int nth = argc > 1 ? atoi(argv[1]) : 4;
     n_each = argc > 2 ? atol(argv[2]) : 1000;
     int do_fork = argc > 3 && !strcmp(argv[3], "fork");
+    int do_sig = argc > 3 && !strcmp(argv[3], "sig");
 
     /* scopes: the open ranges, outermost first, then the launch */
     traceagent_range_push("outer");
@@ -383,6 +425,12 @@ int main(int argc, char **argv)
     pthread_t tids[64];
     if (nth > 64)
         nth = 64;
+    if (do_sig) { /* CPU-time signals, to whichever thread is running */
+        struct sigaction sa = {.sa_handler = on_prof, .sa_flags = SA_RESTART};
+        sigaction(SIGPROF, &sa, NULL);
+        struct itimerval it = {{0, 100}, {0, 100}};
+        setitimer(ITIMER_PROF, &it, NULL);
+    }
     for (int i = 0; i < nth; i++)
         pthread_create(&tids[i], NULL, worker, (void *)(uintptr_t)i);
     for (int i = 0; i < 10; i++) {
@@ -392,6 +440,11 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < nth; i++)
         pthread_join(tids[i], NULL);
+    if (do_sig) {
+        struct itimerval off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_PROF, &off, NULL);
+        printf("sig_sent %ld\n", (long)sig_sent);
+    }
     if (do_fork) {
         fflush(stdout);
         pid_t c = fork();
