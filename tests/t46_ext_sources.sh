@@ -120,4 +120,13 @@ if [ -n "$child" ]; then
     check "fork: the parent's events all in the parent's ($(value recv "$parent") records)" \
         test "$(value recv "$parent")" = 1000 -a "$(value src_events "$parent")" = 21
 fi
+# a source alone, in a process none of whose threads records: polled while it runs (the
+# drainer thread starts for it), and once finally
+ta_cc "$TBUILD/extsrc.so" "$ROOT/tests/core/extsrc.c" -shared -fPIC
+mkdir -p "$TMP/alone"
+TRACEAGENT_OUTPUT="$TMP/alone" TRACEAGENT_TRACE=markers TRACEAGENT_PLUGINS="$TBUILD/extsrc.so" \
+    LD_PRELOAD="$AGENT" sleep 0.3
+f=("$TMP"/alone/*.extsrc)
+check "a source alone: polled while the process runs, then once with final ($(tr '\n' ' ' < "${f[0]}" 2>/dev/null))" \
+    test "$(value polls "${f[0]}" 2>/dev/null)" -ge 5 -a "$(value finals "${f[0]}" 2>/dev/null)" = 1
 finish
