@@ -402,6 +402,9 @@ extern struct ta_proc ta_proc;
  * (ta_agent_fd_move); -errno after a warning. */
 int ta_out_open(const char *suffix, int *slot);
 void ta_out_close(int *slot); /* close a file from ta_out_open; *slot = -1 */
+void ta_choose_stem(void); /* <output>/<exe>-<pid>, or .N after it when that name is taken */
+/* The output directory is one nobody else can plant names in: 0, or -1 after a warning */
+int ta_check_output_dir(const char *dir);
 /* The program takes fd number fd, the agent's: move the agent's file elsewhere (fd closed).
  * Call with the drain held (ta_drain_hold). 0, or -1 when the agent had to let go of it. */
 int ta_agent_fd_move(int fd);
