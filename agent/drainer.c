@@ -63,6 +63,26 @@ static int nexps;
 static uint64_t dropped_reported[NCAUSES];
 static uint64_t dropped_retired[2]; /* drops of threads whose slot was reclaimed */
 static const char *const drop_causes[NCAUSES] = {"ring_full", "signal_reentry", "no_ring"};
+/* ... and the causes plug-ins name (ta_dropped_add): interned names, claimed by one CAS
+ * each, so that any thread may count, also in a signal handler. The last entry takes the
+ * causes that find the table full. */
+#define NPLUGIN_CAUSES 16
+static _Atomic uint32_t pcause_name[NPLUGIN_CAUSES];
+static _Atomic uint64_t pcause_total[NPLUGIN_CAUSES];
+static uint64_t pcause_reported[NPLUGIN_CAUSES]; /* drainer-private */
+/* Named tracks the exporters have been told of (drainer-private; again in a forked child,
+ * whose files are new). Index: the track id; ids past the end are named every time. */
+#define NTRACKS_SEEN 257
+static uint8_t track_seen[NTRACKS_SEEN];
+/* The pid the exporters started for: a fork child has another (its sources reset), a
+ * failed exec the same (its sources' state is still its own) */
+static int started_pid;
+/* Drainer-private room for a payload that wraps at a ring's end (one consumer at a time:
+ * drain_owner) */
+static _Alignas(8) unsigned char ext_buf[TA_EXT_MAX];
+
+/* Does struct `s` of a plug-in (its `size` first; 0: the agent's own, whole) have `m`? */
+#define TA_HAS(s, m) ((s)->size == 0 || (s)->size >= offsetof(__typeof__(*(s)), m) + sizeof((s)->m))
 extern _Atomic uint64_t ta_dropped_no_ring;
 struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_events_drained; /* progress, watched by producers that wait */
@@ -101,7 +121,29 @@ static void emit_thread_name(int tid, const char *name, int signal_mode)
             exps[i]->thread_name(tid, name);
 }
 
-static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
+static const char *cat_name(const struct ta_op *op)
+{
+    const char *c = op->cat < TA_CAT_MAX ? ta_cat_names[op->cat] : NULL;
+    return c ? c : "";
+}
+
+/* A named track's first event since the exporters started: tell them its name first. */
+static void name_track(uint32_t track, int32_t tid, int signal_mode)
+{
+    if (track < NTRACKS_SEEN) {
+        if (track_seen[track])
+            return;
+        track_seen[track] = 1;
+    }
+    const char *name = ta_track_name(track);
+    for (int i = 0; i < nexps; i++)
+        if (TA_HAS(exps[i], track_name) && exps[i]->track_name &&
+            (!signal_mode || exps[i]->signal_safe))
+            exps[i]->track_name(track, tid, name ? name : "");
+}
+
+static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
+                            const unsigned char *ext, uint32_t ext_len)
 {
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
@@ -110,6 +152,11 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode)
     ev.rec = r;
     ev.op = op;
     ev.tid = tid;
+    ev.track = 0;
+    ev.scope = 0;
+    ev.ext = ext;
+    ev.ext_len = ext_len;
+    ev.cat = cat_name(op);
     if (op->name_from_str) {
         ev.name = ta_str(r->str);
         ev.path = NULL;
@@ -142,10 +189,105 @@ static void populate(struct ta_thread *t)
     ta_sys_populate(t, sizeof *t + (t->ring.mask + 1) * sizeof(struct ta_rec));
 }
 
-/* One pass over every ring. Returns the number of records consumed; *fill (when not NULL):
- * the fullest ring's share drained, in 1/1024ths of the ring, rounded up (the drainer's own
- * pace, see drainer_main). */
-static uint64_t drain_cycle(int signal_mode, unsigned *fill)
+/* The record at `tail` goes on in the following slots (TA_F_EXT, thread.c): its payload,
+ * and the slots it takes in all (0: not whole, which one release store of head rules out;
+ * the rest of the ring is then skipped rather than read as records). A payload that wraps
+ * at the ring's end is copied into ext_buf; otherwise the exporters read it in place. */
+static uint64_t ext_payload(const struct ta_rec *slots, uint64_t mask, uint64_t tail,
+                            uint64_t avail, const unsigned char **ext, uint32_t *len)
+{
+    const unsigned char *first = (const unsigned char *)&slots[(tail + 1) & mask];
+    uint32_t n;
+    memcpy(&n, first, sizeof n);
+    uint64_t k = (8 + (uint64_t)n + sizeof(struct ta_rec) - 1) / sizeof(struct ta_rec);
+    if (avail < 2 || n > TA_EXT_MAX || 1 + k > avail)
+        return 0;
+    uint64_t start = (tail + 1) & mask;
+    uint64_t upto_end = (mask + 1 - start) * sizeof(struct ta_rec) - 8;
+    if (n <= upto_end) {
+        *ext = first + 8;
+    } else {
+        memcpy(ext_buf, first + 8, upto_end);
+        memcpy(ext_buf + upto_end, slots, n - upto_end);
+        *ext = ext_buf;
+    }
+    *len = n;
+    return 1 + k;
+}
+
+/* Batch sources hand their events to this, on the consumer's thread (poll_sources). */
+static int emit_signal_mode;
+static uint64_t emitted;
+static void source_emit(const struct ta_event *in)
+{
+    if (!in || !in->rec)
+        return;
+    const struct ta_rec *r = in->rec;
+    const struct ta_op *op = in->op ? in->op : r->op;
+    if (!op)
+        return;
+    struct ta_event ev = *in;
+    ev.op = op;
+    if (op->name_from_str) {
+        ev.name = ta_str(r->str);
+        ev.path = NULL;
+    } else {
+        ev.name = op->name;
+        ev.path = r->str ? ta_str(r->str) : NULL;
+    }
+    ev.str2 = r->str2 ? ta_str(r->str2) : NULL;
+    if (r->flags & TA_F_NS) {
+        ev.ts_ns = r->t0;
+        ev.dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
+    } else { /* ticks after all (ta_plugin_api.now) */
+        ev.ts_ns = ta_clock_to_ns(r->t0);
+        ev.dur_ns = op->shape == TA_SHAPE_SPAN ? ta_clock_ticks_to_ns_dur(r->t0, r->t1) : 0;
+    }
+    ev.cat = cat_name(op);
+    if (!ev.ext)
+        ev.ext_len = 0;
+    int32_t tid = ev.track ? ta_track_tid(ev.track) : 0;
+    if (tid) {
+        ev.tid = tid;
+        name_track(ev.track, tid, emit_signal_mode);
+    } else {
+        ev.track = 0; /* no such track: the event goes to the thread it names, or the process */
+        if (ev.tid <= 0)
+            ev.tid = ta_proc.pid;
+    }
+    for (int i = 0; i < nexps; i++)
+        if (!emit_signal_mode || exps[i]->signal_safe)
+            exps[i]->event(&ev);
+    emitted++;
+}
+
+/* Every registered source's poll (final: hand over everything held); in a signal handler
+ * only those that say they are signal-safe. The number of events they gave. */
+static uint64_t poll_sources(int signal_mode, int final)
+{
+    /* acquire: pairs with the registry's release store of the count; the entries below it
+     * are written */
+    int n = atomic_load_explicit(&ta_nsources, memory_order_acquire);
+    emit_signal_mode = signal_mode;
+    emitted = 0;
+    for (int i = 0; i < n && i < TA_MAX_SOURCES; i++) {
+        const struct ta_source *src = ta_source_list[i];
+        if (!src || !TA_HAS(src, poll) || !src->poll)
+            continue;
+        if (signal_mode && !(TA_HAS(src, signal_safe) && src->signal_safe))
+            continue;
+        src->poll(source_emit, final);
+    }
+    return emitted;
+}
+
+/* How the sources are polled by a cycle */
+enum { SRC_NONE, SRC_POLL, SRC_FINAL };
+
+/* One pass over every ring, then the sources. Returns the number of events consumed;
+ * *fill (when not NULL): the fullest ring's share drained, in 1/1024ths of the ring,
+ * rounded up (the drainer's own pace, see drainer_main). */
+static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
 {
     unsigned cycle_fill = 0;
     uint64_t n = 0, dropped[NCAUSES] = {
@@ -191,10 +333,23 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
                 cycle_fill = f;
         }
         while (tail != head) {
-            dispatch(&slots[tail & mask], tid, signal_mode);
-            tail++;
+            const struct ta_rec *rec = &slots[tail & mask];
+            if (ta_unlikely(rec->flags & TA_F_EXT)) {
+                const unsigned char *ext = NULL;
+                uint32_t len = 0;
+                uint64_t k = ext_payload(slots, mask, tail, head - tail, &ext, &len);
+                if (k) {
+                    dispatch(rec, tid, signal_mode, ext, len);
+                    tail += k;
+                } else {
+                    tail = head;
+                }
+            } else {
+                dispatch(rec, tid, signal_mode, NULL, 0);
+                tail++;
+            }
             n++;
-            if (tail - published == 256 || tail == head) {
+            if (tail - published >= 256 || tail == head) {
                 /* release: the producer may reuse the slots below tail once it sees this
                  * (pairs with its acquire load of tail) */
                 atomic_store_explicit(&r->tail, tail, memory_order_release);
@@ -215,6 +370,8 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
             ta_thread_reclaim(t);
         }
     }
+    if (sources != SRC_NONE)
+        n += poll_sources(signal_mode, sources == SRC_FINAL);
     for (int c = 0; c < NCAUSES; c++) {
         if (dropped[c] <= dropped_reported[c])
             continue;
@@ -222,6 +379,16 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill)
             if (exps[i]->dropped && (!signal_mode || exps[i]->signal_safe))
                 exps[i]->dropped(drop_causes[c], dropped[c]);
         dropped_reported[c] = dropped[c];
+    }
+    for (int c = 0; c < NPLUGIN_CAUSES; c++) {
+        uint32_t name = atomic_load_explicit(&pcause_name[c], memory_order_relaxed);
+        uint64_t total = atomic_load_explicit(&pcause_total[c], memory_order_relaxed);
+        if (!name || total <= pcause_reported[c])
+            continue;
+        for (int i = 0; i < nexps; i++)
+            if (exps[i]->dropped && (!signal_mode || exps[i]->signal_safe))
+                exps[i]->dropped(ta_str(name), total);
+        pcause_reported[c] = total;
     }
     ta_agent_stats.events += n;
     for (int i = 0; i < nexps; i++)
@@ -315,7 +482,7 @@ static void *drainer_main(void *arg)
         }
         unsigned cycle_fill;
         drain_acquire(me);
-        drain_cycle(0, &cycle_fill);
+        drain_cycle(0, &cycle_fill, SRC_POLL);
         ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
         /* the main thread is gone: once no thread of the program is left either, end the
@@ -355,9 +522,11 @@ static void *drainer_main(void *arg)
  * process that never records, like most short shell tools, pays for no thread. */
 void ta_drainer_start(void)
 {
-    nexps = 0;
     memset(dropped_reported, 0, sizeof dropped_reported);
     memset(dropped_retired, 0, sizeof dropped_retired);
+    memset(pcause_reported, 0, sizeof pcause_reported);
+    memset(track_seen, 0, sizeof track_seen);
+    started_pid = ta_proc.pid;
     nexps = ta_exporters_select(exps, TA_MAX_EXPORTERS);
     for (int i = 0; i < nexps; i++)
         if (exps[i]->start && exps[i]->start() < 0) {
@@ -422,7 +591,14 @@ static void flush_all(int me)
     drain_acquire(me);
     atomic_store(&in_final, 1);
     uint64_t cpu0 = thread_cpu_ns();
-    while (!atomic_load(&abandoned) && drain_cycle(0, NULL))
+    /* the rings until they are empty, then the sources' final poll (the families' hooks
+     * before the final drain have run: they handed over what they held), then what came
+     * into the rings meanwhile */
+    while (!atomic_load(&abandoned) && drain_cycle(0, NULL, SRC_NONE))
+        ;
+    if (!atomic_load(&abandoned))
+        drain_cycle(0, NULL, SRC_FINAL);
+    while (!atomic_load(&abandoned) && drain_cycle(0, NULL, SRC_NONE))
         ;
     ta_agent_stats.drainer_cpu_ns += thread_cpu_ns() - cpu0;
     for (int i = 0; i < nexps && !atomic_load(&abandoned); i++)
@@ -492,7 +668,7 @@ void ta_drain_signal(void)
         return; /* the crash is inside a drain: leave the file as it is */
     if (!drain_try_acquire(me, 200))
         return;
-    drain_cycle(1, NULL);
+    drain_cycle(1, NULL, SRC_FINAL); /* only the signal-safe sources */
     /* the signal-safe exporters close their files as at a clean end (trace.json's last
      * line and "]"); the process dies of the signal next */
     for (int i = 0; i < nexps; i++)
@@ -517,7 +693,14 @@ void ta_drain_unhold(int taken)
 }
 
 /* fork() from a signal handler that interrupted this very thread while it held the rings
- * (the final flush): it holds them already; waiting for itself deadlocked. */
+ * (the final flush): it holds them already; waiting for itself deadlocked.
+ *
+ * Sources are not polled at a fork. The rings are not drained there either: what the
+ * parent recorded is the parent's, written by its drainer after the fork, and what a
+ * source holds is the parent's too (the child forgets it: the source's after_fork_child).
+ * A final poll here would run the exporters on the program's forking thread, inside
+ * fork(), and make a source hand over early (CUPTI flushing its buffers) for nothing; a
+ * family that must quiesce before a fork has its before_fork hook. */
 void ta_drainer_prefork(void)
 {
     int me = ta_gettid();
@@ -553,13 +736,53 @@ void ta_drainer_after_fork_child(void)
     for (int i = 0; i < nexps; i++)
         if (exps[i]->after_fork)
             exps[i]->after_fork();
+    /* the child's own files: its tracks are named again as it uses them */
+    memset(track_seen, 0, sizeof track_seen);
+    if (ta_proc.pid != started_pid) {
+        /* a forked child (not a failed exec, whose process goes on as it was): what the
+         * parent's plug-ins lost is the parent's, and the sources forget what they hold */
+        for (int c = 0; c < NPLUGIN_CAUSES; c++)
+            atomic_store_explicit(&pcause_total[c], 0, memory_order_relaxed);
+        memset(pcause_reported, 0, sizeof pcause_reported);
+        int n = atomic_load_explicit(&ta_nsources, memory_order_acquire);
+        for (int i = 0; i < n && i < TA_MAX_SOURCES; i++) {
+            const struct ta_source *src = ta_source_list[i];
+            if (src && TA_HAS(src, after_fork_child) && src->after_fork_child)
+                src->after_fork_child();
+        }
+    }
 }
 
-/* placeholder: causes named by plug-ins come with the drainer work */
+/* Events a plug-in lost before they reached the agent (CUPTI's dropped records), by
+ * cause: counted here from any thread, reported by the drainer's next cycle through the
+ * exporters' `dropped`, like the agent's own causes. */
 void ta_dropped_add(const char *cause, uint64_t n)
 {
-    (void)cause;
-    (void)n;
+    if (!n)
+        return;
+    uint32_t id = ta_intern_cstr(cause && *cause ? cause : "unknown");
+    if (!id)
+        id = ta_intern_cstr("other");
+    int c = 0;
+    for (; c < NPLUGIN_CAUSES - 1; c++) {
+        uint32_t v = atomic_load_explicit(&pcause_name[c], memory_order_relaxed);
+        if (!v) {
+            uint32_t z = 0;
+            if (atomic_compare_exchange_strong_explicit(&pcause_name[c], &z, id,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed))
+                break;
+            v = z; /* another cause took it first */
+        }
+        if (v == id)
+            break;
+    }
+    if (c == NPLUGIN_CAUSES - 1) { /* the table is full: the last entry is "other" */
+        uint32_t z = 0;
+        atomic_compare_exchange_strong_explicit(&pcause_name[c], &z, ta_intern_cstr("other"),
+                                                memory_order_relaxed, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&pcause_total[c], n, memory_order_relaxed);
 }
 
 /* A plug-in's exporter registered while recording runs: it starts, then gets the events

@@ -152,6 +152,7 @@ struct ta_thread {
     uint8_t writing;     /* between ta_rec_begin and ta_rec_commit (see there) */
     uint8_t path_filling; /* a path_cache entry is being written (fdtab.c) */
     uint16_t nmarks;     /* ranges pushed and not popped (may exceed TA_MARK_STACK) */
+    uint16_t ext_room;   /* continuation slots ta_rec_begin_ext claimed (in what was padding) */
     uint64_t dropped_full; /* owner writes (relaxed), drainer reads once a cycle */
     uint64_t failed_at;    /* ta_events_drained when a wait for room last failed */
     uint64_t dropped_reentry; /* records a signal handler made while one was half written */

@@ -205,6 +205,7 @@ static struct ta_thread *attach(void)
     t->dropped_full = 0;
     t->dropped_reentry = 0;
     t->writing = 0;
+    t->ext_room = 0;
     t->tid = ta_gettid();
     t->depth = 0;
     t->nmarks = 0;
@@ -247,21 +248,23 @@ void ta_thread_reclaim(struct ta_thread *t)
  * slow the program down). After a wait that failed, this thread drops at once while its
  * ring is full, until the drainer shows progress again: a stuck drainer costs the program
  * one wait, not one per event. */
-static struct ta_rec *full_slow(struct ta_thread *t);
+static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n);
 
 /* Keeps errno as it was: wrappers do not save it around a successful call. */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
 {
     int saved = errno;
-    struct ta_rec *r = full_slow(t);
+    struct ta_rec *r = full_slow(t, 1);
     errno = saved;
     return r;
 }
 
-static struct ta_rec *full_slow(struct ta_thread *t)
+/* The same policy for a record of n slots (ta_rec_begin_ext): room for all n or none. */
+static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t last = h + n - 1; /* the last slot the record takes */
     uint64_t seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
     if (t->wait_failed && seen != t->failed_at)
         t->wait_failed = 0; /* the drainer moves again: worth waiting for */
@@ -278,7 +281,7 @@ static struct ta_rec *full_slow(struct ta_thread *t)
             }
             /* acquire: as in ta_rec_begin */
             r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-            if (ta_ring_room(r, h))
+            if (ta_ring_room(r, last))
                 return &r->slots[h & r->mask];
             /* give up only when the drainer makes no progress at all */
             uint64_t now_seen = atomic_load_explicit(&ta_events_drained, memory_order_relaxed);
@@ -295,7 +298,7 @@ static struct ta_rec *full_slow(struct ta_thread *t)
         ta_debug("ring full and no drainer progress for 1 s: dropping while full");
     } else {
         r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (ta_ring_room(r, h))
+        if (ta_ring_room(r, last))
             return &r->slots[h & r->mask];
         /* dropping (TRACEAGENT_ON_FULL=drop): wake the drainer at the first drop and every
          * 1024th, not at each, so that a full ring does not cost a syscall per event */
@@ -335,6 +338,7 @@ void ta_thread_postfork_child(void)
             t->nmarks = 0;
             t->depth = 0;
             t->writing = 0;
+            t->ext_room = 0;
             t->path_filling = 0;
             continue;
         }
@@ -344,14 +348,97 @@ void ta_thread_postfork_child(void)
     }
 }
 
-/* placeholder: records longer than one slot come with the ring work */
+/* Records longer than one slot. The record's slot comes first, then the continuation
+ * slots: the payload's length (u32) and a reserved u32 at the start of the first one, the
+ * payload's bytes after them, contiguous in slot order and wrapping at the ring's end like
+ * the slots themselves. All n slots are claimed in one `writing` window and published by
+ * one release store of head, so the drainer sees the whole record or none of it.
+ *
+ * Out of line, unlike ta_rec_begin: longer records are rare (kernel launches, long names),
+ * and the one-slot hot path must compile as before. */
+#define EXT_HDR 8 /* u32 length, u32 reserved */
+
+/* Continuation slots for len bytes of payload. */
+static inline uint64_t ext_slots(uint32_t len)
+{
+    return (EXT_HDR + (uint64_t)len + sizeof(struct ta_rec) - 1) / sizeof(struct ta_rec);
+}
+
 struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len)
 {
-    return ext_len ? NULL : ta_rec_begin(t);
+    if (!ext_len)
+        return ta_rec_begin(t);
+    if (!ta_rec_enter(t))
+        return NULL;
+    struct ta_ring *r = &t->ring;
+    uint64_t n = 1 + ext_slots(ext_len);
+    if (ta_unlikely(ext_len > TA_EXT_MAX || n > r->mask + 1)) {
+        /* a caller's mistake, or a ring smaller than the payload: it can never fit */
+        t->ext_room = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        t->writing = 0;
+        ta_dropped_add("ext_too_long", 1);
+        return NULL;
+    }
+    /* relaxed: only this thread stores head */
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    struct ta_rec *rec;
+    if (ta_likely(ta_ring_room(r, h + n - 1))) {
+        rec = &r->slots[h & r->mask];
+    } else {
+        /* acquire: as in ta_rec_claim */
+        r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (ta_ring_room(r, h + n - 1)) {
+            rec = &r->slots[h & r->mask];
+        } else {
+            int saved = errno;
+            rec = full_slow(t, n);
+            errno = saved;
+        }
+    }
+    if (!rec) {
+        t->ext_room = 0;
+        atomic_signal_fence(memory_order_seq_cst);
+        t->writing = 0;
+        return NULL;
+    }
+    t->ext_room = (uint16_t)(n - 1);
+    return rec;
 }
+
 void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len)
 {
-    (void)ext;
-    (void)ext_len;
-    ta_rec_commit(t);
+    uint64_t room = t->ext_room;
+    t->ext_room = 0;
+    /* no payload, or none claimed (begin_ext with 0): one slot, as ta_rec_commit */
+    if (!ext_len || !ext || !room) {
+        /* a plug-in's stray flag must not make the drainer read the next record as a
+         * payload */
+        struct ta_ring *r = &t->ring;
+        r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask].flags &=
+            (uint8_t)~TA_F_EXT;
+        ta_rec_commit(t);
+        return;
+    }
+    struct ta_ring *r = &t->ring;
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    /* never past what begin claimed (a commit with a longer ext_len than its begin) */
+    uint64_t cap = room * sizeof(struct ta_rec) - EXT_HDR;
+    uint32_t len = ext_len <= cap ? ext_len : (uint32_t)cap;
+    uint64_t slots = r->mask + 1, first = (h + 1) & r->mask;
+    unsigned char *dst = (unsigned char *)&r->slots[first];
+    uint32_t hdr[2] = {len, 0};
+    __builtin_memcpy(dst, hdr, EXT_HDR);
+    /* bytes up to the ring's end, then the rest from its start */
+    uint64_t upto_end = (slots - first) * sizeof(struct ta_rec) - EXT_HDR;
+    uint64_t a = len <= upto_end ? len : upto_end;
+    memcpy(dst + EXT_HDR, ext, a);
+    if (a < len)
+        memcpy(r->slots, (const unsigned char *)ext + a, len - a);
+    r->slots[h & r->mask].flags |= TA_F_EXT;
+    /* release: pairs with the drainer's acquire load of head; the record and all of its
+     * continuation slots are visible before the drainer can see the new head */
+    atomic_store_explicit(&r->head, h + 1 + ext_slots(len), memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    t->writing = 0;
 }
