@@ -67,6 +67,7 @@ static const char *const drop_causes[NCAUSES] = {"ring_full", "signal_reentry", 
  * each, so that any thread may count, also in a signal handler. The last entry takes the
  * causes that find the table full. */
 #define NPLUGIN_CAUSES 16
+_Static_assert(NCAUSES + NPLUGIN_CAUSES <= TA_DROP_CAUSES_MAX, "exporters keep every cause");
 static _Atomic uint32_t pcause_name[NPLUGIN_CAUSES];
 static _Atomic uint64_t pcause_total[NPLUGIN_CAUSES];
 static uint64_t pcause_reported[NPLUGIN_CAUSES]; /* drainer-private */

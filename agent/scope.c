@@ -130,6 +130,6 @@ uint32_t ta_scope_parent(uint32_t scope, const struct ta_op **op, const char **n
     if (op)
         *op = e->op;
     if (name)
-        *name = ta_str(e->name);
+        *name = e->name ? ta_str(e->name) : NULL; /* 0: the op's own name */
     return e->parent;
 }

@@ -505,6 +505,8 @@ uint32_t ta_scope_parent(uint32_t scope, const struct ta_op **op, const char **n
  * ext_len bytes in the following slots, then the commit that copies ext and publishes all */
 struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len);
 void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len);
+/* Drop causes an exporter may be told of: the agent's own and those plug-ins name */
+#define TA_DROP_CAUSES_MAX 32
 /* Events a plug-in lost before they reached the agent, by cause (drainer.c) */
 void ta_dropped_add(const char *cause, uint64_t n);
 

@@ -290,7 +290,7 @@ struct thr {
     int32_t pcap;
 };
 
-#define MAX_CAUSES 16
+#define MAX_CAUSES TA_DROP_CAUSES_MAX
 static struct {
     struct pmap ops, counters, files, threads;
     struct op_row *last_op;

@@ -372,9 +372,9 @@ static void tj_dropped(const char *cause, uint64_t total)
     static struct {
         const char *cause;
         uint64_t last;
-    } seen[4];
+    } seen[TA_DROP_CAUSES_MAX];
     unsigned i = 0;
-    while (i < 3 && seen[i].cause && strcmp(seen[i].cause, cause))
+    while (i < TA_DROP_CAUSES_MAX - 1 && seen[i].cause && strcmp(seen[i].cause, cause))
         i++;
     if (!seen[i].cause || strcmp(seen[i].cause, cause)) {
         seen[i].cause = cause;

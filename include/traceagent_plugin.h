@@ -323,9 +323,11 @@ struct ta_plugin_api {
 
     /* Late work: the call path open on the calling thread (its marker ranges, outermost
      * first), extended by one more node (op, name) when op is not NULL: the call that
-     * launches. Give it with the event that completes later (ta_event.scope). */
+     * launches (name 0: the op's own name, as its span is named). Give it with the event
+     * that completes later (ta_event.scope); statistics add that event's time there. */
     uint32_t (*scope)(const struct ta_op *op, uint32_t name);
-    /* For exporters: one step of a scope's path (0: the root, no more). */
+    /* For exporters: one step of a scope's path (0: the root, no more); *name is NULL
+     * for a step named by its op. */
     uint32_t (*scope_parent)(uint32_t scope, const struct ta_op **op, const char **name);
 
     /* Events lost before they reached the agent (CUPTI's dropped records), by cause. */
