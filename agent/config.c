@@ -82,9 +82,10 @@ static long parse_list(const char *s, const char *const *words, int n, int allow
 }
 
 /* Words of TRACEAGENT_TRACE and TRACEAGENT_EXPORT that name no built-in category or
- * exporter may name one a plug-in adds: with TRACEAGENT_PLUGINS set they are kept, and
- * checked once the plug-ins are loaded (ta_config_check_words); without, they are bad at
- * once, as any bad value. */
+ * exporter may name one a plug-in adds (preloaded beside the agent, or named in
+ * TRACEAGENT_PLUGINS): they are kept, and checked once the plug-ins are in
+ * (ta_config_check_words, from ta_plugins_load); a word that names nothing then is a bad
+ * value as any other. */
 struct words {
     const char *var;
     const char *expect;
@@ -452,9 +453,6 @@ void ta_config_load(void)
         if (v && set_key(&keys[i], keys[i].var, v))
             unsetenv(keys[i].var);
     }
-    /* unknown words with no plug-in to add them: bad now, as any bad value */
-    if (!ta_cfg.plugins[0])
-        ta_config_check_words(NULL, NULL);
     if (ta_cfg.stacks_mask)
         ta_info("TRACEAGENT_STACKS: call stacks are not collected by this version yet");
 }
@@ -519,8 +517,8 @@ static void check_words(struct words *w, int (*known)(const char *word))
             bad(w->var, w->val, w->expect);
             unsetenv(w->var);
             w->set = w->unknown = 0;
-            if (w == &trace_w) {
-                ta_cfg.trace_mask = (1u << TA_CAT_N) - 1;
+            if (w == &trace_w) { /* all: also the categories plug-ins added already */
+                ta_cfg.trace_mask = ~0u;
                 ta_cfg.trace_all = 1;
             } else {
                 ta_cfg.exports = TA_EXPORT_JSON | TA_EXPORT_STATS;

@@ -333,7 +333,7 @@ __attribute__((noreturn)) void ta_orphaned(int code)
     if (atomic_compare_exchange_strong(&flusher, &other, me)) {
         ta_trace_mask = 0;
         if (atomic_exchange(&ta_active, 0))
-            ta_drainer_flush_inline();
+            ta_drainer_flush_inline(0);
         atomic_store(&flush_done, 1);
     }
     if (sig) {
@@ -452,7 +452,7 @@ static bool flush_for_signal(int sig, const siginfo_t *si)
             ta_close_open_ranges(ta_self);
         int r = ta_drainer_flush_for_signal(5000);
         if (r < 0 && !atomic_load(&ta_threads_attached))
-            ta_drainer_flush_inline(); /* nothing recorded: nothing to allocate for */
+            ta_drainer_flush_inline(1); /* nothing recorded: nothing to allocate for */
         else if (r < 0)
             ta_flush_signal(); /* no drainer thread: the trace, signal-safely */
         ta_guard--;

@@ -149,7 +149,7 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
         return; /* never written: cannot happen by design; never crash the program on it */
-    struct ta_event ev = {0}; /* what is not filled below (cat, track, ext...) reads as none */
+    struct ta_event ev = {.size = sizeof ev}; /* the rest (cat, track, ext...) reads as none */
     ev.rec = r;
     ev.op = op;
     ev.tid = tid;
@@ -227,7 +227,13 @@ static void source_emit(const struct ta_event *in)
     const struct ta_op *op = in->op ? in->op : r->op;
     if (!op)
         return;
-    struct ta_event ev = *in;
+    /* as much of the source's event as it had (a source built for an older ABI has a
+     * shorter one); the rest reads as none */
+    struct ta_event ev;
+    size_t have = in->size ? in->size : TA_EVENT_SIZE_1_0;
+    memset(&ev, 0, sizeof ev);
+    memcpy(&ev, in, have < sizeof ev ? have : sizeof ev);
+    ev.size = sizeof ev;
     ev.op = op;
     if (op->name_from_str) {
         ev.name = ta_str(r->str);
@@ -407,7 +413,7 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-static void flush_all(int me);
+static void flush_all(int me, int hooks);
 
 /* Is a thread of the program left, besides the drainer `me`? Asked only once the main
  * thread has exited (pthread_exit from main, a raw exit, a kill by a seccomp strict-mode
@@ -477,7 +483,7 @@ static void *drainer_main(void *arg)
             /* a fatal signal: the whole flush, stats included, here (ta_drainer_flush_for_signal) */
             uint64_t cpu0 = thread_cpu_ns();
             ta_agent_stats.drainer_cpu_ns = cpu0 + cpu_before;
-            flush_all(me);
+            flush_all(me, 1);
             atomic_store_explicit(&final_done, 1, memory_order_release);
             break;
         }
@@ -584,10 +590,11 @@ void ta_drainer_kick(void)
 }
 
 /* Everything left in the rings, then every exporter's finish, as the consumer `me`. */
-static void flush_all(int me)
+static void flush_all(int me, int hooks)
 {
-    /* families hand over what they hold (CUPTI's buffers) before the last drain */
-    if (!atomic_load(&abandoned))
+    /* families hand over what they hold (CUPTI's buffers) before the last drain; not from
+     * a signal handler (ta_drainer_flush_inline's): their hooks are not signal-safe */
+    if (hooks && !atomic_load(&abandoned))
         ta_families_hook(TA_HOOK_BEFORE_FINAL_DRAIN);
     drain_acquire(me);
     atomic_store(&in_final, 1);
@@ -627,7 +634,7 @@ void ta_drainer_stop_and_flush(void)
     if (ta_self && !atomic_load(&abandoned))
         ta_close_open_ranges(ta_self);
     if (!atomic_load(&abandoned))
-        flush_all(ta_gettid());
+        flush_all(ta_gettid(), 1);
     atomic_store(&flushing, 0);
 }
 
@@ -654,12 +661,13 @@ int ta_drainer_flush_for_signal(int timeout_ms)
 }
 
 /* The same on the calling thread: for a signal in a process whose drainer thread never
- * started (nothing was recorded, so the exporters have nothing to allocate for). */
-void ta_drainer_flush_inline(void)
+ * started (nothing was recorded, so the exporters have nothing to allocate for), where
+ * the families' hooks are skipped; or on the drainer thread itself (ta_orphaned). */
+void ta_drainer_flush_inline(int in_signal)
 {
     atomic_store(&flushing, 1);
     atomic_store(&thread_wanted, 0);
-    flush_all(ta_gettid());
+    flush_all(ta_gettid(), !in_signal);
 }
 
 void ta_drain_signal(void)
@@ -764,6 +772,8 @@ void ta_dropped_add(const char *cause, uint64_t n)
     uint32_t id = ta_intern_cstr(cause && *cause ? cause : "unknown");
     if (!id)
         id = ta_intern_cstr("other");
+    if (!id) /* no string table: an entry named 0 would pass its count to the next cause */
+        return;
     int c = 0;
     for (; c < NPLUGIN_CAUSES - 1; c++) {
         uint32_t v = atomic_load_explicit(&pcause_name[c], memory_order_relaxed);
@@ -790,8 +800,13 @@ void ta_dropped_add(const char *cause, uint64_t n)
  * from the next cycle on (not those already written by the others). */
 void ta_drainer_add_exporter(const struct ta_exporter *e)
 {
+    /* its start() runs on the program's thread: its own calls are not the program's (and
+     * must not wait on a full ring for the drainer, which waits on the drain we hold) */
+    ta_guard++;
     int taken = ta_drain_hold();
-    if (nexps < TA_MAX_EXPORTERS && (!e->start || e->start() >= 0))
+    /* not once the final flush began: it would be started and never finished */
+    if (!atomic_load(&flushing) && nexps < TA_MAX_EXPORTERS && (!e->start || e->start() >= 0))
         exps[nexps++] = e;
     ta_drain_unhold(taken);
+    ta_guard--;
 }

@@ -65,7 +65,10 @@ static inline uint64_t hash(const char *s, size_t n)
 
 const char *ta_str(uint32_t id)
 {
-    if (!id || !arena)
+    /* an id past the table's end (a plug-in's field read as a string by mistake) reads
+     * as none, never outside the arena */
+    if (!id || !arena ||
+        (uint64_t)id * 8 >= atomic_load_explicit(&arena_used, memory_order_relaxed))
         return "";
     return ((struct entry *)(arena + (uint64_t)id * 8))->s;
 }

@@ -74,7 +74,7 @@ static void family_start(int n)
     const struct ta_family *f = &fams[n];
     int cat = fam_cat[n];
     if (cat >= TA_CAT_N && ta_config_traces(f->name, ta_cat_names[cat])) {
-        ta_cfg.trace_mask |= 1u << cat;
+        __atomic_or_fetch(&ta_cfg.trace_mask, 1u << cat, __ATOMIC_RELAXED);
         if (atomic_load(&ta_active))
             __atomic_or_fetch(&ta_trace_mask, 1u << cat, __ATOMIC_RELAXED);
     }
@@ -313,6 +313,9 @@ TA_EXPORT const struct ta_plugin_api *traceagent_plugin_api(uint32_t abi)
                 abi >> 16, abi & 0xffff, TA_PLUGIN_ABI_MAJOR, TA_PLUGIN_ABI_MINOR);
         return NULL;
     }
+    /* a plug-in preloaded beside the agent may ask from a constructor that runs before
+     * the agent's: interning, tracks and drop causes need the string table now */
+    ta_intern_init();
     return &ta_api;
 }
 

@@ -466,7 +466,7 @@ void ta_drainer_postfork_parent(void);
 int ta_drain_hold(void);
 void ta_drain_unhold(int taken);
 int ta_drainer_flush_for_signal(int timeout_ms); /* the drainer flushes all: 1 done, 0 late, -1 none */
-void ta_drainer_flush_inline(void);   /* the same on this thread (no drainer thread) */
+void ta_drainer_flush_inline(int in_signal);   /* the same on this thread (no drainer thread) */
 
 void ta_close_open_ranges(struct ta_thread *t); /* markers.c */
 

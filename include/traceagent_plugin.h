@@ -220,6 +220,8 @@ struct ta_op {
 /* Events, as exporters see them (and as batch sources hand them over)                    */
 
 struct ta_event {
+    uint32_t size;     /* sizeof(struct ta_event) of whoever filled it in (a source: its
+                        * own); 0 reads as ABI 1.0's. Members past it read as none. */
     const struct ta_rec *rec; /* op, flags and the fields' values (times: use ts/dur) */
     const struct ta_op *op;
     const char *name;  /* op->name, or the record's `str` (name_from_str) */
@@ -234,6 +236,8 @@ struct ta_event {
     const unsigned char *ext; /* the continued payload (TA_OFF_EXT(0) is ext[0]), or NULL */
     const char *cat;   /* the category's name */
 };
+
+#define TA_EVENT_SIZE_1_0 (offsetof(struct ta_event, cat) + sizeof(const char *))
 
 /* ------------------------------------------------------------------------------------ */
 /* What a plug-in registers                                                              */

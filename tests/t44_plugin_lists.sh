@@ -29,7 +29,16 @@ for way in plugins preload; do
     check "$way: hooks in order ($hooks)" test "$hooks" = \
         "init before_fork after_fork_child before_final_drain at_exit before_final_drain at_exit "
     check "$way: no warning" test "$(grep -c 'warning' "$TMP/err")" = 0
+    early=$($PY -c "import json,glob; print(sorted(json.load(open(f))['dropped'].get('hook_early', 0) for f in glob.glob('$d/*.stats.json')))")
+    check "$way: a drop counted from the plug-in's constructor reaches stats.json ($early)" \
+        test "$early" = "[0, 2]"
 done
+# a preloaded plug-in's category named in TRACEAGENT_TRACE (its constructor ran before the
+# agent read the configuration)
+out=$(TRACEAGENT_TRACE=hookfam TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$TMP/pre-on" \
+      LD_PRELOAD="$AGENT:$PLUG" "$TBUILD/hookprog" "$PLUG" 2>"$TMP/err")
+check "preload, TRACEAGENT_TRACE=hookfam: taken, no warning ($(ncalls "$TMP/pre-on") spans)" \
+    test "$out-$(ncalls "$TMP/pre-on")-$(grep -c warning "$TMP/err")" = "done-8-0"
 # the category is switched by TRACEAGENT_TRACE like a built-in one
 TRACEAGENT_PLUGINS="$PLUG" TRACEAGENT_TRACE=posix traced "$TMP/off" "$TBUILD/hookprog" "$PLUG" >/dev/null 2>"$TMP/err"
 check "TRACEAGENT_TRACE=posix: the plug-in's category is off ($(ncalls "$TMP/off") spans, no warning)" \

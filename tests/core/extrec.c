@@ -228,7 +228,7 @@ static void src_emit_one(void (*emit)(const struct ta_event *), const struct ta_
     unsigned char ext[100];
     for (int i = 0; i < 100; i++)
         ext[i] = (unsigned char)(i ^ r->u.u32[0]);
-    struct ta_event ev = {.rec = r, .track = track, .scope = want_scope, .ext = ext,
+    struct ta_event ev = {.size = sizeof ev, .rec = r, .track = track, .scope = want_scope, .ext = ext,
                           .ext_len = 100};
     emit(&ev);
 }

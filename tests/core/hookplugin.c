@@ -50,6 +50,9 @@ __attribute__((visibility("default"))) void hook_call(void)
 
 __attribute__((constructor)) static void init(void)
 {
-    if ((ta = ta_plugin_get()))
+    if ((ta = ta_plugin_get())) {
         ta->add_family(&fam);
+        /* preloaded, this runs before the agent's constructor: the interface works then */
+        ta->dropped("hook_early", 2);
+    }
 }

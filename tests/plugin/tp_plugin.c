@@ -149,6 +149,7 @@ static void poll(void (*emit)(const struct ta_event *ev), int final)
         r.flags = TA_F_NS;
         struct ta_event ev;
         memset(&ev, 0, sizeof ev);
+        ev.size = sizeof ev; /* the ABI this plug-in was built for */
         ev.rec = &r;
         ev.op = &op_work;
         ev.track = copies[w->copy].track;
