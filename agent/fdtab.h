@@ -21,12 +21,6 @@
 
 #include "ta.h"
 
-/* The no-op build (-DTA_NOP=1): wrappers only make the call (the real function, or the
- * same direct system call as the agent's, posix.c). */
-#ifndef TA_NOP
-#define TA_NOP 0
-#endif
-
 #define TA_FD_MAX 65536
 
 struct ta_fdent {
@@ -219,38 +213,51 @@ static inline struct ta_thread *ta_io_enter(int cat, int fd, struct ta_fdent **e
     return t;
 }
 
+/* TA_SPAN_ENTER (ta.h) for a call on `fd`: its entry in `e` (NULL beyond the table); not
+ * recorded either when the fd's file is excluded. */
+#define TA_SPAN_ENTER_FD(sp, cat, fd, e) (!TA_NOP && ((sp).t = ta_io_enter(cat, fd, &(e))) != NULL)
+
 /* ------------------------------------------------------------------------------------ */
-/* The record of one I/O call (posix.c, stdio.c). Hot path: inline, no call but the ring's.
- *   fd < 0: no fd; path/str2: interned ids (0 none); bytes < 0: not known (also on
- *   failure); off < 0: offset unknown; has_ret: `ret` is shown (not for calls returning a
- *   pointer); failed: TA_F_ERR with errno `e`. */
-TA_INLINE void ta_io_rec(struct ta_thread *t, struct ta_slot slot, const struct ta_op *op,
-                         uint64_t t0, uint64_t t1, int fd, uint32_t path, uint32_t str2,
-                         int64_t ret, int has_ret, int64_t bytes, int64_t off, int failed,
-                         int e)
+/* The record of one I/O call (posix.c, stdio.c): what it says beyond its span, named at
+ * each call (designated initializers). A field not named is 0; fd, bytes and off have no
+ * "none" at 0: name them, -1 for none. */
+struct ta_io {
+    int fd;         /* < 0: no fd */
+    uint32_t path;  /* interned ids, 0 none: the file, */
+    uint32_t str2;  /* a second path (rename: the new name; copies: the destination) */
+    int64_t ret;    /* the result */
+    int64_t bytes;  /* bytes moved; < 0 not known (not shown after a failure either) */
+    int64_t off;    /* where the transfer started; < 0 unknown */
+    bool no_ret;    /* the call returns a pointer: no `ret` shown */
+};
+
+/* Into the slot the span peeked; the span's failure is TA_F_ERR with its errno. Hot path:
+ * inline, no call but the ring's. */
+TA_INLINE void ta_io_rec(const struct ta_span *sp, const struct ta_op *op, struct ta_io io)
 {
-    struct ta_rec *rec = ta_rec_begin_peeked(t, slot);
+    struct ta_thread *t = sp->t;
+    struct ta_rec *rec = ta_rec_begin_peeked(t, sp->slot);
     if (ta_unlikely(!rec))
         return; /* counted as dropped by the ring */
-    ta_rec_span(rec, op, t0, t1, (uint8_t)(t->depth - 1));
+    ta_rec_span(rec, op, sp->t0, sp->t1, (uint8_t)(t->depth - 1));
     uint8_t f = 0;
-    rec->u.io.ret = ret;
-    rec->u.io.bytes = bytes;
-    rec->u.io.offset = off;
-    rec->str = path;
-    rec->str2 = str2;
-    rec->fd = fd;
-    if (has_ret)
+    rec->u.io.ret = io.ret;
+    rec->u.io.bytes = io.bytes;
+    rec->u.io.offset = io.off;
+    rec->str = io.path;
+    rec->str2 = io.str2;
+    rec->fd = io.fd;
+    if (!io.no_ret)
         f |= TA_F_RET;
-    if (fd >= 0)
+    if (io.fd >= 0)
         f |= TA_F_FD;
-    if (bytes >= 0 && !failed)
+    if (io.bytes >= 0 && !sp->failed)
         f |= TA_F_BYTES;
-    if (off >= 0)
+    if (io.off >= 0)
         f |= TA_F_OFFSET;
-    if (failed) {
+    if (sp->failed) {
         f |= TA_F_ERR;
-        rec->err = (uint16_t)e;
+        rec->err = (uint16_t)sp->err;
     }
     rec->flags = f;
     ta_rec_commit(t);

@@ -306,6 +306,65 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
     rec->flags = 0;
 }
 
+/* The no-op build (-DTA_NOP=1): wrappers only make the call (the real function, or the
+ * same direct system call as the agent's, posix.c). */
+#ifndef TA_NOP
+#define TA_NOP 0
+#endif
+
+/* The one shape of a wrapper (posix.c, stdio.c; a family of a plug-in may follow it):
+ *
+ *     TA_REAL_OR(real_fn, fallback);                the real function `real`, else fallback
+ *     struct ta_span sp;
+ *     if (!TA_SPAN_ENTER(sp, cat))                   not recorded: just the call
+ *         return real(args);
+ *     ...read what the record needs: a line read before the call is warm, after it cold
+ *     TA_SPAN_CALL(sp, int r, real(args), r < 0);   peek the slot, stamp, call, stamp
+ *     ...the bookkeeping the result allows
+ *     family_rec(&sp, op, ...);                     into the peeked slot (fdtab.h ta_io_rec)
+ *     return TA_SPAN_LEAVE(sp, r);                  leave; errno as the call left it
+ *
+ * Checking the real function: `real` is what the expression gives (the pointer resolved at
+ * init, or ta_get_real_fn() where a late look-up is safe); while it is NULL (a call from
+ * another library's constructor, or from inside the resolver) the wrapper returns
+ * `fallback` (the raw system call, or a failure). */
+#define TA_REAL_OR(get, ...)                                                              \
+    __typeof__(get) const real = (get);                                                   \
+    if (ta_unlikely(!real))                                                               \
+        return __VA_ARGS__
+
+/* One recorded call: its thread, the slot peeked for its record, its stamps, its errno. */
+struct ta_span {
+    struct ta_thread *t;
+    struct ta_slot slot;
+    uint64_t t0, t1;
+    int failed; /* the call failed, as the wrapper's test says */
+    int err;    /* errno after a failure, 0 after a success */
+};
+
+/* Enter a call of category `cat`: true with sp.t set (pair with TA_SPAN_LEAVE), false
+ * when the call is not recorded (NOP build, category off, the agent's own call). */
+#define TA_SPAN_ENTER(sp, cat) (!TA_NOP && ((sp).t = ta_enter(cat)) != NULL)
+
+/* The call: `decl` (a declaration, `int r`) = CALL, evaluated once, between the stamps;
+ * FAILED, an expression of the result, says whether errno is saved. errno is read only
+ * on failure: nothing after it changes errno, and a success need not touch its line
+ * (after a system call every line touched costs). The slot is peeked before: see
+ * ta_rec_peek. */
+#define TA_SPAN_CALL(sp, decl, CALL, FAILED)                                              \
+    (sp).slot = ta_rec_peek((sp).t);                                                      \
+    (sp).t0 = ta_now();                                                                   \
+    decl = CALL;                                                                          \
+    (sp).t1 = ta_now_end();                                                               \
+    (sp).failed = (FAILED);                                                               \
+    (sp).err = (sp).failed ? errno : 0
+
+/* Leave, errno restored after a failure (the record may have changed it): the value
+ * `r`, which the wrapper returns. TA_SPAN_LEAVE_VOID for a call returning nothing. */
+#define TA_SPAN_LEAVE(sp, r) (TA_SPAN_LEAVE_VOID(sp), (r))
+#define TA_SPAN_LEAVE_VOID(sp)                                                            \
+    (ta_leave((sp).t), (sp).failed ? (void)(errno = (sp).err) : (void)0)
+
 /* ------------------------------------------------------------------------------------ */
 /* Finding the real functions (resolve.c)                                               */
 
