@@ -215,7 +215,8 @@ static inline struct ta_thread *ta_io_enter(int cat, int fd, struct ta_fdent **e
 
 /* TA_SPAN_ENTER (ta.h) for a call on `fd`: its entry in `e` (NULL beyond the table); not
  * recorded either when the fd's file is excluded. */
-#define TA_SPAN_ENTER_FD(sp, cat, fd, e) (!TA_NOP && ((sp).t = ta_io_enter(cat, fd, &(e))) != NULL)
+#define TA_SPAN_ENTER_FD(sp, cat, fd, e)                                                  \
+    (!TA_NOP && ((sp).t = ta_io_enter(cat, fd, &(e))) != NULL)
 
 /* ------------------------------------------------------------------------------------ */
 /* The record of one I/O call (posix.c, stdio.c): what it says beyond its span, named at

@@ -295,8 +295,8 @@ TA_REAL(int, pthread_cancel, pthread_t)
 TA_EXPORT int pthread_cancel(pthread_t th)
 {
     atomic_fetch_or_explicit(&direct, DIRECT_CANCELLED, memory_order_relaxed);
-    TA_REAL_OR(ta_get_real_pthread_cancel(), ESRCH);
-    return real(th);
+    TA_REAL_OR(pthread_cancel, 1, ESRCH);
+    return ta_real(th);
 }
 
 #define POSIX_FUNCS(X)                                                                    \
@@ -393,8 +393,8 @@ OP(munmap, TA_IO_MAP)
             else if (app_)                                                                \
                 ta_fd_forget_off(e_);                                                     \
         }                                                                                 \
-        ta_io_rec(&sp_, &opv,                                                             \
-                  (struct ta_io){.fd = fdv, .path = path_, .ret = r_, .bytes = r_, .off = off_}); \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fdv, .path = path_, .ret = r_,         \
+                                             .bytes = r_, .off = off_});                  \
         return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
@@ -419,8 +419,8 @@ OP(munmap, TA_IO_MAP)
         if (r_ >= 0)                                                                      \
             ta_fd_opened(r_, id_, flags, x_, 0);                                          \
         if (!x_)                                                                          \
-            ta_io_rec(&sp_, &opv,                                                         \
-                      (struct ta_io){.fd = r_, .path = id_, .ret = r_, .bytes = -1, .off = -1}); \
+            ta_io_rec(&sp_, &opv, (struct ta_io){.fd = r_, .path = id_, .ret = r_,        \
+                                                 .bytes = -1, .off = -1});                \
         return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
@@ -555,69 +555,69 @@ static inline int dupfd_fix(int r, long from, int cloexec)
 TA_HOT TA_EXPORT int open(const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    TA_REAL_OR(real_open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
-    OPEN(op_open, AT_FDCWD, path, flags, real(path, flags, mode));
+    TA_REAL_OR(open, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+    OPEN(op_open, AT_FDCWD, path, flags, ta_real(path, flags, mode));
 }
 
 TA_HOT TA_EXPORT int open64(const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    TA_REAL_OR(real_open64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode));
-    OPEN(op_open64, AT_FDCWD, path, flags, real(path, flags, mode));
+    TA_REAL_OR(open64, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode));
+    OPEN(op_open64, AT_FDCWD, path, flags, ta_real(path, flags, mode));
 }
 
 TA_HOT TA_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    TA_REAL_OR(real_openat, (int)syscall(SYS_openat, dirfd, path, flags, mode));
-    OPEN(op_openat, dirfd, path, flags, real(dirfd, path, flags, mode));
+    TA_REAL_OR(openat, 0, (int)syscall(SYS_openat, dirfd, path, flags, mode));
+    OPEN(op_openat, dirfd, path, flags, ta_real(dirfd, path, flags, mode));
 }
 
 TA_HOT TA_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    TA_REAL_OR(real_openat64, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode));
-    OPEN(op_openat64, dirfd, path, flags, real(dirfd, path, flags, mode));
+    TA_REAL_OR(openat64, 0, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode));
+    OPEN(op_openat64, dirfd, path, flags, ta_real(dirfd, path, flags, mode));
 }
 
 TA_EXPORT int creat(const char *path, mode_t mode)
 {
     int flags = O_CREAT | O_WRONLY | O_TRUNC;
-    TA_REAL_OR(real_creat, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
-    OPEN(op_creat, AT_FDCWD, path, flags, real(path, mode));
+    TA_REAL_OR(creat, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+    OPEN(op_creat, AT_FDCWD, path, flags, ta_real(path, mode));
 }
 
 TA_EXPORT int creat64(const char *path, mode_t mode)
 {
     int flags = O_CREAT | O_WRONLY | O_TRUNC;
-    TA_REAL_OR(real_creat64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode));
-    OPEN(op_creat64, AT_FDCWD, path, flags, real(path, mode));
+    TA_REAL_OR(creat64, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode));
+    OPEN(op_creat64, AT_FDCWD, path, flags, ta_real(path, mode));
 }
 
 /* The _2 variants are what fortified programs call when the flags are not constant; they
  * abort on O_CREAT without a mode, which only the real function can do properly. */
 TA_EXPORT int __open_2(const char *path, int flags)
 {
-    TA_REAL_OR(real___open_2, (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0));
-    OPEN(op___open_2, AT_FDCWD, path, flags, real(path, flags));
+    TA_REAL_OR(__open_2, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0));
+    OPEN(op___open_2, AT_FDCWD, path, flags, ta_real(path, flags));
 }
 
 TA_EXPORT int __open64_2(const char *path, int flags)
 {
-    TA_REAL_OR(real___open64_2, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0));
-    OPEN(op___open64_2, AT_FDCWD, path, flags, real(path, flags));
+    TA_REAL_OR(__open64_2, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0));
+    OPEN(op___open64_2, AT_FDCWD, path, flags, ta_real(path, flags));
 }
 
 TA_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-    TA_REAL_OR(real___openat_2, (int)syscall(SYS_openat, dirfd, path, flags, 0));
-    OPEN(op___openat_2, dirfd, path, flags, real(dirfd, path, flags));
+    TA_REAL_OR(__openat_2, 0, (int)syscall(SYS_openat, dirfd, path, flags, 0));
+    OPEN(op___openat_2, dirfd, path, flags, ta_real(dirfd, path, flags));
 }
 
 TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
-    TA_REAL_OR(real___openat64_2, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0));
-    OPEN(op___openat64_2, dirfd, path, flags, real(dirfd, path, flags));
+    TA_REAL_OR(__openat64_2, 0, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0));
+    OPEN(op___openat64_2, dirfd, path, flags, ta_real(dirfd, path, flags));
 }
 
 /* mkstemp and its kin open inside libc: recorded as opens, their path (the template as
@@ -636,57 +636,57 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
             ta_fd_opened(r_, id_, O_RDWR | (flags), x_, 0);                               \
         }                                                                                 \
         if (!x_)                                                                          \
-            ta_io_rec(&sp_, &opv,                                                         \
-                      (struct ta_io){.fd = r_, .path = id_, .ret = r_, .bytes = -1, .off = -1}); \
+            ta_io_rec(&sp_, &opv, (struct ta_io){.fd = r_, .path = id_, .ret = r_,        \
+                                                 .bytes = -1, .off = -1});                \
         return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 TA_EXPORT int mkstemp(char *t)
 {
-    TA_REAL_OR(ta_get_real_mkstemp(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkstemp, t, 0, real(t));
+    TA_REAL_OR(mkstemp, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemp, t, 0, ta_real(t));
 }
 
 TA_EXPORT int mkstemp64(char *t)
 {
-    TA_REAL_OR(ta_get_real_mkstemp64(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkstemp64, t, 0, real(t));
+    TA_REAL_OR(mkstemp64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemp64, t, 0, ta_real(t));
 }
 
 TA_EXPORT int mkostemp(char *t, int fl)
 {
-    TA_REAL_OR(ta_get_real_mkostemp(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkostemp, t, fl, real(t, fl));
+    TA_REAL_OR(mkostemp, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemp, t, fl, ta_real(t, fl));
 }
 
 TA_EXPORT int mkostemp64(char *t, int fl)
 {
-    TA_REAL_OR(ta_get_real_mkostemp64(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkostemp64, t, fl, real(t, fl));
+    TA_REAL_OR(mkostemp64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemp64, t, fl, ta_real(t, fl));
 }
 
 TA_EXPORT int mkstemps(char *t, int sl)
 {
-    TA_REAL_OR(ta_get_real_mkstemps(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkstemps, t, 0, real(t, sl));
+    TA_REAL_OR(mkstemps, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemps, t, 0, ta_real(t, sl));
 }
 
 TA_EXPORT int mkstemps64(char *t, int sl)
 {
-    TA_REAL_OR(ta_get_real_mkstemps64(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkstemps64, t, 0, real(t, sl));
+    TA_REAL_OR(mkstemps64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemps64, t, 0, ta_real(t, sl));
 }
 
 TA_EXPORT int mkostemps(char *t, int sl, int fl)
 {
-    TA_REAL_OR(ta_get_real_mkostemps(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkostemps, t, fl, real(t, sl, fl));
+    TA_REAL_OR(mkostemps, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemps, t, fl, ta_real(t, sl, fl));
 }
 
 TA_EXPORT int mkostemps64(char *t, int sl, int fl)
 {
-    TA_REAL_OR(ta_get_real_mkostemps64(), (errno = ENOSYS, -1));
-    MKSTEMP(op_mkostemps64, t, fl, real(t, sl, fl));
+    TA_REAL_OR(mkostemps64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemps64, t, fl, ta_real(t, sl, fl));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -699,19 +699,19 @@ TA_HOT TA_EXPORT int close(int fd)
         errno = EBADF;
         return -1;
     }
-    TA_REAL_OR(real_close, (int)syscall(SYS_close, fd));
+    TA_REAL_OR(close, 0, (int)syscall(SYS_close, fd));
     struct ta_span sp;
     if (!TA_SPAN_ENTER(sp, TA_CAT_POSIX)) {
         if (TA_UPKEEP)
             ta_fd_closed(fd);
-        return real(fd);
+        return ta_real(fd);
     }
     struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
     uint32_t path = e && e->used ? e->path : 0;
     bool x = e && e->excluded;
     /* forget it before the fd number can be reused by another thread's open */
     ta_fd_closed(fd);
-    TA_SPAN_CALL(sp, int r, real(fd), r < 0);
+    TA_SPAN_CALL(sp, int r, ta_real(fd), r < 0);
     if (!x)
         ta_io_rec(&sp, &op_close,
                   (struct ta_io){.fd = fd, .path = path, .ret = r, .bytes = -1, .off = -1});
@@ -862,22 +862,22 @@ TA_EXPORT void closefrom(int lowfd)
  * socket) would carry the directory's path. Not recorded: opendir is not either. */
 TA_EXPORT int closedir(DIR *d)
 {
-    TA_REAL_OR(ta_get_real_closedir(), (errno = ENOSYS, -1));
+    TA_REAL_OR(closedir, 1, (errno = ENOSYS, -1));
     __asm__("" : "+r"(d)); /* glibc says nonnull, and returns EINVAL for NULL */
     if (TA_UPKEEP && d) {
         int fd = dirfd(d);
         if (fd >= 0)
             ta_fd_closed(fd);
     }
-    return real(d);
+    return ta_real(d);
 }
 
 /* opendir opens the directory's fd inside libc: the fd table learns its path, so that
  * openat(dirfd(d), ...) and fchdir(dirfd(d)) name absolute paths. Not recorded. */
 TA_EXPORT DIR *opendir(const char *path)
 {
-    TA_REAL_OR(ta_get_real_opendir(), (errno = ENOSYS, (DIR *)NULL));
-    DIR *d = real(path);
+    TA_REAL_OR(opendir, 1, (errno = ENOSYS, (DIR *)NULL));
+    DIR *d = ta_real(path);
     if (TA_UPKEEP && d && atomic_load_explicit(&ta_active, memory_order_relaxed)) {
         int saved = errno, fd = dirfd(d);
         bool x;
@@ -894,8 +894,8 @@ TA_EXPORT DIR *opendir(const char *path)
  * a directory fd it never saw opened). Not recorded. A vfork child's cwd is its own. */
 TA_EXPORT int chdir(const char *path)
 {
-    TA_REAL_OR(real_chdir, (int)syscall(SYS_chdir, path));
-    int r = real(path);
+    TA_REAL_OR(chdir, 0, (int)syscall(SYS_chdir, path));
+    int r = ta_real(path);
     if (TA_UPKEEP && r == 0)
         ta_cwd_chdir(path);
     return r;
@@ -903,8 +903,8 @@ TA_EXPORT int chdir(const char *path)
 
 TA_EXPORT int fchdir(int fd)
 {
-    TA_REAL_OR(real_fchdir, (int)syscall(SYS_fchdir, fd));
-    int r = real(fd);
+    TA_REAL_OR(fchdir, 0, (int)syscall(SYS_fchdir, fd));
+    int r = ta_real(fd);
     if (TA_UPKEEP && r == 0)
         ta_cwd_fchdir(fd);
     return r;
@@ -915,54 +915,54 @@ TA_EXPORT int fchdir(int fd)
 
 TA_HOT TA_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    TA_REAL_OR(real_read, syscall(SYS_read, fd, buf, n));
-    XFER(op_read, fd, 0, 1, 0, 0, real(fd, buf, n));
+    TA_REAL_OR(read, 0, syscall(SYS_read, fd, buf, n));
+    XFER(op_read, fd, 0, 1, 0, 0, ta_real(fd, buf, n));
 }
 
 TA_HOT TA_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    TA_REAL_OR(real_write, syscall(SYS_write, fd, buf, n));
-    XFER(op_write, fd, 1, 1, 0, 0, real(fd, buf, n));
+    TA_REAL_OR(write, 0, syscall(SYS_write, fd, buf, n));
+    XFER(op_write, fd, 1, 1, 0, 0, ta_real(fd, buf, n));
 }
 
 TA_HOT TA_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-    TA_REAL_OR(real_pread, syscall(SYS_pread64, fd, buf, n, off));
+    TA_REAL_OR(pread, 0, syscall(SYS_pread64, fd, buf, n, off));
     XFER(op_pread, fd, 0, 0, off, 0,
-         DIRECT(sys_pread(fd, buf, n, off), real(fd, buf, n, off)));
+         DIRECT(sys_pread(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    TA_REAL_OR(real_pwrite, syscall(SYS_pwrite64, fd, buf, n, off));
+    TA_REAL_OR(pwrite, 0, syscall(SYS_pwrite64, fd, buf, n, off));
     XFER(op_pwrite, fd, 1, 0, off, 0,
-         DIRECT(sys_pwrite(fd, buf, n, off), real(fd, buf, n, off)));
+         DIRECT(sys_pwrite(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
-    TA_REAL_OR(real_pread64, syscall(SYS_pread64, fd, buf, n, off));
+    TA_REAL_OR(pread64, 0, syscall(SYS_pread64, fd, buf, n, off));
     XFER(op_pread64, fd, 0, 0, off, 0,
-         DIRECT(sys_pread(fd, buf, n, off), real(fd, buf, n, off)));
+         DIRECT(sys_pread(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-    TA_REAL_OR(real_pwrite64, syscall(SYS_pwrite64, fd, buf, n, off));
+    TA_REAL_OR(pwrite64, 0, syscall(SYS_pwrite64, fd, buf, n, off));
     XFER(op_pwrite64, fd, 1, 0, off, 0,
-         DIRECT(sys_pwrite(fd, buf, n, off), real(fd, buf, n, off)));
+         DIRECT(sys_pwrite(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    TA_REAL_OR(real_readv, syscall(SYS_readv, fd, iov, cnt));
-    XFER(op_readv, fd, 0, 1, 0, 0, real(fd, iov, cnt));
+    TA_REAL_OR(readv, 0, syscall(SYS_readv, fd, iov, cnt));
+    XFER(op_readv, fd, 0, 1, 0, 0, ta_real(fd, iov, cnt));
 }
 
 TA_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    TA_REAL_OR(real_writev, syscall(SYS_writev, fd, iov, cnt));
-    XFER(op_writev, fd, 1, 1, 0, 0, real(fd, iov, cnt));
+    TA_REAL_OR(writev, 0, syscall(SYS_writev, fd, iov, cnt));
+    XFER(op_writev, fd, 1, 1, 0, 0, ta_real(fd, iov, cnt));
 }
 
 /* preadv/pwritev take the offset as two longs (low, high) in the system call. */
@@ -970,53 +970,53 @@ TA_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 TA_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-    TA_REAL_OR(real_preadv, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)));
-    XFER(op_preadv, fd, 0, 0, off, 0, real(fd, iov, cnt, off));
+    TA_REAL_OR(preadv, 0, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)));
+    XFER(op_preadv, fd, 0, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 TA_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-    TA_REAL_OR(real_pwritev, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)));
-    XFER(op_pwritev, fd, 1, 0, off, 0, real(fd, iov, cnt, off));
+    TA_REAL_OR(pwritev, 0, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)));
+    XFER(op_pwritev, fd, 1, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 TA_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
-    TA_REAL_OR(real_preadv64, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)));
-    XFER(op_preadv64, fd, 0, 0, off, 0, real(fd, iov, cnt, off));
+    TA_REAL_OR(preadv64, 0, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)));
+    XFER(op_preadv64, fd, 0, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 TA_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
-    TA_REAL_OR(real_pwritev64, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)));
-    XFER(op_pwritev64, fd, 1, 0, off, 0, real(fd, iov, cnt, off));
+    TA_REAL_OR(pwritev64, 0, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)));
+    XFER(op_pwritev64, fd, 1, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 /* The v2 forms: offset -1 means "at the current offset, and move it", like readv. */
 TA_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-    TA_REAL_OR(real_preadv2, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl));
-    XFER(op_preadv2, fd, 0, off == -1, off, 0, real(fd, iov, cnt, off, fl));
+    TA_REAL_OR(preadv2, 0, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl));
+    XFER(op_preadv2, fd, 0, off == -1, off, 0, ta_real(fd, iov, cnt, off, fl));
 }
 
 TA_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-    TA_REAL_OR(real_pwritev2, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl));
+    TA_REAL_OR(pwritev2, 0, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl));
     XFER(op_pwritev2, fd, 1, off == -1, off, fl & RWF_APPEND,
-         real(fd, iov, cnt, off, fl));
+         ta_real(fd, iov, cnt, off, fl));
 }
 
 TA_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
-    TA_REAL_OR(real_preadv64v2, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl));
-    XFER(op_preadv64v2, fd, 0, off == -1, off, 0, real(fd, iov, cnt, off, fl));
+    TA_REAL_OR(preadv64v2, 0, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl));
+    XFER(op_preadv64v2, fd, 0, off == -1, off, 0, ta_real(fd, iov, cnt, off, fl));
 }
 
 TA_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
-    TA_REAL_OR(real_pwritev64v2, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl));
+    TA_REAL_OR(pwritev64v2, 0, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl));
     XFER(op_pwritev64v2, fd, 1, off == -1, off, fl & RWF_APPEND,
-         real(fd, iov, cnt, off, fl));
+         ta_real(fd, iov, cnt, off, fl));
 }
 
 /* Fortified reads: the real function checks the buffer and aborts on overflow; before it
@@ -1030,20 +1030,20 @@ static ssize_t chk_read(long nr, int fd, void *buf, size_t n, off64_t off, size_
 
 TA_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-    TA_REAL_OR(real___read_chk, chk_read(SYS_read, fd, buf, n, 0, buflen));
-    XFER(op___read_chk, fd, 0, 1, 0, 0, real(fd, buf, n, buflen));
+    TA_REAL_OR(__read_chk, 0, chk_read(SYS_read, fd, buf, n, 0, buflen));
+    XFER(op___read_chk, fd, 0, 1, 0, 0, ta_real(fd, buf, n, buflen));
 }
 
 TA_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
-    TA_REAL_OR(real___pread_chk, chk_read(SYS_pread64, fd, buf, n, off, buflen));
-    XFER(op___pread_chk, fd, 0, 0, off, 0, real(fd, buf, n, off, buflen));
+    TA_REAL_OR(__pread_chk, 0, chk_read(SYS_pread64, fd, buf, n, off, buflen));
+    XFER(op___pread_chk, fd, 0, 0, off, 0, ta_real(fd, buf, n, off, buflen));
 }
 
 TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
-    TA_REAL_OR(real___pread64_chk, chk_read(SYS_pread64, fd, buf, n, off, buflen));
-    XFER(op___pread64_chk, fd, 0, 0, off, 0, real(fd, buf, n, off, buflen));
+    TA_REAL_OR(__pread64_chk, 0, chk_read(SYS_pread64, fd, buf, n, off, buflen));
+    XFER(op___pread64_chk, fd, 0, 0, off, 0, ta_real(fd, buf, n, off, buflen));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1051,46 +1051,46 @@ TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 
 TA_HOT TA_EXPORT off_t lseek(int fd, off_t off, int whence)
 {
-    TA_REAL_OR(real_lseek, syscall(SYS_lseek, fd, off, whence));
+    TA_REAL_OR(lseek, 0, syscall(SYS_lseek, fd, off, whence));
     ON_FD(op_lseek, fd, off64_t, 1, -1,
-          DIRECT(sys_lseek(fd, off, whence), real(fd, off, whence)));
+          DIRECT(sys_lseek(fd, off, whence), ta_real(fd, off, whence)));
 }
 
 TA_HOT TA_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
 {
-    TA_REAL_OR(real_lseek64, syscall(SYS_lseek, fd, off, whence));
+    TA_REAL_OR(lseek64, 0, syscall(SYS_lseek, fd, off, whence));
     ON_FD(op_lseek64, fd, off64_t, 1, -1,
-          DIRECT(sys_lseek(fd, off, whence), real(fd, off, whence)));
+          DIRECT(sys_lseek(fd, off, whence), ta_real(fd, off, whence)));
 }
 
 TA_EXPORT int fsync(int fd)
 {
-    TA_REAL_OR(real_fsync, (int)syscall(SYS_fsync, fd));
-    ON_FD(op_fsync, fd, int, 0, -1, real(fd));
+    TA_REAL_OR(fsync, 0, (int)syscall(SYS_fsync, fd));
+    ON_FD(op_fsync, fd, int, 0, -1, ta_real(fd));
 }
 
 TA_EXPORT int fdatasync(int fd)
 {
-    TA_REAL_OR(real_fdatasync, (int)syscall(SYS_fdatasync, fd));
-    ON_FD(op_fdatasync, fd, int, 0, -1, real(fd));
+    TA_REAL_OR(fdatasync, 0, (int)syscall(SYS_fdatasync, fd));
+    ON_FD(op_fdatasync, fd, int, 0, -1, ta_real(fd));
 }
 
 TA_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
 {
-    TA_REAL_OR(real_sync_file_range, (int)syscall(SYS_sync_file_range, fd, off, n, fl));
-    ON_FD(op_sync_file_range, fd, int, 0, off, real(fd, off, n, fl));
+    TA_REAL_OR(sync_file_range, 0, (int)syscall(SYS_sync_file_range, fd, off, n, fl));
+    ON_FD(op_sync_file_range, fd, int, 0, off, ta_real(fd, off, n, fl));
 }
 
 TA_EXPORT int ftruncate(int fd, off_t len)
 {
-    TA_REAL_OR(real_ftruncate, (int)syscall(SYS_ftruncate, fd, len));
-    ON_FD(op_ftruncate, fd, int, 0, -1, real(fd, len));
+    TA_REAL_OR(ftruncate, 0, (int)syscall(SYS_ftruncate, fd, len));
+    ON_FD(op_ftruncate, fd, int, 0, -1, ta_real(fd, len));
 }
 
 TA_EXPORT int ftruncate64(int fd, off64_t len)
 {
-    TA_REAL_OR(real_ftruncate64, (int)syscall(SYS_ftruncate, fd, len));
-    ON_FD(op_ftruncate64, fd, int, 0, -1, real(fd, len));
+    TA_REAL_OR(ftruncate64, 0, (int)syscall(SYS_ftruncate, fd, len));
+    ON_FD(op_ftruncate64, fd, int, 0, -1, ta_real(fd, len));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1192,15 +1192,15 @@ static bool fmap_take(void *p, int *fd, uint32_t *path)
 
 TA_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    TA_REAL_OR(real_mmap, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
-    MMAP(op_mmap, addr, len, prot, flags, fd, off, real(addr, len, prot, flags, fd, off));
+    TA_REAL_OR(mmap, 0, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+    MMAP(op_mmap, addr, len, prot, flags, fd, off, ta_real(addr, len, prot, flags, fd, off));
 }
 
 TA_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
 {
-    TA_REAL_OR(real_mmap64, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+    TA_REAL_OR(mmap64, 0, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
     MMAP(op_mmap64, addr, len, prot, flags, fd, off,
-         real(addr, len, prot, flags, fd, off));
+         ta_real(addr, len, prot, flags, fd, off));
 }
 
 /* mremap moves a map: a recorded file map's entry follows it (not recorded itself). */
@@ -1213,8 +1213,8 @@ TA_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         want = va_arg(ap, void *);
         va_end(ap);
     }
-    TA_REAL_OR(ta_get_real_mremap(), (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want));
-    void *r = real(old, oldlen, newlen, flags, want);
+    TA_REAL_OR(mremap, 1, (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want));
+    void *r = ta_real(old, oldlen, newlen, flags, want);
     if (!TA_NOP && r != MAP_FAILED && r != old &&
         atomic_load_explicit(&fmaps_live, memory_order_relaxed) != 0) {
         int saved = errno, fd;
@@ -1229,24 +1229,24 @@ TA_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 
 TA_EXPORT int munmap(void *addr, size_t len)
 {
-    TA_REAL_OR(real_munmap, (int)syscall(SYS_munmap, addr, len));
+    TA_REAL_OR(munmap, 0, (int)syscall(SYS_munmap, addr, len));
     /* relaxed: a hint; a map being added by another thread cannot be this one */
     if (TA_NOP || atomic_load_explicit(&fmaps_live, memory_order_relaxed) == 0)
-        return real(addr, len);
+        return ta_real(addr, len);
     struct ta_span sp;
     if (!TA_SPAN_ENTER(sp, TA_CAT_POSIX))
-        return real(addr, len);
+        return ta_real(addr, len);
     int fd;
     uint32_t path;
     if (!fmap_take(addr, &fd, &path)) {
         ta_leave(sp.t);
-        return real(addr, len);
+        return ta_real(addr, len);
     }
-    TA_SPAN_CALL(sp, int r, real(addr, len), r < 0);
+    TA_SPAN_CALL(sp, int r, ta_real(addr, len), r < 0);
     if (r < 0) /* still mapped (munmap(addr, 0): EINVAL): its real munmap comes later */
         fmap_add(addr, fd, path);
-    ta_io_rec(&sp, &op_munmap,
-              (struct ta_io){.fd = fd, .path = path, .ret = r, .bytes = (int64_t)len, .off = -1});
+    ta_io_rec(&sp, &op_munmap, (struct ta_io){.fd = fd, .path = path, .ret = r,
+                                              .bytes = (int64_t)len, .off = -1});
     return TA_SPAN_LEAVE(sp, r);
 }
 
@@ -1255,117 +1255,117 @@ TA_EXPORT int munmap(void *addr, size_t len)
  * so the bootstrap path is newfstatat/fstat whatever the version argument of __xstat. */
 
 #define REAL_OR_STATAT(fn, dirfd, path, st, fl) \
-    TA_REAL_OR(real_##fn, (int)syscall(SYS_newfstatat, dirfd, path, st, fl))
-#define REAL_OR_FSTAT(fn, fd, st) TA_REAL_OR(real_##fn, (int)syscall(SYS_fstat, fd, st))
+    TA_REAL_OR(fn, 0, (int)syscall(SYS_newfstatat, dirfd, path, st, fl))
+#define REAL_OR_FSTAT(fn, fd, st) TA_REAL_OR(fn, 0, (int)syscall(SYS_fstat, fd, st))
 
 TA_HOT TA_EXPORT int stat(const char *path, struct stat *st)
 {
     REAL_OR_STATAT(stat, AT_FDCWD, path, st, 0);
     ON_PATH(op_stat, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), real(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), ta_real(path, st)));
 }
 
 TA_HOT TA_EXPORT int lstat(const char *path, struct stat *st)
 {
     REAL_OR_STATAT(lstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
     ON_PATH(op_lstat, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), real(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), ta_real(path, st)));
 }
 
 TA_HOT TA_EXPORT int fstat(int fd, struct stat *st)
 {
     REAL_OR_FSTAT(fstat, fd, st);
-    ON_FD(op_fstat, fd, int, 0, -1, DIRECT(sys_fstat(fd, st), real(fd, st)));
+    ON_FD(op_fstat, fd, int, 0, -1, DIRECT(sys_fstat(fd, st), ta_real(fd, st)));
 }
 
 TA_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int fl)
 {
     REAL_OR_STATAT(fstatat, dirfd, path, st, fl);
     ON_PATH(op_fstatat, dirfd, path, fl & AT_EMPTY_PATH,
-            DIRECT(sys_fstatat(dirfd, path, st, fl), real(dirfd, path, st, fl)));
+            DIRECT(sys_fstatat(dirfd, path, st, fl), ta_real(dirfd, path, st, fl)));
 }
 
 TA_HOT TA_EXPORT int stat64(const char *path, struct stat64 *st)
 {
     REAL_OR_STATAT(stat64, AT_FDCWD, path, st, 0);
     ON_PATH(op_stat64, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), real(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), ta_real(path, st)));
 }
 
 TA_EXPORT int lstat64(const char *path, struct stat64 *st)
 {
     REAL_OR_STATAT(lstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
     ON_PATH(op_lstat64, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), real(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), ta_real(path, st)));
 }
 
 TA_HOT TA_EXPORT int fstat64(int fd, struct stat64 *st)
 {
     REAL_OR_FSTAT(fstat64, fd, st);
-    ON_FD(op_fstat64, fd, int, 0, -1, DIRECT(sys_fstat(fd, st), real(fd, st)));
+    ON_FD(op_fstat64, fd, int, 0, -1, DIRECT(sys_fstat(fd, st), ta_real(fd, st)));
 }
 
 TA_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int fl)
 {
     REAL_OR_STATAT(fstatat64, dirfd, path, st, fl);
     ON_PATH(op_fstatat64, dirfd, path, fl & AT_EMPTY_PATH,
-            DIRECT(sys_fstatat(dirfd, path, st, fl), real(dirfd, path, st, fl)));
+            DIRECT(sys_fstatat(dirfd, path, st, fl), ta_real(dirfd, path, st, fl)));
 }
 
 TA_EXPORT int __xstat(int ver, const char *path, struct stat *st)
 {
     REAL_OR_STATAT(__xstat, AT_FDCWD, path, st, 0);
-    ON_PATH(op___xstat, AT_FDCWD, path, false, real(ver, path, st));
+    ON_PATH(op___xstat, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
     REAL_OR_STATAT(__lxstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-    ON_PATH(op___lxstat, AT_FDCWD, path, false, real(ver, path, st));
+    ON_PATH(op___lxstat, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
     REAL_OR_FSTAT(__fxstat, fd, st);
-    ON_FD(op___fxstat, fd, int, 0, -1, real(ver, fd, st));
+    ON_FD(op___fxstat, fd, int, 0, -1, ta_real(ver, fd, st));
 }
 
 TA_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int fl)
 {
     REAL_OR_STATAT(__fxstatat, dirfd, path, st, fl);
     ON_PATH(op___fxstatat, dirfd, path, fl & AT_EMPTY_PATH,
-            real(ver, dirfd, path, st, fl));
+            ta_real(ver, dirfd, path, st, fl));
 }
 
 TA_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 {
     REAL_OR_STATAT(__xstat64, AT_FDCWD, path, st, 0);
-    ON_PATH(op___xstat64, AT_FDCWD, path, false, real(ver, path, st));
+    ON_PATH(op___xstat64, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
     REAL_OR_STATAT(__lxstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
-    ON_PATH(op___lxstat64, AT_FDCWD, path, false, real(ver, path, st));
+    ON_PATH(op___lxstat64, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 {
     REAL_OR_FSTAT(__fxstat64, fd, st);
-    ON_FD(op___fxstat64, fd, int, 0, -1, real(ver, fd, st));
+    ON_FD(op___fxstat64, fd, int, 0, -1, ta_real(ver, fd, st));
 }
 
 TA_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int fl)
 {
     REAL_OR_STATAT(__fxstatat64, dirfd, path, st, fl);
     ON_PATH(op___fxstatat64, dirfd, path, fl & AT_EMPTY_PATH,
-            real(ver, dirfd, path, st, fl));
+            ta_real(ver, dirfd, path, st, fl));
 }
 
 TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, struct statx *st)
 {
-    TA_REAL_OR(real_statx, (int)syscall(SYS_statx, dirfd, path, fl, mask, st));
-    ON_PATH(op_statx, dirfd, path, fl & AT_EMPTY_PATH, real(dirfd, path, fl, mask, st));
+    TA_REAL_OR(statx, 0, (int)syscall(SYS_statx, dirfd, path, fl, mask, st));
+    ON_PATH(op_statx, dirfd, path, fl & AT_EMPTY_PATH, ta_real(dirfd, path, fl, mask, st));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1403,8 +1403,8 @@ TA_EXPORT int dup(int fd)
         errno = EBADF;
         return -1;
     }
-    TA_REAL_OR(real_dup, (int)syscall(SYS_dup, fd));
-    DUP(op_dup, fd, 0, dupfd_fix(real(fd), 0, 0));
+    TA_REAL_OR(dup, 0, (int)syscall(SYS_dup, fd));
+    DUP(op_dup, fd, 0, dupfd_fix(ta_real(fd), 0, 0));
 }
 
 TA_EXPORT int dup2(int fd, int fd2)
@@ -1414,8 +1414,8 @@ TA_EXPORT int dup2(int fd, int fd2)
         errno = e;
         return -1;
     }
-    TA_REAL_OR(real_dup2, (int)syscall(SYS_dup2, fd, fd2));
-    DUP(op_dup2, fd, 1, real(fd, fd2));
+    TA_REAL_OR(dup2, 0, (int)syscall(SYS_dup2, fd, fd2));
+    DUP(op_dup2, fd, 1, ta_real(fd, fd2));
 }
 
 TA_EXPORT int dup3(int fd, int fd2, int fl)
@@ -1426,8 +1426,8 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
         errno = e;
         return -1;
     }
-    TA_REAL_OR(real_dup3, (int)syscall(SYS_dup3, fd, fd2, fl));
-    DUP(op_dup3, fd, 1, real(fd, fd2, fl));
+    TA_REAL_OR(dup3, 0, (int)syscall(SYS_dup3, fd, fd2, fl));
+    DUP(op_dup3, fd, 1, ta_real(fd, fd2, fl));
 }
 
 /* fcntl is variadic: the third argument, when there is one, is an int or a pointer; it is
@@ -1441,15 +1441,15 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
         errno = EBADF;                                                                    \
         return -1;                                                                        \
     }                                                                                     \
-    TA_REAL_OR(real_##fn, (int)syscall(SYS_fcntl, fd, cmd, arg));                        \
+    TA_REAL_OR(fn, 0, (int)syscall(SYS_fcntl, fd, cmd, arg));                        \
     if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) {                                       \
-        int r = real(fd, cmd, arg);                                                       \
+        int r = ta_real(fd, cmd, arg);                                                       \
         struct ta_fdent *e;                                                               \
         if (TA_UPKEEP && cmd == F_SETFL && r == 0 && (e = ta_fd(fd)))                     \
             ta_fd_set_append(e, ((long)arg & O_APPEND) != 0);                             \
         return r;                                                                         \
     }                                                                                     \
-    DUP(op_##fn, fd, 0, dupfd_fix(real(fd, cmd, arg), (long)arg, cmd == F_DUPFD_CLOEXEC));
+    DUP(op_##fn, fd, 0, dupfd_fix(ta_real(fd, cmd, arg), (long)arg, cmd == F_DUPFD_CLOEXEC));
 
 TA_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL(fcntl, fd, cmd) }
 TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
@@ -1498,22 +1498,23 @@ static off64_t *const no_off = NULL;
 
 TA_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-    TA_REAL_OR(real_sendfile, syscall(SYS_sendfile, out, in, off, n));
-    COPY(op_sendfile, in, off, out, no_off, real(out, in, off, n));
+    TA_REAL_OR(sendfile, 0, syscall(SYS_sendfile, out, in, off, n));
+    COPY(op_sendfile, in, off, out, no_off, ta_real(out, in, off, n));
 }
 
 TA_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
 {
-    TA_REAL_OR(real_sendfile64, syscall(SYS_sendfile, out, in, off, n));
-    COPY(op_sendfile64, in, off, out, no_off, real(out, in, off, n));
+    TA_REAL_OR(sendfile64, 0, syscall(SYS_sendfile, out, in, off, n));
+    COPY(op_sendfile64, in, off, out, no_off, ta_real(out, in, off, n));
 }
 
 TA_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out_off,
                                   size_t n, unsigned int fl)
 {
-    TA_REAL_OR(real_copy_file_range, syscall(SYS_copy_file_range, in, in_off, out, out_off, n, fl));
+    TA_REAL_OR(copy_file_range, 0,
+               syscall(SYS_copy_file_range, in, in_off, out, out_off, n, fl));
     COPY(op_copy_file_range, in, in_off, out, out_off,
-         real(in, in_off, out, out_off, n, fl));
+         ta_real(in, in_off, out, out_off, n, fl));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1521,48 +1522,48 @@ TA_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out
 
 TA_EXPORT int unlink(const char *path)
 {
-    TA_REAL_OR(real_unlink, (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0));
-    ON_PATH(op_unlink, AT_FDCWD, path, false, real(path));
+    TA_REAL_OR(unlink, 0, (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0));
+    ON_PATH(op_unlink, AT_FDCWD, path, false, ta_real(path));
 }
 
 TA_EXPORT int unlinkat(int dirfd, const char *path, int fl)
 {
-    TA_REAL_OR(real_unlinkat, (int)syscall(SYS_unlinkat, dirfd, path, fl));
-    ON_PATH(op_unlinkat, dirfd, path, false, real(dirfd, path, fl));
+    TA_REAL_OR(unlinkat, 0, (int)syscall(SYS_unlinkat, dirfd, path, fl));
+    ON_PATH(op_unlinkat, dirfd, path, false, ta_real(dirfd, path, fl));
 }
 
 TA_EXPORT int rmdir(const char *path)
 {
-    TA_REAL_OR(real_rmdir, (int)syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR));
-    ON_PATH(op_rmdir, AT_FDCWD, path, false, real(path));
+    TA_REAL_OR(rmdir, 0, (int)syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR));
+    ON_PATH(op_rmdir, AT_FDCWD, path, false, ta_real(path));
 }
 
 TA_EXPORT int mkdir(const char *path, mode_t mode)
 {
-    TA_REAL_OR(real_mkdir, (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode));
-    ON_PATH(op_mkdir, AT_FDCWD, path, false, real(path, mode));
+    TA_REAL_OR(mkdir, 0, (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode));
+    ON_PATH(op_mkdir, AT_FDCWD, path, false, ta_real(path, mode));
 }
 
 TA_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
-    TA_REAL_OR(real_mkdirat, (int)syscall(SYS_mkdirat, dirfd, path, mode));
-    ON_PATH(op_mkdirat, dirfd, path, false, real(dirfd, path, mode));
+    TA_REAL_OR(mkdirat, 0, (int)syscall(SYS_mkdirat, dirfd, path, mode));
+    ON_PATH(op_mkdirat, dirfd, path, false, ta_real(dirfd, path, mode));
 }
 
 TA_EXPORT int rename(const char *old, const char *new_)
 {
-    TA_REAL_OR(real_rename, (int)syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new_, 0));
-    ON_PATHS(op_rename, AT_FDCWD, old, false, AT_FDCWD, new_, real(old, new_));
+    TA_REAL_OR(rename, 0, (int)syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new_, 0));
+    ON_PATHS(op_rename, AT_FDCWD, old, false, AT_FDCWD, new_, ta_real(old, new_));
 }
 
 TA_EXPORT int renameat(int d1, const char *old, int d2, const char *new_)
 {
-    TA_REAL_OR(real_renameat, (int)syscall(SYS_renameat2, d1, old, d2, new_, 0));
-    ON_PATHS(op_renameat, d1, old, false, d2, new_, real(d1, old, d2, new_));
+    TA_REAL_OR(renameat, 0, (int)syscall(SYS_renameat2, d1, old, d2, new_, 0));
+    ON_PATHS(op_renameat, d1, old, false, d2, new_, ta_real(d1, old, d2, new_));
 }
 
 TA_EXPORT int renameat2(int d1, const char *old, int d2, const char *new_, unsigned int fl)
 {
-    TA_REAL_OR(real_renameat2, (int)syscall(SYS_renameat2, d1, old, d2, new_, fl));
-    ON_PATHS(op_renameat2, d1, old, false, d2, new_, real(d1, old, d2, new_, fl));
+    TA_REAL_OR(renameat2, 0, (int)syscall(SYS_renameat2, d1, old, d2, new_, fl));
+    ON_PATHS(op_renameat2, d1, old, false, d2, new_, ta_real(d1, old, d2, new_, fl));
 }

@@ -217,23 +217,23 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
 #define FREAD(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 0, size_t, (int64_t)(r_ * size), r_ < n && sread_failed(fp, se0_), \
           1, r_,                                                                          \
-          real(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FWRITE(fn, ...)                                                                   \
     SXFER(op_##fn, fp, 1, size_t, (int64_t)(r_ * size), r_ < n && serr(fp), 1, r_,         \
-          real(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FGETS(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 0, char *, r_ ? (int64_t)strlen(r_) : 0,                           \
           !r_ && sread_failed(fp, se0_), 0, 0,                                            \
-          real(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FPUTS(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 1, int, r_ != EOF ? (int64_t)strlen(s) : -1, r_ == EOF, 1, r_,      \
-          real(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FPRINTF(op, ...)                                                                  \
-    SXFER(op, fp, 1, int, r_ >= 0 ? (int64_t)r_ : 0, r_ < 0, 1, r_, real(__VA_ARGS__))
+    SXFER(op, fp, 1, int, r_ >= 0 ? (int64_t)r_ : 0, r_ < 0, 1, r_, ta_real(__VA_ARGS__))
 #define GETLINE(fn, ...)                                                                  \
     SXFER(op_##fn, fp, 0, ssize_t, r_ > 0 ? (int64_t)r_ : 0,                              \
           r_ < 0 && sread_failed(fp, se0_), 1, r_,                                        \
-          real(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 
 /* ------------------------------------------------------------------------------------ */
 /* Opening and closing                                                                  */
@@ -300,38 +300,38 @@ fopen_as(const struct ta_op *op, FILE *(*fo)(const char *, const char *), const 
 
 TA_HOT TA_EXPORT FILE *fopen(const char *path, const char *mode)
 {
-    TA_REAL_OR(ta_get_real_fopen(), NO_REAL(NULL));
-    return fopen_as(&op_fopen, real, path, mode);
+    TA_REAL_OR(fopen, 1, NO_REAL(NULL));
+    return fopen_as(&op_fopen, ta_real, path, mode);
 }
 
 TA_HOT TA_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
-    TA_REAL_OR(ta_get_real_fopen64(), NO_REAL(NULL));
-    return fopen_as(&op_fopen64, real, path, mode);
+    TA_REAL_OR(fopen64, 1, NO_REAL(NULL));
+    return fopen_as(&op_fopen64, ta_real, path, mode);
 }
 
 TA_HOT TA_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fread(), NO_REAL(0));
+    TA_REAL_OR(fread, 1, NO_REAL(0));
     FREAD(fread, p, size, n, fp);
 }
 
 TA_HOT TA_EXPORT int fclose(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fclose(), NO_REAL(EOF));
+    TA_REAL_OR(fclose, 1, NO_REAL(EOF));
     int fd = sfd(fp);
     struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
     struct ta_span sp;
     if (!TA_SPAN_ENTER(sp, TA_CAT_STDIO)) {
         if (TA_UPKEEP && e)
             ta_fd_closed(fd);
-        return real(fp);
+        return ta_real(fp);
     }
     uint32_t path = e ? e->path : 0;
     bool x = e && e->excluded;
     if (e) /* forget it before another thread's open can reuse the number */
         ta_fd_closed(fd);
-    TA_SPAN_CALL(sp, int r, real(fp), r == EOF);
+    TA_SPAN_CALL(sp, int r, ta_real(fp), r == EOF);
     if (!x)
         ta_io_rec(&sp, &op_fclose, (struct ta_io){.fd = fd >= 0 ? fd : -1, .path = path,
                                                   .ret = r, .bytes = -1, .off = -1});
@@ -341,14 +341,14 @@ TA_HOT TA_EXPORT int fclose(FILE *fp)
 
 TA_EXPORT FILE *freopen(const char *path, const char *mode, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_freopen(), NO_REAL(NULL));
-    return open_stream(&op_freopen, path, mode, fp, real, NULL);
+    TA_REAL_OR(freopen, 1, NO_REAL(NULL));
+    return open_stream(&op_freopen, path, mode, fp, ta_real, NULL);
 }
 
 TA_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_freopen64(), NO_REAL(NULL));
-    return open_stream(&op_freopen64, path, mode, fp, real, NULL);
+    TA_REAL_OR(freopen64, 1, NO_REAL(NULL));
+    return open_stream(&op_freopen64, path, mode, fp, ta_real, NULL);
 }
 
 /* fdopen's stream is on e now; an "a" mode made glibc set O_APPEND on the fd itself
@@ -362,18 +362,18 @@ static void fdopen_on(struct ta_fdent *e, int64_t pos, const char *mode)
 
 TA_EXPORT FILE *fdopen(int fd, const char *mode)
 {
-    TA_REAL_OR(ta_get_real_fdopen(), NO_REAL(NULL));
+    TA_REAL_OR(fdopen, 1, NO_REAL(NULL));
     struct ta_fdent *e = ta_fd(fd);
     struct ta_span sp;
     if (!TA_SPAN_ENTER(sp, TA_CAT_STDIO)) {
-        FILE *r0 = real(fd, mode);
+        FILE *r0 = ta_real(fd, mode);
         if (TA_UPKEEP && r0 && e)
             fdopen_on(e, -1, mode);
         return r0;
     }
     /* the stream starts where the fd is (its "a" modes: at the end, unknown) */
     int64_t pos = e && !(mode_flags(mode) & O_APPEND) ? ta_fd_off(e) : -1;
-    TA_SPAN_CALL(sp, FILE *r, real(fd, mode), !r);
+    TA_SPAN_CALL(sp, FILE *r, ta_real(fd, mode), !r);
     if (r && e)
         fdopen_on(e, pos, mode);
     if (!(e && e->excluded))
@@ -387,92 +387,92 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
 
 static int fprintf_as(const struct ta_op *op, FILE *fp, const char *fmt, va_list ap)
 {
-    TA_REAL_OR(ta_get_real_vfprintf(), NO_REAL(-1));
+    TA_REAL_OR(vfprintf, 1, NO_REAL(-1));
     FPRINTF(*op, fp, fmt, ap);
 }
 
 static int fprintf_chk_as(const struct ta_op *op, FILE *fp, int flag, const char *fmt,
                           va_list ap)
 {
-    TA_REAL_OR(ta_get_real___vfprintf_chk(), NO_REAL(-1));
+    TA_REAL_OR(__vfprintf_chk, 1, NO_REAL(-1));
     FPRINTF(*op, fp, flag, fmt, ap);
 }
 
 TA_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fread_unlocked(), NO_REAL(0));
+    TA_REAL_OR(fread_unlocked, 1, NO_REAL(0));
     FREAD(fread_unlocked, p, size, n, fp);
 }
 
 TA_EXPORT size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real___fread_chk(), NO_REAL(0));
+    TA_REAL_OR(__fread_chk, 1, NO_REAL(0));
     FREAD(__fread_chk, p, plen, size, n, fp);
 }
 
 TA_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real___fread_unlocked_chk(), NO_REAL(0));
+    TA_REAL_OR(__fread_unlocked_chk, 1, NO_REAL(0));
     FREAD(__fread_unlocked_chk, p, plen, size, n, fp);
 }
 
 TA_HOT TA_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fwrite(), NO_REAL(0));
+    TA_REAL_OR(fwrite, 1, NO_REAL(0));
     FWRITE(fwrite, p, size, n, fp);
 }
 
 TA_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fwrite_unlocked(), NO_REAL(0));
+    TA_REAL_OR(fwrite_unlocked, 1, NO_REAL(0));
     FWRITE(fwrite_unlocked, p, size, n, fp);
 }
 
 TA_HOT TA_EXPORT char *fgets(char *s, int n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fgets(), NO_REAL(NULL));
+    TA_REAL_OR(fgets, 1, NO_REAL(NULL));
     FGETS(fgets, s, n, fp);
 }
 
 TA_EXPORT char *fgets_unlocked(char *s, int n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fgets_unlocked(), NO_REAL(NULL));
+    TA_REAL_OR(fgets_unlocked, 1, NO_REAL(NULL));
     FGETS(fgets_unlocked, s, n, fp);
 }
 
 TA_EXPORT char *__fgets_chk(char *s, size_t size, int n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real___fgets_chk(), NO_REAL(NULL));
+    TA_REAL_OR(__fgets_chk, 1, NO_REAL(NULL));
     FGETS(__fgets_chk, s, size, n, fp);
 }
 
 TA_EXPORT char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real___fgets_unlocked_chk(), NO_REAL(NULL));
+    TA_REAL_OR(__fgets_unlocked_chk, 1, NO_REAL(NULL));
     FGETS(__fgets_unlocked_chk, s, size, n, fp);
 }
 
 TA_HOT TA_EXPORT int fputs(const char *s, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fputs(), NO_REAL(EOF));
+    TA_REAL_OR(fputs, 1, NO_REAL(EOF));
     FPUTS(fputs, s, fp);
 }
 
 TA_EXPORT int fputs_unlocked(const char *s, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fputs_unlocked(), NO_REAL(EOF));
+    TA_REAL_OR(fputs_unlocked, 1, NO_REAL(EOF));
     FPUTS(fputs_unlocked, s, fp);
 }
 
 TA_EXPORT ssize_t getline(char **line, size_t *cap, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_getline(), NO_REAL(-1));
+    TA_REAL_OR(getline, 1, NO_REAL(-1));
     GETLINE(getline, line, cap, fp);
 }
 
 TA_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_getdelim(), NO_REAL(-1));
+    TA_REAL_OR(getdelim, 1, NO_REAL(-1));
     GETLINE(getdelim, line, cap, delim, fp);
 }
 
@@ -481,7 +481,7 @@ TA_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *fp)
  * and the per-character fputc/putc/fgetc/getc, are not wrapped: see the top of the file. */
 TA_EXPORT int vfprintf(FILE *fp, const char *fmt, va_list ap)
 {
-    TA_REAL_OR(ta_get_real_vfprintf(), NO_REAL(-1));
+    TA_REAL_OR(vfprintf, 1, NO_REAL(-1));
     FPRINTF(op_vfprintf, fp, fmt, ap);
 }
 
@@ -496,7 +496,7 @@ TA_EXPORT int fprintf(FILE *fp, const char *fmt, ...)
 
 TA_EXPORT int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap)
 {
-    TA_REAL_OR(ta_get_real___vfprintf_chk(), NO_REAL(-1));
+    TA_REAL_OR(__vfprintf_chk, 1, NO_REAL(-1));
     FPRINTF(op___vfprintf_chk, fp, flag, fmt, ap);
 }
 
@@ -513,7 +513,7 @@ TA_EXPORT int __fprintf_chk(FILE *fp, int flag, const char *fmt, ...)
  * __getdelim(line, cap, '\n', fp). */
 TA_EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *fp)
 {
-    TA_REAL_OR(ta_get_real___getdelim(), NO_REAL(-1));
+    TA_REAL_OR(__getdelim, 1, NO_REAL(-1));
     GETLINE(__getdelim, line, cap, delim, fp);
 }
 
@@ -523,9 +523,9 @@ TA_EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *fp)
 /* Where the stream is now, from the real ftello (after a successful seek). */
 static int64_t stream_tell(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_ftello64(), -1);
+    TA_REAL_OR(ftello64, 1, -1);
     int saved = errno;
-    int64_t pos = real(fp);
+    int64_t pos = ta_real(fp);
     errno = saved;
     return pos;
 }
@@ -559,38 +559,38 @@ static int64_t stream_tell(FILE *fp)
 
 TA_EXPORT int fseek(FILE *fp, long off, int whence)
 {
-    TA_REAL_OR(ta_get_real_fseek(), NO_REAL(-1));
-    SSEEK(op_fseek, fp, int, whence == SEEK_SET, off, real(fp, off, whence));
+    TA_REAL_OR(fseek, 1, NO_REAL(-1));
+    SSEEK(op_fseek, fp, int, whence == SEEK_SET, off, ta_real(fp, off, whence));
 }
 
 TA_EXPORT int fseeko(FILE *fp, off_t off, int whence)
 {
-    TA_REAL_OR(ta_get_real_fseeko(), NO_REAL(-1));
-    SSEEK(op_fseeko, fp, int, whence == SEEK_SET, off, real(fp, off, whence));
+    TA_REAL_OR(fseeko, 1, NO_REAL(-1));
+    SSEEK(op_fseeko, fp, int, whence == SEEK_SET, off, ta_real(fp, off, whence));
 }
 
 TA_EXPORT int fseeko64(FILE *fp, off64_t off, int whence)
 {
-    TA_REAL_OR(ta_get_real_fseeko64(), NO_REAL(-1));
-    SSEEK(op_fseeko64, fp, int, whence == SEEK_SET, off, real(fp, off, whence));
+    TA_REAL_OR(fseeko64, 1, NO_REAL(-1));
+    SSEEK(op_fseeko64, fp, int, whence == SEEK_SET, off, ta_real(fp, off, whence));
 }
 
 TA_EXPORT int fsetpos(FILE *fp, const fpos_t *pos)
 {
-    TA_REAL_OR(ta_get_real_fsetpos(), NO_REAL(-1));
-    SSEEK(op_fsetpos, fp, int, 1, pos->__pos, real(fp, pos));
+    TA_REAL_OR(fsetpos, 1, NO_REAL(-1));
+    SSEEK(op_fsetpos, fp, int, 1, pos->__pos, ta_real(fp, pos));
 }
 
 TA_EXPORT int fsetpos64(FILE *fp, const fpos64_t *pos)
 {
-    TA_REAL_OR(ta_get_real_fsetpos64(), NO_REAL(-1));
-    SSEEK(op_fsetpos64, fp, int, 1, pos->__pos, real(fp, pos));
+    TA_REAL_OR(fsetpos64, 1, NO_REAL(-1));
+    SSEEK(op_fsetpos64, fp, int, 1, pos->__pos, ta_real(fp, pos));
 }
 
 /* rewind: like fseek(fp, 0, SEEK_SET), returning nothing. */
 TA_EXPORT void rewind(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_rewind(), (void)(errno = ENOSYS));
+    TA_REAL_OR(rewind, 1, (void)(errno = ENOSYS));
     int fd = sfd(fp);
     struct ta_fdent *e = ta_fd(fd);
     struct ta_span sp;
@@ -598,13 +598,13 @@ TA_EXPORT void rewind(FILE *fp)
     if (!on || (e && e->excluded)) {
         if (on)
             ta_leave(sp.t);
-        real(fp);
+        ta_real(fp);
         if (TA_UPKEEP && e && e->stream)
             ta_fd_set_spos(e, -1);
         return;
     }
     uint32_t path = e ? e->path : 0;
-    TA_SPAN_CALL(sp, int r, (real(fp), 0), false); /* rewind returns nothing */
+    TA_SPAN_CALL(sp, int r, (ta_real(fp), 0), false); /* rewind returns nothing */
     (void)r;
     /* 0, unless the seek failed (a pipe: rewind says nothing, ftello says -1) */
     int64_t pos = fd >= 0 ? stream_tell(fp) : 0;
@@ -635,20 +635,20 @@ TA_EXPORT void rewind(FILE *fp)
 
 TA_EXPORT long ftell(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_ftell(), NO_REAL(-1));
-    STELL(op_ftell, fp, long, real(fp));
+    TA_REAL_OR(ftell, 1, NO_REAL(-1));
+    STELL(op_ftell, fp, long, ta_real(fp));
 }
 
 TA_EXPORT off_t ftello(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_ftello(), NO_REAL(-1));
-    STELL(op_ftello, fp, off_t, real(fp));
+    TA_REAL_OR(ftello, 1, NO_REAL(-1));
+    STELL(op_ftello, fp, off_t, ta_real(fp));
 }
 
 TA_EXPORT off64_t ftello64(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_ftello64(), NO_REAL(-1));
-    STELL(op_ftello64, fp, off64_t, real(fp));
+    TA_REAL_OR(ftello64, 1, NO_REAL(-1));
+    STELL(op_ftello64, fp, off64_t, ta_real(fp));
 }
 
 /* fflush(NULL) flushes every stream: no fd, no path. */
@@ -668,13 +668,13 @@ TA_EXPORT off64_t ftello64(FILE *fp)
 
 TA_EXPORT int fflush(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fflush(), NO_REAL(EOF));
-    SFLUSH(op_fflush, fp, real(fp));
+    TA_REAL_OR(fflush, 1, NO_REAL(EOF));
+    SFLUSH(op_fflush, fp, ta_real(fp));
 }
 
 TA_EXPORT int fflush_unlocked(FILE *fp)
 {
-    TA_REAL_OR(ta_get_real_fflush_unlocked(), NO_REAL(EOF));
-    SFLUSH(op_fflush_unlocked, fp, real(fp));
+    TA_REAL_OR(fflush_unlocked, 1, NO_REAL(EOF));
+    SFLUSH(op_fflush_unlocked, fp, ta_real(fp));
 }
 

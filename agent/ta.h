@@ -314,24 +314,29 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
 
 /* The one shape of a wrapper (posix.c, stdio.c; a family of a plug-in may follow it):
  *
- *     TA_REAL_OR(real_fn, fallback);                the real function `real`, else fallback
+ *     TA_REAL_OR(fn, late, fallback);               the real function, else the fallback
  *     struct ta_span sp;
  *     if (!TA_SPAN_ENTER(sp, cat))                   not recorded: just the call
- *         return real(args);
+ *         return ta_real(args);
  *     ...read what the record needs: a line read before the call is warm, after it cold
- *     TA_SPAN_CALL(sp, int r, real(args), r < 0);   peek the slot, stamp, call, stamp
+ *     TA_SPAN_CALL(sp, int r, ta_real(args), r < 0);  peek the slot, stamp, call, stamp
  *     ...the bookkeeping the result allows
  *     family_rec(&sp, op, ...);                     into the peeked slot (fdtab.h ta_io_rec)
  *     return TA_SPAN_LEAVE(sp, r);                  leave; errno as the call left it
  *
- * Checking the real function: `real` is what the expression gives (the pointer resolved at
- * init, or ta_get_real_fn() where a late look-up is safe); while it is NULL (a call from
+ * Checking the real function (declared with TA_REAL): while real_fn is NULL (a call from
  * another library's constructor, or from inside the resolver) the wrapper returns
- * `fallback` (the raw system call, or a failure). */
-#define TA_REAL_OR(get, ...)                                                              \
-    __typeof__(get) const real = (get);                                                   \
-    if (ta_unlikely(!real))                                                               \
+ * `fallback` (the raw system call, or a failure); with `late`, it looks the function up
+ * first (ta_get_real_fn: for families whose functions the resolver itself never calls).
+ * `ta_real` is then the function to call: real_fn itself, or with `late` a copy held in
+ * the wrapper: the pointer each family's wrappers used before the shape was shared, so
+ * that their code stays as it was (bench/disasm.sh compares two builds). */
+#define TA_REAL_OR(fn, late, ...)                                                         \
+    __typeof__(real_##fn) ta_real_copy_ = real_##fn;                                      \
+    __typeof__(real_##fn) *const ta_real_p_ = (late) ? &ta_real_copy_ : &real_##fn;       \
+    if (ta_unlikely(!ta_real_copy_) && !((late) && (ta_real_copy_ = ta_get_real_##fn()))) \
         return __VA_ARGS__
+#define ta_real (*ta_real_p_)
 
 /* One recorded call: its thread, the slot peeked for its record, its stamps, its errno. */
 struct ta_span {
@@ -356,8 +361,8 @@ struct ta_span {
     (sp).t0 = ta_now();                                                                   \
     decl = CALL;                                                                          \
     (sp).t1 = ta_now_end();                                                               \
-    (sp).failed = (FAILED);                                                               \
-    (sp).err = (sp).failed ? errno : 0
+    (sp).err = (FAILED) ? errno : 0;                                                      \
+    (sp).failed = (FAILED)
 
 /* Leave, errno restored after a failure (the record may have changed it): the value
  * `r`, which the wrapper returns. TA_SPAN_LEAVE_VOID for a call returning nothing. */
