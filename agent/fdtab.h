@@ -101,8 +101,8 @@ void ta_cwd_chdir(const char *path) __attribute__((cold)); /* after a chdir(path
 void ta_cwd_fchdir(int fd) __attribute__((cold));          /* after an fchdir(fd) that worked */
 
 /* Inline, as the other helpers a wrapper calls on its common path: each code page a call
- * touches after a system call is one more TLB miss on this VM, and the front end waits
- * for it (fopen+fread+fclose -47 ns with the wrappers and these on one or two pages). */
+ * touches after a system call is one more instruction-TLB miss on machines without PCID,
+ * and the front end waits for it (bench/NOTES.md, row 23). */
 extern _Atomic int ta_fd_hwm; /* 1 + the highest fd ever entered: bounds the table scans */
 void ta_fd_raise_hwm_slow(int fd) __attribute__((cold));
 void ta_fd_leave_group(int fd, uint32_t g) __attribute__((cold));

@@ -207,8 +207,8 @@ TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
  * wrapper (the `syscall` instruction, as glibc's own functions do) instead of calling
  * glibc's function: the system call then returns into the wrapper, where glibc's function
  * returned into glibc's page and then into the wrapper's, one more return and one more
- * instruction-TLB miss after every system call on machines without PCID (~30 ns a pread
- * here: bench/NOTES.md, row 26).
+ * instruction-TLB miss after every system call on machines without PCID (bench/NOTES.md,
+ * row 26).
  *
  * Only where that is exactly what the call would have done:
  * - the next definition of every such function is glibc's own (ta_in_libc, glibc >= 2.34:

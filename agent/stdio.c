@@ -285,8 +285,8 @@ TA_HOT TA_INLINE FILE *open_stream(const struct ta_op *op, const char *path, con
     return TA_SPAN_LEAVE(sp, r);
 }
 
-/* fopen (and fopen64), fread and fclose on one code page (TA_PAGE; ~3.8 KB, laid out in
- * the order defined here, as GCC does without -flto; nm shows it): the wrappers' own code
+/* fopen (and fopen64), fread and fclose on one code page (TA_PAGE; laid out in the order
+ * defined here, as GCC does without -flto; nm shows it): the wrappers' own code
  * of a file's open-read-close is one page, where the three spread over three pages took two
  * more instruction-TLB misses (bench/NOTES.md, row 27). A path the path cache does not
  * hold still takes ta_path_id_slow elsewhere, and a hit calls strcmp. fopen and fopen64

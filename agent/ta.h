@@ -254,9 +254,9 @@ static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
 
 /* The slot the thread's next record takes, computed before a wrapped call so that after
  * the call the record's stores need no load first. After a system call every page is a
- * TLB miss on machines without PCID (this VM); a store whose address comes from a load
- * pays two misses in a row, one whose address is in a register overlaps its miss with the
- * check in ta_rec_begin_peeked. `rec` is NULL when the ring looked full. */
+ * TLB miss on machines without PCID (bench/NOTES.md, row 21); a store whose address comes
+ * from a load pays two misses in a row, one whose address is in a register overlaps its
+ * miss with the check in ta_rec_begin_peeked. `rec` is NULL when the ring looked full. */
 struct ta_slot {
     struct ta_rec *rec;
     uint64_t h; /* the ring's head when it was taken */
