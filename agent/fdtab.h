@@ -232,36 +232,46 @@ struct ta_io {
     bool no_ret;    /* the call returns a pointer: no `ret` shown */
 };
 
-/* Into the slot the span peeked; the span's failure is TA_F_ERR with its errno. Hot path:
- * inline, no call but the ring's. */
-TA_INLINE void ta_io_rec(const struct ta_span *sp, const struct ta_op *op, struct ta_io io)
+/* ta_io_rec(&sp, op, (struct ta_io){...}): the record, into the slot the span peeked; the
+ * span's failure is TA_F_ERR with its errno. Hot path: inline, no call but the ring's.
+ * ta_io_rec_at takes the fields one by one: a wrapper that handed it the span's or the
+ * struct's address compiled to other code (bench/disasm.sh), so the macro unpacks both. */
+TA_INLINE void ta_io_rec_at(struct ta_thread *t, struct ta_slot slot, uint64_t t0,
+                            uint64_t t1, int failed, int err, const struct ta_op *op, int fd,
+                            uint32_t path, uint32_t str2, int64_t ret, int64_t bytes,
+                            int64_t off, bool no_ret)
 {
-    struct ta_thread *t = sp->t;
-    struct ta_rec *rec = ta_rec_begin_peeked(t, sp->slot);
+    struct ta_rec *rec = ta_rec_begin_peeked(t, slot);
     if (ta_unlikely(!rec))
         return; /* counted as dropped by the ring */
-    ta_rec_span(rec, op, sp->t0, sp->t1, (uint8_t)(t->depth - 1));
+    ta_rec_span(rec, op, t0, t1, (uint8_t)(t->depth - 1));
     uint8_t f = 0;
-    rec->u.io.ret = io.ret;
-    rec->u.io.bytes = io.bytes;
-    rec->u.io.offset = io.off;
-    rec->str = io.path;
-    rec->str2 = io.str2;
-    rec->fd = io.fd;
-    if (!io.no_ret)
+    rec->u.io.ret = ret;
+    rec->u.io.bytes = bytes;
+    rec->u.io.offset = off;
+    rec->str = path;
+    rec->str2 = str2;
+    rec->fd = fd;
+    if (!no_ret)
         f |= TA_F_RET;
-    if (io.fd >= 0)
+    if (fd >= 0)
         f |= TA_F_FD;
-    if (io.bytes >= 0 && !sp->failed)
+    if (bytes >= 0 && !failed)
         f |= TA_F_BYTES;
-    if (io.off >= 0)
+    if (off >= 0)
         f |= TA_F_OFFSET;
-    if (sp->failed) {
+    if (failed) {
         f |= TA_F_ERR;
-        rec->err = (uint16_t)sp->err;
+        rec->err = (uint16_t)err;
     }
     rec->flags = f;
     ta_rec_commit(t);
 }
+#define ta_io_rec(sp, op, ...)                                                            \
+    do {                                                                                  \
+        const struct ta_io io_ = __VA_ARGS__; /* the compound literal: its commas */      \
+        ta_io_rec_at((sp)->t, (sp)->slot, (sp)->t0, (sp)->t1, (sp)->failed, (sp)->err, op, \
+                     io_.fd, io_.path, io_.str2, io_.ret, io_.bytes, io_.off, io_.no_ret); \
+    } while (0)
 
 #endif

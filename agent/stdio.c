@@ -200,8 +200,8 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         bool se0_ = serr(fp); /* glibc crashes on a NULL fp anyway */                     \
         (void)se0_;                                                                       \
-        TA_SPAN_CALL(sp_, RT r_, CALL, (FAILED));                                         \
-        int64_t b_ = (BYTES);                                                             \
+        int64_t b_; /* before FAILED: fgets' strlen before the flags are read */          \
+        TA_SPAN_CALL(sp_, RT r_, CALL, (b_ = (BYTES), (FAILED)));                          \
         if (e_ && b_ > 0) {                                                               \
             if (pos_ >= 0)                                                                \
                 ta_fd_set_spos(e_, pos_ + b_);                                            \

@@ -338,7 +338,8 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
         return __VA_ARGS__
 #define ta_real (*ta_real_p_)
 
-/* One recorded call: its thread, the slot peeked for its record, its stamps, its errno. */
+/* One recorded call: its thread, the slot peeked for its record, its stamps, its errno
+ * (what a record function reads). */
 struct ta_span {
     struct ta_thread *t;
     struct ta_slot slot;
@@ -352,23 +353,27 @@ struct ta_span {
 #define TA_SPAN_ENTER(sp, cat) (!TA_NOP && ((sp).t = ta_enter(cat)) != NULL)
 
 /* The call: `decl` (a declaration, `int r`) = CALL, evaluated once, between the stamps;
- * FAILED, an expression of the result, says whether errno is saved. errno is read only
- * on failure: nothing after it changes errno, and a success need not touch its line
- * (after a system call every line touched costs). The slot is peeked before: see
- * ta_rec_peek. */
+ * FAILED, an expression of the result evaluated once after them, says whether errno is
+ * saved. errno is read only on failure: nothing after it changes errno, and a success need
+ * not touch its line (after a system call every line touched costs). The slot is peeked
+ * before: see ta_rec_peek. `sp` must be a plain name: the failure and errno are also
+ * locals named after it (<sp>_failed, <sp>_err), which TA_SPAN_LEAVE reads; kept as the
+ * wrappers had them before the shape was shared, so their code stays as it was. */
 #define TA_SPAN_CALL(sp, decl, CALL, FAILED)                                              \
     (sp).slot = ta_rec_peek((sp).t);                                                      \
     (sp).t0 = ta_now();                                                                   \
     decl = CALL;                                                                          \
     (sp).t1 = ta_now_end();                                                               \
-    (sp).err = (FAILED) ? errno : 0;                                                      \
-    (sp).failed = (FAILED)
+    const int sp##_failed = (FAILED);                                                     \
+    const int sp##_err = sp##_failed ? errno : 0;                                         \
+    (sp).failed = sp##_failed;                                                            \
+    (sp).err = sp##_err
 
 /* Leave, errno restored after a failure (the record may have changed it): the value
  * `r`, which the wrapper returns. TA_SPAN_LEAVE_VOID for a call returning nothing. */
 #define TA_SPAN_LEAVE(sp, r) (TA_SPAN_LEAVE_VOID(sp), (r))
 #define TA_SPAN_LEAVE_VOID(sp)                                                            \
-    (ta_leave((sp).t), (sp).failed ? (void)(errno = (sp).err) : (void)0)
+    (ta_leave((sp).t), sp##_failed ? (void)(errno = sp##_err) : (void)0)
 
 /* ------------------------------------------------------------------------------------ */
 /* Finding the real functions (resolve.c)                                               */
