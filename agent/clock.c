@@ -2,9 +2,9 @@
  *
  * Records carry ticks (ta_now()). Ticks are raw TSC cycles where the kernel's own
  * CLOCK_MONOTONIC is made of the TSC in user space (tsc_is_kernels_clock below), or with
- * TRACEAGENT_CLOCK=tsc; CLOCK_MONOTONIC nanoseconds otherwise. An rdtsc costs a third of a
+ * TRACEAGENT_CLOCK=tsc; CLOCK_MONOTONIC nanoseconds otherwise. An rdtsc costs less than a
  * vDSO clock_gettime, and after a system call far less: clock_gettime then also reads two
- * cold pages (the vDSO's data), rdtsc none.
+ * cold pages (the vDSO's data), rdtsc none (bench/NOTES.md, row 29).
  *
  * TSC ticks are turned into CLOCK_MONOTONIC ns by a piecewise-linear function f that the
  * drainer builds as it goes, so that traces of several processes share one time base:
@@ -107,15 +107,14 @@ static uint64_t gettime_cycles(int sys, int tries)
  * as CLOCK_MONOTONIC does, and the drainer's calibration (below) maps them onto it.
  *   - The TSC must be invariant (CPUID 0x80000007 EDX bit 8: constant rate, never stops).
  *   - clocksource "tsc": the kernel checked the TSCs are synchronised and reads them.
- *   - clocksource "kvm-clock" (a KVM guest; the developers' VM boots with tsc=unstable, so
- *     "tsc" is not even offered there): the vDSO reads it in user space only when the
- *     hypervisor sets PVCLOCK_TSC_STABLE_BIT, which Linux takes to mean that every vCPU's
+ *   - clocksource "kvm-clock" (a KVM guest, which may not offer "tsc" at all:
+ *     bench/NOTES.md, row 29): the vDSO reads it in user space only when the hypervisor
+ *     sets PVCLOCK_TSC_STABLE_BIT, which Linux takes to mean that every vCPU's
  *     TSC is synchronised; the vDSO then applies vCPU 0's scale to the TSC of any vCPU
  *     (arch/x86/include/asm/vdso/gettimeofday.h, vread_pvclock). Without the bit it falls
  *     back to the system call. So: kvm-clock and a clock_gettime well below the system
- *     call's cost mean the vDSO, hence a synchronised TSC. (Measured on that VM: two vCPUs
- *     ping-ponging lfence;rdtsc stamps saw each other's within 63-105 cycles both ways, no
- *     stamp ever before its cause; bench/NOTES.md.) */
+ *     call's cost mean the vDSO, hence a synchronised TSC (how far apart two vCPUs' stamps
+ *     were measured: bench/NOTES.md, row 15). */
 static int tsc_is_kernels_clock(void)
 {
     unsigned a, b, c, d;

@@ -287,8 +287,8 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
             return t->path_cache[slot].id;
         }
     }
-    /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (a 28-byte path:
-     * 139 instructions -> ~20), and never reads past either string's end. Only absolute
+    /* strcmp, not a loop of our own: libc's compares 32 bytes at a time (bench/NOTES.md,
+     * row 17), and never reads past either string's end. Only absolute
      * paths: a long relative path's entry never matches its absolute text. */
     if (!rel && t && !t->path_filling && t->path_cache[slot].ptr == path &&
         !t->path_cache[slot].inl) {

@@ -21,12 +21,6 @@
 
 #include "ta.h"
 
-/* The no-op build (-DTA_NOP=1): wrappers only make the call (the real function, or the
- * same direct system call as the agent's, posix.c). */
-#ifndef TA_NOP
-#define TA_NOP 0
-#endif
-
 #define TA_FD_MAX 65536
 
 struct ta_fdent {
@@ -107,8 +101,8 @@ void ta_cwd_chdir(const char *path) __attribute__((cold)); /* after a chdir(path
 void ta_cwd_fchdir(int fd) __attribute__((cold));          /* after an fchdir(fd) that worked */
 
 /* Inline, as the other helpers a wrapper calls on its common path: each code page a call
- * touches after a system call is one more TLB miss on this VM, and the front end waits
- * for it (fopen+fread+fclose -47 ns with the wrappers and these on one or two pages). */
+ * touches after a system call is one more instruction-TLB miss on machines without PCID,
+ * and the front end waits for it (bench/NOTES.md, row 23). */
 extern _Atomic int ta_fd_hwm; /* 1 + the highest fd ever entered: bounds the table scans */
 void ta_fd_raise_hwm_slow(int fd) __attribute__((cold));
 void ta_fd_leave_group(int fd, uint32_t g) __attribute__((cold));
@@ -219,15 +213,33 @@ static inline struct ta_thread *ta_io_enter(int cat, int fd, struct ta_fdent **e
     return t;
 }
 
+/* TA_SPAN_ENTER (ta.h) for a call on `fd`: its entry in `e` (NULL beyond the table); not
+ * recorded either when the fd's file is excluded. */
+#define TA_SPAN_ENTER_FD(sp, cat, fd, e)                                                  \
+    (!TA_NOP && ((sp).t = ta_io_enter(cat, fd, &(e))) != NULL)
+
 /* ------------------------------------------------------------------------------------ */
-/* The record of one I/O call (posix.c, stdio.c). Hot path: inline, no call but the ring's.
- *   fd < 0: no fd; path/str2: interned ids (0 none); bytes < 0: not known (also on
- *   failure); off < 0: offset unknown; has_ret: `ret` is shown (not for calls returning a
- *   pointer); failed: TA_F_ERR with errno `e`. */
-TA_INLINE void ta_io_rec(struct ta_thread *t, struct ta_slot slot, const struct ta_op *op,
-                         uint64_t t0, uint64_t t1, int fd, uint32_t path, uint32_t str2,
-                         int64_t ret, int has_ret, int64_t bytes, int64_t off, int failed,
-                         int e)
+/* The record of one I/O call (posix.c, stdio.c): what it says beyond its span, named at
+ * each call (designated initializers). A field not named is 0; fd, bytes and off have no
+ * "none" at 0: name them, -1 for none. */
+struct ta_io {
+    int fd;         /* < 0: no fd */
+    uint32_t path;  /* interned ids, 0 none: the file, */
+    uint32_t str2;  /* a second path (rename: the new name; copies: the destination) */
+    int64_t ret;    /* the result */
+    int64_t bytes;  /* bytes moved; < 0 not known (not shown after a failure either) */
+    int64_t off;    /* where the transfer started; < 0 unknown */
+    bool no_ret;    /* the call returns a pointer: no `ret` shown */
+};
+
+/* ta_io_rec(&sp, op, (struct ta_io){...}): the record, into the slot the span peeked; the
+ * span's failure is TA_F_ERR with its errno. Hot path: inline, no call but the ring's.
+ * ta_io_rec_at takes the fields one by one: a wrapper that handed it the span's or the
+ * struct's address compiled to other code (bench/disasm.sh), so the macro unpacks both. */
+TA_INLINE void ta_io_rec_at(struct ta_thread *t, struct ta_slot slot, uint64_t t0,
+                            uint64_t t1, int failed, int err, const struct ta_op *op, int fd,
+                            uint32_t path, uint32_t str2, int64_t ret, int64_t bytes,
+                            int64_t off, bool no_ret)
 {
     struct ta_rec *rec = ta_rec_begin_peeked(t, slot);
     if (ta_unlikely(!rec))
@@ -240,7 +252,7 @@ TA_INLINE void ta_io_rec(struct ta_thread *t, struct ta_slot slot, const struct 
     rec->str = path;
     rec->str2 = str2;
     rec->fd = fd;
-    if (has_ret)
+    if (!no_ret)
         f |= TA_F_RET;
     if (fd >= 0)
         f |= TA_F_FD;
@@ -250,10 +262,16 @@ TA_INLINE void ta_io_rec(struct ta_thread *t, struct ta_slot slot, const struct 
         f |= TA_F_OFFSET;
     if (failed) {
         f |= TA_F_ERR;
-        rec->err = (uint16_t)e;
+        rec->err = (uint16_t)err;
     }
     rec->flags = f;
     ta_rec_commit(t);
 }
+#define ta_io_rec(sp, op, ...)                                                            \
+    do {                                                                                  \
+        const struct ta_io io_ = __VA_ARGS__; /* the compound literal: its commas */      \
+        ta_io_rec_at((sp)->t, (sp)->slot, (sp)->t0, (sp)->t1, (sp)->failed, (sp)->err, op, \
+                     io_.fd, io_.path, io_.str2, io_.ret, io_.bytes, io_.off, io_.no_ret); \
+    } while (0)
 
 #endif

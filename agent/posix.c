@@ -207,8 +207,8 @@ TA_REAL(void *, mremap, void *, size_t, size_t, int, ...)
  * wrapper (the `syscall` instruction, as glibc's own functions do) instead of calling
  * glibc's function: the system call then returns into the wrapper, where glibc's function
  * returned into glibc's page and then into the wrapper's, one more return and one more
- * instruction-TLB miss after every system call on machines without PCID (~30 ns a pread
- * here: bench/NOTES.md, row 26).
+ * instruction-TLB miss after every system call on machines without PCID (bench/NOTES.md,
+ * row 26).
  *
  * Only where that is exactly what the call would have done:
  * - the next definition of every such function is glibc's own (ta_in_libc, glibc >= 2.34:
@@ -295,8 +295,8 @@ TA_REAL(int, pthread_cancel, pthread_t)
 TA_EXPORT int pthread_cancel(pthread_t th)
 {
     atomic_fetch_or_explicit(&direct, DIRECT_CANCELLED, memory_order_relaxed);
-    int (*real)(pthread_t) = ta_get_real_pthread_cancel();
-    return real ? real(th) : ESRCH;
+    TA_REAL_OR(pthread_cancel, 1, ESRCH);
+    return ta_real(th);
 }
 
 #define POSIX_FUNCS(X)                                                                    \
@@ -371,144 +371,98 @@ OP(mmap64, TA_IO_MAP)
 OP(munmap, TA_IO_MAP)
 
 /* ------------------------------------------------------------------------------------ */
-/* Wrapper shapes. CALL is the real call, evaluated exactly once on every path.          */
-
-/* Enter, or pass through when this call is not recorded (NOP build, category off, the
- * agent's own call). */
-#define ENTER_OR(t, passthrough)                                                         \
-    struct ta_thread *t;                                                                 \
-    if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX)))                                         \
-        return passthrough;
+/* Wrapper kinds: the one shape (ta.h, "The one shape of a wrapper") with what each kind of
+ * call records. CALL is the real call, evaluated exactly once on every path.            */
 
 /* A transfer on fd: at its current offset (cur = 1: read, write, readv, ...; the tracked
  * offset moves by the bytes moved) or at `pos` (pread, pwrite, ...). `wr`: a write, whose
  * offset is unknown on an O_APPEND fd (or with `app`, RWF_APPEND). */
-#define XFER(opv, fd, wr, cur, pos, app, CALL)                                            \
+#define XFER(opv, fdv, wr, cur, pos, app, CALL)                                            \
     do {                                                                                  \
+        struct ta_span sp_;                                                               \
         struct ta_fdent *e_ = NULL;                                                       \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
+        if (!TA_SPAN_ENTER_FD(sp_, TA_CAT_POSIX, fdv, e_))                                 \
             return CALL;                                                                  \
         int app_ = (wr) && ((app) || (e_ && e_->append));                                 \
         int64_t off_ = app_ ? -1 : (cur) ? (e_ ? ta_fd_off(e_) : -1) : (int64_t)(pos);   \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        ssize_t r_ = CALL;                                                                \
-        uint64_t t1_ = ta_now_end();                                                      \
-        /* errno only on failure: nothing below changes it, and a success need not touch \
-         * its line (after a system call every line touched costs) */                    \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
+        TA_SPAN_CALL(sp_, ssize_t r_, CALL, r_ < 0);                                      \
         if ((cur) && e_ && r_ > 0) {                                                      \
             if (off_ >= 0)                                                                \
                 ta_fd_set_off(e_, off_ + r_);                                             \
             else if (app_)                                                                \
                 ta_fd_forget_off(e_);                                                     \
         }                                                                                 \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, r_, 1, r_, off_, r_ < 0, err_);   \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fdv, .path = path_, .ret = r_,         \
+                                             .bytes = r_, .off = off_});                  \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
+    } while (0)
+
+/* A new fd, not recorded (NOP build, category off): no stale path stays on its number. */
+#define UNTRACED_OPEN(CALL)                                                               \
+    do {                                                                                  \
+        int r0_ = CALL;                                                                   \
+        if (TA_UPKEEP && r0_ >= 0)                                                        \
+            ta_fd_closed(r0_);                                                            \
+        return r0_;                                                                       \
     } while (0)
 
 /* An open: the new fd gets the path (joined with dirfd's), flags, offset 0. */
-#define OPEN(opv, dirfd, path, flags, CALL)                                               \
+#define OPEN(opv, dirfd, pathv, flags, CALL)                                               \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
-            int r0_ = CALL;                                                               \
-            if (TA_UPKEEP && r0_ >= 0)                                                    \
-                ta_fd_closed(r0_); /* untraced open: no stale path on this fd */          \
-            return r0_;                                                                   \
-        }                                                                                 \
+        struct ta_span sp_;                                                               \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_POSIX))                                            \
+            UNTRACED_OPEN(CALL);                                                          \
         bool x_;                                                                          \
-        uint32_t id_ = ta_path_id(dirfd, path, false, &x_);                               \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
+        uint32_t id_ = ta_path_id(dirfd, pathv, false, &x_);                               \
+        TA_SPAN_CALL(sp_, int r_, CALL, r_ < 0);                                          \
         if (r_ >= 0)                                                                      \
             ta_fd_opened(r_, id_, flags, x_, 0);                                          \
         if (!x_)                                                                          \
-            ta_io_rec(t_, s_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);   \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+            ta_io_rec(&sp_, &opv, (struct ta_io){.fd = r_, .path = id_, .ret = r_,        \
+                                                 .bytes = -1, .off = -1});                \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
-/* A call on a path (stat, unlink, mkdir, ...): recorded unless the path is excluded. */
-#define ON_PATH(opv, dirfd, path, empty_ok, CALL)                                         \
+/* A call on one path (stat, unlink, mkdir, ...) or two (rename: path = the first, str2 =
+ * the second; d2 < 0 and p2 NULL for one): recorded unless a path is excluded. */
+#define ON_PATHS(opv, d1, p1, empty_ok, d2, p2, CALL)                                     \
     do {                                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
-        bool x_;                                                                          \
-        uint32_t id_ = ta_path_id(dirfd, path, empty_ok, &x_);                            \
-        if (x_) {                                                                         \
-            ta_leave(t_);                                                                 \
+        struct ta_span sp_;                                                               \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_POSIX))                                            \
             return CALL;                                                                  \
-        }                                                                                 \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, -1, id_, 0, r_, 1, -1, -1, r_ < 0, err_);       \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
-    } while (0)
-
-/* A call on two paths (rename): path = the first, str2 = the second. */
-#define ON_PATHS(opv, d1, p1, d2, p2, CALL)                                               \
-    do {                                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
-        bool x1_, x2_;                                                                    \
-        uint32_t id1_ = ta_path_id(d1, p1, false, &x1_);                                  \
-        uint32_t id2_ = ta_path_id(d2, p2, false, &x2_);                                  \
+        bool x1_, x2_ = false;                                                            \
+        uint32_t id1_ = ta_path_id(d1, p1, empty_ok, &x1_);                               \
+        uint32_t id2_ = (p2) ? ta_path_id(d2, p2, false, &x2_) : 0;                       \
         if (x1_ || x2_) {                                                                 \
-            ta_leave(t_);                                                                 \
+            ta_leave(sp_.t);                                                              \
             return CALL;                                                                  \
         }                                                                                 \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, -1, id1_, id2_, r_, 1, -1, -1, r_ < 0, err_);   \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        TA_SPAN_CALL(sp_, int r_, CALL, r_ < 0);                                          \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = -1, .path = id1_, .str2 = id2_,         \
+                                             .ret = r_, .bytes = -1, .off = -1});         \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
+#define ON_PATH(opv, dirfd, path, empty_ok, CALL)                                         \
+    ON_PATHS(opv, dirfd, path, empty_ok, -1, (const char *)NULL, CALL)
 
-/* A call on an fd that moves no data (fstat, fsync, ftruncate, ...); `pos`: an offset to
- * show (sync_file_range), or -1. */
-#define ON_FD(opv, fd, pos, CALL)                                                         \
+/* A call on an fd that moves no data (fstat, fsync, ftruncate, lseek, ...); `pos`: an
+ * offset to show (sync_file_range), or -1. RT: its result's type; `seek`: the result is
+ * the fd's new offset (lseek). */
+#define ON_FD(opv, fdv, RT, seek, pos, CALL)                                               \
     do {                                                                                  \
+        struct ta_span sp_;                                                               \
         struct ta_fdent *e_ = NULL;                                                       \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
+        if (!TA_SPAN_ENTER_FD(sp_, TA_CAT_POSIX, fdv, e_))                                 \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, pos, r_ < 0, err_);    \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        TA_SPAN_CALL(sp_, RT r_, CALL, r_ < 0);                                           \
+        if ((seek) && e_ && r_ >= 0)                                                      \
+            ta_fd_set_off(e_, r_);                                                        \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fdv, .path = path_, .ret = r_,          \
+                                             .bytes = -1, .off = (seek) ? r_ : (pos)});   \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
-
-/* The bootstrap path: the real function is not resolved yet (or being resolved). */
-#define BOOT(fn, ...)                                                                     \
-    if (ta_unlikely(!real_##fn))                                                          \
-        return __VA_ARGS__;
 
 /* open's mode argument exists only with O_CREAT or O_TMPFILE. */
 #define GET_MODE(flags, mode)                                                             \
@@ -601,69 +555,69 @@ static inline int dupfd_fix(int r, long from, int cloexec)
 TA_HOT TA_EXPORT int open(const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    BOOT(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode))
-    OPEN(op_open, AT_FDCWD, path, flags, real_open(path, flags, mode));
+    TA_REAL_OR(open, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+    OPEN(op_open, AT_FDCWD, path, flags, ta_real(path, flags, mode));
 }
 
 TA_HOT TA_EXPORT int open64(const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    BOOT(open64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode))
-    OPEN(op_open64, AT_FDCWD, path, flags, real_open64(path, flags, mode));
+    TA_REAL_OR(open64, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode));
+    OPEN(op_open64, AT_FDCWD, path, flags, ta_real(path, flags, mode));
 }
 
 TA_HOT TA_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    BOOT(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode))
-    OPEN(op_openat, dirfd, path, flags, real_openat(dirfd, path, flags, mode));
+    TA_REAL_OR(openat, 0, (int)syscall(SYS_openat, dirfd, path, flags, mode));
+    OPEN(op_openat, dirfd, path, flags, ta_real(dirfd, path, flags, mode));
 }
 
 TA_HOT TA_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
     GET_MODE(flags, mode)
-    BOOT(openat64, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode))
-    OPEN(op_openat64, dirfd, path, flags, real_openat64(dirfd, path, flags, mode));
+    TA_REAL_OR(openat64, 0, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, mode));
+    OPEN(op_openat64, dirfd, path, flags, ta_real(dirfd, path, flags, mode));
 }
 
 TA_EXPORT int creat(const char *path, mode_t mode)
 {
     int flags = O_CREAT | O_WRONLY | O_TRUNC;
-    BOOT(creat, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode))
-    OPEN(op_creat, AT_FDCWD, path, flags, real_creat(path, mode));
+    TA_REAL_OR(creat, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode));
+    OPEN(op_creat, AT_FDCWD, path, flags, ta_real(path, mode));
 }
 
 TA_EXPORT int creat64(const char *path, mode_t mode)
 {
     int flags = O_CREAT | O_WRONLY | O_TRUNC;
-    BOOT(creat64, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode))
-    OPEN(op_creat64, AT_FDCWD, path, flags, real_creat64(path, mode));
+    TA_REAL_OR(creat64, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, mode));
+    OPEN(op_creat64, AT_FDCWD, path, flags, ta_real(path, mode));
 }
 
 /* The _2 variants are what fortified programs call when the flags are not constant; they
  * abort on O_CREAT without a mode, which only the real function can do properly. */
 TA_EXPORT int __open_2(const char *path, int flags)
 {
-    BOOT(__open_2, (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0))
-    OPEN(op___open_2, AT_FDCWD, path, flags, real___open_2(path, flags));
+    TA_REAL_OR(__open_2, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags, 0));
+    OPEN(op___open_2, AT_FDCWD, path, flags, ta_real(path, flags));
 }
 
 TA_EXPORT int __open64_2(const char *path, int flags)
 {
-    BOOT(__open64_2, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0))
-    OPEN(op___open64_2, AT_FDCWD, path, flags, real___open64_2(path, flags));
+    TA_REAL_OR(__open64_2, 0, (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_LARGEFILE, 0));
+    OPEN(op___open64_2, AT_FDCWD, path, flags, ta_real(path, flags));
 }
 
 TA_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-    BOOT(__openat_2, (int)syscall(SYS_openat, dirfd, path, flags, 0))
-    OPEN(op___openat_2, dirfd, path, flags, real___openat_2(dirfd, path, flags));
+    TA_REAL_OR(__openat_2, 0, (int)syscall(SYS_openat, dirfd, path, flags, 0));
+    OPEN(op___openat_2, dirfd, path, flags, ta_real(dirfd, path, flags));
 }
 
 TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
-    BOOT(__openat64_2, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0))
-    OPEN(op___openat64_2, dirfd, path, flags, real___openat64_2(dirfd, path, flags));
+    TA_REAL_OR(__openat64_2, 0, (int)syscall(SYS_openat, dirfd, path, flags | O_LARGEFILE, 0));
+    OPEN(op___openat64_2, dirfd, path, flags, ta_real(dirfd, path, flags));
 }
 
 /* mkstemp and its kin open inside libc: recorded as opens, their path (the template as
@@ -671,18 +625,10 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
  * no longer looks unknown fds up in /proc on their first use). */
 #define MKSTEMP(opv, tmpl, flags, CALL)                                                   \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
-            int r0_ = CALL;                                                               \
-            if (TA_UPKEEP && r0_ >= 0)                                                    \
-                ta_fd_closed(r0_); /* untraced open: no stale path on this fd */          \
-            return r0_;                                                                   \
-        }                                                                                 \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
+        struct ta_span sp_;                                                               \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_POSIX))                                            \
+            UNTRACED_OPEN(CALL);                                                          \
+        TA_SPAN_CALL(sp_, int r_, CALL, r_ < 0);                                          \
         bool x_ = false;                                                                  \
         uint32_t id_ = 0;                                                                 \
         if (r_ >= 0) {                                                                    \
@@ -690,65 +636,57 @@ TA_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
             ta_fd_opened(r_, id_, O_RDWR | (flags), x_, 0);                               \
         }                                                                                 \
         if (!x_)                                                                          \
-            ta_io_rec(t_, s_, &opv, t0_, t1_, r_, id_, 0, r_, 1, -1, -1, r_ < 0, err_);   \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+            ta_io_rec(&sp_, &opv, (struct ta_io){.fd = r_, .path = id_, .ret = r_,        \
+                                                 .bytes = -1, .off = -1});                \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
-
-#define BOOT_MK(fn, ...)                                                                  \
-    if (ta_unlikely(!real_##fn) && !ta_get_real_##fn()) {                                 \
-        errno = ENOSYS;                                                                   \
-        return -1;                                                                        \
-    }
 
 TA_EXPORT int mkstemp(char *t)
 {
-    BOOT_MK(mkstemp)
-    MKSTEMP(op_mkstemp, t, 0, real_mkstemp(t));
+    TA_REAL_OR(mkstemp, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemp, t, 0, ta_real(t));
 }
 
 TA_EXPORT int mkstemp64(char *t)
 {
-    BOOT_MK(mkstemp64)
-    MKSTEMP(op_mkstemp64, t, 0, real_mkstemp64(t));
+    TA_REAL_OR(mkstemp64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemp64, t, 0, ta_real(t));
 }
 
 TA_EXPORT int mkostemp(char *t, int fl)
 {
-    BOOT_MK(mkostemp)
-    MKSTEMP(op_mkostemp, t, fl, real_mkostemp(t, fl));
+    TA_REAL_OR(mkostemp, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemp, t, fl, ta_real(t, fl));
 }
 
 TA_EXPORT int mkostemp64(char *t, int fl)
 {
-    BOOT_MK(mkostemp64)
-    MKSTEMP(op_mkostemp64, t, fl, real_mkostemp64(t, fl));
+    TA_REAL_OR(mkostemp64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemp64, t, fl, ta_real(t, fl));
 }
 
 TA_EXPORT int mkstemps(char *t, int sl)
 {
-    BOOT_MK(mkstemps)
-    MKSTEMP(op_mkstemps, t, 0, real_mkstemps(t, sl));
+    TA_REAL_OR(mkstemps, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemps, t, 0, ta_real(t, sl));
 }
 
 TA_EXPORT int mkstemps64(char *t, int sl)
 {
-    BOOT_MK(mkstemps64)
-    MKSTEMP(op_mkstemps64, t, 0, real_mkstemps64(t, sl));
+    TA_REAL_OR(mkstemps64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkstemps64, t, 0, ta_real(t, sl));
 }
 
 TA_EXPORT int mkostemps(char *t, int sl, int fl)
 {
-    BOOT_MK(mkostemps)
-    MKSTEMP(op_mkostemps, t, fl, real_mkostemps(t, sl, fl));
+    TA_REAL_OR(mkostemps, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemps, t, fl, ta_real(t, sl, fl));
 }
 
 TA_EXPORT int mkostemps64(char *t, int sl, int fl)
 {
-    BOOT_MK(mkostemps64)
-    MKSTEMP(op_mkostemps64, t, fl, real_mkostemps64(t, sl, fl));
+    TA_REAL_OR(mkostemps64, 1, (errno = ENOSYS, -1));
+    MKSTEMP(op_mkostemps64, t, fl, ta_real(t, sl, fl));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -761,29 +699,23 @@ TA_HOT TA_EXPORT int close(int fd)
         errno = EBADF;
         return -1;
     }
-    BOOT(close, (int)syscall(SYS_close, fd))
-    struct ta_thread *t;
-    if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX))) {
+    TA_REAL_OR(close, 0, (int)syscall(SYS_close, fd));
+    struct ta_span sp;
+    if (!TA_SPAN_ENTER(sp, TA_CAT_POSIX)) {
         if (TA_UPKEEP)
             ta_fd_closed(fd);
-        return real_close(fd);
+        return ta_real(fd);
     }
     struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
     uint32_t path = e && e->used ? e->path : 0;
     bool x = e && e->excluded;
     /* forget it before the fd number can be reused by another thread's open */
     ta_fd_closed(fd);
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    int r = real_close(fd);
-    uint64_t t1 = ta_now_end();
-    int err = r < 0 ? errno : 0;
+    TA_SPAN_CALL(sp, int r, ta_real(fd), r < 0);
     if (!x)
-        ta_io_rec(t, s, &op_close, t0, t1, fd, path, 0, r, 1, -1, -1, r < 0, err);
-    ta_leave(t);
-    if (r < 0)
-        errno = err;
-    return r;
+        ta_io_rec(&sp, &op_close,
+                  (struct ta_io){.fd = fd, .path = path, .ret = r, .bytes = -1, .off = -1});
+    return TA_SPAN_LEAVE(sp, r);
 }
 
 #define MAX_HELD 16
@@ -847,31 +779,25 @@ static int do_close_range(unsigned first, unsigned last, int flags)
 
 static int close_range_as(const struct ta_op *op, unsigned first, unsigned last, int flags)
 {
-    struct ta_thread *t;
-    if (TA_NOP || !(t = ta_enter(TA_CAT_POSIX))) {
+    struct ta_span sp;
+    if (!TA_SPAN_ENTER(sp, TA_CAT_POSIX)) {
         int r0 = do_close_range(first, last, flags);
         if (TA_UPKEEP && r0 == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && !ta_in_forked_copy())
             ta_fd_closed_range(first, last);
         return r0;
     }
     if (ta_in_forked_copy()) { /* vfork child: the table and the ring are the parent's */
-        ta_leave(t);
+        ta_leave(sp.t);
         return do_close_range(first, last, flags);
     }
     struct ta_fdent *e = ta_fd((int)first);
     uint32_t path = e && first == last ? e->path : 0;
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    int r = do_close_range(first, last, flags);
-    uint64_t t1 = ta_now_end();
-    int err = r < 0 ? errno : 0;
+    TA_SPAN_CALL(sp, int r, do_close_range(first, last, flags), r < 0);
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
         ta_fd_closed_range(first, last);
-    ta_io_rec(t, s, op, t0, t1, (int)first, path, 0, r, 1, -1, -1, r < 0, err);
-    ta_leave(t);
-    if (r < 0)
-        errno = err;
-    return r;
+    ta_io_rec(&sp, op,
+              (struct ta_io){.fd = (int)first, .path = path, .ret = r, .bytes = -1, .off = -1});
+    return TA_SPAN_LEAVE(sp, r);
 }
 
 TA_EXPORT int close_range(unsigned first, unsigned last, int flags)
@@ -936,30 +862,22 @@ TA_EXPORT void closefrom(int lowfd)
  * socket) would carry the directory's path. Not recorded: opendir is not either. */
 TA_EXPORT int closedir(DIR *d)
 {
-    int (*f)(DIR *) = ta_get_real_closedir();
-    if (!f) {
-        errno = ENOSYS;
-        return -1;
-    }
+    TA_REAL_OR(closedir, 1, (errno = ENOSYS, -1));
     __asm__("" : "+r"(d)); /* glibc says nonnull, and returns EINVAL for NULL */
     if (TA_UPKEEP && d) {
         int fd = dirfd(d);
         if (fd >= 0)
             ta_fd_closed(fd);
     }
-    return f(d);
+    return ta_real(d);
 }
 
 /* opendir opens the directory's fd inside libc: the fd table learns its path, so that
  * openat(dirfd(d), ...) and fchdir(dirfd(d)) name absolute paths. Not recorded. */
 TA_EXPORT DIR *opendir(const char *path)
 {
-    DIR *(*f)(const char *) = ta_get_real_opendir();
-    if (!f) {
-        errno = ENOSYS;
-        return NULL;
-    }
-    DIR *d = f(path);
+    TA_REAL_OR(opendir, 1, (errno = ENOSYS, (DIR *)NULL));
+    DIR *d = ta_real(path);
     if (TA_UPKEEP && d && atomic_load_explicit(&ta_active, memory_order_relaxed)) {
         int saved = errno, fd = dirfd(d);
         bool x;
@@ -976,8 +894,8 @@ TA_EXPORT DIR *opendir(const char *path)
  * a directory fd it never saw opened). Not recorded. A vfork child's cwd is its own. */
 TA_EXPORT int chdir(const char *path)
 {
-    BOOT(chdir, (int)syscall(SYS_chdir, path))
-    int r = real_chdir(path);
+    TA_REAL_OR(chdir, 0, (int)syscall(SYS_chdir, path));
+    int r = ta_real(path);
     if (TA_UPKEEP && r == 0)
         ta_cwd_chdir(path);
     return r;
@@ -985,8 +903,8 @@ TA_EXPORT int chdir(const char *path)
 
 TA_EXPORT int fchdir(int fd)
 {
-    BOOT(fchdir, (int)syscall(SYS_fchdir, fd))
-    int r = real_fchdir(fd);
+    TA_REAL_OR(fchdir, 0, (int)syscall(SYS_fchdir, fd));
+    int r = ta_real(fd);
     if (TA_UPKEEP && r == 0)
         ta_cwd_fchdir(fd);
     return r;
@@ -997,54 +915,54 @@ TA_EXPORT int fchdir(int fd)
 
 TA_HOT TA_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    BOOT(read, syscall(SYS_read, fd, buf, n))
-    XFER(op_read, fd, 0, 1, 0, 0, real_read(fd, buf, n));
+    TA_REAL_OR(read, 0, syscall(SYS_read, fd, buf, n));
+    XFER(op_read, fd, 0, 1, 0, 0, ta_real(fd, buf, n));
 }
 
 TA_HOT TA_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    BOOT(write, syscall(SYS_write, fd, buf, n))
-    XFER(op_write, fd, 1, 1, 0, 0, real_write(fd, buf, n));
+    TA_REAL_OR(write, 0, syscall(SYS_write, fd, buf, n));
+    XFER(op_write, fd, 1, 1, 0, 0, ta_real(fd, buf, n));
 }
 
 TA_HOT TA_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-    BOOT(pread, syscall(SYS_pread64, fd, buf, n, off))
+    TA_REAL_OR(pread, 0, syscall(SYS_pread64, fd, buf, n, off));
     XFER(op_pread, fd, 0, 0, off, 0,
-         DIRECT(sys_pread(fd, buf, n, off), real_pread(fd, buf, n, off)));
+         DIRECT(sys_pread(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    BOOT(pwrite, syscall(SYS_pwrite64, fd, buf, n, off))
+    TA_REAL_OR(pwrite, 0, syscall(SYS_pwrite64, fd, buf, n, off));
     XFER(op_pwrite, fd, 1, 0, off, 0,
-         DIRECT(sys_pwrite(fd, buf, n, off), real_pwrite(fd, buf, n, off)));
+         DIRECT(sys_pwrite(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
-    BOOT(pread64, syscall(SYS_pread64, fd, buf, n, off))
+    TA_REAL_OR(pread64, 0, syscall(SYS_pread64, fd, buf, n, off));
     XFER(op_pread64, fd, 0, 0, off, 0,
-         DIRECT(sys_pread(fd, buf, n, off), real_pread64(fd, buf, n, off)));
+         DIRECT(sys_pread(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_HOT TA_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-    BOOT(pwrite64, syscall(SYS_pwrite64, fd, buf, n, off))
+    TA_REAL_OR(pwrite64, 0, syscall(SYS_pwrite64, fd, buf, n, off));
     XFER(op_pwrite64, fd, 1, 0, off, 0,
-         DIRECT(sys_pwrite(fd, buf, n, off), real_pwrite64(fd, buf, n, off)));
+         DIRECT(sys_pwrite(fd, buf, n, off), ta_real(fd, buf, n, off)));
 }
 
 TA_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    BOOT(readv, syscall(SYS_readv, fd, iov, cnt))
-    XFER(op_readv, fd, 0, 1, 0, 0, real_readv(fd, iov, cnt));
+    TA_REAL_OR(readv, 0, syscall(SYS_readv, fd, iov, cnt));
+    XFER(op_readv, fd, 0, 1, 0, 0, ta_real(fd, iov, cnt));
 }
 
 TA_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    BOOT(writev, syscall(SYS_writev, fd, iov, cnt))
-    XFER(op_writev, fd, 1, 1, 0, 0, real_writev(fd, iov, cnt));
+    TA_REAL_OR(writev, 0, syscall(SYS_writev, fd, iov, cnt));
+    XFER(op_writev, fd, 1, 1, 0, 0, ta_real(fd, iov, cnt));
 }
 
 /* preadv/pwritev take the offset as two longs (low, high) in the system call. */
@@ -1052,150 +970,127 @@ TA_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 TA_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-    BOOT(preadv, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)))
-    XFER(op_preadv, fd, 0, 0, off, 0, real_preadv(fd, iov, cnt, off));
+    TA_REAL_OR(preadv, 0, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)));
+    XFER(op_preadv, fd, 0, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 TA_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-    BOOT(pwritev, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)))
-    XFER(op_pwritev, fd, 1, 0, off, 0, real_pwritev(fd, iov, cnt, off));
+    TA_REAL_OR(pwritev, 0, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)));
+    XFER(op_pwritev, fd, 1, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 TA_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
-    BOOT(preadv64, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)))
-    XFER(op_preadv64, fd, 0, 0, off, 0, real_preadv64(fd, iov, cnt, off));
+    TA_REAL_OR(preadv64, 0, syscall(SYS_preadv, fd, iov, cnt, LOHI(off)));
+    XFER(op_preadv64, fd, 0, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 TA_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
-    BOOT(pwritev64, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)))
-    XFER(op_pwritev64, fd, 1, 0, off, 0, real_pwritev64(fd, iov, cnt, off));
+    TA_REAL_OR(pwritev64, 0, syscall(SYS_pwritev, fd, iov, cnt, LOHI(off)));
+    XFER(op_pwritev64, fd, 1, 0, off, 0, ta_real(fd, iov, cnt, off));
 }
 
 /* The v2 forms: offset -1 means "at the current offset, and move it", like readv. */
 TA_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-    BOOT(preadv2, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl))
-    XFER(op_preadv2, fd, 0, off == -1, off, 0, real_preadv2(fd, iov, cnt, off, fl));
+    TA_REAL_OR(preadv2, 0, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl));
+    XFER(op_preadv2, fd, 0, off == -1, off, 0, ta_real(fd, iov, cnt, off, fl));
 }
 
 TA_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-    BOOT(pwritev2, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl))
+    TA_REAL_OR(pwritev2, 0, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl));
     XFER(op_pwritev2, fd, 1, off == -1, off, fl & RWF_APPEND,
-         real_pwritev2(fd, iov, cnt, off, fl));
+         ta_real(fd, iov, cnt, off, fl));
 }
 
 TA_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
-    BOOT(preadv64v2, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl))
-    XFER(op_preadv64v2, fd, 0, off == -1, off, 0, real_preadv64v2(fd, iov, cnt, off, fl));
+    TA_REAL_OR(preadv64v2, 0, syscall(SYS_preadv2, fd, iov, cnt, LOHI(off), fl));
+    XFER(op_preadv64v2, fd, 0, off == -1, off, 0, ta_real(fd, iov, cnt, off, fl));
 }
 
 TA_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
-    BOOT(pwritev64v2, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl))
+    TA_REAL_OR(pwritev64v2, 0, syscall(SYS_pwritev2, fd, iov, cnt, LOHI(off), fl));
     XFER(op_pwritev64v2, fd, 1, off == -1, off, fl & RWF_APPEND,
-         real_pwritev64v2(fd, iov, cnt, off, fl));
+         ta_real(fd, iov, cnt, off, fl));
 }
 
-/* Fortified reads: the real function checks the buffer and aborts on overflow. */
+/* Fortified reads: the real function checks the buffer and aborts on overflow; before it
+ * is resolved, so does chk_read. */
+static ssize_t chk_read(long nr, int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+    if (n > buflen)
+        __chk_fail();
+    return syscall(nr, fd, buf, n, off);
+}
+
 TA_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-    if (ta_unlikely(!real___read_chk)) {
-        if (n > buflen)
-            __chk_fail();
-        return syscall(SYS_read, fd, buf, n);
-    }
-    XFER(op___read_chk, fd, 0, 1, 0, 0, real___read_chk(fd, buf, n, buflen));
+    TA_REAL_OR(__read_chk, 0, chk_read(SYS_read, fd, buf, n, 0, buflen));
+    XFER(op___read_chk, fd, 0, 1, 0, 0, ta_real(fd, buf, n, buflen));
 }
 
 TA_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
-    if (ta_unlikely(!real___pread_chk)) {
-        if (n > buflen)
-            __chk_fail();
-        return syscall(SYS_pread64, fd, buf, n, off);
-    }
-    XFER(op___pread_chk, fd, 0, 0, off, 0, real___pread_chk(fd, buf, n, off, buflen));
+    TA_REAL_OR(__pread_chk, 0, chk_read(SYS_pread64, fd, buf, n, off, buflen));
+    XFER(op___pread_chk, fd, 0, 0, off, 0, ta_real(fd, buf, n, off, buflen));
 }
 
 TA_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
-    if (ta_unlikely(!real___pread64_chk)) {
-        if (n > buflen)
-            __chk_fail();
-        return syscall(SYS_pread64, fd, buf, n, off);
-    }
-    XFER(op___pread64_chk, fd, 0, 0, off, 0, real___pread64_chk(fd, buf, n, off, buflen));
+    TA_REAL_OR(__pread64_chk, 0, chk_read(SYS_pread64, fd, buf, n, off, buflen));
+    XFER(op___pread64_chk, fd, 0, 0, off, 0, ta_real(fd, buf, n, off, buflen));
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* lseek, sync, truncate                                                                */
 
-#define SEEK(opv, fd, CALL)                                                               \
-    do {                                                                                  \
-        struct ta_fdent *e_ = NULL;                                                       \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
-            return CALL;                                                                  \
-        uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        off64_t r_ = CALL;                                                                \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
-        if (e_ && r_ >= 0)                                                                \
-            ta_fd_set_off(e_, r_);                                                        \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, r_, 1, -1, r_, r_ < 0, err_);     \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
-    } while (0)
-
 TA_HOT TA_EXPORT off_t lseek(int fd, off_t off, int whence)
 {
-    BOOT(lseek, syscall(SYS_lseek, fd, off, whence))
-    SEEK(op_lseek, fd, DIRECT(sys_lseek(fd, off, whence), real_lseek(fd, off, whence)));
+    TA_REAL_OR(lseek, 0, syscall(SYS_lseek, fd, off, whence));
+    ON_FD(op_lseek, fd, off64_t, 1, -1,
+          DIRECT(sys_lseek(fd, off, whence), ta_real(fd, off, whence)));
 }
 
 TA_HOT TA_EXPORT off64_t lseek64(int fd, off64_t off, int whence)
 {
-    BOOT(lseek64, syscall(SYS_lseek, fd, off, whence))
-    SEEK(op_lseek64, fd, DIRECT(sys_lseek(fd, off, whence), real_lseek64(fd, off, whence)));
+    TA_REAL_OR(lseek64, 0, syscall(SYS_lseek, fd, off, whence));
+    ON_FD(op_lseek64, fd, off64_t, 1, -1,
+          DIRECT(sys_lseek(fd, off, whence), ta_real(fd, off, whence)));
 }
 
 TA_EXPORT int fsync(int fd)
 {
-    BOOT(fsync, (int)syscall(SYS_fsync, fd))
-    ON_FD(op_fsync, fd, -1, real_fsync(fd));
+    TA_REAL_OR(fsync, 0, (int)syscall(SYS_fsync, fd));
+    ON_FD(op_fsync, fd, int, 0, -1, ta_real(fd));
 }
 
 TA_EXPORT int fdatasync(int fd)
 {
-    BOOT(fdatasync, (int)syscall(SYS_fdatasync, fd))
-    ON_FD(op_fdatasync, fd, -1, real_fdatasync(fd));
+    TA_REAL_OR(fdatasync, 0, (int)syscall(SYS_fdatasync, fd));
+    ON_FD(op_fdatasync, fd, int, 0, -1, ta_real(fd));
 }
 
 TA_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
 {
-    BOOT(sync_file_range, (int)syscall(SYS_sync_file_range, fd, off, n, fl))
-    ON_FD(op_sync_file_range, fd, off, real_sync_file_range(fd, off, n, fl));
+    TA_REAL_OR(sync_file_range, 0, (int)syscall(SYS_sync_file_range, fd, off, n, fl));
+    ON_FD(op_sync_file_range, fd, int, 0, off, ta_real(fd, off, n, fl));
 }
 
 TA_EXPORT int ftruncate(int fd, off_t len)
 {
-    BOOT(ftruncate, (int)syscall(SYS_ftruncate, fd, len))
-    ON_FD(op_ftruncate, fd, -1, real_ftruncate(fd, len));
+    TA_REAL_OR(ftruncate, 0, (int)syscall(SYS_ftruncate, fd, len));
+    ON_FD(op_ftruncate, fd, int, 0, -1, ta_real(fd, len));
 }
 
 TA_EXPORT int ftruncate64(int fd, off64_t len)
 {
-    BOOT(ftruncate64, (int)syscall(SYS_ftruncate, fd, len))
-    ON_FD(op_ftruncate64, fd, -1, real_ftruncate64(fd, len));
+    TA_REAL_OR(ftruncate64, 0, (int)syscall(SYS_ftruncate, fd, len));
+    ON_FD(op_ftruncate64, fd, int, 0, -1, ta_real(fd, len));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1278,41 +1173,34 @@ static bool fmap_take(void *p, int *fd, uint32_t *path)
     return false;
 }
 
-#define MMAP(opv, addr, len, prot, flags, fd, off, CALL)                                  \
+#define MMAP(opv, addr, len, prot, flags, fdv, offv, CALL)                                  \
     do {                                                                                  \
-        if ((fd) < 0 || ((flags) & MAP_ANONYMOUS))                                        \
-            return CALL;                                                                  \
+        struct ta_span sp_;                                                               \
         struct ta_fdent *e_ = NULL;                                                       \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_POSIX, fd, &e_)))                         \
+        if ((fdv) < 0 || ((flags) & MAP_ANONYMOUS) ||                                      \
+            !TA_SPAN_ENTER_FD(sp_, TA_CAT_POSIX, fdv, e_))                                 \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        void *r_ = CALL;                                                                  \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ == MAP_FAILED ? errno : 0;                                          \
+        TA_SPAN_CALL(sp_, void *r_, CALL, r_ == MAP_FAILED);                              \
         if (r_ != MAP_FAILED)                                                             \
-            fmap_add(r_, fd, path_);                                                      \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd, path_, 0, (int64_t)(intptr_t)r_, 1,         \
-                  (int64_t)(len), off, r_ == MAP_FAILED, err_);                           \
-        ta_leave(t_);                                                                     \
-        if (r_ == MAP_FAILED)                                                             \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+            fmap_add(r_, fdv, path_);                                                      \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fdv, .path = path_,                     \
+                                             .ret = (int64_t)(intptr_t)r_,                \
+                                             .bytes = (int64_t)(len), .off = offv});        \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 TA_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-    BOOT(mmap, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off))
-    MMAP(op_mmap, addr, len, prot, flags, fd, off, real_mmap(addr, len, prot, flags, fd, off));
+    TA_REAL_OR(mmap, 0, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
+    MMAP(op_mmap, addr, len, prot, flags, fd, off, ta_real(addr, len, prot, flags, fd, off));
 }
 
 TA_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
 {
-    BOOT(mmap64, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off))
+    TA_REAL_OR(mmap64, 0, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off));
     MMAP(op_mmap64, addr, len, prot, flags, fd, off,
-         real_mmap64(addr, len, prot, flags, fd, off));
+         ta_real(addr, len, prot, flags, fd, off));
 }
 
 /* mremap moves a map: a recorded file map's entry follows it (not recorded itself). */
@@ -1325,9 +1213,8 @@ TA_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
         want = va_arg(ap, void *);
         va_end(ap);
     }
-    void *(*f)(void *, size_t, size_t, int, ...) = ta_get_real_mremap();
-    void *r = f ? f(old, oldlen, newlen, flags, want)
-                : (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want);
+    TA_REAL_OR(mremap, 1, (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, want));
+    void *r = ta_real(old, oldlen, newlen, flags, want);
     if (!TA_NOP && r != MAP_FAILED && r != old &&
         atomic_load_explicit(&fmaps_live, memory_order_relaxed) != 0) {
         int saved = errno, fd;
@@ -1342,147 +1229,143 @@ TA_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 
 TA_EXPORT int munmap(void *addr, size_t len)
 {
-    BOOT(munmap, (int)syscall(SYS_munmap, addr, len))
+    TA_REAL_OR(munmap, 0, (int)syscall(SYS_munmap, addr, len));
     /* relaxed: a hint; a map being added by another thread cannot be this one */
     if (TA_NOP || atomic_load_explicit(&fmaps_live, memory_order_relaxed) == 0)
-        return real_munmap(addr, len);
-    ENTER_OR(t, real_munmap(addr, len))
+        return ta_real(addr, len);
+    struct ta_span sp;
+    if (!TA_SPAN_ENTER(sp, TA_CAT_POSIX))
+        return ta_real(addr, len);
     int fd;
     uint32_t path;
     if (!fmap_take(addr, &fd, &path)) {
-        ta_leave(t);
-        return real_munmap(addr, len);
+        ta_leave(sp.t);
+        return ta_real(addr, len);
     }
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    int r = real_munmap(addr, len);
-    uint64_t t1 = ta_now_end();
-    int err = r < 0 ? errno : 0;
+    TA_SPAN_CALL(sp, int r, ta_real(addr, len), r < 0);
     if (r < 0) /* still mapped (munmap(addr, 0): EINVAL): its real munmap comes later */
         fmap_add(addr, fd, path);
-    ta_io_rec(t, s, &op_munmap, t0, t1, fd, path, 0, r, 1, (int64_t)len, -1, r < 0, err);
-    ta_leave(t);
-    if (r < 0)
-        errno = err;
-    return r;
+    ta_io_rec(&sp, &op_munmap, (struct ta_io){.fd = fd, .path = path, .ret = r,
+                                              .bytes = (int64_t)len, .off = -1});
+    return TA_SPAN_LEAVE(sp, r);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* stat and friends. On x86_64 the kernel's struct stat is glibc's struct stat and stat64,
  * so the bootstrap path is newfstatat/fstat whatever the version argument of __xstat. */
 
-#define BOOT_STATAT(fn, dirfd, path, st, fl) \
-    BOOT(fn, (int)syscall(SYS_newfstatat, dirfd, path, st, fl))
-#define BOOT_FSTAT(fn, fd, st) BOOT(fn, (int)syscall(SYS_fstat, fd, st))
+#define REAL_OR_STATAT(fn, dirfd, path, st, fl) \
+    TA_REAL_OR(fn, 0, (int)syscall(SYS_newfstatat, dirfd, path, st, fl))
+#define REAL_OR_FSTAT(fn, fd, st) TA_REAL_OR(fn, 0, (int)syscall(SYS_fstat, fd, st))
 
 TA_HOT TA_EXPORT int stat(const char *path, struct stat *st)
 {
-    BOOT_STATAT(stat, AT_FDCWD, path, st, 0)
+    REAL_OR_STATAT(stat, AT_FDCWD, path, st, 0);
     ON_PATH(op_stat, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), real_stat(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), ta_real(path, st)));
 }
 
 TA_HOT TA_EXPORT int lstat(const char *path, struct stat *st)
 {
-    BOOT_STATAT(lstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+    REAL_OR_STATAT(lstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
     ON_PATH(op_lstat, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), real_lstat(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), ta_real(path, st)));
 }
 
 TA_HOT TA_EXPORT int fstat(int fd, struct stat *st)
 {
-    BOOT_FSTAT(fstat, fd, st)
-    ON_FD(op_fstat, fd, -1, DIRECT(sys_fstat(fd, st), real_fstat(fd, st)));
+    REAL_OR_FSTAT(fstat, fd, st);
+    ON_FD(op_fstat, fd, int, 0, -1, DIRECT(sys_fstat(fd, st), ta_real(fd, st)));
 }
 
 TA_EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int fl)
 {
-    BOOT_STATAT(fstatat, dirfd, path, st, fl)
+    REAL_OR_STATAT(fstatat, dirfd, path, st, fl);
     ON_PATH(op_fstatat, dirfd, path, fl & AT_EMPTY_PATH,
-            DIRECT(sys_fstatat(dirfd, path, st, fl), real_fstatat(dirfd, path, st, fl)));
+            DIRECT(sys_fstatat(dirfd, path, st, fl), ta_real(dirfd, path, st, fl)));
 }
 
 TA_HOT TA_EXPORT int stat64(const char *path, struct stat64 *st)
 {
-    BOOT_STATAT(stat64, AT_FDCWD, path, st, 0)
+    REAL_OR_STATAT(stat64, AT_FDCWD, path, st, 0);
     ON_PATH(op_stat64, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), real_stat64(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, 0), ta_real(path, st)));
 }
 
 TA_EXPORT int lstat64(const char *path, struct stat64 *st)
 {
-    BOOT_STATAT(lstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
+    REAL_OR_STATAT(lstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
     ON_PATH(op_lstat64, AT_FDCWD, path, false,
-            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), real_lstat64(path, st)));
+            DIRECT(sys_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW), ta_real(path, st)));
 }
 
 TA_HOT TA_EXPORT int fstat64(int fd, struct stat64 *st)
 {
-    BOOT_FSTAT(fstat64, fd, st)
-    ON_FD(op_fstat64, fd, -1, DIRECT(sys_fstat(fd, st), real_fstat64(fd, st)));
+    REAL_OR_FSTAT(fstat64, fd, st);
+    ON_FD(op_fstat64, fd, int, 0, -1, DIRECT(sys_fstat(fd, st), ta_real(fd, st)));
 }
 
 TA_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int fl)
 {
-    BOOT_STATAT(fstatat64, dirfd, path, st, fl)
+    REAL_OR_STATAT(fstatat64, dirfd, path, st, fl);
     ON_PATH(op_fstatat64, dirfd, path, fl & AT_EMPTY_PATH,
-            DIRECT(sys_fstatat(dirfd, path, st, fl), real_fstatat64(dirfd, path, st, fl)));
+            DIRECT(sys_fstatat(dirfd, path, st, fl), ta_real(dirfd, path, st, fl)));
 }
 
 TA_EXPORT int __xstat(int ver, const char *path, struct stat *st)
 {
-    BOOT_STATAT(__xstat, AT_FDCWD, path, st, 0)
-    ON_PATH(op___xstat, AT_FDCWD, path, false, real___xstat(ver, path, st));
+    REAL_OR_STATAT(__xstat, AT_FDCWD, path, st, 0);
+    ON_PATH(op___xstat, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
 {
-    BOOT_STATAT(__lxstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
-    ON_PATH(op___lxstat, AT_FDCWD, path, false, real___lxstat(ver, path, st));
+    REAL_OR_STATAT(__lxstat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+    ON_PATH(op___lxstat, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __fxstat(int ver, int fd, struct stat *st)
 {
-    BOOT_FSTAT(__fxstat, fd, st)
-    ON_FD(op___fxstat, fd, -1, real___fxstat(ver, fd, st));
+    REAL_OR_FSTAT(__fxstat, fd, st);
+    ON_FD(op___fxstat, fd, int, 0, -1, ta_real(ver, fd, st));
 }
 
 TA_EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int fl)
 {
-    BOOT_STATAT(__fxstatat, dirfd, path, st, fl)
+    REAL_OR_STATAT(__fxstatat, dirfd, path, st, fl);
     ON_PATH(op___fxstatat, dirfd, path, fl & AT_EMPTY_PATH,
-            real___fxstatat(ver, dirfd, path, st, fl));
+            ta_real(ver, dirfd, path, st, fl));
 }
 
 TA_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
 {
-    BOOT_STATAT(__xstat64, AT_FDCWD, path, st, 0)
-    ON_PATH(op___xstat64, AT_FDCWD, path, false, real___xstat64(ver, path, st));
+    REAL_OR_STATAT(__xstat64, AT_FDCWD, path, st, 0);
+    ON_PATH(op___xstat64, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
-    BOOT_STATAT(__lxstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW)
-    ON_PATH(op___lxstat64, AT_FDCWD, path, false, real___lxstat64(ver, path, st));
+    REAL_OR_STATAT(__lxstat64, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+    ON_PATH(op___lxstat64, AT_FDCWD, path, false, ta_real(ver, path, st));
 }
 
 TA_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
 {
-    BOOT_FSTAT(__fxstat64, fd, st)
-    ON_FD(op___fxstat64, fd, -1, real___fxstat64(ver, fd, st));
+    REAL_OR_FSTAT(__fxstat64, fd, st);
+    ON_FD(op___fxstat64, fd, int, 0, -1, ta_real(ver, fd, st));
 }
 
 TA_EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int fl)
 {
-    BOOT_STATAT(__fxstatat64, dirfd, path, st, fl)
+    REAL_OR_STATAT(__fxstatat64, dirfd, path, st, fl);
     ON_PATH(op___fxstatat64, dirfd, path, fl & AT_EMPTY_PATH,
-            real___fxstatat64(ver, dirfd, path, st, fl));
+            ta_real(ver, dirfd, path, st, fl));
 }
 
 TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, struct statx *st)
 {
-    BOOT(statx, (int)syscall(SYS_statx, dirfd, path, fl, mask, st))
-    ON_PATH(op_statx, dirfd, path, fl & AT_EMPTY_PATH, real_statx(dirfd, path, fl, mask, st));
+    TA_REAL_OR(statx, 0, (int)syscall(SYS_statx, dirfd, path, fl, mask, st));
+    ON_PATH(op_statx, dirfd, path, fl & AT_EMPTY_PATH, ta_real(dirfd, path, fl, mask, st));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1491,34 +1374,27 @@ TA_EXPORT int statx(int dirfd, const char *path, int fl, unsigned int mask, stru
 /* `fork_check`: dup2/dup3, which a vfork child calls on the parent's memory. */
 #define DUP(opv, oldfd, fork_check, CALL)                                                 \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_POSIX))) {                                   \
+        struct ta_span sp_;                                                               \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_POSIX)) {                                          \
             int r0_ = CALL;                                                               \
             if (TA_UPKEEP && r0_ >= 0 && !((fork_check) && ta_in_forked_copy()))          \
                 ta_fd_dup(oldfd, r0_);                                                    \
             return r0_;                                                                   \
         }                                                                                 \
         if ((fork_check) && ta_in_forked_copy()) {                                        \
-            ta_leave(t_);                                                                 \
+            ta_leave(sp_.t);                                                              \
             return CALL;                                                                  \
         }                                                                                 \
         struct ta_fdent *e_ = ta_fd(oldfd);                                               \
         bool x_ = e_ && e_->excluded;                                                     \
         uint32_t path_ = e_ ? e_->path : 0;                                               \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
+        TA_SPAN_CALL(sp_, int r_, CALL, r_ < 0);                                          \
         if (r_ >= 0)                                                                      \
             ta_fd_dup(oldfd, r_);                                                         \
         if (!x_)                                                                          \
-            ta_io_rec(t_, s_, &opv, t0_, t1_, oldfd, path_, 0, r_, 1, -1, -1, r_ < 0,     \
-                      err_);                                                              \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+            ta_io_rec(&sp_, &opv, (struct ta_io){.fd = oldfd, .path = path_, .ret = r_,   \
+                                                 .bytes = -1, .off = -1});                \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 TA_EXPORT int dup(int fd)
@@ -1527,8 +1403,8 @@ TA_EXPORT int dup(int fd)
         errno = EBADF;
         return -1;
     }
-    BOOT(dup, (int)syscall(SYS_dup, fd))
-    DUP(op_dup, fd, 0, dupfd_fix(real_dup(fd), 0, 0));
+    TA_REAL_OR(dup, 0, (int)syscall(SYS_dup, fd));
+    DUP(op_dup, fd, 0, dupfd_fix(ta_real(fd), 0, 0));
 }
 
 TA_EXPORT int dup2(int fd, int fd2)
@@ -1538,8 +1414,8 @@ TA_EXPORT int dup2(int fd, int fd2)
         errno = e;
         return -1;
     }
-    BOOT(dup2, (int)syscall(SYS_dup2, fd, fd2))
-    DUP(op_dup2, fd, 1, real_dup2(fd, fd2));
+    TA_REAL_OR(dup2, 0, (int)syscall(SYS_dup2, fd, fd2));
+    DUP(op_dup2, fd, 1, ta_real(fd, fd2));
 }
 
 TA_EXPORT int dup3(int fd, int fd2, int fl)
@@ -1550,8 +1426,8 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
         errno = e;
         return -1;
     }
-    BOOT(dup3, (int)syscall(SYS_dup3, fd, fd2, fl))
-    DUP(op_dup3, fd, 1, real_dup3(fd, fd2, fl));
+    TA_REAL_OR(dup3, 0, (int)syscall(SYS_dup3, fd, fd2, fl));
+    DUP(op_dup3, fd, 1, ta_real(fd, fd2, fl));
 }
 
 /* fcntl is variadic: the third argument, when there is one, is an int or a pointer; it is
@@ -1565,15 +1441,15 @@ TA_EXPORT int dup3(int fd, int fd2, int fl)
         errno = EBADF;                                                                    \
         return -1;                                                                        \
     }                                                                                     \
-    BOOT(fn, (int)syscall(SYS_fcntl, fd, cmd, arg))                                       \
+    TA_REAL_OR(fn, 0, (int)syscall(SYS_fcntl, fd, cmd, arg));                        \
     if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) {                                       \
-        int r = real_##fn(fd, cmd, arg);                                                  \
+        int r = ta_real(fd, cmd, arg);                                                       \
         struct ta_fdent *e;                                                               \
         if (TA_UPKEEP && cmd == F_SETFL && r == 0 && (e = ta_fd(fd)))                     \
             ta_fd_set_append(e, ((long)arg & O_APPEND) != 0);                             \
         return r;                                                                         \
     }                                                                                     \
-    DUP(op_##fn, fd, 0, dupfd_fix(real_##fn(fd, cmd, arg), (long)arg, cmd == F_DUPFD_CLOEXEC));
+    DUP(op_##fn, fd, 0, dupfd_fix(ta_real(fd, cmd, arg), (long)arg, cmd == F_DUPFD_CLOEXEC));
 
 TA_EXPORT int fcntl(int fd, int cmd, ...) { FCNTL(fcntl, fd, cmd) }
 TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
@@ -1586,21 +1462,17 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
  * pointed-to offsets by the bytes copied, so the start is read back after success. */
 #define COPY(opv, in, in_off, out, out_off, CALL)                                         \
     do {                                                                                  \
-        ENTER_OR(t_, CALL)                                                                \
+        struct ta_span sp_;                                                               \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_POSIX))                                            \
+            return CALL;                                                                  \
         struct ta_fdent *ei_ = ta_fd(in), *eo_ = ta_fd(out);                              \
         if ((ei_ && ei_->excluded) || (eo_ && eo_->excluded)) {                           \
-            ta_leave(t_);                                                                 \
+            ta_leave(sp_.t);                                                              \
             return CALL;                                                                  \
         }                                                                                 \
         int64_t cur_in_ = ei_ ? ta_fd_off(ei_) : -1;                                      \
         int64_t cur_out_ = eo_ && !eo_->append ? ta_fd_off(eo_) : -1;                     \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        ssize_t r_ = CALL;                                                                \
-        uint64_t t1_ = ta_now_end();                                                      \
-        /* errno only on failure: nothing below changes it, and a success need not touch \
-         * its line (after a system call every line touched costs) */                    \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
+        TA_SPAN_CALL(sp_, ssize_t r_, CALL, r_ < 0);                                      \
         int64_t start_ = -1;                                                              \
         if (r_ >= 0) {                                                                    \
             if (in_off)                                                                   \
@@ -1616,34 +1488,33 @@ TA_EXPORT int fcntl64(int fd, int cmd, ...) { FCNTL(fcntl64, fd, cmd) }
                     ta_fd_forget_off(eo_);                                                \
             }                                                                             \
         }                                                                                 \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, in, ei_ ? ei_->path : 0, eo_ ? eo_->path : 0,   \
-                  r_, 1, r_, start_, r_ < 0, err_);                                       \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = in, .path = ei_ ? ei_->path : 0,        \
+                                             .str2 = eo_ ? eo_->path : 0, .ret = r_,      \
+                                             .bytes = r_, .off = start_});                \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 static off64_t *const no_off = NULL;
 
 TA_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
-    BOOT(sendfile, syscall(SYS_sendfile, out, in, off, n))
-    COPY(op_sendfile, in, off, out, no_off, real_sendfile(out, in, off, n));
+    TA_REAL_OR(sendfile, 0, syscall(SYS_sendfile, out, in, off, n));
+    COPY(op_sendfile, in, off, out, no_off, ta_real(out, in, off, n));
 }
 
 TA_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
 {
-    BOOT(sendfile64, syscall(SYS_sendfile, out, in, off, n))
-    COPY(op_sendfile64, in, off, out, no_off, real_sendfile64(out, in, off, n));
+    TA_REAL_OR(sendfile64, 0, syscall(SYS_sendfile, out, in, off, n));
+    COPY(op_sendfile64, in, off, out, no_off, ta_real(out, in, off, n));
 }
 
 TA_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out_off,
                                   size_t n, unsigned int fl)
 {
-    BOOT(copy_file_range, syscall(SYS_copy_file_range, in, in_off, out, out_off, n, fl))
+    TA_REAL_OR(copy_file_range, 0,
+               syscall(SYS_copy_file_range, in, in_off, out, out_off, n, fl));
     COPY(op_copy_file_range, in, in_off, out, out_off,
-         real_copy_file_range(in, in_off, out, out_off, n, fl));
+         ta_real(in, in_off, out, out_off, n, fl));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -1651,48 +1522,48 @@ TA_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out
 
 TA_EXPORT int unlink(const char *path)
 {
-    BOOT(unlink, (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0))
-    ON_PATH(op_unlink, AT_FDCWD, path, false, real_unlink(path));
+    TA_REAL_OR(unlink, 0, (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0));
+    ON_PATH(op_unlink, AT_FDCWD, path, false, ta_real(path));
 }
 
 TA_EXPORT int unlinkat(int dirfd, const char *path, int fl)
 {
-    BOOT(unlinkat, (int)syscall(SYS_unlinkat, dirfd, path, fl))
-    ON_PATH(op_unlinkat, dirfd, path, false, real_unlinkat(dirfd, path, fl));
+    TA_REAL_OR(unlinkat, 0, (int)syscall(SYS_unlinkat, dirfd, path, fl));
+    ON_PATH(op_unlinkat, dirfd, path, false, ta_real(dirfd, path, fl));
 }
 
 TA_EXPORT int rmdir(const char *path)
 {
-    BOOT(rmdir, (int)syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR))
-    ON_PATH(op_rmdir, AT_FDCWD, path, false, real_rmdir(path));
+    TA_REAL_OR(rmdir, 0, (int)syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR));
+    ON_PATH(op_rmdir, AT_FDCWD, path, false, ta_real(path));
 }
 
 TA_EXPORT int mkdir(const char *path, mode_t mode)
 {
-    BOOT(mkdir, (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode))
-    ON_PATH(op_mkdir, AT_FDCWD, path, false, real_mkdir(path, mode));
+    TA_REAL_OR(mkdir, 0, (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode));
+    ON_PATH(op_mkdir, AT_FDCWD, path, false, ta_real(path, mode));
 }
 
 TA_EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
 {
-    BOOT(mkdirat, (int)syscall(SYS_mkdirat, dirfd, path, mode))
-    ON_PATH(op_mkdirat, dirfd, path, false, real_mkdirat(dirfd, path, mode));
+    TA_REAL_OR(mkdirat, 0, (int)syscall(SYS_mkdirat, dirfd, path, mode));
+    ON_PATH(op_mkdirat, dirfd, path, false, ta_real(dirfd, path, mode));
 }
 
 TA_EXPORT int rename(const char *old, const char *new_)
 {
-    BOOT(rename, (int)syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new_, 0))
-    ON_PATHS(op_rename, AT_FDCWD, old, AT_FDCWD, new_, real_rename(old, new_));
+    TA_REAL_OR(rename, 0, (int)syscall(SYS_renameat2, AT_FDCWD, old, AT_FDCWD, new_, 0));
+    ON_PATHS(op_rename, AT_FDCWD, old, false, AT_FDCWD, new_, ta_real(old, new_));
 }
 
 TA_EXPORT int renameat(int d1, const char *old, int d2, const char *new_)
 {
-    BOOT(renameat, (int)syscall(SYS_renameat2, d1, old, d2, new_, 0))
-    ON_PATHS(op_renameat, d1, old, d2, new_, real_renameat(d1, old, d2, new_));
+    TA_REAL_OR(renameat, 0, (int)syscall(SYS_renameat2, d1, old, d2, new_, 0));
+    ON_PATHS(op_renameat, d1, old, false, d2, new_, ta_real(d1, old, d2, new_));
 }
 
 TA_EXPORT int renameat2(int d1, const char *old, int d2, const char *new_, unsigned int fl)
 {
-    BOOT(renameat2, (int)syscall(SYS_renameat2, d1, old, d2, new_, fl))
-    ON_PATHS(op_renameat2, d1, old, d2, new_, real_renameat2(d1, old, d2, new_, fl));
+    TA_REAL_OR(renameat2, 0, (int)syscall(SYS_renameat2, d1, old, d2, new_, fl));
+    ON_PATHS(op_renameat2, d1, old, false, d2, new_, ta_real(d1, old, d2, new_, fl));
 }

@@ -131,14 +131,11 @@ void ta_stdio_init(void)
     }
 }
 
-/* The real function, resolved now if it was not yet (a call from another library's
- * constructor); ENOSYS and `fail` when it cannot be found. */
-#define GET_REAL(fn, fail)                                                                \
-    __typeof__(real_##fn) f_ = real_##fn;                                                 \
-    if (ta_unlikely(!f_) && !(f_ = ta_get_real_##fn())) {                                 \
-        errno = ENOSYS;                                                                   \
-        return fail;                                                                      \
-    }
+/* What a wrapper returns when its real function cannot be found: `fail`, with ENOSYS.
+ * stdio's real functions are looked up late when they were not yet (ta_get_real_fn: a
+ * call from another library's constructor): glibc's fopen or fread never reach the
+ * resolver's own calls. */
+#define NO_REAL(fail) (errno = ENOSYS, fail)
 
 /* The stream's fd, as fileno() gives it: only a stream on a file has one (glibc's
  * _IO_IS_FILEBUF); open_memstream's leaves _fileno as it found it (0, often), fmemopen's
@@ -185,14 +182,14 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
  * bytes moved and failure from the result r_. */
 #define SXFER(opv, fp, wr, RT, BYTES, FAILED, has_ret, RETV, CALL)                        \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO)))                                     \
+        struct ta_span sp_;                                                               \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_STDIO))                                            \
             return CALL;                                                                  \
         int fd_ = sfd(fp);                                                                \
         struct ta_fdent *e_ = ta_fd(fd_);                                                 \
         if (e_) {                                                                         \
             if (e_->excluded) {                                                           \
-                ta_leave(t_);                                                             \
+                ta_leave(sp_.t);                                                          \
                 return CALL;                                                              \
             }                                                                             \
             if (ta_unlikely(!e_->stream)) /* a stream the agent did not see opened */     \
@@ -203,47 +200,40 @@ static void stream_on(struct ta_fdent *e, int64_t pos)
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
         bool se0_ = serr(fp); /* glibc crashes on a NULL fp anyway */                     \
         (void)se0_;                                                                       \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        RT r_ = CALL;                                                                     \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int64_t b_ = (BYTES);                                                             \
-        int failed_ = (FAILED);                                                           \
-        int err_ = failed_ ? errno : 0;                                                   \
+        int64_t b_; /* before FAILED: fgets' strlen before the flags are read */          \
+        TA_SPAN_CALL(sp_, RT r_, CALL, (b_ = (BYTES), (FAILED)));                          \
         if (e_ && b_ > 0) {                                                               \
             if (pos_ >= 0)                                                                \
                 ta_fd_set_spos(e_, pos_ + b_);                                            \
             else if (app_)                                                                \
                 ta_fd_set_spos(e_, -1);                                                   \
         }                                                                                 \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0,                  \
-                  (int64_t)(RETV), has_ret, b_, pos_, failed_, err_);                     \
-        ta_leave(t_);                                                                     \
-        if (failed_)                                                                      \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fd_ >= 0 ? fd_ : -1, .path = path_,    \
+                                             .ret = (int64_t)(RETV), .bytes = b_,         \
+                                             .off = pos_, .no_ret = !(has_ret)});         \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 #define FREAD(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 0, size_t, (int64_t)(r_ * size), r_ < n && sread_failed(fp, se0_), \
           1, r_,                                                                          \
-          f_(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FWRITE(fn, ...)                                                                   \
     SXFER(op_##fn, fp, 1, size_t, (int64_t)(r_ * size), r_ < n && serr(fp), 1, r_,         \
-          f_(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FGETS(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 0, char *, r_ ? (int64_t)strlen(r_) : 0,                           \
           !r_ && sread_failed(fp, se0_), 0, 0,                                            \
-          f_(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FPUTS(fn, ...)                                                                    \
     SXFER(op_##fn, fp, 1, int, r_ != EOF ? (int64_t)strlen(s) : -1, r_ == EOF, 1, r_,      \
-          f_(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 #define FPRINTF(op, ...)                                                                  \
-    SXFER(op, fp, 1, int, r_ >= 0 ? (int64_t)r_ : 0, r_ < 0, 1, r_, f_(__VA_ARGS__))
+    SXFER(op, fp, 1, int, r_ >= 0 ? (int64_t)r_ : 0, r_ < 0, 1, r_, ta_real(__VA_ARGS__))
 #define GETLINE(fn, ...)                                                                  \
     SXFER(op_##fn, fp, 0, ssize_t, r_ > 0 ? (int64_t)r_ : 0,                              \
           r_ < 0 && sread_failed(fp, se0_), 1, r_,                                        \
-          f_(__VA_ARGS__))
+          ta_real(__VA_ARGS__))
 
 /* ------------------------------------------------------------------------------------ */
 /* Opening and closing                                                                  */
@@ -255,8 +245,8 @@ TA_HOT TA_INLINE FILE *open_stream(const struct ta_op *op, const char *path, con
 {
 #define CALL_ (fo ? fo(path, mode) : f(path, mode, old))
     int ofd = old ? sfd(old) : -1;
-    struct ta_thread *t;
-    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
+    struct ta_span sp;
+    if (!TA_SPAN_ENTER(sp, TA_CAT_STDIO)) {
         FILE *r0 = CALL_;
         if (TA_UPKEEP) {
             if (ofd >= 0)
@@ -279,11 +269,7 @@ TA_HOT TA_INLINE FILE *open_stream(const struct ta_op *op, const char *path, con
         x = eo && eo->excluded;
     }
     int fl = mode_flags(mode);
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    FILE *r = CALL_;
-    uint64_t t1 = ta_now_end();
-    int err = r ? 0 : errno; /* a success need not touch errno's line */
+    TA_SPAN_CALL(sp, FILE *r, CALL_, !r);
 #undef CALL_
     if (ofd >= 0)
         ta_fd_closed(ofd);
@@ -294,15 +280,13 @@ TA_HOT TA_INLINE FILE *open_stream(const struct ta_op *op, const char *path, con
         stream_on(e, fl & O_APPEND ? -1 : 0);
     }
     if (!x)
-        ta_io_rec(t, s, op, t0, t1, fd, id, 0, 0, 0, -1, -1, !r, err);
-    ta_leave(t);
-    if (!r)
-        errno = err;
-    return r;
+        ta_io_rec(&sp, op, (struct ta_io){.fd = fd, .path = id, .bytes = -1, .off = -1,
+                                          .no_ret = true});
+    return TA_SPAN_LEAVE(sp, r);
 }
 
-/* fopen (and fopen64), fread and fclose on one code page (TA_PAGE; ~3.8 KB, laid out in
- * the order defined here, as GCC does without -flto; nm shows it): the wrappers' own code
+/* fopen (and fopen64), fread and fclose on one code page (TA_PAGE; laid out in the order
+ * defined here, as GCC does without -flto; nm shows it): the wrappers' own code
  * of a file's open-read-close is one page, where the three spread over three pages took two
  * more instruction-TLB misses (bench/NOTES.md, row 27). A path the path cache does not
  * hold still takes ta_path_id_slow elsewhere, and a hit calls strcmp. fopen and fopen64
@@ -316,62 +300,55 @@ fopen_as(const struct ta_op *op, FILE *(*fo)(const char *, const char *), const 
 
 TA_HOT TA_EXPORT FILE *fopen(const char *path, const char *mode)
 {
-    GET_REAL(fopen, NULL)
-    return fopen_as(&op_fopen, f_, path, mode);
+    TA_REAL_OR(fopen, 1, NO_REAL(NULL));
+    return fopen_as(&op_fopen, ta_real, path, mode);
 }
 
 TA_HOT TA_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
-    GET_REAL(fopen64, NULL)
-    return fopen_as(&op_fopen64, f_, path, mode);
+    TA_REAL_OR(fopen64, 1, NO_REAL(NULL));
+    return fopen_as(&op_fopen64, ta_real, path, mode);
 }
 
 TA_HOT TA_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *fp)
 {
-    GET_REAL(fread, 0)
+    TA_REAL_OR(fread, 1, NO_REAL(0));
     FREAD(fread, p, size, n, fp);
 }
 
 TA_HOT TA_EXPORT int fclose(FILE *fp)
 {
-    GET_REAL(fclose, EOF)
+    TA_REAL_OR(fclose, 1, NO_REAL(EOF));
     int fd = sfd(fp);
     struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
-    struct ta_thread *t;
-    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
+    struct ta_span sp;
+    if (!TA_SPAN_ENTER(sp, TA_CAT_STDIO)) {
         if (TA_UPKEEP && e)
             ta_fd_closed(fd);
-        return f_(fp);
+        return ta_real(fp);
     }
     uint32_t path = e ? e->path : 0;
     bool x = e && e->excluded;
     if (e) /* forget it before another thread's open can reuse the number */
         ta_fd_closed(fd);
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    int r = f_(fp);
-    uint64_t t1 = ta_now_end();
-    int err = r == EOF ? errno : 0;
+    TA_SPAN_CALL(sp, int r, ta_real(fp), r == EOF);
     if (!x)
-        ta_io_rec(t, s, &op_fclose, t0, t1, fd >= 0 ? fd : -1, path, 0, r, 1, -1, -1, r == EOF,
-                  err);
-    ta_leave(t);
-    if (r == EOF)
-        errno = err;
-    return r;
+        ta_io_rec(&sp, &op_fclose, (struct ta_io){.fd = fd >= 0 ? fd : -1, .path = path,
+                                                  .ret = r, .bytes = -1, .off = -1});
+    return TA_SPAN_LEAVE(sp, r);
 }
 
 
 TA_EXPORT FILE *freopen(const char *path, const char *mode, FILE *fp)
 {
-    GET_REAL(freopen, NULL)
-    return open_stream(&op_freopen, path, mode, fp, f_, NULL);
+    TA_REAL_OR(freopen, 1, NO_REAL(NULL));
+    return open_stream(&op_freopen, path, mode, fp, ta_real, NULL);
 }
 
 TA_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
 {
-    GET_REAL(freopen64, NULL)
-    return open_stream(&op_freopen64, path, mode, fp, f_, NULL);
+    TA_REAL_OR(freopen64, 1, NO_REAL(NULL));
+    return open_stream(&op_freopen64, path, mode, fp, ta_real, NULL);
 }
 
 /* fdopen's stream is on e now; an "a" mode made glibc set O_APPEND on the fd itself
@@ -385,30 +362,24 @@ static void fdopen_on(struct ta_fdent *e, int64_t pos, const char *mode)
 
 TA_EXPORT FILE *fdopen(int fd, const char *mode)
 {
-    GET_REAL(fdopen, NULL)
+    TA_REAL_OR(fdopen, 1, NO_REAL(NULL));
     struct ta_fdent *e = ta_fd(fd);
-    struct ta_thread *t;
-    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO))) {
-        FILE *r0 = f_(fd, mode);
+    struct ta_span sp;
+    if (!TA_SPAN_ENTER(sp, TA_CAT_STDIO)) {
+        FILE *r0 = ta_real(fd, mode);
         if (TA_UPKEEP && r0 && e)
             fdopen_on(e, -1, mode);
         return r0;
     }
     /* the stream starts where the fd is (its "a" modes: at the end, unknown) */
     int64_t pos = e && !(mode_flags(mode) & O_APPEND) ? ta_fd_off(e) : -1;
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    FILE *r = f_(fd, mode);
-    uint64_t t1 = ta_now_end();
-    int err = r ? 0 : errno;
+    TA_SPAN_CALL(sp, FILE *r, ta_real(fd, mode), !r);
     if (r && e)
         fdopen_on(e, pos, mode);
     if (!(e && e->excluded))
-        ta_io_rec(t, s, &op_fdopen, t0, t1, fd, e ? e->path : 0, 0, 0, 0, -1, -1, !r, err);
-    ta_leave(t);
-    if (!r)
-        errno = err;
-    return r;
+        ta_io_rec(&sp, &op_fdopen, (struct ta_io){.fd = fd, .path = e ? e->path : 0,
+                                                  .bytes = -1, .off = -1, .no_ret = true});
+    return TA_SPAN_LEAVE(sp, r);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -416,92 +387,92 @@ TA_EXPORT FILE *fdopen(int fd, const char *mode)
 
 static int fprintf_as(const struct ta_op *op, FILE *fp, const char *fmt, va_list ap)
 {
-    GET_REAL(vfprintf, -1)
+    TA_REAL_OR(vfprintf, 1, NO_REAL(-1));
     FPRINTF(*op, fp, fmt, ap);
 }
 
 static int fprintf_chk_as(const struct ta_op *op, FILE *fp, int flag, const char *fmt,
                           va_list ap)
 {
-    GET_REAL(__vfprintf_chk, -1)
+    TA_REAL_OR(__vfprintf_chk, 1, NO_REAL(-1));
     FPRINTF(*op, fp, flag, fmt, ap);
 }
 
 TA_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *fp)
 {
-    GET_REAL(fread_unlocked, 0)
+    TA_REAL_OR(fread_unlocked, 1, NO_REAL(0));
     FREAD(fread_unlocked, p, size, n, fp);
 }
 
 TA_EXPORT size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *fp)
 {
-    GET_REAL(__fread_chk, 0)
+    TA_REAL_OR(__fread_chk, 1, NO_REAL(0));
     FREAD(__fread_chk, p, plen, size, n, fp);
 }
 
 TA_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *fp)
 {
-    GET_REAL(__fread_unlocked_chk, 0)
+    TA_REAL_OR(__fread_unlocked_chk, 1, NO_REAL(0));
     FREAD(__fread_unlocked_chk, p, plen, size, n, fp);
 }
 
 TA_HOT TA_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *fp)
 {
-    GET_REAL(fwrite, 0)
+    TA_REAL_OR(fwrite, 1, NO_REAL(0));
     FWRITE(fwrite, p, size, n, fp);
 }
 
 TA_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *fp)
 {
-    GET_REAL(fwrite_unlocked, 0)
+    TA_REAL_OR(fwrite_unlocked, 1, NO_REAL(0));
     FWRITE(fwrite_unlocked, p, size, n, fp);
 }
 
 TA_HOT TA_EXPORT char *fgets(char *s, int n, FILE *fp)
 {
-    GET_REAL(fgets, NULL)
+    TA_REAL_OR(fgets, 1, NO_REAL(NULL));
     FGETS(fgets, s, n, fp);
 }
 
 TA_EXPORT char *fgets_unlocked(char *s, int n, FILE *fp)
 {
-    GET_REAL(fgets_unlocked, NULL)
+    TA_REAL_OR(fgets_unlocked, 1, NO_REAL(NULL));
     FGETS(fgets_unlocked, s, n, fp);
 }
 
 TA_EXPORT char *__fgets_chk(char *s, size_t size, int n, FILE *fp)
 {
-    GET_REAL(__fgets_chk, NULL)
+    TA_REAL_OR(__fgets_chk, 1, NO_REAL(NULL));
     FGETS(__fgets_chk, s, size, n, fp);
 }
 
 TA_EXPORT char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp)
 {
-    GET_REAL(__fgets_unlocked_chk, NULL)
+    TA_REAL_OR(__fgets_unlocked_chk, 1, NO_REAL(NULL));
     FGETS(__fgets_unlocked_chk, s, size, n, fp);
 }
 
 TA_HOT TA_EXPORT int fputs(const char *s, FILE *fp)
 {
-    GET_REAL(fputs, EOF)
+    TA_REAL_OR(fputs, 1, NO_REAL(EOF));
     FPUTS(fputs, s, fp);
 }
 
 TA_EXPORT int fputs_unlocked(const char *s, FILE *fp)
 {
-    GET_REAL(fputs_unlocked, EOF)
+    TA_REAL_OR(fputs_unlocked, 1, NO_REAL(EOF));
     FPUTS(fputs_unlocked, s, fp);
 }
 
 TA_EXPORT ssize_t getline(char **line, size_t *cap, FILE *fp)
 {
-    GET_REAL(getline, -1)
+    TA_REAL_OR(getline, 1, NO_REAL(-1));
     GETLINE(getline, line, cap, fp);
 }
 
 TA_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *fp)
 {
-    GET_REAL(getdelim, -1)
+    TA_REAL_OR(getdelim, 1, NO_REAL(-1));
     GETLINE(getdelim, line, cap, delim, fp);
 }
 
@@ -510,7 +481,7 @@ TA_EXPORT ssize_t getdelim(char **line, size_t *cap, int delim, FILE *fp)
  * and the per-character fputc/putc/fgetc/getc, are not wrapped: see the top of the file. */
 TA_EXPORT int vfprintf(FILE *fp, const char *fmt, va_list ap)
 {
-    GET_REAL(vfprintf, -1)
+    TA_REAL_OR(vfprintf, 1, NO_REAL(-1));
     FPRINTF(op_vfprintf, fp, fmt, ap);
 }
 
@@ -525,7 +496,7 @@ TA_EXPORT int fprintf(FILE *fp, const char *fmt, ...)
 
 TA_EXPORT int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap)
 {
-    GET_REAL(__vfprintf_chk, -1)
+    TA_REAL_OR(__vfprintf_chk, 1, NO_REAL(-1));
     FPRINTF(op___vfprintf_chk, fp, flag, fmt, ap);
 }
 
@@ -542,7 +513,7 @@ TA_EXPORT int __fprintf_chk(FILE *fp, int flag, const char *fmt, ...)
  * __getdelim(line, cap, '\n', fp). */
 TA_EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *fp)
 {
-    GET_REAL(__getdelim, -1)
+    TA_REAL_OR(__getdelim, 1, NO_REAL(-1));
     GETLINE(__getdelim, line, cap, delim, fp);
 }
 
@@ -552,181 +523,158 @@ TA_EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *fp)
 /* Where the stream is now, from the real ftello (after a successful seek). */
 static int64_t stream_tell(FILE *fp)
 {
-    __typeof__(real_ftello64) f = real_ftello64 ? real_ftello64 : ta_get_real_ftello64();
-    if (!f)
-        return -1;
+    TA_REAL_OR(ftello64, 1, -1);
     int saved = errno;
-    int64_t pos = f(fp);
+    int64_t pos = ta_real(fp);
     errno = saved;
     return pos;
 }
 
 /* fseek, fseeko, fseeko64, fsetpos (whence_set: the new position is `target`, else ask
  * ftello), rewind (void). */
-#define SSEEK(opv, fp, RT, whence_set, target, has_ret, CALL)                             \
+#define SSEEK(opv, fp, RT, whence_set, target, CALL)                                      \
     do {                                                                                  \
-        struct ta_thread *t_;                                                             \
+        struct ta_span sp_;                                                               \
         int fd_ = sfd(fp);                                                                \
         struct ta_fdent *e_ = ta_fd(fd_);                                                 \
-        if (TA_NOP || !(t_ = ta_enter(TA_CAT_STDIO))) {                                   \
+        if (!TA_SPAN_ENTER(sp_, TA_CAT_STDIO)) {                                          \
             RT r0_ = CALL;                                                                \
             if (TA_UPKEEP && e_ && e_->stream) /* untraced: lose the position */         \
                 ta_fd_set_spos(e_, -1);                                                   \
             return r0_;                                                                   \
         }                                                                                 \
         if (e_ && e_->excluded) {                                                         \
-            ta_leave(t_);                                                                 \
+            ta_leave(sp_.t);                                                              \
             return CALL;                                                                  \
         }                                                                                 \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        RT r_ = CALL;                                                                     \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int ok_ = (int64_t)r_ == 0;                                                       \
-        int err_ = ok_ ? 0 : errno;                                                       \
-        int64_t pos_ = !ok_ ? -1 : (whence_set) ? (int64_t)(target) : stream_tell(fp);    \
-        if (e_ && ok_)                                                                    \
+        TA_SPAN_CALL(sp_, RT r_, CALL, (int64_t)r_ != 0);                                 \
+        int64_t pos_ = sp_.failed ? -1 : (whence_set) ? (int64_t)(target) : stream_tell(fp); \
+        if (e_ && !sp_.failed)                                                            \
             stream_on(e_, pos_);                                                          \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, (int64_t)r_,     \
-                  has_ret, -1, pos_, !ok_, err_);                                         \
-        ta_leave(t_);                                                                     \
-        if (!ok_)                                                                         \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fd_ >= 0 ? fd_ : -1, .path = path_,    \
+                                             .ret = (int64_t)r_, .bytes = -1, .off = pos_}); \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 TA_EXPORT int fseek(FILE *fp, long off, int whence)
 {
-    GET_REAL(fseek, -1)
-    SSEEK(op_fseek, fp, int, whence == SEEK_SET, off, 1, f_(fp, off, whence));
+    TA_REAL_OR(fseek, 1, NO_REAL(-1));
+    SSEEK(op_fseek, fp, int, whence == SEEK_SET, off, ta_real(fp, off, whence));
 }
 
 TA_EXPORT int fseeko(FILE *fp, off_t off, int whence)
 {
-    GET_REAL(fseeko, -1)
-    SSEEK(op_fseeko, fp, int, whence == SEEK_SET, off, 1, f_(fp, off, whence));
+    TA_REAL_OR(fseeko, 1, NO_REAL(-1));
+    SSEEK(op_fseeko, fp, int, whence == SEEK_SET, off, ta_real(fp, off, whence));
 }
 
 TA_EXPORT int fseeko64(FILE *fp, off64_t off, int whence)
 {
-    GET_REAL(fseeko64, -1)
-    SSEEK(op_fseeko64, fp, int, whence == SEEK_SET, off, 1, f_(fp, off, whence));
+    TA_REAL_OR(fseeko64, 1, NO_REAL(-1));
+    SSEEK(op_fseeko64, fp, int, whence == SEEK_SET, off, ta_real(fp, off, whence));
 }
 
 TA_EXPORT int fsetpos(FILE *fp, const fpos_t *pos)
 {
-    GET_REAL(fsetpos, -1)
-    SSEEK(op_fsetpos, fp, int, 1, pos->__pos, 1, f_(fp, pos));
+    TA_REAL_OR(fsetpos, 1, NO_REAL(-1));
+    SSEEK(op_fsetpos, fp, int, 1, pos->__pos, ta_real(fp, pos));
 }
 
 TA_EXPORT int fsetpos64(FILE *fp, const fpos64_t *pos)
 {
-    GET_REAL(fsetpos64, -1)
-    SSEEK(op_fsetpos64, fp, int, 1, pos->__pos, 1, f_(fp, pos));
+    TA_REAL_OR(fsetpos64, 1, NO_REAL(-1));
+    SSEEK(op_fsetpos64, fp, int, 1, pos->__pos, ta_real(fp, pos));
 }
 
 /* rewind: like fseek(fp, 0, SEEK_SET), returning nothing. */
 TA_EXPORT void rewind(FILE *fp)
 {
-    GET_REAL(rewind, )
+    TA_REAL_OR(rewind, 1, (void)(errno = ENOSYS));
     int fd = sfd(fp);
     struct ta_fdent *e = ta_fd(fd);
-    struct ta_thread *t;
-    if (TA_NOP || !(t = ta_enter(TA_CAT_STDIO)) || (e && e->excluded)) {
-        if (!TA_NOP && t)
-            ta_leave(t);
-        f_(fp);
+    struct ta_span sp;
+    bool on = TA_SPAN_ENTER(sp, TA_CAT_STDIO);
+    if (!on || (e && e->excluded)) {
+        if (on)
+            ta_leave(sp.t);
+        ta_real(fp);
         if (TA_UPKEEP && e && e->stream)
             ta_fd_set_spos(e, -1);
         return;
     }
     uint32_t path = e ? e->path : 0;
-    struct ta_slot s = ta_rec_peek(t);
-    uint64_t t0 = ta_now();
-    f_(fp);
-    uint64_t t1 = ta_now_end();
+    TA_SPAN_CALL(sp, int r, (ta_real(fp), 0), false); /* rewind returns nothing */
+    (void)r;
     /* 0, unless the seek failed (a pipe: rewind says nothing, ftello says -1) */
     int64_t pos = fd >= 0 ? stream_tell(fp) : 0;
     if (e)
         stream_on(e, pos);
-    ta_io_rec(t, s, &op_rewind, t0, t1, fd >= 0 ? fd : -1, path, 0, 0, 0, -1, pos, 0, 0);
-    ta_leave(t);
+    ta_io_rec(&sp, &op_rewind, (struct ta_io){.fd = fd >= 0 ? fd : -1, .path = path,
+                                              .bytes = -1, .off = pos, .no_ret = true});
+    TA_SPAN_LEAVE_VOID(sp);
 }
 
 /* ftell: its result is the position. */
 #define STELL(opv, fp, RT, CALL)                                                          \
     do {                                                                                  \
+        struct ta_span sp_;                                                               \
         int fd_ = sfd(fp);                                                                \
         struct ta_fdent *e_ = NULL;                                                       \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
+        if (!TA_SPAN_ENTER_FD(sp_, TA_CAT_STDIO, fd_, e_))                                \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        RT r_ = CALL;                                                                     \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ < 0 ? errno : 0;                                                    \
+        TA_SPAN_CALL(sp_, RT r_, CALL, r_ < 0);                                           \
         if (e_ && r_ >= 0)                                                                \
             stream_on(e_, r_);                                                            \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1,       \
-                  r_ >= 0 ? (int64_t)r_ : -1, r_ < 0, err_);                              \
-        ta_leave(t_);                                                                     \
-        if (r_ < 0)                                                                       \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fd_ >= 0 ? fd_ : -1, .path = path_,    \
+                                             .ret = r_, .bytes = -1,                      \
+                                             .off = r_ >= 0 ? (int64_t)r_ : -1});         \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 TA_EXPORT long ftell(FILE *fp)
 {
-    GET_REAL(ftell, -1)
-    STELL(op_ftell, fp, long, f_(fp));
+    TA_REAL_OR(ftell, 1, NO_REAL(-1));
+    STELL(op_ftell, fp, long, ta_real(fp));
 }
 
 TA_EXPORT off_t ftello(FILE *fp)
 {
-    GET_REAL(ftello, -1)
-    STELL(op_ftello, fp, off_t, f_(fp));
+    TA_REAL_OR(ftello, 1, NO_REAL(-1));
+    STELL(op_ftello, fp, off_t, ta_real(fp));
 }
 
 TA_EXPORT off64_t ftello64(FILE *fp)
 {
-    GET_REAL(ftello64, -1)
-    STELL(op_ftello64, fp, off64_t, f_(fp));
+    TA_REAL_OR(ftello64, 1, NO_REAL(-1));
+    STELL(op_ftello64, fp, off64_t, ta_real(fp));
 }
 
 /* fflush(NULL) flushes every stream: no fd, no path. */
 #define SFLUSH(opv, fp, CALL)                                                             \
     do {                                                                                  \
+        struct ta_span sp_;                                                               \
         int fd_ = sfd(fp);                                                                \
         struct ta_fdent *e_ = NULL;                                                       \
-        struct ta_thread *t_;                                                             \
-        if (TA_NOP || !(t_ = ta_io_enter(TA_CAT_STDIO, fd_, &e_)))                        \
+        if (!TA_SPAN_ENTER_FD(sp_, TA_CAT_STDIO, fd_, e_))                                \
             return CALL;                                                                  \
         uint32_t path_ = e_ ? e_->path : 0; /* read now: its line is cold after the call */ \
-        struct ta_slot s_ = ta_rec_peek(t_);                                              \
-        uint64_t t0_ = ta_now();                                                          \
-        int r_ = CALL;                                                                    \
-        uint64_t t1_ = ta_now_end();                                                      \
-        int err_ = r_ == EOF ? errno : 0;                                                 \
-        ta_io_rec(t_, s_, &opv, t0_, t1_, fd_ >= 0 ? fd_ : -1, path_, 0, r_, 1, -1, -1,   \
-                  r_ == EOF, err_);                                                       \
-        ta_leave(t_);                                                                     \
-        if (r_ == EOF)                                                                    \
-            errno = err_;                                                                 \
-        return r_;                                                                        \
+        TA_SPAN_CALL(sp_, int r_, CALL, r_ == EOF);                                       \
+        ta_io_rec(&sp_, &opv, (struct ta_io){.fd = fd_ >= 0 ? fd_ : -1, .path = path_,    \
+                                             .ret = r_, .bytes = -1, .off = -1});         \
+        return TA_SPAN_LEAVE(sp_, r_);                                                    \
     } while (0)
 
 TA_EXPORT int fflush(FILE *fp)
 {
-    GET_REAL(fflush, EOF)
-    SFLUSH(op_fflush, fp, f_(fp));
+    TA_REAL_OR(fflush, 1, NO_REAL(EOF));
+    SFLUSH(op_fflush, fp, ta_real(fp));
 }
 
 TA_EXPORT int fflush_unlocked(FILE *fp)
 {
-    GET_REAL(fflush_unlocked, EOF)
-    SFLUSH(op_fflush_unlocked, fp, f_(fp));
+    TA_REAL_OR(fflush_unlocked, 1, NO_REAL(EOF));
+    SFLUSH(op_fflush_unlocked, fp, ta_real(fp));
 }
 

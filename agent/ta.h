@@ -256,9 +256,9 @@ static inline struct ta_rec *ta_rec_begin(struct ta_thread *t)
 
 /* The slot the thread's next record takes, computed before a wrapped call so that after
  * the call the record's stores need no load first. After a system call every page is a
- * TLB miss on machines without PCID (this VM); a store whose address comes from a load
- * pays two misses in a row, one whose address is in a register overlaps its miss with the
- * check in ta_rec_begin_peeked. `rec` is NULL when the ring looked full. */
+ * TLB miss on machines without PCID (bench/NOTES.md, row 21); a store whose address comes
+ * from a load pays two misses in a row, one whose address is in a register overlaps its
+ * miss with the check in ta_rec_begin_peeked. `rec` is NULL when the ring looked full. */
 struct ta_slot {
     struct ta_rec *rec;
     uint64_t h; /* the ring's head when it was taken */
@@ -307,6 +307,75 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
     rec->depth = depth;
     rec->flags = 0;
 }
+
+/* The no-op build (-DTA_NOP=1): wrappers only make the call (the real function, or the
+ * same direct system call as the agent's, posix.c). */
+#ifndef TA_NOP
+#define TA_NOP 0
+#endif
+
+/* The one shape of a wrapper (posix.c, stdio.c; a family of a plug-in may follow it):
+ *
+ *     TA_REAL_OR(fn, late, fallback);               the real function, else the fallback
+ *     struct ta_span sp;
+ *     if (!TA_SPAN_ENTER(sp, cat))                   not recorded: just the call
+ *         return ta_real(args);
+ *     ...read what the record needs: a line read before the call is warm, after it cold
+ *     TA_SPAN_CALL(sp, int r, ta_real(args), r < 0);  peek the slot, stamp, call, stamp
+ *     ...the bookkeeping the result allows
+ *     family_rec(&sp, op, ...);                     into the peeked slot (fdtab.h ta_io_rec)
+ *     return TA_SPAN_LEAVE(sp, r);                  leave; errno as the call left it
+ *
+ * Checking the real function (declared with TA_REAL): while real_fn is NULL (a call from
+ * another library's constructor, or from inside the resolver) the wrapper returns
+ * `fallback` (the raw system call, or a failure); with `late`, it looks the function up
+ * first (ta_get_real_fn: for families whose functions the resolver itself never calls).
+ * `ta_real` is then the function to call: real_fn itself, or with `late` a copy held in
+ * the wrapper: the pointer each family's wrappers used before the shape was shared, so
+ * that their code stays as it was (bench/disasm.sh compares two builds). */
+#define TA_REAL_OR(fn, late, ...)                                                         \
+    __typeof__(real_##fn) ta_real_copy_ = real_##fn;                                      \
+    __typeof__(real_##fn) *const ta_real_p_ = (late) ? &ta_real_copy_ : &real_##fn;       \
+    if (ta_unlikely(!ta_real_copy_) && !((late) && (ta_real_copy_ = ta_get_real_##fn()))) \
+        return __VA_ARGS__
+#define ta_real (*ta_real_p_)
+
+/* One recorded call: its thread, the slot peeked for its record, its stamps, its errno
+ * (what a record function reads). */
+struct ta_span {
+    struct ta_thread *t;
+    struct ta_slot slot;
+    uint64_t t0, t1;
+    int failed; /* the call failed, as the wrapper's test says */
+    int err;    /* errno after a failure, 0 after a success */
+};
+
+/* Enter a call of category `cat`: true with sp.t set (pair with TA_SPAN_LEAVE), false
+ * when the call is not recorded (NOP build, category off, the agent's own call). */
+#define TA_SPAN_ENTER(sp, cat) (!TA_NOP && ((sp).t = ta_enter(cat)) != NULL)
+
+/* The call: `decl` (a declaration, `int r`) = CALL, evaluated once, between the stamps;
+ * FAILED, an expression of the result evaluated once after them, says whether errno is
+ * saved. errno is read only on failure: nothing after it changes errno, and a success need
+ * not touch its line (after a system call every line touched costs). The slot is peeked
+ * before: see ta_rec_peek. `sp` must be a plain name: the failure and errno are also
+ * locals named after it (<sp>_failed, <sp>_err), which TA_SPAN_LEAVE reads; kept as the
+ * wrappers had them before the shape was shared, so their code stays as it was. */
+#define TA_SPAN_CALL(sp, decl, CALL, FAILED)                                              \
+    (sp).slot = ta_rec_peek((sp).t);                                                      \
+    (sp).t0 = ta_now();                                                                   \
+    decl = CALL;                                                                          \
+    (sp).t1 = ta_now_end();                                                               \
+    const int sp##_failed = (FAILED);                                                     \
+    const int sp##_err = sp##_failed ? errno : 0;                                         \
+    (sp).failed = sp##_failed;                                                            \
+    (sp).err = sp##_err
+
+/* Leave, errno restored after a failure (the record may have changed it): the value
+ * `r`, which the wrapper returns. TA_SPAN_LEAVE_VOID for a call returning nothing. */
+#define TA_SPAN_LEAVE(sp, r) (TA_SPAN_LEAVE_VOID(sp), (r))
+#define TA_SPAN_LEAVE_VOID(sp)                                                            \
+    (ta_leave((sp).t), sp##_failed ? (void)(errno = sp##_err) : (void)0)
 
 /* ------------------------------------------------------------------------------------ */
 /* Finding the real functions (resolve.c)                                               */

@@ -4,8 +4,8 @@
 #
 #   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
-#   bash bench/run.sh --only table,startup one or more pieces: table drainer startup memory
-#                                          lost callgrind
+#   bash bench/run.sh --only table,startup one or more pieces: layout table drainer startup
+#                                          memory lost callgrind
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
@@ -13,7 +13,9 @@
 # BENCH_LOST_N (single-thread nothing-lost calls, 20M), BENCH_LOST_MT_N (per thread, 2M),
 # BENCH_LOST_THREADS (8), BENCH_DRAIN_N (5M), BENCH_DRAIN_RUNS (3), BENCH_MEM_THREADS (64),
 # BENCH_MEM_N (100k),
-# BENCH_STARTUP_N (500), BENCH_GAP_US (300), BENCH_STRACE=0 (skip strace), KEEP=1 (keep tmp).
+# BENCH_STARTUP_N (500), BENCH_GAP_US (300), BENCH_STRACE=0 (skip strace), KEEP=1 (keep tmp),
+# BASE (the commit whose agent the table measures beside this one, built in build/base/ with
+# the same CFLAGS: b6f4eea, the commit before issue #14; BASE=none leaves it out).
 # Every TRACEAGENT_* variable of the caller is cleared: the agent runs with its defaults
 # except where a piece says otherwise.
 set -u
@@ -26,7 +28,7 @@ BB="$ROOT/build/bench"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-PIECES="table drainer startup memory lost"
+PIECES="layout table drainer startup memory lost"
 SAVE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -99,6 +101,28 @@ if command -v lttng >/dev/null && command -v lttng-sessiond >/dev/null; then
         LTTNG_WHY="loop-lttng does not build (liblttng-ust-dev missing? $BB/loop-lttng.err: $(grep -m1 error "$BB/loop-lttng.err"))"
     fi
 fi
+# The base agent: another commit's (the one before issue #14 unless BASE says), built once
+# per commit from `git archive` into build/base/<commit>/ with the same CFLAGS, measured in
+# the table beside this one, interleaved: both columns come from the same run.
+BASE=${BASE:-b6f4eea}
+BASEAGENT="" BASEREV=""
+if [ "$BASE" != none ] && want table; then
+    BASEREV=$(git -C "$ROOT" rev-parse --verify -q "$BASE^{commit}") ||
+        { echo "bench: BASE=$BASE is no commit of this repository (BASE=none: no base)" >&2; exit 2; }
+    BASEDIR="$ROOT/build/base/${BASEREV:0:12}"
+    BASEAGENT="$BASEDIR/build/lib/libtraceagent.so"
+    if [ ! -f "$BASEAGENT" ]; then
+        echo "bench: building the base agent ($BASE = ${BASEREV:0:12}) in ${BASEDIR#$ROOT/} ..." >&2
+        rm -rf "$BASEDIR" && mkdir -p "$BASEDIR" &&
+            git -C "$ROOT" archive "$BASEREV" | tar -x -C "$BASEDIR" || exit 2
+        # the same flags: the Makefile's own, or the caller's CFLAGS for both builds
+        if ! env -u MAKEFLAGS -u MFLAGS make -C "$BASEDIR" -j2 ${CFLAGS:+"CFLAGS=$CFLAGS"} \
+            build/lib/libtraceagent.so >"$BASEDIR.log" 2>&1; then
+            echo "bench: the base agent does not build: see ${BASEDIR#$ROOT/}.log" >&2
+            rm -f "$BASEAGENT"; exit 2
+        fi
+    fi
+fi
 export BENCH_FILE="$TMP/small.dat"
 head -c 4096 /dev/zero | tr '\0' x >"$BENCH_FILE"
 
@@ -115,6 +139,7 @@ AGENT_CLOCK=$(TRACEAGENT_OUTPUT="$TMP/clk" LD_PRELOAD="$AGENT" "$LOOP" marker 10
     sed -n 's/.*"clock": *"\([a-z]*\)".*/\1/p' "$TMP"/clk/*.stats.json | head -1)
 rm -rf "$TMP/clk"
 say "agent: $REV${DIRTY:+ $DIRTY}  clock=${AGENT_CLOCK:-?}  pieces: $PIECES  quick=$QUICK rounds=$ROUNDS"
+[ -n "$BASEAGENT" ] && say "base: $(git -C "$ROOT" log -1 --format="%h %s" "$BASEREV" | cut -c1-72)  CFLAGS=${CFLAGS:-default}"
 say ""
 
 # ---- LTTng sessions -------------------------------------------------------------------------
@@ -168,6 +193,7 @@ run_loop() {
     untraced) "$LOOP" "$@" ;;
     nop) TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$NOPAGENT" "$LOOP" "$@" ;;
     agent) TRACEAGENT_EXPORT=json,stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$LOOP" "$@" ;;
+    base) TRACEAGENT_EXPORT=json,stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$BASEAGENT" "$LOOP" "$@" ;;
     minwrap) LD_PRELOAD="$BB/minwrap.so" "$LOOP" "$@" ;; # the yardstick: bench/minwrap.c
     strace) strace -f -qq -o /dev/null "$LOOP" "$@" ;;
     lttng) "$BB/loop-lttng" "$@" ;; # inside a session: lttng_begin first
@@ -203,6 +229,44 @@ declare -A OPNAMES=([marker]="bench" [pread]="pread" [write]="write"
                     [fopen]="fopen fread fclose" [stat]="stat")
 
 # ============================================================================================
+# 0. Code layout: fopen, fopen64, fread, fclose and the body fopen and fopen64 share on one
+#    4 KiB page of the library (bench/NOTES.md, row 27): after each of the trio's system
+#    calls one page of the agent's code is missed, not three. It holds while agent/stdio.c
+#    defines them together after the TA_PAGE-aligned body, in that order; moving one away,
+#    or the body growing past the page, makes this line FAIL (and run.sh exit 1 at the end).
+# ============================================================================================
+LAYOUT_FAILED=0
+if want layout; then
+    if ! command -v nm >/dev/null; then
+        say "layout: skipped (nm, from binutils, is not installed)"
+    else
+        syms=$(nm -S --defined-only "$AGENT" |
+            awk '$3 ~ /^[tT]$/ && $4 ~ /^(fopen|fopen64|fread|fclose|fopen_as)$/')
+        names=$(echo "$syms" | awk '{print $4}' | sort | tr '\n' ' ')
+        lo="" hi="" body=""
+        while read -r addr size _ name; do
+            [ -n "$addr" ] || continue
+            s=$((0x$addr)) e=$((0x$addr + 0x$size - 1))
+            if [ -z "$lo" ] || [ $s -lt $lo ]; then lo=$s; fi
+            if [ -z "$hi" ] || [ $e -gt $hi ]; then hi=$e; fi
+            [ "$name" = fopen_as ] && body=$s
+        done <<<"$syms"
+        why=""
+        [ "$names" = "fclose fopen fopen64 fopen_as fread " ] || why="symbols found: $names"
+        [ -z "$why" ] && [ $((lo / 4096)) != $((hi / 4096)) ] &&
+            why="they span pages 0x$(printf %x $((lo / 4096)))..0x$(printf %x $((hi / 4096)))"
+        [ -z "$why" ] && [ $((body % 4096)) != 0 ] && why="the shared body is not at a page's start"
+        if [ -z "$why" ]; then
+            say "layout: PASS - fopen, fopen64, fread, fclose and fopen_as on one 4 KiB page (0x$(printf %x $((lo / 4096))), $((hi - lo + 1)) bytes from its start)"
+        else
+            say "layout: FAIL - $why (bench/NOTES.md, row 27)"
+            LAYOUT_FAILED=1
+        fi
+    fi
+    say ""
+fi
+
+# ============================================================================================
 # 1. The table: added ns per call, interleaved configurations, medians of ROUNDS rounds
 # ============================================================================================
 if want table; then
@@ -216,6 +280,7 @@ if want table; then
     if [ "${BENCH_STRACE:-1}" != 0 ] && command -v strace >/dev/null &&
         strace -f -qq -o /dev/null true 2>/dev/null; then HAVE_STRACE=1; fi
     CONFIGS=(untraced nop agent)
+    [ -n "$BASEAGENT" ] && CONFIGS+=(base)
     if lttng_up && lttng_begin ta-bench-table; then CONFIGS+=(lttng); fi
     RAW="$TMP/raw.txt"
     : >"$RAW"
@@ -241,7 +306,7 @@ if want table; then
                     echo "$call $got $(kv "$line" calls) $(kv "$line" cuda_libs)" >>"$TMP/traced.txt"
                 fi
             done
-            rm -rf "$TMP/o-agent" "$TMP/o-nop" "$TMP/o-lttng" "$TMP/o-minwrap"
+            rm -rf "$TMP/o-agent" "$TMP/o-base" "$TMP/o-nop" "$TMP/o-lttng" "$TMP/o-minwrap"
             if [ $HAVE_STRACE = 1 ] && [ "${call#floor}" = "$call" ] && [ $call != marker ]; then
                 sn=$SN; [ $call = fopen ] && sn=$((SN / 4))
                 line=$(BENCH_GAP_US=0 run_loop strace - $call $sn 5 2>/dev/null)
@@ -250,11 +315,12 @@ if want table; then
         done
     done
     LT="- -"
-    [ "${CONFIGS[3]:-}" = lttng ] && LT=$(lttng_end ta-bench-table)
-    "$PY" - "$RAW" "$TMP/traced.txt" "$HAVE_STRACE" $LT "$LTTNG_WHY" <<'PY' | tee -a "$REPORT"
+    [ "${CONFIGS[${#CONFIGS[@]}-1]}" = lttng ] && LT=$(lttng_end ta-bench-table)
+    "$PY" - "$RAW" "$TMP/traced.txt" "$HAVE_STRACE" $LT "$LTTNG_WHY" "${BASEREV:0:7}" "$REV" <<'PY' | tee -a "$REPORT"
 import sys, statistics as S
 raw, traced_f, have_strace = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 lt_disc, lt_bytes, lt_why = sys.argv[4], sys.argv[5], sys.argv[6]
+base_rev, new_rev = sys.argv[7], sys.argv[8]
 runs = {}  # (round, config, mode) -> the loop's key=value fields
 for line in open(raw):
     kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
@@ -280,6 +346,7 @@ labels = {"marker": "marker push+pop", "pread": "pread 1 B (cached)", "write": "
 floor = med(col("untraced", "floor", "median_ns"))
 hdr = ["call", "untraced ns", "nop +ns", "agent +ns", "floor ns", "agent/floor", "target", "met?"]
 have_lttng = any(k[1] == "lttng" for k in runs)
+have_base = any(k[1] == "base" for k in runs)
 if have_strace: hdr.append("strace +ns")
 if have_lttng: hdr.append("LTTng +ns")
 hdr += ["agent +ns p25..p75", "agent +ns x-proc"]
@@ -306,11 +373,45 @@ for call in ["marker", "pread", "write", "fopen", "stat"]:
                if ok else "-")
     row.append(f"{med(xproc('agent', call)):+.0f}" if ok else "-")
     rows.append(row)
-w = [max(len(x) for x in c) for c in zip(hdr, *rows)]
-fmt = lambda r: " | ".join(x.ljust(w[0]) if i == 0 else x.rjust(w[i]) for i, x in enumerate(r))
+def table(hdr, rows):
+    w = [max(len(x) for x in c) for c in zip(hdr, *rows)]
+    fmt = lambda r: " | ".join(x.ljust(w[0]) if i == 0 else x.rjust(w[i]) for i, x in enumerate(r))
+    print(fmt(hdr)); print("-+-".join("-" * x for x in w))
+    for r in rows: print(fmt(r))
 print(f"== added ns per call on the calling thread; medians over {len(rounds)} rounds ==")
-print(fmt(hdr)); print("-+-".join("-" * x for x in w))
-for r in rows: print(fmt(r))
+table(hdr, rows)
+def q(v, p):  # quantile p of v (linear), nan for none
+    v = sorted(v)
+    if not v: return float("nan")
+    k = (len(v) - 1) * p; i = int(k)
+    return v[i] + (v[min(i + 1, len(v) - 1)] - v[i]) * (k - i)
+if have_base:
+    # base and new, each A/B against the bare call in its own process, both in every round
+    # (the order rotating): per round the difference new - base, and whether it stands out
+    # from the noise, i.e. from how far the two configurations' rounds move anyway
+    bhdr = ["call", f"base {base_rev} +ns", f"new {new_rev} +ns", "base/floor", "new/floor",
+            "new-base ns (p25..p75 of rounds)", "noise ns", "no slower?"]
+    brows = []
+    for call in ["marker", "pread", "write", "fopen", "stat"]:
+        b, a = col("base", call, "ab_added_ns"), col("agent", call, "ab_added_ns")
+        ratio = lambda cfg: med([float(runs[(r, cfg, call)]["ab_added_ns"]) / float(runs[(r, cfg, call)]["ab_floor_ns"])
+                                 for r in rounds if (r, cfg, call) in runs and "ab_added_ns" in runs[(r, cfg, call)]])
+        d = [float(runs[(r, "agent", call)]["ab_added_ns"]) - float(runs[(r, "base", call)]["ab_added_ns"])
+             for r in rounds if (r, "agent", call) in runs and (r, "base", call) in runs
+             and "ab_added_ns" in runs[(r, "agent", call)] and "ab_added_ns" in runs[(r, "base", call)]]
+        # noise: half the p25..p75 width of each configuration's rounds, the larger one
+        noise = max((q(b, .75) - q(b, .25)) / 2, (q(a, .75) - q(a, .25)) / 2) if a and b else float("nan")
+        ok = "-" if not d else ("yes" if med(d) <= max(noise, 0) or q(d, .25) <= 0 else "NO")
+        brows.append([labels[call], f"{med(b):+.1f}", f"{med(a):+.1f}", f"{ratio('base'):.2f}",
+                      f"{ratio('agent'):.2f}", f"{med(d):+.1f} ({q(d, .25):+.1f}..{q(d, .75):+.1f})",
+                      f"{noise:.1f}", ok])
+    print()
+    print(f"== base {base_rev} vs new {new_rev}: the same table's A/B, both agents in every round, "
+          f"interleaved; medians over {len(rounds)} rounds ==")
+    table(bhdr, brows)
+    print("new-base: per round, the new agent's +ns minus the base's; no slower: its median within the "
+          "noise (half the p25..p75 width of either agent's rounds), or the new agent faster in at "
+          "least a quarter of the rounds.")
 ub = [f"{call} {med(col('untraced', call, 'ab_added_ns')):+.1f}" for call in ["pread", "fopen"]]
 cold = [f"{call} {med(col('agent', call, 'ab_cold_added_ns')):+.0f}" for call in ["marker", "pread", "fopen"]]
 flt = med(col("agent", "pread", "ab_cold_minflt"))
@@ -422,9 +523,9 @@ fi
 if want startup; then
     echo "startup: /bin/true x $STARTUP_N x 3 ..." >&2
     say "== start-up: /bin/true, $STARTUP_N spawns per configuration, interleaved =="
-    # twice: output on the disk (/tmp here) and on tmpfs (/dev/shm): creating the two files
-    # of a process is most of the cost where file creation is slow (ext4 on this VM: 0.4-0.7
-    # ms per openat(O_CREAT), strace -T)
+    # twice: output on the disk ($TMP's file system) and on tmpfs (/dev/shm): creating the
+    # two files of a process is most of the cost where file creation is slow (bench/NOTES.md,
+    # row 29)
     for where in "$TMP/startup-out" /dev/shm/traceagent-bench-$$; do
     line=$("$BB/startup" "$AGENT" "$NOPAGENT" "$STARTUP_N" "$where" /bin/true)
     fs=$(df -T "$(dirname "$where")" 2>/dev/null | awk 'NR==2 {print $2}')
@@ -588,8 +689,9 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$ROOT/bench/results"
     suffix=""
     [ "$QUICK" = 1 ] && suffix="-quick"
-    [ "$PIECES" != "table drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    [ "$PIECES" != "layout table drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
     dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
     cp "$REPORT" "$dest"
     echo "bench: results in ${dest#$ROOT/}" >&2
 fi
+[ $LAYOUT_FAILED = 0 ] || { echo "bench: the layout check failed (see above)" >&2; exit 1; }
