@@ -354,7 +354,9 @@ static const char *own_dir(void)
     Dl_info di;
     if (dir[0] || !dladdr((void *)own_dir, &di) || !di.dli_fname)
         return dir;
-    char *r = realpath(di.dli_fname, NULL);
+    /* the name LD_PRELOAD gave, when absolute (no system call: this runs in every
+     * process's start-up); else resolved */
+    char *r = di.dli_fname[0] == '/' ? strdup(di.dli_fname) : realpath(di.dli_fname, NULL);
     if (!r)
         return dir;
     char *slash = strrchr(r, '/');
