@@ -89,20 +89,25 @@ static long parse_list(const char *s, const char *const *words, int n, int allow
 struct words {
     const char *var;
     const char *expect;
-    char val[1024];
+    const char *val; /* interned, "" when not set */
     int set, unknown;
 };
 static struct words trace_w = {"TRACEAGENT_TRACE",
                                "expected a comma list of posix, stdio, hdf5, cuda, gpu, "
-                               "markers, all (or a category a plug-in adds)", {0}, 0, 0};
+                               "markers, all (or a category a plug-in adds)", "", 0, 0};
 static struct words export_w = {"TRACEAGENT_EXPORT",
                                 "expected a comma list of json, stats, lttng (or an "
-                                "exporter a plug-in adds)", {0}, 0, 0};
+                                "exporter a plug-in adds)", "", 0, 0};
+static const char *setting_var; /* the name set_key reports a bad value under */
 static const char *keep_words(struct words *w, const char *val, int unknown)
 {
-    if (unknown && strlen(val) >= sizeof w->val)
-        return w->expect;
-    ta_fmt(w->val, sizeof w->val, "%s", val);
+    uint32_t id = ta_intern_cstr(val);
+    if (!id)
+        return unknown ? w->expect : NULL; /* the string table is full: the known words */
+    w->val = ta_str(id);
+    /* a word found bad later is reported under the name it came by (a config file's key) */
+    if (setting_var && ta_intern_cstr(setting_var))
+        w->var = ta_str(ta_intern_cstr(setting_var));
     w->set = 1;
     w->unknown = unknown;
     return NULL;
@@ -160,9 +165,12 @@ static const char *set_trace(const char *val)
 }
 static const char *set_plugins(const char *val)
 {
-    if (strlen(val) >= sizeof ta_cfg.plugins)
-        return "too long";
-    strcpy(ta_cfg.plugins, val);
+    /* in the string table, not a buffer in ta_cfg: ta_cfg is cleared in every process's
+     * start-up, and each of its pages is a page fault there */
+    uint32_t id = ta_intern_cstr(val);
+    if (*val && !id)
+        return "cannot be kept (the string table is full)";
+    ta_cfg.plugins = ta_str(id);
     return NULL;
 }
 static const char *set_buffer_kb(const char *val)
@@ -267,6 +275,7 @@ static const struct key keys[] = {
 
 static int set_key(const struct key *k, const char *var, const char *val)
 {
+    setting_var = var;
     const char *why = k->set(val);
     if (why)
         bad(var, val, why);

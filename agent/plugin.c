@@ -9,7 +9,7 @@
  * without a lock, and nothing is ever removed. */
 #include <dlfcn.h>
 #include <limits.h>
-#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,15 @@ const char *ta_cat_names[TA_CAT_MAX] = {"posix", "stdio", "hdf5", "cuda",
                                         "gpu",   "marker", "agent"};
 _Atomic int ta_ncats = TA_CAT_N;
 
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Registration is rare and short: a spin lock (glibc's mutex would fault its code page
+ * in during every process's start-up, for three built-in families) */
+static _Atomic int reg_mu;
+static void reg_lock(void)
+{
+    while (atomic_exchange_explicit(&reg_mu, 1, memory_order_acquire))
+        sched_yield();
+}
+static void reg_unlock(void) { atomic_store_explicit(&reg_mu, 0, memory_order_release); }
 
 /* ------------------------------------------------------------------------------------ */
 /* Families */
@@ -93,11 +101,11 @@ static int add_family(const struct ta_family *f)
         return -1;
     }
     const char *cname = c.cat ? c.cat : c.name;
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     int n = atomic_load_explicit(&nfams, memory_order_relaxed);
     int cat = cat_find(cname);
     if (n == TA_MAX_FAMILIES || (cat < 0 && ta_ncats == TA_CAT_MAX)) {
-        pthread_mutex_unlock(&reg_mu);
+        reg_unlock();
         ta_warn("plug-in: no room for family %s (at most %d families, %d categories)",
                 c.name, TA_MAX_FAMILIES, TA_CAT_MAX);
         return -1;
@@ -119,7 +127,7 @@ static int add_family(const struct ta_family *f)
     int now = ready;
     if (now)
         nready = n + 1;
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     if (now)
         family_start(n);
     return cat;
@@ -127,6 +135,9 @@ static int add_family(const struct ta_family *f)
 
 void ta_families_hook(enum ta_hook h)
 {
+    /* a fork while another thread registered: that thread is not in the child */
+    if (h == TA_HOOK_AFTER_FORK_CHILD)
+        atomic_store_explicit(&reg_mu, 0, memory_order_relaxed);
     int n = atomic_load_explicit(&nfams, memory_order_acquire);
     for (int i = 0; i < n; i++) {
         const struct ta_family *f = &fams[i];
@@ -168,17 +179,17 @@ static int exp_add(const struct ta_exporter *e, uint32_t bit)
                 "unknown size; not added");
         return -1;
     }
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     int n = atomic_load_explicit(&nexps, memory_order_relaxed);
     if (n == TA_MAX_EXPORTERS) {
-        pthread_mutex_unlock(&reg_mu);
+        reg_unlock();
         ta_warn("plug-in: no room for exporter %s (at most %d)", c.name, TA_MAX_EXPORTERS);
         return -1;
     }
     exps[n] = c;
     exp_bit[n] = bit;
     atomic_store_explicit(&nexps, n + 1, memory_order_release);
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     /* one added once recording runs (a plug-in dlopened by the program) starts now */
     if (!bit && atomic_load(&ta_active) && ta_config_exports(c.name))
         ta_drainer_add_exporter(&exps[n]);
@@ -225,10 +236,10 @@ static int add_source(const struct ta_source *s)
         ta_warn("plug-in: a source without a poll function, or of an unknown size; not added");
         return -1;
     }
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     int n = atomic_load_explicit(&ta_nsources, memory_order_relaxed);
     if (n == TA_MAX_SOURCES) {
-        pthread_mutex_unlock(&reg_mu);
+        reg_unlock();
         ta_warn("plug-in: no room for source %s (at most %d)", c.name ? c.name : "?",
                 TA_MAX_SOURCES);
         return -1;
@@ -236,7 +247,7 @@ static int add_source(const struct ta_source *s)
     srcs[n] = c;
     ta_source_list[n] = &srcs[n];
     atomic_store_explicit(&ta_nsources, n + 1, memory_order_release);
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     /* a source needs the drainer thread even if no thread of the program ever records */
     if (atomic_load(&ta_active))
         ta_drainer_ensure_thread();
@@ -338,10 +349,10 @@ void ta_plugins_init(void)
 #undef TA_EXPORTER
     }
     /* the families registered so far start now; later ones start as they register */
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     ready = 1;
     int from = nready, to = nready = atomic_load_explicit(&nfams, memory_order_relaxed);
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     for (int i = from; i < to; i++)
         family_start(i);
 }
@@ -354,9 +365,10 @@ static const char *own_dir(void)
     Dl_info di;
     if (dir[0] || !dladdr((void *)own_dir, &di) || !di.dli_fname)
         return dir;
-    /* the name LD_PRELOAD gave, when absolute (no system call: this runs in every
-     * process's start-up); else resolved */
-    char *r = di.dli_fname[0] == '/' ? strdup(di.dli_fname) : realpath(di.dli_fname, NULL);
+    /* the name LD_PRELOAD gave, when absolute: no system call and no malloc (this runs
+     * in every process's start-up, and a first malloc maps the heap and faults in
+     * malloc's code); a relative one is resolved */
+    char *r = di.dli_fname[0] == '/' ? (char *)di.dli_fname : realpath(di.dli_fname, NULL);
     if (!r)
         return dir;
     char *slash = strrchr(r, '/');
@@ -364,7 +376,8 @@ static const char *own_dir(void)
         memcpy(dir, r, (size_t)(slash - r + 1));
         dir[slash - r + 1] = 0;
     }
-    free(r);
+    if (r != di.dli_fname)
+        free(r);
     return dir;
 }
 
@@ -411,7 +424,7 @@ static void load_own(void)
 void ta_plugins_load(void)
 {
     load_own();
-    char *p = ta_cfg.plugins;
+    const char *p = ta_cfg.plugins ? ta_cfg.plugins : "";
     while (*p) {
         size_t len = strcspn(p, ":,");
         if (len) {

@@ -442,7 +442,7 @@ struct ta_config {
     int clock;            /* TRACEAGENT_CLOCK: enum ta_clock_choice */
     int secure;           /* AT_SECURE: nothing read, written or recorded */
     int trace_all;        /* TRACEAGENT_TRACE unset or `all`: plug-ins' categories too */
-    char plugins[4096];   /* TRACEAGENT_PLUGINS */
+    const char *plugins;  /* TRACEAGENT_PLUGINS (interned), or NULL */
 };
 enum ta_clock_choice { TA_CLOCK_AUTO, TA_CLOCK_TSC, TA_CLOCK_MONOTONIC };
 extern struct ta_config ta_cfg;
