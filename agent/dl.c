@@ -75,14 +75,7 @@ static void resolve_dl(void)
     dl_resolving = 0;
 }
 
-/* A fork while another thread held the lock or was telling: neither is in the child */
-static void dl_child(void);
-
-__attribute__((constructor(101))) static void dl_init(void)
-{
-    resolve_dl();
-    pthread_atfork(NULL, NULL, dl_child);
-}
+__attribute__((constructor(101))) static void dl_init(void) { resolve_dl(); }
 
 void *ta_dlopen_real(const char *file, int mode)
 {
@@ -384,13 +377,6 @@ static void check(int only)
     dl_busy = 0;
 }
 
-static void dl_child(void)
-{
-    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-    lock = fresh;
-    teller = 0; /* what another thread was telling: told by the child's next teller */
-}
-
 void ta_dl_poll(void) { check(-1); }
 
 /* A wrapper met an object it had not seen: the check, then, if another thread is telling
@@ -406,6 +392,25 @@ void ta_dl_sync(void)
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL); /* 50 ms at most */
     }
+}
+
+/* fork (core.c's handlers): what was loaded before the fork is told before it, and no
+ * thread is telling (a family's `loaded` half done, the allocator's locks held: the
+ * child would inherit them) or holds the lock when it happens. */
+void ta_dl_prefork(void)
+{
+    if (!dl_busy)
+        ta_dl_sync();
+    pthread_mutex_lock(&lock);
+}
+
+void ta_dl_postfork_parent(void) { pthread_mutex_unlock(&lock); }
+
+void ta_dl_postfork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    lock = fresh;
+    teller = 0; /* what a thread that timed the wait out was telling: the child's next */
 }
 
 void ta_wants_add(const struct ta_family *f)

@@ -518,5 +518,8 @@ void *ta_resolve_for(const char *name, const void *caller);
 void ta_wants_add(const struct ta_family *f);
 void ta_dl_poll(void); /* not from a signal handler: it may call into the loader */
 void ta_dl_sync(void); /* the check, then a bounded wait for another thread telling */
+void ta_dl_prefork(void);  /* fork handlers (core.c): tell before, no teller across */
+void ta_dl_postfork_parent(void);
+void ta_dl_postfork_child(void);
 
 #endif
