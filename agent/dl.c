@@ -358,8 +358,12 @@ static void check(int only)
     if (only < 0) {
         unsigned long long c[2] = {0, 0};
         dl_iterate_phdr(count_cb, c);
+        /* nothing loaded or unloaded since, and nothing queued left untold (a teller at
+         * work; one that was in the parent of this fork: then this thread tells) */
         if (c[0] == atomic_load_explicit(&seen_adds, memory_order_relaxed) &&
-            c[1] == atomic_load_explicit(&seen_subs, memory_order_relaxed))
+            c[1] == atomic_load_explicit(&seen_subs, memory_order_relaxed) &&
+            atomic_load_explicit(&queued, memory_order_relaxed) ==
+                atomic_load_explicit(&done, memory_order_relaxed))
             return;
     }
     dl_busy = 1;

@@ -12,7 +12,8 @@
 #            with RTLD_NOLOAD finds it (the name it was opened by is one of its names)
 #   dlerror  a plug-in's wrappers resolve their real functions (failed lookups among
 #            them): the program's dlerror() stays empty after its calls
-# and a deadlock a reviewer reproduced: a family's `loaded` calling into the loader while
+# that a family hears of a load within a drainer cycle when nothing else asks, and a
+# deadlock a reviewer reproduced: a family's `loaded` calling into the loader while
 # another thread, inside dlopen, registers a family.
 source "$(dirname "$0")/lib/common.sh"
 [ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
@@ -84,6 +85,13 @@ plug=
 same "a family's failed lookups leave no dlerror() to the program" \
     "dlerror after dlopen of libdlplug.so: none" TRACEAGENT_PLUGINS="$D/fam.so" -- \
     dlerror - "$D/lib/libdlplug.so" "$D/ns/libdlns.so"
+
+# no dlopen and no wrapped call after the load: the drainer's cycle tells the family
+timeout 30 env TRACEAGENT_OUTPUT="$TMP/ot" TRACEAGENT_PLUGINS="$D/fam.so" LD_PRELOAD="$AGENT" \
+    "$D/bin/dl_prog" told "$D/fam.so" "$D/lib/libdlplug.so" > "$TMP/tt" 2>&1
+ms=$(sed -n 's/^told: told after \([0-9]*\) ms$/\1/p' "$TMP/tt")
+check "a load told within a drainer cycle, without another dlopen ($(tail -1 "$TMP/tt"); < 500 ms on a loaded machine)" \
+    test -n "$ms" -a "${ms:-9999}" -lt 500
 
 # the deadlock: at most 30 s (it never ends when it happens)
 timeout 30 env TRACEAGENT_OUTPUT="$TMP/od" TRACEAGENT_PLUGINS="$D/slow.so" LD_PRELOAD="$AGENT" \

@@ -13,8 +13,12 @@
 
 static const char *const wants[] = {DL_WANTS, NULL};
 static struct ta_op *ops[] = {NULL};
+/* how many objects this family was told of (the program reads it: `told` mode) */
+__attribute__((visibility("default"))) volatile int dl_fam_told;
+
 static void loaded(const char *path, void *h)
 {
+    dl_fam_told++;
 #ifdef DL_SLOW
     usleep(300000);
 #endif

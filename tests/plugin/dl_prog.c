@@ -7,11 +7,14 @@
  *   dlerror FN LIB...  dlopen each LIB (RTLD_GLOBAL), dlerror() after each; then the last
  *                      one's FN(label, 1, 1000, out, cap) ("-": none), dlerror() after it
  *   threads LIB1 LIB2  LIB1 from this thread, LIB2 from another 100 ms later (deadlock)
+ *   told FAM LIB       (traced, FAM a family plug-in that wants LIB) dlopen LIB, then no
+ *                      dlopen and no wrapped call: how long until FAM was told of it
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void say(const char *what, void *h)
@@ -77,6 +80,27 @@ int main(int argc, char **argv)
             const char *e = dlerror();
             printf("%s\ndlerror after the calls: %s\n", out, e ? e : "none");
         }
+    } else if (!strcmp(mode, "told") && argc > 3) {
+        write(1, "start\n", 6); /* a call the agent records: its drainer runs */
+        void *fam = dlopen(argv[2], RTLD_NOW | RTLD_NOLOAD);
+        volatile int *told = fam ? (volatile int *)dlsym(fam, "dl_fam_told") : NULL;
+        if (!told) {
+            printf("told: the family is not loaded\n");
+            return 1;
+        }
+        int before = *told;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (!dlopen(argv[3], RTLD_NOW | RTLD_LOCAL))
+            return 1;
+        int ms = 0;
+        for (; ms < 2000 && *told == before; ms++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("told: %s after %.0f ms\n", *told > before ? "told" : "not told",
+               (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
     } else if (!strcmp(mode, "threads") && argc > 3) {
         second = argv[3];
         pthread_t t;
