@@ -401,19 +401,30 @@ void ta_dl_sync(void)
 /* fork (core.c's handlers): what was loaded before the fork is told before it, and no
  * thread is telling (a family's `loaded` half done, the allocator's locks held: the
  * child would inherit them) or holds the lock when it happens. */
+static int prefork_locked; /* the forking thread's; one fork at a time (core.c) */
 void ta_dl_prefork(void)
 {
-    if (!dl_busy)
-        ta_dl_sync();
+    if (dl_busy) /* a fork from a family's `loaded`, or a signal handler in a check (the
+                  * lock may be this thread's): the child resets it anyway */
+        return;
+    ta_dl_sync();
     pthread_mutex_lock(&lock);
+    prefork_locked = 1;
 }
 
-void ta_dl_postfork_parent(void) { pthread_mutex_unlock(&lock); }
+void ta_dl_postfork_parent(void)
+{
+    if (prefork_locked) {
+        prefork_locked = 0;
+        pthread_mutex_unlock(&lock);
+    }
+}
 
 void ta_dl_postfork_child(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     lock = fresh;
+    prefork_locked = 0;
     teller = 0; /* what a thread that timed the wait out was telling: the child's next */
 }
 
