@@ -161,8 +161,8 @@ bool ta_syscall_patcher(void)
  * object is unloaded (dl.c bumps ta_dl_gen, at the latest before the next dlopen: a new
  * object may take the old one's address, and its constructors may call a wrapper).
  *
- * A caller not in the segment cache may be a new object: dl.c's check runs first
- * (ta_dl_sync), so that a family has been told of a library loaded since the last check
+ * A caller not in the segment cache may be a new object, a name not in the table may be
+ * defined by one: dl.c's check runs first (ta_dl_sync), so that a family has been told of a library loaded since the last check
  * before its wrapper looks for that copy (wrappers never wait for the next dlopen). The
  * table's keys are the name's pointer, not its text: `name` is a string with static
  * storage (a literal), as the interface says. */
@@ -465,6 +465,8 @@ void *ta_resolve_for(const char *name, const void *caller)
             ta_resolve_interposer(asker);
         return resolve_slow(name, NULL);
     }
+    bool synced = false;
+again:;
     unsigned gen = atomic_load_explicit(&ta_dl_gen, memory_order_acquire);
     uintptr_t a = (uintptr_t)caller;
     struct link_map *lm = NULL;
@@ -480,6 +482,7 @@ void *ta_resolve_for(const char *name, const void *caller)
             return NULL;
         /* a new object, perhaps: its family told first; an unload seen moves the gen */
         ta_dl_sync();
+        synced = true;
         unsigned g2 = atomic_load_explicit(&ta_dl_gen, memory_order_acquire);
         if (g2 != gen)
             caller_forget(gen = g2);
@@ -510,6 +513,15 @@ void *ta_resolve_for(const char *name, const void *caller)
         return fn;
     if (!in_agent((void *)asker))
         ta_resolve_interposer(asker);
+    /* a name not asked for by this object yet: its definition may be in a library loaded
+     * since the last check (the families told first); an unload seen meanwhile may have
+     * taken lm: then from the start */
+    if (!resolving && !synced) {
+        ta_dl_sync();
+        synced = true;
+        if (atomic_load_explicit(&ta_dl_gen, memory_order_acquire) != gen)
+            goto again;
+    }
     fn = resolve_slow(name, lm);
     if (fn && (t = rt_current(gen)))
         rt_put(t, lm, name, fn);
