@@ -197,6 +197,7 @@ _Atomic int ta_end_signal;
 static void on_fork_prepare(void)
 {
     ta_guard++;
+    ta_dl_prefork(); /* families told of every library loaded before the fork */
     ta_families_hook(TA_HOOK_BEFORE_FORK);
     ta_drainer_prefork();
     ta_thread_prefork();
@@ -206,6 +207,7 @@ static void on_fork_parent(void)
 {
     ta_thread_postfork_parent();
     ta_drainer_postfork_parent();
+    ta_dl_postfork_parent();
     ta_guard--;
 }
 
@@ -213,6 +215,7 @@ static void on_fork_child(void)
 {
     ta_proc.pid = (int)getpid();
     ta_proc.ppid = (int)getppid();
+    ta_dl_postfork_child();
     ta_thread_postfork_child();
     ta_drainer_after_fork_child();
     ta_families_hook(TA_HOOK_AFTER_FORK_CHILD);

@@ -2,26 +2,45 @@
  *
  * A family names the libraries it wants (`wants`: sonames, or patterns with '*'); it is
  * told of each one loaded (`loaded(path, handle)`) once per object: at registration for
- * those already there, and after every dlopen that brings one in. So dlopen is wrapped
- * (dlmopen too): nothing is recorded, the call goes to glibc's, and after a successful
- * load the dynamic linker's count of loaded objects (dl_iterate_phdr's dlpi_adds, read at
- * the first object: one call, no walk) says whether anything is new. A program that
- * dlopens a lot (Python: one dlopen per extension module, most of them already loaded)
- * pays that one check; nothing when no family wants anything.
+ * those already there, and later when a check finds new objects. A check compares the
+ * dynamic linker's count of loaded and unloaded objects (dl_iterate_phdr's dlpi_adds and
+ * dlpi_subs, read at the first object: one call, no walk) with the counts at the last
+ * check; only when they moved are the objects scanned. It runs
+ *   - before each dlopen and dlmopen of the program (below),
+ *   - once per drainer cycle (ta_dl_poll: at most 4 ms apart) and before the final drain,
+ *   - when a wrapper asks ta_resolve_for from an object it has not seen (ta_dl_sync): a
+ *     family's wrappers find their callers lazily and never wait for a dlopen to be told.
+ * So a family hears of a load at the program's next dlopen, or within one drainer cycle,
+ * or at the first wrapped call from the new object, whichever comes first. Nothing at
+ * all when no family wants anything and resolve.c's caches are empty (Python dlopens at
+ * every import).
  *
- * A wrapped dlopen makes the agent glibc's "caller": the caller's DT_RUNPATH or DT_RPATH
- * (and $ORIGIN in it) would no longer be searched for a bare name. So a bare name that
- * the caller's object has a search path for is looked for there first, as the dynamic
- * linker would (an object of that name already loaded is taken as it is).
+ * dlopen and dlmopen are not wrapped in C: glibc takes its "caller" from the return
+ * address (DT_RUNPATH/DT_RPATH of the calling object, $ORIGIN, the namespace, the names
+ * an object is known by). A wrapper that called the real dlopen would make the agent the
+ * caller. So each is an assembly stub that saves the argument registers, calls
+ * ta_dl_before (the check; it returns the real function), restores the registers and the
+ * stack as they were and jumps: glibc sees the program's own return address. The check
+ * cannot run after the real call, hence the other places above; an unload is seen before
+ * the next dlopen maps anything where the old object was, so resolve.c's caches are
+ * dropped (ta_dl_gen) before a new object's constructors can ask.
  *
- * The real dlopen is found with dlsym(RTLD_NEXT), which may allocate (FIELD_NOTES): an
- * allocator that dlopens meanwhile finds it NULL and gets NULL (dlerror unchanged), never
- * a call through NULL. It is resolved in a constructor, before the program runs. */
+ * The agent never calls into the loader (dlopen, dlsym, dlclose, a family's `loaded`)
+ * while holding its lock: a thread inside dlopen holds glibc's loader lock while its
+ * constructors run, and one of them may register a family (ta_wants_add) and wait for
+ * ours. What to tell is queued under the lock; one thread at a time (the teller) tells
+ * it with the lock released, so a family's `loaded` calls come one at a time, in load
+ * order, and another thread never waits for the teller (except ta_dl_sync, boundedly).
+ *
+ * The real functions are found with dlsym(RTLD_NEXT), which may allocate (FIELD_NOTES):
+ * an allocator that dlopens meanwhile gets NULL and a dlerror message, never a call
+ * through NULL. They are resolved in a constructor, before the program runs. */
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "ta.h"
 
@@ -50,19 +69,13 @@ static void resolve_dl(void)
         atomic_store_explicit(&real_dlopen, o, memory_order_release);
     if (m)
         atomic_store_explicit(&real_dlmopen, m, memory_order_release);
+    if (!o || !m)
+        dlerror(); /* not the program's to see */
     errno = saved;
     dl_resolving = 0;
 }
 
-/* A fork while another thread held the lock (inside a dlopen): the child's copy is held by
- * a thread it does not have */
-static void dl_child(void);
-
-__attribute__((constructor(101))) static void dl_init(void)
-{
-    resolve_dl();
-    pthread_atfork(NULL, NULL, dl_child);
-}
+__attribute__((constructor(101))) static void dl_init(void) { resolve_dl(); }
 
 void *ta_dlopen_real(const char *file, int mode)
 {
@@ -80,9 +93,12 @@ void *ta_dlopen_real(const char *file, int mode)
 /* Wanted libraries                                                                      */
 
 static const struct ta_family *fams[TA_MAX_FAMILIES];
-static _Atomic int nfams; /* families with wants; read without the lock by the wrapper */
-static pthread_mutex_t lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static _Atomic int nfams; /* families with wants; read without the lock by the checks */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned long long seen_adds, seen_subs; /* the counts at the last scan */
+/* this thread is in a check (or telling): a nested one (a family's `loaded` that dlopens,
+ * a signal handler) returns at once */
+static __thread int dl_busy __attribute__((tls_model("initial-exec")));
 
 /* Objects already told about, with the families told (bit per family) */
 #define MAX_TOLD 1024
@@ -92,6 +108,21 @@ static struct told {
     uint32_t mask;
 } told[MAX_TOLD];
 static int ntold;
+
+/* What is to be told, queued under the lock, told by the teller without it. The path is
+ * copied: the link map's string goes away with an object unloaded meanwhile. */
+#define QUEUE 64
+struct pending {
+    int fam;
+    uintptr_t addr;      /* dlpi_addr: its told[] entry */
+    uint32_t hash;
+    const void *inside;  /* an address in the object (its first PT_LOAD): dladdr1 */
+    char path[4096];
+};
+static struct pending *queue; /* QUEUE entries, mapped at the first one */
+static unsigned qhead, qtail; /* under the lock; an entry is free once qhead passed it */
+static int teller;            /* a thread is telling (under the lock) */
+static _Atomic unsigned queued, done; /* for ta_dl_sync: all told when equal */
 
 /* '*' matches any run of characters (also none); everything else itself */
 static bool glob(const char *p, const char *s)
@@ -138,6 +169,7 @@ struct scan {
     unsigned long long adds, subs;
     struct {
         uintptr_t addr;
+        const void *inside;
         const char *name;   /* the link map's own string */
         const char *soname; /* in the object's own string table; NULL: none */
     } obj[MAX_SCAN];
@@ -171,7 +203,12 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *data)
     s->adds = info->dlpi_adds;
     s->subs = info->dlpi_subs;
     if (s->n < MAX_SCAN && info->dlpi_name && info->dlpi_name[0]) {
+        const void *inside = NULL;
+        for (int k = 0; k < info->dlpi_phnum && !inside; k++)
+            if (info->dlpi_phdr[k].p_type == PT_LOAD)
+                inside = (const void *)(info->dlpi_addr + info->dlpi_phdr[k].p_vaddr);
         s->obj[s->n].addr = info->dlpi_addr;
+        s->obj[s->n].inside = inside;
         s->obj[s->n].name = info->dlpi_name;
         s->obj[s->n++].soname = phdr_soname(info);
     }
@@ -186,10 +223,10 @@ static int count_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1; /* the counts are the same in every entry: the first will do */
 }
 
-/* Tell family `only` (or every family when only < 0) of the wanted objects it was not
- * told of. Called with the lock; the families' `loaded` runs with it held (it may dlopen,
- * dlsym: the lock is recursive). */
-static void tell(int only)
+/* With the lock: scan, forget what was unloaded, queue what family `only` (or every
+ * family when only < 0) was not told of. dl_iterate_phdr takes only glibc's list lock,
+ * which no thread holds while it waits for ours. */
+static void scan_and_queue(int only)
 {
     static struct scan s; /* under the lock: too big for a thread's stack */
     s.n = 0;
@@ -207,11 +244,16 @@ static void tell(int only)
         ntold = k;
         atomic_fetch_add(&ta_dl_gen, 1);
     }
-    atomic_store(&seen_adds, s.adds);
-    atomic_store(&seen_subs, s.subs);
+    /* full: something could not be queued; the counts are left as they were, so that the
+     * next check scans again */
+    bool full = false;
     int nf = atomic_load(&nfams);
     int lo = only < 0 ? 0 : only, hi = only < 0 ? nf : only + 1;
-    for (int j = 0; j < s.n; j++) {
+    if (hi > lo && !queue && !(queue = ta_sys_mmap(QUEUE * sizeof *queue))) {
+        full = true;
+        hi = lo;
+    }
+    for (int j = 0; j < s.n && !full; j++) {
         const char *path = s.obj[j].name;
         const char *base = strrchr(path, '/');
         base = base ? base + 1 : path;
@@ -224,28 +266,166 @@ static void tell(int only)
             const struct ta_family *f = fams[i];
             if ((t && (t->mask & (1u << i))) || !wanted(f, base, s.obj[j].soname))
                 continue;
+            if (qtail - qhead >= QUEUE || strlen(path) >= sizeof queue->path ||
+                (!t && ntold >= MAX_TOLD)) {
+                full = true;
+                break;
+            }
             if (!t) {
-                if (ntold >= MAX_TOLD)
-                    break;
                 t = &told[ntold++];
                 t->addr = s.obj[j].addr;
                 t->hash = h;
                 t->mask = 0;
             }
             t->mask |= 1u << i;
-            /* RTLD_NOLOAD: a reference the family keeps, so that what it took from the
-             * object stays valid (the object is not unloaded under it) */
-            void *handle = ta_dlopen_real(path, RTLD_LAZY | RTLD_NOLOAD);
-            ta_debug("%s: %s is loaded", f->name, path);
-            f->loaded(path, handle);
+            struct pending *p = &queue[qtail++ % QUEUE];
+            p->fam = i;
+            p->addr = s.obj[j].addr;
+            p->hash = h;
+            p->inside = s.obj[j].inside;
+            strcpy(p->path, path);
+            atomic_fetch_add(&queued, 1);
         }
+    }
+    atomic_store(&seen_subs, s.subs); /* unloads are handled */
+    if (!full && only < 0)
+        atomic_store(&seen_adds, s.adds);
+    else if (full)
+        atomic_store(&seen_adds, ~0ull);
+}
+
+/* A reference to the object the entry names, in its own namespace (glibc's handle is its
+ * link map), or NULL: unloaded meanwhile, or not (yet) loaded to the end. Waits for a
+ * dlopen under way in another thread (the loader's lock). */
+static void *reference(const struct pending *p)
+{
+    Dl_info info;
+    struct link_map *lm = NULL;
+    if (!p->inside || !dladdr1(p->inside, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm ||
+        !lm->l_name || strcmp(lm->l_name, p->path) != 0)
+        return NULL;
+    Lmid_t ns = LM_ID_BASE;
+    if (dlinfo(lm, RTLD_DI_LMID, &ns) != 0)
+        return NULL;
+    dlmopen_fn m = atomic_load_explicit(&real_dlmopen, memory_order_acquire);
+    void *h = m ? m(ns, p->path, RTLD_LAZY | RTLD_NOLOAD)
+                : ns == LM_ID_BASE ? ta_dlopen_real(p->path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    if (h && h != (void *)lm) {
+        dlclose(h); /* another object of that path: not the one scanned */
+        h = NULL;
+    }
+    return h;
+}
+
+/* With the lock, as the teller: tell everything queued, one at a time, the lock released
+ * around each call. Returns with the lock, no longer the teller. */
+static void tell_queued(void)
+{
+    while (qhead != qtail) {
+        struct pending *p = &queue[qhead % QUEUE]; /* not reused before qhead passes it */
+        pthread_mutex_unlock(&lock);
+        const struct ta_family *f = fams[p->fam];
+        /* RTLD_NOLOAD: a reference the family keeps, so that what it took from the
+         * object stays valid (the object is not unloaded under it) */
+        void *handle = reference(p);
+        if (handle) {
+            ta_debug("%s: %s is loaded", f->name, p->path);
+            f->loaded(p->path, handle);
+        }
+        dlerror(); /* a failed lookup of the agent's or the family's: not the program's */
+        pthread_mutex_lock(&lock);
+        if (!handle) /* not told: again at a later check, should it be there */
+            for (int i = 0; i < ntold; i++)
+                if (told[i].addr == p->addr && told[i].hash == p->hash)
+                    told[i].mask &= ~(1u << p->fam);
+        qhead++;
+        atomic_fetch_add(&done, 1);
+    }
+    teller = 0;
+}
+
+/* The check. `only`: registration of family `only` (its objects, whatever the counts). */
+static void check(int only)
+{
+    int nf = atomic_load_explicit(&nfams, memory_order_acquire);
+    if (ta_likely(nf == 0) && !ta_resolve_for_used())
+        return;
+    if (dl_busy) {
+        if (only >= 0) /* a family registered from a family's `loaded`: a later check */
+            atomic_store(&seen_adds, ~0ull);
+        return;
+    }
+    if (only < 0) {
+        unsigned long long c[2] = {0, 0};
+        dl_iterate_phdr(count_cb, c);
+        /* nothing loaded or unloaded since, and nothing queued left untold (a teller at
+         * work; one that was in the parent of this fork: then this thread tells) */
+        if (c[0] == atomic_load_explicit(&seen_adds, memory_order_relaxed) &&
+            c[1] == atomic_load_explicit(&seen_subs, memory_order_relaxed) &&
+            atomic_load_explicit(&queued, memory_order_relaxed) ==
+                atomic_load_explicit(&done, memory_order_relaxed))
+            return;
+    }
+    dl_busy = 1;
+    int saved = errno;
+    ta_guard++;
+    pthread_mutex_lock(&lock);
+    scan_and_queue(only);
+    if (!teller && qhead != qtail) {
+        teller = 1;
+        tell_queued();
+    }
+    pthread_mutex_unlock(&lock);
+    ta_guard--;
+    errno = saved;
+    dl_busy = 0;
+}
+
+void ta_dl_poll(void) { check(-1); }
+
+/* A wrapper met an object it had not seen: the check, then, if another thread is telling
+ * what this one found queued, a bounded wait for it (the teller may itself wait for the
+ * loader's lock, which this thread may hold: inside a constructor). */
+void ta_dl_sync(void)
+{
+    check(-1);
+    if (dl_busy)
+        return;
+    unsigned want = atomic_load(&queued);
+    for (int i = 0; i < 500 && (int)(atomic_load(&done) - want) < 0; i++) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL); /* 50 ms at most */
     }
 }
 
-static void dl_child(void)
+/* fork (core.c's handlers): what was loaded before the fork is told before it, and no
+ * thread is telling (a family's `loaded` half done, the allocator's locks held: the
+ * child would inherit them) or holds the lock when it happens. */
+static int prefork_locked; /* the forking thread's; one fork at a time (core.c) */
+void ta_dl_prefork(void)
 {
-    pthread_mutex_t fresh = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+    if (dl_busy) /* a fork from a family's `loaded`, or a signal handler in a check (the
+                  * lock may be this thread's): the child resets it anyway */
+        return;
+    ta_dl_sync();
+    pthread_mutex_lock(&lock);
+    prefork_locked = 1;
+}
+
+void ta_dl_postfork_parent(void)
+{
+    if (prefork_locked) {
+        prefork_locked = 0;
+        pthread_mutex_unlock(&lock);
+    }
+}
+
+void ta_dl_postfork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     lock = fresh;
+    prefork_locked = 0;
+    teller = 0; /* what a thread that timed the wait out was telling: the child's next */
 }
 
 void ta_wants_add(const struct ta_family *f)
@@ -260,182 +440,89 @@ void ta_wants_add(const struct ta_family *f)
         ta_resolve_interposer(in_family[i]);
     if (!f->wants || !f->loaded)
         return;
-    ta_guard++;
     pthread_mutex_lock(&lock);
     int i = atomic_load(&nfams);
     if (i < TA_MAX_FAMILIES) {
         fams[i] = f;
         atomic_store(&nfams, i + 1);
-        tell(i);
-    } else {
+    }
+    pthread_mutex_unlock(&lock);
+    if (i >= TA_MAX_FAMILIES) {
         ta_warn("%s: too many families want libraries; not told of later loads", f->name);
-    }
-    pthread_mutex_unlock(&lock);
-    ta_guard--;
-}
-
-/* After a successful dlopen: anything new for the families, anything gone from under
- * resolve.c's caches? (An object unloaded by dlclose is seen here, at the next dlopen:
- * before anything new can be mapped where it was.) */
-static void after_load(void)
-{
-    int nf = atomic_load_explicit(&nfams, memory_order_acquire);
-    if (ta_likely(nf == 0) && !ta_resolve_for_used())
         return;
-    unsigned long long c[2] = {0, 0};
-    dl_iterate_phdr(count_cb, c);
-    if (c[0] == atomic_load_explicit(&seen_adds, memory_order_relaxed) &&
-        c[1] == atomic_load_explicit(&seen_subs, memory_order_relaxed))
-        return;
-    int saved = errno;
-    ta_guard++;
-    pthread_mutex_lock(&lock);
-    if (nf) {
-        tell(-1);
-    } else {
-        if (c[1] != atomic_load(&seen_subs))
-            atomic_fetch_add(&ta_dl_gen, 1);
-        atomic_store(&seen_adds, c[0]);
-        atomic_store(&seen_subs, c[1]);
     }
-    pthread_mutex_unlock(&lock);
-    ta_guard--;
-    errno = saved;
+    /* those loaded now; the later ones at the checks (another thread telling at this
+     * moment tells them, or this one) */
+    check(i);
+    ta_dl_sync();
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* The caller's search path for a bare name                                               */
+/* dlopen, dlmopen: the check, then a tail jump to glibc's                                */
 
-/* DT_RUNPATH, else DT_RPATH, of the object at `caller`; NULL when none (then glibc's own
- * search, with the agent as the caller, is the caller's: the executable's path and the
- * system's) */
-static const char *caller_path(const void *caller, struct link_map **lmp)
+/* No real function (the constructor's dlsym is still under way on this thread: an
+ * allocator that dlopens): NULL, with a dlerror message when one can be had. */
+static __thread int dl_none_busy __attribute__((tls_model("initial-exec")));
+static void *dl_unavailable(void)
 {
-    Dl_info info;
-    struct link_map *lm = NULL;
-    if (!caller || !dladdr1(caller, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
-        return NULL;
-    const char *strtab = NULL;
-    uintptr_t runpath = 0, rpath = 0;
-    bool has_run = false, has_r = false;
-    for (const ElfW(Dyn) *d = lm->l_ld; d && d->d_tag != DT_NULL; d++) {
-        if (d->d_tag == DT_STRTAB) {
-            uintptr_t p = d->d_un.d_ptr;
-            strtab = (const char *)(p < lm->l_addr ? p + lm->l_addr : p);
-        } else if (d->d_tag == DT_RUNPATH) {
-            runpath = d->d_un.d_val;
-            has_run = true;
-        } else if (d->d_tag == DT_RPATH) {
-            rpath = d->d_un.d_val;
-            has_r = true;
-        }
-    }
-    if (!strtab || (!has_run && !has_r))
-        return NULL;
-    *lmp = lm;
-    return strtab + (has_run ? runpath : rpath);
-}
-
-/* A file `name` in one of the caller's search directories: its path in buf, or NULL */
-static const char *find_in_path(const char *sp, const struct link_map *lm, const char *name,
-                                char *buf, size_t cap)
-{
-    /* $ORIGIN: the directory of the caller's object (the executable's: /proc/self/exe is
-     * not read; an executable's own $ORIGIN is left to glibc) */
-    const char *obj = lm->l_name;
-    const char *slash = obj ? strrchr(obj, '/') : NULL;
-    size_t olen = slash ? (size_t)(slash - obj) : 0;
-    while (*sp) {
-        const char *end = strchr(sp, ':');
-        size_t len = end ? (size_t)(end - sp) : strlen(sp);
-        size_t n = 0;
-        bool ok = len > 0;
-        for (size_t i = 0; i < len && ok;) {
-            const char *tok = NULL;
-            size_t tl = 0;
-            if (!strncmp(sp + i, "$ORIGIN", 7) && (tl = 7))
-                tok = obj;
-            else if (!strncmp(sp + i, "${ORIGIN}", 9) && (tl = 9))
-                tok = obj;
-            if (tok) {
-                if (!olen || n + olen >= cap) {
-                    ok = false;
-                    break;
-                }
-                memcpy(buf + n, obj, olen);
-                n += olen;
-                i += tl;
-            } else if (sp[i] == '$') {
-                ok = false; /* $LIB, $PLATFORM: left to glibc */
-            } else {
-                if (n + 1 >= cap) {
-                    ok = false;
-                    break;
-                }
-                buf[n++] = sp[i++];
-            }
-        }
-        size_t nl = strlen(name);
-        if (ok && n + 1 + nl < cap) {
-            buf[n++] = '/';
-            memcpy(buf + n, name, nl + 1);
-            int fd = ta_sys_open(buf, O_RDONLY | O_CLOEXEC, 0);
-            if (fd >= 0) {
-                ta_sys_close(fd);
-                return buf;
-            }
-        }
-        if (!end)
-            break;
-        sp = end + 1;
+    if (!dl_none_busy) {
+        dl_none_busy = 1;
+        int saved = errno;
+        dlsym(RTLD_DEFAULT, "traceagent: dlopen called while it is being resolved");
+        errno = saved;
+        dl_none_busy = 0;
     }
     return NULL;
 }
 
-/* What glibc would open for the caller: `file` itself, or a path from the caller's
- * RUNPATH/RPATH when the name is bare and not loaded yet */
-static const char *as_caller(const char *file, int mode, const void *caller, char *buf,
-                             size_t cap)
+/* Called by the stubs below with the arguments saved: 0 dlopen, 1 dlmopen. Returns the
+ * function to jump to, never NULL. */
+__attribute__((used)) void *ta_dl_before(int which)
 {
-    if (!file || strchr(file, '/') || ta_guard)
-        return file;
-    struct link_map *lm = NULL;
-    const char *sp = caller_path(caller, &lm);
-    if (!sp)
-        return file;
-    /* an object of that name already loaded: glibc takes it before any search */
-    void *h = ta_dlopen_real(file, RTLD_LAZY | RTLD_NOLOAD);
-    if (h) {
-        dlclose(h);
-        return file;
-    }
-    const char *p = find_in_path(sp, lm, file, buf, cap);
-    return p ? p : file;
-}
-
-TA_EXPORT void *dlopen(const char *file, int mode)
-{
-    char buf[4096];
-    const char *f = as_caller(file, mode, __builtin_return_address(0), buf, sizeof buf);
-    void *h = ta_dlopen_real(f, mode);
-    if (h && !(mode & RTLD_NOLOAD))
-        after_load();
-    return h;
-}
-
-TA_EXPORT void *dlmopen(Lmid_t ns, const char *file, int mode)
-{
-    dlmopen_fn m = atomic_load_explicit(&real_dlmopen, memory_order_acquire);
-    if (ta_unlikely(!m)) {
+    void *fn = which ? (void *)atomic_load_explicit(&real_dlmopen, memory_order_acquire)
+                     : (void *)atomic_load_explicit(&real_dlopen, memory_order_acquire);
+    if (ta_unlikely(!fn)) {
         resolve_dl();
-        m = atomic_load_explicit(&real_dlmopen, memory_order_acquire);
-        if (!m)
-            return NULL;
+        fn = which ? (void *)atomic_load_explicit(&real_dlmopen, memory_order_acquire)
+                   : (void *)atomic_load_explicit(&real_dlopen, memory_order_acquire);
+        if (!fn)
+            return (void *)dl_unavailable;
     }
-    char buf[4096];
-    const char *f = as_caller(file, mode, __builtin_return_address(0), buf, sizeof buf);
-    void *h = m(ns, f, mode);
-    if (h && !(mode & RTLD_NOLOAD))
-        after_load();
-    return h;
+    /* before the real call, whose mode is not looked at: new objects for the families
+     * (their constructors have run: those of a load under way in another thread have
+     * not, and telling waits for it), unloads for resolve.c's caches */
+    check(-1);
+    return fn;
 }
+
+#if defined(__x86_64__) && !defined(__ILP32__)
+/* Entered with the stack 8 bytes off 16 (the return address); three pushes make the call
+ * aligned. %rdi, %rsi, %rdx: every argument of both (dlmopen takes three); the stack and
+ * every callee-saved register are as they came when the jump is taken. */
+#define DL_STUB(name, which)                                                                 \
+    __asm__(".text\n"                                                                        \
+            ".globl " #name "\n"                                                             \
+            ".type " #name ", @function\n" #name ":\n"                                       \
+            "  .cfi_startproc\n"                                                             \
+            "  pushq %rdi\n"                                                                 \
+            "  .cfi_adjust_cfa_offset 8\n"                                                   \
+            "  pushq %rsi\n"                                                                 \
+            "  .cfi_adjust_cfa_offset 8\n"                                                   \
+            "  pushq %rdx\n"                                                                 \
+            "  .cfi_adjust_cfa_offset 8\n"                                                   \
+            "  movl $" #which ", %edi\n"                                                     \
+            "  call ta_dl_before\n"                                                          \
+            "  popq %rdx\n"                                                                  \
+            "  .cfi_adjust_cfa_offset -8\n"                                                  \
+            "  popq %rsi\n"                                                                  \
+            "  .cfi_adjust_cfa_offset -8\n"                                                  \
+            "  popq %rdi\n"                                                                  \
+            "  .cfi_adjust_cfa_offset -8\n"                                                  \
+            "  jmp *%rax\n"                                                                  \
+            "  .cfi_endproc\n"                                                               \
+            ".size " #name ", .-" #name "\n")
+DL_STUB(dlopen, 0);
+DL_STUB(dlmopen, 1);
+#endif
+/* Elsewhere dlopen is not interposed (a C wrapper would be glibc's caller): families hear
+ * of loads at the drainer's cycle and at wrapped calls from new objects only. */

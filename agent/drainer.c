@@ -492,6 +492,9 @@ static void *drainer_main(void *arg)
         drain_cycle(0, &cycle_fill, SRC_POLL);
         ta_agent_stats.drainer_cpu_ns = thread_cpu_ns() + cpu_before;
         drain_release();
+        /* new libraries for the families, unloads for resolve.c's caches (dl.c): the
+         * dlopen stub checks before a load, this within one cycle after it */
+        ta_dl_poll();
         /* the main thread is gone: once no thread of the program is left either, end the
          * process as it would have ended without the drainer (every 50 ms at most) */
         if (main_tid && !atomic_load_explicit(main_tid, memory_order_acquire)) {
@@ -633,8 +636,10 @@ void ta_drainer_stop_and_flush(void)
     /* ranges the calling thread still has open are closed as unfinished */
     if (ta_self && !atomic_load(&abandoned))
         ta_close_open_ranges(ta_self);
-    if (!atomic_load(&abandoned))
+    if (!atomic_load(&abandoned)) {
+        ta_dl_poll(); /* a library loaded since the last check: its family hands over too */
         flush_all(ta_gettid(), 1);
+    }
     atomic_store(&flushing, 0);
 }
 

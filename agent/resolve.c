@@ -69,6 +69,9 @@ void *ta_resolve(const char *name)
             dlclose(h);
         }
     }
+    /* a name not defined (dlsym failed) leaves a dlerror message on this thread: not the
+     * program's to see (its own pending message, if any, went with the first dlsym) */
+    dlerror();
     errno = saved;
     ta_guard--;
     resolving = 0;
@@ -155,7 +158,14 @@ bool ta_syscall_patcher(void)
  *
  * A wrapper may ask on every call (HOT): a per-thread one-entry cache of the caller's
  * segment, then a lock-free table (object, name) -> function. Both are forgotten when an
- * object is unloaded (dl.c bumps ta_dl_gen): a new object may take the old one's address. */
+ * object is unloaded (dl.c bumps ta_dl_gen, at the latest before the next dlopen: a new
+ * object may take the old one's address, and its constructors may call a wrapper).
+ *
+ * A caller not in the segment cache may be a new object, a name not in the table may be
+ * defined by one: dl.c's check runs first (ta_dl_sync), so that a family has been told of a library loaded since the last check
+ * before its wrapper looks for that copy (wrappers never wait for the next dlopen). The
+ * table's keys are the name's pointer, not its text: `name` is a string with static
+ * storage (a literal), as the interface says. */
 
 extern _Atomic unsigned ta_dl_gen; /* dl.c */
 
@@ -330,6 +340,7 @@ static void *resolve_slow(const char *name, struct link_map *lm)
         p = search_deps(lm, name);
     if (!p)
         p = search_all(name);
+    dlerror(); /* as in ta_resolve */
     errno = saved;
     ta_guard--;
     resolving = 0;
@@ -366,6 +377,14 @@ static __thread struct {
     } way[CALLER_WAYS];
     unsigned gen, next;
 } caller_cache __attribute__((tls_model("initial-exec")));
+
+static void caller_forget(unsigned gen)
+{
+    for (int w = 0; w < CALLER_WAYS; w++)
+        caller_cache.way[w].hi = 0; /* empty */
+    atomic_signal_fence(memory_order_seq_cst);
+    caller_cache.gen = gen;
+}
 
 /* (object, name) -> function; write-once entries; a new table when ta_dl_gen moves */
 #define RT_SLOTS 512
@@ -446,15 +465,13 @@ void *ta_resolve_for(const char *name, const void *caller)
             ta_resolve_interposer(asker);
         return resolve_slow(name, NULL);
     }
+    bool synced = false;
+again:;
     unsigned gen = atomic_load_explicit(&ta_dl_gen, memory_order_acquire);
     uintptr_t a = (uintptr_t)caller;
     struct link_map *lm = NULL;
-    if (ta_unlikely(caller_cache.gen != gen)) {
-        for (int w = 0; w < CALLER_WAYS; w++)
-            caller_cache.way[w].hi = 0; /* empty */
-        atomic_signal_fence(memory_order_seq_cst);
-        caller_cache.gen = gen;
-    }
+    if (ta_unlikely(caller_cache.gen != gen))
+        caller_forget(gen);
     for (int w = 0; w < CALLER_WAYS; w++)
         if (a >= caller_cache.way[w].lo && a < caller_cache.way[w].hi) {
             lm = caller_cache.way[w].lm;
@@ -463,6 +480,12 @@ void *ta_resolve_for(const char *name, const void *caller)
     if (ta_unlikely(!lm)) {
         if (resolving)
             return NULL;
+        /* a new object, perhaps: its family told first; an unload seen moves the gen */
+        ta_dl_sync();
+        synced = true;
+        unsigned g2 = atomic_load_explicit(&ta_dl_gen, memory_order_acquire);
+        if (g2 != gen)
+            caller_forget(gen = g2);
         resolving = 1;
         ta_guard++;
         int saved = errno;
@@ -490,6 +513,15 @@ void *ta_resolve_for(const char *name, const void *caller)
         return fn;
     if (!in_agent((void *)asker))
         ta_resolve_interposer(asker);
+    /* a name not asked for by this object yet: its definition may be in a library loaded
+     * since the last check (the families told first); an unload seen meanwhile may have
+     * taken lm: then from the start */
+    if (!resolving && !synced) {
+        ta_dl_sync();
+        synced = true;
+        if (atomic_load_explicit(&ta_dl_gen, memory_order_acquire) != gen)
+            goto again;
+    }
     fn = resolve_slow(name, lm);
     if (fn && (t = rt_current(gen)))
         rt_put(t, lm, name, fn);

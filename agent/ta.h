@@ -581,7 +581,14 @@ void ta_dropped_add(const char *cause, uint64_t n);
 
 /* The real function for a caller's object (resolve.c) */
 void *ta_resolve_for(const char *name, const void *caller);
-/* Libraries families want (dl.c): told of those loaded now and at every later dlopen */
+/* Libraries families want (dl.c): told of those loaded now, and of later loads at the
+ * checks: before the program's next dlopen, once per drainer cycle (ta_dl_poll), at a
+ * wrapped call from an object not seen before (ta_dl_sync, from ta_resolve_for) */
 void ta_wants_add(const struct ta_family *f);
+void ta_dl_poll(void); /* not from a signal handler: it may call into the loader */
+void ta_dl_sync(void); /* the check, then a bounded wait for another thread telling */
+void ta_dl_prefork(void);  /* fork handlers (core.c): tell before, no teller across */
+void ta_dl_postfork_parent(void);
+void ta_dl_postfork_child(void);
 
 #endif

@@ -257,7 +257,11 @@ struct ta_family {
     void (*at_exit)(void);    /* after the final drain and the exporters' end */
     /* Libraries the family wants (sonames, or prefixes ending in '*': "libhdf5*.so*"),
      * NULL-terminated; `loaded` is called for each one loaded, at registration and at
-     * every later dlopen that brings one in (`path`: its file name; `handle`: for dlsym). */
+     * every later dlopen that brings one in (`path`: its file name; `handle`: for dlsym).
+     * A later load is told at the program's next dlopen, within one drainer cycle
+     * (4 ms), or at the first wrapped call from a new object (resolve), whichever comes
+     * first; one call at a time, in load order, on any thread, never with a lock of the
+     * agent's held. */
     const char *const *wants;
     void (*loaded)(const char *path, void *handle);
 };
@@ -340,7 +344,10 @@ struct ta_plugin_api {
     void (*vlog)(int level, const char *fmt, va_list ap);
 
     /* The real function `name` for a wrapper: the definition the object at `caller` (a
-     * return address; NULL: any) would reach if the agent were not there. NULL: none. */
+     * return address; NULL: any) would reach if the agent were not there. NULL: none.
+     * `name` must be a string with static storage (a literal, as "H5Dread"): answers are
+     * cached by its address, not its text. Asking from an object not seen before first
+     * tells the families of libraries loaded since the agent last looked. */
     void *(*resolve)(const char *name, const void *caller);
 
     /* The process's identity: pid, and the prefix of its output files */

@@ -169,8 +169,12 @@ check("trace: the work spans nest on their tracks", works and not tacheck.check_
 check("trace: work of 20 and 30 ms lasted that long (TA_F_NS times)",
       works and all(w["dur"] >= (20000 if w["args"].get("device") == 0 else 30000) * 0.95 for w in works),
       [w["dur"] for w in works])
-check("trace: each work starts after its submit",
-      works and subs and all(w["ts"] >= min(s["ts"] for s in subs) for w in works))
+# paired by flow id: each work with the submit that launched it
+sub_at = {s["args"].get("flow"): s["ts"] for s in subs}
+check("trace: each work starts after its submit (paired by flow id)",
+      works and subs and all(w["args"].get("flow") in sub_at and w["ts"] >= sub_at[w["args"]["flow"]]
+                             for w in works),
+      [(w["args"].get("flow"), w["ts"], sub_at.get(w["args"].get("flow"))) for w in works])
 # flows: submit -> work, an s/f pair with the same id per work
 fs = [e for e in evs if e.get("ph") == "s"]
 ff = [e for e in evs if e.get("ph") == "f"]
