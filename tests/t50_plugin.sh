@@ -8,6 +8,11 @@
 #   tp_count.so (TRACEAGENT_PLUGINS): an exporter that counts what it receives;
 #   tp_badabi.so (TRACEAGENT_PLUGINS): built for ABI 2.0, refused with one line.
 source "$(dirname "$0")/lib/common.sh"
+# Its program forks while the made-up library's thread and the drainer allocate: under make
+# test-asan the child then hung now and then (1 run in 4 to 8) in the allocator of GCC 12's
+# libasan, which takes no lock around fork (glibc's malloc does). t44, t46, t47 and t51 run
+# the plug-in paths under ASan; the plain suite runs this one.
+[ -n "${TA_ASAN:-}" ] && skip "under ASan (make test-asan): a forked child of this threaded program can hang in libasan's allocator (no fork handler in GCC 12's); the plain suite runs it"
 [ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
 
 P="$TBUILD/plugin"
