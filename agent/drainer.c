@@ -143,6 +143,27 @@ static void name_track(uint32_t track, int32_t tid, int signal_mode)
             exps[i]->track_name(track, tid, name ? name : "");
 }
 
+/* What every event takes from its record: names, strings, and times in ns (ticks are
+ * converted; TA_F_NS times are ns already); a duration for spans only. */
+static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const struct ta_op *op)
+{
+    if (op->name_from_str) {
+        ev->name = ta_str(r->str);
+        ev->path = NULL;
+    } else {
+        ev->name = op->name;
+        ev->path = r->str ? ta_str(r->str) : NULL;
+    }
+    ev->str2 = r->str2 ? ta_str(r->str2) : NULL;
+    if (r->flags & TA_F_NS) {
+        ev->ts_ns = r->t0;
+        ev->dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
+    } else {
+        ev->ts_ns = ta_clock_to_ns(r->t0);
+        ev->dur_ns = op->shape == TA_SHAPE_SPAN ? ta_clock_ticks_to_ns_dur(r->t0, r->t1) : 0;
+    }
+}
+
 static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
                             const unsigned char *ext, uint32_t ext_len)
 {
@@ -158,21 +179,7 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     ev.ext = ext;
     ev.ext_len = ext_len;
     ev.cat = cat_name(op);
-    if (op->name_from_str) {
-        ev.name = ta_str(r->str);
-        ev.path = NULL;
-    } else {
-        ev.name = op->name;
-        ev.path = r->str ? ta_str(r->str) : NULL;
-    }
-    ev.str2 = r->str2 ? ta_str(r->str2) : NULL;
-    if (r->flags & TA_F_NS) {
-        ev.ts_ns = r->t0;
-        ev.dur_ns = r->t1 > r->t0 ? r->t1 - r->t0 : 0;
-    } else {
-        ev.ts_ns = ta_clock_to_ns(r->t0);
-        ev.dur_ns = op->shape == TA_SHAPE_SPAN ? ta_clock_ticks_to_ns_dur(r->t0, r->t1) : 0;
-    }
+    event_from_rec(&ev, r, op);
     for (int i = 0; i < nexps; i++)
         if (!signal_mode || exps[i]->signal_safe)
             exps[i]->event(&ev);
@@ -235,21 +242,7 @@ static void source_emit(const struct ta_event *in)
     memcpy(&ev, in, have < sizeof ev ? have : sizeof ev);
     ev.size = sizeof ev;
     ev.op = op;
-    if (op->name_from_str) {
-        ev.name = ta_str(r->str);
-        ev.path = NULL;
-    } else {
-        ev.name = op->name;
-        ev.path = r->str ? ta_str(r->str) : NULL;
-    }
-    ev.str2 = r->str2 ? ta_str(r->str2) : NULL;
-    if (r->flags & TA_F_NS) {
-        ev.ts_ns = r->t0;
-        ev.dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
-    } else { /* ticks after all (ta_plugin_api.now) */
-        ev.ts_ns = ta_clock_to_ns(r->t0);
-        ev.dur_ns = op->shape == TA_SHAPE_SPAN ? ta_clock_ticks_to_ns_dur(r->t0, r->t1) : 0;
-    }
+    event_from_rec(&ev, r, op); /* ticks too, if the source used ta_plugin_api.now */
     ev.cat = cat_name(op);
     if (!ev.ext)
         ev.ext_len = 0;

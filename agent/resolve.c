@@ -47,6 +47,28 @@ static int collect(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* The first loaded object, other than the agent (and, with skip_plugins, a plug-in),
+ * that defines `name`: for libraries dlopen'ed RTLD_LOCAL, which RTLD_NEXT cannot see. */
+static bool skipped(const struct link_map *lm);
+static struct link_map *map_of(const void *addr);
+static void *search_loaded(const char *name, int skip_plugins)
+{
+    void *p = NULL;
+    struct objs objs;
+    objs.n = 0;
+    dl_iterate_phdr(collect, &objs);
+    for (int i = 0; i < objs.n && !p; i++) {
+        void *h = ta_dlopen_real(objs.names[i], RTLD_LAZY | RTLD_NOLOAD);
+        if (!h)
+            continue;
+        void *q = dlsym(h, name);
+        if (q && !in_agent(q) && !(skip_plugins && skipped(map_of(q))))
+            p = q;
+        dlclose(h);
+    }
+    return p;
+}
+
 void *ta_resolve(const char *name)
 {
     if (resolving)
@@ -55,20 +77,8 @@ void *ta_resolve(const char *name)
     ta_guard++;
     int saved = errno;
     void *p = dlsym(RTLD_NEXT, name); /* never the agent: it is "next after" the agent */
-    if (!p) {
-        struct objs objs;
-        objs.n = 0;
-        dl_iterate_phdr(collect, &objs);
-        for (int i = 0; i < objs.n && !p; i++) {
-            void *h = ta_dlopen_real(objs.names[i], RTLD_LAZY | RTLD_NOLOAD);
-            if (!h)
-                continue;
-            void *q = dlsym(h, name);
-            if (q && !in_agent(q))
-                p = q;
-            dlclose(h);
-        }
-    }
+    if (!p)
+        p = search_loaded(name, 0);
     /* a name not defined (dlsym failed) leaves a dlerror message on this thread: not the
      * program's to see (its own pending message, if any, went with the first dlsym) */
     dlerror();
@@ -312,20 +322,7 @@ static void *search_all(const char *name)
     void *p = dlsym(RTLD_NEXT, name);
     if (p && !skipped(map_of(p)))
         return p;
-    p = NULL;
-    struct objs objs;
-    objs.n = 0;
-    dl_iterate_phdr(collect, &objs);
-    for (int i = 0; i < objs.n && !p; i++) {
-        void *h = ta_dlopen_real(objs.names[i], RTLD_LAZY | RTLD_NOLOAD);
-        if (!h)
-            continue;
-        void *q = dlsym(h, name);
-        if (q && !in_agent(q) && !skipped(map_of(q)))
-            p = q;
-        dlclose(h);
-    }
-    return p;
+    return search_loaded(name, 1);
 }
 
 static void *resolve_slow(const char *name, struct link_map *lm)
