@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define TA_PLUGIN_ABI_MAJOR 1
-#define TA_PLUGIN_ABI_MINOR 0
+#define TA_PLUGIN_ABI_MINOR 1 /* 1.1: TA_ROLE_SHAPE */
 #define TA_PLUGIN_ABI ((uint32_t)(TA_PLUGIN_ABI_MAJOR << 16 | TA_PLUGIN_ABI_MINOR))
 
 /* ------------------------------------------------------------------------------------ */
@@ -187,6 +187,9 @@ enum ta_field_role {
     TA_ROLE_BLOCK,
     TA_ROLE_FLOW_OUT, /* a flow starts at this event: its id (uint64, nonzero) */
     TA_ROLE_FLOW_IN,  /* a flow ends at this event: the id its start gave */
+    /* ABI 1.1 */
+    TA_ROLE_SHAPE,    /* a STR: the shape of what a LOGICAL read or write selected ("all",
+                       * "[64,1024]"): statistics list the shapes seen per DATASET */
 };
 
 struct ta_field {
