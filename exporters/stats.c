@@ -229,7 +229,7 @@ struct op_row {
     const char *cat;
     /* the op's fields, and which of them stats count (-1: none) */
     const struct ta_field *f;
-    int8_t i_bytes, i_err, i_path, i_out, i_file;
+    int8_t i_bytes, i_err, i_path, i_out, i_file, i_dset, i_shape;
     uint64_t count, total, min, max, bytes, errors;
     unsigned __int128 sumsq; /* exact: 2^40 ns squared times 2^40 events still fits */
     bool has_bytes;
@@ -254,6 +254,26 @@ struct file_row {
     struct { /* a library's own reads and writes of this file (LOGICAL layer) */
         uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
     } lg;
+};
+
+/* A library's dataset (HDF5): the events whose op has a DATASET field, keyed by the
+ * interned pointers of (FILE, DATASET); the FILE may be absent (NULL: written as null).
+ * Selection shapes are interned pointers too: up to SEL_SLOTS distinct ones are counted
+ * apart, so that the 8 written are the most frequent of those; shapes past SEL_SLOTS only
+ * add to sel_more. */
+#define SEL_OUT 8
+#define SEL_SLOTS 32
+struct ds_row {
+    const char *file, *dset;
+    uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns, opens, errors;
+    uint64_t count, total, min, max; /* over reads and writes */
+    struct hist h;
+    struct {
+        const char *shape;
+        uint64_t count, bytes;
+    } sel[SEL_SLOTS];
+    uint32_t nsel, last_sel;
+    uint64_t sel_more; /* calls whose shape found no slot */
 };
 
 /* Time and bytes per layer (enum ta_layer): a library's logical reads and the file reads
@@ -292,9 +312,10 @@ struct thr {
 
 #define MAX_CAUSES TA_DROP_CAUSES_MAX
 static struct {
-    struct pmap ops, counters, files, threads;
+    struct pmap ops, counters, files, threads, datasets;
     struct op_row *last_op;
     struct file_row *last_file;
+    struct ds_row *last_ds;
     struct thr *last_thr;
     struct tnode root;          /* the global tree's root: children are depth-0 spans */
     struct layer_row layers[NLAYERS];
@@ -544,7 +565,7 @@ static struct op_row *op_get(const struct ta_op *op, const char *name, const cha
     r->shape = op->shape;
     unsigned nf;
     r->f = ta_op_fields(op, &nf);
-    r->i_bytes = r->i_err = r->i_path = r->i_out = r->i_file = -1;
+    r->i_bytes = r->i_err = r->i_path = r->i_out = r->i_file = r->i_dset = r->i_shape = -1;
     for (unsigned i = nf < 128 ? nf : 128; i-- > 0;) { /* the first of each role */
         switch (r->f[i].role) {
         case TA_ROLE_BYTES: r->i_bytes = (int8_t)i; break;
@@ -552,6 +573,8 @@ static struct op_row *op_get(const struct ta_op *op, const char *name, const cha
         case TA_ROLE_PATH: r->i_path = (int8_t)i; break;
         case TA_ROLE_PATH_OUT: r->i_out = (int8_t)i; break;
         case TA_ROLE_FILE: r->i_file = (int8_t)i; break;
+        case TA_ROLE_DATASET: r->i_dset = (int8_t)i; break;
+        case TA_ROLE_SHAPE: r->i_shape = (int8_t)i; break;
         default: break;
         }
     }
@@ -686,6 +709,89 @@ static void logical_event(const struct ta_event *ev, const struct op_row *r, int
     }
 }
 
+static struct ds_row *ds_get(const char *file, const char *dset)
+{
+    struct ds_row *d = st.last_ds;
+    if (d && d->dset == dset && d->file == file)
+        return d;
+    d = pmap_get(&st.datasets, file, dset);
+    if (!d) {
+        if (!(d = calloc(1, sizeof *d))) {
+            oom();
+            return NULL;
+        }
+        d->file = file;
+        d->dset = dset;
+        d->min = UINT64_MAX;
+        if (!pmap_put(&st.datasets, file, dset, d)) {
+            free(d);
+            oom();
+            return NULL;
+        }
+    }
+    return st.last_ds = d;
+}
+
+/* A selection's shape seen by a read or write of d: its slot, found by pointer. */
+static void ds_shape(struct ds_row *d, const char *shape, uint64_t bytes)
+{
+    uint32_t i = d->last_sel;
+    if (i >= d->nsel || d->sel[i].shape != shape) {
+        for (i = 0; i < d->nsel && d->sel[i].shape != shape; i++)
+            ;
+        if (i == d->nsel) {
+            if (i == SEL_SLOTS) {
+                d->sel_more++;
+                return;
+            }
+            d->sel[i].shape = shape;
+            d->nsel++;
+        }
+        d->last_sel = i;
+    }
+    d->sel[i].count++;
+    d->sel[i].bytes += bytes;
+}
+
+/* An event naming a dataset (its DATASET field present): the row of (FILE, DATASET) */
+static void dataset_event(const struct ta_event *ev, const struct op_row *r, int has_bytes,
+                          uint64_t bytes, int err)
+{
+    const char *dset = role_str(ev, r, r->i_dset);
+    if (!dset)
+        return;
+    struct ds_row *d = ds_get(role_str(ev, r, r->i_file), dset);
+    if (!d)
+        return;
+    uint64_t ns = ev->dur_ns;
+    d->errors += (uint64_t)err;
+    switch (ev->op->io) {
+    case TA_IO_READ:
+        d->reads++;
+        d->read_ns += ns;
+        d->bytes_read += has_bytes ? bytes : 0;
+        break;
+    case TA_IO_WRITE:
+        d->writes++;
+        d->write_ns += ns;
+        d->bytes_written += has_bytes ? bytes : 0;
+        break;
+    case TA_IO_OPEN:
+    case TA_IO_META: d->opens++; return;
+    default: return;
+    }
+    d->count++;
+    d->total += ns;
+    if (ns < d->min)
+        d->min = ns;
+    if (ns > d->max)
+        d->max = ns;
+    hist_add(&d->h, ns);
+    const char *shape = role_str(ev, r, r->i_shape);
+    if (shape)
+        ds_shape(d, shape, has_bytes ? bytes : 0);
+}
+
 /* Late work (a kernel) for the call path that launched it: the scope's path, root first,
  * down the global tree, whose nodes the spans of that path create or merge into by (op,
  * name) when they complete, before or after this. */
@@ -815,6 +921,8 @@ static void stats_event(const struct ta_event *ev)
     else if (layer == TA_LAYER_LOGICAL)
         logical_event(ev, r, has_bytes, bytes);
     /* device work adds nothing to the files */
+    if (r->i_dset >= 0)
+        dataset_event(ev, r, has_bytes, bytes, err);
     if (t)
         tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d);
     else if (ev->scope)
@@ -1214,6 +1322,95 @@ static void write_files(void)
     free(v);
 }
 
+/* Rows by total_ns descending, then by dataset, then file (an absent file first) */
+static int cmp_ds(const void *a, const void *b)
+{
+    const struct ds_row *x = *(struct ds_row *const *)a, *y = *(struct ds_row *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    int c = strcmp(x->dset, y->dset);
+    if (c || x->file == y->file)
+        return c;
+    return !x->file ? -1 : !y->file ? 1 : strcmp(x->file, y->file);
+}
+
+/* the row whose shapes cmp_sel orders (qsort has no context argument; one thread writes) */
+static const struct ds_row *cmp_sel_row;
+
+static int cmp_sel(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b; /* indices into cmp_sel_row->sel */
+    const struct ds_row *d = cmp_sel_row;
+    if (d->sel[*x].count != d->sel[*y].count)
+        return d->sel[*x].count < d->sel[*y].count ? 1 : -1;
+    return strcmp(d->sel[*x].shape, d->sel[*y].shape);
+}
+
+/* Only when some event named a dataset: a run without one keeps the sections it had. */
+static void write_datasets(void)
+{
+    size_t n;
+    struct ds_row **v = (struct ds_row **)map_values(&st.datasets, &n);
+    if (!v)
+        return;
+    qsort(v, n, sizeof *v, cmp_ds);
+    ta_buf_cstr(ob, "  \"datasets\": [");
+    for (size_t i = 0; i < n; i++) {
+        struct ds_row *d = v[i];
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        out_key("file");
+        if (d->file)
+            ta_buf_jstr(ob, d->file);
+        else
+            ta_buf_put(ob, "null", 4);
+        ta_buf_put(ob, ", ", 2);
+        out_kv_str("dataset", d->dset, true);
+        out_kv_u64("reads", d->reads, true);
+        out_kv_u64("writes", d->writes, true);
+        out_kv_u64("bytes_read", d->bytes_read, true);
+        out_kv_u64("bytes_written", d->bytes_written, true);
+        out_kv_u64("read_ns", d->read_ns, true);
+        out_kv_u64("write_ns", d->write_ns, true);
+        out_kv_u64("opens", d->opens, true);
+        out_kv_u64("errors", d->errors, true);
+        out_kv_u64("count", d->count, true);
+        out_kv_u64("total_ns", d->total, true);
+        out_key("mean_ns");
+        out_ns3(d->count ? (long double)d->total / d->count : 0);
+        ta_buf_put(ob, ", ", 2);
+        uint64_t mn = d->count ? d->min : 0;
+        out_kv_u64("median_ns", d->count ? hist_pct(&d->h, d->count, 50, mn, d->max) : 0, true);
+        out_kv_u64("p95_ns", d->count ? hist_pct(&d->h, d->count, 95, mn, d->max) : 0, true);
+        out_kv_u64("max_ns", d->max, true);
+        /* the most frequent shapes first; the rest, and those past the slots, as a count */
+        uint32_t idx[SEL_SLOTS];
+        for (uint32_t k = 0; k < d->nsel; k++)
+            idx[k] = k;
+        cmp_sel_row = d;
+        qsort(idx, d->nsel, sizeof idx[0], cmp_sel);
+        uint64_t other = d->sel_more;
+        out_key("selections");
+        ta_buf_char(ob, '[');
+        for (uint32_t k = 0; k < d->nsel; k++) {
+            if (k >= SEL_OUT) {
+                other += d->sel[idx[k]].count;
+                continue;
+            }
+            ta_buf_cstr(ob, k ? ", {" : "{");
+            out_kv_str("shape", d->sel[idx[k]].shape, true);
+            out_kv_u64("count", d->sel[idx[k]].count, true);
+            out_kv_u64("bytes", d->sel[idx[k]].bytes, false);
+            ta_buf_char(ob, '}');
+        }
+        ta_buf_put(ob, "], ", 3);
+        out_kv_u64("selections_other", other, false);
+        ta_buf_char(ob, '}');
+        out_maybe_flush();
+    }
+    ta_buf_cstr(ob, "\n  ],\n");
+    free(v);
+}
+
 /* Only when some op had a layer: an empty run keeps the sections it always had. */
 static void write_layers(void)
 {
@@ -1380,6 +1577,7 @@ static void stats_finish(void)
     write_ops();
     write_counters();
     write_files();
+    write_datasets();
     write_layers();
     write_tree();
     write_dropped();
