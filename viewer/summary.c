@@ -121,6 +121,19 @@ struct agg_file {
     double reads, writes, bytes_read, bytes_written, read_ns, write_ns, other_ns;
 };
 
+/* A dataset of a library's file (stats.json `datasets`), merged by (file, dataset); the
+ * file may be absent (null): "" here, "-" when printed. Shapes merged by text. */
+struct agg_sel {
+    char *shape;
+    double count;
+};
+struct agg_ds {
+    char *file, *dset;
+    double reads, writes, bytes_read, bytes_written, total, count, p95;
+    struct agg_sel *sel;
+    size_t nsel, capsel;
+};
+
 struct agg_counter {
     char *cat, *name;
     double count, min, max, last;
@@ -145,6 +158,9 @@ struct ta_summary {
     struct agg_file *files;
     size_t nfiles, capfiles;
     struct strmap filemap;
+    struct agg_ds *dsets;
+    size_t ndsets, capdsets;
+    struct strmap dsmap;
     struct agg_counter *counters;
     size_t ncounters, capcounters;
     struct strmap countermap;
@@ -170,6 +186,15 @@ void ta_summary_free(struct ta_summary *s)
     }
     for (size_t i = 0; i < s->nfiles; i++)
         free(s->files[i].path);
+    for (size_t i = 0; i < s->ndsets; i++) {
+        free(s->dsets[i].file);
+        free(s->dsets[i].dset);
+        for (size_t k = 0; k < s->dsets[i].nsel; k++)
+            free(s->dsets[i].sel[k].shape);
+        free(s->dsets[i].sel);
+    }
+    free(s->dsets);
+    strmap_free(&s->dsmap);
     for (size_t i = 0; i < s->ncounters; i++) {
         free(s->counters[i].cat);
         free(s->counters[i].name);
@@ -338,6 +363,63 @@ static void add_file_row(struct ta_summary *s, const cJSON *row)
     f->other_ns += num(row, "other_ns", 0);
 }
 
+static void add_ds_row(struct ta_summary *s, const cJSON *row)
+{
+    const cJSON *fv = cJSON_GetObjectItemCaseSensitive(row, "file");
+    const char *dset = str(row, "dataset"), *file = cJSON_IsNull(fv) ? "" : str(row, "file");
+    if (!dset || !file) {
+        s->bad_rows++;
+        return;
+    }
+    char *key = op_key(file, dset);
+    if (!key)
+        return;
+    size_t i = strmap_get(&s->dsmap, key);
+    struct agg_ds *d;
+    if (i == SIZE_MAX) {
+        d = grow((void **)&s->dsets, &s->ndsets, &s->capdsets, sizeof *d);
+        if (!d || strmap_put(&s->dsmap, key, s->ndsets - 1) < 0 || !(d->file = strdup(file)) ||
+            !(d->dset = strdup(dset))) {
+            free(key);
+            return;
+        }
+    } else {
+        d = &s->dsets[i];
+    }
+    free(key);
+    d->reads += num(row, "reads", 0);
+    d->writes += num(row, "writes", 0);
+    d->bytes_read += num(row, "bytes_read", 0);
+    d->bytes_written += num(row, "bytes_written", 0);
+    d->total += num(row, "total_ns", 0);
+    d->count += num(row, "count", 0);
+    double p95 = num(row, "p95_ns", 0);
+    if (p95 > d->p95) /* as the span table: the largest per-process p95 */
+        d->p95 = p95;
+    const cJSON *sels = cJSON_GetObjectItemCaseSensitive(row, "selections"), *e;
+    if (!cJSON_IsArray(sels))
+        sels = NULL;
+    cJSON_ArrayForEach(e, sels)
+    {
+        const char *shape = str(e, "shape");
+        if (!shape)
+            continue;
+        size_t k = 0;
+        while (k < d->nsel && strcmp(d->sel[k].shape, shape))
+            k++;
+        if (k == d->nsel) {
+            struct agg_sel *a = grow((void **)&d->sel, &d->nsel, &d->capsel, sizeof *a);
+            if (!a)
+                continue;
+            if (!(a->shape = strdup(shape))) {
+                d->nsel--;
+                continue;
+            }
+        }
+        d->sel[k].count += num(e, "count", 0);
+    }
+}
+
 static void add_counter(struct ta_summary *s, const cJSON *row)
 {
     const char *cat = str(row, "cat"), *name = str(row, "name");
@@ -416,10 +498,11 @@ int ta_summary_add_stats(struct ta_summary *s, const char *path)
     const cJSON *ops = cJSON_GetObjectItemCaseSensitive(root, "ops");
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(root, "files");
     const cJSON *counters = cJSON_GetObjectItemCaseSensitive(root, "counters");
+    const cJSON *dsets = cJSON_GetObjectItemCaseSensitive(root, "datasets");
     const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(root, "dropped");
     const cJSON *process = cJSON_GetObjectItemCaseSensitive(root, "process");
     if ((ops && !cJSON_IsArray(ops)) || (files && !cJSON_IsArray(files)) ||
-        (counters && !cJSON_IsArray(counters)) || (dropped && !cJSON_IsObject(dropped)) ||
+        (counters && !cJSON_IsArray(counters)) || (dsets && !cJSON_IsArray(dsets)) || (dropped && !cJSON_IsObject(dropped)) ||
         (process && !cJSON_IsObject(process))) {
         fprintf(stderr, "traceagent: %s: malformed stats (a section has the wrong type); "
                         "skipped\n", path);
@@ -438,6 +521,13 @@ int ta_summary_add_stats(struct ta_summary *s, const char *path)
     {
         if (cJSON_IsObject(row))
             add_file_row(s, row);
+        else
+            s->bad_rows++;
+    }
+    cJSON_ArrayForEach(row, dsets)
+    {
+        if (cJSON_IsObject(row))
+            add_ds_row(s, row);
         else
             s->bad_rows++;
     }
@@ -604,6 +694,7 @@ static int cmp_str(const void *a, const void *b)
 
 #define NAME_MAX_W 48
 #define PATH_MAX_W 56
+#define FILE_ROWS 5 /* rows of the files and datasets sections */
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -815,7 +906,7 @@ static void print_files(const struct ta_summary *s, FILE *out)
     for (size_t i = 0; i < s->nfiles; i++)
         v[i] = &s->files[i];
     qsort(v, s->nfiles, sizeof *v, cmp_file_time);
-    size_t rows = s->nfiles < 5 ? s->nfiles : 5;
+    size_t rows = s->nfiles < FILE_ROWS ? s->nfiles : FILE_ROWS;
     size_t pw = 4;
     for (size_t i = 0; i < rows; i++) {
         size_t w = width(v[i]->path);
@@ -845,6 +936,88 @@ static void print_files(const struct ta_summary *s, FILE *out)
         put_col(out, ta_fmt_bytes(t, sizeof t, f->bytes_written), 11, 0);
         put_col(out, ta_fmt_ns(t, sizeof t, f->read_ns), 11, 0);
         put_col(out, ta_fmt_ns(t, sizeof t, f->write_ns), 12, 0);
+        fputc('\n', out);
+    }
+    free(v);
+}
+
+static int cmp_ds_time(const void *a, const void *b)
+{
+    const struct agg_ds *x = *(struct agg_ds *const *)a, *y = *(struct agg_ds *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    int c = strcmp(x->dset, y->dset);
+    return c ? c : strcmp(x->file, y->file);
+}
+
+/* The most frequent selection shape of d ("-": none), ties to the first in text order */
+static const char *top_shape(const struct agg_ds *d)
+{
+    const struct agg_sel *best = NULL;
+    for (size_t k = 0; k < d->nsel; k++) {
+        const struct agg_sel *e = &d->sel[k];
+        if (!best || e->count > best->count ||
+            (e->count == best->count && strcmp(e->shape, best->shape) < 0))
+            best = e;
+    }
+    return best ? best->shape : "-";
+}
+
+/* A library's datasets (HDF5), after the files: as many rows as the files section */
+static void print_datasets(const struct ta_summary *s, FILE *out)
+{
+    if (!s->ndsets)
+        return;
+    struct agg_ds **v = malloc(s->ndsets * sizeof *v);
+    if (!v)
+        return;
+    for (size_t i = 0; i < s->ndsets; i++)
+        v[i] = &s->dsets[i];
+    qsort(v, s->ndsets, sizeof *v, cmp_ds_time);
+    size_t rows = s->ndsets < FILE_ROWS ? s->ndsets : FILE_ROWS;
+    size_t fw = 4, dw = 7, sw = 24; /* the selection: cut to this */
+    for (size_t i = 0; i < rows; i++) {
+        size_t w = width(*v[i]->file ? v[i]->file : "-");
+        fw = w > fw ? w : fw;
+        w = width(v[i]->dset);
+        dw = w > dw ? w : dw;
+    }
+    fw = fw > PATH_MAX_W ? PATH_MAX_W : fw;
+    dw = dw > NAME_MAX_W ? NAME_MAX_W : dw;
+    int multi = s->nprocs > 1;
+    fprintf(out, "\nDatasets by read+write time (top %zu of %zu", rows, s->ndsets);
+    if (multi)
+        fprintf(out, "; %zu processes, p95* is the largest per-process p95", s->nprocs);
+    fprintf(out, "):\n  ");
+    put_col(out, "file", fw, 1);
+    fputs("  ", out);
+    put_col(out, "dataset", dw, 1);
+    put_col(out, "reads", 9, 0);
+    put_col(out, "read", 11, 0);
+    put_col(out, "writes", 9, 0);
+    put_col(out, "written", 11, 0);
+    put_col(out, "time", 11, 0);
+    put_col(out, "mean", 11, 0);
+    put_col(out, multi ? "p95*" : "p95", 11, 0);
+    fputs("  selection\n", out);
+    for (size_t i = 0; i < rows; i++) {
+        const struct agg_ds *d = v[i];
+        char pb[512], nb[512], sb[128], t[64];
+        fputs("  ", out);
+        put_col(out, fit(pb, sizeof pb, *d->file ? d->file : "-", fw, 1), fw, 1);
+        fputs("  ", out);
+        put_col(out, fit(nb, sizeof nb, d->dset, dw, 1), dw, 1);
+        snprintf(t, sizeof t, "%.0f", d->reads);
+        put_col(out, t, 9, 0);
+        put_col(out, ta_fmt_bytes(t, sizeof t, d->bytes_read), 11, 0);
+        snprintf(t, sizeof t, "%.0f", d->writes);
+        put_col(out, t, 9, 0);
+        put_col(out, ta_fmt_bytes(t, sizeof t, d->bytes_written), 11, 0);
+        put_col(out, ta_fmt_ns(t, sizeof t, d->total), 11, 0);
+        put_col(out, ta_fmt_ns(t, sizeof t, d->count > 0 ? d->total / d->count : NAN), 11, 0);
+        put_col(out, ta_fmt_ns(t, sizeof t, d->count > 0 ? d->p95 : NAN), 11, 0);
+        fputs("  ", out);
+        fputs(fit(sb, sizeof sb, top_shape(d), sw, 0), out); /* last: no padding */
         fputc('\n', out);
     }
     free(v);
@@ -893,6 +1066,7 @@ void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
         print_ops(s, out, top);
         print_counters(s, out);
         print_files(s, out);
+        print_datasets(s, out);
         print_dropped(s, out);
         print_trace_volume(s, out);
         if (s->bad_rows)
