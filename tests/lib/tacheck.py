@@ -216,3 +216,15 @@ if __name__ == "__main__":
             except Exception as e:  # noqa
                 print(f"{p}: {e}")
                 sys.exit(1)
+
+
+def datasets(stats):
+    """stats.json's `datasets` rows as {(file, dataset): row} (file None where the events
+    named no file); {} when the section is absent (a run without dataset events)."""
+    rows = stats.get("datasets", [])
+    out = {}
+    for r in rows:
+        key = (r["file"], r["dataset"])
+        assert key not in out, f"datasets: two rows for {key}"
+        out[key] = r
+    return out
