@@ -30,6 +30,17 @@
  *      [, "logical": {"reads", "writes", "bytes_read", "bytes_written", "read_ns",
  *                     "write_ns"}  (a library's own reads and writes of the file: LOGICAL
  *                     layer ops, keyed by their FILE field, else PATH; only when any)]} ],
+   "datasets": [ one row per (file, dataset) named by events whose op has a DATASET field,
+ *     by total_ns descending, then dataset, then file (only when any row exists):
+ *     {"file" (the FILE field's text; null when the event had none), "dataset", "reads",
+ *      "writes", "bytes_read", "bytes_written", "read_ns", "write_ns",
+ *      "opens" (ops of io OPEN or META naming it), "errors" (ERRNO present, any op),
+ *      "count" (reads + writes), "total_ns", "mean_ns", "median_ns", "p95_ns", "max_ns"
+ *      (over the reads and writes: the histogram and percentiles of `ops` rows),
+ *      "selections": [{"shape", "count", "bytes"}, ...]  (the SHAPE field of reads and
+ *                    writes: the 8 most frequent of the first 32 distinct shapes, then
+ *                    by text),
+ *      "selections_other": N  (calls whose shape is not among those listed)} ],
  *   "layers": {"file"|"logical"|"device": {"count", "total_ns", "bytes_read",
  *              "bytes_written"}}  (spans per op layer; only layers that had any, and
  *              only when one had any),
@@ -70,8 +81,9 @@
  * span that completes later merges into the same node, by (op, name).
  *
  * What is counted comes from the op's fields (ta_op_fields), by role: BYTES, ERRNO, PATH,
- * PATH_OUT, FILE, COUNTER; the kind of file operation from op->io; the layer from
- * op->layer: FILE (or none) feeds `files`, LOGICAL their `logical` part, DEVICE neither.
+ * PATH_OUT, FILE, DATASET, SHAPE, COUNTER; the kind of file operation from op->io; the
+ * layer from op->layer: FILE (or none) feeds `files`, LOGICAL their `logical` part, DEVICE
+ * neither. An op with a DATASET field feeds `datasets`, whatever its layer.
  */
 #include <math.h>
 #include <stdio.h>
