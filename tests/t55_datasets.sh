@@ -4,7 +4,8 @@
 # registered through the plug-in interface, with ops named H5Dread/H5Dwrite/H5Dopen2/
 # H5Gopen2 and made-up times, bytes and selection shapes, so that every row is known:
 # more than 8 shapes on one dataset, one dataset name in two files, a failed read, a read
-# with no DATASET field, a group (its path under `object`), a dataset with no file. One
+# with no DATASET field, a group (its path under `object`), a dataset with no file, 40
+# shapes on one dataset (past the 32 counted apart). One
 # logical read of 8 KiB over two real preads of 4 KiB checks the layers and the nesting.
 source "$(dirname "$0")/lib/common.sh"
 [ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
@@ -108,7 +109,7 @@ ds = tacheck.datasets(full)
 lns = layered_ns("full")
 ok(sorted(ds, key=str) == sorted([(A, "/layered"), (A, "/grp/x"), ("/data/b.h5", "/grp/x"),
                                    (A, "/y"), (None, "/nofile"), (A, "/d1"), (A, "/d2"),
-                                   (A, "/d3")], key=str),
+                                   (A, "/d3"), (A, "/many")], key=str),
    "rows: one per (file, dataset); none for a read with no dataset nor for a group", list(ds))
 x = ds.get((A, "/grp/x"), {})
 shapes = [{"shape": "[64,1024]", "count": 3, "bytes": 196608},
@@ -137,17 +138,21 @@ ok(y.get("reads") == 1 and y.get("errors") == 1 and y.get("bytes_read") == 0
 nf = ds.get((None, "/nofile"), {})
 ok(nf.get("file", "") is None and nf.get("bytes_read") == 8,
    "a dataset event with no FILE: file null", nf)
+mn = ds.get((A, "/many"), {})
+ok([s["shape"] for s in mn.get("selections", [])] == [f"[1{k}]" for k in range(8)]
+   and mn.get("selections_other") == 44 - 8 and mn.get("reads") == 44,
+   "44 calls of 40 shapes: 8 listed of the 32 counted apart, the other 36 calls counted", mn)
 order = [(r["file"], r["dataset"]) for r in full["datasets"]]
 ok(order == [(A, "/layered"), (A, "/grp/x"), ("/data/b.h5", "/grp/x"), (A, "/y"),
-             (None, "/nofile"), (A, "/d1"), (A, "/d2"), (A, "/d3")],
+             (None, "/nofile"), (A, "/many"), (A, "/d1"), (A, "/d2"), (A, "/d3")],
    "rows by total_ns descending, then by name", order)
 ops = {(o["cat"], o["name"]): o for o in full["ops"]}
-ok(ops.get(("h5syn", "H5Dread"), {}).get("count") == 23
+ok(ops.get(("h5syn", "H5Dread"), {}).get("count") == 23 + 44
    and ops.get(("h5syn", "H5Dread"), {}).get("errors") == 1,
-   "ops: the read with no dataset is still an H5Dread (23), one error",
+   "ops: the read with no dataset is still an H5Dread (67), one error",
    ops.get(("h5syn", "H5Dread")))
 L = full.get("layers", {})
-lg_read = 8192 + 205224 + 80 + 16 + 8 + 12
+lg_read = 8192 + 205224 + 80 + 16 + 8 + 12 + 44
 ok(L.get("logical", {}).get("bytes_read") == lg_read and L.get("file", {}).get("bytes_read") == 8192,
    "layers: logical bytes are every logical read's, file bytes only the preads'", L)
 
@@ -176,8 +181,8 @@ def section(text):
     return lines[i], rows
 rep = open(d + "/full.rep").read()
 head, rows = section(rep)
-ok(head == "Datasets by read+write time (top 5 of 8):" and len(rows) == 5,
-   "report: a datasets section with the files section's 5 rows of 8", (head, rows))
+ok(head == "Datasets by read+write time (top 5 of 9):" and len(rows) == 5,
+   "report: a datasets section with the files section's 5 rows of 9", (head, rows))
 ok(rep.find("Files by I/O time") < rep.find("Datasets by") and "Datasets by" in rep,
    "report: after the files section")
 def row(f, ds_, reads, br, writes, bw, total, count, p95, sel):
@@ -206,14 +211,14 @@ ok("Datasets" not in strip and cut(strip) == full_wo,
 
 # ---- two processes in one directory: rows merged by (file, dataset)
 ms = stats("multi")
-ok(len(ms) == 2 and all(len(tacheck.datasets(s)) == 8 for s in ms),
-   "multi: two processes, 8 rows each", len(ms))
+ok(len(ms) == 2 and all(len(tacheck.datasets(s)) == 9 for s in ms),
+   "multi: two processes, 9 rows each", len(ms))
 head, rows = section(open(d + "/multi.rep").read())
 want_m = row(A, "/grp/x", 30, 2 * 205224, 0, 0, 2 * 43950, 30, 40000, "[64,1024]")
 if len(want_m[0]) > 56:
     want_m[0] = "\u2026" + want_m[0][-55:]
 gx = [r for r in rows if r[:2] == [want_m[0], "/grp/x"]]
-ok(head == "Datasets by read+write time (top 5 of 8; 2 processes, p95* is the largest "
+ok(head == "Datasets by read+write time (top 5 of 9; 2 processes, p95* is the largest "
    "per-process p95):" and gx == [want_m],
    "multi: the report merges the rows of the same (file, dataset) across processes",
    (head, rows))

@@ -152,7 +152,15 @@ int main(int argc, char **argv)
             snprintf(shape, sizeof shape, "/d%d", k);
             ev(&op_read, A, shape, "all", 4, 0, 5, -1, 0);
         }
-        want += 2 + 3 + 2 + 9 + 3 + 1 + 3 + 3;
+        /* 40 shapes: the first 32 are counted apart, the rest only as a number, even one
+         * seen more often than those listed */
+        for (int k = 1; k <= 40; k++) {
+            snprintf(shape, sizeof shape, "[%d]", k);
+            ev(&op_read, A, "/many", shape, 1, 0, 1, -1, 0);
+        }
+        for (int k = 0; k < 4; k++)
+            ev(&op_read, A, "/many", "[40]", 1, 0, 1, -1, 0);
+        want += 2 + 3 + 2 + 9 + 3 + 1 + 3 + 3 + 44;
     }
     close(fd);
     if (recorded == want)
