@@ -5,8 +5,8 @@
 # H5Gopen2 and made-up times, bytes and selection shapes, so that every row is known:
 # more than 8 shapes on one dataset, one dataset name in two files, a failed read, a read
 # with no DATASET field, a group (its path under `object`), a dataset with no file, 40
-# shapes on one dataset (past the 32 counted apart). One
-# logical read of 8 KiB over two real preads of 4 KiB checks the layers and the nesting.
+# shapes on one dataset (past the 32 counted apart). One logical read of 8 KiB over two
+# real preads of 4 KiB checks the layers and the nesting.
 source "$(dirname "$0")/lib/common.sh"
 [ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
 [ -x "$CLI" ] || { fail "CLI not built ($CLI)"; finish; }
