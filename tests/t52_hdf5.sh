@@ -236,7 +236,8 @@ EOF
 # ---- the C sample ------------------------------------------------------------------------
 if ta_cc "$TBUILD/hdf5_pipeline" "$ROOT/samples/hdf5_pipeline.c" "${H5FLAGS[@]}"; then
     traced "$TMP/sample" "$TBUILD/hdf5_pipeline" "$TMP/shards" 4 >"$TMP/sample.out" 2>&1
-    check "samples/hdf5_pipeline.c exits 0 under the agent ($(tail -1 "$TMP/sample.out"))" test $? = 0
+    rc=$?
+    check "samples/hdf5_pipeline.c exits 0 under the agent ($(tail -1 "$TMP/sample.out"))" test $rc = 0
     $PY - "$TMP/sample" "$ROOT" <<'EOF'
 import os, sys
 sys.path.insert(0, os.path.join(sys.argv[2], "tests/lib"))
@@ -244,8 +245,9 @@ import tacheck
 (pid, [pf]), = tacheck.files(sys.argv[1]).items()
 evs = tacheck.load_trace(pf["trace"], require_closed=True)
 rd = tacheck.spans(evs, "hdf5", "H5Dread")
-tacheck.check("sample: H5Dread spans, each with its file and dataset (%d)" % len(rd),
-              rd and all(e["args"].get("dataset") and e["args"].get("file", "").startswith("/") for e in rd))
+# 4 shards x 16 chunks of 64 rows x 2 datasets
+tacheck.check("sample: 128 H5Dread spans, each with its file and dataset (%d)" % len(rd),
+              len(rd) == 128 and all(e["args"].get("dataset") and e["args"].get("file", "").startswith("/") for e in rd))
 mk = {e["name"] for e in tacheck.spans(evs, "marker")}
 tacheck.check("sample: the phases' markers (write shards, read shards)",
               {"write shards", "read shards"} <= mk, [sorted(mk)])
