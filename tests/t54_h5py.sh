@@ -32,11 +32,17 @@ check("both workers' results correct",
       sum(1 for l in pyout if l.startswith("task ") and l.endswith(": correct")) == 2, pyout)
 tl = [l for l in pyout if l.startswith("task pids")]
 tpids = [int(x) for x in tl[0].split()[2:]] if tl else []
-check("the 2 tasks ran in 2 different workers", len(set(tpids)) == 2, [tpids])
+# each task sleeps so that the other goes to the other worker; on a loaded machine one
+# worker may still take both: the checks below follow the tasks to whichever ran them
+ml = [int(l.split()[2]) for l in pyout if l.startswith("main pid")]
+check("the 2 tasks ran in pool workers, not in the main process",
+      len(tpids) == 2 and len(ml) == 1 and ml[0] not in tpids, [tpids, ml])
+if len(set(tpids)) != 2:
+    print(f"# both tasks ran in worker {tpids[0]}")
 procs = tacheck.files(outdir)
-main = [p for p in procs if p not in tpids]
+main = [p for p in procs if p in ml]
 check("one trace per process: the main one and the 2 workers",
-      len(main) == 1 and all(p in procs for p in tpids), [sorted(procs), tpids])
+      len(main) == 1 and len(procs) == 3 and all(p in procs for p in tpids), [sorted(procs), tpids, ml])
 if not main or not all(p in procs for p in tpids):
     tacheck.finish()
 main = main[0]
@@ -58,9 +64,12 @@ want = {
                      (0, Y): [("all", 512 * 1024)], (1, Y): [("all", 512 * 1024)]},
            "H5Oopen": {(0, X): 1, (0, Y): 1}},
 }
+for pid in procs:
+    if pid != main:
+        want[pid] = {"read": {}, "write": {}, "H5Oopen": {}}
 for i, pid in enumerate(tpids):
-    want[pid] = {"read": {(i, X): [("[262144]", MiB)], (i, Y): [("[256,128]", 256 * 1024)]},
-                 "write": {}, "H5Oopen": {(i, X): 1, (i, Y): 1}}
+    want[pid]["read"].update({(i, X): [("[262144]", MiB)], (i, Y): [("[256,128]", 256 * 1024)]})
+    want[pid]["H5Oopen"].update({(i, X): 1, (i, Y): 1})
 for pid, w in want.items():
     who = "main" if pid == main else f"worker {pid}"
     pf = procs[pid][0]
@@ -99,17 +108,21 @@ for pid, w in want.items():
               and sorted(A(e).get("object") for e in hx if e["name"] == "H5Gcreate2") == ["/grp"] * 2
               and cr == sorted([(0, X), (1, X), (0, Y), (1, Y)]), [cr])
     else:
-        check(f"{who}: one H5Fopen of its file, nothing written",
-              [fi(e) for e in hx if e["name"] == "H5Fopen"] == [tpids.index(pid)]
+        mine = [i for i, p in enumerate(tpids) if p == pid]
+        check(f"{who}: one H5Fopen of the file of each of its tasks {mine}, nothing written",
+              sorted(fi(e) for e in hx if e["name"] == "H5Fopen") == mine
               and not [e for e in hx if e["name"] in ("H5Fcreate", "H5Dwrite", "H5Dcreate2")])
+    if not w["read"]:
+        continue  # a worker that ran no task (the other took both)
     check(f"{who}: no failed HDF5 call", not [e for e in hx if A(e).get("error")],
           [e for e in hx if A(e).get("error")][:3])
     # nesting: the 1 MiB contiguous read of x is preads of at least 1 MiB beneath it
     px = [e for e in tacheck.spans(evs) if e["cat"] == "posix" and e["name"] in READS]
     rx = [e for e in hx if e["name"] == "H5Dread" and A(e).get("selection") == "[262144]"]
     bx = [sum(A(p).get("bytes", 0) for p in px if inside(p, e)) for e in rx]
+    nx = sum(1 for v in w["read"].values() for sel, _ in v if sel == "[262144]")
     check(f"{who}: x[:] has file reads beneath it of at least its 1 MiB ({bx})",
-          len(rx) == 1 and bx[0] >= MiB)
+          len(rx) == nx and all(b >= MiB for b in bx))
     first = {}
     for e in sorted((e for e in hx if e["name"] == "H5Dread"), key=lambda e: e["ts"]):
         first.setdefault((fi(e), A(e).get("dataset")), e)

@@ -6,7 +6,7 @@ Writes DIR/data0.h5 and DIR/data1.h5, each with /x (int32, 2**18, contiguous, 1 
 /grp/y (float64, 256 x 256, chunks of 32 rows, gzip, 512 KiB). The main process reads
 data0.h5: x[:], x[1000:3000], y[()], y[10:20, 0:100]; then a fork Pool(2) runs one task
 per file, each in its own worker: x[:] and y[:, :128]. Prints one line per result and
-"task pids P0 P1", then "done".
+"task pids P0 P1", "main pid P", then "done".
 
 What h5py 3.7 calls for these (seen with an interposer on libhdf5): File(.., "w")
 H5Fcreate, File(.., "r") H5Fopen; create_dataset(data=) H5Dcreate2 + one H5Dwrite with
@@ -43,7 +43,7 @@ def task(i):
     with h5py.File(path(i), "r") as f:
         x = f["x"][:]
         y = f["grp/y"][:, :128]
-    time.sleep(0.3)  # keep this worker busy so that the other task goes to the other one
+    time.sleep(0.5)  # keep this worker busy so that the other task goes to the other one
     return os.getpid(), i, int(x.sum()), float(y.sum())
 
 
@@ -72,6 +72,7 @@ def main():
         good = xs == int(x_of(i).sum()) and ys == float(y_of(i)[:, :128].sum())
         print(f"task {i} in {pid}:", "correct" if good else "WRONG")
     print("task pids", *[r[0] for r in res])
+    print("main pid", os.getpid())
     print("done")
 
 
