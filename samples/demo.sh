@@ -12,3 +12,17 @@ echo "Open a trace in https://ui.perfetto.dev (Open trace file), chrome://tracin
 ls -1 "$OUT"/trace/*.trace.json
 echo "Statistics (count, mean, median, p95, p99 per call; per file; call tree):"
 ls -1 "$OUT"/trace/*.stats.json
+
+# The h5py sample (samples/h5py_pipeline.py): Debian's h5py under /usr/bin/python3, each
+# H5Dread with its file, dataset and bytes, and the file reads beneath it.
+PY=/usr/bin/python3
+if $PY -c 'import h5py, numpy' 2>/dev/null; then
+    echo
+    echo "== traceagent run -q -o $OUT/h5py -- $PY samples/h5py_pipeline.py $OUT/h5data"
+    "$ROOT/build/bin/traceagent" run -q -o "$OUT/h5py" -- $PY "$ROOT/samples/h5py_pipeline.py" "$OUT/h5data"
+    echo "== traceagent report --top 12 $OUT/h5py"
+    "$ROOT/build/bin/traceagent" report --top 12 "$OUT/h5py"
+    echo "h5py sample: traces and statistics of the main process and its 2 pool workers in $OUT/h5py"
+else
+    echo "(the h5py sample needs h5py and numpy for $PY: make deps installs python3-h5py)"
+fi
