@@ -841,7 +841,9 @@ static void rw_slow(int c, hid_t d, hid_t mt, hid_t ms, hid_t fs, struct hent *e
 static void rw_slow(int c, hid_t d, hid_t mt, hid_t ms, hid_t fs, struct hent *e, bool hit,
                     uint32_t epoch)
 {
-    if (!hit && !describe(c, d, 0, K_DSET, e)) {
+    /* no name yet: h5py writes `f['x'] = a` through an anonymous dataset it links after
+     * the write; asked again until it has one */
+    if ((!hit || !e->obj) && !describe(c, d, 0, K_DSET, e)) {
         e->bytes = -1;
         e->shape = 0;
         return;
@@ -864,7 +866,8 @@ TA_INLINE void rw_done(struct ta_span *sp, const struct ta_op *op, int c, hid_t 
 {
     if (ta_likely(r >= 0) && c >= 0) {
         uint32_t epoch = atomic_load_explicit(&sel_epoch, memory_order_relaxed);
-        if (!(hit && e->epoch == epoch && e->mtype == mt && e->mspace == ms && e->fspace == fs))
+        if (!(hit && e->epoch == epoch && e->mtype == mt && e->mspace == ms && e->fspace == fs &&
+              e->obj))
             rw_slow(c, d, mt, ms, fs, e, hit, epoch);
         h5_rec(sp, op, false, e->file, e->obj, r, e->bytes, e->shape, 0);
     } else {
