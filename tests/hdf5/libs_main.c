@@ -11,6 +11,7 @@
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static void make(const char *path, const char *grp, const char *name, int n, int base)
 {
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "make")) {
         make(argv[2], "a", "x", 16, 0);   /* sum 120 */
         make(argv[3], "b", "y", 8, 1000); /* sum 8028 */
+        if (getenv("T53_QUICK_EXIT"))
+            _exit(0);
         return 0;
     }
     if (argc < 5 || strcmp(argv[1], "read"))
@@ -80,5 +83,11 @@ int main(int argc, char **argv)
     r2close();
     H5Dclose(d);
     H5Fclose(f);
+    /* T53_QUICK_EXIT (t53 under ASan): past the exit handlers, where libasan and libhdf5's
+     * dependencies (p11-kit through libcurl) deadlock with or without the agent */
+    if (getenv("T53_QUICK_EXIT")) {
+        fflush(NULL);
+        _exit(0);
+    }
     return 0;
 }

@@ -4,6 +4,8 @@
  * first. Then H5Fopen of a missing file: its return value printed. Usage: libs_sel F.h5 MISSING */
 #include <hdf5.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -29,5 +31,11 @@ int main(int argc, char **argv)
     H5Fclose(f);
     hid_t bad = H5Fopen(argv[2], H5F_ACC_RDONLY, H5P_DEFAULT);
     printf("missing: %lld\n", (long long)bad);
+    /* T53_QUICK_EXIT (t53 under ASan): past the exit handlers, where libasan and libhdf5's
+     * dependencies (p11-kit through libcurl) deadlock with or without the agent */
+    if (getenv("T53_QUICK_EXIT")) {
+        fflush(NULL);
+        _exit(0);
+    }
     return 0;
 }
