@@ -296,21 +296,25 @@ static bool names_ok(int c)
 
 enum { K_NONE, K_FILE, K_DSET, K_GROUP, K_ATTR, K_OBJ };
 
+/* One cache line: a lookup reads one line (the table is mapped page-aligned). */
 struct hent {
     _Atomic uint32_t seq; /* odd while written */
     uint8_t copy, kind;
     uint16_t pad;
     hid_t hid;
     uint32_t file, obj;   /* interned file path, object path */
-    uint32_t attr;        /* attributes: the name */
-    uint32_t shape;       /* the cached read's shape (interned) */
+    union {
+        uint32_t shape;   /* datasets: the cached read's shape (interned) */
+        uint32_t attr;    /* attributes: the attribute's name */
+    };
     uint32_t epoch;       /* sel_epoch when the cache was filled; 0: nothing cached */
-    uint32_t pad2;
-    hid_t mtype, mspace, fspace;
+    hid_t mtype, mspace, fspace; /* attributes: mspace holds the cached type's size */
     int64_t bytes;        /* the cached read's bytes; attributes: their element count */
 };
+_Static_assert(sizeof(struct hent) == 64, "an entry is one cache line");
 
-#define HT_BITS 14
+#define HT_BITS 13 /* 8192 entries, 512 KiB: objects open at once, beyond which the oldest
+                    * are evicted (then looked up again at their next call) */
 #define HT_SIZE (1u << HT_BITS)
 #define HT_PROBE 8
 static _Atomic(struct hent *) htab;
@@ -328,16 +332,23 @@ static struct hent *ht_get_table(void)
     struct hent *n = ta_sys_mmap(sizeof(struct hent) * HT_SIZE);
     if (!n)
         return NULL;
+    /* every page now, in one call: slots are taken in the order ids are made, so a program
+     * opening dataset after dataset would otherwise fault a page every 64 opens (row 32) */
+    ta_sys_populate(n, sizeof(struct hent) * HT_SIZE);
     if (atomic_compare_exchange_strong(&htab, &t, n))
         return n;
     ta_sys_munmap(n, sizeof(struct hent) * HT_SIZE);
     return t;
 }
 
+/* An id is its type in the top bits over a counter that each new id of the type
+ * increments: consecutive ids take consecutive slots (a program opening and closing
+ * dataset after dataset walks the table; a hash that scattered them cost a cache miss or
+ * a page fault at each open: bench/NOTES.md row 32) */
 TA_INLINE unsigned ht_slot(int copy, hid_t hid)
 {
-    uint64_t h = ((uint64_t)hid ^ ((uint64_t)copy << 61)) * 0x9E3779B97F4A7C15ull;
-    return (unsigned)(h >> (64 - HT_BITS));
+    uint64_t u = (uint64_t)hid;
+    return (unsigned)(u + (u >> 56) * 2053u + (unsigned)copy * 5179u) & (HT_SIZE - 1);
 }
 
 /* A consistent copy of the entry for (copy, hid), or false (absent, or being written). */
@@ -396,7 +407,6 @@ static void ht_put(const struct hent *v)
     pick->hid = v->hid;
     pick->file = v->file;
     pick->obj = v->obj;
-    pick->attr = v->attr;
     pick->shape = v->shape;
     pick->epoch = v->epoch;
     pick->mtype = v->mtype;
