@@ -1108,6 +1108,8 @@ static void iter_done(struct ta_span *sp, const struct ta_op *op, int c, hid_t i
     uint32_t file = 0, obj = 0;
     struct hent e;
     names_of(c, id, K_NONE, r >= 0, &file, &obj, &e);
+    if (!obj && e.kind == K_FILE)
+        obj = ta_intern_cstr("/"); /* a file's iteration starts at its root group */
     h5_rec(sp, op, r < 0, file, obj, r, -1, 0, 0);
 }
 

@@ -13,6 +13,9 @@
 #             output as untraced; recorded with `error`
 #   selection the same memory and file space ids re-selected between reads: each read has
 #             its own bytes and shape (a stale cache would repeat the first)
+#   ops       chunk reads and writes (also the hl library's H5DO* that call them), iterations
+#             with callbacks, 4 threads reading one dataset: the results as untraced, each
+#             call one span with its names, the H5DO* spans around their H5D* ones
 source "$(dirname "$0")/lib/common.sh"
 [ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
 H5INC=/usr/include/hdf5/serial
@@ -30,6 +33,7 @@ mkdir -p "$D"
 h5cc_() { ta_cc "$@" -I"$H5INC" -L"$H5LIB" -lhdf5 -Wl,-rpath,"$H5LIB"; }
 h5cc_ "$D/libs_main" "$SRC/libs_main.c" -ldl
 h5cc_ "$D/libs_sel" "$SRC/libs_sel.c"
+h5cc_ "$D/libs_ops" "$SRC/libs_ops.c" -lhdf5_hl
 ta_cc "$D/libs_none" "$SRC/libs_none.c"
 
 # --- none ---------------------------------------------------------------------------------
@@ -79,6 +83,13 @@ check "missing file: the same exit and H5Fopen result as untraced ($(cat "$TMP/t
 # the error stack names the thread and the time: only those may differ
 check "missing file: HDF5's own error output, unchanged ($(wc -l < "$TMP/u_sel.err") lines)" \
     bash -c "[ -s '$TMP/u_sel.err' ] && diff <(sed -E 's/thread [0-9]+/thread N/; s/time = .*/time = T/' '$TMP/u_sel.err') <(sed -E 's/thread [0-9]+/thread N/; s/time = .*/time = T/' '$TMP/t_sel.err') >/dev/null"
+
+# --- ops ----------------------------------------------------------------------------------
+(cd "$D" && timeout 60 "$D/libs_ops" O.h5 > "$TMP/u_ops" 2>&1)
+rm -f "$D/O.h5"
+(cd "$D" && traced "$D/o_ops" timeout 60 "$D/libs_ops" O.h5 > "$TMP/t_ops" 2>&1)
+check "ops: results as untraced ($(tr '\n' ' ' < "$TMP/t_ops"))" bash -c \
+    "grep -qx 'H5Ovisit2 0 3' '$TMP/u_ops' && grep -qx 'threads: 0 failed reads' '$TMP/u_ops' && cmp -s '$TMP/u_ops' '$TMP/t_ops'"
 
 # --- h5py ---------------------------------------------------------------------------------
 "$PY" -c "import h5py" 2>/dev/null && have_h5py=1 || have_h5py=0
@@ -140,6 +151,35 @@ check("failure: H5Fopen of a missing file recorded with error, ret -1, its path"
       len(fo) == 1 and fo[0]["args"].get("error") is True and fo[0]["args"].get("ret") == -1
       and fo[0]["args"].get("file") == miss and "bytes" not in fo[0]["args"],
       [e.get("args") for e in fo])
+
+ev = load("o_ops")
+O = os.path.join(D, "O.h5")
+h5 = tacheck.spans(ev, "hdf5")
+def named(name):
+    return [e for e in h5 if e["name"] == name]
+def args(name):
+    return [(e["args"].get("dataset"), e["args"].get("bytes"), e["args"].get("selection"))
+            for e in named(name)]
+check("ops: chunk writes: H5Dwrite_chunk twice (one inside H5DOwrite_chunk), 20 bytes each",
+      args("H5Dwrite_chunk") == [("/c", 20, "chunk")] * 2
+      and args("H5DOwrite_chunk") == [("/c", 20, "chunk")], [args("H5Dwrite_chunk"), args("H5DOwrite_chunk")])
+check("ops: chunk reads: the chunk's stored size, 20 bytes",
+      args("H5Dread_chunk") == [("/c", 20, "chunk")] * 2
+      and args("H5DOread_chunk") == [("/c", 20, "chunk")], [args("H5Dread_chunk"), args("H5DOread_chunk")])
+inside = all(any(i["tid"] == o["tid"] and i["ts"] >= o["ts"] and i["ts"] + i["dur"] <= o["ts"] + o["dur"]
+                 for i in named(o["name"].replace("H5DO", "H5D"))) for o in named("H5DOwrite_chunk") + named("H5DOread_chunk"))
+check("ops: each H5DO*_chunk span holds its H5D*_chunk span", inside and named("H5DOread_chunk"))
+it = [(e["name"], e["args"].get("file"), e["args"].get("object")) for e in h5
+      if e["name"] in ("H5Literate", "H5Ovisit", "H5Ovisit2")]
+check("ops: one span per iteration, on the file's root group",
+      it == [(n, O, "/") for n in ("H5Literate", "H5Ovisit", "H5Ovisit2")], it)
+rd = named("H5Dread")
+tids = {e["tid"] for e in rd}
+check(f"ops: 4 threads x 100 whole reads, each with its dataset and 80 bytes ({len(rd)} on {len(tids)} threads)",
+      len(rd) == 400 and len(tids) == 4 and all(e["args"].get("file") == O and e["args"].get("dataset") == "/c"
+                                              and e["args"].get("bytes") == 80 for e in rd))
+check("ops: H5Dset_extent names its dataset",
+      [(e["args"].get("dataset"), e["args"].get("ret")) for e in named("H5Dset_extent")] == [("/c", 0)])
 
 if have_h5py:
     ev = load("o_py")
