@@ -95,6 +95,8 @@ H5OP(op_dwrite, "H5Dwrite", TA_IO_WRITE, f_rw);
 H5OP(op_dread_multi, "H5Dread_multi", TA_IO_READ, f_multi);
 H5OP(op_dwrite_multi, "H5Dwrite_multi", TA_IO_WRITE, f_multi);
 H5OP(op_dread_chunk, "H5Dread_chunk", TA_IO_READ, f_chunk);
+H5OP(op_dread_chunk1, "H5Dread_chunk1", TA_IO_READ, f_chunk);
+H5OP(op_dread_chunk2, "H5Dread_chunk2", TA_IO_READ, f_chunk);
 H5OP(op_dwrite_chunk, "H5Dwrite_chunk", TA_IO_WRITE, f_chunk);
 H5OP(op_doread_chunk, "H5DOread_chunk", TA_IO_READ, f_dochunk);
 H5OP(op_dowrite_chunk, "H5DOwrite_chunk", TA_IO_WRITE, f_dochunk);
@@ -129,7 +131,7 @@ H5OP(op_ovisit3, "H5Ovisit3", TA_IO_META, f_obj);
 #define H5_FNS(X)                                                                        \
     X(H5Fcreate) X(H5Fopen) X(H5Fflush) X(H5Fclose) X(H5Dcreate2) X(H5Dcreate1)          \
     X(H5Dopen2) X(H5Dopen1) X(H5Dread) X(H5Dwrite) X(H5Dread_multi) X(H5Dwrite_multi)    \
-    X(H5Dread_chunk) X(H5Dwrite_chunk) X(H5Dset_extent) X(H5Dclose) X(H5Gcreate2)        \
+    X(H5Dread_chunk) X(H5Dread_chunk1) X(H5Dread_chunk2) X(H5Dwrite_chunk) X(H5Dset_extent) X(H5Dclose) X(H5Gcreate2)        \
     X(H5Gcreate1) X(H5Gopen2) X(H5Gopen1) X(H5Gclose) X(H5Acreate2) X(H5Acreate1)        \
     X(H5Aopen) X(H5Aread) X(H5Awrite) X(H5Aclose) X(H5Oopen) X(H5Oclose) X(H5Literate)    \
     X(H5Literate2) X(H5Ovisit) X(H5Ovisit2) X(H5Ovisit3) X(H5Idec_ref)
@@ -990,6 +992,31 @@ TA_EXPORT herr_t H5Dread_chunk(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t
     H5ENTER(sp, d, dxpl, off, filters, buf);
     H5CALL(sp, herr_t r, d, dxpl, off, filters, buf);
     chunk_done(&sp, &op_dread_chunk, copy_of((void *)real, F_H5Dread_chunk), d, off, -1, r);
+    return TA_SPAN_LEAVE(sp, r);
+}
+
+/* HDF5 2.0: H5Dread_chunk is a macro for H5Dread_chunk2, which takes the buffer's size
+ * and says the chunk's; the old form is H5Dread_chunk1 */
+TA_EXPORT herr_t H5Dread_chunk1(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t *filters,
+                                void *buf)
+{
+    H5REAL(H5Dread_chunk1, -1);
+    H5ENTER(sp, d, dxpl, off, filters, buf);
+    H5CALL(sp, herr_t r, d, dxpl, off, filters, buf);
+    chunk_done(&sp, &op_dread_chunk1, copy_of((void *)real, F_H5Dread_chunk1), d, off, -1, r);
+    return TA_SPAN_LEAVE(sp, r);
+}
+
+TA_EXPORT herr_t H5Dread_chunk2(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t *filters,
+                                void *buf, size_t *size)
+{
+    H5REAL(H5Dread_chunk2, -1);
+    H5ENTER(sp, d, dxpl, off, filters, buf, size);
+    H5CALL(sp, herr_t r, d, dxpl, off, filters, buf, size);
+    /* a call without a buffer only asks the size: nothing read */
+    int64_t bytes = !buf ? 0 : size ? (int64_t)*size : -1;
+    chunk_done(&sp, &op_dread_chunk2, copy_of((void *)real, F_H5Dread_chunk2), d, off, bytes,
+               r);
     return TA_SPAN_LEAVE(sp, r);
 }
 
