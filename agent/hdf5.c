@@ -572,8 +572,12 @@ static void sel_compute(int c, hid_t d, hid_t mt, hid_t ms, hid_t fs, int64_t *b
         } else if (st == 0) {
             *shape = shape_id("none");
         } else if (st == 1) {
-            ta_fmt(b, sizeof b, "points:%lld", (long long)L->Sget_select_npoints(fs));
+            /* a read's memory and file selections have the same number of points */
+            ta_fmt(b, sizeof b, "points:%lld", (long long)np);
             *shape = shape_id(b);
+        } else if (st == 2 && np == 0) {
+            /* no block selected: H5Sget_select_bounds would fail, and HDF5 print that */
+            *shape = shape_id("none");
         } else if (st == 2 && L->Sget_select_bounds && L->Sget_simple_extent_ndims) {
             int nd = L->Sget_simple_extent_ndims(fs);
             hsize_t lo[32], hi[32];
