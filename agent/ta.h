@@ -590,5 +590,8 @@ void ta_dl_sync(void); /* the check, then a bounded wait for another thread tell
 void ta_dl_prefork(void);  /* fork handlers (core.c): tell before, no teller across */
 void ta_dl_postfork_parent(void);
 void ta_dl_postfork_child(void);
+/* The HDF5 family (hdf5.c): the libraries it wants and its hook for each one loaded */
+extern const char *const ta_hdf5_wants[];
+void ta_hdf5_loaded(const char *path, void *handle);
 
 #endif

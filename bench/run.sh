@@ -4,8 +4,8 @@
 #
 #   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
-#   bash bench/run.sh --only table,startup one or more pieces: layout table drainer startup
-#                                          memory lost callgrind
+#   bash bench/run.sh --only table,startup one or more pieces: layout table hdf5 drainer
+#                                          startup memory lost callgrind
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
@@ -28,7 +28,7 @@ BB="$ROOT/build/bench"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-PIECES="layout table drainer startup memory lost"
+PIECES="layout table hdf5 drainer startup memory lost"
 SAVE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -458,6 +458,66 @@ PY
 fi
 
 # ============================================================================================
+# 1b. HDF5: what the agent adds to an H5Dread of one element from a cached dataset (the same
+#    spaces every call: agent/hdf5.c calls no HDF5 function of its own then) and to an
+#    H5Dopen2 + H5Dclose (names looked up at each open), A/B in one process (bench/h5loop.c),
+#    next to the floor timed in the same process. Built only where hdf5.h is installed.
+# ============================================================================================
+if want hdf5; then
+    H5INC=/usr/include/hdf5/serial H5LIB=/usr/lib/x86_64-linux-gnu/hdf5/serial
+    if [ ! -f "$H5INC/hdf5.h" ] || [ ! -e "$H5LIB/libhdf5.so" ]; then
+        say "hdf5: skipped: no libhdf5-dev (hdf5.h, libhdf5.so; 'make deps' installs it)"
+        say ""
+    elif ! gcc $CFLAGS_B -I"$H5INC" -o "$BB/h5loop" "$ROOT/bench/h5loop.c" -L"$H5LIB" -lhdf5 \
+        -Wl,-rpath,"$H5LIB" -ldl 2>"$BB/h5loop.err"; then
+        say "hdf5: skipped: bench/h5loop.c does not build ($BB/h5loop.err)"
+        say ""
+    else
+        H5R=$ROUNDS
+        echo "hdf5: $H5R rounds x {untraced nop agent} x {dread dopen} ..." >&2
+        : >"$TMP/h5raw.txt"
+        for ((r = 1; r <= H5R; r++)); do
+            for m in "dread 200 400" "dopen 40 400"; do
+                for cfg in untraced nop agent; do
+                    out="$TMP/o-h5-$cfg"; rm -rf "$out"
+                    case $cfg in
+                    untraced) line=$("$BB/h5loop" $m 2>/dev/null) ;;
+                    nop) line=$(TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$NOPAGENT" "$BB/h5loop" $m 2>/dev/null) ;;
+                    agent) line=$(TRACEAGENT_EXPORT=json,stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$BB/h5loop" $m 2>/dev/null) ;;
+                    esac
+                    [ -n "$line" ] && echo "round=$r config=$cfg $line" >>"$TMP/h5raw.txt"
+                    rm -rf "$out"
+                done
+            done
+        done
+        "$PY" - "$TMP/h5raw.txt" <<'PY' | tee -a "$REPORT"
+import sys, statistics as S
+rows = [dict(f.split("=", 1) for f in l.split() if "=" in f) for l in open(sys.argv[1])]
+def med(mode, cfg, key):
+    v = [float(r[key]) for r in rows if r["mode"] == mode and r["config"] == cfg]
+    return S.median(v) if v else float("nan")
+print(f"== hdf5: added ns per call, A/B in one process (bench/h5loop.c), median of "
+      f"{len({r['round'] for r in rows})} rounds ==")
+floor = S.median([float(r["floor_ns"]) for r in rows])
+for mode, label, target in (("dread", "H5Dread, 1 element, cached dataset", 3.0),
+                            ("dopen", "H5Dopen2 + H5Dclose", None)):
+    base = med(mode, "untraced", "base_ns")
+    line = f"{label:36s} untraced {base:7.0f} ns"
+    for cfg in ("untraced", "nop", "agent"):
+        a = med(mode, cfg, "added_ns")
+        line += f"  {cfg} {a:+6.0f} ns ({a / floor:4.2f} x floor)"
+    if target:
+        a = med(mode, "agent", "added_ns")
+        line += f"  target <= {target:.0f} x: {'met' if a <= target * floor else 'NOT MET'}"
+    print(line)
+print(f"(floor {floor:.1f} ns: two clock_gettime and a 64-byte store, timed in the same processes; "
+      f"untraced +ns: the PLT call against the library's own pointer, the method's zero)")
+print()
+PY
+    fi
+fi
+
+# ============================================================================================
 # 2. Drainer throughput: events per second of the drainer thread's CPU, bytes per event
 # ============================================================================================
 # drain_run LABEL EXPORT MODE N THREADS [OUTDIR [PLACE]]: DRAIN_RUNS runs, median and range.
@@ -689,7 +749,7 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$ROOT/bench/results"
     suffix=""
     [ "$QUICK" = 1 ] && suffix="-quick"
-    [ "$PIECES" != "layout table drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    [ "$PIECES" != "layout table hdf5 drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
     dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
     cp "$REPORT" "$dest"
     echo "bench: results in ${dest#$ROOT/}" >&2
