@@ -86,10 +86,10 @@ H5OP(op_fcreate, "H5Fcreate", TA_IO_OPEN, f_file);
 H5OP(op_fopen, "H5Fopen", TA_IO_OPEN, f_file);
 H5OP(op_fflush, "H5Fflush", TA_IO_SYNC, f_file);
 H5OP(op_fclose, "H5Fclose", TA_IO_CLOSE, f_file);
-H5OP(op_dcreate2, "H5Dcreate2", TA_IO_META, f_dset);
-H5OP(op_dcreate1, "H5Dcreate1", TA_IO_META, f_dset);
-H5OP(op_dopen2, "H5Dopen2", TA_IO_META, f_dset);
-H5OP(op_dopen1, "H5Dopen1", TA_IO_META, f_dset);
+H5OP(op_dcreate2, "H5Dcreate2", TA_IO_OPEN, f_dset);
+H5OP(op_dcreate1, "H5Dcreate1", TA_IO_OPEN, f_dset);
+H5OP(op_dopen2, "H5Dopen2", TA_IO_OPEN, f_dset);
+H5OP(op_dopen1, "H5Dopen1", TA_IO_OPEN, f_dset);
 H5OP(op_dread, "H5Dread", TA_IO_READ, f_rw);
 H5OP(op_dwrite, "H5Dwrite", TA_IO_WRITE, f_rw);
 H5OP(op_dread_multi, "H5Dread_multi", TA_IO_READ, f_multi);
@@ -101,23 +101,25 @@ H5OP(op_dwrite_chunk, "H5Dwrite_chunk", TA_IO_WRITE, f_chunk);
 H5OP(op_doread_chunk, "H5DOread_chunk", TA_IO_READ, f_dochunk);
 H5OP(op_dowrite_chunk, "H5DOwrite_chunk", TA_IO_WRITE, f_dochunk);
 H5OP(op_dset_extent, "H5Dset_extent", TA_IO_META, f_dset);
-H5OP(op_dclose, "H5Dclose", TA_IO_META, f_dset);
-H5OP(op_gcreate2, "H5Gcreate2", TA_IO_META, f_obj);
-H5OP(op_gcreate1, "H5Gcreate1", TA_IO_META, f_obj);
-H5OP(op_gopen2, "H5Gopen2", TA_IO_META, f_obj);
-H5OP(op_gopen1, "H5Gopen1", TA_IO_META, f_obj);
-H5OP(op_gclose, "H5Gclose", TA_IO_META, f_obj);
-H5OP(op_acreate2, "H5Acreate2", TA_IO_META, f_attr);
-H5OP(op_acreate1, "H5Acreate1", TA_IO_META, f_attr);
-H5OP(op_aopen, "H5Aopen", TA_IO_META, f_attr);
+H5OP(op_dclose, "H5Dclose", TA_IO_CLOSE, f_dset);
+H5OP(op_gcreate2, "H5Gcreate2", TA_IO_OPEN, f_obj);
+H5OP(op_gcreate1, "H5Gcreate1", TA_IO_OPEN, f_obj);
+H5OP(op_gopen2, "H5Gopen2", TA_IO_OPEN, f_obj);
+H5OP(op_gopen1, "H5Gopen1", TA_IO_OPEN, f_obj);
+H5OP(op_gclose, "H5Gclose", TA_IO_CLOSE, f_obj);
+H5OP(op_acreate2, "H5Acreate2", TA_IO_OPEN, f_attr);
+H5OP(op_acreate1, "H5Acreate1", TA_IO_OPEN, f_attr);
+H5OP(op_aopen, "H5Aopen", TA_IO_OPEN, f_attr);
 H5OP(op_aread, "H5Aread", TA_IO_READ, f_attr);
 H5OP(op_awrite, "H5Awrite", TA_IO_WRITE, f_attr);
-H5OP(op_aclose, "H5Aclose", TA_IO_META, f_attr);
-/* h5py opens datasets with H5Oopen: a dataset's is a dataset op (the `datasets` table) */
-H5OP(op_oopen_d, "H5Oopen", TA_IO_META, f_dset);
-H5OP(op_oopen_o, "H5Oopen", TA_IO_META, f_obj);
-H5OP(op_oclose_d, "H5Oclose", TA_IO_META, f_dset);
-H5OP(op_oclose_o, "H5Oclose", TA_IO_META, f_obj);
+H5OP(op_aclose, "H5Aclose", TA_IO_CLOSE, f_attr);
+/* h5py opens datasets with H5Oopen: a dataset's path goes under `dataset` (the `datasets`
+ * table), any other object's under `object`, in another slot. One descriptor per name:
+ * statistics and the tree keep one row per descriptor. */
+static const struct ta_field f_oany[] = {
+    FLD_FILE, FLD_DSET, {"object", TA_FT_STR, TA_ROLE_NONE, TA_OFF_U32(4), 0}, FLD_RET, FLD_ERR};
+H5OP(op_oopen, "H5Oopen", TA_IO_OPEN, f_oany);
+H5OP(op_oclose, "H5Oclose", TA_IO_CLOSE, f_oany);
 H5OP(op_literate, "H5Literate", TA_IO_META, f_obj);
 H5OP(op_literate2, "H5Literate2", TA_IO_META, f_obj);
 H5OP(op_ovisit, "H5Ovisit", TA_IO_META, f_obj);
@@ -796,8 +798,8 @@ TA_EXPORT hid_t H5Oopen(hid_t loc, const char *name, hid_t lapl)
     memset(&e, 0, sizeof e);
     if (r >= 0 && describe(c, r, loc, K_NONE, &e))
         ht_put(&e);
-    h5_rec(&sp, e.kind == K_DSET ? &op_oopen_d : &op_oopen_o, r < 0, e.file, e.obj, r, -1, 0,
-           0);
+    bool ds = e.kind == K_DSET;
+    h5_rec(&sp, &op_oopen, r < 0, e.file, ds ? e.obj : 0, r, -1, ds ? 0 : e.obj, 0);
     return TA_SPAN_LEAVE(sp, r);
 }
 
@@ -835,7 +837,11 @@ TA_EXPORT herr_t H5Oclose(hid_t id)
     struct hent e;
     bool had = ht_get(c, id, &e);
     H5CALL(sp, herr_t r, id);
-    obj_closed(&sp, had && e.kind == K_DSET ? &op_oclose_d : &op_oclose_o, c, id, &e, had, r);
+    if (r >= 0 && had)
+        ht_del(c, id);
+    bool ds = had && e.kind == K_DSET;
+    uint32_t obj = had ? e.obj : 0;
+    h5_rec(&sp, &op_oclose, r < 0, had ? e.file : 0, ds ? obj : 0, r, -1, ds ? 0 : obj, 0);
     return TA_SPAN_LEAVE(sp, r);
 }
 

@@ -30,11 +30,11 @@
  *      [, "logical": {"reads", "writes", "bytes_read", "bytes_written", "read_ns",
  *                     "write_ns"}  (a library's own reads and writes of the file: LOGICAL
  *                     layer ops, keyed by their FILE field, else PATH; only when any)]} ],
-   "datasets": [ one row per (file, dataset) named by events whose op has a DATASET field,
+ *   "datasets": [ one row per (file, dataset) named by events whose op has a DATASET field,
  *     by total_ns descending, then dataset, then file (only when any row exists):
  *     {"file" (the FILE field's text; null when the event had none), "dataset", "reads",
  *      "writes", "bytes_read", "bytes_written", "read_ns", "write_ns",
- *      "opens" (ops of io OPEN or META naming it), "errors" (ERRNO present, any op),
+ *      "opens" (ops of io OPEN naming it: H5Dopen2, H5Dcreate2, H5Oopen), "errors" (ERRNO present, any op),
  *      "count" (reads + writes), "total_ns", "mean_ns", "median_ns", "p95_ns", "max_ns"
  *      (over the reads and writes: the histogram and percentiles of `ops` rows),
  *      "selections": [{"shape", "count", "bytes"}, ...]  (the SHAPE field of reads and
@@ -788,8 +788,7 @@ static void dataset_event(const struct ta_event *ev, const struct op_row *r, int
         d->write_ns += ns;
         d->bytes_written += has_bytes ? bytes : 0;
         break;
-    case TA_IO_OPEN:
-    case TA_IO_META: d->opens++; return;
+    case TA_IO_OPEN: d->opens++; return;
     default: return;
     }
     d->count++;

@@ -38,8 +38,8 @@ static const struct ta_field f_gopen[] = {F_FILE, F_OBJ, F_RET, F_ERR};
                                {0}}
 OP(op_read, "H5Dread", TA_IO_READ, f_rw);
 OP(op_write, "H5Dwrite", TA_IO_WRITE, f_rw);
-OP(op_dopen, "H5Dopen2", TA_IO_META, f_dopen);
-OP(op_gopen, "H5Gopen2", TA_IO_META, f_gopen);
+OP(op_dopen, "H5Dopen2", TA_IO_OPEN, f_dopen);
+OP(op_gopen, "H5Gopen2", TA_IO_OPEN, f_gopen);
 static struct ta_op *const ops[] = {&op_read, &op_write, &op_dopen, &op_gopen, NULL};
 static const struct ta_family fam = {.size = sizeof fam, .name = "h5syn", .ops = ops};
 
