@@ -136,7 +136,7 @@ H5OP(op_ovisit3, "H5Ovisit3", TA_IO_META, f_obj);
     X(H5Dread_chunk) X(H5Dread_chunk1) X(H5Dread_chunk2) X(H5Dwrite_chunk) X(H5Dset_extent) X(H5Dclose) X(H5Gcreate2)        \
     X(H5Gcreate1) X(H5Gopen2) X(H5Gopen1) X(H5Gclose) X(H5Acreate2) X(H5Acreate1)        \
     X(H5Aopen) X(H5Aread) X(H5Awrite) X(H5Aclose) X(H5Oopen) X(H5Oclose) X(H5Literate)    \
-    X(H5Literate2) X(H5Ovisit) X(H5Ovisit2) X(H5Ovisit3) X(H5Idec_ref)
+    X(H5Literate2) X(H5Ovisit) X(H5Ovisit2) X(H5Ovisit3) X(H5Idec_ref) X(H5close)
 enum {
 #define X(n) F_##n,
     H5_FNS(X)
@@ -155,6 +155,10 @@ struct h5lib {
     unsigned maj, min, rel; /* 0.0.0: not known yet */
     int attr_type;          /* H5I_ATTR: 6 before 1.12, 7 from 1.12 (H5I_MAP) */
     int names;              /* 1: look names up (hid_t is 64-bit: 1.10 on); -1: never */
+    /* Its ids' era: H5close (or an unload and a new load) closes every id without a
+     * wrapper seeing it, and the library's counters start over, handing out the same ids
+     * again. Entries of an older era are misses. */
+    _Atomic uint16_t era;
     ssize_t (*Iget_name)(hid_t, char *, size_t);
     ssize_t (*Fget_name)(hid_t, char *, size_t);
     int (*Iget_type)(hid_t);
@@ -233,8 +237,11 @@ static void h5_loaded(const char *path, void *handle)
     }
     int n = atomic_load_explicit(&ncopies, memory_order_acquire);
     for (int i = 0; i < n; i++)
-        if (copies[i].fn[F_H5Dread] == dread)
+        if (copies[i].fn[F_H5Dread] == dread) {
+            /* loaded again where it was: its ids start over */
+            atomic_fetch_add_explicit(&copies[i].era, 1, memory_order_relaxed);
             return;
+        }
     if (n == MAX_COPIES) {
         ta_info("hdf5: %s is a copy of libhdf5 beyond the %d the agent keeps: its ops are "
                 "recorded without names", path, MAX_COPIES);
@@ -304,7 +311,7 @@ enum { K_NONE, K_FILE, K_DSET, K_GROUP, K_ATTR, K_OBJ };
 struct hent {
     _Atomic uint32_t seq; /* odd while written */
     uint8_t copy, kind;
-    uint16_t pad;
+    uint16_t era;         /* the copy's era when written */
     hid_t hid;
     uint32_t file, obj;   /* interned file path, object path */
     union {
@@ -317,8 +324,8 @@ struct hent {
 };
 _Static_assert(sizeof(struct hent) == 64, "an entry is one cache line");
 
-#define HT_BITS 13 /* 8192 entries, 512 KiB: objects open at once, beyond which the oldest
-                    * are evicted (then looked up again at their next call) */
+#define HT_BITS 13 /* 8192 entries, 512 KiB: objects open at once, beyond which an entry
+                    * near the new one's slot is evicted (looked up again at its next call) */
 #define HT_SIZE (1u << HT_BITS)
 #define HT_PROBE 8
 static _Atomic(struct hent *) htab;
@@ -372,7 +379,8 @@ TA_INLINE bool ht_get(int copy, hid_t hid, struct hent *out)
             atomic_thread_fence(memory_order_acquire);
             if (atomic_load_explicit(&e->seq, memory_order_relaxed) != s1)
                 continue;
-            if (out->kind != K_NONE && out->hid == hid && out->copy == copy)
+            if (out->kind != K_NONE && out->hid == hid && out->copy == copy &&
+                out->era == atomic_load_explicit(&copies[copy].era, memory_order_relaxed))
                 return true;
             break; /* not this slot */
         }
@@ -407,6 +415,7 @@ static void ht_put(const struct hent *v)
         return;
     atomic_thread_fence(memory_order_release);
     pick->copy = v->copy;
+    pick->era = atomic_load_explicit(&copies[v->copy].era, memory_order_relaxed);
     pick->kind = v->kind;
     pick->hid = v->hid;
     pick->file = v->file;
@@ -698,6 +707,15 @@ static void names_of(int c, hid_t id, int kind, bool lookup, uint32_t *file, uin
     }
 }
 
+/* The entry of an id about to be closed: the table's, else looked up now (an object opened
+ * by a call not wrapped, H5Oopen_by_idx, H5Rdereference, or evicted), while the id is valid */
+static bool entry_before_close(int c, hid_t id, struct hent *e)
+{
+    if (ht_get(c, id, e))
+        return true;
+    return c >= 0 && describe(c, id, 0, K_NONE, e);
+}
+
 TA_EXPORT herr_t H5Fflush(hid_t obj, int scope)
 {
     H5REAL(H5Fflush, -1);
@@ -723,7 +741,7 @@ TA_EXPORT herr_t H5Fclose(hid_t f)
     H5ENTER(sp, f);
     int c = copy_of((void *)real, F_H5Fclose);
     struct hent e;
-    uint32_t file = ht_get(c, f, &e) ? e.file : 0;
+    uint32_t file = entry_before_close(c, f, &e) ? e.file : 0;
     H5CALL(sp, herr_t r, f);
     if (r >= 0)
         ht_del(c, f);
@@ -798,6 +816,11 @@ TA_EXPORT hid_t H5Oopen(hid_t loc, const char *name, hid_t lapl)
     memset(&e, 0, sizeof e);
     if (r >= 0 && describe(c, r, loc, K_NONE, &e))
         ht_put(&e);
+    else if (r < 0 && c >= 0) {
+        struct hent l; /* failed: at least the file, from the location's entry */
+        if (ht_get(c, loc, &l))
+            e.file = l.file;
+    }
     bool ds = e.kind == K_DSET;
     h5_rec(&sp, &op_oopen, r < 0, e.file, ds ? e.obj : 0, r, -1, ds ? 0 : e.obj, 0);
     return TA_SPAN_LEAVE(sp, r);
@@ -820,7 +843,7 @@ static void obj_closed(struct ta_span *sp, const struct ta_op *op, int c, hid_t 
         H5ENTER(sp, id);                                                                 \
         int c = copy_of((void *)real, F_##fn);                                           \
         struct hent e;                                                                   \
-        bool had = ht_get(c, id, &e);                                                    \
+        bool had = entry_before_close(c, id, &e);                                        \
         H5CALL(sp, herr_t r, id);                                                        \
         obj_closed(&sp, &op, c, id, &e, had, r);                                         \
         return TA_SPAN_LEAVE(sp, r);                                                     \
@@ -835,7 +858,7 @@ TA_EXPORT herr_t H5Oclose(hid_t id)
     H5ENTER(sp, id);
     int c = copy_of((void *)real, F_H5Oclose);
     struct hent e;
-    bool had = ht_get(c, id, &e);
+    bool had = entry_before_close(c, id, &e);
     H5CALL(sp, herr_t r, id);
     if (r >= 0 && had)
         ht_del(c, id);
@@ -1022,9 +1045,11 @@ TA_EXPORT herr_t H5Dread_chunk2(hid_t d, hid_t dxpl, const hsize_t *off, uint32_
 {
     H5REAL(H5Dread_chunk2, -1);
     H5ENTER(sp, d, dxpl, off, filters, buf, size);
+    size_t room = size ? *size : 0;
     H5CALL(sp, herr_t r, d, dxpl, off, filters, buf, size);
-    /* a call without a buffer only asks the size: nothing read */
-    int64_t bytes = !buf ? 0 : size ? (int64_t)*size : -1;
+    /* a call without a buffer only asks the size, and one whose buffer is too small reads
+     * nothing and says the size needed: nothing read either */
+    int64_t bytes = !buf || !size ? (buf ? -1 : 0) : *size <= room ? (int64_t)*size : 0;
     chunk_done(&sp, &op_dread_chunk2, copy_of((void *)real, F_H5Dread_chunk2), d, off, bytes,
                r);
     return TA_SPAN_LEAVE(sp, r);
@@ -1203,6 +1228,22 @@ EPOCH_WRAPPER(herr_t, H5Soffset_simple, (hid_t s, const hssize_t *off), s, off)
 EPOCH_WRAPPER(herr_t, H5Sselect_adjust, (hid_t s, const hssize_t *off), s, off)
 EPOCH_WRAPPER(herr_t, H5Tset_size, (hid_t t, size_t size), t, size)
 EPOCH_WRAPPER(herr_t, H5Dextend, (hid_t d, const hsize_t *size), d, size)
+EPOCH_WRAPPER(herr_t, H5Drefresh, (hid_t d), d) /* a SWMR reader sees the writer's extent */
+EPOCH_WRAPPER(herr_t, H5Tset_precision, (hid_t t, size_t prec), t, prec) /* may grow it */
+EPOCH_WRAPPER(herr_t, H5Tpack, (hid_t t), t) /* shrinks a compound */
+
+/* H5close closes every id of its copy, whose counters then start over: the same ids come
+ * again, so the copy's entries end with it (a new era) */
+TA_EXPORT herr_t H5close(void)
+{
+    H5REAL(H5close, -1);
+    herr_t r = real();
+    int c = copy_of((void *)real, F_H5close);
+    if (c >= 0)
+        atomic_fetch_add_explicit(&copies[c].era, 1, memory_order_relaxed);
+    epoch_bump();
+    return r;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* The family                                                                            */
