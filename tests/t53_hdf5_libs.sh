@@ -33,6 +33,7 @@ mkdir -p "$D"
 h5cc_() { ta_cc "$@" -I"$H5INC" -L"$H5LIB" -lhdf5 -Wl,-rpath,"$H5LIB"; }
 h5cc_ "$D/libs_main" "$SRC/libs_main.c" -ldl
 h5cc_ "$D/libs_sel" "$SRC/libs_sel.c"
+h5cc_ "$D/libs_era" "$SRC/libs_era.c"
 h5cc_ "$D/libs_ops" "$SRC/libs_ops.c" -lhdf5_hl
 ta_cc "$D/libs_none" "$SRC/libs_none.c"
 
@@ -83,6 +84,13 @@ check "missing file: the same exit and H5Fopen result as untraced ($(cat "$TMP/t
 # the error stack names the thread and the time: only those may differ
 check "missing file: HDF5's own error output, unchanged ($(wc -l < "$TMP/u_sel.err") lines)" \
     bash -c "[ -s '$TMP/u_sel.err' ] && diff <(sed -E 's/thread [0-9]+/thread N/; s/time = .*/time = T/' '$TMP/u_sel.err') <(sed -E 's/thread [0-9]+/thread N/; s/time = .*/time = T/' '$TMP/t_sel.err') >/dev/null"
+
+# --- what changes without a wrapped call: H5close's ids, a type's size, an unwrapped open -
+(cd "$D" && traced "$D/o_era" timeout 60 "$D/libs_era" E1.h5 E2.h5 E3.h5 > "$TMP/t_era" 2>&1)
+rc=$?
+ids=$(sed -n 's/^ids: //p' "$TMP/t_era")
+check "era: exit 0, the two datasets got the same id after H5close ($ids), the type grew to 8" \
+    bash -c "[ $rc = 0 ] && [ -n '$ids' ] && [ \"\$(echo $ids | cut -d' ' -f1)\" = \"\$(echo $ids | cut -d' ' -f2)\" ] && grep -qx 'type size: 8' '$TMP/t_era'"
 
 # --- ops ----------------------------------------------------------------------------------
 (cd "$D" && timeout 60 "$D/libs_ops" O.h5 > "$TMP/u_ops" 2>&1)
@@ -151,6 +159,19 @@ check("failure: H5Fopen of a missing file recorded with error, ret -1, its path"
       len(fo) == 1 and fo[0]["args"].get("error") is True and fo[0]["args"].get("ret") == -1
       and fo[0]["args"].get("file") == miss and "bytes" not in fo[0]["args"],
       [e.get("args") for e in fo])
+
+ev = load("o_era")
+E = [os.path.join(D, f"E{i}.h5") for i in (1, 2, 3)]
+got = [(e["args"].get("file"), e["args"].get("dataset"), e["args"].get("bytes"))
+       for e in tacheck.spans(ev, "hdf5", "H5Dread")]
+check("era: after H5close the same id names the new file's dataset, with its bytes",
+      got == [(E[0], "/alpha", 40), (E[1], "/beta", 400)], [f"got {got}"])
+cl = [(e["args"].get("file"), e["args"].get("dataset")) for e in tacheck.spans(ev, "hdf5", "H5Dclose")]
+check("era: H5Dclose of ids opened by H5Oopen_by_idx (not wrapped), read or not, name their dataset",
+      cl.count((E[1], "/beta")) == 3, [f"got {cl}"])  # its create, d2 (read), d3 (not)
+got = [e["args"].get("bytes") for e in tacheck.spans(ev, "hdf5", "H5Dwrite")
+       if e["args"].get("dataset") == "/p"]
+check("era: H5Tset_precision between two writes: 20 then 80 bytes", got == [20, 80], [f"got {got}"])
 
 ev = load("o_ops")
 O = os.path.join(D, "O.h5")
