@@ -2,7 +2,7 @@
 # stats.json's `datasets` table and the report's datasets section (issue #15), from events
 # of the HDF5 event contract made by tests/stats/datasets.c under the agent: a family
 # registered through the plug-in interface, with ops named H5Dread/H5Dwrite/H5Dopen2/
-# H5Gopen2 and made-up times, bytes and selection shapes, so that every row is known:
+# H5Gopen2/H5Dclose/H5Dset_extent and made-up times, bytes and selection shapes, so that every row is known:
 # more than 8 shapes on one dataset, one dataset name in two files, a failed read, a read
 # with no DATASET field, a group (its path under `object`), a dataset with no file, 40
 # shapes on one dataset (past the 32 counted apart). One logical read of 8 KiB over two
@@ -121,6 +121,8 @@ want = {"file": A, "dataset": "/grp/x", "reads": 15, "writes": 0, "bytes_read": 
         "max_ns": 40000, "selections": shapes, "selections_other": 4}
 ok(x == want and list(x) == list(want),
    "/grp/x: counts, bytes, opens, times, nearest-rank median and p95, keys in order", x)
+ok(x.get("opens") == 1,
+   "/grp/x: opens 1: its H5Dopen2, not its H5Dclose (CLOSE) nor its H5Dset_extent (META)", x)
 ok([s["shape"] for s in x.get("selections", [])][:2] == ["[64,1024]", "[2,2]"]
    and x.get("selections_other") == 4,
    "/grp/x: 11 shapes: the 8 most frequent listed first, 4 calls past them counted", x)
