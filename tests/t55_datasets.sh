@@ -33,6 +33,7 @@ done
 check "multi: both processes recorded every event" test "$(grep -c '^ok' "$TMP/multi.out")" = 2
 "$CLI" report "$TMP/none" > "$TMP/none.rep" 2>&1
 "$CLI" report "$TMP/full" > "$TMP/full.rep" 2>&1
+"$CLI" report "$TMP/layers" > "$TMP/layers.rep" 2>&1
 "$CLI" report "$TMP/multi" > "$TMP/multi.rep" 2>&1
 "$CLI" report --top 3 "$TMP/full" > "$TMP/top3.rep" 2>&1
 # the same stats without their datasets section: the report must be the rest of the same
@@ -194,7 +195,7 @@ ok(rep.find("Files by I/O time") < rep.find("Datasets by") and "Datasets by" in 
    "report: after the files section")
 def row(f, ds_, reads, br, writes, bw, rns, wns, count, rp95, errs, sel):
     return [f, ds_, str(reads), fmt_b(br), str(writes), fmt_b(bw), fmt_ns(rns), fmt_ns(wns),
-            fmt_ns((rns + wns) / count), fmt_ns(rp95), sel]
+            fmt_ns((rns + wns) / count), fmt_ns(rp95)] + ([] if errs is None else [str(errs)]) + [sel]
 want_rows = [row(A, "/layered", 1, 8192, 0, 0, lns, 0, 1, lns, 0, "all"),
              row(A, "/grp/x", 15, 205224, 0, 0, 43950, 0, 15, 40000, 0, "[64,1024]"),
              row("/data/b.h5", "/grp/x", 1, 80, 2, 160, 1000, 6000, 3, 1000, 0, "[10]"),
@@ -205,11 +206,15 @@ for w in want_rows:
     if len(w[0]) > 56:
         w[0] = "\u2026" + w[0][-55:]
 ok(rows == want_rows, "report: file, dataset, reads, bytes, writes, read time, write time, "
-   "mean, read p95, most frequent selection", (rows, want_rows))
+   "mean, read p95, errors, most frequent selection", (rows, want_rows))
 cols = lambda t: re.split(r"\s{2,}", t.split("\n")[t.split("\n").index(section(t)[0]) + 1].strip())
-ok(cols(rep)[-5:] == ["read time", "write time", "mean", "read p95", "selection"],
-   "report: the columns say read time, write time, read p95 (the reads' p95 alone)",
+ok(cols(rep)[-6:] == ["read time", "write time", "mean", "read p95", "errors", "selection"],
+   "report: the columns say read time, write time, read p95 (the reads' p95 alone), errors",
    cols(rep))
+lrep = open(d + "/layers.rep").read()
+ok(cols(lrep)[-5:] == ["read time", "write time", "mean", "read p95", "selection"]
+   and len(section(lrep)[1]) == 1 and len(section(lrep)[1][0]) == 11,
+   "report: no dataset with a failed call: no errors column", lrep)
 ok(section(open(d + "/top3.rep").read())[1] == rows,
    "report: --top (the span table's) leaves the datasets section as the files section")
 # the section is the only difference a datasets table makes

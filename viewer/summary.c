@@ -130,7 +130,7 @@ struct agg_sel {
 struct agg_ds {
     char *file, *dset;
     double reads, writes, bytes_read, bytes_written, total, count, p95;
-    double read_ns, write_ns, read_p95;
+    double read_ns, write_ns, read_p95, errors;
     struct agg_sel *sel;
     size_t nsel, capsel;
 };
@@ -396,6 +396,7 @@ static void add_ds_row(struct ta_summary *s, const cJSON *row)
     d->count += num(row, "count", 0);
     d->read_ns += num(row, "read_ns", 0);
     d->write_ns += num(row, "write_ns", 0);
+    d->errors += num(row, "errors", 0);
     double p95 = num(row, "p95_ns", 0);
     if (p95 > d->p95) /* as the span table: the largest per-process p95 */
         d->p95 = p95;
@@ -991,6 +992,9 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
     fw = fw > PATH_MAX_W ? PATH_MAX_W : fw;
     dw = dw > NAME_MAX_W ? NAME_MAX_W : dw;
     int multi = s->nprocs > 1;
+    int errs = 0; /* failed calls shown only when some dataset had any */
+    for (size_t i = 0; i < s->ndsets; i++)
+        errs |= s->dsets[i].errors > 0;
     fprintf(out, "\nDatasets by read+write time (top %zu of %zu", rows, s->ndsets);
     if (multi)
         fprintf(out, "; %zu processes, read p95* is the largest per-process read p95",
@@ -1008,6 +1012,8 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
     put_col(out, "mean", 11, 0);
     /* the reads' p95 alone: which dataset's reads are slow, writes apart */
     put_col(out, multi ? "read p95*" : "read p95", 11, 0);
+    if (errs)
+        put_col(out, "errors", 8, 0);
     fputs("  selection\n", out);
     for (size_t i = 0; i < rows; i++) {
         const struct agg_ds *d = v[i];
@@ -1026,6 +1032,10 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
         put_col(out, ta_fmt_ns(t, sizeof t, d->write_ns), 12, 0);
         put_col(out, ta_fmt_ns(t, sizeof t, d->count > 0 ? d->total / d->count : NAN), 11, 0);
         put_col(out, ta_fmt_ns(t, sizeof t, d->reads > 0 ? d->read_p95 : NAN), 11, 0);
+        if (errs) {
+            snprintf(t, sizeof t, "%.0f", d->errors);
+            put_col(out, t, 8, 0);
+        }
         fputs("  ", out);
         fputs(fit(sb, sizeof sb, top_shape(d), sw, 0), out); /* last: no padding */
         fputc('\n', out);
