@@ -379,8 +379,17 @@ static void add_ds_row(struct ta_summary *s, const cJSON *row)
     struct agg_ds *d;
     if (i == SIZE_MAX) {
         d = grow((void **)&s->dsets, &s->ndsets, &s->capdsets, sizeof *d);
-        if (!d || strmap_put(&s->dsmap, key, s->ndsets - 1) < 0 || !(d->file = strdup(file)) ||
-            !(d->dset = strdup(dset))) {
+        if (!d) {
+            free(key);
+            return;
+        }
+        /* the names first and the map last: out of memory, the row is taken back whole,
+         * never left counted with a NULL name for the sort and the print to meet */
+        if (!(d->file = strdup(file)) || !(d->dset = strdup(dset)) ||
+            strmap_put(&s->dsmap, key, s->ndsets - 1) < 0) {
+            free(d->file);
+            free(d->dset);
+            s->ndsets--;
             free(key);
             return;
         }
