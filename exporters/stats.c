@@ -37,6 +37,8 @@
  *      "opens" (ops of io OPEN naming it: H5Dopen2, H5Dcreate2, H5Oopen), "errors" (ERRNO present, any op),
  *      "count" (reads + writes), "total_ns", "mean_ns", "median_ns", "p95_ns", "max_ns"
  *      (over the reads and writes: the histogram and percentiles of `ops` rows),
+ *      "read_mean_ns", "read_p95_ns", "write_mean_ns", "write_p95_ns" (the same over the
+ *      reads alone, and the writes alone, each from its own histogram; 0 when none),
  *      "selections": [{"shape", "count", "bytes"}, ...]  (the SHAPE field of reads and
  *                    writes: the 8 most frequent of the first 32 distinct shapes, then
  *                    by text),
@@ -275,11 +277,16 @@ struct file_row {
  * add to sel_more. */
 #define SEL_OUT 8
 #define SEL_SLOTS 32
+struct ds_way {
+    uint64_t min, max;
+    struct hist h;
+};
 struct ds_row {
     const char *file, *dset;
     uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns, opens, errors;
     uint64_t count, total, min, max; /* over reads and writes */
     struct hist h;
+    struct ds_way rd, wr; /* each way apart: a slow read is not hidden by fast writes */
     struct {
         const char *shape;
         uint64_t count, bytes;
@@ -734,7 +741,7 @@ static struct ds_row *ds_get(const char *file, const char *dset)
         }
         d->file = file;
         d->dset = dset;
-        d->min = UINT64_MAX;
+        d->min = d->rd.min = d->wr.min = UINT64_MAX;
         if (!pmap_put(&st.datasets, file, dset, d)) {
             free(d);
             oom();
@@ -777,20 +784,28 @@ static void dataset_event(const struct ta_event *ev, const struct op_row *r, int
         return;
     uint64_t ns = ev->dur_ns;
     d->errors += (uint64_t)err;
+    struct ds_way *way;
     switch (ev->op->io) {
     case TA_IO_READ:
         d->reads++;
         d->read_ns += ns;
         d->bytes_read += has_bytes ? bytes : 0;
+        way = &d->rd;
         break;
     case TA_IO_WRITE:
         d->writes++;
         d->write_ns += ns;
         d->bytes_written += has_bytes ? bytes : 0;
+        way = &d->wr;
         break;
     case TA_IO_OPEN: d->opens++; return;
     default: return;
     }
+    if (ns < way->min)
+        way->min = ns;
+    if (ns > way->max)
+        way->max = ns;
+    hist_add(&way->h, ns);
     d->count++;
     d->total += ns;
     if (ns < d->min)
@@ -1393,6 +1408,17 @@ static void write_datasets(void)
         out_kv_u64("median_ns", d->count ? hist_pct(&d->h, d->count, 50, mn, d->max) : 0, true);
         out_kv_u64("p95_ns", d->count ? hist_pct(&d->h, d->count, 95, mn, d->max) : 0, true);
         out_kv_u64("max_ns", d->max, true);
+        out_key("read_mean_ns");
+        out_ns3(d->reads ? (long double)d->read_ns / d->reads : 0);
+        ta_buf_put(ob, ", ", 2);
+        out_kv_u64("read_p95_ns",
+                   d->reads ? hist_pct(&d->rd.h, d->reads, 95, d->rd.min, d->rd.max) : 0, true);
+        out_key("write_mean_ns");
+        out_ns3(d->writes ? (long double)d->write_ns / d->writes : 0);
+        ta_buf_put(ob, ", ", 2);
+        out_kv_u64("write_p95_ns",
+                   d->writes ? hist_pct(&d->wr.h, d->writes, 95, d->wr.min, d->wr.max) : 0,
+                   true);
         /* the most frequent shapes first; the rest, and those past the slots, as a count */
         uint32_t idx[SEL_SLOTS];
         for (uint32_t k = 0; k < d->nsel; k++)

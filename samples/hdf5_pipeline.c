@@ -6,7 +6,8 @@
  *   hdf5_pipeline DIR [shards] [rows]
  *
  * Build: gcc -I include -I/usr/include/hdf5/serial samples/hdf5_pipeline.c \
- *            -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5   (or h5cc)
+ *            -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5   (or h5cc -shlib: plain
+ *        h5cc links libhdf5 statically, and the agent traces only a shared libhdf5)
  * Each shard is DIR/shard-NNN.h5 holding /samples/features (rows x 256 float, chunked by
  * 64 rows, deflate) and /samples/labels (rows int, contiguous).
  */

@@ -149,10 +149,15 @@ for pid, w in want.items():
     for k, v in w["read"].items():
         r = rows.get(k, {})
         wr = w["write"].get(k, [])
-        exp = (len(v), sum(b for _, b in v), len(wr), sum(b for _, b in wr))
-        g = tuple(r.get(x) for x in ("reads", "bytes_read", "writes", "bytes_written"))
-        check(f"{who}: datasets row data{k[0]}.h5 {k[1]}: reads, bytes_read, writes, bytes_written {exp}",
-              g == exp and r.get("opens", 0) >= 1, [g, sorted(rows)])
+        # opens: its H5Oopen in every process, and its H5Dcreate2 in main (2 there, 1 in a
+        # worker); the trace's OPEN spans naming it must say the same (closes not counted)
+        nop = w["H5Oopen"].get(k, 0) + (pid == main)
+        top = sum(1 for e in hx if e["name"] in ("H5Dcreate2", "H5Dopen2", "H5Oopen")
+                  and (fi(e), A(e).get("dataset")) == k)
+        exp = (len(v), sum(b for _, b in v), len(wr), sum(b for _, b in wr), nop)
+        g = tuple(r.get(x) for x in ("reads", "bytes_read", "writes", "bytes_written", "opens"))
+        check(f"{who}: datasets row data{k[0]}.h5 {k[1]}: reads, bytes_read, writes, bytes_written, opens {exp}",
+              g == exp and top == nop, [g, top, sorted(rows)])
 tacheck.finish()
 EOF
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
@@ -164,21 +169,38 @@ mkdir -p "$TMP/sample"
 rc=$?
 check "samples/h5py_pipeline.py exits 0 under the agent ($(tail -1 "$TMP/sample.out"))" test $rc = 0
 $PY - "$TMP/sample/out" "$ROOT" <<'EOF'
-import os, sys
+import os, re, sys
 sys.path.insert(0, os.path.join(sys.argv[2], "tests/lib"))
 import tacheck
 procs = tacheck.files(sys.argv[1])
 tacheck.check(f"sample: the main process and its 2 pool workers traced ({len(procs)})", len(procs) >= 3)
-rd = mk = 0
-bad = []
+# the sample's defaults: 4 files of 4096 rows read BATCH = 256 rows at a time, each batch
+# one "hdf5 to numpy" range holding an H5Dread of features and one of labels
+src = open(os.path.join(sys.argv[2], "samples/h5py_pipeline.py")).read()
+BATCH = int(re.search(r"^BATCH = (\d+)$", src, re.M).group(1))
+NB = 4 * (4096 // BATCH)
+def ns(e): return round(e["ts"] * 1000), round(e["ts"] * 1000) + round(e["dur"] * 1000)
+rd = mk = nm = 0
+bad, held = [], []
 for pid, [pf] in procs.items():
     evs = tacheck.load_trace(pf["trace"])
     r = tacheck.spans(evs, "hdf5", "H5Dread")
     rd += len(r)
     bad += [e for e in r if not e["args"].get("dataset") or not e["args"].get("file", "").startswith("/")]
-    mk += len(tacheck.spans(evs, "marker"))
-tacheck.check(f"sample: H5Dread spans ({rd}), each with its file and dataset", rd > 0 and not bad, bad[:3])
+    m = tacheck.spans(evs, "marker")
+    mk += len(m)
+    for c in (e for e in m if e["name"] == "hdf5 to numpy"):
+        nm += 1
+        a, b = ns(c)
+        ins = sorted(e["args"].get("dataset") for e in r if e["pid"] == c["pid"]
+                     and e["tid"] == c["tid"] and a <= ns(e)[0] and ns(e)[1] <= b)
+        if ins != ["/features", "/labels"]:
+            held.append((pid, c["ts"], ins))
+tacheck.check(f"sample: H5Dread spans ({rd}: 4 files x {NB // 4} batches x 2 datasets), each with its file and dataset",
+              rd == 2 * NB and not bad, bad[:3])
 tacheck.check(f"sample: traceagent.range markers ({mk})", mk > 0)
+tacheck.check(f"sample: {nm} \"hdf5 to numpy\" ranges ({NB}), each holding the H5Dread of /features "
+              "and of /labels made in it (same pid and tid, within its span)", nm == NB and not held, held[:3])
 tacheck.finish()
 EOF
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))

@@ -2,7 +2,7 @@
 # stats.json's `datasets` table and the report's datasets section (issue #15), from events
 # of the HDF5 event contract made by tests/stats/datasets.c under the agent: a family
 # registered through the plug-in interface, with ops named H5Dread/H5Dwrite/H5Dopen2/
-# H5Gopen2 and made-up times, bytes and selection shapes, so that every row is known:
+# H5Gopen2/H5Dclose/H5Dset_extent and made-up times, bytes and selection shapes, so that every row is known:
 # more than 8 shapes on one dataset, one dataset name in two files, a failed read, a read
 # with no DATASET field, a group (its path under `object`), a dataset with no file, 40
 # shapes on one dataset (past the 32 counted apart). One logical read of 8 KiB over two
@@ -33,6 +33,7 @@ done
 check "multi: both processes recorded every event" test "$(grep -c '^ok' "$TMP/multi.out")" = 2
 "$CLI" report "$TMP/none" > "$TMP/none.rep" 2>&1
 "$CLI" report "$TMP/full" > "$TMP/full.rep" 2>&1
+"$CLI" report "$TMP/layers" > "$TMP/layers.rep" 2>&1
 "$CLI" report "$TMP/multi" > "$TMP/multi.rep" 2>&1
 "$CLI" report --top 3 "$TMP/full" > "$TMP/top3.rep" 2>&1
 # the same stats without their datasets section: the report must be the rest of the same
@@ -118,9 +119,12 @@ shapes = [{"shape": "[64,1024]", "count": 3, "bytes": 196608},
 want = {"file": A, "dataset": "/grp/x", "reads": 15, "writes": 0, "bytes_read": 205224,
         "bytes_written": 0, "read_ns": 43950, "write_ns": 0, "opens": 1, "errors": 0,
         "count": 15, "total_ns": 43950, "mean_ns": 2930, "median_ns": 80, "p95_ns": 40000,
-        "max_ns": 40000, "selections": shapes, "selections_other": 4}
+        "max_ns": 40000, "read_mean_ns": 2930, "read_p95_ns": 40000, "write_mean_ns": 0,
+        "write_p95_ns": 0, "selections": shapes, "selections_other": 4}
 ok(x == want and list(x) == list(want),
    "/grp/x: counts, bytes, opens, times, nearest-rank median and p95, keys in order", x)
+ok(x.get("opens") == 1,
+   "/grp/x: opens 1: its H5Dopen2, not its H5Dclose (CLOSE) nor its H5Dset_extent (META)", x)
 ok([s["shape"] for s in x.get("selections", [])][:2] == ["[64,1024]", "[2,2]"]
    and x.get("selections_other") == 4,
    "/grp/x: 11 shapes: the 8 most frequent listed first, 4 calls past them counted", x)
@@ -132,6 +136,10 @@ ok(b.get("reads") == 1 and b.get("writes") == 2 and b.get("bytes_read") == 80
    and b.get("selections") == [{"shape": "[10]", "count": 2, "bytes": 160},
                                {"shape": "all", "count": 1, "bytes": 80}],
    "the same dataset name in another file: its own row, reads and writes", b)
+ok([b.get(k) for k in ("p95_ns", "read_mean_ns", "read_p95_ns", "write_mean_ns", "write_p95_ns")]
+   == [3000, 1000, 1000, 3000, 3000],
+   "its reads' and writes' mean and p95 each from their own calls (p95 of both 3000, "
+   "of the read 1000)", b)
 y = ds.get((A, "/y"), {})
 ok(y.get("reads") == 1 and y.get("errors") == 1 and y.get("bytes_read") == 0
    and y.get("total_ns") == 500, "a failed read: counted, an error, no bytes", y)
@@ -185,20 +193,28 @@ ok(head == "Datasets by read+write time (top 5 of 9):" and len(rows) == 5,
    "report: a datasets section with the files section's 5 rows of 9", (head, rows))
 ok(rep.find("Files by I/O time") < rep.find("Datasets by") and "Datasets by" in rep,
    "report: after the files section")
-def row(f, ds_, reads, br, writes, bw, total, count, p95, sel):
-    return [f, ds_, str(reads), fmt_b(br), str(writes), fmt_b(bw), fmt_ns(total),
-            fmt_ns(total / count), fmt_ns(p95), sel]
-want_rows = [row(A, "/layered", 1, 8192, 0, 0, lns, 1, lns, "all"),
-             row(A, "/grp/x", 15, 205224, 0, 0, 43950, 15, 40000, "[64,1024]"),
-             row("/data/b.h5", "/grp/x", 1, 80, 2, 160, 7000, 3, 3000, "[10]"),
-             row(A, "/y", 1, 0, 0, 0, 500, 1, 500, "all"),
-             row("-", "/nofile", 1, 8, 0, 0, 50, 1, 50, "all")]
+def row(f, ds_, reads, br, writes, bw, rns, wns, count, rp95, errs, sel):
+    return [f, ds_, str(reads), fmt_b(br), str(writes), fmt_b(bw), fmt_ns(rns), fmt_ns(wns),
+            fmt_ns((rns + wns) / count), fmt_ns(rp95)] + ([] if errs is None else [str(errs)]) + [sel]
+want_rows = [row(A, "/layered", 1, 8192, 0, 0, lns, 0, 1, lns, 0, "all"),
+             row(A, "/grp/x", 15, 205224, 0, 0, 43950, 0, 15, 40000, 0, "[64,1024]"),
+             row("/data/b.h5", "/grp/x", 1, 80, 2, 160, 1000, 6000, 3, 1000, 0, "[10]"),
+             row(A, "/y", 1, 0, 0, 0, 500, 0, 1, 500, 1, "all"),
+             row("-", "/nofile", 1, 8, 0, 0, 50, 0, 1, 50, 0, "all")]
 # a long file path is cut at its start, as the files section cuts it
 for w in want_rows:
     if len(w[0]) > 56:
         w[0] = "\u2026" + w[0][-55:]
-ok(rows == want_rows, "report: file, dataset, reads, bytes, writes, time, mean, p95, "
-   "most frequent selection", (rows, want_rows))
+ok(rows == want_rows, "report: file, dataset, reads, bytes, writes, read time, write time, "
+   "mean, read p95, errors, most frequent selection", (rows, want_rows))
+cols = lambda t: re.split(r"\s{2,}", t.split("\n")[t.split("\n").index(section(t)[0]) + 1].strip())
+ok(cols(rep)[-6:] == ["read time", "write time", "mean", "read p95", "errors", "selection"],
+   "report: the columns say read time, write time, read p95 (the reads' p95 alone), errors",
+   cols(rep))
+lrep = open(d + "/layers.rep").read()
+ok(cols(lrep)[-5:] == ["read time", "write time", "mean", "read p95", "selection"]
+   and len(section(lrep)[1]) == 1 and len(section(lrep)[1][0]) == 11,
+   "report: no dataset with a failed call: no errors column", lrep)
 ok(section(open(d + "/top3.rep").read())[1] == rows,
    "report: --top (the span table's) leaves the datasets section as the files section")
 # the section is the only difference a datasets table makes
@@ -214,12 +230,12 @@ ms = stats("multi")
 ok(len(ms) == 2 and all(len(tacheck.datasets(s)) == 9 for s in ms),
    "multi: two processes, 9 rows each", len(ms))
 head, rows = section(open(d + "/multi.rep").read())
-want_m = row(A, "/grp/x", 30, 2 * 205224, 0, 0, 2 * 43950, 30, 40000, "[64,1024]")
+want_m = row(A, "/grp/x", 30, 2 * 205224, 0, 0, 2 * 43950, 0, 30, 40000, 0, "[64,1024]")
 if len(want_m[0]) > 56:
     want_m[0] = "\u2026" + want_m[0][-55:]
 gx = [r for r in rows if r[:2] == [want_m[0], "/grp/x"]]
-ok(head == "Datasets by read+write time (top 5 of 9; 2 processes, p95* is the largest "
-   "per-process p95):" and gx == [want_m],
+ok(head == "Datasets by read+write time (top 5 of 9; 2 processes, read p95* is the largest "
+   "per-process read p95):" and gx == [want_m],
    "multi: the report merges the rows of the same (file, dataset) across processes",
    (head, rows))
 sys.exit(1 if fails else 0)

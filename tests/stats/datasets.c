@@ -40,7 +40,10 @@ OP(op_read, "H5Dread", TA_IO_READ, f_rw);
 OP(op_write, "H5Dwrite", TA_IO_WRITE, f_rw);
 OP(op_dopen, "H5Dopen2", TA_IO_OPEN, f_dopen);
 OP(op_gopen, "H5Gopen2", TA_IO_OPEN, f_gopen);
-static struct ta_op *const ops[] = {&op_read, &op_write, &op_dopen, &op_gopen, NULL};
+OP(op_dclose, "H5Dclose", TA_IO_CLOSE, f_dopen);
+OP(op_extent, "H5Dset_extent", TA_IO_META, f_dopen);
+static struct ta_op *const ops[] = {&op_read,   &op_write,  &op_dopen, &op_gopen,
+                                    &op_dclose, &op_extent, NULL};
 static const struct ta_family fam = {.size = sizeof fam, .name = "h5syn", .ops = ops};
 
 static uint64_t clock_ns; /* the made-up events' times, one after another */
@@ -137,6 +140,9 @@ int main(int argc, char **argv)
             snprintf(shape, sizeof shape, "[%d,1]", k);
             ev(&op_read, A, "/grp/x", shape, 8 * k, 0, (uint64_t)(10 * k), -1, 0);
         }
+        /* a META and a CLOSE op on the dataset: neither is an open, a read or a write */
+        ev(&op_extent, A, "/grp/x", NULL, -1, 0, 150, -1, 0);
+        ev(&op_dclose, A, "/grp/x", NULL, -1, 0, 120, -1, 0);
         /* the same dataset name in another file: its own row */
         ev(&op_write, B, "/grp/x", "[10]", 80, 0, 3000, -1, 0);
         ev(&op_write, B, "/grp/x", "[10]", 80, 0, 3000, -1, 0);
@@ -160,7 +166,7 @@ int main(int argc, char **argv)
         }
         for (int k = 0; k < 4; k++)
             ev(&op_read, A, "/many", "[40]", 1, 0, 1, -1, 0);
-        want += 2 + 3 + 2 + 9 + 3 + 1 + 3 + 3 + 44;
+        want += 2 + 3 + 2 + 9 + 2 + 3 + 1 + 3 + 3 + 44;
     }
     close(fd);
     if (recorded == want)
