@@ -1,12 +1,15 @@
 /* bench/h5loop.c: what the agent adds to HDF5 calls, A/B in one process (bench/run.sh,
  * piece `hdf5`).
  *
- *   h5loop MODE [ITERS [REPS]]      MODE: dread | dopen
+ *   h5loop MODE [ITERS [REPS]]      MODE: dread | dmove | dopen
  *
  *   dread  H5Dread of one element (a 1-element hyperslab of a 1000-int contiguous dataset
  *          into a 1-element memory space: the same ids every call, the data in HDF5's
  *          cache after the first): the path whose names and bytes the agent keeps, so that
  *          a repeated read calls no HDF5 function of its own (agent/hdf5.c)
+ *   dmove  H5Sselect_hyperslab of the next element, then that H5Dread: the loop that walks a
+ *          dataset; each new selection bumps the agent's selection epoch, so every read
+ *          computes its bytes and shape with HDF5's own functions (about five calls)
  *   dopen  H5Dopen2 + H5Dclose of that dataset (the agent looks its names up at each open)
  *
  * Each repetition times ITERS calls made straight into libhdf5 (A: pointers from the
@@ -83,9 +86,12 @@ static void pause_us(long us)
 typedef herr_t (*dread_fn)(hid_t, hid_t, hid_t, hid_t, hid_t, void *);
 typedef hid_t (*dopen_fn)(hid_t, const char *, hid_t);
 typedef herr_t (*dclose_fn)(hid_t);
+typedef herr_t (*select_fn)(hid_t, H5S_seloper_t, const hsize_t *, const hsize_t *,
+                            const hsize_t *, const hsize_t *);
 static dread_fn a_dread;
 static dopen_fn a_dopen;
 static dclose_fn a_dclose;
+static select_fn a_select;
 static hid_t file, dset, mspace, fspace;
 static int sink;
 
@@ -94,6 +100,11 @@ __attribute__((noinline)) static void run_a(int mode, long n)
     int v;
     for (long i = 0; i < n; i++) {
         if (mode == 0) {
+            a_dread(dset, H5T_NATIVE_INT, mspace, fspace, H5P_DEFAULT, &v);
+            sink += v;
+        } else if (mode == 2) {
+            hsize_t at[1] = {(hsize_t)(i % 1000)}, one[1] = {1};
+            a_select(fspace, H5S_SELECT_SET, at, NULL, one, NULL);
             a_dread(dset, H5T_NATIVE_INT, mspace, fspace, H5P_DEFAULT, &v);
             sink += v;
         } else {
@@ -107,6 +118,11 @@ __attribute__((noinline)) static void run_b(int mode, long n)
     int v;
     for (long i = 0; i < n; i++) {
         if (mode == 0) {
+            H5Dread(dset, H5T_NATIVE_INT, mspace, fspace, H5P_DEFAULT, &v);
+            sink += v;
+        } else if (mode == 2) {
+            hsize_t at[1] = {(hsize_t)(i % 1000)}, one[1] = {1};
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, at, NULL, one, NULL);
             H5Dread(dset, H5T_NATIVE_INT, mspace, fspace, H5P_DEFAULT, &v);
             sink += v;
         } else {
@@ -123,12 +139,13 @@ __attribute__((noinline)) static void run_floor(long n)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "dread") && strcmp(argv[1], "dopen"))) {
-        fprintf(stderr, "usage: h5loop dread|dopen [ITERS [REPS]]\n");
+    int mode = argc < 2 ? -1 : !strcmp(argv[1], "dread") ? 0 : !strcmp(argv[1], "dopen") ? 1
+                             : !strcmp(argv[1], "dmove") ? 2 : -1;
+    if (mode < 0) {
+        fprintf(stderr, "usage: h5loop dread|dmove|dopen [ITERS [REPS]]\n");
         return 2;
     }
-    int mode = !strcmp(argv[1], "dopen");
-    long iters = argc > 2 ? atol(argv[2]) : (mode ? 200 : 1000);
+    long iters = argc > 2 ? atol(argv[2]) : (mode == 1 ? 200 : 1000);
     long reps = argc > 3 ? atol(argv[3]) : 60;
     char path[4096];
     const char *bf = getenv("BENCH_FILE");
@@ -148,6 +165,7 @@ int main(int argc, char **argv)
     a_dread = (dread_fn)dlsym(h, "H5Dread");
     a_dopen = (dopen_fn)dlsym(h, "H5Dopen2");
     a_dclose = (dclose_fn)dlsym(h, "H5Dclose");
+    a_select = (select_fn)dlsym(h, "H5Sselect_hyperslab");
 
     hsize_t dims[1] = {1000}, one[1] = {1}, start[1] = {7};
     file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);

@@ -459,7 +459,8 @@ fi
 
 # ============================================================================================
 # 1b. HDF5: what the agent adds to an H5Dread of one element from a cached dataset (the same
-#    spaces every call: agent/hdf5.c calls no HDF5 function of its own then) and to an
+#    spaces every call: agent/hdf5.c calls no HDF5 function of its own then), to a read after
+#    a new selection (its bytes and shape computed with HDF5's functions) and to an
 #    H5Dopen2 + H5Dclose (names looked up at each open), A/B in one process (bench/h5loop.c),
 #    next to the floor timed in the same process. Built only where hdf5.h is installed.
 # ============================================================================================
@@ -474,10 +475,10 @@ if want hdf5; then
         say ""
     else
         H5R=$ROUNDS
-        echo "hdf5: $H5R rounds x {untraced nop agent} x {dread dopen} ..." >&2
+        echo "hdf5: $H5R rounds x {untraced nop agent} x {dread dmove dopen} ..." >&2
         : >"$TMP/h5raw.txt"
         for ((r = 1; r <= H5R; r++)); do
-            for m in "dread 200 400" "dopen 40 400"; do
+            for m in "dread 200 400" "dmove 200 400" "dopen 40 400"; do
                 for cfg in untraced nop agent; do
                     out="$TMP/o-h5-$cfg"; rm -rf "$out"
                     case $cfg in
@@ -500,6 +501,7 @@ print(f"== hdf5: added ns per call, A/B in one process (bench/h5loop.c), median 
       f"{len({r['round'] for r in rows})} rounds ==")
 floor = S.median([float(r["floor_ns"]) for r in rows])
 for mode, label, target in (("dread", "H5Dread, 1 element, cached dataset", 3.0),
+                            ("dmove", "H5Sselect_hyperslab + H5Dread, moved", None),
                             ("dopen", "H5Dopen2 + H5Dclose", None)):
     base = med(mode, "untraced", "base_ns")
     line = f"{label:36s} untraced {base:7.0f} ns"
