@@ -518,7 +518,8 @@ int ta_summary_add_stats(struct ta_summary *s, const char *path)
     const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(root, "dropped");
     const cJSON *process = cJSON_GetObjectItemCaseSensitive(root, "process");
     if ((ops && !cJSON_IsArray(ops)) || (files && !cJSON_IsArray(files)) ||
-        (counters && !cJSON_IsArray(counters)) || (dsets && !cJSON_IsArray(dsets)) || (dropped && !cJSON_IsObject(dropped)) ||
+        (counters && !cJSON_IsArray(counters)) || (dsets && !cJSON_IsArray(dsets)) ||
+        (dropped && !cJSON_IsObject(dropped)) ||
         (process && !cJSON_IsObject(process))) {
         fprintf(stderr, "traceagent: %s: malformed stats (a section has the wrong type); "
                         "skipped\n", path);
@@ -912,6 +913,31 @@ static void print_counters(const struct ta_summary *s, FILE *out)
     }
 }
 
+/* The I/O columns the files and datasets sections share: their header, and a row's */
+static void put_io_head(FILE *out)
+{
+    put_col(out, "reads", 9, 0);
+    put_col(out, "read", 11, 0);
+    put_col(out, "writes", 9, 0);
+    put_col(out, "written", 11, 0);
+    put_col(out, "read time", 11, 0);
+    put_col(out, "write time", 12, 0);
+}
+
+static void put_io_row(FILE *out, double reads, double bytes_read, double writes,
+                       double bytes_written, double read_ns, double write_ns)
+{
+    char t[64];
+    snprintf(t, sizeof t, "%.0f", reads);
+    put_col(out, t, 9, 0);
+    put_col(out, ta_fmt_bytes(t, sizeof t, bytes_read), 11, 0);
+    snprintf(t, sizeof t, "%.0f", writes);
+    put_col(out, t, 9, 0);
+    put_col(out, ta_fmt_bytes(t, sizeof t, bytes_written), 11, 0);
+    put_col(out, ta_fmt_ns(t, sizeof t, read_ns), 11, 0);
+    put_col(out, ta_fmt_ns(t, sizeof t, write_ns), 12, 0);
+}
+
 static void print_files(const struct ta_summary *s, FILE *out)
 {
     if (!s->nfiles)
@@ -932,26 +958,15 @@ static void print_files(const struct ta_summary *s, FILE *out)
         pw = PATH_MAX_W;
     fprintf(out, "\nFiles by I/O time (top %zu of %zu):\n  ", rows, s->nfiles);
     put_col(out, "path", pw, 1);
-    put_col(out, "reads", 9, 0);
-    put_col(out, "read", 11, 0);
-    put_col(out, "writes", 9, 0);
-    put_col(out, "written", 11, 0);
-    put_col(out, "read time", 11, 0);
-    put_col(out, "write time", 12, 0);
+    put_io_head(out);
     fputc('\n', out);
     for (size_t i = 0; i < rows; i++) {
         const struct agg_file *f = v[i];
-        char pb[512], t[64];
+        char pb[512];
         fputs("  ", out);
         put_col(out, fit(pb, sizeof pb, f->path, pw, 1), pw, 1);
-        snprintf(t, sizeof t, "%.0f", f->reads);
-        put_col(out, t, 9, 0);
-        put_col(out, ta_fmt_bytes(t, sizeof t, f->bytes_read), 11, 0);
-        snprintf(t, sizeof t, "%.0f", f->writes);
-        put_col(out, t, 9, 0);
-        put_col(out, ta_fmt_bytes(t, sizeof t, f->bytes_written), 11, 0);
-        put_col(out, ta_fmt_ns(t, sizeof t, f->read_ns), 11, 0);
-        put_col(out, ta_fmt_ns(t, sizeof t, f->write_ns), 12, 0);
+        put_io_row(out, f->reads, f->bytes_read, f->writes, f->bytes_written, f->read_ns,
+                   f->write_ns);
         fputc('\n', out);
     }
     free(v);
@@ -1012,12 +1027,7 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
     put_col(out, "file", fw, 1);
     fputs("  ", out);
     put_col(out, "dataset", dw, 1);
-    put_col(out, "reads", 9, 0);
-    put_col(out, "read", 11, 0);
-    put_col(out, "writes", 9, 0);
-    put_col(out, "written", 11, 0);
-    put_col(out, "read time", 11, 0);
-    put_col(out, "write time", 12, 0);
+    put_io_head(out);
     put_col(out, "mean", 11, 0);
     /* the reads' p95 alone: which dataset's reads are slow, writes apart */
     put_col(out, multi ? "read p95*" : "read p95", 11, 0);
@@ -1031,14 +1041,8 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
         put_col(out, fit(pb, sizeof pb, *d->file ? d->file : "-", fw, 1), fw, 1);
         fputs("  ", out);
         put_col(out, fit(nb, sizeof nb, d->dset, dw, 1), dw, 1);
-        snprintf(t, sizeof t, "%.0f", d->reads);
-        put_col(out, t, 9, 0);
-        put_col(out, ta_fmt_bytes(t, sizeof t, d->bytes_read), 11, 0);
-        snprintf(t, sizeof t, "%.0f", d->writes);
-        put_col(out, t, 9, 0);
-        put_col(out, ta_fmt_bytes(t, sizeof t, d->bytes_written), 11, 0);
-        put_col(out, ta_fmt_ns(t, sizeof t, d->read_ns), 11, 0);
-        put_col(out, ta_fmt_ns(t, sizeof t, d->write_ns), 12, 0);
+        put_io_row(out, d->reads, d->bytes_read, d->writes, d->bytes_written, d->read_ns,
+                   d->write_ns);
         put_col(out, ta_fmt_ns(t, sizeof t, d->count > 0 ? d->total / d->count : NAN), 11, 0);
         put_col(out, ta_fmt_ns(t, sizeof t, d->reads > 0 ? d->read_p95 : NAN), 11, 0);
         if (errs) {
