@@ -1018,27 +1018,20 @@ static void chunk_done(struct ta_span *sp, const struct ta_op *op, int c, hid_t 
     h5_rec(sp, op, r < 0, e.file, e.obj, r, r >= 0 ? bytes : -1, shape_id("chunk"), 0);
 }
 
-TA_EXPORT herr_t H5Dread_chunk(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t *filters,
-                               void *buf)
-{
-    H5REAL(H5Dread_chunk, -1);
-    H5ENTER(sp, d, dxpl, off, filters, buf);
-    H5CALL(sp, herr_t r, d, dxpl, off, filters, buf);
-    chunk_done(&sp, &op_dread_chunk, copy_of((void *)real, F_H5Dread_chunk), d, off, -1, r);
-    return TA_SPAN_LEAVE(sp, r);
-}
-
 /* HDF5 2.0: H5Dread_chunk is a macro for H5Dread_chunk2, which takes the buffer's size
- * and says the chunk's; the old form is H5Dread_chunk1 */
-TA_EXPORT herr_t H5Dread_chunk1(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t *filters,
-                                void *buf)
-{
-    H5REAL(H5Dread_chunk1, -1);
-    H5ENTER(sp, d, dxpl, off, filters, buf);
-    H5CALL(sp, herr_t r, d, dxpl, off, filters, buf);
-    chunk_done(&sp, &op_dread_chunk1, copy_of((void *)real, F_H5Dread_chunk1), d, off, -1, r);
-    return TA_SPAN_LEAVE(sp, r);
-}
+ * and says the chunk's; the old form is H5Dread_chunk1, as 1.10's H5Dread_chunk */
+#define READ_CHUNK_WRAPPER(fn, op)                                                       \
+    TA_EXPORT herr_t fn(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t *filters,      \
+                        void *buf)                                                       \
+    {                                                                                    \
+        H5REAL(fn, -1);                                                                  \
+        H5ENTER(sp, d, dxpl, off, filters, buf);                                         \
+        H5CALL(sp, herr_t r, d, dxpl, off, filters, buf);                                \
+        chunk_done(&sp, &op, copy_of((void *)real, F_##fn), d, off, -1, r);              \
+        return TA_SPAN_LEAVE(sp, r);                                                     \
+    }
+READ_CHUNK_WRAPPER(H5Dread_chunk, op_dread_chunk)
+READ_CHUNK_WRAPPER(H5Dread_chunk1, op_dread_chunk1)
 
 TA_EXPORT herr_t H5Dread_chunk2(hid_t d, hid_t dxpl, const hsize_t *off, uint32_t *filters,
                                 void *buf, size_t *size)
