@@ -309,6 +309,8 @@ const struct ta_plugin_api ta_api = {
     .resolve = ta_resolve_for,
     .pid = api_pid,
     .out_stem = api_out_stem,
+    .stack_ips = ta_stack_ips,
+    .frame = ta_frame_lookup,
 };
 
 /* The one way in. A plug-in built for another major ABI gets NULL and one line naming it

@@ -39,7 +39,7 @@ extern "C" {
 #endif
 
 #define TA_PLUGIN_ABI_MAJOR 1
-#define TA_PLUGIN_ABI_MINOR 1 /* 1.1: TA_ROLE_SHAPE */
+#define TA_PLUGIN_ABI_MINOR 2 /* 1.1: TA_ROLE_SHAPE; 1.2: call stacks (ta_event.stack) */
 #define TA_PLUGIN_ABI ((uint32_t)(TA_PLUGIN_ABI_MAJOR << 16 | TA_PLUGIN_ABI_MINOR))
 
 /* ------------------------------------------------------------------------------------ */
@@ -238,9 +238,26 @@ struct ta_event {
     uint32_t ext_len;  /* bytes in ext */
     const unsigned char *ext; /* the continued payload (TA_OFF_EXT(0) is ext[0]), or NULL */
     const char *cat;   /* the category's name */
+    /* ABI 1.2 */
+    uint32_t stack;    /* the call stack recorded with the event (TRACEAGENT_STACKS): an id of
+                        * the process's stack table (stack_ips, frame), the same id for the
+                        * same frames; 0: none */
 };
 
 #define TA_EVENT_SIZE_1_0 (offsetof(struct ta_event, cat) + sizeof(const char *))
+
+/* One frame of a call stack, as the agent's symbolizer names it (ABI 1.2). Strings stay
+ * valid to the end of the process; a member it could not find is NULL (0 for line). */
+struct ta_frame_info {
+    uint32_t size;        /* sizeof(struct ta_frame_info) of the caller: members past it are
+                           * left alone */
+    const char *function; /* demangled where the name is C++'s; NULL: no symbol covers it */
+    const char *library;  /* the object's path ("/usr/lib/x86_64-linux-gnu/libc.so.6"; the
+                           * executable's own path for the program) */
+    uint64_t offset;      /* of the return address in that object (its load bias taken off) */
+    const char *file;     /* source file, where the object has DWARF line information */
+    uint32_t line;
+};
 
 /* ------------------------------------------------------------------------------------ */
 /* What a plug-in registers                                                              */
@@ -356,6 +373,13 @@ struct ta_plugin_api {
     /* The process's identity: pid, and the prefix of its output files */
     int (*pid)(void);
     const char *(*out_stem)(void);
+
+    /* ABI 1.2: call stacks, for exporters (on the drainer's thread). The return addresses
+     * of stack `id` (ta_event.stack), leaf first, *n of them; NULL for 0 or an unknown id.
+     * frame: what is at return address `ip` (0, or -1 when nothing is known of it). The
+     * first call for an object reads its symbols from its file: slow, once. */
+    const uint64_t *(*stack_ips)(uint32_t id, uint32_t *n);
+    int (*frame)(uint64_t ip, struct ta_frame_info *out);
 };
 
 /* The one exported symbol: the interface for a plug-in built for `abi`, or NULL (another
