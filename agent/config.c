@@ -202,7 +202,26 @@ static const char *set_stacks(const char *val)
     long m = parse_list(val, cat_keys, TA_CAT_AGENT, 1);
     if (m < 0)
         return "expected a comma list of categories";
+    /* `all`: the categories plug-ins add too; never the agent's own records */
+    if (m == (1l << TA_CAT_AGENT) - 1 && strstr(val, "all"))
+        m = (long)(~0u & ~(1u << TA_CAT_AGENT));
     ta_cfg.stacks_mask = (uint32_t)m;
+    return NULL;
+}
+static const char *set_stacks_every(const char *val)
+{
+    uint64_t u;
+    if (parse_u64(val, &u) || u < 1 || u > 0xffffffffu)
+        return "expected a number from 1";
+    ta_cfg.stacks_every = (uint32_t)u;
+    return NULL;
+}
+static const char *set_stacks_depth(const char *val)
+{
+    uint64_t u;
+    if (parse_u64(val, &u) || u < 1 || u > TA_STACK_MAX)
+        return "expected a number from 1 to 64";
+    ta_cfg.stacks_depth = (uint32_t)u;
     return NULL;
 }
 static const char *set_log(const char *val)
@@ -432,6 +451,8 @@ void ta_config_load(void)
     ta_cfg.min_duration_ns = DEFAULT_MIN_DURATION_NS;
     ta_cfg.min_duration_mask = DEFAULT_MIN_DURATION_MASK;
     ta_cfg.children = 1;
+    ta_cfg.stacks_every = 1;
+    ta_cfg.stacks_depth = 32;
     ta_cfg.log_level = TA_LOG_WARN;
     if (getauxval(AT_SECURE)) {
         /* setuid, setgid, file capabilities: the invoking user's environment must not steer
@@ -462,8 +483,6 @@ void ta_config_load(void)
         if (v && set_key(&keys[i], keys[i].var, v))
             unsetenv(keys[i].var);
     }
-    if (ta_cfg.stacks_mask)
-        ta_info("TRACEAGENT_STACKS: call stacks are not collected by this version yet");
 }
 
 /* Is `word` one of the comma list's words? */

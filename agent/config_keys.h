@@ -33,7 +33,11 @@
       "1000 for posix and stdio")                                                            \
     X(children, "TRACEAGENT_CHILDREN", 0, "0|1", "trace child processes", "1")               \
     X(stacks, "TRACEAGENT_STACKS", 0, "LIST",                                                \
-      "call stacks on spans of these categories (accepted; not collected yet)", "none")      \
+      "call stacks (libunwind) on spans of these categories, or all", "none")                \
+    X(stacks_every, "TRACEAGENT_STACKS_EVERY", 0, "N",                                       \
+      "one record in N of the stacks' categories, per thread, gets a stack", "1")            \
+    X(stacks_depth, "TRACEAGENT_STACKS_DEPTH", 0, "N",                                       \
+      "frames kept at most (the innermost), 1 to 64", "32")                                  \
     X(log, "TRACEAGENT_LOG", 0, "LEVEL", "error, warn, info or debug (on stderr)", "warn")   \
     X(exclude, "TRACEAGENT_EXCLUDE", 0, "PREFIXES",                                          \
       "path prefixes not traced, ':' or ',' separated", "none")                              \

@@ -286,6 +286,7 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
         return;
     }
     ta_plugins_load();
+    ta_stacks_init(); /* libunwind, only when TRACEAGENT_STACKS asks */
     absolutize_env();
     env_snapshot();
     /* where the kernel clears the main thread's tid when it exits: the drainer watches it,

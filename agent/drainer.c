@@ -165,7 +165,7 @@ static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const st
 }
 
 static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
-                            const unsigned char *ext, uint32_t ext_len)
+                            const unsigned char *ext, uint32_t ext_len, uint32_t stack)
 {
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
@@ -178,6 +178,7 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     ev.scope = 0;
     ev.ext = ext;
     ev.ext_len = ext_len;
+    ev.stack = stack;
     ev.cat = cat_name(op);
     event_from_rec(&ev, r, op);
     for (int i = 0; i < nexps; i++)
@@ -200,13 +201,17 @@ static void populate(struct ta_thread *t)
 /* The record at `tail` goes on in the following slots (TA_F_EXT, thread.c): its payload,
  * and the slots it takes in all (0: not whole, which one release store of head rules out;
  * the rest of the ring is then skipped rather than read as records). A payload that wraps
- * at the ring's end is copied into ext_buf; otherwise the exporters read it in place. */
+ * at the ring's end is copied into ext_buf; otherwise the exporters read it in place.
+ * *nf: the return addresses of a call stack (TRACEAGENT_STACKS), the payload's last
+ * 8 x nf bytes (the header's second u32); *len is the whole payload, theirs included. */
 static uint64_t ext_payload(const struct ta_rec *slots, uint64_t mask, uint64_t tail,
-                            uint64_t avail, const unsigned char **ext, uint32_t *len)
+                            uint64_t avail, const unsigned char **ext, uint32_t *len,
+                            uint32_t *nf)
 {
     const unsigned char *first = (const unsigned char *)&slots[(tail + 1) & mask];
-    uint32_t n;
+    uint32_t n, frames;
     memcpy(&n, first, sizeof n);
+    memcpy(&frames, first + 4, sizeof frames);
     uint64_t k = (8 + (uint64_t)n + sizeof(struct ta_rec) - 1) / sizeof(struct ta_rec);
     if (avail < 2 || n > TA_EXT_MAX || 1 + k > avail)
         return 0;
@@ -220,7 +225,36 @@ static uint64_t ext_payload(const struct ta_rec *slots, uint64_t mask, uint64_t 
         *ext = ext_buf;
     }
     *len = n;
+    *nf = 8ull * frames <= n ? frames : 0;
     return 1 + k;
+}
+
+/* The stack at the end of a record's payload: its id in the stack table (stackdb.c), and
+ * the payload without it (what the exporters see as ev.ext). Not in signal mode: the
+ * table allocates, which a fatal signal's flush must not. TRACEAGENT_LOG=debug logs the
+ * frames (what tests/t56 reads). */
+static uint32_t take_stack(const struct ta_rec *r, int tid, int signal_mode,
+                           const unsigned char **ext, uint32_t *len, uint32_t nf)
+{
+    static uint64_t ips[TA_EXT_MAX / 8];
+    uint32_t own = *len - 8 * nf;
+    memcpy(ips, *ext + own, 8ull * nf);
+    *len = own;
+    if (!own)
+        *ext = NULL;
+    if (signal_mode)
+        return 0;
+    uint32_t id = ta_stack_intern(ips, nf);
+    if (ta_cfg.log_level >= TA_LOG_DEBUG) {
+        char line[1024];
+        int o = snprintf(line, sizeof line, "stack: tid %d op %s id %u frames %u:", tid,
+                         r->op && r->op->name ? r->op->name : "?", id, nf);
+        for (uint32_t i = 0; i < nf && o > 0 && (size_t)o < sizeof line - 20; i++)
+            o += snprintf(line + o, sizeof line - (size_t)o, " %llx",
+                          (unsigned long long)ips[i]);
+        ta_debug("%s", line);
+    }
+    return id;
 }
 
 /* Batch sources hand their events to this, on the consumer's thread (poll_sources). */
@@ -336,16 +370,18 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
             const struct ta_rec *rec = &slots[tail & mask];
             if (ta_unlikely(rec->flags & TA_F_EXT)) {
                 const unsigned char *ext = NULL;
-                uint32_t len = 0;
-                uint64_t k = ext_payload(slots, mask, tail, head - tail, &ext, &len);
+                uint32_t len = 0, nf = 0, stack = 0;
+                uint64_t k = ext_payload(slots, mask, tail, head - tail, &ext, &len, &nf);
                 if (k) {
-                    dispatch(rec, tid, signal_mode, ext, len);
+                    if (nf)
+                        stack = take_stack(rec, tid, signal_mode, &ext, &len, nf);
+                    dispatch(rec, tid, signal_mode, ext, len, stack);
                     tail += k;
                 } else {
                     tail = head;
                 }
             } else {
-                dispatch(rec, tid, signal_mode, NULL, 0);
+                dispatch(rec, tid, signal_mode, NULL, 0, 0);
                 tail++;
             }
             n++;

@@ -1,8 +1,150 @@
-/* Call stacks, capture side (TRACEAGENT_STACKS): a stub until the capture lands. */
+/* Call stacks, capture side (TRACEAGENT_STACKS, issue #19).
+ *
+ * libunwind is dlopen'ed (RTLD_LOCAL) by ta_stacks_init only when stacks are asked for: a
+ * program run without TRACEAGENT_STACKS maps none. ta_stack_mask stays 0 until it is
+ * loaded; ta_rec_commit (ta.h) tests it and comes here, cold, only when it is set.
+ *
+ * The capture is unw_backtrace: libunwind's fast path (x86_64 tdep_trace) walks the frames
+ * through a per-thread cache of each return address's frame shape (CFA rule, where the
+ * return address and rbp are), so a warm stack costs a few ns per frame and no system call,
+ * lock or malloc. unw_init_local + unw_step interprets the DWARF CFI of every frame at each
+ * capture (bench/NOTES.md row 36: several times slower), so it is not used. What the first
+ * capture of a thread (or of a new return address) does: the trace cache is created per
+ * thread (pthread_once for its key, one mmap of its table: the agent's mmap wrapper sees it
+ * under ta_guard, so nothing is recorded), and a miss finds the object's .eh_frame_hdr with
+ * dl_iterate_phdr (the loader's lock) and decodes that frame's CFI; the per-thread caching
+ * policy (set below) keeps the DWARF caches per thread too: with the default, global one,
+ * every miss takes a lock and two sigprocmask calls.
+ *
+ * Frames inside libtraceagent.so (the commit, the wrapper, and any agent frame deeper
+ * down) are left out by one range test on its executable segments, found once here. The
+ * kept frames are return addresses, leaf (innermost caller) first, at most
+ * TRACEAGENT_STACKS_DEPTH of them.
+ *
+ * Signal handlers: a record made in a handler takes a stack like any other: local
+ * unwinding with the per-thread caching policy is what libunwind documents as signal-safe,
+ * and it unwinds through the signal frame into the interrupted code. A handler that
+ * interrupts a capture cannot record at all: the capture runs while the thread's `writing`
+ * is set (its record is dropped and counted, dropped_reentry) and under ta_guard. */
+#include <dlfcn.h>
+#include <link.h>
+
 #include "ta.h"
 
 uint32_t ta_stack_mask;
 
-void ta_stacks_init(void) {}
+static int (*unw_bt)(void **buf, int size);
+static uintptr_t self_lo, self_len; /* the agent's text: [self_lo, self_lo + self_len) */
+static uint32_t every = 1, depth = 32;
 
-void ta_rec_commit_stack(struct ta_thread *t) { ta_rec_commit(t); }
+/* Frames asked of libunwind beyond the depth: the agent's own at the top (the commit, the
+ * wrapper, a family's helper) are left out after the walk. */
+#define AGENT_SLACK 16
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    uintptr_t a = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+    int mine = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+        if (p->p_type != PT_LOAD || !(p->p_flags & PF_X))
+            continue;
+        uintptr_t s = info->dlpi_addr + p->p_vaddr, e = s + p->p_memsz;
+        if (a >= s && a < e)
+            mine = 1;
+        if (s < lo)
+            lo = s;
+        if (e > hi)
+            hi = e;
+    }
+    if (!mine)
+        return 0;
+    self_lo = lo;
+    self_len = hi - lo;
+    return 1;
+}
+
+void ta_stacks_init(void)
+{
+    ta_stack_mask = 0;
+    if (!ta_cfg.stacks_mask)
+        return;
+    ta_guard++;
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *e = dlerror();
+        ta_warn("TRACEAGENT_STACKS: cannot load libunwind.so.8 (%s): no call stacks; tracing "
+                "goes on without them", e ? e : "?");
+        ta_guard--;
+        return;
+    }
+    unw_bt = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+#if defined(__x86_64__)
+    int (*policy)(void *, int) = (int (*)(void *, int))dlsym(h, "_ULx86_64_set_caching_policy");
+    void **as = (void **)dlsym(h, "_ULx86_64_local_addr_space");
+    if (policy && as && *as)
+        policy(*as, 2 /* UNW_CACHE_PER_THREAD */);
+#endif
+    if (!unw_bt) {
+        ta_warn("TRACEAGENT_STACKS: libunwind.so.8 has no unw_backtrace: no call stacks; "
+                "tracing goes on without them");
+        ta_guard--;
+        return;
+    }
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&ta_stacks_init);
+    every = ta_cfg.stacks_every ? ta_cfg.stacks_every : 1;
+    depth = ta_cfg.stacks_depth && ta_cfg.stacks_depth <= TA_STACK_MAX ? ta_cfg.stacks_depth
+                                                                         : 32;
+    ta_debug("call stacks on (categories 0x%x, one in %u, %u frames at most)",
+             ta_cfg.stacks_mask, every, depth);
+    ta_stack_mask = ta_cfg.stacks_mask;
+    ta_guard--;
+}
+
+/* The caller's frames, outside the agent, leaf first. errno as it was: a successful call
+ * leaves errno to the program. */
+static uint32_t capture(uint64_t *ips)
+{
+    void *raw[TA_STACK_MAX + AGENT_SLACK];
+    int saved = errno;
+    ta_guard++;
+    int n = unw_bt(raw, (int)depth + AGENT_SLACK);
+    ta_guard--;
+    errno = saved;
+    uint32_t k = 0;
+    for (int i = 0; i < n && k < depth; i++) {
+        uintptr_t ip = (uintptr_t)raw[i];
+        if (ip - self_lo < self_len)
+            continue;
+        ips[k++] = ip;
+    }
+    return k;
+}
+
+uint32_t ta_stack_take(struct ta_thread *t, const struct ta_rec *rec, uint64_t *ips)
+{
+    const struct ta_op *op = rec->op;
+    if (!op || op->cat >= 32 || !(ta_stack_mask & (1u << op->cat)))
+        return 0;
+    if (t->stack_skip) { /* TRACEAGENT_STACKS_EVERY: not this one */
+        t->stack_skip--;
+        return 0;
+    }
+    t->stack_skip = every - 1;
+    return capture(ips);
+}
+
+void ta_rec_commit_stack(struct ta_thread *t)
+{
+    struct ta_ring *r = &t->ring;
+    const struct ta_rec *rec =
+        &r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask];
+    uint64_t ips[TA_STACK_MAX];
+    uint32_t nf = ta_stack_take(t, rec, ips);
+    if (!nf) {
+        ta_rec_commit_plain(t);
+        return;
+    }
+    ta_rec_commit_frames(t, ips, nf);
+}

@@ -169,6 +169,8 @@ struct ta_thread {
         char text[51];   /* the path, when it fits: a hit reads no other page */
     } path_cache[8];
     uint32_t path_gen;   /* ta_cwd_gen when the relative paths in path_cache were resolved */
+    uint32_t stack_skip; /* records of the stacks' categories to pass before the next stack
+                          * (TRACEAGENT_STACKS_EVERY); only the cold commit reads it */
 };
 
 extern __thread struct ta_thread *ta_self __attribute__((tls_model("initial-exec")));
@@ -282,7 +284,26 @@ TA_INLINE struct ta_rec *ta_rec_begin_peeked(struct ta_thread *t, struct ta_slot
         return s.rec;
     return ta_rec_claim(t);
 }
-static inline void ta_rec_commit(struct ta_thread *t)
+/* Call stacks (TRACEAGENT_STACKS). Capture (stacks.c), on the program's threads: the
+ * categories whose spans get a stack, 0 when none (or libunwind could not be loaded). A
+ * record of such a category is committed by ta_rec_commit_stack (cold), which appends the
+ * return addresses to the record as continued payload: the continuation header's second
+ * u32 (reserved before) is their count, and they are the LAST 8 x count bytes of the
+ * payload, leaf first, after the op's own payload if it has one. */
+extern uint32_t ta_stack_mask;
+void ta_stacks_init(void); /* after the configuration: loads libunwind when stacks are asked */
+void ta_rec_commit_stack(struct ta_thread *t) __attribute__((cold));
+/* The stack for the record at the head of t's ring, when its category and the EVERY
+ * counter ask for one: its return addresses into ips (TA_STACK_MAX at most), leaf first,
+ * the agent's own frames left out; 0 for none. Only while `writing` is set. */
+#define TA_STACK_MAX 64
+uint32_t ta_stack_take(struct ta_thread *t, const struct ta_rec *rec, uint64_t *ips);
+/* Commit the record at the head with nf return addresses as its continued payload
+ * (thread.c); without them when the ring has no room (counted: dropped "stack"). */
+void ta_rec_commit_frames(struct ta_thread *t, const uint64_t *ips, uint32_t nf);
+
+/* Publish the record at the head: one release store. */
+TA_INLINE void ta_rec_commit_plain(struct ta_thread *t)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -291,6 +312,15 @@ static inline void ta_rec_commit(struct ta_thread *t)
     atomic_store_explicit(&r->head, h + 1, memory_order_release);
     atomic_signal_fence(memory_order_seq_cst);
     t->writing = 0;
+}
+/* ta_stack_mask is 0 unless stacks are on: one load, a branch predicted not taken. */
+static inline void ta_rec_commit(struct ta_thread *t)
+{
+    if (ta_unlikely(ta_stack_mask)) {
+        ta_rec_commit_stack(t);
+        return;
+    }
+    ta_rec_commit_plain(t);
 }
 
 /* Common record fill for a span on a file descriptor; families add their own fields. */
@@ -312,16 +342,6 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
  * same direct system call as the agent's, posix.c). */
 #ifndef TA_NOP
 #define TA_NOP 0
-/* Call stacks (TRACEAGENT_STACKS). Capture (stacks.c), on the program's threads: the
- * categories whose spans get a stack, 0 when none (or libunwind could not be loaded). A
- * record of such a category is committed by ta_rec_commit_stack (cold), which appends the
- * return addresses to the record as continued payload: the continuation header's second
- * u32 (reserved before) is their count, and they are the LAST 8 x count bytes of the
- * payload, leaf first, after the op's own payload if it has one. */
-extern uint32_t ta_stack_mask;
-void ta_stacks_init(void); /* after the configuration: loads libunwind when stacks are asked */
-void ta_rec_commit_stack(struct ta_thread *t) __attribute__((cold));
-
 /* Stacks on the drainer's side (stackdb.c): the drainer's thread only (and the thread that
  * ends the process); may allocate, and read objects' files (through the agent's own fds).
  * intern: the id of these frames (leaf first), the same id for the same frames, from 1;
@@ -459,7 +479,9 @@ struct ta_config {
     int children;
     int on_full_drop;     /* TRACEAGENT_ON_FULL=drop: never wait for the drainer */
     int no_direct;        /* TRACEAGENT_DIRECT=0: every call through glibc (posix.c) */
-    uint32_t stacks_mask;
+    uint32_t stacks_mask; /* TRACEAGENT_STACKS: 1 << enum ta_cat (all: every category) */
+    uint32_t stacks_every; /* TRACEAGENT_STACKS_EVERY: one record in N gets a stack */
+    uint32_t stacks_depth; /* TRACEAGENT_STACKS_DEPTH: frames kept at most, 1..64 */
     int log_level;
     int nexcludes;
     char *excludes[TA_MAX_EXCLUDES]; /* path prefixes not traced (interned strings) */

@@ -206,6 +206,7 @@ static struct ta_thread *attach(void)
     t->dropped_reentry = 0;
     t->writing = 0;
     t->ext_room = 0;
+    t->stack_skip = 0;
     t->tid = ta_gettid();
     t->depth = 0;
     t->nmarks = 0;
@@ -248,19 +249,21 @@ void ta_thread_reclaim(struct ta_thread *t)
  * slow the program down). After a wait that failed, this thread drops at once while its
  * ring is full, until the drainer shows progress again: a stuck drainer costs the program
  * one wait, not one per event. */
-static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n);
+static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n, int count);
 
 /* Keeps errno as it was: wrappers do not save it around a successful call. */
 struct ta_rec *ta_ring_full_slow(struct ta_thread *t)
 {
     int saved = errno;
-    struct ta_rec *r = full_slow(t, 1);
+    struct ta_rec *r = full_slow(t, 1, 1);
     errno = saved;
     return r;
 }
 
-/* The same policy for a record of n slots (ta_rec_begin_ext): room for all n or none. */
-static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n)
+/* The same policy for a record of n slots (ta_rec_begin_ext): room for all n or none.
+ * `count`: a failure is a dropped record (dropped_full); a stack that finds no room
+ * (commit_cont) counts its own loss. */
+static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n, int count)
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -306,6 +309,8 @@ static struct ta_rec *full_slow(struct ta_thread *t, uint64_t n)
             atomic_load_explicit(&ta_drainer_running, memory_order_relaxed))
             ta_drainer_kick();
     }
+    if (!count)
+        return NULL;
     /* relaxed: a counter only this thread writes; the drainer reads it for the total */
     atomic_store_explicit((_Atomic uint64_t *)&t->dropped_full, t->dropped_full + 1,
                           memory_order_relaxed);
@@ -392,7 +397,7 @@ struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len)
             rec = &r->slots[h & r->mask];
         } else {
             int saved = errno;
-            rec = full_slow(t, n);
+            rec = full_slow(t, n, 1);
             errno = saved;
         }
     }
@@ -406,39 +411,97 @@ struct ta_rec *ta_rec_begin_ext(struct ta_thread *t, uint32_t ext_len)
     return rec;
 }
 
+/* Copy n bytes to byte `off` of the continuation that starts at slot `first`, wrapping at
+ * the ring's end. */
+static void cont_copy(struct ta_ring *r, uint64_t first, uint64_t off, const void *src,
+                      uint64_t n)
+{
+    uint64_t upto_end = (r->mask + 1 - first) * sizeof(struct ta_rec);
+    unsigned char *base = (unsigned char *)&r->slots[first];
+    if (off >= upto_end) {
+        memcpy((unsigned char *)r->slots + (off - upto_end), src, n);
+        return;
+    }
+    uint64_t a = n <= upto_end - off ? n : upto_end - off;
+    memcpy(base + off, src, a);
+    if (a < n)
+        memcpy(r->slots, (const unsigned char *)src + a, n - a);
+}
+
+/* Commit the record at the head with its continuation: `len` bytes of the op's payload
+ * (`room` slots claimed for them by begin_ext), then nf return addresses (TRACEAGENT_STACKS,
+ * the last 8 x nf bytes; header {len + 8 x nf, nf}). The stack's extra slots are claimed
+ * here, under the full ring's policy; without room the record goes without its stack and
+ * the loss is counted (dropped "stack"). */
+static void commit_cont(struct ta_thread *t, const void *ext, uint32_t len, uint64_t room,
+                        const uint64_t *ips, uint32_t nf)
+{
+    struct ta_ring *r = &t->ring;
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (nf && len + 8ull * nf > TA_EXT_MAX)
+        nf = (TA_EXT_MAX - len) / 8; /* the innermost frames, as the depth limit keeps */
+    uint64_t need = ext_slots(len + 8 * nf);
+    if (nf && need > room) {
+        /* slots h+1 .. h+need: free as far as the producer saw, or after the policy's wait */
+        int ok = 1 + need <= r->mask + 1;
+        if (ok && !ta_ring_room(r, h + need)) {
+            /* acquire: as in ta_rec_claim */
+            r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+            if (!ta_ring_room(r, h + need)) {
+                int saved = errno;
+                ok = full_slow(t, 1 + need, 0) != NULL;
+                errno = saved;
+            }
+        }
+        if (!ok) {
+            ta_dropped_add("stack", 1);
+            nf = 0;
+            need = ext_slots(len);
+        }
+    }
+    if (!len && !nf) {
+        /* a plug-in's stray flag must not make the drainer read the next record as a
+         * payload */
+        r->slots[h & r->mask].flags &= (uint8_t)~TA_F_EXT;
+        ta_rec_commit_plain(t);
+        return;
+    }
+    uint64_t first = (h + 1) & r->mask;
+    uint32_t hdr[2] = {len + 8 * nf, nf};
+    cont_copy(r, first, 0, hdr, EXT_HDR);
+    if (len)
+        cont_copy(r, first, EXT_HDR, ext, len);
+    if (nf)
+        cont_copy(r, first, EXT_HDR + len, ips, 8ull * nf);
+    r->slots[h & r->mask].flags |= TA_F_EXT;
+    /* release: pairs with the drainer's acquire load of head; the record and all of its
+     * continuation slots are visible before the drainer can see the new head */
+    atomic_store_explicit(&r->head, h + 1 + need, memory_order_release);
+    atomic_signal_fence(memory_order_seq_cst);
+    t->writing = 0;
+}
+
+void ta_rec_commit_frames(struct ta_thread *t, const uint64_t *ips, uint32_t nf)
+{
+    commit_cont(t, NULL, 0, 0, ips, nf);
+}
+
 void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len)
 {
     uint64_t room = t->ext_room;
     t->ext_room = 0;
-    /* no payload, or none claimed (begin_ext with 0): one slot, as ta_rec_commit */
+    struct ta_ring *r = &t->ring;
+    const struct ta_rec *rec = &r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) &
+                                         r->mask];
+    uint64_t ips[TA_STACK_MAX];
+    uint32_t nf = ta_unlikely(ta_stack_mask) ? ta_stack_take(t, rec, ips) : 0;
+    /* no payload, or none claimed (begin_ext with 0): the stack alone, or one slot */
     if (!ext_len || !ext || !room) {
-        /* a plug-in's stray flag must not make the drainer read the next record as a
-         * payload */
-        struct ta_ring *r = &t->ring;
-        r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask].flags &=
-            (uint8_t)~TA_F_EXT;
-        ta_rec_commit(t);
+        commit_cont(t, NULL, 0, 0, ips, nf);
         return;
     }
-    struct ta_ring *r = &t->ring;
-    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     /* never past what begin claimed (a commit with a longer ext_len than its begin) */
     uint64_t cap = room * sizeof(struct ta_rec) - EXT_HDR;
     uint32_t len = ext_len <= cap ? ext_len : (uint32_t)cap;
-    uint64_t slots = r->mask + 1, first = (h + 1) & r->mask;
-    unsigned char *dst = (unsigned char *)&r->slots[first];
-    uint32_t hdr[2] = {len, 0};
-    __builtin_memcpy(dst, hdr, EXT_HDR);
-    /* bytes up to the ring's end, then the rest from its start */
-    uint64_t upto_end = (slots - first) * sizeof(struct ta_rec) - EXT_HDR;
-    uint64_t a = len <= upto_end ? len : upto_end;
-    memcpy(dst + EXT_HDR, ext, a);
-    if (a < len)
-        memcpy(r->slots, (const unsigned char *)ext + a, len - a);
-    r->slots[h & r->mask].flags |= TA_F_EXT;
-    /* release: pairs with the drainer's acquire load of head; the record and all of its
-     * continuation slots are visible before the drainer can see the new head */
-    atomic_store_explicit(&r->head, h + 1 + ext_slots(len), memory_order_release);
-    atomic_signal_fence(memory_order_seq_cst);
-    t->writing = 0;
+    commit_cont(t, ext, len, room, ips, nf);
 }
