@@ -4,8 +4,8 @@
 #
 #   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
-#   bash bench/run.sh --only table,startup one or more pieces: layout table hdf5 drainer
-#                                          startup memory lost callgrind
+#   bash bench/run.sh --only table,startup one or more pieces: layout table hdf5 stacks
+#                                          drainer startup memory lost callgrind
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
@@ -28,7 +28,7 @@ BB="$ROOT/build/bench"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-PIECES="layout table hdf5 drainer startup memory lost"
+PIECES="layout table hdf5 stacks drainer startup memory lost"
 SAVE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -520,6 +520,77 @@ PY
 fi
 
 # ============================================================================================
+# 1c. Call stacks (TRACEAGENT_STACKS): what a pread made 18 frames deep (a recursion of 15 in
+#    bench/stackloop.c) costs with stacks off, on for every call, and on for one in 16,
+#    A/B in one process against libc's own pread, beside the floor; the configurations take
+#    turns in each round. Then libunwind's two walks (unw_backtrace, unw_init_local +
+#    unw_step) at the same depth, without the agent: agent/stacks.c uses the first.
+# ============================================================================================
+if want stacks; then
+    if ! gcc $CFLAGS_B -o "$BB/stackloop" "$ROOT/bench/stackloop.c" -ldl 2>"$BB/stackloop.err"; then
+        say "stacks: skipped: bench/stackloop.c does not build ($BB/stackloop.err)"
+        say ""
+    else
+        SR=$ROUNDS SI=400
+        echo "stacks: $SR rounds x {untraced off every every16} ..." >&2
+        : >"$TMP/stkraw.txt"
+        for ((r = 1; r <= SR; r++)); do
+            for cfg in untraced off every every16; do
+                out="$TMP/o-stk-$cfg"; rm -rf "$out"
+                case $cfg in
+                untraced) line=$("$BB/stackloop" pread $SI $REPS 2>/dev/null) ;;
+                off) line=$(TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$BB/stackloop" pread $SI $REPS 2>/dev/null) ;;
+                every) line=$(TRACEAGENT_STACKS=posix TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$BB/stackloop" pread $SI $REPS 2>/dev/null) ;;
+                every16) line=$(TRACEAGENT_STACKS=posix TRACEAGENT_STACKS_EVERY=16 TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT" "$BB/stackloop" pread $SI $REPS 2>/dev/null) ;;
+                esac
+                [ -n "$line" ] && echo "round=$r config=$cfg $line" >>"$TMP/stkraw.txt"
+                rm -rf "$out"
+            done
+            line=$("$BB/stackloop" unwind 200 $REPS 2>/dev/null)
+            [ -n "$line" ] && echo "round=$r config=unwind $line" >>"$TMP/stkraw.txt"
+        done
+        "$PY" - "$TMP/stkraw.txt" <<'PY' | tee -a "$REPORT"
+import sys, statistics as S
+rows = [dict(f.split("=", 1) for f in l.split() if "=" in f) for l in open(sys.argv[1])]
+def vals(cfg, key):
+    return [float(r[key]) for r in rows if r["config"] == cfg]
+def med(cfg, key):
+    v = vals(cfg, key)
+    return S.median(v) if v else float("nan")
+def q(cfg, key):
+    v = sorted(vals(cfg, key))
+    return (v[len(v) // 4], v[(3 * len(v)) // 4]) if v else (float("nan"),) * 2
+pr = [r for r in rows if r["mode"] == "pread"]
+n = len({r["round"] for r in rows})
+print(f"== stacks: added ns per pread, 18 frames deep (15 in the program), A/B in one process "
+      f"(bench/stackloop.c), median of {n} rounds ==")
+floor = S.median([float(r["floor_ns"]) for r in pr]) if pr else float("nan")
+off = med("off", "added_ns")
+print(f"pread untraced {med('untraced', 'base_ns'):6.0f} ns   floor {floor:5.1f} ns")
+for cfg, label in (("untraced", "untraced"), ("off", "agent, stacks off"),
+                   ("every", "agent, STACKS=posix"), ("every16", "agent, STACKS=posix EVERY=16")):
+    a = med(cfg, "added_ns"); lo, hi = q(cfg, "added_ns")
+    line = f"  {label:30s} {a:+7.0f} ns (rounds p25..p75 {lo:+.0f}..{hi:+.0f}; {a / floor:5.2f} x floor)"
+    if cfg in ("every", "every16"):
+        d = [float(x["added_ns"]) - float(y["added_ns"]) for x in rows if x["config"] == cfg
+             for y in rows if y["config"] == "off" and y["round"] == x["round"]]
+        dm = S.median(d) if d else float("nan")
+        line += f"  stacks add {dm:+6.0f} ns"
+        if cfg == "every":
+            line += f"  target <= 1000 ns: {'met' if dm <= 1000 else 'NOT MET'}"
+    print(line)
+if vals("unwind", "base_ns"):
+    print(f"libunwind alone, 18 frames: unw_backtrace {med('unwind', 'base_ns'):.0f} ns per stack, "
+          f"unw_init_local + unw_step {med('unwind', 'base_ns') + med('unwind', 'added_ns'):.0f} ns")
+print()
+PY
+        note "raw runs (round config output):"
+        cat "$TMP/stkraw.txt" >>"$REPORT"
+        say ""
+    fi
+fi
+
+# ============================================================================================
 # 2. Drainer throughput: events per second of the drainer thread's CPU, bytes per event
 # ============================================================================================
 # drain_run LABEL EXPORT MODE N THREADS [OUTDIR [PLACE]]: DRAIN_RUNS runs, median and range.
@@ -751,7 +822,7 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$ROOT/bench/results"
     suffix=""
     [ "$QUICK" = 1 ] && suffix="-quick"
-    [ "$PIECES" != "layout table hdf5 drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    [ "$PIECES" != "layout table hdf5 stacks drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
     dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
     cp "$REPORT" "$dest"
     echo "bench: results in ${dest#$ROOT/}" >&2
