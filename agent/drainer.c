@@ -373,8 +373,17 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
                 uint32_t len = 0, nf = 0, stack = 0;
                 uint64_t k = ext_payload(slots, mask, tail, head - tail, &ext, &len, &nf);
                 if (k) {
-                    if (nf)
+                    struct ta_rec own;
+                    if (nf) {
                         stack = take_stack(rec, tid, signal_mode, &ext, &len, nf);
+                        if (!len) {
+                            /* a stack and no payload of its own: to the exporters, a
+                             * record without TA_F_EXT, as it was without the stack */
+                            own = *rec;
+                            own.flags &= (uint8_t)~TA_F_EXT;
+                            rec = &own;
+                        }
+                    }
                     dispatch(rec, tid, signal_mode, ext, len, stack);
                     tail += k;
                 } else {

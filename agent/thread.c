@@ -438,8 +438,11 @@ static void commit_cont(struct ta_thread *t, const void *ext, uint32_t len, uint
 {
     struct ta_ring *r = &t->ring;
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (nf && len + 8ull * nf > TA_EXT_MAX)
+    if (nf && len + 8ull * nf > TA_EXT_MAX) {
         nf = (TA_EXT_MAX - len) / 8; /* the innermost frames, as the depth limit keeps */
+        if (!nf)
+            ta_dropped_add("stack", 1);
+    }
     uint64_t need = ext_slots(len + 8 * nf);
     if (nf && need > room) {
         /* slots h+1 .. h+need: free as far as the producer saw, or after the policy's wait */

@@ -23,7 +23,8 @@ def=$(TRACEAGENT_OUTPUT="$TMP/clk" LD_PRELOAD="$AGENT" "$prog" >/dev/null 2>&1
 other=$([ "$def" = tsc ] && echo monotonic || echo tsc)
 echo '{"buffer_kb": 32}' > "$TMP/inner.json"
 declare -A VAL=([output]=DIR [export]=stats [trace]=posix [buffer_kb]=64
-    [min_duration_ns]=10000000000 [children]=0 [stacks]=posix [log]=debug
+    [min_duration_ns]=10000000000 [children]=0 [stacks]=posix [stacks_every]=16
+    [stacks_depth]=8 [log]=debug
     [exclude]="$TMP/excl" [on_full]=drop [direct]=0 [clock]=$other [config]="$TMP/inner.json"
     [plugins]="$TBUILD/cfgplugin.so")
 cat > "$TMP/effect.py" <<PYEOF
@@ -45,6 +46,8 @@ ok = {
     "min_duration_ns": two and spans == 0 and len(parent) == 1 and tacheck.op(parent[0], "marker", "r")["count"] == 200,
     "children": len(tr) == 1,
     "stacks": two,
+    "stacks_every": two,
+    "stacks_depth": two,
     "log": two and "debug:" in err,
     "exclude": two and not any(p.startswith(val) for p in paths),
     "on_full": two,

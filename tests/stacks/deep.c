@@ -1,8 +1,14 @@
-/* Call stacks (t56, bench stacks): preads from known functions at a known depth.
+/* Call stacks (tests/t56_stacks_capture.sh): preads from known functions at a known depth.
+ *
  *   deep FILE N DEPTH [maps]
- * reads N times with pread from leaf_read, called through DEPTH frames of recurse(); with
- * "maps", prints whether libunwind is mapped (/proc/self/maps) at the end. Prints the
- * address ranges of its functions ("fn NAME LO HI") for the test to check frames. */
+ *
+ * reads N times with pread from leaf_read, called through DEPTH + 1 frames of recurse()
+ * from main; then a few stdio calls (fopen, fread, fclose) and markers (a range and an
+ * instant) from main, which a test with TRACEAGENT_STACKS=posix expects without stacks.
+ * With "maps" it prints "libunwind mapped 0|1" from /proc/self/maps at its end, and the
+ * agent's mappings ("agent LO HI", hex) for the test to check that no frame lies there,
+ * and main's address ("main ADDR"), from which the test takes the load bias off the
+ * frames to compare them with what `nm` gives. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,13 +16,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <traceagent.h>
+
 static int fd;
 static char buf[64];
 
 __attribute__((noinline)) long leaf_read(long i)
 {
     long r = pread(fd, buf, sizeof buf, (i * 64) % 4096);
-    __asm__ volatile("" ::: "memory"); /* the call is not a tail call */
+    __asm__ volatile("" ::: "memory"); /* not a tail call: the frame stays */
     return r;
 }
 
@@ -26,7 +34,6 @@ __attribute__((noinline)) long recurse(int d, long i)
     __asm__ volatile("" ::: "memory");
     return r;
 }
-__attribute__((noinline)) void recurse_end(void) {}
 
 int main(int argc, char **argv)
 {
@@ -38,25 +45,36 @@ int main(int argc, char **argv)
     long n = atol(argv[2]);
     int depth = atoi(argv[3]);
     long total = 0;
+    traceagent_push("reads");
     for (long i = 0; i < n; i++)
         total += recurse(depth, i);
+    traceagent_pop();
     close(fd);
+    traceagent_instant("reads done");
+    FILE *f = fopen(argv[1], "r");
+    if (f) {
+        total += (long)fread(buf, 1, sizeof buf, f);
+        fclose(f);
+    }
     printf("read %ld\n", total);
-    printf("fn leaf_read %lx %lx\n", (unsigned long)(void *)leaf_read,
-           (unsigned long)(void *)recurse);
-    printf("fn recurse %lx %lx\n", (unsigned long)(void *)recurse,
-           (unsigned long)(void *)recurse_end);
-    printf("fn main %lx %lx\n", (unsigned long)(void *)main, (unsigned long)(void *)main + 400);
     if (argc > 4 && !strcmp(argv[4], "maps")) {
-        FILE *f = fopen("/proc/self/maps", "r");
-        char line[512];
-        int unw = 0;
-        while (f && fgets(line, sizeof line, f))
-            if (strstr(line, "libunwind"))
-                unw = 1;
-        if (f)
-            fclose(f);
-        printf("libunwind mapped %d\n", unw);
+        /* raw reads of the maps: the check must not add events of its own */
+        int m = open("/proc/self/maps", O_RDONLY);
+        static char maps[1 << 20];
+        size_t len = 0;
+        ssize_t r;
+        while (m >= 0 && len < sizeof maps - 1 &&
+               (r = syscall(0 /* SYS_read */, m, maps + len, sizeof maps - 1 - len)) > 0)
+            len += (size_t)r;
+        maps[len] = 0;
+        printf("libunwind mapped %d\n", strstr(maps, "libunwind") != NULL);
+        printf("main %lx\n", (unsigned long)(void *)main);
+        for (char *l = strtok(maps, "\n"); l; l = strtok(NULL, "\n"))
+            if (strstr(l, "libtraceagent")) {
+                unsigned long lo, hi;
+                if (sscanf(l, "%lx-%lx", &lo, &hi) == 2)
+                    printf("agent %lx %lx\n", lo, hi);
+            }
     }
     return 0;
 }

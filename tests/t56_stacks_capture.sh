@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Call stacks, the capture (issue #19, agent/stacks.c): libunwind mapped only when asked;
+# the frames of a pread loop made DEPTH frames deep (tests/stacks/deep.c) are the program's
+# return addresses, leaf first, none in the agent; TRACEAGENT_STACKS_EVERY and _DEPTH;
+# other categories get none; the events are the same with stacks on; a 4 KiB ring loses
+# nothing but stacks; a plug-in's payload (commit_ext) is whole with a stack after it.
+#
+# The frames are read from the drainer's debug lines ("stack: tid T op NAME id ID frames
+# N: ip..."), what the ring carried; an exporter plug-in (tests/stacks/stkexp.c) writes
+# what the exporters get: ev->ext_len (the stack's bytes must not be in it) and ev->stack
+# with api->stack_ips (the same frames, once the stack table gives ids).
+source "$(dirname "$0")/lib/common.sh"
+[ -f "${AGENT##*:}" ] || { fail "agent not built ($AGENT)"; finish; }
+[ -e /usr/lib/x86_64-linux-gnu/libunwind.so.8 ] || ldconfig -p 2>/dev/null | grep -q 'libunwind.so.8 ' ||
+    skip "no libunwind.so.8 (libunwind8; make deps installs it)"
+
+S="$TBUILD/stacks"
+mkdir -p "$S"
+ta_cc "$S/deep" "$ROOT/tests/stacks/deep.c"
+gcc -std=gnu11 -O1 -g -Wall -fPIC -shared -I"$ROOT/include" -o "$S/stkexp.so" \
+    "$ROOT/tests/stacks/stkexp.c" || { fail "compile stkexp.c"; finish; }
+DATA="$TMP/data.bin"
+head -c 8192 /dev/urandom > "$DATA"
+
+# run NAME N DEPTH env...: deep under the agent with the debug log and the stkexp exporter
+run() {
+    local name=$1 n=$2 depth=$3; shift 3
+    mkdir -p "$TMP/$name"
+    env TRACEAGENT_LOG=debug TRACEAGENT_PLUGINS="$S/stkexp.so" \
+        TRACEAGENT_EXPORT=json,stats,stkexp "$@" \
+        TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$TMP/$name" LD_PRELOAD="$AGENT" \
+        "$S/deep" "$DATA" "$n" "$depth" maps > "$TMP/$name.out" 2> "$TMP/$name.err"
+}
+
+# frames NAME ...: the checker below, on run NAME (nm of deep gives the functions' ranges)
+nm -S --defined-only "$S/deep" | awk '$3 ~ /^[tT]$/ { print $1, $2, $4 }' > "$TMP/syms"
+frames() {
+    local name=$1; shift
+    "$PY" - "$TMP/syms" "$TMP/$name.out" "$TMP/$name.err" "$TMP/$name" "$@" <<'PY'
+import glob, json, math, sys
+syms, outf, errf, d = sys.argv[1:5]
+want = dict(a.split("=", 1) for a in sys.argv[5:])
+fn = [(int(a, 16), int(a, 16) + int(s, 16), n) for a, s, n in (l.split() for l in open(syms))]
+def name(ip):
+    for lo, hi, n in fn:
+        if lo <= ip < hi:
+            return n
+    return None
+agent = [tuple(int(x, 16) for x in l.split()[1:3]) for l in open(outf) if l.startswith("agent ")]
+mains = [int(l.split()[1], 16) for l in open(outf) if l.startswith("main ")]
+bias = mains[0] - next(lo for lo, hi, n in fn if n == "main") if mains else 0
+fn = [(lo + bias, hi + bias, n) for lo, hi, n in fn]
+stacks = []  # (op, id, [ips])
+for l in open(errf):
+    if ": stack: tid " not in l:
+        continue
+    head, ips = l.split(" frames ")[0], l.split(":")[-1]
+    op = head.split(" op ")[1].split()[0]
+    sid = int(head.split(" id ")[1].split()[0])
+    stacks.append((op, sid, [int(x, 16) for x in ips.split()]))
+st = json.load(open(glob.glob(d + "/*.stats.json")[0]))
+ops = {}
+for o in st.get("ops", []):
+    ops[(o.get("cat"), o["name"])] = ops.get((o.get("cat"), o["name"]), 0) + o["count"]
+exp = [l.split() for l in open(glob.glob(d + "/*.stk")[0])] if glob.glob(d + "/*.stk") else []
+bad = []
+preads = [s for s in stacks if s[0] == "pread"]
+check = want.get("check")
+if check == "frames":
+    depth = int(want["depth"]); n = int(want["n"])
+    if len(preads) != n:
+        bad.append(f"{len(preads)} pread stacks of {n}")
+    shape = ["leaf_read"] + ["recurse"] * (depth + 1) + ["main"]
+    for op, sid, ips in preads:
+        names = [name(ip) for ip in ips]
+        if names[:len(shape)] != shape:
+            bad.append(f"frames {names[:len(shape) + 1]}")
+            break
+    inagent = [hex(ip) for _, _, ips in stacks for ip in ips if any(lo <= ip < hi for lo, hi in agent)]
+    if not agent:
+        bad.append("no agent mapping printed")
+    if inagent:
+        bad.append(f"frames in the agent: {inagent[:3]}")
+    other = [s[0] for s in stacks if s[0] not in ("open", "pread", "close")]
+    if other:
+        bad.append(f"stacks on other ops: {sorted(set(other))}")
+    # the exporters: every event, the stack's bytes never in ext, stack ids match the frames
+    ev = [e for e in exp if e[1] == "pread"]
+    if len(ev) != n:
+        bad.append(f"stkexp saw {len(ev)} preads")
+    if any(e[2] != "0" for e in exp):
+        bad.append("an event's ext_len is not 0: " + " ".join(next(e for e in exp if e[2] != "0")[:4]))
+    nonposix = [e for e in exp if e[0] != "posix" and e[3] != "0"]
+    if nonposix:
+        bad.append(f"a stack on {nonposix[0][:2]}")
+    ids = {}
+    for op, sid, ips in stacks:
+        if sid:
+            ids.setdefault(sid, ips)
+            if ids[sid] != ips:
+                bad.append(f"id {sid} names two stacks")
+    for e in exp:
+        sid = int(e[3])
+        if sid and int(e[4]) and [int(x, 16) for x in e[5:]] != ids.get(sid):
+            bad.append(f"stack_ips({sid}) differ from the ring's frames")
+            break
+elif check == "every":
+    every = int(want["every"])
+    posix = sum(c for (cat, _), c in ops.items() if cat == "posix")
+    if len(stacks) != math.ceil(posix / every):
+        bad.append(f"{len(stacks)} stacks for {posix} posix records, one in {every}")
+elif check == "depth":
+    depth = int(want["depth"])
+    if not preads or any(len(ips) != depth for _, _, ips in preads):
+        bad.append(f"frames per stack {sorted({len(i) for _, _, i in preads})}, not {depth}")
+    elif [name(ip) for ip in preads[0][2]] != ["leaf_read"] + ["recurse"] * (depth - 1):
+        bad.append(f"not the innermost: {[name(ip) for ip in preads[0][2]]}")
+elif check in ("full", "fulldrop"):
+    n = int(want["n"])
+    drop = st.get("dropped") or {}
+    lost_stacks = drop.get("stack", 0)
+    allowed = ("stack",) if check == "full" else ("stack", "ring_full")
+    others = {k: v for k, v in drop.items() if k not in allowed and v}
+    posix = sum(c for (cat, _), c in ops.items() if cat == "posix")
+    if check == "full" and ops.get(("posix", "pread")) != n:
+        bad.append(f"preads {ops.get(('posix', 'pread'))} of {n}")
+    if others:
+        bad.append(f"dropped {others}")
+    if len(stacks) + lost_stacks != posix:
+        bad.append(f"{len(stacks)} stacks + {lost_stacks} lost != {posix} records")
+    if any(len(ips) != 64 for op, _, ips in preads):
+        bad.append("a stack of other than 64 frames")
+    print(f"stacks={len(stacks)} lost={lost_stacks} records={posix} dropped={drop}", file=sys.stderr)
+print("; ".join(bad[:4]) if bad else "good")
+sys.exit(1 if bad else 0)
+PY
+}
+
+# (a) libunwind is mapped only when stacks are asked for
+run plain 16 5
+check "without TRACEAGENT_STACKS no libunwind is mapped ($(grep libunwind "$TMP/plain.out"))" \
+    grep -qx "libunwind mapped 0" "$TMP/plain.out"
+check "without TRACEAGENT_STACKS no stack is recorded" test "$(grep -c ': stack: ' "$TMP/plain.err")" = 0
+run on 64 5 TRACEAGENT_STACKS=posix
+check "with TRACEAGENT_STACKS=posix libunwind is mapped ($(grep libunwind "$TMP/on.out"))" \
+    grep -qx "libunwind mapped 1" "$TMP/on.out"
+check "TRACEAGENT_STACKS=posix: no warning ($(grep -v ': debug: ' "$TMP/on.err" | head -c 200))" \
+    test -z "$(grep -v ': debug: ' "$TMP/on.err")"
+
+# (b) the frames: leaf_read, recurse x 6, main, leaf first; none in the agent; posix only;
+# what the exporters get
+r=$(frames on check=frames n=64 depth=5 2>&1)
+check "STACKS=posix: each pread's stack is leaf_read < recurse x 6 < main, no agent frame, none on stdio or markers, ext_len 0 ($r)" \
+    test "$r" = good
+run every 64 5 TRACEAGENT_STACKS=posix TRACEAGENT_STACKS_EVERY=16
+r=$(frames every check=every every=16 2>&1)
+check "STACKS_EVERY=16: one posix record in 16 has a stack ($r; $(grep -c ': stack: ' "$TMP/every.err") stacks)" \
+    test "$r" = good
+run depth 16 20 TRACEAGENT_STACKS=posix TRACEAGENT_STACKS_DEPTH=3
+r=$(frames depth check=depth depth=3 2>&1)
+check "STACKS_DEPTH=3: 3 frames, the innermost ($r)" test "$r" = good
+
+# a word that names nothing: one warning, the default (no stacks), tracing goes on
+run badword 16 2 TRACEAGENT_STACKS=posix,nosuchcat
+check "STACKS=posix,nosuchcat: one warning ($(grep -c 'TRACEAGENT_STACKS' "$TMP/badword.err"))" \
+    test "$(grep -v ': debug: ' "$TMP/badword.err" | grep -c TRACEAGENT_STACKS)" = 1
+check "STACKS=posix,nosuchcat: no stacks, libunwind not mapped, the preads traced" \
+    test "$(grep -c ': stack: ' "$TMP/badword.err")" = 0 -a \
+    "$(grep -c 'libunwind mapped 0' "$TMP/badword.out")" = 1 -a \
+    "$(grep -c '^posix pread ' "$TMP"/badword/*.stk)" = 16
+
+# (c) the same events with stacks on (all categories) as off: ops and counts in stats.json,
+# and the same events in the trace
+run alloff 200 8
+run allon 200 8 TRACEAGENT_STACKS=all
+same_ops() {
+    "$PY" - "$TMP/alloff" "$TMP/allon" <<'PY'
+import glob, json, sys
+def ops(d):
+    st = json.load(open(glob.glob(d + "/*.stats.json")[0]))
+    c = {}
+    for o in st["ops"]:
+        c[(o.get("cat"), o["name"])] = c.get((o.get("cat"), o["name"]), 0) + o["count"]
+    tr = json.load(open(glob.glob(d + "/*.trace.json")[0]))
+    ev = tr["traceEvents"] if isinstance(tr, dict) else tr
+    n = {}
+    for e in ev:
+        if e.get("ph") in ("X", "i", "B", "E") and e.get("cat") != "agent":
+            n[(e.get("cat"), e.get("name"))] = n.get((e.get("cat"), e.get("name")), 0) + 1
+    return c, n
+a, b = ops(sys.argv[1]), ops(sys.argv[2])
+cats = {k[0] for k in a[1]}
+ok = a == b and {"posix", "stdio", "marker"} <= cats and a[0].get(("posix", "pread")) == 200
+print("good" if ok else f"off {sorted(a[0].items())} on {sorted(b[0].items())}")
+PY
+}
+r=$(same_ops 2>&1)
+check "STACKS=all: the posix, stdio and marker ops and counts, and the trace's events, as without stacks ($(echo "$r" | head -c 400))" \
+    test "$r" = good
+check "STACKS=all: stdio and marker records get stacks too" \
+    grep -q ': stack: .* op fopen ' "$TMP/allon.err" && grep -q ': stack: .* op reads done ' "$TMP/allon.err"
+
+# (d) a 4 KiB ring (64 slots) and 64-frame stacks (9 slots each): nothing lost but stacks,
+# and each lost stack counted
+run full 3000 70 TRACEAGENT_STACKS=posix TRACEAGENT_STACKS_DEPTH=64 TRACEAGENT_BUFFER_KB=4
+r=$(frames full check=full n=3000 2>&1 | tr '\n' ' ')
+check "4 KiB ring, 64 frames: every pread recorded, only stacks lost and counted ($r)" \
+    grep -qw good <<<"$r"
+# never waiting for the drainer: records may be dropped (ring_full); each record kept has
+# its stack, or the stack's loss is counted
+run fulldrop 3000 70 TRACEAGENT_STACKS=posix TRACEAGENT_STACKS_DEPTH=64 TRACEAGENT_BUFFER_KB=4 \
+    TRACEAGENT_ON_FULL=drop
+r=$(frames fulldrop check=fulldrop n=3000 2>&1 | tr '\n' ' ')
+check "4 KiB ring, ON_FULL=drop: each recorded posix event has its stack or a counted loss ($r)" \
+    grep -qw good <<<"$r"
+
+# a plug-in's records with payloads (commit_ext, tests/core/extrec.c: 0..4000 bytes, 4
+# threads, 64-slot rings) with a stack after each payload: every payload whole
+ta_cc "$TBUILD/extrec" "$ROOT/tests/core/extrec.c" -ldl
+mkdir -p "$TMP/ext"
+env TRACEAGENT_STACKS=all TRACEAGENT_BUFFER_KB=4 TRACEAGENT_OUTPUT="$TMP/ext" LD_PRELOAD="$AGENT" \
+    "$TBUILD/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
+value() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }' "$2"; }
+f=("$TMP"/ext/*.extcheck)
+if [ ! -f "${f[0]}" ]; then
+    fail "payloads with stacks: the extrec exporter wrote its file ($(head -c 300 "$TMP/ext.err"))"
+else
+    check "payloads with stacks: all 12000 received, every payload whole and right ($(value recv "${f[0]}") received, $(value bad "${f[0]}") bad, $(value noext "${f[0]}") without)" \
+        test "$(value recv "${f[0]}")" = 12000 -a "$(value bad "${f[0]}")" = 0 -a "$(value noext "${f[0]}")" = 0
+fi
+finish
