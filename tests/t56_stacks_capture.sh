@@ -58,6 +58,12 @@ for l in open(errf):
     op = head.split(" op ")[1].split()[0]
     sid = int(head.split(" id ")[1].split()[0])
     stacks.append((op, sid, [int(x, 16) for x in ips.split()]))
+# under make test-asan, ASan's interceptor (preloaded before the agent) is the innermost
+# caller of each wrapped call: its frames are left out here
+asan = [tuple(int(x, 16) for x in l.split()[1:3]) for l in open(outf) if l.startswith("asan ")]
+if asan:
+    stacks = [(op, sid, [ip for ip in ips if not any(lo <= ip < hi for lo, hi in asan)])
+              for op, sid, ips in stacks]
 st = json.load(open(glob.glob(d + "/*.stats.json")[0]))
 ops = {}
 for o in st.get("ops", []):
@@ -110,7 +116,7 @@ elif check == "every":
     if len(stacks) != math.ceil(posix / every):
         bad.append(f"{len(stacks)} stacks for {posix} posix records, one in {every}")
 elif check == "depth":
-    depth = int(want["depth"])
+    depth = int(want["depth"]) - (1 if asan else 0)  # ASan's frame was one of them
     if not preads or any(len(ips) != depth for _, _, ips in preads):
         bad.append(f"frames per stack {sorted({len(i) for _, _, i in preads})}, not {depth}")
     elif [name(ip) for ip in preads[0][2]] != ["leaf_read"] + ["recurse"] * (depth - 1):
@@ -128,7 +134,7 @@ elif check in ("full", "fulldrop"):
         bad.append(f"dropped {others}")
     if len(stacks) + lost_stacks != posix:
         bad.append(f"{len(stacks)} stacks + {lost_stacks} lost != {posix} records")
-    if any(len(ips) != 64 for op, _, ips in preads):
+    if any(len(ips) != 64 - (1 if asan else 0) for op, _, ips in preads):
         bad.append("a stack of other than 64 frames")
     print(f"stacks={len(stacks)} lost={lost_stacks} records={posix} dropped={drop}", file=sys.stderr)
 print("; ".join(bad[:4]) if bad else "good")

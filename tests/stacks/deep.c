@@ -6,7 +6,9 @@
  * from main; then a few stdio calls (fopen, fread, fclose) and markers (a range and an
  * instant) from main, which a test with TRACEAGENT_STACKS=posix expects without stacks.
  * With "maps" it prints "libunwind mapped 0|1" from /proc/self/maps at its end, and the
- * agent's mappings ("agent LO HI", hex) for the test to check that no frame lies there,
+ * agent's mappings ("agent LO HI", hex) for the test to check that no frame lies there
+ * (and ASan's runtime's, "asan LO HI": under make test-asan its pread interceptor, preloaded
+ * before the agent, is the innermost caller),
  * and main's address ("main ADDR"), from which the test takes the load bias off the
  * frames to compare them with what `nm` gives. */
 #define _GNU_SOURCE
@@ -70,10 +72,10 @@ int main(int argc, char **argv)
         printf("libunwind mapped %d\n", strstr(maps, "libunwind") != NULL);
         printf("main %lx\n", (unsigned long)(void *)main);
         for (char *l = strtok(maps, "\n"); l; l = strtok(NULL, "\n"))
-            if (strstr(l, "libtraceagent")) {
+            if (strstr(l, "libtraceagent") || strstr(l, "libasan")) {
                 unsigned long lo, hi;
                 if (sscanf(l, "%lx-%lx", &lo, &hi) == 2)
-                    printf("agent %lx %lx\n", lo, hi);
+                    printf("%s %lx %lx\n", strstr(l, "libasan") ? "asan" : "agent", lo, hi);
             }
     }
     return 0;
