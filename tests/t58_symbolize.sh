@@ -22,7 +22,9 @@ UNIT_FLAGS=(-D_GNU_SOURCE -DSYM_UNIT -I"$ROOT/agent" -ldl)
 # $1: dir, $2: debug flag. The libraries, the unit program and the plain one, in dir.
 build() {
     local d=$1 g=$2
-    gcc -O1 $g -fPIC -shared -o "$d/libsyma.so" "$S/liba.c" || { fail "compile liba $g"; exit 1; }
+    # in source order: liba_static after liba_global (the stripped case below)
+    gcc -O1 $g -fno-toplevel-reorder -fPIC -shared -o "$d/libsyma.so" "$S/liba.c" ||
+        { fail "compile liba $g"; exit 1; }
     gcc -O1 $g -fPIC -shared -o "$d/libsymb.so" "$S/libb.c" || { fail "compile libb $g"; exit 1; }
     ta_cc "$d/unit" "${UNIT_SRC[@]}" $g "${UNIT_FLAGS[@]}" -L"$d" -lsyma -Wl,-rpath,"$d"
     ta_cc "$d/prog" "$S/prog.c" $g -L"$d" -lsyma -Wl,-rpath,"$d" -ldl
@@ -92,10 +94,13 @@ bad+=("$D"/bad.*)
 "$D/d5/unit" trunc "$LIBB5" "${bad[@]}" >"$D/trunc.txt" 2>"$D/trunc.err"
 trunc_rc=$?
 
-$PY - "$D" "$size" "$trunc_rc" <<'EOF'
+$PY - "$D" "$size" "$trunc_rc" <<'EOF' || T_FAILS=$((T_FAILS + 1))
 import os, re, subprocess, sys
 d, size, trunc_rc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fails = 0
 def ok(c, what):
+    global fails
+    fails += not c
     print(("ok - " if c else "not ok - ") + what)
 def rows(name):
     out = {}
@@ -118,11 +123,12 @@ def a2l(obj, off):
     f, _, l = fl.rpartition(":")
     return o[0] if o else "??", f, int(l) if l.isdigit() else 0
 
-PROBES = ["prog_global", "prog_static", "liba_global", "liba_static", "libb_fn"]
+PROBES = ["prog_global", "prog_static", "liba_global", "liba_static", "hdr_fn", "libb_fn"]
 def objects(ver):
     dd = f"{d}/{ver}"
     return {"prog_global": f"{dd}/unit", "prog_static": f"{dd}/unit",
             "liba_global": f"{dd}/libsyma.so", "liba_static": f"{dd}/libsyma.so",
+            "hdr_fn": f"{dd}/libsyma.so",
             "libb_fn": f"{dd}/libsymb.so"}
 
 def check_full(name, label, ver, lib_at=None, prog=None):
@@ -146,16 +152,18 @@ def check_full(name, label, ver, lib_at=None, prog=None):
         ok(e["func"] == p == fn, f"{label}: {p}: function {e['func']} (addr2line: {fn})")
         ok((e["file"], e["line"]) == (file, line) and line > 0,
            f"{label}: {p}: {e['file']}:{e['line']} (addr2line: {file}:{line})")
+        if p == "hdr_fn":  # another file of the unit's table than its first
+            ok(e["file"].endswith("/tests/symbolize/hdr.h"), f"{label}: hdr_fn is in hdr.h")
     return r
 
 r5 = check_full("u5", "DWARF 5", "d5")
 check_full("u4", "DWARF 4", "d4")
 check_full("a5", "under the agent (api->frame)", "d5", prog=f"{d}/d5/prog")
 # liba's symbols and lines from its separate debug file; library: the stripped one loaded
-check_full("ul", "debug link", "d5", lib_at={"liba_global": f"{d}/link/libsyma.so",
-                                            "liba_static": f"{d}/link/libsyma.so"})
-check_full("ub", "build-id", "d5", lib_at={"liba_global": f"{d}/bid/libsyma.so",
-                                          "liba_static": f"{d}/bid/libsyma.so"})
+def at(sub):
+    return {p: f"{d}/{sub}/libsyma.so" for p in ("liba_global", "liba_static", "hdr_fn")}
+check_full("ul", "debug link", "d5", lib_at=at("link"))
+check_full("ub", "build-id", "d5", lib_at=at("bid"))
 
 # libc's fopen: a name nm -D gives at its address (an alias at most), without a version
 def dyn_names(lib, addr):
@@ -183,7 +191,10 @@ for name, rr in (("unit", r5), ("agent", rows("a5"))):
 # stripped: .dynsym's name (liba_global is exported), else none; never another's
 s = rows("us")
 want = {"prog_global": "-", "prog_static": "-", "liba_global": "liba_global",
-        "liba_static": "-", "libb_fn": "libb_fn"}
+        "liba_static": "-", "hdr_fn": "-", "libb_fn": "libb_fn"}
+# the case that matters: liba_static lies after liba_global, the one name left
+ga, sa = nm_addr(f"{d}/d5/libsyma.so", "liba_global"), nm_addr(f"{d}/d5/libsyma.so", "liba_static")
+ok(ga is not None and sa is not None and ga < sa, f"liba_static ({sa:#x}) after liba_global ({ga:#x})")
 for p, w in want.items():
     e = s.get(p, {})
     ok(e.get("rc") == 0 and e.get("func") == w and (e.get("file") == "-" or p == "libb_fn"),
@@ -200,7 +211,7 @@ for ln in open(f"{d}/trunc.txt"):
         cur = []
     elif len(f) == 9:
         cur.append(f)
-crashed = [k for k, (st, c) in results.items() if st != 0 or len(c) != 2]
+crashed = [k for k, (st, c) in results.items() if st != 0 or len(c) != 3]
 ok(len(results) >= 20 and not crashed,
    f"{len(results)} truncated or corrupted copies read: no crash ({crashed})")
 wrong = []
@@ -212,6 +223,7 @@ for k, (st, c) in results.items():
         if f[6] not in ("-", e["func"]) or (f[7], f[8]) not in (("-", "0"), (e["file"], str(e["line"]))):
             wrong.append((os.path.basename(k), f[0], f[6], f[7], f[8]))
 ok(not wrong, f"truncated copies: the right function and line, or none ({wrong})")
+sys.exit(1 if fails else 0)
 EOF
 
 # interning and call sites (the unit program prints ok/bad per check)

@@ -4,14 +4,14 @@
  *              the rest of the agent): ta_frame_lookup called directly, and the test hooks;
  *   plain, run under the agent: the lookups through the plug-in interface (api->frame).
  * Return addresses come from calls inside known functions: prog_global and prog_static in
- * the executable, liba_global and liba_static in libsyma.so (linked), libb_fn in the
+ * the executable, liba_global, liba_static and hdr_fn in libsyma.so (linked), libb_fn in the
  * library named by LIBB (dlopen'ed). Commands:
  *   prog frames LIBB         one line per function: name, the return address, the
  *                            function's own address, then what the lookup says:
  *                            rc, library, offset, function, file, line ("-" for none)
  *   prog intern              (unit) interning and call sites; "ok ..." / "bad ..." lines
  *   prog trunc LIBB FILE...  (unit) each FILE read in place of libsyma.so (a forked child
- *                            each): the frames line of liba_global and liba_static
+ *                            each): the frames lines of liba's three functions
  *   prog debugroot DIR LIBB  (unit) frames, with DIR as the debug files' root
  *   prog time LIBB           (unit) ns of a first lookup per object and of a cached one */
 #ifndef _GNU_SOURCE
@@ -39,6 +39,7 @@
 
 void *liba_global(void);
 extern void *(*const liba_static_ptr)(void);
+extern void *(*const liba_hdr_ptr)(void);
 
 static volatile int sink;
 __attribute__((noinline)) static void *grab(void) { return __builtin_return_address(0); }
@@ -82,6 +83,7 @@ static int probes(const char *libb, struct probe *p)
     p[n++] = (struct probe){"prog_static", prog_static};
     p[n++] = (struct probe){"liba_global", liba_global};
     p[n++] = (struct probe){"liba_static", liba_static_ptr};
+    p[n++] = (struct probe){"hdr_fn", liba_hdr_ptr};
     void *h = dlopen(libb, RTLD_NOW);
     if (!h) {
         fprintf(stderr, "dlopen %s: %s\n", libb, dlerror());
@@ -260,6 +262,7 @@ int main(int argc, char **argv)
                 trunc_file = argv[i];
                 frame_line("liba_global", liba_global(), (void *)liba_global);
                 frame_line("liba_static", liba_static_ptr(), (void *)liba_static_ptr);
+                frame_line("hdr_fn", liba_hdr_ptr(), (void *)liba_hdr_ptr);
                 fflush(stdout);
                 _exit(0);
             }
