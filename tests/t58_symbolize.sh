@@ -13,6 +13,7 @@
 source "$(dirname "$0")/lib/common.sh"
 command -v addr2line >/dev/null && command -v nm >/dev/null && command -v objcopy >/dev/null ||
     skip "binutils (addr2line, nm, objcopy) missing"
+command -v g++ >/dev/null || skip "g++ missing (a C++ library checks demangling)"
 
 S="$ROOT/tests/symbolize"
 D=$TMP/sym
@@ -26,11 +27,22 @@ build() {
     gcc -O1 $g -fno-toplevel-reorder -fPIC -shared -o "$d/libsyma.so" "$S/liba.c" ||
         { fail "compile liba $g"; exit 1; }
     gcc -O1 $g -fPIC -shared -o "$d/libsymb.so" "$S/libb.c" || { fail "compile libb $g"; exit 1; }
-    ta_cc "$d/unit" "${UNIT_SRC[@]}" $g "${UNIT_FLAGS[@]}" -L"$d" -lsyma -Wl,-rpath,"$d"
-    ta_cc "$d/prog" "$S/prog.c" $g -L"$d" -lsyma -Wl,-rpath,"$d" -ldl
+    # libstdc++ (and its __cxa_demangle) comes with it, used or not
+    g++ -O1 $g -fPIC -shared -o "$d/libsymcxx.so" "$S/libcxx.cpp" -Wl,--no-as-needed -lstdc++ ||
+        { fail "compile libcxx $g"; exit 1; }
+    ta_cc "$d/unit" "${UNIT_SRC[@]}" $g "${UNIT_FLAGS[@]}" -L"$d" -lsyma -lsymcxx -Wl,-rpath,"$d"
+    ta_cc "$d/prog" "$S/prog.c" $g -L"$d" -lsyma -lsymcxx -Wl,-rpath,"$d" -ldl
 }
 build "$D/d5" -g
 build "$D/d4" -gdwarf-4
+# the unit program under AddressSanitizer and UBSan, for the malformed copies: a read past
+# a mapping or a misaligned one is reported, not only a crash
+ASAN_OK=0
+if gcc -fsanitize=address,undefined -x c -o "$D/asan_probe" - <<<'int main(void){return 0;}' 2>/dev/null; then
+    ta_cc "$D/d5/unit_asan" "${UNIT_SRC[@]}" -g "${UNIT_FLAGS[@]}" -L"$D/d5" -lsyma -lsymcxx \
+        -Wl,-rpath,"$D/d5" -fsanitize=address,undefined -fno-sanitize-recover=all
+    ASAN_OK=1
+fi
 # the DWARF version each build really has (a compiler default that moved would hide a case)
 ver() { readelf --debug-dump=rawline "$1" 2>/dev/null | awk '/DWARF Version:/ {print $3; exit}'; }
 check "-g gives DWARF 5 line tables, -gdwarf-4 version 4" \
@@ -91,8 +103,13 @@ for k in range(6):
     save(f"rand{k}", b)
 EOF
 bad+=("$D"/bad.*)
-"$D/d5/unit" trunc "$LIBB5" "${bad[@]}" >"$D/trunc.txt" 2>"$D/trunc.err"
+TRUNC_UNIT="$D/d5/unit"
+[ "$ASAN_OK" = 1 ] && TRUNC_UNIT="$D/d5/unit_asan"
+# the ASan runtime must come first: without the agent here (run.sh --asan sets no
+# LD_PRELOAD for this program)
+ASAN_OPTIONS=detect_leaks=0 "$TRUNC_UNIT" trunc "$LIBB5" "${bad[@]}" >"$D/trunc.txt" 2>"$D/trunc.err"
 trunc_rc=$?
+[ "$ASAN_OK" = 1 ] && ok "malformed copies read by a sanitized build (ASan, UBSan)"
 
 $PY - "$D" "$size" "$trunc_rc" <<'EOF' || T_FAILS=$((T_FAILS + 1))
 import os, re, subprocess, sys
@@ -117,19 +134,22 @@ def nm_addr(obj, sym):
             return int(p[0], 16)
     return None
 def a2l(obj, off):
-    o = subprocess.run(["addr2line", "-f", "-e", obj, hex(off)], capture_output=True,
+    o = subprocess.run(["addr2line", "-f", "-C", "-e", obj, hex(off)], capture_output=True,
                        text=True).stdout.splitlines()
     fl = re.sub(r" \(discriminator \d+\)$", "", o[1]) if len(o) > 1 else "??:0"
     f, _, l = fl.rpartition(":")
     return o[0] if o else "??", f, int(l) if l.isdigit() else 0
 
-PROBES = ["prog_global", "prog_static", "liba_global", "liba_static", "hdr_fn", "libb_fn"]
+PROBES = ["prog_global", "prog_static", "liba_global", "liba_static", "hdr_fn", "libb_fn",
+          "cxx_fn"]
+NM = {"cxx_fn": "_ZN7symtest6cxx_fnEi"}  # the symbol's own name
+FUNC = {"cxx_fn": "symtest::cxx_fn(int)"}  # demangled
 def objects(ver):
     dd = f"{d}/{ver}"
     return {"prog_global": f"{dd}/unit", "prog_static": f"{dd}/unit",
             "liba_global": f"{dd}/libsyma.so", "liba_static": f"{dd}/libsyma.so",
             "hdr_fn": f"{dd}/libsyma.so",
-            "libb_fn": f"{dd}/libsymb.so"}
+            "libb_fn": f"{dd}/libsymb.so", "cxx_fn": f"{dd}/libsymcxx.so"}
 
 def check_full(name, label, ver, lib_at=None, prog=None):
     """every probe: the right function, library, offset, file:line (addr2line's)"""
@@ -144,12 +164,12 @@ def check_full(name, label, ver, lib_at=None, prog=None):
         if not e:
             ok(False, f"{label}: {p} looked up")
             continue
-        want_off = nm_addr(obj, p) + (e["ip"] - e["fn"])
+        want_off = nm_addr(obj, NM.get(p, p)) + (e["ip"] - e["fn"])
         fn, file, line = a2l(obj, want_off - 1)
         ok(e["rc"] == 0 and e["lib"] in (lib, os.path.realpath(lib)),
            f"{label}: {p}: library {e['lib']} (want {lib})")
         ok(e["off"] == want_off, f"{label}: {p}: offset {e['off']:#x} (nm: {want_off:#x})")
-        ok(e["func"] == p == fn, f"{label}: {p}: function {e['func']} (addr2line: {fn})")
+        ok(e["func"] == FUNC.get(p, p) == fn, f"{label}: {p}: function {e['func']} (addr2line: {fn})")
         ok((e["file"], e["line"]) == (file, line) and line > 0,
            f"{label}: {p}: {e['file']}:{e['line']} (addr2line: {file}:{line})")
         if p == "hdr_fn":  # another file of the unit's table than its first
@@ -191,13 +211,14 @@ for name, rr in (("unit", r5), ("agent", rows("a5"))):
 # stripped: .dynsym's name (liba_global is exported), else none; never another's
 s = rows("us")
 want = {"prog_global": "-", "prog_static": "-", "liba_global": "liba_global",
-        "liba_static": "-", "hdr_fn": "-", "libb_fn": "libb_fn"}
+        "liba_static": "-", "hdr_fn": "-", "libb_fn": "libb_fn",
+        "cxx_fn": "symtest::cxx_fn(int)"}
 # the case that matters: liba_static lies after liba_global, the one name left
 ga, sa = nm_addr(f"{d}/d5/libsyma.so", "liba_global"), nm_addr(f"{d}/d5/libsyma.so", "liba_static")
 ok(ga is not None and sa is not None and ga < sa, f"liba_static ({sa:#x}) after liba_global ({ga:#x})")
 for p, w in want.items():
     e = s.get(p, {})
-    ok(e.get("rc") == 0 and e.get("func") == w and (e.get("file") == "-" or p == "libb_fn"),
+    ok(e.get("rc") == 0 and e.get("func") == w and (e.get("file") == "-" or p in ("libb_fn", "cxx_fn")),
        f"stripped: {p}: function {e.get('func')} (want {w}), no line")
 
 # truncated and corrupted copies: every child ended normally; a truncated copy gives the

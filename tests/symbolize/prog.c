@@ -5,7 +5,8 @@
  *   plain, run under the agent: the lookups through the plug-in interface (api->frame).
  * Return addresses come from calls inside known functions: prog_global and prog_static in
  * the executable, liba_global, liba_static and hdr_fn in libsyma.so (linked), libb_fn in the
- * library named by LIBB (dlopen'ed). Commands:
+ * library named by LIBB (dlopen'ed), symtest::cxx_fn(int) in libsymcxx.so (C++, linked).
+ * Commands:
  *   prog frames LIBB         one line per function: name, the return address, the
  *                            function's own address, then what the lookup says:
  *                            rc, library, offset, function, file, line ("-" for none)
@@ -40,6 +41,8 @@
 void *liba_global(void);
 extern void *(*const liba_static_ptr)(void);
 extern void *(*const liba_hdr_ptr)(void);
+void *cxx_probe(void);
+extern void *const cxx_addr;
 
 static volatile int sink;
 __attribute__((noinline)) static void *grab(void) { return __builtin_return_address(0); }
@@ -63,6 +66,7 @@ static int (*lookup)(uint64_t ip, struct ta_frame_info *out);
 struct probe {
     const char *name;
     void *(*fn)(void);
+    void *addr; /* the function the return address is in, when not fn */
 };
 
 static void frame_line(const char *name, void *ip, void *fn)
@@ -90,6 +94,7 @@ static int probes(const char *libb, struct probe *p)
         exit(2);
     }
     p[n++] = (struct probe){"libb_fn", (void *(*)(void))dlsym(h, "libb_fn")};
+    p[n++] = (struct probe){"cxx_fn", cxx_probe, cxx_addr};
     return n;
 }
 
@@ -105,7 +110,7 @@ static void frames(const char *libb)
     struct probe p[8];
     int n = probes(libb, p);
     for (int i = 0; i < n; i++)
-        frame_line(p[i].name, p[i].fn(), (void *)p[i].fn);
+        frame_line(p[i].name, p[i].fn(), p[i].addr ? p[i].addr : (void *)p[i].fn);
     /* libc's fopen (its .dynsym: Debian's libc has no .symtab), the vdso, anonymous memory */
     void *fo = libc_sym("fopen");
     frame_line("libc_fopen", (char *)fo + 8, fo);
