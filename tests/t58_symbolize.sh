@@ -208,6 +208,13 @@ for name, rr in (("unit", r5), ("agent", rows("a5"))):
     ok(a and a["rc"] == -1 and a["lib"] == "-" and a["func"] == "-" and a["file"] == "-",
        f"{name}: anonymous memory: -1, nothing named ({a})")
 
+# the objects' files were read on the agent's own high fds, closed at once: the program's
+# lowest free fd is the same after the lookups as before
+for name in ("u5", "a5"):
+    lf = [ln.split("\t") for ln in open(f"{d}/{name}.txt") if ln.startswith("lowfd\t")]
+    ok(lf and lf[0][1].strip() == lf[0][2].strip(),
+       f"{name}: the lowest free fd before and after the lookups: {lf}")
+
 # stripped: .dynsym's name (liba_global is exported), else none; never another's
 s = rows("us")
 want = {"prog_global": "-", "prog_static": "-", "liba_global": "liba_global",

@@ -9,7 +9,8 @@
  * Commands:
  *   prog frames LIBB         one line per function: name, the return address, the
  *                            function's own address, then what the lookup says:
- *                            rc, library, offset, function, file, line ("-" for none)
+ *                            rc, library, offset, function, file, line ("-" for none);
+ *                            then "lowfd", the lowest free fd before and after
  *   prog intern              (unit) interning and call sites; "ok ..." / "bad ..." lines
  *   prog trunc LIBB FILE...  (unit) each FILE read in place of libsyma.so (a forked child
  *                            each): the frames lines of liba's three functions
@@ -108,6 +109,9 @@ static void *libc_sym(const char *name)
 static void frames(const char *libb)
 {
     struct probe p[8];
+    /* the lowest free fd, before and after: the lookups' files must leave none taken */
+    int fd0 = dup(0);
+    close(fd0);
     int n = probes(libb, p);
     for (int i = 0; i < n; i++)
         frame_line(p[i].name, p[i].fn(), p[i].addr ? p[i].addr : (void *)p[i].fn);
@@ -119,6 +123,8 @@ static void frames(const char *libb)
         frame_line("vdso", (char *)vdso + 16, vdso);
     void *anon = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     frame_line("anon", (char *)anon + 16, anon);
+    int fd1 = dup(0);
+    printf("lowfd\t%d\t%d\n", fd0, fd1);
 }
 
 #ifdef SYM_UNIT
