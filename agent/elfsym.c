@@ -13,8 +13,8 @@
  *              its build-id (<root>/.build-id/xx/rest.debug) or its .gnu_debuglink (next to
  *              the object, in its .debug/, or <root>/<its dir>/), root /usr/lib/debug.
  * Compressed sections (SHF_COMPRESSED, as Debian's -dbgsym packages ship .debug_line) are
- * skipped: the agent links no zlib. In DWARF 2-4 a file named relative to the compilation
- * directory is given relative (that directory is in .debug_info, not read here). */
+ * skipped: the agent links no zlib. In DWARF 2-4 the compilation directory, which files may
+ * be named relative to, is read from the first DIE of each unit in .debug_info. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -73,7 +73,8 @@ struct ta_elf {
 
 /* The sections of one file that are read here */
 struct secs {
-    struct blob symtab, symstr, dynsym, dynstr, line, line_str, str, debuglink, buildid;
+    struct blob symtab, symstr, dynsym, dynstr, line, line_str, str, info, abbrev, debuglink,
+        buildid;
 };
 
 static struct blob map_file(const char *path)
@@ -184,6 +185,10 @@ static int read_secs(const struct blob *b, struct secs *s)
             s->line_str = sec_blob(b, &sh);
         } else if (!strcmp(nm, ".debug_str")) {
             s->str = sec_blob(b, &sh);
+        } else if (!strcmp(nm, ".debug_info")) {
+            s->info = sec_blob(b, &sh);
+        } else if (!strcmp(nm, ".debug_abbrev")) {
+            s->abbrev = sec_blob(b, &sh);
         } else if (!strcmp(nm, ".gnu_debuglink")) {
             s->debuglink = sec_blob(b, &sh);
         }
@@ -511,7 +516,7 @@ static void add_seq(struct ta_elf *e, size_t first)
 
 /* One line-number program unit at c (its header read up to the end of the unit) */
 static void read_unit(struct ta_elf *e, const struct secs *s, const unsigned char *start,
-                      const unsigned char *end, int off8)
+                      const unsigned char *end, int off8, const char *comp_dir)
 {
     struct cur u = {start, end, 0};
     int version = (int)rdn(&u, 2);
@@ -542,11 +547,11 @@ static void read_unit(struct ta_elf *e, const struct secs *s, const unsigned cha
         if (!u.bad)
             nfiles = read_entries(&u, s, off8, NULL, e, dirs, ndirs);
     } else {
-        /* dir 0 is the compilation directory, not in the table */
+        /* dir 0 is the compilation directory, not in the table (.debug_info's) */
         const char *d;
         dirs = malloc(sizeof *dirs);
         if (dirs)
-            dirs[ndirs++] = NULL;
+            dirs[ndirs++] = comp_dir;
         while (dirs && (d = cstr(&u)) && *d) {
             const char **nd = realloc(dirs, (ndirs + 1) * sizeof *nd);
             if (!nd)
@@ -559,7 +564,7 @@ static void read_unit(struct ta_elf *e, const struct secs *s, const unsigned cha
             uint64_t di = uleb(&u);
             uleb(&u); /* mtime, length */
             uleb(&u);
-            if (u.bad || add_file(e, NULL, di < ndirs ? dirs[di] : NULL, f) < 0)
+            if (u.bad || add_file(e, comp_dir, di < ndirs ? dirs[di] : NULL, f) < 0)
                 break;
             nfiles++;
         }
@@ -603,7 +608,7 @@ static void read_unit(struct ta_elf *e, const struct secs *s, const unsigned cha
                 const char *f = cstr(&p);
                 uint64_t di = uleb(&p);
                 if (f && fbase + nfiles == e->nfiles &&
-                    add_file(e, NULL, di < ndirs ? dirs[di] : NULL, f) == 0)
+                    add_file(e, comp_dir, di < ndirs ? dirs[di] : NULL, f) == 0)
                     nfiles++;
             }
             p.p = next;
@@ -631,6 +636,150 @@ static void read_unit(struct ta_elf *e, const struct secs *s, const unsigned cha
     free(dirs);
 }
 
+/* DWARF 2-4: the compilation directory of each line table (its units name files relative
+ * to it), from the first DIE of each unit in .debug_info: DW_AT_stmt_list -> DW_AT_comp_dir.
+ * DWARF 5 has it in the line table itself. */
+struct cdir {
+    uint64_t stmt;
+    const char *dir;
+};
+
+/* Skip one attribute value of `form`; its number (or string) where it has one */
+static int skip_form(struct cur *c, uint64_t form, int off8, int ver, unsigned asz,
+                     const struct secs *s, uint64_t *num, const char **str)
+{
+    *num = 0;
+    *str = NULL;
+    switch (form) {
+    case 0x01: *num = rdn(c, asz); break;                          /* addr */
+    case 0x0b: case 0x11: case 0x0c: case 0x25: case 0x29: *num = rdn(c, 1); break;
+    case 0x05: case 0x12: case 0x26: case 0x2a: *num = rdn(c, 2); break;
+    case 0x27: case 0x2b: *num = rdn(c, 3); break;
+    case 0x06: case 0x13: case 0x1c: case 0x28: case 0x2c: *num = rdn(c, 4); break;
+    case 0x07: case 0x14: case 0x20: case 0x24: *num = rdn(c, 8); break;
+    case 0x1e: rdn(c, 16); break;                                  /* data16 */
+    case 0x0d: *num = (uint64_t)sleb(c); break;                    /* sdata */
+    case 0x0f: case 0x15: case 0x1a: case 0x1b: case 0x22: case 0x23:
+        *num = uleb(c);
+        break;
+    case 0x08: *str = cstr(c); break;                              /* string */
+    case 0x0e: *str = str_at(s->str, rdn(c, off8 ? 8 : 4)); break; /* strp */
+    case 0x1f: *str = str_at(s->line_str, rdn(c, off8 ? 8 : 4)); break;
+    case 0x17: case 0x1d: *num = rdn(c, off8 ? 8 : 4); break;     /* sec_offset, strp_sup */
+    case 0x10: *num = rdn(c, ver <= 2 ? asz : off8 ? 8 : 4); break; /* ref_addr */
+    case 0x19: case 0x21: break;                                   /* flag_present, implicit */
+    case 0x03: case 0x04: case 0x09: case 0x0a: case 0x18: {       /* blocks, exprloc */
+        uint64_t n = form == 0x03 ? rdn(c, 2) : form == 0x04 ? rdn(c, 4) :
+                     form == 0x0a ? rdn(c, 1) : uleb(c);
+        if (need(c, n))
+            c->p += n;
+        break;
+    }
+    case 0x16: /* indirect */
+        return skip_form(c, uleb(c), off8, ver, asz, s, num, str);
+    default:
+        c->bad = 1;
+    }
+    return c->bad ? -1 : 0;
+}
+
+static int cdir_cmp(const void *a, const void *b)
+{
+    const struct cdir *x = a, *y = b;
+    return x->stmt < y->stmt ? -1 : x->stmt > y->stmt;
+}
+
+static size_t comp_dirs(const struct secs *s, struct cdir **out)
+{
+    size_t n = 0, cap = 0;
+    struct cur c = {s->info.p, s->info.p + s->info.n, 0};
+    while (c.p && s->abbrev.p && c.e - c.p >= 11) {
+        uint64_t len = rdn(&c, 4);
+        int off8 = 0;
+        if (len == 0xffffffffu) {
+            len = rdn(&c, 8);
+            off8 = 1;
+        } else if (len >= 0xfffffff0u) {
+            break;
+        }
+        if (c.bad || len > (uint64_t)(c.e - c.p))
+            break;
+        struct cur u = {c.p, c.p + len, 0};
+        c.p += len;
+        int ver = (int)rdn(&u, 2);
+        if (ver < 2 || ver > 4) /* DWARF 5 units have their directory in the line table */
+            continue;
+        uint64_t aoff = rdn(&u, off8 ? 8 : 4);
+        unsigned asz = (unsigned)rdn(&u, 1);
+        uint64_t code = uleb(&u);
+        if (u.bad || asz > 8 || !code || aoff >= s->abbrev.n)
+            continue;
+        /* the abbreviation of the unit's first DIE */
+        struct cur a = {s->abbrev.p + aoff, s->abbrev.p + s->abbrev.n, 0};
+        for (int k = 0; k < 100000 && !a.bad; k++) {
+            uint64_t ac = uleb(&a);
+            if (!ac || ac == code)
+                break;
+            uleb(&a); /* tag */
+            rdn(&a, 1);
+            for (uint64_t at = 1, fm = 1; (at || fm) && !a.bad;) {
+                at = uleb(&a);
+                fm = uleb(&a);
+                if (fm == 0x21)
+                    sleb(&a);
+            }
+        }
+        if (a.bad || a.p >= a.e)
+            continue;
+        uleb(&a); /* tag */
+        rdn(&a, 1);
+        uint64_t stmt = UINT64_MAX;
+        const char *dir = NULL;
+        for (;;) {
+            uint64_t at = uleb(&a), fm = uleb(&a), num;
+            const char *str;
+            if (a.bad || (!at && !fm))
+                break;
+            if (fm == 0x21) {
+                sleb(&a);
+                continue;
+            }
+            if (skip_form(&u, fm, off8, ver, asz, s, &num, &str) < 0)
+                break;
+            if (at == 0x10) /* DW_AT_stmt_list */
+                stmt = num;
+            else if (at == 0x1b) /* DW_AT_comp_dir */
+                dir = str;
+        }
+        if (stmt == UINT64_MAX || !dir)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            struct cdir *v = realloc(*out, cap * sizeof *v);
+            if (!v)
+                break;
+            *out = v;
+        }
+        (*out)[n++] = (struct cdir){stmt, dir};
+    }
+    if (n)
+        qsort(*out, n, sizeof **out, cdir_cmp);
+    return n;
+}
+
+static const char *comp_dir(const struct cdir *cd, size_t n, uint64_t stmt)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cd[mid].stmt < stmt)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && cd[lo].stmt == stmt ? cd[lo].dir : NULL;
+}
+
 static int seq_cmp(const void *a, const void *b)
 {
     const struct lseq *x = a, *y = b;
@@ -639,8 +788,11 @@ static int seq_cmp(const void *a, const void *b)
 
 static void load_lines(struct ta_elf *e, const struct secs *s)
 {
+    struct cdir *cd = NULL;
+    size_t ncd = comp_dirs(s, &cd);
     struct cur c = {s->line.p, s->line.p + s->line.n, 0};
     while (c.p && c.e - c.p >= 4) {
+        uint64_t at = (uint64_t)(c.p - s->line.p); /* DW_AT_stmt_list names it so */
         uint64_t len = rdn(&c, 4);
         int off8 = 0;
         if (len == 0xffffffffu) {
@@ -652,9 +804,10 @@ static void load_lines(struct ta_elf *e, const struct secs *s)
         if (c.bad || len > (uint64_t)(c.e - c.p))
             break; /* a truncated unit: the units before it are kept */
         const unsigned char *end = c.p + len;
-        read_unit(e, s, c.p, end, off8);
+        read_unit(e, s, c.p, end, off8, comp_dir(cd, ncd, at));
         c.p = end;
     }
+    free(cd);
     if (e->nseqs)
         qsort(e->seqs, e->nseqs, sizeof *e->seqs, seq_cmp);
 }

@@ -188,10 +188,11 @@ void ta_out_close(int *slot)
 /* A file the agent reads (an object's symbols, agent/elfsym.c): opened read-only and
  * close-on-exec, then kept high and followed like an output file (ta_agent_fd_move), so
  * that the program never finds a low number taken, nor closes or reuses the agent's.
- * Closed with ta_out_close(slot). The fd, or -errno. */
+ * Non-blocking: a FIFO where a file was expected must not hang the drainer. Closed with
+ * ta_out_close(slot). The fd, or -errno. */
 int ta_ro_open(const char *path, int *slot)
 {
-    int fd = ta_sys_open(path, O_RDONLY | O_CLOEXEC, 0);
+    int fd = ta_sys_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0)
         return -errno;
     int high = dup_high(fd);

@@ -23,8 +23,9 @@ UNIT_FLAGS=(-D_GNU_SOURCE -DSYM_UNIT -I"$ROOT/agent" -ldl)
 # $1: dir, $2: debug flag. The libraries, the unit program and the plain one, in dir.
 build() {
     local d=$1 g=$2
-    # in source order: liba_static after liba_global (the stripped case below)
-    gcc -O1 $g -fno-toplevel-reorder -fPIC -shared -o "$d/libsyma.so" "$S/liba.c" ||
+    # in source order: liba_static after liba_global (the stripped case below); named
+    # relative to the compilation directory (DWARF 4 puts that directory in .debug_info)
+    (cd "$S" && gcc -O1 $g -fno-toplevel-reorder -fPIC -shared -o "$d/libsyma.so" liba.c) ||
         { fail "compile liba $g"; exit 1; }
     gcc -O1 $g -fPIC -shared -o "$d/libsymb.so" "$S/libb.c" || { fail "compile libb $g"; exit 1; }
     # libstdc++ (and its __cxa_demangle) comes with it, used or not

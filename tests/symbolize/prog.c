@@ -84,17 +84,17 @@ static void frame_line(const char *name, void *ip, void *fn)
 static int probes(const char *libb, struct probe *p)
 {
     int n = 0;
-    p[n++] = (struct probe){"prog_global", prog_global};
-    p[n++] = (struct probe){"prog_static", prog_static};
-    p[n++] = (struct probe){"liba_global", liba_global};
-    p[n++] = (struct probe){"liba_static", liba_static_ptr};
-    p[n++] = (struct probe){"hdr_fn", liba_hdr_ptr};
+    p[n++] = (struct probe){"prog_global", prog_global, NULL};
+    p[n++] = (struct probe){"prog_static", prog_static, NULL};
+    p[n++] = (struct probe){"liba_global", liba_global, NULL};
+    p[n++] = (struct probe){"liba_static", liba_static_ptr, NULL};
+    p[n++] = (struct probe){"hdr_fn", liba_hdr_ptr, NULL};
     void *h = dlopen(libb, RTLD_NOW);
     if (!h) {
         fprintf(stderr, "dlopen %s: %s\n", libb, dlerror());
         exit(2);
     }
-    p[n++] = (struct probe){"libb_fn", (void *(*)(void))dlsym(h, "libb_fn")};
+    p[n++] = (struct probe){"libb_fn", (void *(*)(void))dlsym(h, "libb_fn"), NULL};
     p[n++] = (struct probe){"cxx_fn", cxx_probe, cxx_addr};
     return n;
 }
