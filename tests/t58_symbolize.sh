@@ -79,13 +79,16 @@ for n in 0 10 63 64 65 200 1000 4096 $((size / 4)) $((size / 2)) $((size * 3 / 4
     head -c "$n" "$L" >"$D/trunc.$n"
     bad+=("$D/trunc.$n")
 done
-$PY - "$L" "$D" <<'EOF'
+cat >"$D/corrupt.py" <<'EOF'
 import random, struct, sys
-src, d = sys.argv[1], sys.argv[2]
+src, d, pre = sys.argv[1], sys.argv[2], sys.argv[3]
 data = bytearray(open(src, "rb").read())
 rnd = random.Random(19)
 shoff, = struct.unpack_from("<Q", data, 0x28)
-def save(name, b): open(f"{d}/bad.{name}", "wb").write(b)
+def save(name, b): open(f"{d}/{pre}.{name}", "wb").write(b)
+if pre == "bad4":
+    for k in range(1, 8):
+        save(f"cut{k}", data[:len(data) * k // 8])
 b = bytearray(data); struct.pack_into("<Q", b, 0x28, 2**63); save("shoff", b)
 b = bytearray(data); struct.pack_into("<H", b, 0x3c, 0xffff); save("shnum", b)
 b = bytearray(data); struct.pack_into("<H", b, 0x3e, 0xfff0); save("shstrndx", b)
@@ -102,8 +105,24 @@ for k in range(6):
     for _ in range(200):
         b[rnd.randrange(lo, len(data))] = rnd.randrange(256)
     save(f"rand{k}", b)
+# a few bytes inside one DWARF section at a time
+shnum, shstrndx = struct.unpack_from("<HH", data, 0x3c)
+def shdr(i): return struct.unpack_from("<IIQQQQ", data, shoff + i * 64)
+stro = shdr(shstrndx)[4]
+for i in range(shnum):
+    name = data[stro + shdr(i)[0]:].split(b"\0")[0].decode()
+    off, size = shdr(i)[4], shdr(i)[5]
+    if name in (".debug_info", ".debug_abbrev", ".debug_line", ".debug_line_str") and size:
+        for k in range(4):
+            b = bytearray(data)
+            for _ in range(1 + k * 5):
+                b[off + rnd.randrange(size)] = rnd.randrange(256)
+            save(f"{name[1:]}{k}", b)
 EOF
-bad+=("$D"/bad.*)
+$PY "$D/corrupt.py" "$L" "$D" bad
+# ... and of the DWARF 4 build (its .debug_info is read too): no crash asked of those
+$PY "$D/corrupt.py" "$D/d4/libsyma.so" "$D" bad4
+bad+=("$D"/bad.* "$D"/bad4.*)
 TRUNC_UNIT="$D/d5/unit"
 [ "$ASAN_OK" = 1 ] && TRUNC_UNIT="$D/d5/unit_asan"
 # the ASan runtime must come first: without the agent here (run.sh --asan sets no
@@ -241,7 +260,7 @@ for ln in open(f"{d}/trunc.txt"):
     elif len(f) == 9:
         cur.append(f)
 crashed = [k for k, (st, c) in results.items() if st != 0 or len(c) != 3]
-ok(len(results) >= 20 and not crashed,
+ok(len(results) >= 60 and not crashed,
    f"{len(results)} truncated or corrupted copies read: no crash ({crashed})")
 wrong = []
 for k, (st, c) in results.items():
