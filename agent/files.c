@@ -185,6 +185,27 @@ void ta_out_close(int *slot)
     ta_sys_close(fd);
 }
 
+/* A file the agent reads (an object's symbols, agent/elfsym.c): opened read-only and
+ * close-on-exec, then kept high and followed like an output file (ta_agent_fd_move), so
+ * that the program never finds a low number taken, nor closes or reuses the agent's.
+ * Non-blocking: a FIFO where a file was expected must not hang the drainer. Closed with
+ * ta_out_close(slot). The fd, or -errno. */
+int ta_ro_open(const char *path, int *slot)
+{
+    int fd = ta_sys_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
+    if (fd < 0)
+        return -errno;
+    int high = dup_high(fd);
+    if (high >= 0) {
+        ta_sys_close(fd);
+        fd = high;
+    }
+    ta_agent_fd_add(fd);
+    *slot = fd;
+    watch(slot);
+    return fd;
+}
+
 /* Is anything there under this name (a file, a directory, a symlink, dangling or not)?
  * 1 yes, 0 no; -1 cannot tell (a name too long, a directory not searchable): the open
  * will say why, no other suffix would do better. */
