@@ -29,6 +29,11 @@
 
 static const struct ta_plugin_api *ta;
 
+#define NONE "-" /* a string the event does not carry (tp.h) */
+
+/* s, or NONE for NULL or "" */
+static const char *nz(const char *s) { return s && *s ? s : NONE; }
+
 /* ------------------------------------------------------------------------------------ */
 /* Fields. A built-in file op (POSIX, stdio) leaves `fields` NULL: the header says the
  * agent's own set for its I/O kind applies; this is that set (agent/fields.c, same order). */
@@ -131,8 +136,7 @@ static const char *as_str(const struct ta_field *f, const unsigned char *p)
     if (f->type != TA_FT_STR)
         return NULL;
     memcpy(&id, p, 4);
-    const char *s = ta->str(id);
-    return s ? s : "";
+    return nz(ta->str(id));
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -255,8 +259,11 @@ static void ev_init(struct lt_ev *e)
 {
     memset(e, 0, sizeof *e);
     e->pid = ta->pid();
-    e->name = e->cat = e->args = e->path = e->path2 = "";
-    e->file = e->dataset = e->object = e->selection = e->host = "";
+    /* never "": babeltrace2 2.0.4 (Debian 12's) prints an empty string field as the value
+     * the same field had in an earlier event of its type (babeltrace 1.5 reads it right) */
+    e->name = e->cat = e->path = e->path2 = NONE;
+    e->file = e->dataset = e->object = e->selection = e->host = NONE;
+    e->args = "{}";
     e->fd = e->bytes = e->offset = e->device = e->stream = -1;
 }
 
@@ -325,8 +332,8 @@ static void lt_event(const struct ta_event *ev)
     e.tid = ev->tid;
     e.track = ev->track;
     e.depth = ev->rec ? ev->rec->depth : 0;
-    e.name = ev->name ? ev->name : "";
-    e.cat = ev->size >= TA_EVENT_SIZE_1_0 && ev->cat ? ev->cat : "";
+    e.name = nz(ev->name);
+    e.cat = nz(ev->size >= TA_EVENT_SIZE_1_0 ? ev->cat : NULL);
     e.instant = op->shape == TA_SHAPE_INSTANT;
     enum kind k = kind_of(op);
     unsigned nf;
@@ -350,9 +357,10 @@ static void lt_event(const struct ta_event *ev)
             continue; /* no args column: markers carry nothing else */
         args_add(ev, &f[i], p);
     }
-    if (args_len)
+    if (args_len) {
         put("}", 1);
-    e.args = args_buf;
+        e.args = args_buf;
+    }
     switch (k) {
     case K_POSIX: lttng_ust_tracepoint(traceagent, posix, &e); break;
     case K_STDIO: lttng_ust_tracepoint(traceagent, stdio, &e); break;
@@ -372,7 +380,7 @@ static void lt_thread_name(int tid, const char *name)
     ev_init(&e);
     e.tid = tid;
     /* as trace.json names it: the process's first thread is "main" */
-    e.name = tid == e.pid ? "main" : name ? name : "";
+    e.name = tid == e.pid ? "main" : nz(name);
     lttng_ust_tracepoint(traceagent, thread_name, &e);
 }
 
@@ -382,7 +390,7 @@ static void lt_track_name(uint32_t track, int tid, const char *name)
     ev_init(&e);
     e.track = track;
     e.tid = tid;
-    e.name = name ? name : "";
+    e.name = nz(name);
     lttng_ust_tracepoint(traceagent, track_name, &e);
 }
 
@@ -404,7 +412,7 @@ static void lt_dropped(const char *cause, uint64_t total)
     struct lt_ev e;
     ev_init(&e);
     e.ts = ta->now_ns();
-    e.name = cause;
+    e.name = nz(cause);
     e.count = total - seen[i].last;
     e.total = total;
     lttng_ust_tracepoint(traceagent, dropped, &e);
@@ -427,8 +435,8 @@ static int lt_start(void)
     clock_gettime(CLOCK_REALTIME, &rt);
     e.realtime = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
     e.ppid = (int32_t)getppid();
-    e.name = exe;
-    e.host = u.nodename;
+    e.name = nz(exe);
+    e.host = nz(u.nodename);
     lttng_ust_tracepoint(traceagent, process_start, &e);
     started = 1;
     return 0;

@@ -8,8 +8,10 @@
  * with, so `ts` lines up with LTTng's timestamps of other events of the same host); `pid`
  * and `tid` are the process and thread that made the call (a named track's tid for device
  * work). A value the event does not carry is -1 for fd, bytes, offset, device and stream,
- * 0 for ret, errnum (errno: a field cannot be named so, errno is a macro) and correlation, "" for a string (exporters/README.md). Fields the
- * event kind has no column for are in `args`, as a JSON object ("" when none). */
+ * 0 for ret, errnum (errno: a field cannot be named so, errno is a macro) and correlation,
+ * "-" for a string (never "": babeltrace2 2.0.4 shows an empty string as an earlier event's
+ * value). Fields the event kind has no column for are in `args`, as a JSON object ("{}"
+ * when none). */
 #undef LTTNG_UST_TRACEPOINT_PROVIDER
 #define LTTNG_UST_TRACEPOINT_PROVIDER traceagent
 #undef LTTNG_UST_TRACEPOINT_INCLUDE

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# LTTng export (issue 18): TRACEAGENT_EXPORT=json,stats,lttng records every event into a
+# real LTTng session (a session daemon of the test's own, tests/lttng/lib.sh), read back
+# with babeltrace2: the event counts by type equal those of the json traces of the same
+# run, process by process (a forked child included), and every file call and marker has
+# its typed LTTng event with the same thread, times and fields (tests/lttng/compare.py);
+# an HDF5 program's calls too, where libhdf5 is installed. Without the exporter's
+# objects, without liblttng-ust, without a session daemon, without a session: at most
+# one warning, the same exit status, the same json trace, and no second more.
+source "$(dirname "$0")/lib/common.sh"
+source "$ROOT/tests/lttng/lib.sh"
+
+# ---- the baseline: json alone, no daemon of ours ------------------------------------------
+lt_run base json
+check "the sample exits 0 under the agent (json export)" test "$(cat "$TMP/base/rc")" = 0
+lt_events base >"$TMP/base.ev"
+
+# lt_same NAME WHAT WARNINGS: exit status, json trace and time as the baseline's, and at
+# most WARNINGS lines on stderr, all of them about LTTng
+lt_same() {
+    local n=$1 what=$2 w=$3
+    check "$what: exit status unchanged" test "$(cat "$TMP/$n/rc")" = 0
+    lt_events "$n" >"$TMP/$n.ev"
+    check "$what: json traces as with json export alone" cmp -s "$TMP/base.ev" "$TMP/$n.ev"
+    local lines other
+    lines=$(wc -l <"$TMP/$n/err")
+    other=$(grep -vic lttng "$TMP/$n/err")
+    check "$what: $w warning(s) on stderr, about LTTng ($lines: $(head -c 300 "$TMP/$n/err"))" \
+        test "$lines" = "$w" -a "$other" = 0
+    local ms base_ms
+    ms=$(cat "$TMP/$n/ms") base_ms=$(cat "$TMP/base/ms")
+    check "$what: no time penalty (${ms} ms, json alone ${base_ms} ms: < 1 s more)" \
+        test "$ms" -lt $((base_ms + 1000))
+}
+
+# ---- no exporter objects beside the agent: the agent's one warning --------------------
+mkdir -p "$TMP/nolib"
+cp "$AGENT_SO" "$TMP/nolib/"
+chmod -R a+rX "$TMP/nolib"
+AGENT_RUN="${AGENT%"$AGENT_SO"}$TMP/nolib/$(basename "$AGENT_SO")" lt_run nolib json,lttng
+lt_same nolib "no libtraceagent-lttng.so" 1
+# ---- the exporter's front but no provider (as when liblttng-ust is not installed) --------
+mkdir -p "$TMP/noust"
+cp "$AGENT_SO" "$LIBDIR/libtraceagent-lttng.so" "$TMP/noust/"
+chmod -R a+rX "$TMP/noust"
+AGENT_RUN="${AGENT%"$AGENT_SO"}$TMP/noust/$(basename "$AGENT_SO")" lt_run noust json,lttng
+lt_same noust "no provider (liblttng-ust missing)" 1
+
+# ---- no session daemon of ours (none at all, unless the machine's root one) -------------
+lt_run nosd json,lttng
+lt_same nosd "no session daemon" 0
+
+# ---- a session daemon, no session --------------------------------------------------------
+lt_sessiond
+lt_run nosession json,lttng
+lt_same nosession "a session daemon, no session" 0
+
+# ---- a session recording traceagent:* -----------------------------------------------------
+lt_dir "$TMP/trace"
+lt create t59 --output="$TMP/trace/t59" >"$TMP/lttng.out" 2>&1 &&
+    lt enable-event --userspace 'traceagent:*' -s t59 >>"$TMP/lttng.out" 2>&1 &&
+    lt start t59 >>"$TMP/lttng.out" 2>&1 ||
+    { fail "an LTTng session records traceagent:* ($(tail -3 "$TMP/lttng.out"))"; finish; }
+lt_run rec json,stats,lttng
+check "the sample exits 0 under the agent (json,stats,lttng)" test "$(cat "$TMP/rec/rc")" = 0
+check "no warning with a session recording ($(head -c 300 "$TMP/rec/err"))" test ! -s "$TMP/rec/err"
+
+# HDF5 (tests/hdf5/h5known.c), where libhdf5 is installed; not under ASan (t52 says why)
+H5INC=/usr/include/hdf5/serial H5LIB=/usr/lib/x86_64-linux-gnu/hdf5/serial
+HDF5=0
+if [ -f "$H5INC/hdf5.h" ] && [ -e "$H5LIB/libhdf5.so" ] && [ -z "${TA_ASAN:-}" ]; then
+    HDF5=1
+    ta_cc "$TBUILD/lttng_h5known" "$ROOT/tests/hdf5/h5known.c" -I"$H5INC" -L"$H5LIB" -lhdf5
+    lt_dir "$TMP/h5" "$TMP/h5/out"
+    (cd "$TMP/h5" && "${LT_AS[@]}" TRACEAGENT_EXPORT=json,lttng TRACEAGENT_MIN_DURATION_NS=0 \
+        TRACEAGENT_OUTPUT="$TMP/h5/out" LD_PRELOAD="$AGENT" "$TBUILD/lttng_h5known" known.h5 \
+        >/dev/null 2>"$TMP/h5/err")
+    check "h5known exits 0 under the agent (json,lttng)" test $? = 0
+fi
+lt stop t59 >/dev/null 2>&1
+lt destroy t59 >/dev/null 2>&1
+babeltrace2 "$TMP/trace/t59" >"$TMP/bt.txt" 2>"$TMP/bt.err"
+check "babeltrace2 reads the session's trace ($(head -2 "$TMP/bt.err"))" test $? = 0 -a -s "$TMP/bt.txt"
+
+# the sample's processes: the counts by type and the fields
+grep -v "exe = \"[^\"]*lttng_h5known\"" "$TMP/bt.txt" >"$TMP/bt-sample.txt"
+$PY - "$TMP/bt.txt" "$TMP/h5/out" "$TMP/bt-sample.txt" <<'PY'
+# the sample's events alone: those of the h5known process (by its pid) set apart
+import re, sys, glob
+pids = {re.search(r"-(\d+)\.trace\.json$", p).group(1) for p in glob.glob(sys.argv[2] + "/*.trace.json")}
+with open(sys.argv[1]) as f, open(sys.argv[3], "w") as out, open(sys.argv[3] + ".h5", "w") as h5:
+    for line in f:
+        m = re.search(r"\bpid = (\d+)", line)
+        (h5 if m and m.group(1) in pids else out).write(line)
+PY
+$PY "$ROOT/tests/lttng/compare.py" "$TMP/rec/out" "$TMP/bt-sample.txt" 2 || T_FAILS=$((T_FAILS + 1))
+if [ $HDF5 = 1 ]; then
+    $PY "$ROOT/tests/lttng/compare.py" "$TMP/h5/out" "$TMP/bt-sample.txt.h5" 1 | sed 's/^\(not \)\{0,1\}ok - /&hdf5: /' |
+        tee "$TMP/h5.check"
+    grep -q "^not ok" "$TMP/h5.check" && T_FAILS=$((T_FAILS + 1))
+    check "hdf5: LTTng events with a dataset and a selection" \
+        grep -q 'traceagent:hdf5: .*dataset = "/[^"]*".*selection = "[^"]' "$TMP/bt-sample.txt.h5"
+fi
+finish
