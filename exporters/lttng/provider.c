@@ -16,7 +16,6 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,9 +316,6 @@ static int to_column(struct lt_ev *e, const struct ta_field *f, const unsigned c
     return 1;
 }
 
-static _Atomic unsigned long cycles;
-static int started;
-
 static void lt_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
@@ -438,11 +434,8 @@ static int lt_start(void)
     e.name = nz(exe);
     e.host = nz(u.nodename);
     lttng_ust_tracepoint(traceagent, process_start, &e);
-    started = 1;
     return 0;
 }
-
-static void lt_cycle_end(void) { atomic_fetch_add_explicit(&cycles, 1, memory_order_release); }
 
 static void lt_finish(void)
 {
@@ -450,10 +443,7 @@ static void lt_finish(void)
     ev_init(&e);
     e.ts = ta->now_ns();
     lttng_ust_tracepoint(traceagent, process_end, &e);
-    started = 0;
 }
-
-static void lt_after_fork(void) { started = 0; }
 
 static const struct ta_exporter lt_exporter = {
     .size = sizeof(struct ta_exporter),
@@ -465,31 +455,16 @@ static const struct ta_exporter lt_exporter = {
     .event = lt_event,
     .thread_name = lt_thread_name,
     .dropped = lt_dropped,
-    .cycle_end = lt_cycle_end,
     .finish = lt_finish,
-    .after_fork = lt_after_fork,
     .track_name = lt_track_name,
 };
 
 /* ------------------------------------------------------------------------------------ */
-/* The end of the process. The agent drains its rings for the last time in its destructor,
- * which runs after liblttng-ust's (liblttng-ust was loaded after the agent), and by then
- * liblttng-ust has torn its sessions down: whatever is still in the rings at exit() would
- * not reach LTTng. This atexit handler runs in exit() before any destructor: it lets the
- * drainer finish two more cycles (each starts at most 4 ms after the last one), so that
- * every event recorded before exit() was called is handed over while LTTng still records.
- * Calls made later (other atexit handlers, destructors) reach trace.json but not LTTng.
- * _exit, exec and fatal signals flush before anything is torn down: nothing is missed. */
-static void lt_at_exit(void)
-{
-    if (!started)
-        return;
-    unsigned long c0 = atomic_load_explicit(&cycles, memory_order_acquire);
-    for (int i = 0; i < 400 && atomic_load_explicit(&cycles, memory_order_acquire) - c0 < 2; i++) {
-        struct timespec ts = {0, 250000};
-        nanosleep(&ts, NULL);
-    }
-}
+/* The end of the process: the agent's last drain runs in its destructor, and glibc runs the
+ * destructors of the program and its preloaded objects before those of objects loaded
+ * later (LD_DEBUG=files: libtraceagent.so, then this object, then liblttng-ust.so.1), so
+ * liblttng-ust still records the last events; _exit, exec and fatal signals flush before
+ * any destructor. */
 
 /* Fork: liblttng-ust must be told (lttng_ust_before_fork and after_fork_*), or the child
  * keeps the parent's registration and its events are lost (lttng-ust(3)); what
@@ -512,5 +487,4 @@ __attribute__((constructor)) static void lt_init(void)
         dlclose(h);
     else
         pthread_atfork(lt_prepare, lt_parent, lt_child);
-    atexit(lt_at_exit);
 }
