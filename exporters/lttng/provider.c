@@ -254,6 +254,23 @@ static enum kind kind_of(const struct ta_op *op)
     }
 }
 
+/* Whether a session records the kind's tracepoint (lttng_ust_tracepoint checks it again) */
+static int enabled(enum kind k)
+{
+    switch (k) {
+    case K_POSIX: return lttng_ust_tracepoint_enabled(traceagent, posix);
+    case K_STDIO: return lttng_ust_tracepoint_enabled(traceagent, stdio);
+    case K_HDF5: return lttng_ust_tracepoint_enabled(traceagent, hdf5);
+    case K_CUDA: return lttng_ust_tracepoint_enabled(traceagent, cuda);
+    case K_GPU: return lttng_ust_tracepoint_enabled(traceagent, gpu);
+    case K_RANGE: return lttng_ust_tracepoint_enabled(traceagent, range);
+    case K_MARK: return lttng_ust_tracepoint_enabled(traceagent, mark);
+    case K_COUNTER: return lttng_ust_tracepoint_enabled(traceagent, counter);
+    case K_SPAN: return lttng_ust_tracepoint_enabled(traceagent, span);
+    }
+    return 0;
+}
+
 static void ev_init(struct lt_ev *e)
 {
     memset(e, 0, sizeof *e);
@@ -321,6 +338,9 @@ static void lt_event(const struct ta_event *ev)
     const struct ta_op *op = ev->op;
     if (!op)
         return;
+    enum kind k = kind_of(op);
+    if (!enabled(k))
+        return; /* no session records it: a load and a branch */
     struct lt_ev e;
     ev_init(&e);
     e.ts = ev->ts_ns;
@@ -331,7 +351,6 @@ static void lt_event(const struct ta_event *ev)
     e.name = nz(ev->name);
     e.cat = nz(ev->size >= TA_EVENT_SIZE_1_0 ? ev->cat : NULL);
     e.instant = op->shape == TA_SHAPE_INSTANT;
-    enum kind k = kind_of(op);
     unsigned nf;
     const struct ta_field *f = op_fields(op, &nf);
     uint32_t seen = 0;
