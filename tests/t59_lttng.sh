@@ -70,10 +70,10 @@ H5INC=/usr/include/hdf5/serial H5LIB=/usr/lib/x86_64-linux-gnu/hdf5/serial
 HDF5=0
 if [ -f "$H5INC/hdf5.h" ] && [ -e "$H5LIB/libhdf5.so" ] && [ -z "${TA_ASAN:-}" ]; then
     HDF5=1
-    ta_cc "$TBUILD/lttng_h5known" "$ROOT/tests/hdf5/h5known.c" -I"$H5INC" -L"$H5LIB" -lhdf5
+    ta_cc "$LT_BIN/lttng_h5known" "$ROOT/tests/hdf5/h5known.c" -I"$H5INC" -L"$H5LIB" -lhdf5
     lt_dir "$TMP/h5" "$TMP/h5/out"
     (cd "$TMP/h5" && "${LT_AS[@]}" TRACEAGENT_EXPORT=json,lttng TRACEAGENT_MIN_DURATION_NS=0 \
-        TRACEAGENT_OUTPUT="$TMP/h5/out" LD_PRELOAD="$AGENT" "$TBUILD/lttng_h5known" known.h5 \
+        TRACEAGENT_OUTPUT="$TMP/h5/out" LD_PRELOAD="$AGENT" "$LT_BIN/lttng_h5known" known.h5 \
         >/dev/null 2>"$TMP/h5/err")
     check "h5known exits 0 under the agent (json,lttng)" test $? = 0
 fi

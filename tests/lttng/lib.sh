@@ -53,8 +53,20 @@ lt_sessiond() {
     LT_PIDS="$LT_PIDS $LT_SD_PID"
 }
 
-# The sample: POSIX, stdio, markers, a fork (tests/lttng/sample.c)
-ta_cc "$TBUILD/lttng_sample" "$ROOT/tests/lttng/sample.c"
+# The sample: POSIX, stdio, markers, a fork (tests/lttng/sample.c). As root, `nobody` may
+# not reach the checkout (a clone under /root): the agent, the exporter's objects beside
+# it and the programs are run from copies in $TMP.
+LT_BIN="$TBUILD"
+if [ "$(id -u)" = 0 ]; then
+    LT_BIN="$TMP/bin"
+    mkdir -p "$LT_BIN" "$TMP/lib"
+    cp "$AGENT_SO" "$LIBDIR/libtraceagent-lttng.so" "$LIBDIR/libtraceagent-lttng-ust.so" "$TMP/lib/"
+    AGENT="${AGENT%"$AGENT_SO"}$TMP/lib/$(basename "$AGENT_SO")"
+    AGENT_SO="$TMP/lib/$(basename "$AGENT_SO")"
+    LIBDIR="$TMP/lib"
+    chmod -R a+rX "$TMP/lib"
+fi
+ta_cc "$LT_BIN/lttng_sample" "$ROOT/tests/lttng/sample.c"
 # lt_run NAME EXPORT: the sample traced into $TMP/NAME/out (its files in $TMP/NAME/data),
 # exporting EXPORT, with the agent AGENT_RUN (default: the one under test); its exit status
 # in $TMP/NAME/rc, stderr in $TMP/NAME/err, wall time in ms in $TMP/NAME/ms
@@ -63,7 +75,7 @@ lt_run() {
     lt_dir "$d" "$d/out" "$d/data"
     t0=$(date +%s%N)
     "${LT_AS[@]}" TRACEAGENT_EXPORT="$2" TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$d/out" \
-        LD_PRELOAD="${AGENT_RUN:-$AGENT}" "$TBUILD/lttng_sample" "$d/data" >"$d/stdout" 2>"$d/err"
+        LD_PRELOAD="${AGENT_RUN:-$AGENT}" "$LT_BIN/lttng_sample" "$d/data" >"$d/stdout" 2>"$d/err"
     echo $? >"$d/rc"
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000)) >"$d/ms"
