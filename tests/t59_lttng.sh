@@ -77,28 +77,61 @@ if [ -f "$H5INC/hdf5.h" ] && [ -e "$H5LIB/libhdf5.so" ] && [ -z "${TA_ASAN:-}" ]
         >/dev/null 2>"$TMP/h5/err")
     check "h5known exits 0 under the agent (json,lttng)" test $? = 0
 fi
+# A plug-in's category (tests/plugin: the tpapi family, a batch source on named tracks,
+# fields of every type, a continued payload): LTTng's generic `span` events
+P="$LT_BIN/plug" SRC="$ROOT/tests/plugin"
+mkdir -p "$P"
+cc_so() { # OUT SRC flags...
+    local out=$1 src=$2; shift 2
+    gcc -std=gnu11 -O1 -g -fPIC -shared -I"$ROOT/include" -I"$SRC" -o "$out" "$src" "$@" -pthread ||
+        { fail "compile $(basename "$src")"; finish; }
+}
+for t in a b c; do
+    cc_so "$P/libtpapi_$t.so" "$SRC/tpapi.c" -DTP_TAG="\"$t\"" -Wl,-soname,"libtpapi_$t.so"
+done
+for t in a b; do
+    cc_so "$P/ext_$t.so" "$SRC/ext.c" -L"$P" -l:"libtpapi_$t.so" -Wl,--enable-new-dtags,-rpath,'$ORIGIN'
+done
+cc_so "$P/tp_plugin.so" "$SRC/tp_plugin.c" -ldl
+ta_cc "$P/tp_prog" "$SRC/prog.c" -ldl
+chmod -R a+rX "$P"
+lt_dir "$TMP/plug" "$TMP/plug/out"
+timeout 60 "${LT_AS[@]}" TRACEAGENT_EXPORT=json,lttng TRACEAGENT_MIN_DURATION_NS=0 \
+    TRACEAGENT_OUTPUT="$TMP/plug/out" LD_PRELOAD="$AGENT:$P/tp_plugin.so" "$P/tp_prog" "$P" fork \
+    >/dev/null 2>"$TMP/plug/err"
+check "the plug-in's program exits 3 under the agent (json,lttng), as it does untraced" test $? = 3
+
 lt stop t59 >/dev/null 2>&1
 lt destroy t59 >/dev/null 2>&1
 babeltrace2 "$TMP/trace/t59" >"$TMP/bt.txt" 2>"$TMP/bt.err"
 check "babeltrace2 reads the session's trace ($(head -2 "$TMP/bt.err"))" test $? = 0 -a -s "$TMP/bt.txt"
 
-# the sample's processes: the counts by type and the fields
-grep -v "exe = \"[^\"]*lttng_h5known\"" "$TMP/bt.txt" >"$TMP/bt-sample.txt"
-$PY - "$TMP/bt.txt" "$TMP/h5/out" "$TMP/bt-sample.txt" <<'PY'
-# the sample's events alone: those of the h5known process (by its pid) set apart
-import re, sys, glob
-pids = {re.search(r"-(\d+)\.trace\.json$", p).group(1) for p in glob.glob(sys.argv[2] + "/*.trace.json")}
-with open(sys.argv[1]) as f, open(sys.argv[3], "w") as out, open(sys.argv[3] + ".h5", "w") as h5:
-    for line in f:
-        m = re.search(r"\bpid = (\d+)", line)
-        (h5 if m and m.group(1) in pids else out).write(line)
+# each run's events apart, by the pids of its json traces
+$PY - "$TMP/bt.txt" "$TMP/rec/out" "$TMP/h5/out" "$TMP/plug/out" <<'PY'
+import glob, os, re, sys
+runs = [(d, {re.search(r"-(\d+)\.trace\.json$", p).group(1) for p in glob.glob(d + "/*.trace.json")})
+        for d in sys.argv[2:] if os.path.isdir(d)]  # h5: not run under ASan
+outs = {d: open(d + "/../bt.txt", "w") for d, _ in runs}
+for line in open(sys.argv[1]):
+    m = re.search(r"\bpid = (\d+)", line)
+    for d, pids in runs:
+        if m and m.group(1) in pids:
+            outs[d].write(line)
 PY
-$PY "$ROOT/tests/lttng/compare.py" "$TMP/rec/out" "$TMP/bt-sample.txt" 2 || T_FAILS=$((T_FAILS + 1))
+$PY "$ROOT/tests/lttng/compare.py" "$TMP/rec/out" "$TMP/rec/bt.txt" 2 || T_FAILS=$((T_FAILS + 1))
+# compare.py's lines, named after the run
+compare_as() { # LABEL OUTDIR MIN_PROCS
+    $PY "$ROOT/tests/lttng/compare.py" "$2" "$2/../bt.txt" "$3" | sed "s/^\(not \)\{0,1\}ok - /&$1: /" |
+        tee "$TMP/$1.check"
+    ! grep -q "^not ok" "$TMP/$1.check" || T_FAILS=$((T_FAILS + 1))
+}
 if [ $HDF5 = 1 ]; then
-    $PY "$ROOT/tests/lttng/compare.py" "$TMP/h5/out" "$TMP/bt-sample.txt.h5" 1 | sed 's/^\(not \)\{0,1\}ok - /&hdf5: /' |
-        tee "$TMP/h5.check"
-    grep -q "^not ok" "$TMP/h5.check" && T_FAILS=$((T_FAILS + 1))
+    compare_as hdf5 "$TMP/h5/out" 1
     check "hdf5: LTTng events with a dataset and a selection" \
-        grep -q 'traceagent:hdf5: .*dataset = "/[^"]*".*selection = "[^"]' "$TMP/bt-sample.txt.h5"
+        grep -q 'traceagent:hdf5: .*dataset = "/[^"]*".*selection = "[^"]' "$TMP/h5/bt.txt"
 fi
+compare_as plug-in "$TMP/plug/out" 2
+check "plug-in: span events of its category, with a continued payload's text in args" \
+    grep -q 'traceagent:span: .*cat = "tpapi".*note.*work from' "$TMP/plug/bt.txt"
+check "plug-in: its named tracks' names" grep -q 'traceagent:track_name: ' "$TMP/plug/bt.txt"
 finish

@@ -2,9 +2,10 @@
 (babeltrace2's text output, in BT_TEXT) against the json traces of the same run (OUTDIR).
 
 Prints one ok/not ok line per check: the LTTng event counts by type equal those the json
-traces imply, process by process; every span of posix, stdio, hdf5 and every marker has its
-LTTng event with the same thread, start, duration and fields (path, bytes, offset, ret,
-errno; file, dataset, selection); process_start events name each traced process and its
+traces imply, process by process; every span of posix, stdio, hdf5, of a plug-in's
+category, and every marker has its LTTng event with the same thread, start, duration and
+fields (path, bytes, offset, ret, errno; file, dataset, selection; a plug-in's: its cat,
+and args equal to trace.json's); process_start events name each traced process and its
 parent. Exits 1 when a check failed."""
 import collections
 import glob
@@ -94,6 +95,17 @@ def expected_type(ev):
     return "span"
 
 
+def same(x, y):
+    """JSON values alike (numbers to 1e-9 relative: the two exporters format doubles apart)"""
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(same(a, b) for a, b in zip(x, y))
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        return abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1)
+    return x == y
+
+
 def ns(us):
     return int(round(us * 1000))
 
@@ -111,11 +123,15 @@ def main():
     count_bad, fields_bad, compared = [], [], collections.Counter()
     json_pids = set()
     for path in traces:
-        events = tacheck.load_trace(path, require_closed=True)
+        # the format checks of tacheck, plug-ins' categories allowed
+        cats = set(re.findall(r'"cat":("(?:[^"\\]|\\.)*")', open(path).read()))
+        events = tacheck.load_trace_cats(path, {json.loads(c) for c in cats}, require_closed=True)
         pid = int(re.search(r"-(\d+)\.trace\.json$", path).group(1))
         json_pids.add(pid)
         want = collections.Counter(t for t in map(expected_type, events) if t)
-        got = collections.Counter(e["_type"] for e in by_pid.get(pid, []))
+        # a named track's name is a thread_name in trace.json, a track_name in LTTng
+        got = collections.Counter("thread_name" if e["_type"] == "track_name" else e["_type"]
+                                  for e in by_pid.get(pid, []))
         if want != got:
             count_bad.append(f"pid {pid}: json {dict(want)} lttng {dict(got)}")
         index = {}
@@ -124,7 +140,7 @@ def main():
                 index.setdefault((e["_type"], e["tid"], e["ts"]), []).append(e)
         for ev in events:
             t = expected_type(ev)
-            if t not in ("posix", "stdio", "hdf5", "range", "mark"):
+            if t not in ("posix", "stdio", "hdf5", "range", "mark", "span"):
                 continue
             cand = index.get((t, ev["tid"], ns(ev["ts"])), [])
             a = ev.get("args", {})
@@ -136,6 +152,12 @@ def main():
                         d.append(("text", ev["name"], e["text"]))
                 elif e["name"] != ev["name"]:
                     d.append(("name", ev["name"], e["name"]))
+                if t == "span":
+                    # a plug-in's category: every field in args, as trace.json has them
+                    got_args = json.loads(e["args"])
+                    if e["cat"] != ev["cat"] or not same(got_args, a) or \
+                            e["instant"] != (ev["ph"] == "i"):
+                        d.append(("cat/args/instant", (ev["cat"], a), (e["cat"], got_args)))
                 if ph_dur(ev) != e.get("dur", 0):
                     d.append(("dur", ph_dur(ev), e.get("dur")))
                 if t in ("posix", "stdio"):
@@ -164,8 +186,8 @@ def main():
                 compared[t] += 1
     check("LTTng event counts by type equal the json traces', process by process",
           not count_bad, count_bad)
-    check(f"every posix/stdio/hdf5 span and marker has its LTTng event with the same tid, "
-          f"ts, dur and fields ({dict(compared)})", not fields_bad and sum(compared.values()) > 0,
+    check(f"every posix/stdio/hdf5/plug-in span and marker has its LTTng event with the same "
+          f"tid, ts, dur and fields ({dict(compared)})", not fields_bad and sum(compared.values()) > 0,
           fields_bad)
     starts = {e["pid"]: e for e in lt if e["_type"] == "process_start"}
     check("a process_start per traced process", set(starts) == json_pids,
