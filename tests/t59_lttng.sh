@@ -64,6 +64,9 @@ lt create t59 --output="$TMP/trace/t59" >"$TMP/lttng.out" 2>&1 &&
 lt_run rec json,stats,lttng
 check "the sample exits 0 under the agent (json,stats,lttng)" test "$(cat "$TMP/rec/rc")" = 0
 check "no warning with a session recording ($(head -c 300 "$TMP/rec/err"))" test ! -s "$TMP/rec/err"
+# drops: a 4 KiB ring that drops when full, and 20000 writes back to back
+TRACEAGENT_BUFFER_KB=4 TRACEAGENT_ON_FULL=drop LT_WRITES=20000 lt_run drops json,lttng
+check "the sample exits 0 with a small ring dropping events" test "$(cat "$TMP/drops/rc")" = 0
 
 # HDF5 (tests/hdf5/h5known.c), where libhdf5 is installed; not under ASan (t52 says why)
 H5INC=/usr/include/hdf5/serial H5LIB=/usr/lib/x86_64-linux-gnu/hdf5/serial
@@ -107,7 +110,7 @@ babeltrace2 "$TMP/trace/t59" >"$TMP/bt.txt" 2>"$TMP/bt.err"
 check "babeltrace2 reads the session's trace ($(head -2 "$TMP/bt.err"))" test $? = 0 -a -s "$TMP/bt.txt"
 
 # each run's events apart, by the pids of its json traces
-$PY - "$TMP/bt.txt" "$TMP/rec/out" "$TMP/h5/out" "$TMP/plug/out" <<'PY'
+$PY - "$TMP/bt.txt" "$TMP/rec/out" "$TMP/drops/out" "$TMP/h5/out" "$TMP/plug/out" <<'PY'
 import glob, os, re, sys
 runs = [(d, {re.search(r"-(\d+)\.trace\.json$", p).group(1) for p in glob.glob(d + "/*.trace.json")})
         for d in sys.argv[2:] if os.path.isdir(d)]  # h5: not run under ASan
@@ -125,6 +128,9 @@ compare_as() { # LABEL OUTDIR MIN_PROCS
         tee "$TMP/$1.check"
     ! grep -q "^not ok" "$TMP/$1.check" || T_FAILS=$((T_FAILS + 1))
 }
+compare_as drops "$TMP/drops/out" 2
+check "drops: the agent's drop counts reached LTTng (traceagent:dropped)" \
+    grep -q 'traceagent:dropped: .*cause = "[^"]*", count = [1-9]' "$TMP/drops/bt.txt"
 if [ $HDF5 = 1 ]; then
     compare_as hdf5 "$TMP/h5/out" 1
     check "hdf5: LTTng events with a dataset and a selection" \

@@ -68,14 +68,16 @@ if [ "$(id -u)" = 0 ]; then
 fi
 ta_cc "$LT_BIN/lttng_sample" "$ROOT/tests/lttng/sample.c"
 # lt_run NAME EXPORT: the sample traced into $TMP/NAME/out (its files in $TMP/NAME/data),
-# exporting EXPORT, with the agent AGENT_RUN (default: the one under test); its exit status
+# exporting EXPORT, with the agent AGENT_RUN (default: the one under test), LT_WRITES more
+# writes at its end (tests/lttng/sample.c); its exit status
 # in $TMP/NAME/rc, stderr in $TMP/NAME/err, wall time in ms in $TMP/NAME/ms
 lt_run() {
     local d="$TMP/$1" t0 t1
     lt_dir "$d" "$d/out" "$d/data"
     t0=$(date +%s%N)
     "${LT_AS[@]}" TRACEAGENT_EXPORT="$2" TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$d/out" \
-        LD_PRELOAD="${AGENT_RUN:-$AGENT}" "$LT_BIN/lttng_sample" "$d/data" >"$d/stdout" 2>"$d/err"
+        LD_PRELOAD="${AGENT_RUN:-$AGENT}" "$LT_BIN/lttng_sample" "$d/data" ${LT_WRITES:-} \
+        >"$d/stdout" 2>"$d/err"
     echo $? >"$d/rc"
     t1=$(date +%s%N)
     echo $(((t1 - t0) / 1000000)) >"$d/ms"

@@ -1,6 +1,8 @@
 /* tests/lttng/sample.c: a traced program for the LTTng tests: POSIX and stdio calls on a
  * file in DIR (argv[1]), a failed open, markers (a range, an instant, counters), and a
- * forked child that writes its own file and exits. */
+ * forked child that writes its own file and exits; then argv[2] (default 0) writes of one
+ * byte to /dev/null, back to back (to fill a small ring). */
+#include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -51,5 +53,10 @@ int main(int argc, char **argv)
     }
     int st;
     waitpid(p, &st, 0);
+    int null = open("/dev/null", O_WRONLY), n = argc > 2 ? atoi(argv[2]) : 0;
+    for (int i = 0; i < n; i++)
+        if (write(null, buf, 1) != 1)
+            return 1;
+    close(null);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
