@@ -14,6 +14,9 @@ source "$ROOT/tests/lttng/lib.sh"
 lt_run base json
 check "the sample exits 0 under the agent (json export)" test "$(cat "$TMP/base/rc")" = 0
 lt_events base >"$TMP/base.ev"
+n=$(LD_DEBUG=libs TRACEAGENT_OUTPUT="$TMP/base/ld" LD_PRELOAD="$AGENT" /bin/true 2>&1 | grep -c lttng)
+check "without lttng export, no LTTng library is loaded or looked for (LD_DEBUG=libs: $n lines)" \
+    test "$n" = 0
 
 # lt_same NAME WHAT WARNINGS: exit status, json trace and time as the baseline's, and at
 # most WARNINGS lines on stderr, all of them about LTTng
