@@ -29,7 +29,7 @@ AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now
 AGENT_LIBS := -ldl -lpthread
 
 .PHONY: all deps deps-debian deps-browser demo test test-asan test-gpu bench install clean
-all: $(LIB) $(NOPLIB) $(CLI)
+all: $(LIB) $(NOPLIB) $(CLI) lttng
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -63,13 +63,35 @@ $(CLI): $(CLI_SRC) $(wildcard viewer/*.h) agent/config_keys.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -Iinclude -o $@ $(CLI_SRC) -lcjson -lm
 
+# The LTTng exporter (exporters/lttng/, TRACEAGENT_EXPORT=lttng): libtraceagent-lttng.so,
+# which the agent loads when asked, sets liblttng-ust's environment and loads
+# libtraceagent-lttng-ust.so, the exporter and its tracepoint provider, linked with
+# liblttng-ust. Built only where liblttng-ust's headers are (liblttng-ust-dev).
+LTTNG_FRONT := $(BUILD)/lib/libtraceagent-lttng.so
+LTTNG_UST   := $(BUILD)/lib/libtraceagent-lttng-ust.so
+HAVE_LTTNG  := $(shell echo '\#include <lttng/tracepoint.h>' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+PLUGIN_CFLAGS := $(BASEFLAGS) $(CFLAGS) -Iinclude -fPIC -fvisibility=hidden
+.PHONY: lttng
+ifeq ($(HAVE_LTTNG),1)
+lttng: $(LTTNG_FRONT) $(LTTNG_UST)
+$(LTTNG_FRONT): exporters/lttng/front.c include/traceagent_plugin.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -shared -Wl,--no-undefined -o $@ $< -ldl
+$(LTTNG_UST): exporters/lttng/provider.c exporters/lttng/tp.h include/traceagent_plugin.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -Iexporters/lttng -shared -Wl,--no-undefined -o $@ $< -llttng-ust -ldl
+else
+lttng:
+	@echo "lttng: <lttng/tracepoint.h> not found: the LTTng exporter is not built (make deps installs liblttng-ust-dev)"
+endif
+
 -include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
 
 # Debian packages, only those missing. Safe to run again. chromium and nodejs: the browser
 # test (tests/t60_browser.sh); its npm packages come next (deps-browser).
 DEPS := gcc make libc6-dev libcjson-dev zlib1g-dev libunwind-dev python3 python3-numpy \
         python3-h5py libhdf5-dev strace procps jq \
-        lttng-tools liblttng-ust-dev chromium nodejs
+        lttng-tools liblttng-ust-dev babeltrace2 chromium nodejs
 deps: deps-debian deps-browser
 deps-debian:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -120,6 +142,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/share/traceagent/python
 	install -m 755 $(LIB) $(NOPLIB) $(DESTDIR)$(PREFIX)/lib/
+	for f in $(LTTNG_FRONT) $(LTTNG_UST); do [ ! -f $$f ] || install -m 755 $$f $(DESTDIR)$(PREFIX)/lib/; done
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/traceagent.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 python/traceagent.py $(DESTDIR)$(PREFIX)/share/traceagent/python/

@@ -5,7 +5,7 @@
 #   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
 #   bash bench/run.sh --only table,startup one or more pieces: layout table hdf5 stacks
-#                                          drainer startup memory lost callgrind
+#                                          drainer startup memory lost lttng callgrind
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
@@ -13,7 +13,8 @@
 # BENCH_LOST_N (single-thread nothing-lost calls, 20M), BENCH_LOST_MT_N (per thread, 2M),
 # BENCH_LOST_THREADS (8), BENCH_DRAIN_N (5M), BENCH_DRAIN_RUNS (3), BENCH_MEM_THREADS (64),
 # BENCH_MEM_N (100k),
-# BENCH_STARTUP_N (500), BENCH_GAP_US (300), BENCH_STRACE=0 (skip strace), KEEP=1 (keep tmp),
+# BENCH_STARTUP_N (500), BENCH_LTTNG_N (2M), BENCH_LTTNG_MT_N (250k), BENCH_GAP_US (300),
+# BENCH_STRACE=0 (skip strace), KEEP=1 (keep tmp),
 # BASE (the commit whose agent the table measures beside this one, built in build/base/ with
 # the same CFLAGS: b6f4eea, the commit before issue #14; BASE=none leaves it out).
 # Every TRACEAGENT_* variable of the caller is cleared: the agent runs with its defaults
@@ -28,7 +29,7 @@ BB="$ROOT/build/bench"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-PIECES="layout table hdf5 stacks drainer startup memory lost"
+PIECES="layout table hdf5 stacks drainer startup memory lost lttng"
 SAVE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -158,17 +159,21 @@ lttng_up() {
     LTTNG_SD_PID=$(cat "$rundir/lttng-sessiond.pid" 2>/dev/null)
     lttng list >/dev/null 2>&1 || { LTTNG=0 LTTNG_WHY="no session daemon answers"; return 1; }
 }
-# lttng_begin NAME: a session recording every ta_bench event, started; on failure none is
-# left behind and LTTNG_WHY says why
+# lttng_begin NAME [EVENTS [CHANNEL OPTION...]]: a session recording EVENTS (every ta_bench
+# event), started; with a CHANNEL, in a channel of that name made with the OPTIONs
+# (lttng enable-channel); on failure none is left behind and LTTNG_WHY says why
 lttng_begin() {
-    lttng destroy "$1" >/dev/null 2>&1
-    rm -rf "$TMP/lttng-$1"
-    LTTNG_SESSIONS="$LTTNG_SESSIONS $1"
-    if ! { lttng create "$1" --output="$TMP/lttng-$1" >/dev/null 2>"$TMP/lttng.err" &&
-        lttng enable-event -u 'ta_bench:*' -s "$1" >/dev/null 2>>"$TMP/lttng.err" &&
-        lttng start "$1" >/dev/null 2>>"$TMP/lttng.err"; }; then
+    local name=$1 events=${2:-ta_bench:*} ch=() ; shift; [ $# -gt 0 ] && shift
+    lttng destroy "$name" >/dev/null 2>&1
+    rm -rf "$TMP/lttng-$name"
+    LTTNG_SESSIONS="$LTTNG_SESSIONS $name"
+    if [ $# -gt 0 ]; then ch=(-c "$1"); fi
+    if ! { lttng create "$name" --output="$TMP/lttng-$name" >/dev/null 2>"$TMP/lttng.err" &&
+        { [ $# = 0 ] || lttng enable-channel -u -s "$name" "${@:2}" "$1" >/dev/null 2>>"$TMP/lttng.err"; } &&
+        lttng enable-event -u "$events" -s "$name" "${ch[@]}" >/dev/null 2>>"$TMP/lttng.err" &&
+        lttng start "$name" >/dev/null 2>>"$TMP/lttng.err"; }; then
         LTTNG_WHY="no LTTng session: $(head -1 "$TMP/lttng.err")"
-        lttng destroy "$1" >/dev/null 2>&1
+        lttng destroy "$name" >/dev/null 2>&1
         return 1
     fi
 }
@@ -767,6 +772,96 @@ if want lost; then
 fi
 
 # ============================================================================================
+# 7. LTTng export (TRACEAGENT_EXPORT=lttng, exporters/lttng/): what it adds to json export
+#    alone, in one run, inside a session recording traceagent:* (default channel: discard
+#    mode, per-user buffers): per call on the program's thread (A/B, interleaved rounds:
+#    the hot path is the same, the drainer does more), per event on the drainer's thread;
+#    then the nothing-lost loops exporting to LTTng, with the default channel (events LTTng
+#    discarded when its consumer fell behind) and with a channel that blocks instead
+#    (--blocking-timeout=inf: the drainer waits, the agent's rings absorb the wait).
+#    Smaller loops than `lost` (BENCH_LTTNG_N, 2M; BENCH_LTTNG_MT_N, 250k per thread): each
+#    event is ~100 bytes of trace on disk.
+# ============================================================================================
+LTTNG_N=${BENCH_LTTNG_N:-2000000}; LTTNG_MT_N=${BENCH_LTTNG_MT_N:-250000}
+[ "$QUICK" = 1 ] && { LTTNG_N=${BENCH_LTTNG_N:-300000}; LTTNG_MT_N=${BENCH_LTTNG_MT_N:-50000}; }
+# lost_export LABEL N THREADS CHANNEL-KIND: the pread loop exporting json,lttng into a
+# session of its own; every call in stats.json, and how many LTTng kept and discarded
+lost_export() {
+    local label=$1 n=$2 th=$3 kind=$4 out="$TMP/lost" line res opts=()
+    [ "$kind" = blocking ] && opts=(ch --blocking-timeout=inf)
+    lttng_begin ta-bench-export 'traceagent:*' "${opts[@]}" ||
+        { say "export $label, $kind: skipped ($LTTNG_WHY)"; return; }
+    rm -rf "$out"
+    line=$(TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_EXPORT=json,stats,lttng TRACEAGENT_OUTPUT="$out" \
+        LD_PRELOAD="$AGENT" "$LOOP" pread "$n" 1 "$th" 2>"$TMP/err")
+    res=$(lttng_end ta-bench-export)
+    if [ -z "$line" ]; then say "export $label, $kind: FAILED ($(head -2 "$TMP/err"))"; return; fi
+    "$PY" - "$label" "$kind" "$(kv "$line" calls)" "$(stats_field "$out" count pread)" \
+        "$(stats_field "$out" dropped)" $res "$(kv "$line" wall_s)" <<'PY' | tee -a "$REPORT"
+import sys
+label, kind = sys.argv[1], sys.argv[2]
+calls, ops, drop, disc = (int(x) for x in sys.argv[3:7])
+nbytes, wall = sys.argv[7], float(sys.argv[8])
+print(f"json,lttng {label:10s} {kind:8s} calls={calls:<9d} stats.ops.pread={ops:<9d} agent dropped={drop} "
+      f"LTTng discarded={disc} ({100 * disc / max(calls, 1):.2f}%)  {wall:5.1f} s, "
+      f"{calls / wall / 1e6:4.2f} M calls/s  agent lost nothing: {'yes' if ops == calls and drop == 0 else 'NO'}")
+PY
+    rm -rf "$out"
+}
+if want lttng; then
+    if [ ! -f "$ROOT/build/lib/libtraceagent-lttng-ust.so" ]; then
+        say "lttng: skipped (build/lib/libtraceagent-lttng-ust.so is not built: liblttng-ust-dev is missing)"
+    elif ! lttng_up; then
+        say "lttng: skipped ($LTTNG_WHY)"
+    elif ! lttng_begin ta-bench-export 'traceagent:*'; then
+        say "lttng: skipped ($LTTNG_WHY)"
+    else
+        echo "lttng: $ROUNDS rounds x {json, json,lttng} x {marker pread}, drainer, lost loops ..." >&2
+        say "== lttng: TRACEAGENT_EXPORT=json,lttng against json alone, one run, a session recording traceagent:* =="
+        RAWL="$TMP/raw-lttng.txt"; : >"$RAWL"
+        declare -A LSIZE=([marker]=2000 [pread]=500)
+        for ((r = 1; r <= ROUNDS; r++)); do
+            for call in marker pread; do
+                exps=(json json,lttng); ((r % 2)) && exps=(json,lttng json)
+                for exp in "${exps[@]}"; do
+                    rm -rf "$TMP/o-lt"
+                    line=$(BENCH_AB=1 BENCH_PIN=1 BENCH_GAP_US=$GAP_US TRACEAGENT_EXPORT=$exp \
+                        TRACEAGENT_OUTPUT="$TMP/o-lt" LD_PRELOAD="$AGENT" \
+                        "$LOOP" $call $((LSIZE[$call] * REPS)) $REPS 2>/dev/null)
+                    [ -n "$line" ] && echo "exp=$exp $line" >>"$RAWL"
+                done
+            done
+        done
+        rm -rf "$TMP/o-lt"
+        "$PY" - "$RAWL" <<'PY' | tee -a "$REPORT"
+import sys, statistics as S
+rows = {}
+for line in open(sys.argv[1]):
+    kv = dict(f.split("=", 1) for f in line.split() if "=" in f)
+    rows.setdefault((kv["mode"], kv["exp"]), []).append(float(kv["ab_added_ns"]))
+print(f"{'per call, added (A/B median of rounds)':40s} {'json':>8s} {'json,lttng':>11s}")
+for m in ("marker", "pread"):
+    j, l = rows.get((m, "json"), []), rows.get((m, "json,lttng"), [])
+    if j and l:
+        print(f"{m:40s} {S.median(j):+7.0f}ns {S.median(l):+10.0f}ns")
+PY
+        drain_run "pread, export json" json pread $((DRAIN_N / 5)) 1
+        drain_run "pread, export json,lttng" json,lttng pread $((DRAIN_N / 5)) 1
+        drain_run "markers, export json" json marker "$DRAIN_N" 1
+        drain_run "markers, export json,lttng" json,lttng marker "$DRAIN_N" 1
+        LT=$(lttng_end ta-bench-export)
+        say "(drainer ns/event: the json,lttng line less the json one is what each event costs the drainer"
+        say " for LTTng; LTTng's consumer daemon writes the trace on its own CPU time, not counted;"
+        say " this session discarded ${LT%% *} events)"
+        lost_export "1 thread" "$LTTNG_N" 1 discard
+        lost_export "1 thread" "$LTTNG_N" 1 blocking
+        lost_export "$LOST_THREADS threads" "$LTTNG_MT_N" "$LOST_THREADS" discard
+        lost_export "$LOST_THREADS threads" "$LTTNG_MT_N" "$LOST_THREADS" blocking
+    fi
+    say ""
+fi
+
+# ============================================================================================
 # 6. Callgrind: instructions per call (stable on a noisy machine)
 # ============================================================================================
 if want callgrind; then
@@ -822,7 +917,7 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$ROOT/bench/results"
     suffix=""
     [ "$QUICK" = 1 ] && suffix="-quick"
-    [ "$PIECES" != "layout table hdf5 stacks drainer startup memory lost" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    [ "$PIECES" != "layout table hdf5 stacks drainer startup memory lost lttng" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
     dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
     cp "$REPORT" "$dest"
     echo "bench: results in ${dest#$ROOT/}" >&2

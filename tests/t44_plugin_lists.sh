@@ -63,7 +63,10 @@ check "a CUPTI module beside the agent: CUDA_INJECTION64_PATH names it" \
 check "... not when cuda and gpu are not traced" test "$(inj TRACEAGENT_TRACE=posix)" = unset
 check "... nor over a CUDA_INJECTION64_PATH already set (another tool holds the slot)" \
     test "$(inj CUDA_INJECTION64_PATH=/other.so)" = /other.so
-TRACEAGENT_EXPORT=json,lttng traced "$TMP/lt" /bin/true 2>"$TMP/err"
+# the copy in $TMP/lib, which has no LTTng object beside it (the build has one where
+# liblttng-ust-dev is installed)
+TRACEAGENT_EXPORT=json,lttng TRACEAGENT_OUTPUT="$TMP/lt" LD_PRELOAD="$own$TMP/lib/libtraceagent.so" \
+    /bin/true 2>"$TMP/err"
 check "lttng export without its object: one warning naming it, the trace still written" \
     test "$(grep -c 'libtraceagent-lttng.so' "$TMP/err")-$(ls "$TMP/lt" | grep -c trace.json)" = 1-1
 finish
