@@ -270,8 +270,15 @@ static void resolve(uint64_t ip, struct fcache *c)
     c->offset = ip - o->bias;
     if (o->vdso)
         return;
-    if (!o->elf)
+    if (!o->elf) {
         o->elf = ta_elf_load(o->path);
+        uint64_t nsyms, nrows;
+        int dbg;
+        ta_elf_counts(o->elf, &nsyms, &nrows, &dbg);
+        ta_debug("symbols of %s: %llu functions, %llu line rows%s", o->path,
+                 (unsigned long long)nsyms, (unsigned long long)nrows,
+                 dbg ? " (with its separate debug file)" : "");
+    }
     /* the call instruction is the byte before the return address */
     uint64_t v = c->offset - 1;
     c->function = ta_elf_function(o->elf, v);
