@@ -342,21 +342,6 @@ static inline void ta_rec_span(struct ta_rec *rec, const struct ta_op *op, uint6
  * same direct system call as the agent's, posix.c). */
 #ifndef TA_NOP
 #define TA_NOP 0
-/* Stacks on the drainer's side (stackdb.c): the drainer's thread only (and the thread that
- * ends the process); may allocate, and read objects' files (through the agent's own fds).
- * intern: the id of these frames (leaf first), the same id for the same frames, from 1;
- * 0 for none (n == 0) or when the table is full. */
-uint32_t ta_stack_intern(const uint64_t *ips, uint32_t n);
-const uint64_t *ta_stack_ips(uint32_t id, uint32_t *n); /* NULL for 0 or an unknown id */
-uint32_t ta_stack_count(void);                          /* ids in use: 1..count */
-/* The frame at return address ip (symbols read once per object, cached): 0, or -1 when
- * nothing is known (no object maps it). out->size says which members the caller has. */
-int ta_frame_lookup(uint64_t ip, struct ta_frame_info *out);
-/* The call site of stack id: the index in its frames of the first frame outside the C
- * runtime (libc, libm, libpthread, libdl, ld.so), the code that made the call; 0 when
- * every frame is in it. */
-uint32_t ta_stack_site(uint32_t id);
-
 #endif
 
 /* The one shape of a wrapper (posix.c, stdio.c; a family of a plug-in may follow it):
@@ -640,16 +625,6 @@ void ta_dl_postfork_child(void);
 /* The HDF5 family (hdf5.c): the libraries it wants and its hook for each one loaded */
 extern const char *const ta_hdf5_wants[];
 void ta_hdf5_loaded(const char *path, void *handle);
-
-/* Call stacks (TRACEAGENT_STACKS). Capture (stacks.c), on the program's threads: the
- * categories whose spans get a stack, 0 when none (or libunwind could not be loaded). A
- * record of such a category is committed by ta_rec_commit_stack (cold), which appends the
- * return addresses to the record as continued payload: the continuation header's second
- * u32 (reserved before) is their count, and they are the LAST 8 x count bytes of the
- * payload, leaf first, after the op's own payload if it has one. */
-extern uint32_t ta_stack_mask;
-void ta_stacks_init(void); /* after the configuration: loads libunwind when stacks are asked */
-void ta_rec_commit_stack(struct ta_thread *t) __attribute__((cold));
 
 /* Stacks on the drainer's side (stackdb.c): the drainer's thread only (and the thread that
  * ends the process); may allocate, and read objects' files (through the agent's own fds).
