@@ -51,10 +51,12 @@ static uint32_t every = 1, depth = 32;
  * wrapper, a family's helper) are left out after the walk. */
 #define AGENT_SLACK 16
 /* The first walk: the agent's frames (3 for a posix wrapper: ta_stack_take, the commit,
- * the wrapper), the handler's (one, or two through a helper), its return into the signal
- * trampoline. No further: the frame after that is the interrupted instruction, and a walk
- * asked for one more would look that up (libunwind looks up frame k to find frame k+1). */
+ * the wrapper), the handler's (one, or two through a helper or an interposer such as
+ * ASan's), its return into the signal trampoline: the agent's frames + 3. No further: the
+ * frame after the trampoline is the interrupted instruction, and a walk asked for one more
+ * would look that up (libunwind looks up frame k to find frame k+1). */
 #define HANDLER_PROBE 6
+#define HANDLER_PROBE_MAX 12
 static uintptr_t restore_rt; /* glibc's signal trampoline; 0: unknown (no probe) */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -137,14 +139,30 @@ static uint32_t capture(uint64_t *ips)
     void *raw[TA_STACK_MAX + AGENT_SLACK];
     int saved = errno;
     ta_guard++;
-    int n = restore_rt ? unw_bt(raw, HANDLER_PROBE) : 0;
-    for (int i = 0; i < n; i++)
-        if ((uintptr_t)raw[i] == restore_rt) { /* made by a signal handler: no stack */
-            ta_guard--;
-            errno = saved;
-            return 0;
+    int n = 0, p = HANDLER_PROBE;
+    while (restore_rt) {
+        n = unw_bt(raw, p);
+        int top = 0; /* the agent's frames at the top */
+        while (top < n && (uintptr_t)raw[top] - self_lo < self_len)
+            top++;
+        for (int i = top; i < n; i++)
+            if ((uintptr_t)raw[i] == restore_rt) { /* made by a signal handler: no stack */
+                ta_guard--;
+                errno = saved;
+                return 0;
+            }
+        if (n < p)
+            break; /* the whole stack: no second walk */
+        /* more of the agent's frames than the probe allowed for (a deeper wrapper, an
+         * ASan build): once more, reaching as far past them */
+        if (top + 3 > p && top + 3 <= HANDLER_PROBE_MAX) {
+            p = top + 3;
+            continue;
         }
-    if (!restore_rt || n == HANDLER_PROBE)
+        n = 0;
+        break;
+    }
+    if (!n)
         n = unw_bt(raw, (int)depth + AGENT_SLACK);
     ta_guard--;
     errno = saved;
