@@ -224,10 +224,10 @@ check "4 KiB ring, ON_FULL=drop: each recorded posix event has its stack or a co
 # a signal handler's records take no stack (tests/core/sigio.c: a write from a SIGALRM
 # handler every 20 us while the program preads): the walk would go on from whatever
 # instruction the signal interrupted, uncached; the program must still run to its end
-ta_cc "$TBUILD/sigio" "$ROOT/tests/core/sigio.c"
+ta_cc "$S/sigio" "$ROOT/tests/core/sigio.c"
 mkdir -p "$TMP/sig"
 timeout 120 env TRACEAGENT_STACKS=posix TRACEAGENT_LOG=debug TRACEAGENT_OUTPUT="$TMP/sig" \
-    LD_PRELOAD="$AGENT" "$TBUILD/sigio" 5000 pread > "$TMP/sig.out" 2> "$TMP/sig.err"
+    LD_PRELOAD="$AGENT" "$S/sigio" 5000 pread > "$TMP/sig.out" 2> "$TMP/sig.err"
 rc=$?
 read -r made calls < "$TMP/sig.out"
 check "handler every 20 us, STACKS=posix: the program ends (rc $rc, $made preads, ${calls:-?} handler writes)" \
@@ -238,10 +238,10 @@ check "handler writes take no stack, the preads do ($(grep -c ': stack: .* op wr
 
 # a plug-in's records with payloads (commit_ext, tests/core/extrec.c: 0..4000 bytes, 4
 # threads, 64-slot rings) with a stack after each payload: every payload whole
-ta_cc "$TBUILD/extrec" "$ROOT/tests/core/extrec.c" -ldl
+ta_cc "$S/extrec" "$ROOT/tests/core/extrec.c" -ldl
 mkdir -p "$TMP/ext"
 env TRACEAGENT_STACKS=all TRACEAGENT_BUFFER_KB=4 TRACEAGENT_OUTPUT="$TMP/ext" LD_PRELOAD="$AGENT" \
-    "$TBUILD/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
+    "$S/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
 value() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }' "$2"; }
 f=("$TMP"/ext/*.extcheck)
 if [ ! -f "${f[0]}" ]; then
