@@ -286,7 +286,6 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
         return;
     }
     ta_plugins_load();
-    ta_stacks_init(); /* libunwind, only when TRACEAGENT_STACKS asks */
     absolutize_env();
     env_snapshot();
     /* where the kernel clears the main thread's tid when it exits: the drainer watches it,
@@ -301,6 +300,9 @@ __attribute__((constructor)) static void ta_init(int argc, char **argv, char **e
      * flushed by the first handler registered, so the last to run */
     at_quick_exit(ta_flush_final);
     install_signal_handlers();
+    /* libunwind, only when TRACEAGENT_STACKS asks; after the handlers: their sa_restorer
+     * tells it glibc's signal trampoline */
+    ta_stacks_init();
     start_recording();
     ta_debug("tracing %s (pid %d) into %s", ta_proc.exe, ta_proc.pid, ta_proc.stem);
     ta_guard--;

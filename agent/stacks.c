@@ -21,13 +21,23 @@
  * kept frames are return addresses, leaf (innermost caller) first, at most
  * TRACEAGENT_STACKS_DEPTH of them.
  *
- * Signal handlers: a record made in a handler takes a stack like any other: local
- * unwinding with the per-thread caching policy is what libunwind documents as signal-safe,
- * and it unwinds through the signal frame into the interrupted code. A handler that
- * interrupts a capture cannot record at all: the capture runs while the thread's `writing`
- * is set (its record is dropped and counted, dropped_reentry) and under ta_guard. */
+ * Signal handlers: a record made in a handler takes no stack. Walking on through the signal
+ * frame means walking from an arbitrary instruction of the interrupted code, which
+ * libunwind has not cached: a miss, which calls dl_iterate_phdr (unsafe if the handler
+ * interrupted the loader: its lock is recursive, its lists half changed) and costs 1.5-5 us
+ * (a handler every 20 us then left sigio.c no time to run: agent/README.md). So the walk
+ * is made in two steps: the first HANDLER_PROBE frames, which reach a handler's return
+ * into glibc's signal trampoline (__restore_rt, found once from the agent's own SIGSEGV
+ * handler's sa_restorer) when the call was made by a handler or a function it called
+ * directly; only when that is not among them is the whole stack walked (the first walk is
+ * kept when it already reached the stack's end). A handler that interrupts a capture
+ * records nothing: the capture runs under ta_guard (which keeps libunwind's own open, read,
+ * mmap and write out of the trace, and cannot tell the handler's calls from those). */
 #include <dlfcn.h>
 #include <link.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "ta.h"
 
@@ -40,6 +50,14 @@ static uint32_t every = 1, depth = 32;
 /* Frames asked of libunwind beyond the depth: the agent's own at the top (the commit, the
  * wrapper, a family's helper) are left out after the walk. */
 #define AGENT_SLACK 16
+/* The first walk: the agent's frames (3 for a posix wrapper: ta_stack_take, the commit,
+ * the wrapper), the handler's (one, or two through a helper or an interposer such as
+ * ASan's), its return into the signal trampoline: the agent's frames + 3. No further: the
+ * frame after the trampoline is the interrupted instruction, and a walk asked for one more
+ * would look that up (libunwind looks up frame k to find frame k+1). */
+#define HANDLER_PROBE 6
+#define HANDLER_PROBE_MAX 12
+static uintptr_t restore_rt; /* glibc's signal trampoline; 0: unknown (no probe) */
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -93,6 +111,18 @@ void ta_stacks_init(void)
         return;
     }
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ta_stacks_init);
+    /* the kernel returns from every handler glibc's sigaction installed into its
+     * sa_restorer: the agent's SIGSEGV handler is installed by now (raw: the agent's
+     * sigaction is a wrapper; the kernel's struct: handler, flags, restorer, mask) */
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+    } ks;
+    if (syscall(SYS_rt_sigaction, SIGSEGV, NULL, &ks, sizeof ks.mask) == 0 &&
+        (ks.flags & 0x04000000 /* SA_RESTORER */))
+        restore_rt = (uintptr_t)ks.restorer;
     every = ta_cfg.stacks_every ? ta_cfg.stacks_every : 1;
     depth = ta_cfg.stacks_depth && ta_cfg.stacks_depth <= TA_STACK_MAX ? ta_cfg.stacks_depth
                                                                          : 32;
@@ -109,7 +139,31 @@ static uint32_t capture(uint64_t *ips)
     void *raw[TA_STACK_MAX + AGENT_SLACK];
     int saved = errno;
     ta_guard++;
-    int n = unw_bt(raw, (int)depth + AGENT_SLACK);
+    int n = 0, p = HANDLER_PROBE;
+    while (restore_rt) {
+        n = unw_bt(raw, p);
+        int top = 0; /* the agent's frames at the top */
+        while (top < n && (uintptr_t)raw[top] - self_lo < self_len)
+            top++;
+        for (int i = top; i < n; i++)
+            if ((uintptr_t)raw[i] == restore_rt) { /* made by a signal handler: no stack */
+                ta_guard--;
+                errno = saved;
+                return 0;
+            }
+        if (n < p)
+            break; /* the whole stack: no second walk */
+        /* more of the agent's frames than the probe allowed for (a deeper wrapper, an
+         * ASan build): once more, reaching as far past them */
+        if (top + 3 > p && top + 3 <= HANDLER_PROBE_MAX) {
+            p = top + 3;
+            continue;
+        }
+        n = 0;
+        break;
+    }
+    if (!n)
+        n = unw_bt(raw, (int)depth + AGENT_SLACK);
     ta_guard--;
     errno = saved;
     uint32_t k = 0;

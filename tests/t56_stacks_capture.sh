@@ -3,7 +3,8 @@
 # the frames of a pread loop made DEPTH frames deep (tests/stacks/deep.c) are the program's
 # return addresses, leaf first, none in the agent; TRACEAGENT_STACKS_EVERY and _DEPTH;
 # other categories get none; the events are the same with stacks on; a 4 KiB ring loses
-# nothing but stacks; a plug-in's payload (commit_ext) is whole with a stack after it.
+# nothing but stacks; a signal handler's records take none; a plug-in's payload
+# (commit_ext) is whole with a stack after it.
 #
 # The frames are read from the drainer's debug lines ("stack: tid T op NAME id ID frames
 # N: ip..."), what the ring carried; an exporter plug-in (tests/stacks/stkexp.c) writes
@@ -220,12 +221,27 @@ r=$(frames fulldrop check=fulldrop n=3000 2>&1 | tr '\n' ' ')
 check "4 KiB ring, ON_FULL=drop: each recorded posix event has its stack or a counted loss ($r)" \
     grep -qw good <<<"$r"
 
+# a signal handler's records take no stack (tests/core/sigio.c: a write from a SIGALRM
+# handler every 20 us while the program preads): the walk would go on from whatever
+# instruction the signal interrupted, uncached; the program must still run to its end
+ta_cc "$S/sigio" "$ROOT/tests/core/sigio.c"
+mkdir -p "$TMP/sig"
+timeout 120 env TRACEAGENT_STACKS=posix TRACEAGENT_LOG=debug TRACEAGENT_OUTPUT="$TMP/sig" \
+    LD_PRELOAD="$AGENT" "$S/sigio" 5000 pread > "$TMP/sig.out" 2> "$TMP/sig.err"
+rc=$?
+read -r made calls < "$TMP/sig.out"
+check "handler every 20 us, STACKS=posix: the program ends (rc $rc, $made preads, ${calls:-?} handler writes)" \
+    test "$rc" = 0 -a "$made" = 5000
+check "handler writes take no stack, the preads do ($(grep -c ': stack: .* op write ' "$TMP/sig.err") write, $(grep -c ': stack: .* op pread ' "$TMP/sig.err") pread stacks)" \
+    test "$(grep -c ': stack: .* op write ' "$TMP/sig.err")" = 0 -a \
+    "$(grep -c ': stack: .* op pread ' "$TMP/sig.err")" = 5000
+
 # a plug-in's records with payloads (commit_ext, tests/core/extrec.c: 0..4000 bytes, 4
 # threads, 64-slot rings) with a stack after each payload: every payload whole
-ta_cc "$TBUILD/extrec" "$ROOT/tests/core/extrec.c" -ldl
+ta_cc "$S/extrec" "$ROOT/tests/core/extrec.c" -ldl
 mkdir -p "$TMP/ext"
 env TRACEAGENT_STACKS=all TRACEAGENT_BUFFER_KB=4 TRACEAGENT_OUTPUT="$TMP/ext" LD_PRELOAD="$AGENT" \
-    "$TBUILD/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
+    "$S/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
 value() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }' "$2"; }
 f=("$TMP"/ext/*.extcheck)
 if [ ! -f "${f[0]}" ]; then
