@@ -460,6 +460,7 @@ struct ta_config {
     int on_full_drop;     /* TRACEAGENT_ON_FULL=drop: never wait for the drainer */
     int no_direct;        /* TRACEAGENT_DIRECT=0: every call through glibc (posix.c) */
     uint32_t stacks_mask;
+    uint32_t stacks_every; /* TRACEAGENT_STACKS_EVERY: one record in N gets a stack */
     int log_level;
     int nexcludes;
     char *excludes[TA_MAX_EXCLUDES]; /* path prefixes not traced (interned strings) */
