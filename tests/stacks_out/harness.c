@@ -248,6 +248,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "nofinish") == 0) {
         ta_exporter_trace_json.cycle_end(); /* flushed, as each drainer cycle does */
         printf("{\"lookups\": %llu}\n", (unsigned long long)lookups);
+        fflush(stdout);
         _exit(0); /* no finish: the end never came */
     }
     if (strcmp(mode, "signal") == 0)
