@@ -46,9 +46,18 @@
  *   "layers": {"file"|"logical"|"device": {"count", "total_ns", "bytes_read",
  *              "bytes_written"}}  (spans per op layer; only layers that had any, and
  *              only when one had any),
+ *   "callsites": {"stacks_every": N, "sites": [ by category, then total_ns descending,
+ *     20 per category and then one "(other sites)" row summing the rest (only when some
+ *     span had a call stack, TRACEAGENT_STACKS):
+ *     {"cat", "site" ("read_a (app.c:12)": the frame ta_stack_site names), "function",
+ *      "library", "file" (null when unknown), "line" (0), "count", "total_ns", "bytes",
+ *      "stacks" (distinct stacks with this site), "example" (the frames of its most
+ *      frequent stack, from the site outwards, 16 at most)} ]},
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns"
- *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)],
+ *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)]
+ *      [, "callsites": [{"site", "count", "total_ns"}, ...]  (its spans with a stack: the
+ *         top 3 sites by time)],
  *      "children": [nodes...]} ],
  *   "dropped": {"<cause>": N, ...},
  *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "trace_spans_left_out",
