@@ -329,7 +329,10 @@ struct tnode {
         uint64_t count, total;
     } *stk;
     uint32_t nstk, capstk;
+    uint32_t *stk_idx; /* past NODE_STK_LINEAR stacks: 1 + index in stk, by stack id */
+    uint32_t stk_idx_cap;
 };
+#define NODE_STK_LINEAR 8
 
 #define TREE_IDX_MIN 8 /* index a node's children once it has more than this many */
 #define MAX_DEPTH 256  /* rec->depth is a uint8_t */
@@ -403,6 +406,8 @@ static void node_release(struct tnode *n) /* n's children must be released alrea
     n->idx = NULL;
     free(n->stk);
     n->stk = NULL;
+    free(n->stk_idx);
+    n->stk_idx = NULL;
     n->next = st.free_nodes;
     st.free_nodes = n;
 }
@@ -463,15 +468,40 @@ static struct tnode *child_get(struct tnode *p, const struct ta_op *op, const ch
     return p->last_hit = c;
 }
 
-/* count spans of total ns with stack id `stack` at node n */
+static inline uint32_t stk_hash(uint32_t stack) { return stack * 2654435761u; }
+
+static void stk_idx_insert(struct tnode *n, uint32_t k)
+{
+    uint32_t i = stk_hash(n->stk[k].stack) & (n->stk_idx_cap - 1);
+    while (n->stk_idx[i])
+        i = (i + 1) & (n->stk_idx_cap - 1);
+    n->stk_idx[i] = k + 1;
+}
+
+/* count spans of total ns with stack id `stack` at node n: a few stacks are searched, more
+ * are indexed (a node reached by thousands of distinct stacks costs no scan per span) */
 static void node_stack_add(struct tnode *n, uint32_t stack, uint64_t count, uint64_t total)
 {
-    for (uint32_t i = n->nstk; i-- > 0;) { /* the last one added first: loops repeat */
-        if (n->stk[i].stack == stack) {
-            n->stk[i].count += count;
-            n->stk[i].total += total;
-            return;
+    struct node_stack *e = n->nstk ? &n->stk[n->nstk - 1] : NULL; /* loops repeat */
+    if (!e || e->stack != stack) {
+        e = NULL;
+        if (n->stk_idx) {
+            for (uint32_t i = stk_hash(stack) & (n->stk_idx_cap - 1), k;
+                 (k = n->stk_idx[i]); i = (i + 1) & (n->stk_idx_cap - 1))
+                if (n->stk[k - 1].stack == stack) {
+                    e = &n->stk[k - 1];
+                    break;
+                }
+        } else {
+            for (uint32_t i = 0; i < n->nstk && !e; i++)
+                if (n->stk[i].stack == stack)
+                    e = &n->stk[i];
         }
+    }
+    if (e) {
+        e->count += count;
+        e->total += total;
+        return;
     }
     if (n->nstk == n->capstk) {
         uint32_t cap = n->capstk ? n->capstk * 2 : 4;
@@ -484,6 +514,26 @@ static void node_stack_add(struct tnode *n, uint32_t stack, uint64_t count, uint
         n->capstk = cap;
     }
     n->stk[n->nstk++] = (struct node_stack){stack, count, total};
+    if (n->nstk <= NODE_STK_LINEAR)
+        return;
+    if (n->stk_idx && n->nstk * 2 <= n->stk_idx_cap) {
+        stk_idx_insert(n, n->nstk - 1);
+        return;
+    }
+    uint32_t cap = 32;
+    while (cap < n->nstk * 4)
+        cap *= 2;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx) { /* searched one by one, then */
+        free(n->stk_idx);
+        n->stk_idx = NULL;
+        return;
+    }
+    free(n->stk_idx);
+    n->stk_idx = idx;
+    n->stk_idx_cap = cap;
+    for (uint32_t k = 0; k < n->nstk; k++)
+        stk_idx_insert(n, k);
 }
 
 static void node_stack_merge(struct tnode *dst, const struct tnode *src)
@@ -596,8 +646,9 @@ static struct tnode *pend_get(struct thr *t, int d)
     return t->pend[d];
 }
 
-static void tree_span(struct thr *t, const struct ta_op *op, const char *name, int d,
-                      uint64_t dur, uint32_t stack)
+/* the node the span was counted in (NULL: out of memory) */
+static struct tnode *tree_span(struct thr *t, const struct ta_op *op, const char *name, int d,
+                               uint64_t dur)
 {
     /* Nodes deeper than d + 1 lost their parent (a dropped record): they ran inside this
      * span, so they become its children. */
@@ -610,17 +661,16 @@ static void tree_span(struct thr *t, const struct ta_op *op, const char *name, i
     }
     struct tnode *parent = d == 0 ? &st.root : pend_get(t, d);
     if (!parent)
-        return;
+        return NULL;
     struct tnode *n = child_get(parent, op, name);
     if (!n)
-        return;
+        return NULL;
     n->count++;
     n->total += dur;
-    if (ta_unlikely(stack))
-        node_stack_add(n, stack, 1, dur);
     if (d + 1 <= t->maxd && t->pend[d + 1])
         tree_merge(n, t->pend[d + 1]);
     t->maxd = d == 0 || d < t->pcap ? d : t->pcap - 1; /* pend[1..maxd] exist */
+    return n;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -946,9 +996,13 @@ static double counter_value(const struct ta_event *ev)
     return 0;
 }
 
-/* A span with a call stack: its (category, stack)'s row */
-static void stack_event(const char *cat, uint32_t stack, uint64_t dur, uint64_t bytes)
+/* A span with a call stack: its (category, stack)'s row, and its tree node's (n) */
+__attribute__((noinline)) static void stack_event(const char *cat, uint32_t stack,
+                                                  uint64_t dur, uint64_t bytes,
+                                                  struct tnode *n)
 {
+    if (n)
+        node_stack_add(n, stack, 1, dur);
     struct stack_row *k = st.last_stack;
     const void *key = (const void *)(uintptr_t)stack;
     if (!k || k->stack != stack || k->cat != cat) {
@@ -1035,12 +1089,13 @@ static void stats_event(const struct ta_event *ev)
     /* device work adds nothing to the files */
     if (r->i_dset >= 0)
         dataset_event(ev, r, has_bytes, bytes, err);
-    if (ta_unlikely(ev->stack))
-        stack_event(r->cat, ev->stack, d, bytes);
+    struct tnode *n = NULL;
     if (t)
-        tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d, ev->stack);
+        n = tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d);
     else if (ev->scope)
         scope_event(ev->scope, d);
+    if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
+        stack_event(r->cat, ev->stack, d, bytes, n);
 }
 
 static void stats_thread_name(int tid, const char *name)

@@ -472,6 +472,25 @@ static void field_value(const struct ta_event *ev, const struct ta_field *f,
     }
 }
 
+/* Stack `id`'s args.stack and sf, after the event's args if it had any (the line then
+ * ends with their closing '}': a line without args ends with its ts or dur, a number),
+ * before the event's closing brace; nothing when the stack is not known. */
+__attribute__((noinline, cold)) static void stack_args(uint32_t id)
+{
+    const struct sf_stack *sk = sf_stack_get(id);
+    if (!sk)
+        return;
+    if (out.len && out.p[out.len - 1] == '}') {
+        out.len--; /* the args go on */
+        ta_buf_lit(&out, ",\"stack\":");
+    } else {
+        ta_buf_lit(&out, ",\"args\":{\"stack\":");
+    }
+    ta_buf_put(&out, sk->text, sk->len);
+    ta_buf_lit(&out, "},\"sf\":");
+    ta_buf_u64(&out, sk->leaf);
+}
+
 static void tj_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
@@ -527,25 +546,11 @@ static void tj_event(const struct ta_event *ev)
         put_key(pl, i);
         field_value(ev, &f[i], p);
     }
-    if (ta_unlikely(ev->stack)) { /* the one test events without a stack pay */
-        const struct sf_stack *sk = sf_stack_get(ev->stack);
-        if (sk) {
-            if (any)
-                ta_buf_lit(&out, ",\"stack\":");
-            else
-                ta_buf_lit(&out, ",\"args\":{\"stack\":");
-            ta_buf_put(&out, sk->text, sk->len);
-            ta_buf_lit(&out, "},\"sf\":");
-            ta_buf_u64(&out, sk->leaf);
-            ta_buf_lit(&out, "},\n");
-            goto line_done;
-        }
-    }
     if (any)
-        ta_buf_lit(&out, "}},\n");
-    else
-        ta_buf_lit(&out, "},\n");
-line_done:
+        ta_buf_char(&out, '}');
+    if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
+        stack_args(ev->stack);
+    ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
         for (unsigned i = 0; i < nf; i++) {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ta.h"
@@ -172,8 +173,72 @@ static void emit(const struct ta_rec *rec, const char *cat, int tid, uint64_t ts
     ta_exporter_stats.event(&ev);
 }
 
+/* stacks_harness OUTDIR bench N: ns per event through both exporters, the same pread
+ * events without a stack and with one of 64 stacks of 12 frames (bench/NOTES.md) */
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+static int bench(long n)
+{
+    ta_cfg.stacks_mask = 1u << TA_CAT_POSIX;
+    ta_cfg.min_duration_ns = 0;
+    for (int i = 0; i < 64 * 12 + 1; i++) {
+        frames[nframes].ip = 0x400000 + (uint64_t)i * 16;
+        frames[nframes].known = 1;
+        frames[nframes].fi.function = "some_function_name";
+        frames[nframes].fi.library = "/usr/lib/x86_64-linux-gnu/libsomething.so.1";
+        frames[nframes].fi.file = "/src/project/file.c";
+        frames[nframes++].fi.line = 100 + i;
+    }
+    for (uint32_t id = 1; id <= 64; id++) {
+        stacks[id].n = 12;
+        for (int k = 0; k < 12; k++)
+            stacks[id].ips[k] = 0x400000 + (uint64_t)((id - 1) * 12 + k) * 16;
+    }
+    if (ta_exporter_trace_json.start() || ta_exporter_stats.start())
+        return 1;
+    struct ta_rec r;
+    memset(&r, 0, sizeof r);
+    r.op = &op_pread;
+    r.fd = 3;
+    r.flags = TA_F_FD | TA_F_RET | TA_F_BYTES;
+    r.str = intern("/data/in.bin");
+    r.u.io.bytes = r.u.io.ret = 4096;
+    double best[2] = {1e30, 1e30};
+    /* STACKS_BENCH_ONLY=0 or 1: that kind alone (for perf stat's instruction counts) */
+    const char *only = getenv("STACKS_BENCH_ONLY");
+    for (int round = 0; round < 5; round++) {
+        for (int with = 0; with < 2; with++) {
+            if (only && *only - '0' != with)
+                continue;
+            double t0 = now_ns();
+            for (long i = 0; i < n; i++) {
+                emit(&r, "posix", 7, (uint64_t)i * 1000, 500, with ? (uint32_t)(i & 63) + 1 : 0);
+                if ((i & 1023) == 0)
+                    ta_exporter_trace_json.cycle_end();
+            }
+            double ns = (now_ns() - t0) / n;
+            if (ns < best[with])
+                best[with] = ns;
+        }
+    }
+    ta_exporter_trace_json.finish();
+    ta_exporter_stats.finish();
+    printf("trace+stats per pread event: %.1f ns without a stack, %.1f ns with one "
+           "(64 stacks of 12 frames; best of 5 x %ld)\n", best[0], best[1], n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[2], "bench") == 0) {
+        outdir = argv[1];
+        strcpy(ta_proc.stem, "h");
+        return bench(atol(argv[3]));
+    }
     if (argc != 4)
         return 2;
     outdir = argv[1];
