@@ -45,6 +45,8 @@ check "report --by-callsite: exits 0" test $? = 0
 "$CLI" tree "$TMP/finish" > "$TMP/tree.txt" 2> "$TMP/tree.err"
 check "tree: exits 0" test $? = 0
 "$CLI" tree "$TMP/off" > "$TMP/tree-off.txt" 2>&1
+"$CLI" report "$TMP/finish" > "$TMP/rep.txt" 2>&1
+"$CLI" report "$TMP/off" > "$TMP/rep-off.txt" 2>&1
 
 $PY - "$ROOT" "$TMP" <<'PY'
 import json, re, sys
@@ -234,6 +236,9 @@ ok(below == [(c["site"], c["count"]) for c in E["tree_pread"]],
 ok(re.search(r"^\s+\d+\s+\S+ \S+\s+\S+ \S+\s+█+\s+marker:phase$", tree, re.M) is not None and
    re.search(r"^\s+\d+.*█+\s+  posix:pread64$", tree, re.M) is not None,
    "tree: count, total, self, a bar, the path indented", tree[:500])
+ok("report --by-callsite" in open(d + "/rep.txt").read() and
+   "by-callsite" not in open(d + "/rep-off.txt").read(),
+   "report: points to --by-callsite and tree when stacks were recorded, only then")
 ok("<-" not in open(d + "/tree-off.txt").read() and "posix:pread64" in open(d + "/tree-off.txt").read(),
    "tree without stacks: the tree, no call sites")
 sys.exit(1 if fails else 0)
