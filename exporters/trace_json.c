@@ -161,7 +161,7 @@ static int tj_start(void)
  * copy) are worked out at its first event and kept: ta_frame_lookup reads an object's
  * symbols the first time, then answers from its cache. Drainer-private; may allocate, but
  * not in a fatal signal's drain (ta_end_signal set): a stack not seen before is then
- * written without these two members. What it costs the drainer: bench/NOTES.md, row 33. */
+ * written without these two members. What it costs the drainer: bench/NOTES.md, row 34. */
 struct sf_node {
     uint64_t ip;
     uint32_t parent;
