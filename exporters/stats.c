@@ -46,9 +46,18 @@
  *   "layers": {"file"|"logical"|"device": {"count", "total_ns", "bytes_read",
  *              "bytes_written"}}  (spans per op layer; only layers that had any, and
  *              only when one had any),
+ *   "callsites": {"stacks_every": N, "sites": [ by category, then total_ns descending,
+ *     20 per category and then one "(other sites)" row summing the rest (only when some
+ *     span had a call stack, TRACEAGENT_STACKS):
+ *     {"cat", "site" ("read_a (app.c:12)": the frame ta_stack_site names), "function",
+ *      "library", "file" (null when unknown), "line" (0), "count", "total_ns", "bytes",
+ *      "stacks" (distinct stacks with this site), "example" (the frames of its most
+ *      frequent stack, from the site outwards, 16 at most)} ]},
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns"
- *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)],
+ *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)]
+ *      [, "callsites": [{"site", "count", "total_ns"}, ...]  (its spans with a stack: the
+ *         top 3 sites by time)],
  *      "children": [nodes...]} ],
  *   "dropped": {"<cause>": N, ...},
  *   "agent": {"events", "drainer_cpu_ns", "trace_bytes", "trace_spans_left_out",
@@ -313,7 +322,17 @@ struct tnode {
     struct tnode *child, *next, *last_hit;
     struct tnode **idx;
     uint32_t nchild, idx_cap;
+    /* the spans of this node that had a call stack, by stack id (TRACEAGENT_STACKS); their
+     * sites are worked out when written */
+    struct node_stack {
+        uint32_t stack;
+        uint64_t count, total;
+    } *stk;
+    uint32_t nstk, capstk;
+    uint32_t *stk_idx; /* past NODE_STK_LINEAR stacks: 1 + index in stk, by stack id */
+    uint32_t stk_idx_cap;
 };
+#define NODE_STK_LINEAR 8
 
 #define TREE_IDX_MIN 8 /* index a node's children once it has more than this many */
 #define MAX_DEPTH 256  /* rec->depth is a uint8_t */
@@ -329,9 +348,18 @@ struct thr {
     int32_t pcap;
 };
 
+/* The spans of one category that had one call stack (TRACEAGENT_STACKS): summed here by
+ * (category, stack id), grouped by call site only when written (`callsites`). */
+struct stack_row {
+    const char *cat;
+    uint32_t stack;
+    uint64_t count, total, bytes;
+};
+
 #define MAX_CAUSES TA_DROP_CAUSES_MAX
 static struct {
-    struct pmap ops, counters, files, threads, datasets;
+    struct pmap ops, counters, files, threads, datasets, stacks;
+    struct stack_row *last_stack;
     struct op_row *last_op;
     struct file_row *last_file;
     struct ds_row *last_ds;
@@ -376,6 +404,10 @@ static void node_release(struct tnode *n) /* n's children must be released alrea
 {
     free(n->idx);
     n->idx = NULL;
+    free(n->stk);
+    n->stk = NULL;
+    free(n->stk_idx);
+    n->stk_idx = NULL;
     n->next = st.free_nodes;
     st.free_nodes = n;
 }
@@ -436,6 +468,80 @@ static struct tnode *child_get(struct tnode *p, const struct ta_op *op, const ch
     return p->last_hit = c;
 }
 
+static inline uint32_t stk_hash(uint32_t stack) { return stack * 2654435761u; }
+
+static void stk_idx_insert(struct tnode *n, uint32_t k)
+{
+    uint32_t i = stk_hash(n->stk[k].stack) & (n->stk_idx_cap - 1);
+    while (n->stk_idx[i])
+        i = (i + 1) & (n->stk_idx_cap - 1);
+    n->stk_idx[i] = k + 1;
+}
+
+/* count spans of total ns with stack id `stack` at node n: a few stacks are searched, more
+ * are indexed (a node reached by thousands of distinct stacks costs no scan per span) */
+static void node_stack_add(struct tnode *n, uint32_t stack, uint64_t count, uint64_t total)
+{
+    struct node_stack *e = n->nstk ? &n->stk[n->nstk - 1] : NULL; /* loops repeat */
+    if (!e || e->stack != stack) {
+        e = NULL;
+        if (n->stk_idx) {
+            for (uint32_t i = stk_hash(stack) & (n->stk_idx_cap - 1), k;
+                 (k = n->stk_idx[i]); i = (i + 1) & (n->stk_idx_cap - 1))
+                if (n->stk[k - 1].stack == stack) {
+                    e = &n->stk[k - 1];
+                    break;
+                }
+        } else {
+            for (uint32_t i = 0; i < n->nstk && !e; i++)
+                if (n->stk[i].stack == stack)
+                    e = &n->stk[i];
+        }
+    }
+    if (e) {
+        e->count += count;
+        e->total += total;
+        return;
+    }
+    if (n->nstk == n->capstk) {
+        uint32_t cap = n->capstk ? n->capstk * 2 : 4;
+        struct node_stack *v = realloc(n->stk, cap * sizeof *v);
+        if (!v) {
+            oom();
+            return;
+        }
+        n->stk = v;
+        n->capstk = cap;
+    }
+    n->stk[n->nstk++] = (struct node_stack){stack, count, total};
+    if (n->nstk <= NODE_STK_LINEAR)
+        return;
+    if (n->stk_idx && n->nstk * 2 <= n->stk_idx_cap) {
+        stk_idx_insert(n, n->nstk - 1);
+        return;
+    }
+    uint32_t cap = 32;
+    while (cap < n->nstk * 4)
+        cap *= 2;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx) { /* searched one by one, then */
+        free(n->stk_idx);
+        n->stk_idx = NULL;
+        return;
+    }
+    free(n->stk_idx);
+    n->stk_idx = idx;
+    n->stk_idx_cap = cap;
+    for (uint32_t k = 0; k < n->nstk; k++)
+        stk_idx_insert(n, k);
+}
+
+static void node_stack_merge(struct tnode *dst, const struct tnode *src)
+{
+    for (uint32_t i = 0; i < src->nstk; i++)
+        node_stack_add(dst, src->stk[i].stack, src->stk[i].count, src->stk[i].total);
+}
+
 /* Release n's descendants to the free list. */
 static void tree_drop_children(struct tnode *n)
 {
@@ -480,6 +586,8 @@ static void tree_merge(struct tnode *dst, struct tnode *src)
             m->total += c->total;
             m->device_ns += c->device_ns;
             m->device_count += c->device_count;
+            if (c->nstk)
+                node_stack_merge(m, c);
             tree_merge(m, c);
         } else {
             tree_drop_children(c); /* out of memory: lose this subtree */
@@ -538,8 +646,9 @@ static struct tnode *pend_get(struct thr *t, int d)
     return t->pend[d];
 }
 
-static void tree_span(struct thr *t, const struct ta_op *op, const char *name, int d,
-                      uint64_t dur)
+/* the node the span was counted in (NULL: out of memory) */
+static struct tnode *tree_span(struct thr *t, const struct ta_op *op, const char *name, int d,
+                               uint64_t dur)
 {
     /* Nodes deeper than d + 1 lost their parent (a dropped record): they ran inside this
      * span, so they become its children. */
@@ -552,15 +661,16 @@ static void tree_span(struct thr *t, const struct ta_op *op, const char *name, i
     }
     struct tnode *parent = d == 0 ? &st.root : pend_get(t, d);
     if (!parent)
-        return;
+        return NULL;
     struct tnode *n = child_get(parent, op, name);
     if (!n)
-        return;
+        return NULL;
     n->count++;
     n->total += dur;
     if (d + 1 <= t->maxd && t->pend[d + 1])
         tree_merge(n, t->pend[d + 1]);
     t->maxd = d == 0 || d < t->pcap ? d : t->pcap - 1; /* pend[1..maxd] exist */
+    return n;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -886,6 +996,36 @@ static double counter_value(const struct ta_event *ev)
     return 0;
 }
 
+/* A span with a call stack: its (category, stack)'s row, and its tree node's (n) */
+__attribute__((noinline)) static void stack_event(const char *cat, uint32_t stack,
+                                                  uint64_t dur, uint64_t bytes,
+                                                  struct tnode *n)
+{
+    if (n)
+        node_stack_add(n, stack, 1, dur);
+    struct stack_row *k = st.last_stack;
+    const void *key = (const void *)(uintptr_t)stack;
+    if (!k || k->stack != stack || k->cat != cat) {
+        if (!(k = pmap_get(&st.stacks, cat, key))) {
+            if (!(k = calloc(1, sizeof *k))) {
+                oom();
+                return;
+            }
+            k->cat = cat;
+            k->stack = stack;
+            if (!pmap_put(&st.stacks, cat, key, k)) {
+                free(k);
+                oom();
+                return;
+            }
+        }
+        st.last_stack = k;
+    }
+    k->count++;
+    k->total += dur;
+    k->bytes += bytes;
+}
+
 static void stats_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
@@ -949,10 +1089,13 @@ static void stats_event(const struct ta_event *ev)
     /* device work adds nothing to the files */
     if (r->i_dset >= 0)
         dataset_event(ev, r, has_bytes, bytes, err);
+    struct tnode *n = NULL;
     if (t)
-        tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d);
+        n = tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d);
     else if (ev->scope)
         scope_event(ev->scope, d);
+    if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
+        stack_event(r->cat, ev->stack, d, bytes, n);
 }
 
 static void stats_thread_name(int tid, const char *name)
@@ -1475,6 +1618,269 @@ static void write_layers(void)
     ta_buf_cstr(ob, first ? "},\n" : "\n  },\n");
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Call sites (TRACEAGENT_STACKS): a stack's site is the frame ta_stack_site names, the
+ * first outside the C runtime, the code that made the call. Sites are worked out here,
+ * once per stack id, through the symbolizer (its lookups are cached). */
+
+#define SITES_TOP 20     /* rows per category; the rest summed in "(other sites)" */
+#define EXAMPLE_FRAMES 16
+#define NODE_SITES 3     /* call sites under a tree node */
+
+struct site_info {
+    char *label; /* "read_a (app.c:12)"; NULL: not worked out yet */
+    const char *function, *library, *file;
+    uint32_t line, at; /* at: the site's index in the stack's frames */
+};
+static struct site_info *sinfo; /* by stack id; kept across a fork (ids are too) */
+static uint32_t capsinfo;
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* A frame as text: "function (file:line)", "function", "libname+0xOFF" or "0xADDR" */
+static void frame_label(char *buf, size_t n, uint64_t ip, struct ta_frame_info *fi)
+{
+    memset(fi, 0, sizeof *fi);
+    fi->size = sizeof *fi;
+    if (ta_frame_lookup(ip, fi) < 0) {
+        memset(fi, 0, sizeof *fi);
+        snprintf(buf, n, "0x%llx", (unsigned long long)ip);
+    } else if (!fi->function) {
+        snprintf(buf, n, "%s+0x%llx", fi->library ? base_name(fi->library) : "?",
+                 (unsigned long long)fi->offset);
+    } else if (fi->file && fi->line) {
+        snprintf(buf, n, "%s (%s:%u)", fi->function, base_name(fi->file), (unsigned)fi->line);
+    } else if (fi->file) {
+        snprintf(buf, n, "%s (%s)", fi->function, base_name(fi->file));
+    } else {
+        snprintf(buf, n, "%s", fi->function);
+    }
+}
+
+static const struct site_info *site_of(uint32_t id)
+{
+    static const struct site_info unknown = {.label = "(unknown)"};
+    if (id >= capsinfo) {
+        uint32_t cap = capsinfo ? capsinfo : 256;
+        while (cap <= id)
+            cap *= 2;
+        struct site_info *v = realloc(sinfo, cap * sizeof *v);
+        if (!v) {
+            oom();
+            return &unknown;
+        }
+        memset(v + capsinfo, 0, (cap - capsinfo) * sizeof *v);
+        sinfo = v;
+        capsinfo = cap;
+    }
+    struct site_info *si = &sinfo[id];
+    if (si->label)
+        return si;
+    uint32_t n = 0;
+    const uint64_t *ips = ta_stack_ips(id, &n);
+    if (!ips || !n)
+        return &unknown;
+    uint32_t at = ta_stack_site(id);
+    if (at >= n)
+        at = 0;
+    char buf[512];
+    struct ta_frame_info fi;
+    frame_label(buf, sizeof buf, ips[at], &fi);
+    if (!(si->label = strdup(buf))) {
+        oom();
+        return &unknown;
+    }
+    si->function = fi.function;
+    si->library = fi.library;
+    si->file = fi.file;
+    si->line = fi.line;
+    si->at = at;
+    return si;
+}
+
+struct site_row {
+    const char *cat, *label;
+    const struct site_info *si;
+    uint64_t count, total, bytes, stacks;
+    uint32_t example; /* its most frequent stack */
+    uint64_t example_count;
+};
+
+static int cmp_stack_site(const void *a, const void *b)
+{
+    const struct stack_row *x = *(struct stack_row *const *)a, *y = *(struct stack_row *const *)b;
+    int c = strcmp(x->cat, y->cat);
+    if (c)
+        return c;
+    c = strcmp(site_of(x->stack)->label, site_of(y->stack)->label);
+    if (c)
+        return c;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/* by category, then most time first, most calls, the site's text */
+static int cmp_site(const void *a, const void *b)
+{
+    const struct site_row *x = a, *y = b;
+    int c = strcmp(x->cat, y->cat);
+    if (c)
+        return c;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->label, y->label);
+}
+
+static void out_kv_strn(const char *k, const char *v, bool comma)
+{
+    if (v) {
+        out_kv_str(k, v, comma);
+        return;
+    }
+    out_key(k);
+    ta_buf_cstr(ob, comma ? "null, " : "null");
+}
+
+static void write_site(const struct site_row *r, bool other)
+{
+    ta_buf_cstr(ob, "\n    {");
+    out_kv_str("cat", r->cat, true);
+    out_kv_str("site", other ? "(other sites)" : r->label, true);
+    out_kv_strn("function", other ? NULL : r->si->function, true);
+    out_kv_strn("library", other ? NULL : r->si->library, true);
+    out_kv_strn("file", other ? NULL : r->si->file, true);
+    out_kv_u64("line", other ? 0 : r->si->line, true);
+    out_kv_u64("count", r->count, true);
+    out_kv_u64("total_ns", r->total, true);
+    out_kv_u64("bytes", r->bytes, true);
+    out_kv_u64("stacks", r->stacks, true);
+    out_key("example");
+    ta_buf_char(ob, '[');
+    uint32_t n = 0;
+    const uint64_t *ips = other ? NULL : ta_stack_ips(r->example, &n);
+    for (uint32_t k = ips ? r->si->at : n, w = 0; k < n && w < EXAMPLE_FRAMES; k++, w++) {
+        char buf[512];
+        struct ta_frame_info fi;
+        frame_label(buf, sizeof buf, ips[k], &fi);
+        if (w)
+            ta_buf_put(ob, ", ", 2);
+        ta_buf_jstr(ob, buf);
+    }
+    ta_buf_cstr(ob, "]}");
+    out_maybe_flush();
+}
+
+/* Only when some span had a stack: a run without keeps the sections it had. */
+static void write_callsites(void)
+{
+    size_t n;
+    struct stack_row **v = (struct stack_row **)map_values(&st.stacks, &n);
+    if (!v)
+        return;
+    qsort(v, n, sizeof *v, cmp_stack_site);
+    struct site_row *sites = calloc(n, sizeof *sites);
+    if (!sites) {
+        oom();
+        free(v);
+        return;
+    }
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct stack_row *k = v[i];
+        const struct site_info *si = site_of(k->stack);
+        struct site_row *r = &sites[ns ? ns - 1 : 0];
+        if (!ns || strcmp(r->cat, k->cat) || strcmp(r->label, si->label)) {
+            r = &sites[ns++];
+            r->cat = k->cat;
+            r->label = si->label;
+            r->si = si;
+        }
+        r->count += k->count;
+        r->total += k->total;
+        r->bytes += k->bytes;
+        r->stacks++;
+        if (k->count > r->example_count) {
+            r->example_count = k->count;
+            r->example = k->stack;
+            r->si = si; /* the same text; `at` of this stack */
+        }
+    }
+    qsort(sites, ns, sizeof *sites, cmp_site);
+    uint32_t every = ta_cfg.stacks_every ? ta_cfg.stacks_every : 1;
+    ta_buf_cstr(ob, "  \"callsites\": {");
+    out_kv_u64("stacks_every", every, true);
+    out_key("sites");
+    ta_buf_char(ob, '[');
+    bool first = true;
+    for (size_t i = 0; i < ns;) {
+        size_t j = i;
+        while (j < ns && strcmp(sites[j].cat, sites[i].cat) == 0)
+            j++;
+        struct site_row other = {.cat = sites[i].cat};
+        for (size_t k = i; k < j; k++) {
+            if (k - i < SITES_TOP) {
+                if (!first)
+                    ta_buf_char(ob, ',');
+                first = false;
+                write_site(&sites[k], false);
+            } else {
+                other.count += sites[k].count;
+                other.total += sites[k].total;
+                other.bytes += sites[k].bytes;
+                other.stacks += sites[k].stacks;
+            }
+        }
+        if (j - i > SITES_TOP) {
+            ta_buf_char(ob, ',');
+            write_site(&other, true);
+        }
+        i = j;
+    }
+    ta_buf_cstr(ob, "\n  ]},\n");
+    free(sites);
+    free(v);
+}
+
+/* A tree node's top call sites: its stacks grouped by site, most time first */
+static void write_node_sites(const struct tnode *c)
+{
+    struct site_row *r = calloc(c->nstk, sizeof *r);
+    if (!r) {
+        oom();
+        return;
+    }
+    uint32_t nr = 0;
+    for (uint32_t i = 0; i < c->nstk; i++) {
+        const struct site_info *si = site_of(c->stk[i].stack);
+        uint32_t k = 0;
+        while (k < nr && strcmp(r[k].label, si->label))
+            k++;
+        if (k == nr) {
+            r[nr].cat = "";
+            r[nr++].label = si->label;
+        }
+        r[k].count += c->stk[i].count;
+        r[k].total += c->stk[i].total;
+    }
+    qsort(r, nr, sizeof *r, cmp_site);
+    out_key("callsites");
+    ta_buf_char(ob, '[');
+    for (uint32_t k = 0; k < nr && k < NODE_SITES; k++) {
+        ta_buf_cstr(ob, k ? ", {" : "{");
+        out_kv_str("site", r[k].label, true);
+        out_kv_u64("count", r[k].count, true);
+        out_kv_u64("total_ns", r[k].total, false);
+        ta_buf_char(ob, '}');
+    }
+    ta_buf_cstr(ob, "], ");
+    free(r);
+}
+
 static int cmp_node(const void *a, const void *b)
 {
     RANK_CMP(*(struct tnode *const *)a, *(struct tnode *const *)b);
@@ -1519,6 +1925,8 @@ static void write_tree_children(const struct tnode *n, int depth)
             out_kv_u64("device_ns", c->device_ns, true);
             out_kv_u64("device_count", c->device_count, true);
         }
+        if (c->nstk)
+            write_node_sites(c);
         out_key("children");
         ta_buf_char(ob, '[');
         out_maybe_flush();
@@ -1616,6 +2024,7 @@ static void stats_finish(void)
     write_files();
     write_datasets();
     write_layers();
+    write_callsites();
     write_tree();
     write_dropped();
     write_agent();

@@ -5,7 +5,10 @@
  * line ends; a short write is cut back to the last whole line), so a kill -9 or a full
  * disk leaves a file whose every line parses alone once its comma is dropped, and that
  * Perfetto and chrome://tracing open. Signal-safe: no malloc, no stdio. */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "fields.h"
 #include "jsonw.h"
@@ -120,7 +123,12 @@ static int tj_start(void)
     if (f < 0)
         return f;
     ta_buf_file(&out, ".trace.json", CLOSE_RESERVE, 0);
-    ta_buf_lit(&out, "[\n");
+    /* with stacks, line 1 keeps room for the object form's head, which a clean finish
+     * writes over it; without, the file is as it always was */
+    if (ta_cfg.stacks_mask)
+        ta_buf_lit(&out, "[                \n");
+    else
+        ta_buf_lit(&out, "[\n");
     char pname[512];
     ta_fmt(pname, sizeof pname, "%s (%d)", ta_proc.exe, ta_proc.pid);
     meta_name("process_name", ta_proc.pid, pname);
@@ -142,6 +150,200 @@ static int tj_start(void)
     ta_buf_lit(&out, "}},\n");
     ta_buf_flush(&out); /* the file opens in a viewer from the start */
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Call stacks (TRACEAGENT_STACKS): an event with a stack gets `"sf":N`, N a node of a frame
+ * tree built here (one node per (parent node, return address), ids from 1, the outermost
+ * frame a root), and `args.stack`, its function names leaf first. The nodes' names go out
+ * once, at a clean finish (`stackFrames`, with the object form): the event lines carry only
+ * the number and the short text. Per stack id, its leaf node and its text (quoted, ready to
+ * copy) are worked out at its first event and kept: ta_frame_lookup reads an object's
+ * symbols the first time, then answers from its cache. Drainer-private; may allocate, but
+ * not in a fatal signal's drain (ta_end_signal set): a stack not seen before is then
+ * written without these two members. What it costs the drainer: bench/NOTES.md, row 35. */
+struct sf_node {
+    uint64_t ip;
+    uint32_t parent;
+};
+static struct sf_node *sfn; /* node id i at sfn[i - 1] */
+static uint32_t nsfn, capsfn;
+static uint32_t *sfidx; /* node ids by (parent, ip), open addressing; capidx a power of 2 */
+static uint32_t capidx;
+struct sf_stack {
+    uint32_t leaf; /* 0: not worked out yet */
+    uint32_t len;
+    char *text; /* args.stack's value, quoted and escaped */
+};
+static struct sf_stack *sfs; /* by stack id */
+static uint32_t capsfs;
+/* line 1 is "[" and room for the object form's head: TRACEAGENT_STACKS was set at start */
+#define OBJ_HEAD "{\"traceEvents\":[ "
+#define ARGS_STACK_FRAMES 8
+
+static inline uint32_t sf_hash(uint32_t parent, uint64_t ip)
+{
+    uint64_t h = (ip ^ ((uint64_t)parent << 40 | parent)) * 0x9e3779b97f4a7c15ull;
+    return (uint32_t)(h >> 32);
+}
+
+static int sf_grow_index(void)
+{
+    uint32_t cap = capidx ? capidx * 2 : 1024;
+    uint32_t *idx = calloc(cap, sizeof *idx);
+    if (!idx)
+        return -1;
+    for (uint32_t id = 1; id <= nsfn; id++) {
+        uint32_t i = sf_hash(sfn[id - 1].parent, sfn[id - 1].ip) & (cap - 1);
+        while (idx[i])
+            i = (i + 1) & (cap - 1);
+        idx[i] = id;
+    }
+    free(sfidx);
+    sfidx = idx;
+    capidx = cap;
+    return 0;
+}
+
+/* The node for (parent, ip), made when missing; 0 when out of memory. */
+static uint32_t sf_node_get(uint32_t parent, uint64_t ip)
+{
+    if ((nsfn + 1) * 2 > capidx && sf_grow_index() < 0)
+        return 0;
+    uint32_t i = sf_hash(parent, ip) & (capidx - 1);
+    for (uint32_t id; (id = sfidx[i]); i = (i + 1) & (capidx - 1))
+        if (sfn[id - 1].ip == ip && sfn[id - 1].parent == parent)
+            return id;
+    if (nsfn == capsfn) {
+        uint32_t cap = capsfn ? capsfn * 2 : 1024;
+        struct sf_node *n = realloc(sfn, cap * sizeof *n);
+        if (!n)
+            return 0;
+        sfn = n;
+        capsfn = cap;
+    }
+    sfn[nsfn].ip = ip;
+    sfn[nsfn].parent = parent;
+    sfidx[i] = ++nsfn;
+    return nsfn;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* A frame as text: its function ("read_a"), with `(file:line)` when `where` and known;
+ * else "libname+0xOFF"; else the address. */
+static void frame_text(char *buf, size_t n, uint64_t ip, int where)
+{
+    struct ta_frame_info fi;
+    memset(&fi, 0, sizeof fi);
+    fi.size = sizeof fi;
+    if (ta_frame_lookup(ip, &fi) < 0)
+        ta_fmt(buf, n, "0x%llx", (unsigned long long)ip);
+    else if (!fi.function)
+        ta_fmt(buf, n, "%s+0x%llx", fi.library ? base_name(fi.library) : "?",
+               (unsigned long long)fi.offset);
+    else if (where && fi.file && fi.line)
+        ta_fmt(buf, n, "%s (%s:%u)", fi.function, base_name(fi.file), (unsigned)fi.line);
+    else if (where && fi.file)
+        ta_fmt(buf, n, "%s (%s)", fi.function, base_name(fi.file));
+    else
+        ta_fmt(buf, n, "%s", fi.function);
+}
+
+/* Stack id's entry, worked out at its first sight; NULL when it cannot be (no such stack,
+ * out of memory, a fatal signal's drain) */
+static const struct sf_stack *sf_stack_get(uint32_t id)
+{
+    if (id < capsfs && sfs[id].leaf)
+        return &sfs[id];
+    if (atomic_load(&ta_end_signal))
+        return NULL; /* no allocation, no symbol files: perhaps in a signal handler */
+    uint32_t n = 0;
+    const uint64_t *ips = ta_stack_ips(id, &n);
+    if (!ips || !n)
+        return NULL;
+    if (id >= capsfs) {
+        uint32_t cap = capsfs ? capsfs : 256;
+        while (cap <= id)
+            cap *= 2;
+        struct sf_stack *v = realloc(sfs, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + capsfs, 0, (cap - capsfs) * sizeof *v);
+        sfs = v;
+        capsfs = cap;
+    }
+    uint32_t node = 0;
+    for (uint32_t k = n; k-- > 0;)  /* from the outermost frame in */
+        if (!(node = sf_node_get(node, ips[k])))
+            return NULL;
+    /* the text: up to ARGS_STACK_FRAMES names, leaf first */
+    char raw[ARGS_STACK_FRAMES * 136 + 16], fr[128];
+    size_t len = 0;
+    for (uint32_t k = 0; k < n && k < ARGS_STACK_FRAMES; k++) {
+        frame_text(fr, sizeof fr, ips[k], 0);
+        size_t l = strlen(fr);
+        if (k) {
+            memcpy(raw + len, " < ", 3);
+            len += 3;
+        }
+        memcpy(raw + len, fr, l);
+        len += l;
+    }
+    if (n > ARGS_STACK_FRAMES) {
+        memcpy(raw + len, " < ...", 6);
+        len += 6;
+    }
+    char q[sizeof raw * 6 + 8];
+    struct ta_buf t;
+    ta_buf_init(&t, q, sizeof q, -1);
+    ta_buf_jstrn(&t, raw, len);
+    char *text = malloc(t.len);
+    if (!text)
+        return NULL;
+    memcpy(text, q, t.len);
+    sfs[id].text = text;
+    sfs[id].len = (uint32_t)t.len;
+    sfs[id].leaf = node;
+    return &sfs[id];
+}
+
+/* `"stackFrames":{...}` of every node: "name" its frame with file and line, "category"
+ * its object's file name, "parent" but for a root. */
+static void write_stack_frames(void)
+{
+    char fr[512], lib[256];
+    ta_buf_lit(&out, "\"stackFrames\":{\n");
+    for (uint32_t id = 1; id <= nsfn; id++) {
+        const struct sf_node *nd = &sfn[id - 1];
+        struct ta_frame_info fi;
+        memset(&fi, 0, sizeof fi);
+        fi.size = sizeof fi;
+        int known = ta_frame_lookup(nd->ip, &fi) >= 0;
+        frame_text(fr, sizeof fr, nd->ip, 1);
+        ta_fmt(lib, sizeof lib, "%s", known && fi.library ? base_name(fi.library) : "?");
+        ta_buf_char(&out, '"');
+        ta_buf_u64(&out, id);
+        ta_buf_lit(&out, "\":{\"name\":");
+        ta_buf_jstr(&out, fr);
+        ta_buf_lit(&out, ",\"category\":");
+        ta_buf_jstr(&out, lib);
+        if (nd->parent) {
+            ta_buf_lit(&out, ",\"parent\":\"");
+            ta_buf_u64(&out, nd->parent);
+            ta_buf_char(&out, '"');
+        }
+        if (id < nsfn)
+            ta_buf_lit(&out, "},\n");
+        else
+            ta_buf_lit(&out, "}\n");
+        ta_buf_line_end(&out);
+    }
+    ta_buf_lit(&out, "}}\n");
 }
 
 /* Flow ids, unique across processes once their traces are merged: the event's own id
@@ -270,6 +472,25 @@ static void field_value(const struct ta_event *ev, const struct ta_field *f,
     }
 }
 
+/* Stack `id`'s args.stack and sf, after the event's args if it had any (the line then
+ * ends with their closing '}': a line without args ends with its ts or dur, a number),
+ * before the event's closing brace; nothing when the stack is not known. */
+__attribute__((noinline, cold)) static void stack_args(uint32_t id)
+{
+    const struct sf_stack *sk = sf_stack_get(id);
+    if (!sk)
+        return;
+    if (out.len && out.p[out.len - 1] == '}') {
+        out.len--; /* the args go on */
+        ta_buf_lit(&out, ",\"stack\":");
+    } else {
+        ta_buf_lit(&out, ",\"args\":{\"stack\":");
+    }
+    ta_buf_put(&out, sk->text, sk->len);
+    ta_buf_lit(&out, "},\"sf\":");
+    ta_buf_u64(&out, sk->leaf);
+}
+
 static void tj_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
@@ -326,9 +547,10 @@ static void tj_event(const struct ta_event *ev)
         field_value(ev, &f[i], p);
     }
     if (any)
-        ta_buf_lit(&out, "}},\n");
-    else
-        ta_buf_lit(&out, "},\n");
+        ta_buf_char(&out, '}');
+    if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
+        stack_args(ev->stack);
+    ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
         for (unsigned i = 0; i < nf; i++) {
@@ -418,6 +640,33 @@ static void note_left_out(void)
     ta_buf_line_end(&out);
 }
 
+/* The object form, from the whole array form just written: `,"stackFrames":{...}}` after
+ * its "]", then line 1's "[" and 16 spaces overwritten by `{"traceEvents":[ ` (17 bytes:
+ * the same length), last, so that the file is at every moment either the array form or
+ * the object form. Should the frames not all be written (the file size limit, a full
+ * disk), the file is cut back to the array form it was. The file is not O_APPEND (files.c
+ * opens it new): the head goes to offset 0 with pwrite, the events' offset untouched. */
+static void object_form(void)
+{
+    if (out.failed || out.full)
+        return;
+    uint64_t end = out.written;
+    /* the "]\n" stays: whitespace after it, then the members the object adds */
+    ta_buf_lit(&out, ",\n");
+    write_stack_frames();
+    ta_buf_flush_final(&out);
+    if (out.failed || out.full || out.written < end + 2) {
+        syscall(SYS_ftruncate, out.fd, (long)end);
+        out.written = end;
+        return;
+    }
+    if (syscall(SYS_pwrite64, out.fd, OBJ_HEAD, sizeof OBJ_HEAD - 1, 0L) !=
+        (long)(sizeof OBJ_HEAD - 1)) {
+        syscall(SYS_ftruncate, out.fd, (long)end);
+        out.written = end;
+    }
+}
+
 /* The last line needs no comma before "]": an event of its own, so that the lines before
  * it stay alike (each ends with ",") and a file cut anywhere is still whole lines. */
 static void tj_finish(void)
@@ -431,6 +680,9 @@ static void tj_finish(void)
     ta_buf_us(&out, ta_mono_ns());
     ta_buf_lit(&out, "}\n]\n");
     ta_buf_flush_final(&out);
+    /* the array form is whole now; with stacks, a clean end makes it the object form */
+    if (ta_cfg.stacks_mask && !atomic_load(&ta_end_signal))
+        object_form();
     ta_agent_stats.trace_bytes = out.written;
     ta_out_close(&out.fd);
 }

@@ -2,6 +2,8 @@
  *
  *   traceagent run [options] -- cmd args...   trace a program, then print a summary
  *   traceagent report [--top N] PATH...       the summary of stats files or output dirs
+ *   traceagent report --by-callsite PATH...   the call sites of each category (stacks)
+ *   traceagent tree [--depth N] PATH...       each process's call-path tree
  *
  * `run` only sets TRACEAGENT_* variables, puts the agent in LD_PRELOAD and runs the
  * command: what the agent does is exactly what `LD_PRELOAD=libtraceagent.so cmd` does. */
@@ -57,7 +59,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: traceagent run [options] [--] command [args...]\n"
-        "       traceagent report [--top N] [PATH...]\n"
+        "       traceagent report [--top N] [--by-callsite] [PATH...]\n"
+        "       traceagent tree [--depth N] [PATH...]\n"
         "       traceagent --help | --version\n"
         "\n"
         "run: trace the command (and, by default, its child processes), then print a\n"
@@ -81,7 +84,11 @@ static void usage(FILE *out)
         "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
         "\n"
         "report: print the summary of stats files (*.stats.json) or output directories\n"
-        "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n");
+        "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n"
+        "  --by-callsite              instead, per category, the code that made the calls\n"
+        "                             (runs with --stacks CATEGORIES): count, time, bytes\n"
+        "tree: the call-path tree of each stats file (count, total, self time), with the\n"
+        "top call sites beneath each op when stacks were recorded; --depth N levels.\n");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -522,7 +529,7 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-    int top = DEFAULT_TOP, bad = 0, nstats = 0, npaths = 0;
+    int top = DEFAULT_TOP, bad = 0, nstats = 0, npaths = 0, by_callsite = 0;
     struct ta_summary *sum = ta_summary_new();
     if (!sum)
         return 2;
@@ -548,6 +555,10 @@ static int cmd_report(int argc, char **argv)
             }
             continue;
         }
+        if (strcmp(a, "--by-callsite") == 0) {
+            by_callsite = 1;
+            continue;
+        }
         if (strcmp(a, "--") == 0) {
             for (i++; i < argc; i++)
                 paths[npaths++] = argv[i];
@@ -566,6 +577,12 @@ static int cmd_report(int argc, char **argv)
         const char *env = getenv("TRACEAGENT_OUTPUT");
         snprintf(def, sizeof def, "%s", env && *env ? env : DEFAULT_OUTPUT);
         paths[npaths++] = def;
+    }
+    if (by_callsite) {
+        int rc = ta_report_callsites(npaths, paths, top, stdout);
+        ta_summary_free(sum);
+        free(paths);
+        return rc;
     }
     for (int i = 0; i < npaths; i++) {
         struct stat st;
@@ -604,6 +621,57 @@ static int cmd_report(int argc, char **argv)
     return nstats == 0 ? 1 : bad ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* tree */
+
+static int cmd_tree(int argc, char **argv)
+{
+    int depth = 0, npaths = 0;
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    if (!paths)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            free(paths);
+            return 0;
+        }
+        if (strcmp(a, "--depth") == 0 || strncmp(a, "--depth=", 8) == 0) {
+            const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : "");
+            char *end;
+            long d = strtol(v, &end, 10);
+            if (!*v || *end || d < 0 || d > 1000) {
+                fprintf(stderr, "%s: --depth %s: expected a number of levels\n", prog, v);
+                free(paths);
+                return 2;
+            }
+            depth = (int)d;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                paths[npaths++] = argv[i];
+            break;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "%s tree: unknown option %s\n", prog, a);
+            free(paths);
+            return 2;
+        }
+        paths[npaths++] = argv[i];
+    }
+    char def[PATH_MAX];
+    if (!npaths) {
+        const char *env = getenv("TRACEAGENT_OUTPUT");
+        snprintf(def, sizeof def, "%s", env && *env ? env : DEFAULT_OUTPUT);
+        paths[npaths++] = def;
+    }
+    int rc = ta_tree_print(npaths, paths, depth, stdout);
+    free(paths);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -623,6 +691,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 2, argv + 2);
     if (strcmp(c, "report") == 0)
         return cmd_report(argc - 2, argv + 2);
+    if (strcmp(c, "tree") == 0)
+        return cmd_tree(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see traceagent --help)\n", prog, c);
     return 2;
 }

@@ -173,6 +173,7 @@ struct ta_summary {
     size_t nwritten, capwritten;
     size_t bad_rows;
     double trace_bytes, left_out, min_dur; /* the "agent" sections, summed (min_dur: max) */
+    size_t with_callsites; /* files with call sites (TRACEAGENT_STACKS): the report says where */
 };
 
 struct ta_summary *ta_summary_new(void) { return calloc(1, sizeof(struct ta_summary)); }
@@ -517,6 +518,8 @@ int ta_summary_add_stats(struct ta_summary *s, const char *path)
     const cJSON *dsets = cJSON_GetObjectItemCaseSensitive(root, "datasets");
     const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(root, "dropped");
     const cJSON *process = cJSON_GetObjectItemCaseSensitive(root, "process");
+    if (cJSON_GetObjectItemCaseSensitive(root, "callsites"))
+        s->with_callsites++;
     if ((ops && !cJSON_IsArray(ops)) || (files && !cJSON_IsArray(files)) ||
         (counters && !cJSON_IsArray(counters)) || (dsets && !cJSON_IsArray(dsets)) ||
         (dropped && !cJSON_IsObject(dropped)) ||
@@ -1102,6 +1105,11 @@ void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
         print_datasets(s, out);
         print_dropped(s, out);
         print_trace_volume(s, out);
+        if (s->with_callsites)
+            fprintf(out, "\nCall stacks were recorded (%zu process%s): `traceagent report "
+                         "--by-callsite` lists the code that made the calls, `traceagent tree` "
+                         "the call paths with their call sites.\n", s->with_callsites,
+                    s->with_callsites == 1 ? "" : "es");
         if (s->bad_rows)
             fprintf(out, "\n(%zu malformed rows were skipped)\n", s->bad_rows);
     } else {

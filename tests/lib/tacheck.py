@@ -21,6 +21,7 @@ def load_trace(path, require_closed=False):
     with open(path, "rb") as f:
         data = f.read()
     text = data.decode("utf-8")  # must be valid UTF-8
+    text = stacks_array_form(path, text)
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -79,7 +80,37 @@ def load_trace(path, require_closed=False):
 
 def is_closed(path):
     with open(path, "rb") as f:
-        return f.read().rstrip(b"\n").endswith(b"\n]")
+        data = f.read()
+    if data.startswith(OBJECT_HEAD.encode()):
+        return True  # the object form is written only at a clean end, whole
+    return data.rstrip(b"\n").endswith(b"\n]")
+
+
+# With TRACEAGENT_STACKS (issue #19) line 1 is "[" and 16 spaces, room for the object form's
+# head that a clean end writes over it, after appending the frames: `{"traceEvents":[ `,
+# the same lines, "]", then `,"stackFrames":{...}}`.
+OBJECT_HEAD = '{"traceEvents":[ \n'
+STACKS_HEAD = "[" + " " * 16 + "\n"
+
+
+def stacks_array_form(path, text):
+    """The text of a trace with stacks as the array form load_trace checks: the object form
+    (strict JSON, with traceEvents and stackFrames) cut at its array's end; the padded line
+    1 as "[". A trace without stacks is returned as it is."""
+    if text.startswith(STACKS_HEAD):
+        return "[\n" + text[len(STACKS_HEAD):]
+    if not text.startswith(OBJECT_HEAD):
+        return text
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{path}: object form, but not strict JSON: {e}")
+    if not isinstance(obj.get("traceEvents"), list) or not isinstance(obj.get("stackFrames"), dict):
+        raise FormatError(f"{path}: object form without traceEvents and stackFrames")
+    lines = text.split("\n")
+    if "]" not in lines:
+        raise FormatError(f"{path}: object form without a line ']'")
+    return "\n".join(["["] + lines[1:lines.index("]") + 1]) + "\n"
 
 
 def load_stats(path):
@@ -182,7 +213,7 @@ def load_trace_cats(path, extra_cats=(), require_closed=False):
     CONTRACT's. The events are returned as load_trace returns them."""
     extra = set(extra_cats)
     with open(path, "rb") as f:
-        text = f.read().decode("utf-8")
+        text = stacks_array_form(path, f.read().decode("utf-8"))
     # load_trace on a copy whose added categories read as a built-in one: the line format,
     # the closing and the per-event checks stay load_trace's own
     import tempfile
