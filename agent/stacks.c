@@ -8,7 +8,7 @@
  * through a per-thread cache of each return address's frame shape (CFA rule, where the
  * return address and rbp are), so a warm stack costs a few ns per frame and no system call,
  * lock or malloc. unw_init_local + unw_step interprets the DWARF CFI of every frame at each
- * capture (bench/NOTES.md row 36: several times slower), so it is not used. What the first
+ * capture (bench/NOTES.md row 33: ~400 times slower), so it is not used. What the first
  * capture of a thread (or of a new return address) does: the trace cache is created per
  * thread (pthread_once for its key, one mmap of its table: the agent's mmap wrapper sees it
  * under ta_guard, so nothing is recorded), and a miss finds the object's .eh_frame_hdr with
