@@ -95,6 +95,21 @@ static int dup_high(int fd)
     return high;
 }
 
+/* An fd that a library the agent loads opened for itself (libunwind's memory-check pipe,
+ * posix.c pipe2): moved high and registered like the agent's files, so that the program's
+ * opens still start at 3 and its close/dup2 of low numbers never reach it. The new number,
+ * or fd as it was when no high one is free (then left unregistered: the program's). The
+ * library holds the number itself, so a move (ta_agent_fd_move) cannot be followed there. */
+int ta_agent_fd_adopt(int fd)
+{
+    int high = dup_high(fd);
+    if (high < 0)
+        return fd;
+    ta_sys_close(fd);
+    ta_agent_fd_add(high);
+    return high;
+}
+
 /* The program asks for fd number `fd` (dup2/dup3 onto it, or the number F_DUPFD would give
  * it without the agent), which holds one of the agent's files: the file moves to another
  * number, every place that holds it follows, and `fd` is closed, free for the program, as

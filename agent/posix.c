@@ -690,11 +690,33 @@ TA_EXPORT int mkostemps64(char *t, int sl, int fl)
 }
 
 /* ------------------------------------------------------------------------------------ */
+/* pipe2: not traced. libunwind (TRACEAGENT_STACKS, stacks.c) opens a pipe at its first walk
+ * to check addresses (write 1 byte from the address: EFAULT or not), keeps it, and opens a
+ * new one when a read from it fails (src/x86_64/Ginit.c open_pipe, 1.6), through its PLT:
+ * left as they are, fds 3 and 4, taken before the program's first open and within reach
+ * of its close/dup2 loops. While this thread runs libunwind (ta_unwinding), the pipe is
+ * moved high and registered as the agent's (files.c); otherwise pipe2 is the system's. */
+
+TA_EXPORT int pipe2(int fds[2], int flags)
+{
+    int r = (int)syscall(SYS_pipe2, fds, flags);
+    if (ta_unlikely(ta_unwinding) && r == 0 && !ta_vforked) {
+        fds[0] = ta_agent_fd_adopt(fds[0]);
+        fds[1] = ta_agent_fd_adopt(fds[1]);
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------------------------ */
 /* close                                                                                */
 
 TA_HOT TA_EXPORT int close(int fd)
 {
     if (AGENT_FD(fd)) {
+        if (ta_unwinding) { /* libunwind reopening its pipe (pipe2 below) */
+            ta_agent_fd_del(fd);
+            return (int)syscall(SYS_close, fd);
+        }
         warn_agent_fd("close", fd);
         errno = EBADF;
         return -1;

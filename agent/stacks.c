@@ -42,6 +42,7 @@
 #include "ta.h"
 
 uint32_t ta_stack_mask;
+__thread unsigned char ta_unwinding __attribute__((tls_model("initial-exec")));
 
 static int (*unw_bt)(void **buf, int size);
 static uintptr_t self_lo, self_len; /* the agent's text: [self_lo, self_lo + self_len) */
@@ -49,7 +50,7 @@ static uint32_t every = 1, depth = 32;
 
 /* Frames asked of libunwind beyond the depth: the agent's own at the top (the commit, the
  * wrapper, a family's helper) are left out after the walk. */
-#define AGENT_SLACK 16
+#define AGENT_SLACK (TA_STACK_WALK - TA_STACK_MAX)
 /* The first walk: the agent's frames (3 for a posix wrapper: ta_stack_take, the commit,
  * the wrapper), the handler's (one, or two through a helper or an interposer such as
  * ASan's), its return into the signal trampoline: the agent's frames + 3. No further: the
@@ -89,11 +90,15 @@ void ta_stacks_init(void)
     if (!ta_cfg.stacks_mask)
         return;
     ta_guard++;
+    /* libunwind's pipe (posix.c pipe2): opened here by the policy's call to its tdep_init,
+     * else at the first walk */
+    ta_unwinding = 1;
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
         ta_warn("TRACEAGENT_STACKS: cannot load libunwind.so.8 (%s): no call stacks; tracing "
                 "goes on without them", e ? e : "?");
+        ta_unwinding = 0;
         ta_guard--;
         return;
     }
@@ -104,6 +109,7 @@ void ta_stacks_init(void)
     if (policy && as && *as)
         policy(*as, 2 /* UNW_CACHE_PER_THREAD */);
 #endif
+    ta_unwinding = 0;
     if (!unw_bt) {
         ta_warn("TRACEAGENT_STACKS: libunwind.so.8 has no unw_backtrace: no call stacks; "
                 "tracing goes on without them");
@@ -132,51 +138,76 @@ void ta_stacks_init(void)
     ta_guard--;
 }
 
-/* The caller's frames, outside the agent, leaf first. errno as it was: a successful call
- * leaves errno to the program. */
-static uint32_t capture(uint64_t *ips)
+/* Made by a signal handler? The first frames, into buf (HANDLER_PROBE_MAX): -1 when they
+ * reach the signal trampoline (a handler's record: no stack), n > 0 when they are the
+ * whole stack (no second walk), 0 when the whole stack must be walked. A handler on a
+ * small sigaltstack runs this, so the buffer is small and the big one (walk) is not on
+ * the stack yet: agent/README.md gives what the capture takes of a handler's stack. */
+static int probe(void **buf)
 {
-    void *raw[TA_STACK_MAX + AGENT_SLACK];
-    int saved = errno;
+    if (!restore_rt)
+        return 0;
+    int saved = errno, n, p = HANDLER_PROBE, r = 0;
     ta_guard++;
-    int n = 0, p = HANDLER_PROBE;
-    while (restore_rt) {
-        n = unw_bt(raw, p);
+    ta_unwinding = 1;
+    for (;;) {
+        n = unw_bt(buf, p);
         int top = 0; /* the agent's frames at the top */
-        while (top < n && (uintptr_t)raw[top] - self_lo < self_len)
+        while (top < n && (uintptr_t)buf[top] - self_lo < self_len)
             top++;
-        for (int i = top; i < n; i++)
-            if ((uintptr_t)raw[i] == restore_rt) { /* made by a signal handler: no stack */
-                ta_guard--;
-                errno = saved;
-                return 0;
-            }
-        if (n < p)
-            break; /* the whole stack: no second walk */
+        for (int i = top; i < n && !r; i++)
+            if ((uintptr_t)buf[i] == restore_rt)
+                r = -1;
+        if (r)
+            break;
+        if (n < p) { /* the whole stack */
+            r = n;
+            break;
+        }
         /* more of the agent's frames than the probe allowed for (a deeper wrapper, an
          * ASan build): once more, reaching as far past them */
         if (top + 3 > p && top + 3 <= HANDLER_PROBE_MAX) {
             p = top + 3;
             continue;
         }
-        n = 0;
         break;
     }
-    if (!n)
-        n = unw_bt(raw, (int)depth + AGENT_SLACK);
+    ta_unwinding = 0;
     ta_guard--;
     errno = saved;
+    return r;
+}
+
+/* The caller's frames, outside the agent, leaf first, into ips (TA_STACK_WALK): the n the
+ * probe found, or the walk made into ips in place. errno as it was: a successful call
+ * leaves errno to the program. */
+static uint32_t walk(uint64_t *ips, void *const *pb, int n)
+{
+    void **raw = (void **)ips; /* u64 and pointers: the same 8 bytes on the targets built */
+    if (n > 0) {
+        for (int i = 0; i < n; i++)
+            raw[i] = pb[i];
+    } else {
+        int saved = errno;
+        ta_guard++;
+        ta_unwinding = 1;
+        n = unw_bt(raw, (int)depth + AGENT_SLACK);
+        ta_unwinding = 0;
+        ta_guard--;
+        errno = saved;
+    }
     uint32_t k = 0;
     for (int i = 0; i < n && k < depth; i++) {
         uintptr_t ip = (uintptr_t)raw[i];
         if (ip - self_lo < self_len)
             continue;
-        ips[k++] = ip;
+        ips[k++] = ip; /* k <= i: never ahead of what is read */
     }
     return k;
 }
 
-uint32_t ta_stack_take(struct ta_thread *t, const struct ta_rec *rec, uint64_t *ips)
+/* Does this record get a stack: its category, and TRACEAGENT_STACKS_EVERY */
+static int wanted(struct ta_thread *t, const struct ta_rec *rec)
 {
     const struct ta_op *op = rec->op;
     if (!op || op->cat >= 32 || !(ta_stack_mask & (1u << op->cat)))
@@ -186,7 +217,28 @@ uint32_t ta_stack_take(struct ta_thread *t, const struct ta_rec *rec, uint64_t *
         return 0;
     }
     t->stack_skip = every - 1;
-    return capture(ips);
+    return 1;
+}
+
+uint32_t ta_stack_take(struct ta_thread *t, const struct ta_rec *rec, uint64_t *ips)
+{
+    void *pb[HANDLER_PROBE_MAX];
+    int n;
+    if (!wanted(t, rec) || (n = probe(pb)) < 0)
+        return 0;
+    return walk(ips, pb, n);
+}
+
+/* The big buffer in a frame of its own, on the stack only once the probe has passed */
+__attribute__((noinline)) static void commit_walked(struct ta_thread *t, void *const *pb, int n)
+{
+    uint64_t ips[TA_STACK_WALK];
+    uint32_t nf = walk(ips, pb, n);
+    if (!nf) {
+        ta_rec_commit_plain(t);
+        return;
+    }
+    ta_rec_commit_frames(t, ips, nf);
 }
 
 void ta_rec_commit_stack(struct ta_thread *t)
@@ -194,11 +246,11 @@ void ta_rec_commit_stack(struct ta_thread *t)
     struct ta_ring *r = &t->ring;
     const struct ta_rec *rec =
         &r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) & r->mask];
-    uint64_t ips[TA_STACK_MAX];
-    uint32_t nf = ta_stack_take(t, rec, ips);
-    if (!nf) {
+    void *pb[HANDLER_PROBE_MAX];
+    int n;
+    if (!wanted(t, rec) || (n = probe(pb)) < 0) {
         ta_rec_commit_plain(t);
         return;
     }
-    ta_rec_commit_frames(t, ips, nf);
+    commit_walked(t, pb, n);
 }

@@ -295,8 +295,14 @@ void ta_stacks_init(void); /* after the configuration: loads libunwind when stac
 void ta_rec_commit_stack(struct ta_thread *t) __attribute__((cold));
 /* The stack for the record at the head of t's ring, when its category and the EVERY
  * counter ask for one: its return addresses into ips (TA_STACK_MAX at most), leaf first,
- * the agent's own frames left out; 0 for none. Only while `writing` is set. */
+ * the agent's own frames left out; 0 for none. Only while `writing` is set. ips has room
+ * for TA_STACK_WALK: the walk is made into it in place, the agent's frames included. */
 #define TA_STACK_MAX 64
+#define TA_STACK_WALK (TA_STACK_MAX + 16)
+/* Set while this thread runs libunwind (its load, a walk): the pipe libunwind opens for
+ * its memory checks is then made the agent's (posix.c pipe2: moved high, registered like
+ * an output file), and its close of that pipe let through. */
+extern __thread unsigned char ta_unwinding __attribute__((tls_model("initial-exec")));
 uint32_t ta_stack_take(struct ta_thread *t, const struct ta_rec *rec, uint64_t *ips);
 /* Commit the record at the head with nf return addresses as its continued payload
  * (thread.c); without them when the ring has no room (counted: dropped "stack"). */
@@ -513,6 +519,7 @@ bool ta_is_agent_fd(int fd); /* the program must never close or reuse these */
 void ta_agent_fd_add(int fd);
 int ta_agent_fds(int *out, int max); /* the agent's open fds, without a syscall */
 void ta_agent_fd_del(int fd);
+int ta_agent_fd_adopt(int fd); /* a loaded library's own fd: made high and the agent's */
 
 void ta_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define ta_warn(...) ta_log(TA_LOG_WARN, __VA_ARGS__)

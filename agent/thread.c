@@ -496,7 +496,7 @@ void ta_rec_commit_ext(struct ta_thread *t, const void *ext, uint32_t ext_len)
     struct ta_ring *r = &t->ring;
     const struct ta_rec *rec = &r->slots[atomic_load_explicit(&r->head, memory_order_relaxed) &
                                          r->mask];
-    uint64_t ips[TA_STACK_MAX];
+    uint64_t ips[TA_STACK_WALK];
     uint32_t nf = ta_unlikely(ta_stack_mask) ? ta_stack_take(t, rec, ips) : 0;
     /* no payload, or none claimed (begin_ext with 0): the stack alone, or one slot */
     if (!ext_len || !ext || !room) {
