@@ -4,7 +4,9 @@
 # return addresses, leaf first, none in the agent; TRACEAGENT_STACKS_EVERY and _DEPTH;
 # other categories get none; the events are the same with stacks on; a 4 KiB ring loses
 # nothing but stacks; a signal handler's records take none; a plug-in's payload
-# (commit_ext) is whole with a stack after it.
+# (commit_ext) is whole with a stack after it (or the stack's loss counted); each stacks key
+# by environment, config file and `traceagent run` flag; libunwind's fds are not the
+# program's; a handler on a small sigaltstack.
 #
 # The frames are read from the drainer's debug lines ("stack: tid T op NAME id ID frames
 # N: ip..."), what the ring carried; an exporter plug-in (tests/stacks/stkexp.c) writes
@@ -237,11 +239,12 @@ check "handler writes take no stack, the preads do ($(grep -c ': stack: .* op wr
     "$(grep -c ': stack: .* op pread ' "$TMP/sig.err")" = 5000
 
 # a plug-in's records with payloads (commit_ext, tests/core/extrec.c: 0..4000 bytes, 4
-# threads, 64-slot rings) with a stack after each payload: every payload whole
+# threads, 64-slot rings) with a stack after each payload: every payload whole, and each
+# has its stack (what stkexp got) or the stack's loss is counted (dropped "stack")
 ta_cc "$S/extrec" "$ROOT/tests/core/extrec.c" -ldl
 mkdir -p "$TMP/ext"
 env TRACEAGENT_STACKS=all TRACEAGENT_BUFFER_KB=4 TRACEAGENT_OUTPUT="$TMP/ext" LD_PRELOAD="$AGENT" \
-    "$S/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
+    TRACEAGENT_PLUGINS="$S/stkexp.so" "$S/extrec" 4 3000 > "$TMP/ext.out" 2> "$TMP/ext.err"
 value() { awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print -1 }' "$2"; }
 f=("$TMP"/ext/*.extcheck)
 if [ ! -f "${f[0]}" ]; then
@@ -250,4 +253,83 @@ else
     check "payloads with stacks: all 12000 received, every payload whole and right ($(value recv "${f[0]}") received, $(value bad "${f[0]}") bad, $(value noext "${f[0]}") without)" \
         test "$(value recv "${f[0]}")" = 12000 -a "$(value bad "${f[0]}")" = 0 -a "$(value noext "${f[0]}")" = 0
 fi
+r=$("$PY" - "$TMP/ext" <<'PY'
+import glob, json, sys
+d = sys.argv[1]
+stk = glob.glob(d + "/*.stk"); st = glob.glob(d + "/*.stats.json")
+if not stk or not st:
+    print("no .stk or stats.json"); sys.exit(1)
+ev = [l.split() for l in open(stk[0])]
+recs = [e for e in ev if e[0] == "extrec" and e[1] == "extrec"]
+have = sum(1 for e in recs if e[3] != "0" and int(e[4]) > 0)
+lost = (json.load(open(st[0])).get("dropped") or {}).get("stack", 0)
+ok = len(recs) == 12000 and len(recs) - have <= lost and have > len(recs) // 2
+print(("good " if ok else "") + f"{len(recs)} payloads, {have} with a stack, {lost} stacks lost")
+PY
+)
+check "payloads with stacks: each has its stack or a counted stack loss, most have one ($r)" \
+    grep -qw good <<<"$r"
+
+# every stacks key by each way (environment, config file, `traceagent run` flag) has its
+# effect: stacks=posix gives each pread its stack, stacks_every=16 one in 16, stacks_depth=3
+# three frames (the other keys by the environment)
+runway() { # NAME WAY KEY VALUE env...: like run, with KEY given by WAY
+    local name=$1 way=$2 key=$3 v=$4; shift 4
+    local var="TRACEAGENT_${key^^}"
+    mkdir -p "$TMP/$name"
+    local base=(env TRACEAGENT_LOG=debug TRACEAGENT_PLUGINS="$S/stkexp.so" "$@"
+        TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$TMP/$name")
+    local prog=("$S/deep" "$DATA" 16 20 maps)
+    case $way in
+    env) "${base[@]}" "$var=$v" LD_PRELOAD="$AGENT" "${prog[@]}" ;;
+    file)
+        if [[ $v =~ ^[0-9]+$ ]]; then j=$v; else j="\"$v\""; fi
+        echo "{\"$key\": $j}" > "$TMP/$name.json"
+        "${base[@]}" TRACEAGENT_CONFIG="$TMP/$name.json" LD_PRELOAD="$AGENT" "${prog[@]}" ;;
+    flag) "${base[@]}" "$CLI" run -q "--${key//_/-}" "$v" -- "${prog[@]}" ;;
+    esac > "$TMP/$name.out" 2> "$TMP/$name.err"
+}
+for way in env file flag; do
+    runway "k-stacks-$way" "$way" stacks posix
+    n=$(grep -c ': stack: .* op pread ' "$TMP/k-stacks-$way.err")
+    check "key stacks=posix by $way: each of the 16 preads has a stack ($n)" test "$n" = 16
+    runway "k-every-$way" "$way" stacks_every 16 TRACEAGENT_STACKS=posix
+    r=$(frames "k-every-$way" check=every every=16 2>&1)
+    check "key stacks_every=16 by $way: one posix record in 16 has a stack ($r)" test "$r" = good
+    runway "k-depth-$way" "$way" stacks_depth 3 TRACEAGENT_STACKS=posix
+    r=$(frames "k-depth-$way" check=depth depth=3 2>&1)
+    check "key stacks_depth=3 by $way: 3 frames, the innermost ($r)" test "$r" = good
+done
+
+# libunwind's own fds (its memory-check pipe, opened at load) are the agent's, high: the
+# program's first open() gets 3; a program that closes every fd from 3 up and opens files
+# on those numbers finds them untouched while a new thread's first walks check addresses
+# through libunwind's pipe (tests/stacks/fdreuse.c)
+ta_cc "$S/fdreuse" "$ROOT/tests/stacks/fdreuse.c"
+mkdir -p "$TMP/fr" "$TMP/fro"
+env TRACEAGENT_STACKS=posix TRACEAGENT_LOG=debug TRACEAGENT_OUTPUT="$TMP/fro" LD_PRELOAD="$AGENT" \
+    "$S/fdreuse" "$DATA" "$TMP/fr" 200 < /dev/null > "$TMP/fr.out" 2> "$TMP/fr.err"
+rc=$?
+check "STACKS=posix: the program's first open() gets fd 3 ($(head -1 "$TMP/fr.out"))" \
+    grep -qx "first 3" "$TMP/fr.out"
+n=$(grep -c ': stack: .* op pread ' "$TMP/fr.err")
+check "STACKS=posix: fds 3.. closed and reopened by the program, its files untouched while stacks are taken, no pipe of libunwind's below fd 1000 (rc $rc, $(sed -n 2,3p "$TMP/fr.out" | tr '\n' ' ')$n pread stacks)" \
+    test "$rc" = 0 -a "$(grep -c '^files good' "$TMP/fr.out")" = 1 -a \
+    "$(grep -c '^lowpipes 0$' "$TMP/fr.out")" = 1 -a "$n" = 1004
+
+# a handler on a small sigaltstack (tests/stacks/altstack.c, a guard page below it) that
+# preads: with stacks on it needs at most MINSIGSTKSZ (2048) + 512 bytes more than without
+# (the probe runs before the walk's buffer is on the stack; agent/README.md)
+ta_cc "$S/altstack" "$ROOT/tests/stacks/altstack.c"
+env TRACEAGENT_OUTPUT="$TMP/alt0" LD_PRELOAD="$AGENT" "$S/altstack" 65536 100 > "$TMP/alt0.out" 2>&1
+env TRACEAGENT_STACKS=posix TRACEAGENT_OUTPUT="$TMP/alt1" LD_PRELOAD="$AGENT" "$S/altstack" 65536 100 \
+    > "$TMP/alt1.out" 2>&1
+u0=$(awk '$1 == "used" { print $2 }' "$TMP/alt0.out")
+u1=$(awk '$1 == "used" { print $2 }' "$TMP/alt1.out")
+size=$(( ${u0:-0} + 2048 + 512 ))
+env TRACEAGENT_STACKS=posix TRACEAGENT_OUTPUT="$TMP/alt2" LD_PRELOAD="$AGENT" "$S/altstack" "$size" 100 \
+    > "$TMP/alt2.out" 2>&1
+rc=$?
+check "handler on a sigaltstack of ${size} bytes (used without stacks ${u0:-?} + 2048 + 512), STACKS=posix: 100 handler preads run (rc $rc; ${u1:-?} bytes used with stacks)" \
+    test -n "$u0" -a "$rc" = 0 -a "$(grep -c '^used .* ran 100$' "$TMP/alt2.out")" = 1
 finish
