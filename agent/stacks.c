@@ -32,7 +32,13 @@
  * directly; only when that is not among them is the whole stack walked (the first walk is
  * kept when it already reached the stack's end). A handler that interrupts a capture
  * records nothing: the capture runs under ta_guard (which keeps libunwind's own open, read,
- * mmap and write out of the trace, and cannot tell the handler's calls from those). */
+ * mmap and write out of the trace, and cannot tell the handler's calls from those). The
+ * probe's buffer is small and the walk's is in a frame of its own, on the stack only once
+ * the probe has passed: a handler on a small sigaltstack (bench/NOTES.md row 36).
+ *
+ * libunwind's fds: it opens a pipe for its memory checks at load and keeps it; ta_unwinding
+ * (set around the load and each walk) makes posix.c's pipe2 move it high and register it
+ * as the agent's, so the program's fds start at 3 and its close/dup2 never reach it. */
 #include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
