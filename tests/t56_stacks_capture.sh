@@ -110,7 +110,9 @@ if check == "frames":
                 bad.append(f"id {sid} names two stacks")
     for e in exp:
         sid = int(e[3])
-        if sid and int(e[4]) and [int(x, 16) for x in e[5:]] != ids.get(sid):
+        # the ring's frames above were read without ASan's: the same for stack_ips
+        got = [ip for ip in (int(x, 16) for x in e[5:]) if not any(lo <= ip < hi for lo, hi in asan)]
+        if sid and int(e[4]) and got != ids.get(sid):
             bad.append(f"stack_ips({sid}) differ from the ring's frames")
             break
 elif check == "every":
@@ -319,8 +321,13 @@ check "STACKS=posix: fds 3.. closed and reopened by the program, its files untou
 
 # a handler on a small sigaltstack (tests/stacks/altstack.c, a guard page below it) that
 # preads: with stacks on it needs at most MINSIGSTKSZ (2048) + 512 bytes more than without
-# (the probe runs before the walk's buffer is on the stack; agent/README.md)
+# (the probe runs before the walk's buffer is on the stack; agent/README.md). Not under
+# ASan: the sanitized agent's frames carry redzones (12,968 bytes used with stacks there)
 ta_cc "$S/altstack" "$ROOT/tests/stacks/altstack.c"
+if [ -n "${TA_ASAN:-}" ]; then
+    echo "# skipped under ASan (make test-asan): the sigaltstack check, the sanitized agent's frames are larger; the plain suite runs it"
+    finish
+fi
 env TRACEAGENT_OUTPUT="$TMP/alt0" LD_PRELOAD="$AGENT" "$S/altstack" 65536 100 > "$TMP/alt0.out" 2>&1
 env TRACEAGENT_STACKS=posix TRACEAGENT_OUTPUT="$TMP/alt1" LD_PRELOAD="$AGENT" "$S/altstack" 65536 100 \
     > "$TMP/alt1.out" 2>&1
