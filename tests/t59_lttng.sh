@@ -101,8 +101,13 @@ lt create t59 --output="$TMP/trace/t59" >"$TMP/lttng.out" 2>&1 &&
 lt_run rec json,stats,lttng
 check "the sample exits 0 under the agent (json,stats,lttng)" test "$(cat "$TMP/rec/rc")" = 0
 check "no warning with a session recording ($(head -c 300 "$TMP/rec/err"))" test ! -s "$TMP/rec/err"
-# drops: a 4 KiB ring that drops when full, and 20000 writes back to back
-TRACEAGENT_BUFFER_KB=4 TRACEAGENT_ON_FULL=drop LT_WRITES=20000 lt_run drops json,lttng
+# drops: a 4 KiB ring that drops when full, and 20000 writes back to back; and a plug-in
+# that counts drops of 16 causes of 56 characters (tests/lttng/drops_plugin.c)
+gcc -std=gnu11 -O1 -g -fPIC -shared -I"$ROOT/include" -o "$LT_BIN/drops_plugin.so" \
+    "$ROOT/tests/lttng/drops_plugin.c" || { fail "compile drops_plugin.c"; finish; }
+chmod a+rx "$LT_BIN/drops_plugin.so"
+TRACEAGENT_BUFFER_KB=4 TRACEAGENT_ON_FULL=drop LT_WRITES=20000 \
+    AGENT_RUN="$AGENT:$LT_BIN/drops_plugin.so" lt_run drops json,lttng
 check "the sample exits 0 with a small ring dropping events" test "$(cat "$TMP/drops/rc")" = 0
 lt_closeall_all -rec "a session recording"
 # dup2 onto liblttng-ust's fds: as with liblttng-ust-fd.so (2.13 wraps close and fclose,

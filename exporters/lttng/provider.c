@@ -409,17 +409,26 @@ static void lt_track_name(uint32_t track, int tid, const char *name)
     lttng_ust_tracepoint(traceagent, track_name, &e);
 }
 
+/* Drop causes the agent tells of: TA_DROP_CAUSES_MAX (agent/ta.h; the drainer asserts its
+ * own and the plug-ins' fit), which this object, built against the plug-in header alone,
+ * cannot include */
+#define DROP_CAUSES 32
+
 static void lt_dropped(const char *cause, uint64_t total)
 {
+    /* count: dropped since this cause's last event, as trace.json's args.count. The
+     * cause is the drainer's string (a constant or an interned name, valid to the end):
+     * kept by pointer, whole, as trace_json.c does */
     static struct {
-        char cause[48];
+        const char *cause;
         uint64_t last;
-    } seen[16];
+    } seen[DROP_CAUSES];
     unsigned i = 0;
-    while (i < 15 && seen[i].cause[0] && strcmp(seen[i].cause, cause))
+    while (i < DROP_CAUSES - 1 && seen[i].cause && seen[i].cause != cause &&
+           strcmp(seen[i].cause, cause))
         i++;
-    if (strcmp(seen[i].cause, cause)) {
-        snprintf(seen[i].cause, sizeof seen[i].cause, "%s", cause);
+    if (!seen[i].cause || (seen[i].cause != cause && strcmp(seen[i].cause, cause))) {
+        seen[i].cause = cause;
         seen[i].last = 0;
     }
     if (total < seen[i].last)
