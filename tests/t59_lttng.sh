@@ -183,6 +183,32 @@ check "dup2: its events after the dup2 reached LTTng (fopen of after.txt, pid $d
 compare_as drops "$TMP/drops/out" 2
 check "drops: the agent's drop counts reached LTTng (traceagent:dropped)" \
     grep -q 'traceagent:dropped: .*cause = "[^"]*", count = [1-9]' "$TMP/drops/bt.txt"
+# the plug-in's events (tests/lttng/drops_plugin.c): args past 8 KiB stay JSON, marked
+# truncated; invalid UTF-8 as U+FFFD (compare.py: as trace.json's); a counter's field more
+$PY - "$TMP/drops/bt.txt" >"$TMP/ltx.check" <<'PY'
+import json, re, sys
+sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0])
+big = bad = cnt = None
+for line in open(sys.argv[1], encoding="utf-8", errors="strict"):
+    m = re.search(r'name = "(ltx_\w+)".*args = "((?:[^"\\]|\\.)*)"', line)
+    if not m:
+        continue
+    a = json.loads(m.group(2).replace('\\"', '"').replace("\\\\", "\\"))
+    if m.group(1) == "ltx_text" and a.get("n") == 1:
+        big = a
+    elif m.group(1) == "ltx_text" and a.get("n") == 3:
+        bad = a
+    elif m.group(1) == "ltx_level":
+        cnt = a
+print("big", bool(big and big.get("truncated") is True and big.get("n") == 1 and
+                  len(big.get("text", "")) > 4000 and set(big.get("text")) == {"a"}))
+print("bad", bool(bad and bad.get("text") == "ok \ufffd bad \ufffd( end" and bad.get("after") == 4))
+print("cnt", bool(cnt == {"unit_code": 7}))
+PY
+check "drops: a plug-in span's args past 8 KiB: valid JSON in LTTng, marked truncated" \
+    grep -qx "big True" "$TMP/ltx.check"
+check "drops: invalid UTF-8 in a plug-in's text: U+FFFD in LTTng's args" grep -qx "bad True" "$TMP/ltx.check"
+check "drops: a plug-in counter's other field in LTTng's args" grep -qx "cnt True" "$TMP/ltx.check"
 if [ $HDF5 = 1 ]; then
     compare_as hdf5 "$TMP/h5/out" 1
     check "hdf5: LTTng events with a dataset and a selection" \
