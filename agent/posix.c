@@ -754,12 +754,13 @@ __attribute__((cold, noinline)) static int lttng_close_range(unsigned lo, unsign
         n = ta_proc_fds(dir, lt_range_fd, &r);
         syscall(SYS_close, dir);
     }
-    if (n != 0) { /* no /proc: every number */
+    if (n != 0) { /* no /proc: every number below RLIMIT_NOFILE (2^20 at most) */
         struct rlimit rl;
-        unsigned max = syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 &&
-                               rl.rlim_cur < (rlim_t)hi ? (unsigned)rl.rlim_cur : hi;
+        unsigned max = hi < (1u << 20) ? hi : (1u << 20);
+        if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= (rlim_t)max)
+            max = rl.rlim_cur ? (unsigned)rl.rlim_cur - 1 : 0;
         r.err = 0;
-        for (unsigned fd = lo; fd <= max && fd < (unsigned)INT32_MAX; fd++)
+        for (unsigned fd = lo; fd <= max; fd++)
             lt_range_fd((int)fd, &r);
     }
     if (r.err) {
