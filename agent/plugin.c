@@ -404,9 +404,18 @@ static void load_own(void)
     char path[PATH_MAX];
     if (ta_cfg.exports & TA_EXPORT_LTTNG) {
         ta_fmt(path, sizeof path, "%slibtraceagent-lttng.so", dir);
-        if (access(path, R_OK) == 0)
-            load(path, "TRACEAGENT_EXPORT=lttng");
-        else
+        if (access(path, R_OK) == 0) {
+            /* liblttng-ust's fds kept from the program's close-all loops (posix.c) */
+            void *h = load(path, "TRACEAGENT_EXPORT=lttng") ?
+                dlopen("liblttng-ust-common.so.1", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD) : NULL;
+            if (h) {
+                extern int (*ta_lttng_safe_closefrom)(int, int (*)(int));
+                extern int (*ta_lttng_safe_close)(int, int (*)(int));
+                *(void **)&ta_lttng_safe_closefrom = dlsym(h, "lttng_ust_safe_closefrom_fd");
+                *(void **)&ta_lttng_safe_close = dlsym(h, "lttng_ust_safe_close_fd");
+                dlclose(h);
+            }
+        } else
             ta_warn("TRACEAGENT_EXPORT: lttng export needs %s, which this build does not "
                     "have; ignored", path);
     }

@@ -48,6 +48,9 @@
  *   the agent: close() fails with EBADF, close_range() closes the others, dup/dup2/dup3/
  *   fcntl from one fail with EBADF; a dup2/dup3 onto one (or a dup/F_DUPFD that would get
  *   its number) first moves the agent's file to another number (agent_fd_clash).
+ *   With the LTTng exporter loaded, liblttng-ust's fds are kept the same way from
+ *   close/close_range/closefrom (through liblttng-ust-common, as liblttng-ust-fd.so does);
+ *   a dup2/dup3 onto one goes through, as with liblttng-ust-fd (see ta_lttng_safe_close).
  *
  * - mmap/mmap64 are recorded only for file maps (fd >= 0, no MAP_ANONYMOUS); munmap only
  *   when its address is the start of a recorded file map (a small lock-free table; when no
@@ -76,7 +79,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -710,6 +715,79 @@ TA_EXPORT int pipe2(int fds[2], int flags)
 /* ------------------------------------------------------------------------------------ */
 /* close                                                                                */
 
+/* liblttng-ust's fds (its sockets to the session daemon, its wait pipes, its shared
+ * memory) when the LTTng exporter is loaded: a program that closes fds it does not own
+ * (`for (fd = 3; fd < 1000; fd++) close(fd)`, os.closerange) would close them under it,
+ * and liblttng-ust aborts at exit (counter/shm.c: Assertion '0' failed). Set by
+ * plugin.c (load_own) after the exporter's load to liblttng-ust-common's
+ * lttng_ust_safe_close_fd / lttng_ust_safe_closefrom_fd, what liblttng-ust-fd.so's close
+ * goes through: an fd of LTTng's fails with EBADF and stays open, as the agent's own do.
+ * NULL otherwise: one test of a pointer. A vfork child's fd table is its own copy: there
+ * nothing is LTTng's to protect. */
+int (*ta_lttng_safe_close)(int fd, int (*close_cb)(int fd));
+int (*ta_lttng_safe_closefrom)(int lowfd, int (*close_cb)(int fd));
+
+static int close_cb(int fd)
+{
+    return real_close ? real_close(fd) : (int)syscall(SYS_close, fd);
+}
+
+static int cloexec_cb(int fd)
+{
+    return (int)syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+}
+
+__attribute__((cold, noinline)) static int lttng_close(int fd)
+{
+    return ta_lttng_safe_close(fd, close_cb);
+}
+
+#define LTTNG_FDS() (ta_unlikely(ta_lttng_safe_close != NULL) && !ta_vforked)
+#define CLOSE_REAL(fd) (LTTNG_FDS() ? lttng_close(fd) : ta_real(fd))
+
+struct lt_range { unsigned lo, hi; int (*cb)(int); int err; };
+
+static void lt_range_fd(int fd, void *arg)
+{
+    struct lt_range *r = arg;
+    if ((unsigned)fd < r->lo || (unsigned)fd > r->hi || ta_is_agent_fd(fd))
+        return;
+    if (ta_lttng_safe_close(fd, r->cb) < 0 && errno != EBADF && !r->err)
+        r->err = errno;
+}
+
+/* close_range(lo, hi, flags) with LTTng's fds left open: the fds open in [lo, hi], from
+ * /proc/self/fd (or each number up to RLIMIT_NOFILE where it cannot be read), one by
+ * one through lttng_ust_safe_close_fd. */
+__attribute__((cold, noinline)) static int lttng_close_range(unsigned lo, unsigned hi,
+                                                             int flags)
+{
+    if ((flags & CLOSE_RANGE_UNSHARE) && syscall(SYS_unshare, CLONE_FILES) < 0)
+        return -1;
+    struct lt_range r = {lo, hi, (flags & CLOSE_RANGE_CLOEXEC) ? cloexec_cb : close_cb, 0};
+    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+                           O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    long n = -1;
+    if (dir >= 0) {
+        n = ta_proc_fds(dir, lt_range_fd, &r);
+        syscall(SYS_close, dir);
+    }
+    if (n != 0) { /* no /proc: every number below RLIMIT_NOFILE (2^20 at most) */
+        struct rlimit rl;
+        unsigned max = hi < (1u << 20) ? hi : (1u << 20);
+        if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= (rlim_t)max)
+            max = rl.rlim_cur ? (unsigned)rl.rlim_cur - 1 : 0;
+        r.err = 0;
+        for (unsigned fd = lo; fd <= max; fd++)
+            lt_range_fd((int)fd, &r);
+    }
+    if (r.err) {
+        errno = r.err;
+        return -1;
+    }
+    return 0;
+}
+
 TA_HOT TA_EXPORT int close(int fd)
 {
     if (AGENT_FD(fd)) {
@@ -726,14 +804,14 @@ TA_HOT TA_EXPORT int close(int fd)
     if (!TA_SPAN_ENTER(sp, TA_CAT_POSIX)) {
         if (TA_UPKEEP)
             ta_fd_closed(fd);
-        return ta_real(fd);
+        return CLOSE_REAL(fd);
     }
     struct ta_fdent *e = ta_fd_slot(fd); /* not looked up just to be closed */
     uint32_t path = e && e->used ? e->path : 0;
     bool x = e && e->excluded;
     /* forget it before the fd number can be reused by another thread's open */
     ta_fd_closed(fd);
-    TA_SPAN_CALL(sp, int r, ta_real(fd), r < 0);
+    TA_SPAN_CALL(sp, int r, CLOSE_REAL(fd), r < 0);
     if (!x)
         ta_io_rec(&sp, &op_close,
                   (struct ta_io){.fd = fd, .path = path, .ret = r, .bytes = -1, .off = -1});
@@ -762,6 +840,11 @@ static int do_close_range(unsigned first, unsigned last, int flags)
 {
     int held[MAX_HELD];
     int n = first <= last ? agent_fds_in(first, last, held) : 0;
+    if (LTTNG_FDS() && first <= last && !ta_in_forked_copy()) {
+        if (n)
+            warn_agent_fd("close_range", held[0]);
+        return lttng_close_range(first, last, flags); /* skips the agent's too: EBADF */
+    }
     if (n == 0)
         return real_close_range ? real_close_range(first, last, flags)
                                 : (int)syscall(SYS_close_range, first, last, flags);
@@ -839,7 +922,10 @@ static void close_quietly(int fd, bool upkeep)
         return;
     if (upkeep) /* forgotten first, as close() does: the number may be reused at once */
         ta_fd_closed(fd);
-    syscall(SYS_close, fd);
+    if (LTTNG_FDS())
+        ta_lttng_safe_close(fd, close_cb);
+    else
+        syscall(SYS_close, fd);
 }
 
 struct from_fd { unsigned lo; bool upkeep; };

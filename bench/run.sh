@@ -777,8 +777,10 @@ fi
 #    mode, per-user buffers): per call on the program's thread (A/B, interleaved rounds:
 #    the hot path is the same, the drainer does more), per event on the drainer's thread;
 #    then the nothing-lost loops exporting to LTTng, with the default channel (events LTTng
-#    discarded when its consumer fell behind) and with a channel that blocks instead
-#    (--blocking-timeout=inf: the drainer waits, the agent's rings absorb the wait).
+#    discarded when its consumer fell behind), with a channel that blocks for at most 100 ms
+#    per event (--blocking-timeout=100000, what README recommends: the drainer waits that
+#    long, then LTTng discards) and with one that blocks for good (--blocking-timeout=inf:
+#    the drainer waits, the agent's rings absorb the wait).
 #    Smaller loops than `lost` (BENCH_LTTNG_N, 2M; BENCH_LTTNG_MT_N, 250k per thread): each
 #    event is ~100 bytes of trace on disk.
 # ============================================================================================
@@ -789,6 +791,7 @@ LTTNG_N=${BENCH_LTTNG_N:-2000000}; LTTNG_MT_N=${BENCH_LTTNG_MT_N:-250000}
 lost_export() {
     local label=$1 n=$2 th=$3 kind=$4 out="$TMP/lost" line res opts=()
     [ "$kind" = blocking ] && opts=(ch --blocking-timeout=inf)
+    [ "$kind" = finite ] && opts=(ch --blocking-timeout=100000)
     lttng_begin ta-bench-export 'traceagent:*' "${opts[@]}" ||
         { say "export $label, $kind: skipped ($LTTNG_WHY)"; return; }
     rm -rf "$out"
@@ -853,10 +856,12 @@ PY
         say "(drainer ns/event: the json,lttng line less the json one is what each event costs the drainer"
         say " for LTTng; LTTng's consumer daemon writes the trace on its own CPU time, not counted;"
         say " this session discarded ${LT%% *} events)"
-        lost_export "1 thread" "$LTTNG_N" 1 discard
-        lost_export "1 thread" "$LTTNG_N" 1 blocking
-        lost_export "$LOST_THREADS threads" "$LTTNG_MT_N" "$LOST_THREADS" discard
-        lost_export "$LOST_THREADS threads" "$LTTNG_MT_N" "$LOST_THREADS" blocking
+        for kind in discard finite blocking; do
+            lost_export "1 thread" "$LTTNG_N" 1 $kind
+        done
+        for kind in discard finite blocking; do
+            lost_export "$LOST_THREADS threads" "$LTTNG_MT_N" "$LOST_THREADS" $kind
+        done
     fi
     say ""
 fi

@@ -291,6 +291,48 @@ void ta_buf_us(struct ta_buf *b, uint64_t ns)
     ta_buf_put(b, frac, 4);
 }
 
+/* v >= 2^64, finite: d.dddddddddddddddde+N, 17 significant digits (what %.17g gives, which
+ * this does without snprintf: exporters may run in a fatal-signal handler). Scaled in long
+ * double (a 64-bit mantissa on x86-64: a few roundings stay below the double's last place);
+ * a counter of -1e300 was once written as -0 (the cast to uint64_t overflowed). */
+static void ta_buf_big(struct ta_buf *b, double v)
+{
+    long double x = v;
+    int e = 16;
+    while (x >= 1e117L) {
+        x /= 1e100L;
+        e += 100;
+    }
+    while (x >= 1e27L) {
+        x /= 1e10L;
+        e += 10;
+    }
+    while (x >= 1e17L) {
+        x /= 10;
+        e++;
+    }
+    uint64_t u = (uint64_t)(x + 0.5L);
+    if (u >= 100000000000000000ull) {
+        u /= 10;
+        e++;
+    }
+    char d[17];
+    for (int i = 16; i >= 0; i--) {
+        d[i] = (char)('0' + u % 10);
+        u /= 10;
+    }
+    int n = 17;
+    while (n > 1 && d[n - 1] == '0')
+        n--;
+    ta_buf_char(b, d[0]);
+    if (n > 1) {
+        ta_buf_char(b, '.');
+        ta_buf_put(b, d + 1, (size_t)(n - 1));
+    }
+    ta_buf_put(b, "e+", 2);
+    ta_buf_u64(b, (uint64_t)e);
+}
+
 void ta_buf_dbl(struct ta_buf *b, double v)
 {
     if (v != v || v - v != 0) { /* NaN, inf */
@@ -306,7 +348,11 @@ void ta_buf_dbl(struct ta_buf *b, double v)
         ta_buf_char(b, '-');
         v = -v;
     }
-    if (v >= 9e15) { /* large: integer part is enough */
+    if (v >= 18446744073709551616.0) { /* past uint64_t (2^64): 17 digits and exponent */
+        ta_buf_big(b, v);
+        return;
+    }
+    if (v >= 9e15) { /* large: integer part is enough (such doubles are integers) */
         ta_buf_u64(b, (uint64_t)v);
         return;
     }

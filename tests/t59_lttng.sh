@@ -58,6 +58,40 @@ lt_sessiond
 lt_run nosession json,lttng
 lt_same nosession "a session daemon, no session" 0
 
+# Programs that close fds they do not own (daemons, subprocess children): liblttng-ust's
+# (its sockets, pipes, shared memory) stay open as the agent's own do, or liblttng-ust
+# aborts at exit (counter/shm.c: Assertion '0' failed, exit 134). lt_closeall NAME WHAT
+# ARGS...: run ARGS under json,lttng; exit 0, its files and its json trace intact
+ta_cc "$LT_BIN/lttng_closeall" "$ROOT/tests/lttng/closeall.c"
+chmod a+rx "$LT_BIN/lttng_closeall"
+lt_closeall() {
+    local n=$1 what=$2 d="$TMP/$1"
+    shift 2
+    lt_dir "$d" "$d/out" "$d/data"
+    (cd "$d" && timeout 60 "${LT_AS[@]}" TRACEAGENT_EXPORT=json,lttng \
+        TRACEAGENT_OUTPUT="$d/out" LD_PRELOAD="$AGENT" "$@" >"$d/stdout" 2>"$d/err")
+    local rc=$?
+    check "$what: exits 0 ($rc; $(grep -v '^traceagent' "$d/err" | head -c 200))" test $rc = 0
+    check "$what: its files and its json trace intact" \
+        $PY -c 'import glob, json, sys
+d = sys.argv[1]
+assert open(d + "/data/before.txt").read() == "before\n"
+assert open(d + "/data/after.txt").read() == "after\n"
+ts = glob.glob(d + "/out/*.trace.json")
+assert ts
+for t in ts:
+    json.load(open(t))' "$d"
+}
+lt_closeall_all() { # SUFFIX WHERE
+    local m
+    for m in loop range from; do
+        lt_closeall "close-$m$1" "$2: closes fds 3.. ($m)" "$LT_BIN/lttng_closeall" data $m
+    done
+    lt_closeall "close-py$1" "$2: python3's os.closerange(3, 1000)" python3 -c \
+        'import os; open("data/before.txt", "w").write("before\n"); os.closerange(3, 1000); open("data/after.txt", "w").write("after\n")'
+}
+lt_closeall_all "" "a session daemon, no session"
+
 # ---- a session recording traceagent:* -----------------------------------------------------
 lt_dir "$TMP/trace"
 lt create t59 --output="$TMP/trace/t59" >"$TMP/lttng.out" 2>&1 &&
@@ -67,9 +101,21 @@ lt create t59 --output="$TMP/trace/t59" >"$TMP/lttng.out" 2>&1 &&
 lt_run rec json,stats,lttng
 check "the sample exits 0 under the agent (json,stats,lttng)" test "$(cat "$TMP/rec/rc")" = 0
 check "no warning with a session recording ($(head -c 300 "$TMP/rec/err"))" test ! -s "$TMP/rec/err"
-# drops: a 4 KiB ring that drops when full, and 20000 writes back to back
-TRACEAGENT_BUFFER_KB=4 TRACEAGENT_ON_FULL=drop LT_WRITES=20000 lt_run drops json,lttng
+# drops: a 4 KiB ring that drops when full, and 20000 writes back to back; and a plug-in
+# that counts drops of 16 causes of 56 characters (tests/lttng/drops_plugin.c)
+gcc -std=gnu11 -O1 -g -fPIC -shared -I"$ROOT/include" -o "$LT_BIN/drops_plugin.so" \
+    "$ROOT/tests/lttng/drops_plugin.c" || { fail "compile drops_plugin.c"; finish; }
+chmod a+rx "$LT_BIN/drops_plugin.so"
+TRACEAGENT_BUFFER_KB=4 TRACEAGENT_ON_FULL=drop LT_WRITES=20000 \
+    AGENT_RUN="$AGENT:$LT_BIN/drops_plugin.so" lt_run drops json,lttng
 check "the sample exits 0 with a small ring dropping events" test "$(cat "$TMP/drops/rc")" = 0
+lt_closeall_all -rec "a session recording"
+# dup2 onto liblttng-ust's fds: as with liblttng-ust-fd.so (2.13 wraps close and fclose,
+# not dup2), the call does what it asks, the numbers are the program's from then on;
+# liblttng-ust's buffers are mapped already, and the process's events still reach LTTng
+lt_closeall dup2 "a session recording: dup2 onto liblttng-ust's fds" "$LT_BIN/lttng_closeall" data dup2
+check "a session recording: dup2 replaced liblttng-ust's fds ($(cat "$TMP/dup2/stdout"))" \
+    test "$(cat "$TMP/dup2/stdout")" -gt 0
 
 # HDF5 (tests/hdf5/h5known.c), where libhdf5 is installed; not under ASan (t52 says why)
 H5INC=/usr/include/hdf5/serial H5LIB=/usr/lib/x86_64-linux-gnu/hdf5/serial
@@ -131,9 +177,38 @@ compare_as() { # LABEL OUTDIR MIN_PROCS
         tee "$TMP/$1.check"
     ! grep -q "^not ok" "$TMP/$1.check" || T_FAILS=$((T_FAILS + 1))
 }
+dup2_pid=$(ls "$TMP/dup2/out" | sed -n 's/.*-\([0-9]*\)\.trace\.json$/\1/p' | head -1)
+check "dup2: its events after the dup2 reached LTTng (fopen of after.txt, pid $dup2_pid)" \
+    grep -q "traceagent:stdio: .*pid = $dup2_pid,.*after\\.txt" "$TMP/bt.txt"
 compare_as drops "$TMP/drops/out" 2
 check "drops: the agent's drop counts reached LTTng (traceagent:dropped)" \
     grep -q 'traceagent:dropped: .*cause = "[^"]*", count = [1-9]' "$TMP/drops/bt.txt"
+# the plug-in's events (tests/lttng/drops_plugin.c): args past 8 KiB stay JSON, marked
+# truncated; invalid UTF-8 as U+FFFD (compare.py: as trace.json's); a counter's field more
+$PY - "$TMP/drops/bt.txt" >"$TMP/ltx.check" <<'PY'
+import json, re, sys
+sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0])
+big = bad = cnt = None
+for line in open(sys.argv[1], encoding="utf-8", errors="strict"):
+    m = re.search(r'name = "(ltx_\w+)".*args = "((?:[^"\\]|\\.)*)"', line)
+    if not m:
+        continue
+    a = json.loads(m.group(2).replace('\\"', '"').replace("\\\\", "\\"))
+    if m.group(1) == "ltx_text" and a.get("n") == 1:
+        big = a
+    elif m.group(1) == "ltx_text" and a.get("n") == 3:
+        bad = a
+    elif m.group(1) == "ltx_level":
+        cnt = a
+print("big", bool(big and big.get("truncated") is True and big.get("n") == 1 and
+                  len(big.get("text", "")) > 4000 and set(big.get("text")) == {"a"}))
+print("bad", bool(bad and bad.get("text") == "ok \ufffd bad \ufffd( end" and bad.get("after") == 4))
+print("cnt", bool(cnt == {"unit_code": 7}))
+PY
+check "drops: a plug-in span's args past 8 KiB: valid JSON in LTTng, marked truncated" \
+    grep -qx "big True" "$TMP/ltx.check"
+check "drops: invalid UTF-8 in a plug-in's text: U+FFFD in LTTng's args" grep -qx "bad True" "$TMP/ltx.check"
+check "drops: a plug-in counter's other field in LTTng's args" grep -qx "cnt True" "$TMP/ltx.check"
 if [ $HDF5 = 1 ]; then
     compare_as hdf5 "$TMP/h5/out" 1
     check "hdf5: LTTng events with a dataset and a selection" \

@@ -15,15 +15,19 @@
  *    statedump events) and the thread names, while the program's start-up waits for the
  *    registration; the traceagent events fire on the drainer's thread (an ip there names
  *    the drainer) and carry their threads' names themselves (bench/NOTES.md: what it cost).
- *  - LTTNG_UST_REGISTER_TIMEOUT is left as it is: the start-up waits (3 s at most) only
- *    for a session daemon that answers, until it has registered the process (milliseconds),
- *    so that a session records the program's first events; with no daemon it does not
- *    wait. Set it to 0 to never wait, and lose the events of the first milliseconds.
+ *    The PROCNAME one does nothing with lttng-ust 2.13.5: liblttng-ust-common's list of the
+ *    variables lttng_ust_getenv reads lacks it; set for the versions that read it.
+ *  - LTTNG_UST_REGISTER_TIMEOUT is left as it is: the start-up, and each fork child
+ *    (liblttng-ust's after-fork hook runs its constructor again), waits (3 s at most) for
+ *    a session daemon that answers, until it has registered the process, so that a session
+ *    records the program's first events; with no daemon it does not wait. Set it to 0 to
+ *    never wait, and lose the events of the first milliseconds (README, NOTES row 34).
  *
  * A variable the user set is left alone. Those set here are taken out of the environment
- * again once liblttng-ust has read them (it keeps getenv's pointers, for good, a fork child
- * included; glibc never frees a string setenv made): the program and its children see the
- * environment they had. This runs in the agent's constructor, before the program's main,
+ * again once liblttng-ust has read them (2.13.5 keeps getenv's pointers, for good, a fork
+ * child included; glibc never frees a string setenv made): the program and its children see
+ * the environment they had. An lttng-ust that reads the environment again in the fork
+ * child's constructor gives the child its defaults (README says so). This runs in the agent's constructor, before the program's main,
  * on its only thread: setenv races with no getenv. */
 #include <dlfcn.h>
 #include <limits.h>

@@ -139,37 +139,94 @@ static const char *as_str(const struct ta_field *f, const unsigned char *p)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* args: the fields without a column, as a JSON object (no malloc: the drainer's buffer) */
+/* args: the fields without a column, as a JSON object (no malloc: the drainer's buffer).
+ * Past the buffer the object stays valid JSON: a string is cut at a character and closed,
+ * a field that does not fit is left out with those after it, and the object ends with
+ * "truncated":true. Strings are written as trace.json writes them (jsonw.c): invalid
+ * UTF-8 bytes as U+FFFD, control characters escaped. */
 
 static char args_buf[8192];
 static size_t args_len;
+/* room kept for ,"truncated":true} and the NUL */
+#define ARGS_ROOM (sizeof args_buf - sizeof ",\"truncated\":true}")
+static int args_over; /* a put did not fit: the field is rolled back */
+static int args_cut;  /* a string was cut: the object is closed as truncated */
 
 static void put(const char *s, size_t n)
 {
-    if (n > sizeof args_buf - 1 - args_len)
-        n = sizeof args_buf - 1 - args_len;
+    if (n > ARGS_ROOM - args_len) {
+        args_over = 1;
+        return;
+    }
     memcpy(args_buf + args_len, s, n);
     args_len += n;
     args_buf[args_len] = 0;
 }
 static void puts_(const char *s) { put(s, strlen(s)); }
 
-static void put_jstr(const char *s, size_t n)
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if invalid (jsonw.c's) */
+static size_t utf8_valid(const unsigned char *s, size_t n)
 {
+    unsigned c = s[0];
+    size_t need;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((need == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return need;
+}
+
+static void put_jstr(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
     put("\"", 1);
-    for (size_t i = 0; i < n && s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
+    for (size_t i = 0; i < n && s[i] && !args_over;) {
         char esc[8];
+        size_t k = 1, w;
+        const char *out = esc;
+        unsigned char c = s[i];
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
-            put(esc, 2);
-        } else if (c < 0x20) {
+            w = 2;
+        } else if (c < 0x20 || c == 0x7f) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            put(esc, 6);
+            w = 6;
+        } else if ((k = utf8_valid(s + i, n - i))) {
+            out = (const char *)s + i;
+            w = k;
         } else {
-            put((const char *)&c, 1);
+            out = "\\ufffd";
+            w = 6;
+            k = 1;
         }
+        if (w + 1 > ARGS_ROOM - args_len) { /* no room for it and the closing quote */
+            args_cut = 1;
+            break;
+        }
+        put(out, w);
+        i += k;
     }
     put("\"", 1);
 }
@@ -189,7 +246,17 @@ static void put_value(const struct ta_event *ev, const struct ta_field *f, const
         puts_(num);
         break;
     }
-    case TA_FT_F64: { double v; memcpy(&v, p, 8); snprintf(num, sizeof num, "%.17g", v); puts_(num); break; }
+    case TA_FT_F64: { /* NaN and inf as null, as trace.json writes them */
+        double v;
+        memcpy(&v, p, 8);
+        if (v != v || v - v != 0)
+            puts_("null");
+        else {
+            snprintf(num, sizeof num, "%.17g", v);
+            puts_(num);
+        }
+        break;
+    }
     case TA_FT_STR: { const char *s = as_str(f, p); put_jstr(s, strlen(s)); break; }
     case TA_FT_TRUE: puts_("true"); break;
     case TA_FT_DIM3: {
@@ -211,10 +278,36 @@ static void put_value(const struct ta_event *ev, const struct ta_field *f, const
 
 static void args_add(const struct ta_event *ev, const struct ta_field *f, const unsigned char *p)
 {
+    if (args_over || args_cut)
+        return; /* the buffer is full: the object ends truncated */
+    size_t len0 = args_len;
     put(args_len ? "," : "{", 1);
     put_jstr(f->key ? f->key : "", f->key ? strlen(f->key) : 0);
-    put(":", 1);
-    put_value(ev, f, p);
+    if (args_cut) { /* not even the key fits */
+        args_over = 1;
+    } else {
+        put(":", 1);
+        put_value(ev, f, p);
+    }
+    if (args_over) { /* left out whole */
+        args_len = len0;
+        args_buf[args_len] = 0;
+    }
+}
+
+/* the object's end: "truncated":true when a field was cut or left out */
+static void args_end(void)
+{
+    if (args_over || args_cut) {
+        static const char t[] = "\"truncated\":true}";
+        char sep = args_len ? ',' : '{';
+        args_buf[args_len++] = sep;
+        memcpy(args_buf + args_len, t, sizeof t);
+        args_len += sizeof t - 1;
+    } else if (args_len) {
+        args_buf[args_len++] = '}';
+        args_buf[args_len] = 0;
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -356,6 +449,7 @@ static void lt_event(const struct ta_event *ev)
     uint32_t seen = 0;
     args_len = 0;
     args_buf[0] = 0;
+    args_over = args_cut = 0;
     for (unsigned i = 0; i < nf; i++) {
         const unsigned char *p = field_at(ev, &f[i]);
         if (!p)
@@ -368,14 +462,11 @@ static void lt_event(const struct ta_event *ev)
             e.object = as_str(&f[i], p);
             continue;
         }
-        if (k == K_RANGE || k == K_MARK || k == K_COUNTER)
-            continue; /* no args column: markers carry nothing else */
         args_add(ev, &f[i], p);
     }
-    if (args_len) {
-        put("}", 1);
+    args_end();
+    if (args_len)
         e.args = args_buf;
-    }
     switch (k) {
     case K_POSIX: lttng_ust_tracepoint(traceagent, posix, &e); break;
     case K_STDIO: lttng_ust_tracepoint(traceagent, stdio, &e); break;
@@ -409,17 +500,26 @@ static void lt_track_name(uint32_t track, int tid, const char *name)
     lttng_ust_tracepoint(traceagent, track_name, &e);
 }
 
+/* Drop causes the agent tells of: TA_DROP_CAUSES_MAX (agent/ta.h; the drainer asserts its
+ * own and the plug-ins' fit), which this object, built against the plug-in header alone,
+ * cannot include */
+#define DROP_CAUSES 32
+
 static void lt_dropped(const char *cause, uint64_t total)
 {
+    /* count: dropped since this cause's last event, as trace.json's args.count. The
+     * cause is the drainer's string (a constant or an interned name, valid to the end):
+     * kept by pointer, whole, as trace_json.c does */
     static struct {
-        char cause[48];
+        const char *cause;
         uint64_t last;
-    } seen[16];
+    } seen[DROP_CAUSES];
     unsigned i = 0;
-    while (i < 15 && seen[i].cause[0] && strcmp(seen[i].cause, cause))
+    while (i < DROP_CAUSES - 1 && seen[i].cause && seen[i].cause != cause &&
+           strcmp(seen[i].cause, cause))
         i++;
-    if (strcmp(seen[i].cause, cause)) {
-        snprintf(seen[i].cause, sizeof seen[i].cause, "%s", cause);
+    if (!seen[i].cause || (seen[i].cause != cause && strcmp(seen[i].cause, cause))) {
+        seen[i].cause = cause;
         seen[i].last = 0;
     }
     if (total < seen[i].last)

@@ -112,16 +112,19 @@ LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(traceagent, gpu_span, traceagent, cuda,
 LTTNG_UST_TRACEPOINT_EVENT_INSTANCE(traceagent, gpu_span, traceagent, gpu,
     LTTNG_UST_TP_ARGS(const struct lt_ev *, e))
 
-/* Markers: a range (traceagent_push/pop) and an instant (traceagent_mark) */
+/* Markers: a range (traceagent_push/pop) and an instant (traceagent_mark); `args`, as in
+ * the counter event: a plug-in's op's other fields ("{}" for the agent's own markers) */
 LTTNG_UST_TRACEPOINT_EVENT(traceagent, range,
     LTTNG_UST_TP_ARGS(const struct lt_ev *, e),
     LTTNG_UST_TP_FIELDS(LT_HEAD
         lttng_ust_field_string(text, e->name)
-        lttng_ust_field_integer(uint8_t, unfinished, e->unfinished)))
+        lttng_ust_field_integer(uint8_t, unfinished, e->unfinished)
+        lttng_ust_field_string(args, e->args)))
 LTTNG_UST_TRACEPOINT_EVENT(traceagent, mark,
     LTTNG_UST_TP_ARGS(const struct lt_ev *, e),
     LTTNG_UST_TP_FIELDS(LT_HEAD
-        lttng_ust_field_string(text, e->name)))
+        lttng_ust_field_string(text, e->name)
+        lttng_ust_field_string(args, e->args)))
 
 /* A counter's value (traceagent_counter, or any counter op) */
 LTTNG_UST_TRACEPOINT_EVENT(traceagent, counter,
@@ -129,7 +132,8 @@ LTTNG_UST_TRACEPOINT_EVENT(traceagent, counter,
     LTTNG_UST_TP_FIELDS(LT_HEAD
         lttng_ust_field_string(cat, e->cat)
         lttng_ust_field_string(name, e->name)
-        lttng_ust_field_float(double, value, e->value)))
+        lttng_ust_field_float(double, value, e->value)
+        lttng_ust_field_string(args, e->args)))
 
 /* Any other category (a plug-in's): its name, the event's name, its fields as JSON text;
  * `instant` 1 for an instant (dur 0) */

@@ -5,8 +5,10 @@ Prints one ok/not ok line per check: the LTTng event counts by type equal those 
 traces imply, process by process; every span of posix, stdio, hdf5, of a plug-in's
 category, and every marker has its LTTng event with the same thread, start, duration and
 fields (path, bytes, offset, ret, errno; file, dataset, selection; a plug-in's: its cat,
-and args equal to trace.json's); process_start events name each traced process and its
-parent. Exits 1 when a check failed."""
+and args equal to trace.json's); counters' names and values, thread and track names, drop
+events (cause, count, total) as trace.json's; process_start events name each traced
+process and its parent. Events are compared by (pid, image): an exec'd image's json trace
+against the LTTng events from its own process_start on. Exits 1 when a check failed."""
 import collections
 import glob
 import json
@@ -106,6 +108,25 @@ def same(x, y):
     return x == y
 
 
+def same_args(got, want):
+    """LTTng's args as trace.json's; where LTTng's are marked truncated (past its 8 KiB),
+    the fields it kept are trace.json's, a string cut at the same text (trace.json cuts
+    long text at 4 KiB with "...")"""
+    if got.get("truncated") is not True or "truncated" in want:
+        return same(got, want)
+    for k, v in got.items():
+        if k == "truncated":
+            continue
+        w = want.get(k)
+        if isinstance(v, str) and isinstance(w, str):
+            w = w[:-3] if w.endswith("...") else w
+            if not (v.startswith(w) or w.startswith(v)):
+                return False
+        elif not same(v, w):
+            return False
+    return True
+
+
 def ns(us):
     return int(round(us * 1000))
 
@@ -117,25 +138,68 @@ def main():
     traces = sorted(glob.glob(os.path.join(outdir, "*.trace.json")))
     check(f"{min_procs}+ json traces of the run ({len(traces)})", len(traces) >= min_procs)
     check(f"babeltrace2 read traceagent events ({len(lt)})", len(lt) > 0)
+    # LTTng's events by (pid, image): a process's events, split at each process_start
+    # (an exec'd image starts again under the same pid; babeltrace2 prints in time order)
     by_pid = collections.defaultdict(list)
     for e in lt:
-        by_pid[e["pid"]].append(e)
+        segs = by_pid[e["pid"]]
+        if e["_type"] == "process_start" or not segs:
+            segs.append([])
+        segs[-1].append(e)
     count_bad, fields_bad, compared = [], [], collections.Counter()
+    counters_bad, names_bad, drops_bad = [], [], []
+    ncounters = ndrops = 0
     json_pids = set()
+    loaded = []
     for path in traces:
         # the format checks of tacheck, plug-ins' categories allowed
         cats = set(re.findall(r'"cat":("(?:[^"\\]|\\.)*")', open(path).read()))
         events = tacheck.load_trace_cats(path, {json.loads(c) for c in cats}, require_closed=True)
         pid = int(re.search(r"-(\d+)\.trace\.json$", path).group(1))
+        start = min([e["ts"] for e in events if e.get("name") == "process_start"] or [0])
+        loaded.append((pid, start, path, events))
+    nth = collections.Counter()
+    for pid, start, path, events in sorted(loaded, key=lambda x: (x[0], x[1])):
         json_pids.add(pid)
+        segs = by_pid.get(pid, [])
+        mine = segs[nth[pid]] if nth[pid] < len(segs) else []
+        nth[pid] += 1
+        image = os.path.basename(path)
         want = collections.Counter(t for t in map(expected_type, events) if t)
         # a named track's name is a thread_name in trace.json, a track_name in LTTng
         got = collections.Counter("thread_name" if e["_type"] == "track_name" else e["_type"]
-                                  for e in by_pid.get(pid, []))
+                                  for e in mine)
         if want != got:
-            count_bad.append(f"pid {pid}: json {dict(want)} lttng {dict(got)}")
+            count_bad.append(f"{image}: json {dict(want)} lttng {dict(got)}")
+        # counters: names and values, in time order (babeltrace2 2.0 prints a double as %g
+        # does, 6 significant digits: to 1e-5 relative; -1e300 written -0 is far off)
+        # and a plug-in's counter's other fields, in args as trace.json has them
+        jc = [(e["name"], e["args"].get("value"),
+               {k: v for k, v in e["args"].items() if k != "value"})
+              for e in sorted(events, key=lambda e: e["ts"]) if e.get("ph") == "C"]
+        lc = [(e["name"], e["value"], json.loads(e.get("args", "{}")))
+              for e in sorted(mine, key=lambda e: e.get("ts", 0)) if e["_type"] == "counter"]
+        ncounters += len(jc)
+        if len(jc) != len(lc) or any(a[0] != b[0] or a[1] is None or not same(a[2], b[2]) or
+                                     abs(a[1] - b[1]) > 1e-5 * max(abs(a[1]), abs(b[1]), 1)
+                                     for a, b in zip(jc, lc)):
+            counters_bad.append(f"{image}: json {jc} lttng {lc}")
+        # thread and track names
+        jn = sorted((e["tid"], e["args"]["name"]) for e in events
+                    if e.get("ph") == "M" and e.get("name") == "thread_name")
+        ln = sorted((e["tid"], e["name"]) for e in mine
+                    if e["_type"] in ("thread_name", "track_name"))
+        if jn != ln:
+            names_bad.append(f"{image}: json {jn} lttng {ln}")
+        # drops: cause, count since the cause's last event, total
+        jd = sorted((e["args"]["cause"], e["args"]["count"], e["args"]["total"]) for e in events
+                    if e.get("cat") == "agent" and e.get("name") == "dropped")
+        ld = sorted((e["cause"], e["count"], e["total"]) for e in mine if e["_type"] == "dropped")
+        ndrops += len(jd)
+        if jd != ld:
+            drops_bad.append(f"{image}: json {jd} lttng {ld}")
         index = {}
-        for e in by_pid.get(pid, []):
+        for e in mine:
             if "ts" in e and "tid" in e:
                 index.setdefault((e["_type"], e["tid"], e["ts"]), []).append(e)
         for ev in events:
@@ -155,7 +219,7 @@ def main():
                 if t == "span":
                     # a plug-in's category: every field in args, as trace.json has them
                     got_args = json.loads(e["args"])
-                    if e["cat"] != ev["cat"] or not same(got_args, a) or \
+                    if e["cat"] != ev["cat"] or not same_args(got_args, a) or \
                             e["instant"] != (ev["ph"] == "i"):
                         d.append(("cat/args/instant", (ev["cat"], a), (e["cat"], got_args)))
                 if ph_dur(ev) != e.get("dur", 0):
@@ -189,6 +253,11 @@ def main():
     check(f"every posix/stdio/hdf5/plug-in span and marker has its LTTng event with the same "
           f"tid, ts, dur and fields ({dict(compared)})", not fields_bad and sum(compared.values()) > 0,
           fields_bad)
+    check(f"counter names and values as trace.json's, process by process ({ncounters})",
+          not counters_bad, counters_bad)
+    check("thread and track names as trace.json's, process by process", not names_bad, names_bad)
+    check(f"drop events (cause, count, total) as trace.json's, process by process ({ndrops})",
+          not drops_bad, drops_bad)
     starts = {e["pid"]: e for e in lt if e["_type"] == "process_start"}
     check("a process_start per traced process", set(starts) == json_pids,
           [f"lttng {sorted(starts)} json {sorted(json_pids)}"])

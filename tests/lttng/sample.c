@@ -1,7 +1,7 @@
 /* tests/lttng/sample.c: a traced program for the LTTng tests: POSIX and stdio calls on a
- * file in DIR (argv[1]), a failed open, markers (a range, an instant, counters), and a
- * forked child that writes its own file and exits; then argv[2] (default 0) writes of one
- * byte to /dev/null, back to back (to fill a small ring). */
+ * file in DIR (argv[1]), a failed open, markers (a range, an instant, counters, some past
+ * 2^64), and a forked child that writes its own file and exits; then argv[2] (default 0)
+ * writes of one byte to /dev/null, back to back (to fill a small ring). */
 #include <stdlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +33,10 @@ int main(int argc, char **argv)
     traceagent_instant("between");
     for (int i = 0; i < 3; i++)
         traceagent_count("queue depth", i * 1.5);
+    /* doubles past 2^64 (trace.json once wrote -1e300 as -0) */
+    traceagent_count("wide", -1e300);
+    traceagent_count("wide", 3.5e19);
+    traceagent_count("wide", 1.2345678901234567e+300);
     if (open("/nonexistent/file", O_RDONLY) >= 0)
         return 1;
     FILE *f = fopen(path, "r");
