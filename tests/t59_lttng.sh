@@ -32,8 +32,10 @@ lt_same() {
         test "$lines" = "$w" -a "$other" = 0
     local ms base_ms
     ms=$(cat "$TMP/$n/ms") base_ms=$(cat "$TMP/base/ms")
-    check "$what: no time penalty (${ms} ms, json alone ${base_ms} ms: < 1 s more)" \
-        test "$ms" -lt $((base_ms + 1000))
+    # the wait this guards against is liblttng-ust's registration timeout (3 s by default):
+    # 2.5 s more tells it from a loaded machine's noise (a run took 1.7 s more at load 6)
+    check "$what: no time penalty (${ms} ms, json alone ${base_ms} ms: < 2.5 s more)" \
+        test "$ms" -lt $((base_ms + 2500))
 }
 
 # ---- no exporter objects beside the agent: the agent's one warning --------------------
