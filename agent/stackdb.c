@@ -384,7 +384,7 @@ int ta_frame_lookup(uint64_t ip, struct ta_frame_info *out)
 
 /* 4M frames: ~100k distinct stacks of 32 frames fit (3.2M); 12 bytes a frame (its return
  * address, its answer's index), reserved, touched as used (agent/README.md) */
-#define FRAMES_MAX (1u << 22)
+#define FRAMES_MAX (1u << 22) /* bench/NOTES.md row 36 */
 #define STACKS_MAX (1u << 18)
 #define HASH_SLOTS (2 * STACKS_MAX)
 
