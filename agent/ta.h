@@ -635,17 +635,23 @@ void ta_hdf5_loaded(const char *path, void *handle);
 
 /* Stacks on the drainer's side (stackdb.c): the drainer's thread only (and the thread that
  * ends the process); may allocate, and read objects' files (through the agent's own fds).
- * intern: the id of these frames (leaf first), the same id for the same frames, from 1;
- * 0 for none (n == 0) or when the table is full. */
+ * intern: the id of these frames (leaf first), each resolved now in the objects mapped
+ * now; the same id for the same frames in the same objects, from 1; 0 for none (n == 0)
+ * or when the table is full (counted as dropped "stack"). */
 uint32_t ta_stack_intern(const uint64_t *ips, uint32_t n);
 const uint64_t *ta_stack_ips(uint32_t id, uint32_t *n); /* NULL for 0 or an unknown id */
 uint32_t ta_stack_count(void);                          /* ids in use: 1..count */
 /* The frame at return address ip (symbols read once per object, cached): 0, or -1 when
  * nothing is known (no object maps it). out->size says which members the caller has. */
 int ta_frame_lookup(uint64_t ip, struct ta_frame_info *out);
-/* The call site of stack id: the index in its frames of the first frame outside the C
- * runtime (libc, libm, libpthread, libdl, ld.so), the code that made the call; 0 when
- * every frame is in it. */
+/* The call site of stack id: the index in its frames of the first frame outside the
+ * runtimes (libc, libm, libpthread, libdl, ld.so; libstdc++, libgcc_s, libgfortran), the
+ * code that made the call; 0 when every frame is in it. */
 uint32_t ta_stack_site(uint32_t id);
+/* Frame i (0: the leaf) of stack id, as resolved when the stack was interned: the names of
+ * the objects mapped then, even if one was unloaded since (ta_frame_lookup answers for
+ * what is mapped now). For the exporters. 0, or -1 when nothing is known (no object mapped
+ * it, or no such frame). */
+int ta_stack_frame(uint32_t id, uint32_t i, struct ta_frame_info *out);
 
 #endif

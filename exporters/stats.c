@@ -996,7 +996,8 @@ static double counter_value(const struct ta_event *ev)
     return 0;
 }
 
-/* A span with a call stack: its (category, stack)'s row, and its tree node's (n) */
+/* A span or an instant with a call stack: its (category, stack)'s row, and its tree
+ * node's (n; NULL for an instant) */
 __attribute__((noinline)) static void stack_event(const char *cat, uint32_t stack,
                                                   uint64_t dur, uint64_t bytes,
                                                   struct tnode *n)
@@ -1047,8 +1048,16 @@ static void stats_event(const struct ta_event *ev)
         st.last_op = r;
     }
     r->count++;
-    if (op->shape != TA_SHAPE_SPAN)
+    if (op->shape != TA_SHAPE_SPAN) {
+        /* an instant with a stack counts at its site (its bytes, no time) */
+        if (ta_unlikely(ev->stack)) {
+            int64_t b = 0;
+            uint64_t bytes = r->i_bytes >= 0 && ta_field_i64(ev, &r->f[r->i_bytes], &b) && b > 0
+                                 ? (uint64_t)b : 0;
+            stack_event(r->cat, ev->stack, 0, bytes, NULL);
+        }
         return;
+    }
 
     uint64_t d = ev->dur_ns;
     r->total += d;
@@ -1620,8 +1629,9 @@ static void write_layers(void)
 
 /* ------------------------------------------------------------------------------------ */
 /* Call sites (TRACEAGENT_STACKS): a stack's site is the frame ta_stack_site names, the
- * first outside the C runtime, the code that made the call. Sites are worked out here,
- * once per stack id, through the symbolizer (its lookups are cached). */
+ * first outside the runtimes, the code that made the call. Sites are worked out here,
+ * once per stack id, from ta_stack_frame: the frames as resolved when the stack was
+ * interned (a library dlclose'd since keeps its names). */
 
 #define SITES_TOP 20     /* rows per category; the rest summed in "(other sites)" */
 #define EXAMPLE_FRAMES 16
@@ -1641,12 +1651,14 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* A frame as text: "function (file:line)", "function", "libname+0xOFF" or "0xADDR" */
-static void frame_label(char *buf, size_t n, uint64_t ip, struct ta_frame_info *fi)
+/* Frame k of stack id as text: "function (file:line)", "function", "libname+0xOFF" or
+ * "0xADDR" */
+static void frame_label(char *buf, size_t n, uint32_t id, uint32_t k, uint64_t ip,
+                        struct ta_frame_info *fi)
 {
     memset(fi, 0, sizeof *fi);
     fi->size = sizeof *fi;
-    if (ta_frame_lookup(ip, fi) < 0) {
+    if (ta_stack_frame(id, k, fi) < 0) {
         memset(fi, 0, sizeof *fi);
         snprintf(buf, n, "0x%llx", (unsigned long long)ip);
     } else if (!fi->function) {
@@ -1689,7 +1701,7 @@ static const struct site_info *site_of(uint32_t id)
         at = 0;
     char buf[512];
     struct ta_frame_info fi;
-    frame_label(buf, sizeof buf, ips[at], &fi);
+    frame_label(buf, sizeof buf, id, at, ips[at], &fi);
     if (!(si->label = strdup(buf))) {
         oom();
         return &unknown;
@@ -1766,7 +1778,7 @@ static void write_site(const struct site_row *r, bool other)
     for (uint32_t k = ips ? r->si->at : n, w = 0; k < n && w < EXAMPLE_FRAMES; k++, w++) {
         char buf[512];
         struct ta_frame_info fi;
-        frame_label(buf, sizeof buf, ips[k], &fi);
+        frame_label(buf, sizeof buf, r->example, k, ips[k], &fi);
         if (w)
             ta_buf_put(ob, ", ", 2);
         ta_buf_jstr(ob, buf);

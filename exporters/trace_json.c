@@ -154,17 +154,22 @@ static int tj_start(void)
 
 /* ------------------------------------------------------------------------------------ */
 /* Call stacks (TRACEAGENT_STACKS): an event with a stack gets `"sf":N`, N a node of a frame
- * tree built here (one node per (parent node, return address), ids from 1, the outermost
- * frame a root), and `args.stack`, its function names leaf first. The nodes' names go out
+ * tree built here (one node per (parent node, resolved frame: its return address in the
+ * object mapped when the stack was interned), ids from 1, the outermost frame a root), so
+ * the same address in a library unloaded and in the one loaded there since are two nodes;
+ * and `args.stack`, its function names leaf first. The nodes' names go out
  * once, at a clean finish (`stackFrames`, with the object form): the event lines carry only
  * the number and the short text. Per stack id, its leaf node and its text (quoted, ready to
- * copy) are worked out at its first event and kept: ta_frame_lookup reads an object's
- * symbols the first time, then answers from its cache. Drainer-private; may allocate, but
+ * copy) are worked out at its first event and kept, from ta_stack_frame (the frames as
+ * resolved when the stack was interned). Drainer-private; may allocate, but
  * not in a fatal signal's drain (ta_end_signal set): a stack not seen before is then
  * written without these two members. What it costs the drainer: bench/NOTES.md, row 35. */
 struct sf_node {
     uint64_t ip;
+    const char *lib; /* the object's path as the stack table has it: one per object */
     uint32_t parent;
+    int known;       /* ta_stack_frame said 0 */
+    struct ta_frame_info fi;
 };
 static struct sf_node *sfn; /* node id i at sfn[i - 1] */
 static uint32_t nsfn, capsfn;
@@ -181,9 +186,10 @@ static uint32_t capsfs;
 #define OBJ_HEAD "{\"traceEvents\":[ "
 #define ARGS_STACK_FRAMES 8
 
-static inline uint32_t sf_hash(uint32_t parent, uint64_t ip)
+static inline uint32_t sf_hash(uint32_t parent, uint64_t ip, const char *lib)
 {
-    uint64_t h = (ip ^ ((uint64_t)parent << 40 | parent)) * 0x9e3779b97f4a7c15ull;
+    uint64_t h = (ip ^ (uint64_t)(uintptr_t)lib ^ ((uint64_t)parent << 40 | parent)) *
+                 0x9e3779b97f4a7c15ull;
     return (uint32_t)(h >> 32);
 }
 
@@ -194,7 +200,7 @@ static int sf_grow_index(void)
     if (!idx)
         return -1;
     for (uint32_t id = 1; id <= nsfn; id++) {
-        uint32_t i = sf_hash(sfn[id - 1].parent, sfn[id - 1].ip) & (cap - 1);
+        uint32_t i = sf_hash(sfn[id - 1].parent, sfn[id - 1].ip, sfn[id - 1].lib) & (cap - 1);
         while (idx[i])
             i = (i + 1) & (cap - 1);
         idx[i] = id;
@@ -205,14 +211,17 @@ static int sf_grow_index(void)
     return 0;
 }
 
-/* The node for (parent, ip), made when missing; 0 when out of memory. */
-static uint32_t sf_node_get(uint32_t parent, uint64_t ip)
+/* The node for (parent, the frame at ip resolved as fi), made when missing; 0 when out of
+ * memory. */
+static uint32_t sf_node_get(uint32_t parent, uint64_t ip, int known,
+                            const struct ta_frame_info *fi)
 {
+    const char *lib = known ? fi->library : NULL;
     if ((nsfn + 1) * 2 > capidx && sf_grow_index() < 0)
         return 0;
-    uint32_t i = sf_hash(parent, ip) & (capidx - 1);
+    uint32_t i = sf_hash(parent, ip, lib) & (capidx - 1);
     for (uint32_t id; (id = sfidx[i]); i = (i + 1) & (capidx - 1))
-        if (sfn[id - 1].ip == ip && sfn[id - 1].parent == parent)
+        if (sfn[id - 1].ip == ip && sfn[id - 1].lib == lib && sfn[id - 1].parent == parent)
             return id;
     if (nsfn == capsfn) {
         uint32_t cap = capsfn ? capsfn * 2 : 1024;
@@ -223,7 +232,10 @@ static uint32_t sf_node_get(uint32_t parent, uint64_t ip)
         capsfn = cap;
     }
     sfn[nsfn].ip = ip;
+    sfn[nsfn].lib = lib;
     sfn[nsfn].parent = parent;
+    sfn[nsfn].known = known;
+    sfn[nsfn].fi = *fi;
     sfidx[i] = ++nsfn;
     return nsfn;
 }
@@ -234,14 +246,14 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
-/* A frame as text: its function ("read_a"), with `(file:line)` when `where` and known;
- * else "libname+0xOFF"; else the address. */
-static void frame_text(char *buf, size_t n, uint64_t ip, int where)
+/* A frame as text (known: ta_stack_frame said 0; fi: what it said): its function
+ * ("read_a"), with `(file:line)` when `where` and known; else "libname+0xOFF"; else the
+ * address. */
+static void frame_text(char *buf, size_t n, uint64_t ip, int known,
+                       const struct ta_frame_info *f, int where)
 {
-    struct ta_frame_info fi;
-    memset(&fi, 0, sizeof fi);
-    fi.size = sizeof fi;
-    if (ta_frame_lookup(ip, &fi) < 0)
+    struct ta_frame_info fi = *f;
+    if (!known)
         ta_fmt(buf, n, "0x%llx", (unsigned long long)ip);
     else if (!fi.function)
         ta_fmt(buf, n, "%s+0x%llx", fi.library ? base_name(fi.library) : "?",
@@ -277,15 +289,32 @@ static const struct sf_stack *sf_stack_get(uint32_t id)
         sfs = v;
         capsfs = cap;
     }
+    /* each frame asked once, as the table resolved it when the stack was interned */
+    struct ta_frame_info *fis = calloc(n, sizeof *fis);
+    int *known = calloc(n, sizeof *known);
+    if (!fis || !known) {
+        free(fis);
+        free(known);
+        return NULL;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        fis[k].size = sizeof fis[k];
+        known[k] = ta_stack_frame(id, k, &fis[k]) >= 0;
+    }
     uint32_t node = 0;
-    for (uint32_t k = n; k-- > 0;)  /* from the outermost frame in */
-        if (!(node = sf_node_get(node, ips[k])))
-            return NULL;
+    for (uint32_t k = n; k-- > 0 && node != UINT32_MAX;)  /* from the outermost frame in */
+        if (!(node = sf_node_get(node, ips[k], known[k], &fis[k])))
+            node = UINT32_MAX;
+    if (node == UINT32_MAX) {
+        free(fis);
+        free(known);
+        return NULL;
+    }
     /* the text: up to ARGS_STACK_FRAMES names, leaf first */
     char raw[ARGS_STACK_FRAMES * 136 + 16], fr[128];
     size_t len = 0;
     for (uint32_t k = 0; k < n && k < ARGS_STACK_FRAMES; k++) {
-        frame_text(fr, sizeof fr, ips[k], 0);
+        frame_text(fr, sizeof fr, ips[k], known[k], &fis[k], 0);
         size_t l = strlen(fr);
         if (k) {
             memcpy(raw + len, " < ", 3);
@@ -298,6 +327,8 @@ static const struct sf_stack *sf_stack_get(uint32_t id)
         memcpy(raw + len, " < ...", 6);
         len += 6;
     }
+    free(fis);
+    free(known);
     char q[sizeof raw * 6 + 8];
     struct ta_buf t;
     ta_buf_init(&t, q, sizeof q, -1);
@@ -320,12 +351,8 @@ static void write_stack_frames(void)
     ta_buf_lit(&out, "\"stackFrames\":{\n");
     for (uint32_t id = 1; id <= nsfn; id++) {
         const struct sf_node *nd = &sfn[id - 1];
-        struct ta_frame_info fi;
-        memset(&fi, 0, sizeof fi);
-        fi.size = sizeof fi;
-        int known = ta_frame_lookup(nd->ip, &fi) >= 0;
-        frame_text(fr, sizeof fr, nd->ip, 1);
-        ta_fmt(lib, sizeof lib, "%s", known && fi.library ? base_name(fi.library) : "?");
+        frame_text(fr, sizeof fr, nd->ip, nd->known, &nd->fi, 1);
+        ta_fmt(lib, sizeof lib, "%s", nd->known && nd->fi.library ? base_name(nd->fi.library) : "?");
         ta_buf_char(&out, '"');
         ta_buf_u64(&out, id);
         ta_buf_lit(&out, "\":{\"name\":");

@@ -1,6 +1,6 @@
 /* Drives both exporters (exporters/trace_json.c, exporters/stats.c) with events that carry
  * call stacks, against a made-up stack table and symbolizer: the stand-ins of
- * ta_stack_ips, ta_stack_site and ta_frame_lookup (agent/stackdb.c) answer from what stdin
+ * ta_stack_ips, ta_stack_site, ta_stack_frame and ta_frame_lookup (agent/stackdb.c) answer from what stdin
  * declares, so that tests/t57_stacks.sh knows every frame, site and sum. The few core
  * symbols the exporters use are stubbed as in tests/stats/fields.c.
  *   stacks_harness OUTDIR MODE EVERY < script    writes OUTDIR/h.trace.json, h.stats.json
@@ -140,6 +140,16 @@ int ta_frame_lookup(uint64_t ip, struct ta_frame_info *out)
         return 0;
     }
     return -1;
+}
+
+/* frame i of stack id: as ta_frame_lookup says of its address (one table here) */
+int ta_stack_frame(uint32_t id, uint32_t i, struct ta_frame_info *out)
+{
+    if (!id || id >= MAX_STACKS || i >= stacks[id].n) {
+        lookups++;
+        return -1;
+    }
+    return ta_frame_lookup(stacks[id].ips[i], out);
 }
 
 static const char *opt(const char *s) { return strcmp(s, "-") == 0 ? NULL : strdup(s); }

@@ -382,3 +382,4 @@ const uint64_t *ta_stack_ips(uint32_t id, uint32_t *n)
 }
 uint32_t ta_stack_site(uint32_t id) { return (void)id, 0; }
 int ta_frame_lookup(uint64_t ip, struct ta_frame_info *out) { return (void)ip, (void)out, -1; }
+int ta_stack_frame(uint32_t id, uint32_t i, struct ta_frame_info *out) { return (void)id, (void)i, (void)out, -1; }

@@ -157,6 +157,12 @@ void ta_out_close(int *slot)
     ta_sys_close(*slot);
     *slot = -1;
 }
+static uint64_t dropped_stack;
+void ta_dropped_add(const char *cause, uint64_t n)
+{
+    if (!strcmp(cause, "stack"))
+        dropped_stack += n;
+}
 
 static int fails;
 static void expect(int cond, const char *what)
@@ -194,8 +200,19 @@ static void intern_checks(void)
     expect(ta_stack_site(ta_stack_intern(s4, 2)) == 1, "site: unmapped code is not the C runtime");
     expect(ta_stack_site(0) == 0 && ta_stack_site(999999) == 0, "site of 0 or unknown id: 0");
 
+    /* 100000 distinct stacks of 32 frames fit (3.2M frames); 64 addresses in all */
+    uint32_t before = ta_stack_count(), got = 0;
+    for (uint32_t i = 0; i < 100000; i++) {
+        uint64_t deep[32];
+        for (uint32_t k = 0; k < 32; k++)
+            deep[k] = 0x7100000 + 32 * k + (k < 17 ? ((i >> k) & 1) : 0);
+        got += ta_stack_intern(deep, 32) == before + i + 1;
+    }
+    expect(got == 100000 && dropped_stack == 0, "100000 distinct stacks of 32 frames fit");
+
     /* fill: ids stay dense, the table says 0 once full, earlier ids keep their frames */
-    uint32_t before = ta_stack_count(), last = 0, zero_at = 0;
+    before = ta_stack_count();
+    uint32_t last = 0, zero_at = 0;
     uint64_t fr[2];
     for (uint32_t i = 0; i < 400000 && !zero_at; i++) {
         fr[0] = 0x7000000 + i;
@@ -210,6 +227,7 @@ static void intern_checks(void)
     }
     printf("full after %u stacks\n", last);
     expect(zero_at && last == ta_stack_count() && last > 200000, "a full table gives 0, ids dense to the end");
+    expect(dropped_stack == 1, "a full table counts the stack it cannot take as dropped \"stack\"");
     fr[0] = 0x7000000 + 5;
     fr[1] = 5;
     expect(ta_stack_intern(fr, 2) == before + 6, "a full table still finds the stacks it has");
