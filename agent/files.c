@@ -95,6 +95,21 @@ static int dup_high(int fd)
     return high;
 }
 
+/* fd becomes the agent's: moved high, out of the way of programs that dup2() onto low
+ * numbers, registered, and followed in *slot. The fd. */
+static int keep_high(int fd, int *slot)
+{
+    int high = dup_high(fd);
+    if (high >= 0) {
+        ta_sys_close(fd);
+        fd = high;
+    }
+    ta_agent_fd_add(fd);
+    *slot = fd;
+    watch(slot);
+    return fd;
+}
+
 /* An fd that a library the agent loads opened for itself (libunwind's memory-check pipe,
  * posix.c pipe2): moved high and registered like the agent's files, so that the program's
  * opens still start at 3 and its close/dup2 of low numbers never reach it. The new number,
@@ -177,16 +192,7 @@ int ta_out_open(const char *suffix, int *slot)
         return -e;
     }
     stem_used = 1;
-    /* out of the way of programs that dup2() onto low numbers */
-    int high = dup_high(fd);
-    if (high >= 0) {
-        ta_sys_close(fd);
-        fd = high;
-    }
-    ta_agent_fd_add(fd);
-    *slot = fd;
-    watch(slot);
-    return fd;
+    return keep_high(fd, slot);
 }
 
 void ta_out_close(int *slot)
@@ -210,15 +216,7 @@ int ta_ro_open(const char *path, int *slot)
     int fd = ta_sys_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0);
     if (fd < 0)
         return -errno;
-    int high = dup_high(fd);
-    if (high >= 0) {
-        ta_sys_close(fd);
-        fd = high;
-    }
-    ta_agent_fd_add(fd);
-    *slot = fd;
-    watch(slot);
-    return fd;
+    return keep_high(fd, slot);
 }
 
 /* Is anything there under this name (a file, a directory, a symlink, dangling or not)?
