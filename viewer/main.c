@@ -527,6 +527,15 @@ static int cmd_run(int argc, char **argv)
 /* ------------------------------------------------------------------------------------ */
 /* report */
 
+/* No PATH given: the output directory the agent would use (TRACEAGENT_OUTPUT, else the
+ * default), in buf. */
+static char *default_output(char *buf, size_t len)
+{
+    const char *env = getenv("TRACEAGENT_OUTPUT");
+    snprintf(buf, len, "%s", env && *env ? env : DEFAULT_OUTPUT);
+    return buf;
+}
+
 static int cmd_report(int argc, char **argv)
 {
     int top = DEFAULT_TOP, bad = 0, nstats = 0, npaths = 0, by_callsite = 0;
@@ -573,11 +582,8 @@ static int cmd_report(int argc, char **argv)
         paths[npaths++] = argv[i];
     }
     char def[PATH_MAX];
-    if (!npaths) {
-        const char *env = getenv("TRACEAGENT_OUTPUT");
-        snprintf(def, sizeof def, "%s", env && *env ? env : DEFAULT_OUTPUT);
-        paths[npaths++] = def;
-    }
+    if (!npaths)
+        paths[npaths++] = default_output(def, sizeof def);
     if (by_callsite) {
         int rc = ta_report_callsites(npaths, paths, top, stdout);
         ta_summary_free(sum);
@@ -662,11 +668,8 @@ static int cmd_tree(int argc, char **argv)
         paths[npaths++] = argv[i];
     }
     char def[PATH_MAX];
-    if (!npaths) {
-        const char *env = getenv("TRACEAGENT_OUTPUT");
-        snprintf(def, sizeof def, "%s", env && *env ? env : DEFAULT_OUTPUT);
-        paths[npaths++] = def;
-    }
+    if (!npaths)
+        paths[npaths++] = default_output(def, sizeof def);
     int rc = ta_tree_print(npaths, paths, depth, stdout);
     free(paths);
     return rc;
