@@ -29,7 +29,7 @@ AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now
 AGENT_LIBS := -ldl -lpthread
 
 .PHONY: all deps deps-debian deps-browser demo test test-asan test-gpu bench install clean
-all: $(LIB) $(NOPLIB) $(CLI) lttng
+all: $(LIB) $(NOPLIB) $(CLI) lttng cupti
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -83,6 +83,26 @@ $(LTTNG_UST): exporters/lttng/provider.c exporters/lttng/tp.h include/traceagent
 else
 lttng:
 	@echo "lttng: <lttng/tracepoint.h> not found: the LTTng exporter is not built (make deps installs liblttng-ust-dev)"
+endif
+
+# The CUPTI module (cupti/, issue 16): libtraceagent-cupti.so, which the CUDA driver loads
+# into processes that use CUDA (CUDA_INJECTION64_PATH, set by the agent) and NVTX loads at
+# a first NVTX call (NVTX_INJECTION64_PATH). Built against the CUDA headers and libcupti
+# where $(CUDA_HOME) has them; skipped otherwise. The agent itself links no CUDA.
+CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/include/cupti.h),/usr/local/cuda,$(firstword $(wildcard /usr/local/cuda-*)))
+CUPTI_INC := $(firstword $(wildcard $(CUDA_HOME)/include/cupti.h $(CUDA_HOME)/extras/CUPTI/include/cupti.h))
+CUPTI_LIBDIR := $(patsubst %/,%,$(dir $(firstword $(wildcard $(CUDA_HOME)/lib64/libcupti.so $(CUDA_HOME)/extras/CUPTI/lib64/libcupti.so $(CUDA_HOME)/targets/*/lib/libcupti.so))))
+CUPTI_MOD := $(BUILD)/lib/libtraceagent-cupti.so
+.PHONY: cupti
+ifneq ($(and $(CUPTI_INC),$(CUPTI_LIBDIR)),)
+cupti: $(CUPTI_MOD)
+$(CUPTI_MOD): cupti/cupti.c include/traceagent_plugin.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(PLUGIN_CFLAGS) -I$(dir $(CUPTI_INC)) -I$(CUDA_HOME)/include -shared -Wl,--no-undefined \
+	    -o $@ $< -L$(CUPTI_LIBDIR) -Wl,-rpath,$(CUPTI_LIBDIR) -lcupti -ldl -lpthread
+else
+cupti:
+	@echo "cupti: no cupti.h and libcupti under CUDA_HOME=$(CUDA_HOME): the CUDA module is not built (set CUDA_HOME)"
 endif
 
 -include $(AGENT_OBJ:.o=.d) $(NOP_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
@@ -142,7 +162,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/share/traceagent/python
 	install -m 755 $(LIB) $(NOPLIB) $(DESTDIR)$(PREFIX)/lib/
-	for f in $(LTTNG_FRONT) $(LTTNG_UST); do [ ! -f $$f ] || install -m 755 $$f $(DESTDIR)$(PREFIX)/lib/; done
+	for f in $(LTTNG_FRONT) $(LTTNG_UST) $(CUPTI_MOD); do [ ! -f $$f ] || install -m 755 $$f $(DESTDIR)$(PREFIX)/lib/; done
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/traceagent.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 python/traceagent.py $(DESTDIR)$(PREFIX)/share/traceagent/python/

@@ -398,6 +398,19 @@ static void *load(const char *path, const char *why)
  * that loads it); the CUPTI module only in processes that use CUDA: the driver loads it at
  * cuInit from CUDA_INJECTION64_PATH (FIELD_NOTES), which the agent sets when the module is
  * built and nothing else holds that slot. */
+/* The CUPTI module into an injection variable of CUDA or NVTX, unless the user (or another
+ * tool: nsys, a container image) set it: that value is kept, and said so once. */
+static void inject(const char *var, const char *path, const char *what)
+{
+    if (access(path, R_OK) != 0)
+        return;
+    const char *cur = getenv(var);
+    if (!cur || !*cur)
+        setenv(var, path, 1);
+    else if (strcmp(cur, path))
+        ta_warn("%s is %s already: kept, so %s", var, cur, what);
+}
+
 static void load_own(void)
 {
     const char *dir = own_dir();
@@ -419,13 +432,14 @@ static void load_own(void)
             ta_warn("TRACEAGENT_EXPORT: lttng export needs %s, which this build does not "
                     "have; ignored", path);
     }
-    if ((ta_cfg.trace_mask & (1u << TA_CAT_CUDA | 1u << TA_CAT_GPU)) && dir[0]) {
+    if (dir[0]) {
         ta_fmt(path, sizeof path, "%slibtraceagent-cupti.so", dir);
-        const char *cur = getenv("CUDA_INJECTION64_PATH");
-        if (access(path, R_OK) == 0 && (!cur || !*cur))
-            setenv("CUDA_INJECTION64_PATH", path, 1);
-        else if (cur && *cur && strcmp(cur, path) && access(path, R_OK) == 0)
-            ta_info("CUDA_INJECTION64_PATH is %s already: CUDA is not traced", cur);
+        if (ta_cfg.trace_mask & (1u << TA_CAT_CUDA | 1u << TA_CAT_GPU))
+            inject("CUDA_INJECTION64_PATH", path, "CUDA is not traced");
+        /* NVTX ranges become markers: NVTX loads the module at a library's first NVTX
+         * call (FIELD_NOTES: not through CUPTI's own NVTX path) */
+        if (ta_cfg.trace_mask & (1u << TA_CAT_MARKER))
+            inject("NVTX_INJECTION64_PATH", path, "NVTX ranges are not traced");
     }
 }
 
