@@ -137,7 +137,9 @@ struct cu_tls {
     ta_thread_t *t;
     int rt_open;
 };
-static __thread struct cu_tls tls;
+/* initial-exec: a dlopened object's dynamic TLS is allocated (malloc) at each thread's
+ * first touch, on the program's thread; 16 bytes of glibc's static TLS surplus instead */
+static __thread struct cu_tls tls __attribute__((tls_model("initial-exec")));
 
 /* Per callback id: its interned name, and its kind (0: not seen yet). The first call of a
  * function classifies it by name; later calls read two arrays. */
@@ -266,8 +268,8 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
             atomic_fetch_add_explicit(&cb_count[d][id], 1, memory_order_relaxed);
         return;
     }
-    if (kind == K_RESET && enter)
-        flush(1); /* the context's records go with it: hand them over before */
+    if (kind == K_RESET && !enter)
+        flush(1); /* what the reset device ran, handed over now rather than at exit */
 
     if (enter) {
         *cb->correlationData = 0;

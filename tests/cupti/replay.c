@@ -6,10 +6,10 @@
  * (overlapping kernels, records spread over three buffers completed out of order, one of
  * them only at the final forced flush, a dropped-record count).
  *
- * usage: replay MODULE FEED.json [fork]
+ * usage: replay MODULE FEED.json [fork | bench N]
  * FEED.json gets what was fed (the test computes what the trace and stats must show from
  * it). `fork`: a child is forked after the API calls and exits normally (it must neither
- * call CUPTI nor hang). */
+ * call CUPTI nor hang). `bench N`: N launches and N chatty calls, their cost per call. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -118,6 +118,28 @@ int main(int argc, char **argv)
         return 2;
     }
     printf("subscribed %d activity %d\n", fake_ready(), fake_activity_ready());
+    if (argc > 4 && !strcmp(argv[3], "bench")) { /* cost of one API call's callbacks */
+        long n = atol(argv[4]);
+        for (int round = 0; round < 3; round++) {
+        uint64_t cd = 0, t0 = mono();
+        for (long i = 0; i < n; i++) {
+            fake_api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000, "cudaLaunchKernel",
+                     CUPTI_API_ENTER, (uint32_t)(10000 + i), 0, &cd);
+            fake_api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000, "cudaLaunchKernel",
+                     CUPTI_API_EXIT, (uint32_t)(10000 + i), 0, &cd);
+        }
+        uint64_t t1 = mono();
+        for (long i = 0; i < n; i++) {
+            fake_api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaGetDevice_v3020, "cudaGetDevice",
+                     CUPTI_API_ENTER, (uint32_t)(10000 + i), 0, &cd);
+            fake_api(RT, CUPTI_RUNTIME_TRACE_CBID_cudaGetDevice_v3020, "cudaGetDevice",
+                     CUPTI_API_EXIT, (uint32_t)(10000 + i), 0, &cd);
+        }
+        uint64_t t2 = mono();
+        printf("launch_ns %.1f chatty_ns %.1f\n", (double)(t1 - t0) / n, (double)(t2 - t1) / n);
+        }
+        return 0;
+    }
 
     traceagent_push("load");
     call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaMemcpyAsync_v3020, "cudaMemcpyAsync", 101, 0, NULL);
