@@ -46,6 +46,30 @@ check "injection variables set by the user are kept ($v)" test "$v" = "/other/in
 check "... and said so, once each ($(tr '\n' ' ' < "$TMP/keep.err" | head -c 300))" \
     test "$(grep -c 'CUDA_INJECTION64_PATH is /other/inj.so already' "$TMP/keep.err")-$(grep -c 'NVTX_INJECTION64_PATH is /other/nvtx.so already' "$TMP/keep.err")-$(wc -l < "$TMP/keep.err")" = 1-1-2
 
+# ---- NVTX from a program without CUDA (tests/cupti/nvtxprog.c, the real nvtx3 headers) ----
+ta_cc "$TBUILD/nvtxprog" "$ROOT/tests/cupti/nvtxprog.c" -I"$CUDA/include" -ldl
+"$TBUILD/nvtxprog" > "$TMP/nvtx-plain.out" 2>&1
+traced "$TMP/nvtx" "$TBUILD/nvtxprog" > "$TMP/nvtx.out" 2> "$TMP/nvtx.err"
+check "NVTX: the program's output unchanged, the agent silent" \
+    test "$(cat "$TMP/nvtx-plain.out")" = "$(cat "$TMP/nvtx.out")" -a ! -s "$TMP/nvtx.err"
+check "NVTX: push/pop, a domain range named by a registered string, a mark, a range ended on another thread, a thread's name" \
+    $PY - "$(ls "$TMP"/nvtx/*.trace.json | head -1)" <<'PY'
+import json, sys
+ev = [json.loads(l.rstrip(",\n")) for l in open(sys.argv[1]) if l.startswith("{")]
+m = {e["name"]: e for e in ev if e.get("cat") == "marker"}
+names = {e["tid"]: e["args"]["name"] for e in ev if e.get("ph") == "M" and e["name"] == "thread_name"}
+o, r, s = m.get("outer"), m.get("registered name"), m.get("started")
+ok = o and r and s and m.get("a mark", {}).get("ph") == "i" and o["ph"] == r["ph"] == s["ph"] == "X"
+ok = ok and o["ts"] <= r["ts"] and r["ts"] + r["dur"] <= o["ts"] + o["dur"] and r["dur"] >= 1000
+ok = ok and s["tid"] != o["tid"] and names.get(s["tid"]) == "nvtx worker" and s["dur"] >= 2000
+ok = ok and o["ts"] <= s["ts"] and s["ts"] + s["dur"] <= o["ts"] + o["dur"]
+sys.exit(0 if ok else 1)
+PY
+TRACEAGENT_TRACE=posix traced "$TMP/nvtx-off" "$TBUILD/nvtxprog" > /dev/null 2>&1
+off=$(ls "$TMP"/nvtx-off/*.trace.json 2>/dev/null | head -1)
+check "NVTX: markers not traced, NVTX not injected (no marker in the trace)" \
+    test -n "$off" -a "$(grep -c '"cat":"marker"' "$off")" = 0
+
 # ---- the CUDA sample, untraced and traced ---------------------------------------------------
 BIN="$TBUILD/cuda_vecadd"
 if [ ! -x "$BIN" ] || [ "$ROOT/samples/cuda_vecadd.cu" -nt "$BIN" ]; then
@@ -54,8 +78,8 @@ if [ ! -x "$BIN" ] || [ "$ROOT/samples/cuda_vecadd.cu" -nt "$BIN" ]; then
 fi
 "$BIN" > "$TMP/plain.out" 2> "$TMP/plain.err"; prc=$?
 traced "$TMP/vec" "$BIN" > "$TMP/vec.out" 2> "$TMP/vec.err"; trc=$?
-check "cuda_vecadd traced: same stdout, stderr and status as untraced (status $prc / $trc)" \
-    test "$prc" = "$trc" && cmp -s "$TMP/plain.out" "$TMP/vec.out" && cmp -s "$TMP/plain.err" "$TMP/vec.err"
+same() { cmp -s "$TMP/plain.out" "$TMP/vec.out" && cmp -s "$TMP/plain.err" "$TMP/vec.err" && test "$prc" = "$trc"; }
+check "cuda_vecadd traced: same stdout, stderr and status as untraced (status $prc / $trc)" same
 trace=$(ls "$TMP"/vec/*.trace.json 2>/dev/null | head -1)
 if [ "$prc" = 2 ]; then
     check "no GPU: the sample says so and exits 2 ($(head -c 200 "$TMP/plain.err"))" \

@@ -49,8 +49,10 @@ check "kernels, memcpy, memset, sync, graph enabled ($(grep -c '^enable' "$TMP/f
     test "$(grep -c '^enable \(10\|1\|2\|38\|51\)$' "$TMP/full.fake")" = 5
 check "fork: the child exited 0 and never called CUPTI ($(grep -c '^child' "$TMP/full.fake") calls)" \
     test "$(grep -c 'child status 0' "$TMP/full.out")-$(grep -c '^child' "$TMP/full.fake")" = 1-0
-check "fork: a forced flush before the fork, and one at exit" \
-    test "$(grep -c '^flush 1 ' "$TMP/full.fake")" -ge 2
+check "fork: a forced flush before the fork, one at the reset, one at exit" \
+    test "$(grep -c '^flush 1 ' "$TMP/full.fake")" -ge 3
+check "cudaDeviceReset: a forced flush at its exit" \
+    test "$(grep -A1 '^reset exit' "$TMP/full.fake" | tail -1 | cut -d' ' -f1,2)" = "flush 1"
 check "periodic flushes from the drainer ($(grep -c '^flush 0 ' "$TMP/full.fake"))" \
     test "$(grep -c '^flush 0 ' "$TMP/full.fake")" -ge 1
 ctrace=$(ls "$TMP"/full/cupti_replay-*.trace.json | sort -t- -k2 -n | tail -1)

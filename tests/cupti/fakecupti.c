@@ -216,6 +216,8 @@ API void fake_api(CUpti_CallbackDomain d, CUpti_CallbackId cbid, const char *nam
     cb.functionReturnValue = site == CUPTI_API_EXIT ? &ret : NULL;
     cb.correlationData = corr_data;
     cb.correlationId = corr;
+    if (site == CUPTI_API_EXIT && !strcmp(name, "cudaDeviceReset"))
+        logf_("reset exit");
     api_cb(api_ud, d, cbid, &cb);
 }
 

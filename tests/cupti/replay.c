@@ -158,6 +158,7 @@ int main(int argc, char **argv)
     call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaMalloc_v3020, "cudaMalloc", 109, 2, NULL);
     traceagent_pop();
     call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaMemcpyAsync_v3020, "cudaMemcpyAsync", 108, 0, NULL);
+    call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaDeviceReset_v3020, "cudaDeviceReset", 110, 0, NULL);
 
     if (do_fork) {
         fflush(stdout);
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
     }
     fprintf(f, "],\n \"api\": [[101, \"cudaMemcpyAsync\"], [102, \"cudaMemcpyAsync\"], "
                "[103, \"cudaLaunchKernel\"], [104, \"cudaLaunchKernel\"], [105, \"cudaLaunchKernel\"], "
-               "[106, \"cudaMemsetAsync\"], [107, \"cuLaunchKernel\"], [108, \"cudaMemcpyAsync\"]],\n"
+               "[106, \"cudaMemsetAsync\"], [107, \"cuLaunchKernel\"], [108, \"cudaMemcpyAsync\"], [110, \"cudaDeviceReset\"]],\n"
                " \"failing\": [109, \"cudaMalloc\", 2], \"skipped_driver\": 1103,\n"
                " \"chatty\": {\"cudaGetDevice\": 50, \"cuCtxGetCurrent\": 20}}\n");
     fclose(f);
