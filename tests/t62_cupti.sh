@@ -35,7 +35,7 @@ check "a C program (cat) never maps libcupti, libcuda or libcudart ($(cuda_maps 
 traced "$TMP/py" $PY -c 'import json, os; open(os.sys.argv[1], "w").write(open("/proc/self/maps").read())' \
     "$TMP/py.maps"
 check "python3 (json, os) never maps libcupti, libcuda or libcudart ($(cuda_maps "$TMP/py.maps"))" \
-    test -s "$TMP/py.maps" -a "$(cuda_maps "$TMP/py.maps")" = 0 -a "$(grep -c libtraceagent.so "$TMP/py.maps")" -ge 1
+    test -s "$TMP/py.maps" -a "$(cuda_maps "$TMP/py.maps")" = 0 -a "$(grep -c "libtraceagent" "$TMP/py.maps")" -ge 1
 
 # ---- a value the user set is kept, and said so once ------------------------------------------
 # the variables are set for the program itself (sh), as a user's environment would: the
