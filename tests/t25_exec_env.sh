@@ -36,6 +36,9 @@ PY
 
 # the sanitized build (make test-asan) also hands its runtime's 3 variables to children
 san=0; [ -n "${TA_ASAN:-}" ] && san=3
+# ... and where the CUPTI module is built beside it, the agent names the module in the
+# new image's CUDA_INJECTION64_PATH and NVTX_INJECTION64_PATH as it starts (issue 16)
+[ -f "$(dirname "${AGENT##*:}")/libtraceagent-cupti.so" ] && san=$((san + 2))
 good=0
 for i in 1 2 3 4 5; do
     rc=$(run race$i race)
