@@ -136,6 +136,7 @@ static _Atomic uint64_t last_flush_ns;
 struct cu_tls {
     ta_thread_t *t;
     int rt_open;
+    uint32_t rt_corr, rt_scope; /* the open runtime launch: its correlation id and scope */
 };
 /* initial-exec: a dlopened object's dynamic TLS is allocated (malloc) at each thread's
  * first touch, on the program's thread; 16 bytes of glibc's static TLS surplus instead */
@@ -158,6 +159,15 @@ static void corr_put(uint32_t corr, uint32_t scope)
 {
     atomic_store_explicit(&corr_scope[corr & (CORR_SLOTS - 1)],
                           (uint64_t)corr << 32 | scope, memory_order_release);
+}
+/* A driver call inside a runtime launch (cudaLaunchKernel -> cuLaunchKernel) may have a
+ * correlation id of its own, and GPU records may carry it: it is aliased to the runtime
+ * call's, whose span has the flow's start */
+static _Atomic uint64_t corr_alias[CORR_SLOTS];
+static uint32_t corr_outer(uint32_t corr)
+{
+    uint64_t v = atomic_load_explicit(&corr_alias[corr & (CORR_SLOTS - 1)], memory_order_acquire);
+    return (uint32_t)(v >> 32) == corr && corr ? (uint32_t)v : 0;
 }
 static int corr_get(uint32_t corr, uint32_t *scope)
 {
@@ -253,17 +263,23 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
     int rt = domain == CUPTI_CB_DOMAIN_RUNTIME_API, d = rt ? 0 : 1;
     unsigned id = cbid < NCB ? cbid : 0;
     int enter = cb->callbackSite == CUPTI_API_ENTER;
-    if (!rt && tls.rt_open) /* the runtime call's own driver calls */
-        return;
     if (rt)
         tls.rt_open += enter ? 1 : (tls.rt_open > 0 ? -1 : 0);
-
     int kind = atomic_load_explicit(&cb_kind[d][id], memory_order_acquire);
     if (__builtin_expect(!kind, 0)) { /* the first call of this function */
         const char *fn = cb->functionName ? cb->functionName : "?";
         atomic_store_explicit(&cb_name[d][id], ta->intern(fn, strlen(fn)), memory_order_relaxed);
         kind = classify(fn);
         atomic_store_explicit(&cb_kind[d][id], (uint8_t)kind, memory_order_release);
+    }
+    if (!rt && tls.rt_open) { /* the runtime call's own driver calls: not recorded */
+        if (enter && kind == K_LAUNCH && tls.rt_corr && cb->correlationId != tls.rt_corr) {
+            corr_put(cb->correlationId, tls.rt_scope);
+            atomic_store_explicit(&corr_alias[cb->correlationId & (CORR_SLOTS - 1)],
+                                  (uint64_t)cb->correlationId << 32 | tls.rt_corr,
+                                  memory_order_release);
+        }
+        return;
     }
     if (kind == K_CHATTY) {
         if (enter)
@@ -275,9 +291,16 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
 
     if (enter) {
         *cb->correlationData = 0;
+        if (rt)
+            tls.rt_corr = 0;
         if (kind == K_LAUNCH) {
             uint32_t name = atomic_load_explicit(&cb_name[d][id], memory_order_relaxed);
-            corr_put(cb->correlationId, ta->scope(rt ? &op_rt : &op_drv, name));
+            uint32_t sc = ta->scope(rt ? &op_rt : &op_drv, name);
+            corr_put(cb->correlationId, sc);
+            if (rt) {
+                tls.rt_corr = cb->correlationId;
+                tls.rt_scope = sc;
+            }
         }
         ta_thread_t *t = ta->enter(TA_CAT_CUDA);
         if (!t)
@@ -518,6 +541,9 @@ static void emit_gpu(void (*emit)(const struct ta_event *), struct ta_rec *r, ui
     uint32_t scope = 0;
     if (!corr_get(corr, &scope) && corr2 && corr_get(corr2, &scope))
         corr = corr2;
+    uint32_t outer = corr_outer(corr);
+    if (outer)
+        corr = outer; /* a runtime launch's own driver call: the runtime call's flow */
     if (!start || end < start) {
         n_bad_time++;
         ta->dropped("cupti_bad_timestamp", 1);

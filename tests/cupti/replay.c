@@ -48,6 +48,15 @@ static void inner_driver(void)
     fake_api(DRV, CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel, "cuLaunchKernel", CUPTI_API_EXIT, 1103, 0, &cd);
 }
 
+/* inside cudaLaunchKernel 104: a driver launch with an id of its own, which the kernel's
+ * record carries */
+static void inner_driver_own_id(void)
+{
+    uint64_t cd = 0;
+    fake_api(DRV, CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel, "cuLaunchKernel", CUPTI_API_ENTER, 1104, 0, &cd);
+    fake_api(DRV, CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel, "cuLaunchKernel", CUPTI_API_EXIT, 1104, 0, &cd);
+}
+
 static void call(CUpti_CallbackDomain d, CUpti_CallbackId cbid, const char *name, uint32_t corr,
                  int ret, void (*inner)(void))
 {
@@ -62,7 +71,7 @@ static void call(CUpti_CallbackDomain d, CUpti_CallbackId cbid, const char *name
 /* What the GPU did, in the feed and in the buffers */
 struct act {
     const char *kind; /* kernel, memcpy, memset */
-    uint32_t corr, stream, buf;
+    uint32_t corr, stream, buf; /* corr: the launching runtime call's; the record's below */
     uint64_t start, end; /* from T */
     const char *mangled, *name;
     uint32_t grid, block, shared, regs;
@@ -147,7 +156,7 @@ int main(int argc, char **argv)
     traceagent_pop();
     traceagent_push("compute");
     call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000, "cudaLaunchKernel", 103, 0, inner_driver);
-    call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000, "cudaLaunchKernel", 104, 0, NULL);
+    call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000, "cudaLaunchKernel", 104, 0, inner_driver_own_id);
     call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000, "cudaLaunchKernel", 105, 0, NULL);
     call(RT, CUPTI_RUNTIME_TRACE_CBID_cudaMemsetAsync_v3020, "cudaMemsetAsync", 106, 0, NULL);
     call(DRV, CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel, "cuLaunchKernel", 107, 0, NULL);
@@ -195,7 +204,7 @@ int main(int argc, char **argv)
             k->blockY = k->blockZ = 1;
             k->staticSharedMemory = (int32_t)a->shared;
             k->registersPerThread = (uint16_t)a->regs;
-            k->correlationId = a->corr;
+            k->correlationId = a->corr == 104 ? 1104 : a->corr; /* its driver call's id */
             k->name = a->mangled;
         } else if (!strcmp(a->kind, "memcpy")) {
             CUpti_ActivityMemcpy6 *m = fake_add(b, CUPTI_ACTIVITY_KIND_MEMCPY);
