@@ -87,8 +87,8 @@ endif
 
 # The CUPTI module (cupti/, issue 16): libtraceagent-cupti.so, which the CUDA driver loads
 # into processes that use CUDA (CUDA_INJECTION64_PATH, set by the agent) and NVTX loads at
-# a first NVTX call (NVTX_INJECTION64_PATH). Built against the CUDA headers and libcupti
-# where $(CUDA_HOME) has them; skipped otherwise. The agent itself links no CUDA.
+# a first NVTX call (NVTX_INJECTION64_PATH). Built against the CUDA headers where
+# $(CUDA_HOME) has them and libcupti; skipped otherwise. The agent itself links no CUDA.
 CUDA_HOME ?= $(if $(wildcard /usr/local/cuda/include/cupti.h),/usr/local/cuda,$(firstword $(wildcard /usr/local/cuda-*)))
 CUPTI_INC := $(firstword $(wildcard $(CUDA_HOME)/include/cupti.h $(CUDA_HOME)/extras/CUPTI/include/cupti.h))
 CUPTI_LIBDIR := $(patsubst %/,%,$(dir $(firstword $(wildcard $(CUDA_HOME)/lib64/libcupti.so $(CUDA_HOME)/extras/CUPTI/lib64/libcupti.so $(CUDA_HOME)/targets/*/lib/libcupti.so))))
@@ -96,10 +96,15 @@ CUPTI_MOD := $(BUILD)/lib/libtraceagent-cupti.so
 .PHONY: cupti
 ifneq ($(and $(CUPTI_INC),$(CUPTI_LIBDIR)),)
 cupti: $(CUPTI_MOD)
+# libcupti is not linked: the module loads it when the driver calls it (cupti/README.md),
+# by its soname, else by this file
+CUPTI_SONAME = $(shell readelf -d $(CUPTI_LIBDIR)/libcupti.so 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 $(CUPTI_MOD): cupti/cupti.c include/traceagent_plugin.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(PLUGIN_CFLAGS) -I$(dir $(CUPTI_INC)) -I$(CUDA_HOME)/include -shared -Wl,--no-undefined \
-	    -o $@ $< -L$(CUPTI_LIBDIR) -Wl,-rpath,$(CUPTI_LIBDIR) -lcupti -ldl -lpthread
+	    -DTA_CUPTI_SONAME='"$(or $(CUPTI_SONAME),libcupti.so)"' \
+	    -DTA_CUPTI_PATH='"$(CUPTI_LIBDIR)/$(or $(CUPTI_SONAME),libcupti.so)"' \
+	    -o $@ $< -Wl,-rpath,$(CUPTI_LIBDIR) -ldl -lpthread
 else
 cupti:
 	@echo "cupti: no cupti.h and libcupti under CUDA_HOME=$(CUDA_HOME): the CUDA module is not built (set CUDA_HOME)"

@@ -33,6 +33,45 @@
 
 static const struct ta_plugin_api *ta;
 
+/* libcupti, loaded at InitializeInjection (a CUDA process), not linked: NVTX loads this
+ * object too, and a program that uses NVTX without CUDA must not get libcupti mapped
+ * (../shared/CONTRACT.md). The name first (a copy already loaded, LD_LIBRARY_PATH, this
+ * object's RUNPATH), then the build's own file. */
+#ifndef TA_CUPTI_SONAME
+#define TA_CUPTI_SONAME "libcupti.so"
+#endif
+#ifndef TA_CUPTI_PATH
+#define TA_CUPTI_PATH TA_CUPTI_SONAME
+#endif
+#define CUPTI_FNS(X)                                                                       \
+    X(cuptiSubscribe) X(cuptiEnableDomain) X(cuptiGetResultString)                         \
+    X(cuptiActivityRegisterTimestampCallback) X(cuptiGetTimestamp)                         \
+    X(cuptiActivityRegisterCallbacks) X(cuptiActivityEnable) X(cuptiActivityGetNextRecord) \
+    X(cuptiActivityGetNumDroppedRecords) X(cuptiActivityFlushAll)
+#define DECL(f) static __typeof__(&f) p_##f;
+CUPTI_FNS(DECL)
+#undef DECL
+
+static int load_cupti(void)
+{
+    void *h = dlopen(TA_CUPTI_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        h = dlopen(TA_CUPTI_PATH, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        ta->log(TA_LOG_WARN, "cupti: %s not found (%s): CUDA is not traced", TA_CUPTI_SONAME,
+                dlerror());
+        return -1;
+    }
+#define LOAD(f)                                                                            \
+    if (!(*(void **)&p_##f = dlsym(h, #f))) {                                              \
+        ta->log(TA_LOG_WARN, "cupti: %s has no %s: CUDA is not traced", TA_CUPTI_SONAME, #f); \
+        return -1;                                                                         \
+    }
+    CUPTI_FNS(LOAD)
+#undef LOAD
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Ops */
 
@@ -411,7 +450,7 @@ static void CUPTIAPI buf_completed(CUcontext ctx, uint32_t stream, uint8_t *buff
         return;
     }
     size_t dropped = 0;
-    if (cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) == CUPTI_SUCCESS && dropped &&
+    if (p_cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) == CUPTI_SUCCESS && dropped &&
         ta)
         ta->dropped("cupti", dropped);
     if (!valid) {
@@ -565,7 +604,7 @@ static void parse(struct abuf *b, void (*emit)(const struct ta_event *))
 {
     CUpti_Activity *rec = NULL;
     uint8_t *base = (uint8_t *)b + BUF_HEAD;
-    while (cuptiActivityGetNextRecord(base, b->valid, &rec) == CUPTI_SUCCESS) {
+    while (p_cuptiActivityGetNextRecord(base, b->valid, &rec) == CUPTI_SUCCESS) {
         struct ta_rec r;
         memset(&r, 0, sizeof r);
         switch (rec->kind) {
@@ -651,7 +690,7 @@ static void src_poll(void (*emit)(const struct ta_event *), int final)
         uint64_t now = ta->now_ns(), last = atomic_load(&last_flush_ns);
         if (now - last >= 100000000ull) {
             atomic_store(&last_flush_ns, now);
-            cuptiActivityFlushAll(0);
+            p_cuptiActivityFlushAll(0);
         }
     }
     struct abuf *b = atomic_exchange_explicit(&completed, NULL, memory_order_acquire);
@@ -695,7 +734,7 @@ static void src_poll(void (*emit)(const struct ta_event *), int final)
 static void flush(int forced)
 {
     if (activity_on && !atomic_load(&disabled))
-        cuptiActivityFlushAll(forced ? CUPTI_ACTIVITY_FLAG_FLUSH_FORCED : 0);
+        p_cuptiActivityFlushAll(forced ? CUPTI_ACTIVITY_FLAG_FLUSH_FORCED : 0);
 }
 
 static void fam_before_final_drain(void) { flush(1); }
@@ -741,7 +780,7 @@ static uint64_t CUPTIAPI host_clock(void) { return ta->now_ns(); }
 static const char *cupti_err(CUptiResult r)
 {
     const char *s = NULL;
-    if (cuptiGetResultString(r, &s) != CUPTI_SUCCESS || !s)
+    if (p_cuptiGetResultString(r, &s) != CUPTI_SUCCESS || !s)
         s = "unknown CUPTI error";
     return s;
 }
@@ -759,15 +798,15 @@ static _Atomic int started;
 
 static void start_cupti(void)
 {
-    if (atomic_exchange(&started, 1))
+    if (atomic_exchange(&started, 1) || load_cupti() < 0)
         return;
     /* the callbacks even where only `gpu` is traced: the launches' scopes and flows */
     int want_gpu = traced(TA_CAT_GPU);
-    CUptiResult r = cuptiSubscribe(&subscriber, api_cb, NULL);
+    CUptiResult r = p_cuptiSubscribe(&subscriber, api_cb, NULL);
     if (r == CUPTI_SUCCESS) {
         subscribed = 1;
-        CUptiResult r1 = cuptiEnableDomain(1, subscriber, CUPTI_CB_DOMAIN_RUNTIME_API);
-        CUptiResult r2 = cuptiEnableDomain(1, subscriber, CUPTI_CB_DOMAIN_DRIVER_API);
+        CUptiResult r1 = p_cuptiEnableDomain(1, subscriber, CUPTI_CB_DOMAIN_RUNTIME_API);
+        CUptiResult r2 = p_cuptiEnableDomain(1, subscriber, CUPTI_CB_DOMAIN_DRIVER_API);
         if (r1 != CUPTI_SUCCESS || r2 != CUPTI_SUCCESS)
             ta->log(TA_LOG_WARN, "cupti: enabling the API callbacks failed (%s): CUDA calls "
                     "are not traced", cupti_err(r1 != CUPTI_SUCCESS ? r1 : r2));
@@ -787,12 +826,12 @@ static void start_cupti(void)
         return;
     /* the host's clock for the records, registered before any kind is enabled; where CUPTI
      * refuses, its own clock shifted by the offset measured now */
-    if (cuptiActivityRegisterTimestampCallback(host_clock) != CUPTI_SUCCESS) {
+    if (p_cuptiActivityRegisterTimestampCallback(host_clock) != CUPTI_SUCCESS) {
         /* the narrowest of 5 brackets host, CUPTI, host: the offset at its middle */
         uint64_t best = UINT64_MAX;
         for (int i = 0; i < 5; i++) {
             uint64_t c = 0, h0 = ta->now_ns();
-            if (cuptiGetTimestamp(&c) != CUPTI_SUCCESS || !c)
+            if (p_cuptiGetTimestamp(&c) != CUPTI_SUCCESS || !c)
                 break;
             uint64_t h1 = ta->now_ns();
             if (h1 - h0 < best) {
@@ -803,7 +842,7 @@ static void start_cupti(void)
         ta->log(TA_LOG_INFO, "cupti: no timestamp callback: CUPTI's clock + %lld ns",
                 (long long)clock_offset);
     }
-    r = cuptiActivityRegisterCallbacks(buf_requested, buf_completed);
+    r = p_cuptiActivityRegisterCallbacks(buf_requested, buf_completed);
     if (r != CUPTI_SUCCESS) {
         ta->log(TA_LOG_WARN, "cupti: activity buffers refused (%s): GPU work is not traced",
                 cupti_err(r));
@@ -815,7 +854,7 @@ static void start_cupti(void)
         CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, CUPTI_ACTIVITY_KIND_GRAPH_TRACE};
     int on = 0;
     for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        r = cuptiActivityEnable(kinds[i]);
+        r = p_cuptiActivityEnable(kinds[i]);
         if (r == CUPTI_SUCCESS)
             on++;
         else if (i == 0)

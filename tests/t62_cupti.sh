@@ -52,6 +52,8 @@ ta_cc "$TBUILD/nvtxprog" "$ROOT/tests/cupti/nvtxprog.c" -I"$CUDA/include" -ldl
 traced "$TMP/nvtx" "$TBUILD/nvtxprog" > "$TMP/nvtx.out" 2> "$TMP/nvtx.err"
 check "NVTX: the program's output unchanged, the agent silent" \
     test "$(cat "$TMP/nvtx-plain.out")" = "$(cat "$TMP/nvtx.out")" -a ! -s "$TMP/nvtx.err"
+check "NVTX without CUDA: the module loaded, libcupti not ($(cat "$TMP/nvtx.out"))" \
+    test "$(cat "$TMP/nvtx.out")" = "nvtx done, libcupti mapped 0"
 check "NVTX: push/pop, a domain range named by a registered string, a mark, a range ended on another thread, a thread's name" \
     $PY - "$(ls "$TMP"/nvtx/*.trace.json | head -1)" <<'PY'
 import json, sys

@@ -1,9 +1,10 @@
 /* t62: NVTX v3 (header-only, as every library that uses it) into the agent through the
  * CUPTI module's InitializeInjectionNvtx2: a pushed range with a mark and a domain range
  * named by a registered string inside, a range started here and ended by a thread that
- * names itself. No CUDA. */
+ * names itself. No CUDA: libcupti must not be mapped (it says how many mappings it saw). */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +39,14 @@ int main(void)
     pthread_create(&t, NULL, worker, NULL);
     pthread_join(t, NULL);
     nvtxRangePop();
-    printf("nvtx done\n");
+    /* NVTX loaded the CUPTI module: libcupti must not come with it in a program without CUDA */
+    int cupti = 0;
+    char line[512];
+    FILE *m = fopen("/proc/self/maps", "r");
+    while (m && fgets(line, sizeof line, m))
+        cupti += strstr(line, "libcupti") != NULL;
+    if (m)
+        fclose(m);
+    printf("nvtx done, libcupti mapped %d\n", cupti);
     return 0;
 }
