@@ -1,0 +1,965 @@
+/* GPU statistics of the stats exporter (stats.c calls in; exporters/README.md, "GPU").
+ *
+ * Device events (op layer DEVICE, on named tracks, arriving late and out of order, after
+ * the spans that launched them) are told apart by their op's fields and name, never by
+ * category: a GRID field makes a kernel; a name starting "Memcpy" with a BYTES field a copy
+ * (direction from the name's suffix: HtoD, DtoH; any other counts as DtoD); "Memset" a
+ * memset. Anything else on the device layer (Sync, Graph) is counted in `ops` only.
+ *
+ *  - `kernels`: per kernel name (the interned pointer), duration statistics with the
+ *    log-linear histogram of stats.c's ops rows (a copy: percentiles within 0.4%), the
+ *    launch configs (up to CFG_SLOTS told apart) and the devices.
+ *  - `gpu`: totals, bytes each way, and per device the union of busy intervals (kernels,
+ *    copies, memsets): a sorted array of disjoint intervals, merged as they come; work that
+ *    ends less than MERGE_NS before the next begins is one interval (the gap counts as busy:
+ *    launch gaps of a busy stream are a few us, so the error is at most 1 us per gap).
+ *    Arrival is nearly in order, so an insert is an append or a merge with the last
+ *    interval; an out-of-order one costs a binary search and a memmove. At IV_CAP intervals
+ *    the merge distance doubles and the array is merged again: memory stays bounded and the
+ *    idle time so counted as busy is summed in busy_approx_ns (written when not 0).
+ *  - `phases`: per marker name, its spans' count and time; the GPU work LAUNCHED under it
+ *    (its name on the work's scope path; once per name when markers of one name nest);
+ *    the busy time of ANY work overlapping its ranges (the union of the name's ranges,
+ *    kept as the busy intervals are, intersected with each device's busy set at finish).
+ *  - tree nodes: the work at the node its scope names (stats.c finds the node; the walk is
+ *    done once per scope id, cached here), summed over subtrees at finish.
+ *
+ * Per device event: a few cached lookups by pointer (op, name, scope id, device), a
+ * histogram bucket and an interval append: no malloc in steady state. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fields.h"
+#include "stats_gpu.h"
+
+#define MERGE_NS 1000u        /* busy intervals (and a phase's ranges) this close are one */
+#define IV_CAP (1u << 16)     /* intervals per device, or per phase name, at most */
+#define IV_TOTAL (1u << 21)   /* interval slots in all (32 MiB), at most */
+#define MAX_DEVS 64           /* devices told apart */
+#define CFG_SLOTS 32          /* launch configs told apart per kernel */
+#define GPU_CAUSES 16         /* GPU drop causes told apart */
+
+/* ------------------------------------------------------------------------------------ */
+/* Small helpers: a pointer-keyed map and the log-linear histogram (as in stats.c) */
+
+struct gmap {
+    struct gslot {
+        const void *k;
+        void *v;
+    } *s;
+    size_t cap, n;
+};
+
+static inline size_t gmap_hash(const void *k)
+{
+    uint64_t h = (uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ h >> 29);
+}
+
+static void *gmap_get(const struct gmap *m, const void *k)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = gmap_hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->s[i].v)
+            return NULL;
+        if (m->s[i].k == k)
+            return m->s[i].v;
+    }
+}
+
+static bool gmap_put(struct gmap *m, const void *k, void *v)
+{
+    if ((m->n + 1) * 4 > m->cap * 3) {
+        size_t ncap = m->cap ? m->cap * 2 : 32;
+        struct gslot *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return false;
+        for (size_t j = 0; j < m->cap; j++) {
+            if (!m->s[j].v)
+                continue;
+            size_t i = gmap_hash(m->s[j].k) & (ncap - 1);
+            while (ns[i].v)
+                i = (i + 1) & (ncap - 1);
+            ns[i] = m->s[j];
+        }
+        free(m->s);
+        m->s = ns;
+        m->cap = ncap;
+    }
+    size_t i = gmap_hash(k) & (m->cap - 1);
+    while (m->s[i].v)
+        i = (i + 1) & (m->cap - 1);
+    m->s[i].k = k;
+    m->s[i].v = v;
+    m->n++;
+    return true;
+}
+
+#define H_SUB 128
+#define H_BLOCKS 58
+struct ghist {
+    uint64_t *blk[H_BLOCKS];
+};
+
+static void ghist_add(struct ghist *h, uint64_t v)
+{
+    unsigned b, i;
+    if (v < H_SUB) {
+        b = 0;
+        i = (unsigned)v;
+    } else {
+        unsigned e = 63u - (unsigned)__builtin_clzll(v);
+        b = e - 6;
+        i = (unsigned)(v >> (e - 7)) & (H_SUB - 1);
+    }
+    uint64_t *p = h->blk[b];
+    if (ta_unlikely(!p) && !(p = h->blk[b] = calloc(H_SUB, sizeof *p)))
+        return;
+    p[i]++;
+}
+
+/* nearest rank ceil(pct * count / 100), as its bucket's midpoint clamped to [min, max] */
+static uint64_t ghist_pct(const struct ghist *h, uint64_t count, unsigned pct, uint64_t min,
+                          uint64_t max)
+{
+    uint64_t rank = (count * pct + 99) / 100, seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (unsigned b = 0; b < H_BLOCKS; b++) {
+        const uint64_t *p = h->blk[b];
+        if (!p)
+            continue;
+        for (unsigned i = 0; i < H_SUB; i++) {
+            seen += p[i];
+            if (p[i] && seen >= rank) {
+                uint64_t lo = b ? (uint64_t)(H_SUB + i) << (b - 1) : i;
+                uint64_t v = lo + (b ? (1ull << (b - 1)) / 2 : 0);
+                return v < min ? min : v > max ? max : v;
+            }
+        }
+    }
+    return max;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Interval sets: sorted, disjoint [a, b), merged when closer than `md` */
+
+struct iv {
+    uint64_t a, b;
+};
+struct ivset {
+    struct iv *v;
+    uint32_t n, cap;
+    uint64_t md;     /* merge distance: MERGE_NS, doubled at each coarsening */
+    uint64_t approx; /* ns of gaps counted as covered by coarsening */
+};
+
+static uint64_t iv_slots; /* allocated in all sets (reset in a forked child) */
+
+/* Merge neighbours closer than s->md in place; the gaps that were >= MERGE_NS counted. */
+static void iv_coarsen(struct ivset *s)
+{
+    while (s->n > s->cap / 2) {
+        s->md *= 2;
+        uint32_t k = 0;
+        for (uint32_t i = 1; i < s->n; i++) {
+            uint64_t gap = s->v[i].a - s->v[k].b;
+            if (gap < s->md) {
+                if (gap >= MERGE_NS)
+                    s->approx += gap;
+                s->v[k].b = s->v[i].b;
+            } else {
+                s->v[++k] = s->v[i];
+            }
+        }
+        s->n = s->n ? k + 1 : 0;
+    }
+}
+
+static bool iv_room(struct ivset *s)
+{
+    if (s->n < s->cap)
+        return true;
+    if (!s->md)
+        s->md = MERGE_NS;
+    uint32_t ncap = s->cap ? s->cap * 2 : 16;
+    if (ncap <= IV_CAP && iv_slots + (ncap - s->cap) <= IV_TOTAL) {
+        struct iv *nv = realloc(s->v, ncap * sizeof *nv);
+        if (nv) {
+            iv_slots += ncap - s->cap;
+            s->v = nv;
+            s->cap = ncap;
+            return true;
+        }
+    }
+    if (!s->cap)
+        return false; /* nothing to coarsen: out of memory */
+    iv_coarsen(s);
+    return s->n < s->cap;
+}
+
+static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
+{
+    if (b < a)
+        b = a;
+    if (!s->md)
+        s->md = MERGE_NS;
+    uint32_t n = s->n;
+    /* in order: extend the last interval, or append */
+    if (n && a >= s->v[n - 1].a) {
+        struct iv *l = &s->v[n - 1];
+        if (a < l->b + s->md) {
+            if (b > l->b)
+                l->b = b;
+            return;
+        }
+        if (!iv_room(s))
+            return;
+        if (s->n != n) { /* coarsened: start again */
+            iv_add(s, a, b);
+            return;
+        }
+        s->v[s->n++] = (struct iv){a, b};
+        return;
+    }
+    /* out of order: the first interval that ends at or after a - md ... */
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->v[mid].b + s->md > a)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    uint32_t i = lo, j = i;
+    /* ... and the intervals from there that start before b + md: merged with [a, b) */
+    while (j < n && s->v[j].a < b + s->md)
+        j++;
+    if (i == j) {
+        if (!iv_room(s))
+            return;
+        if (s->n != n) {
+            iv_add(s, a, b);
+            return;
+        }
+        memmove(&s->v[i + 1], &s->v[i], (n - i) * sizeof *s->v);
+        s->v[i] = (struct iv){a, b};
+        s->n++;
+        return;
+    }
+    uint64_t na = a < s->v[i].a ? a : s->v[i].a;
+    uint64_t nb = b > s->v[j - 1].b ? b : s->v[j - 1].b;
+    s->v[i] = (struct iv){na, nb};
+    memmove(&s->v[i + 1], &s->v[j], (n - j) * sizeof *s->v);
+    s->n -= j - i - 1;
+}
+
+static uint64_t iv_total(const struct ivset *s)
+{
+    uint64_t t = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        t += s->v[i].b - s->v[i].a;
+    return t;
+}
+
+/* The length of the intersection of two sets (a two-pointer sweep). */
+static uint64_t iv_overlap(const struct ivset *x, const struct ivset *y)
+{
+    uint64_t t = 0;
+    uint32_t i = 0, j = 0;
+    while (i < x->n && j < y->n) {
+        uint64_t a = x->v[i].a > y->v[j].a ? x->v[i].a : y->v[j].a;
+        uint64_t b = x->v[i].b < y->v[j].b ? x->v[i].b : y->v[j].b;
+        if (b > a)
+            t += b - a;
+        if (x->v[i].b < y->v[j].b)
+            i++;
+        else
+            j++;
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* State */
+
+struct gop { /* what an op is, worked out once per op */
+    const struct ta_op *op;
+    const struct ta_field *f;
+    uint8_t kind, dir; /* dir: 0 HtoD, 1 DtoH, 2 DtoD */
+    int8_t i_dev, i_grid, i_block, i_bytes;
+};
+
+struct kcfg {
+    uint32_t grid[3], block[3];
+    uint64_t count;
+};
+
+struct krow {
+    const char *name;
+    uint64_t count, total, min, max;
+    unsigned __int128 sumsq;
+    uint64_t devmask; /* bits: indices in g.dev */
+    struct ghist h;
+    struct kcfg cfg[CFG_SLOTS];
+    uint32_t ncfg, lastcfg;
+};
+
+struct dev {
+    uint32_t id;
+    uint64_t first, last; /* its work's first start and last end */
+    struct ivset busy;
+};
+
+struct phase {
+    const char *name;
+    uint64_t count, total;
+    uint64_t k_count, k_ns, c_count, c_ns, c_bytes, m_ns;
+    struct ivset ranges;
+};
+
+static struct {
+    struct gmap ops, kernels, phases;
+    struct gop *last_op;
+    struct krow *last_k;
+    struct phase *last_ph;
+    struct dev dev[MAX_DEVS];
+    int ndev, last_dev;
+    uint64_t k_count, k_ns, c_count, c_ns, bytes[3], m_count, m_ns;
+    uint64_t first, last;
+    struct gpu_scope *scopes; /* by scope id */
+    uint32_t nscopes;
+    struct phase **pool; /* the phases of each scope, one run per scope */
+    uint32_t npool, cappool;
+    struct {
+        char cause[32];
+        uint64_t total;
+    } drop[GPU_CAUSES];
+    int ndrop;
+    bool oom_warned;
+} g;
+
+static void goom(void)
+{
+    if (!g.oom_warned) {
+        g.oom_warned = true;
+        ta_warn("stats: out of memory, GPU statistics will be incomplete");
+    }
+}
+
+static bool prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static bool suffix(const char *s, const char *x)
+{
+    size_t n = strlen(s), m = strlen(x);
+    return n >= m && strcmp(s + n - m, x) == 0;
+}
+
+static struct gop *gop_get(const struct ta_op *op)
+{
+    struct gop *o = g.last_op;
+    if (o && o->op == op)
+        return o;
+    if ((o = gmap_get(&g.ops, op)))
+        return g.last_op = o;
+    if (!(o = calloc(1, sizeof *o))) {
+        goom();
+        return NULL;
+    }
+    o->op = op;
+    unsigned nf;
+    o->f = ta_op_fields(op, &nf);
+    o->i_dev = o->i_grid = o->i_block = o->i_bytes = -1;
+    for (unsigned i = nf < 128 ? nf : 128; i-- > 0;) { /* the first of each role */
+        switch (o->f[i].role) {
+        case TA_ROLE_DEVICE: o->i_dev = (int8_t)i; break;
+        case TA_ROLE_GRID: o->i_grid = (int8_t)i; break;
+        case TA_ROLE_BLOCK: o->i_block = (int8_t)i; break;
+        case TA_ROLE_BYTES: o->i_bytes = (int8_t)i; break;
+        default: break;
+        }
+    }
+    const char *name = op->name ? op->name : "";
+    if (o->i_grid >= 0 && o->f[o->i_grid].type == TA_FT_DIM3)
+        o->kind = GPU_KERNEL;
+    else if (prefix(name, "Memcpy") && o->i_bytes >= 0) {
+        o->kind = GPU_COPY;
+        o->dir = suffix(name, "HtoD") ? 0 : suffix(name, "DtoH") ? 1 : 2;
+    } else if (prefix(name, "Memset"))
+        o->kind = GPU_MEMSET;
+    if (!gmap_put(&g.ops, op, o)) {
+        free(o);
+        goom();
+        return NULL;
+    }
+    return g.last_op = o;
+}
+
+static struct phase *phase_get(const char *name)
+{
+    struct phase *p = g.last_ph;
+    if (p && p->name == name)
+        return p;
+    if ((p = gmap_get(&g.phases, name)))
+        return g.last_ph = p;
+    if (!(p = calloc(1, sizeof *p))) {
+        goom();
+        return NULL;
+    }
+    p->name = name;
+    if (!gmap_put(&g.phases, name, p)) {
+        free(p);
+        goom();
+        return NULL;
+    }
+    return g.last_ph = p;
+}
+
+/* The device's slot; -1: past MAX_DEVS */
+static int dev_get(uint32_t id)
+{
+    if (g.ndev && g.dev[g.last_dev].id == id)
+        return g.last_dev;
+    for (int i = 0; i < g.ndev; i++)
+        if (g.dev[i].id == id)
+            return g.last_dev = i;
+    if (g.ndev == MAX_DEVS)
+        return -1;
+    g.dev[g.ndev].id = id;
+    g.dev[g.ndev].first = UINT64_MAX;
+    return g.last_dev = g.ndev++;
+}
+
+static bool dim3(const struct ta_event *ev, const struct gop *o, int i, uint32_t out[3])
+{
+    const unsigned char *p = i >= 0 ? ta_field_at(ev, &o->f[i]) : NULL;
+    if (!p || o->f[i].type != TA_FT_DIM3) {
+        out[0] = out[1] = out[2] = 0;
+        return false;
+    }
+    memcpy(out, p, 12);
+    return true;
+}
+
+static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev)
+{
+    const char *name = ev->name ? ev->name : ev->op->name;
+    struct krow *k = g.last_k;
+    if (!k || k->name != name) {
+        if (!(k = gmap_get(&g.kernels, name))) {
+            if (!(k = calloc(1, sizeof *k))) {
+                goom();
+                return;
+            }
+            k->name = name;
+            k->min = UINT64_MAX;
+            if (!gmap_put(&g.kernels, name, k)) {
+                free(k);
+                goom();
+                return;
+            }
+        }
+        g.last_k = k;
+    }
+    uint64_t d = ev->dur_ns;
+    k->count++;
+    k->total += d;
+    k->sumsq += (unsigned __int128)d * d;
+    if (d < k->min)
+        k->min = d;
+    if (d > k->max)
+        k->max = d;
+    ghist_add(&k->h, d);
+    if (dev >= 0)
+        k->devmask |= 1ull << dev;
+    uint32_t gr[3], bl[3];
+    dim3(ev, o, o->i_grid, gr);
+    dim3(ev, o, o->i_block, bl);
+    uint32_t i = k->lastcfg;
+    if (i >= k->ncfg || memcmp(k->cfg[i].grid, gr, 12) || memcmp(k->cfg[i].block, bl, 12)) {
+        for (i = 0; i < k->ncfg; i++)
+            if (!memcmp(k->cfg[i].grid, gr, 12) && !memcmp(k->cfg[i].block, bl, 12))
+                break;
+        if (i == k->ncfg) {
+            if (i == CFG_SLOTS)
+                return; /* more configs than told apart: the launch counts, not its config */
+            memcpy(k->cfg[i].grid, gr, 12);
+            memcpy(k->cfg[i].block, bl, 12);
+            k->ncfg++;
+        }
+        k->lastcfg = i;
+    }
+    k->cfg[i].count++;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Scopes: the marker names on a scope's path, found once per scope id */
+
+struct gpu_scope *gpu_scope(uint32_t scope)
+{
+    if (!scope)
+        return NULL;
+    if (scope >= g.nscopes) {
+        uint32_t cap = g.nscopes ? g.nscopes : 256;
+        while (cap <= scope)
+            cap *= 2;
+        struct gpu_scope *v = realloc(g.scopes, cap * sizeof *v);
+        if (!v) {
+            goom();
+            return NULL;
+        }
+        memset(v + g.nscopes, 0, (cap - g.nscopes) * sizeof *v);
+        g.scopes = v;
+        g.nscopes = cap;
+    }
+    struct gpu_scope *s = &g.scopes[scope];
+    if (s->walked)
+        return s;
+    s->walked = 1;
+    s->ph_off = g.npool;
+    uint32_t depth = 0;
+    for (uint32_t id = scope; id && depth < 256; depth++) {
+        const struct ta_op *op = NULL;
+        const char *name = NULL;
+        id = ta_scope_parent(id, &op, &name);
+        if (!op)
+            break;
+        if (op->cat != TA_CAT_MARKER)
+            continue;
+        struct phase *p = phase_get(name ? name : op->name);
+        if (!p)
+            continue;
+        bool seen = false; /* "a" inside "a": its work counts once for "a" */
+        for (uint32_t k = s->ph_off; k < g.npool && !seen; k++)
+            seen = g.pool[k] == p;
+        if (seen)
+            continue;
+        if (g.npool == g.cappool) {
+            uint32_t cap = g.cappool ? g.cappool * 2 : 64;
+            struct phase **v = realloc(g.pool, cap * sizeof *v);
+            if (!v) {
+                goom();
+                break;
+            }
+            g.pool = v;
+            g.cappool = cap;
+        }
+        g.pool[g.npool++] = p;
+    }
+    s->ph_n = (uint16_t)(g.npool - s->ph_off);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-event entry points */
+
+void gpu_event(const struct ta_event *ev, struct gpu_work *w)
+{
+    w->kind = GPU_NONE;
+    w->bytes = 0;
+    if (ev->op->shape != TA_SHAPE_SPAN)
+        return;
+    struct gop *o = gop_get(ev->op);
+    if (!o || o->kind == GPU_NONE)
+        return;
+    uint64_t t0 = ev->ts_ns, d = ev->dur_ns, t1 = t0 + d;
+    int64_t v = 0;
+    uint32_t devid = o->i_dev >= 0 && ta_field_i64(ev, &o->f[o->i_dev], &v) && v >= 0
+                         ? (uint32_t)v : 0;
+    int dev = dev_get(devid);
+    if (dev >= 0) {
+        struct dev *dv = &g.dev[dev];
+        if (t0 < dv->first)
+            dv->first = t0;
+        if (t1 > dv->last)
+            dv->last = t1;
+        iv_add(&dv->busy, t0, t1);
+        if (!dv->busy.cap)
+            goom();
+    }
+    if (!g.first || t0 < g.first)
+        g.first = t0;
+    if (t1 > g.last)
+        g.last = t1;
+    w->kind = o->kind;
+    switch (o->kind) {
+    case GPU_KERNEL:
+        g.k_count++;
+        g.k_ns += d;
+        kernel_event(ev, o, dev);
+        break;
+    case GPU_COPY:
+        if (ta_field_i64(ev, &o->f[o->i_bytes], &v) && v > 0)
+            w->bytes = (uint64_t)v;
+        g.c_count++;
+        g.c_ns += d;
+        g.bytes[o->dir] += w->bytes;
+        break;
+    default:
+        g.m_count++;
+        g.m_ns += d;
+        break;
+    }
+    struct gpu_scope *s = gpu_scope(ev->scope);
+    for (uint32_t i = 0; s && i < s->ph_n; i++) {
+        struct phase *p = g.pool[s->ph_off + i];
+        switch (o->kind) {
+        case GPU_KERNEL:
+            p->k_count++;
+            p->k_ns += d;
+            break;
+        case GPU_COPY:
+            p->c_count++;
+            p->c_ns += d;
+            p->c_bytes += w->bytes;
+            break;
+        default: p->m_ns += d; break;
+        }
+    }
+}
+
+void gpu_marker(const struct ta_event *ev)
+{
+    if (ev->op->shape != TA_SHAPE_SPAN || !ev->name)
+        return;
+    struct phase *p = phase_get(ev->name);
+    if (!p)
+        return;
+    p->count++;
+    p->total += ev->dur_ns;
+    iv_add(&p->ranges, ev->ts_ns, ev->ts_ns + ev->dur_ns);
+}
+
+void gpu_dropped(const char *cause, uint64_t total)
+{
+    /* the CUPTI module's causes (records CUPTI dropped, buffers it could not get) */
+    if (!cause || !(prefix(cause, "cupti") || prefix(cause, "gpu")))
+        return;
+    for (int i = 0; i < g.ndrop; i++)
+        if (strncmp(g.drop[i].cause, cause, sizeof g.drop[i].cause - 1) == 0) {
+            g.drop[i].total = total;
+            return;
+        }
+    if (g.ndrop < GPU_CAUSES) {
+        strncpy(g.drop[g.ndrop].cause, cause, sizeof g.drop[0].cause - 1);
+        g.drop[g.ndrop++].total = total;
+    }
+}
+
+bool gpu_any(void) { return g.k_count || g.c_count || g.m_count; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Tree nodes */
+
+static struct gpu_node *node_get(struct gpu_node **n)
+{
+    if (!*n && !(*n = calloc(1, sizeof **n)))
+        goom();
+    return *n;
+}
+
+void gpu_node_work(struct gpu_node **np, const struct gpu_work *w, uint64_t dur)
+{
+    if (w->kind != GPU_KERNEL && w->kind != GPU_COPY)
+        return;
+    struct gpu_node *n = node_get(np);
+    if (!n)
+        return;
+    if (w->kind == GPU_KERNEL) {
+        n->own.kernel_ns += dur;
+        n->own.kernel_count++;
+    } else {
+        n->own.copy_ns += dur;
+        n->own.copy_bytes += w->bytes;
+    }
+}
+
+static void sums_add(struct gpu_sums *d, const struct gpu_sums *s)
+{
+    d->kernel_ns += s->kernel_ns;
+    d->kernel_count += s->kernel_count;
+    d->copy_ns += s->copy_ns;
+    d->copy_bytes += s->copy_bytes;
+}
+
+void gpu_node_merge(struct gpu_node **dst, const struct gpu_node *src)
+{
+    struct gpu_node *n = node_get(dst);
+    if (n)
+        sums_add(&n->own, &src->own);
+}
+
+void gpu_node_sub_start(struct gpu_node *n)
+{
+    if (n)
+        n->sub = n->own;
+}
+
+void gpu_node_sub_add(struct gpu_node **dst, const struct gpu_node *child)
+{
+    struct gpu_node *n = node_get(dst);
+    if (n)
+        sums_add(&n->sub, &child->sub);
+}
+
+static void kv(struct ta_buf *ob, const char *k, uint64_t v, bool comma)
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": ", 2);
+    ta_buf_u64(ob, v);
+    if (comma)
+        ta_buf_put(ob, ", ", 2);
+}
+
+void gpu_node_write(struct ta_buf *ob, const struct gpu_node *n)
+{
+    const struct gpu_sums *s = &n->sub;
+    if (!s->kernel_count && !s->copy_ns && !s->copy_bytes)
+        return;
+    ta_buf_cstr(ob, "\"gpu\": {");
+    kv(ob, "kernel_ns", s->kernel_ns, true);
+    kv(ob, "kernel_count", s->kernel_count, true);
+    kv(ob, "copy_ns", s->copy_ns, true);
+    kv(ob, "copy_bytes", s->copy_bytes, false);
+    ta_buf_cstr(ob, "}, ");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Writing */
+
+/* v >= 0 rounded to 3 decimals, as a JSON number */
+static void out_fix3(struct ta_buf *ob, long double v)
+{
+    if (!(v > 0))
+        v = 0;
+    uint64_t m = (uint64_t)(v * 1000 + 0.5L);
+    ta_buf_u64(ob, m / 1000);
+    if (m % 1000) {
+        char d[4] = {'.', (char)('0' + m % 1000 / 100), (char)('0' + m % 100 / 10),
+                     (char)('0' + m % 10)};
+        int n = 4;
+        while (d[n - 1] == '0')
+            n--;
+        ta_buf_put(ob, d, (size_t)n);
+    }
+}
+
+static void kfix(struct ta_buf *ob, const char *k, long double v, bool comma)
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": ", 2);
+    out_fix3(ob, v);
+    if (comma)
+        ta_buf_put(ob, ", ", 2);
+}
+
+/* 100 * (1 - busy / span), within [0, 100]; 0 for an empty span */
+static long double idle_pct(uint64_t busy, uint64_t span)
+{
+    if (!span)
+        return 0;
+    long double p = 100.0L * (1.0L - (long double)busy / (long double)span);
+    return p < 0 ? 0 : p > 100 ? 100 : p;
+}
+
+static void **values(const struct gmap *m, size_t *n)
+{
+    *n = 0;
+    if (!m->n)
+        return NULL;
+    void **v = malloc(m->n * sizeof *v);
+    if (!v) {
+        goom();
+        return NULL;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->s[i].v)
+            v[(*n)++] = m->s[i].v;
+    return v;
+}
+
+static int cmp_k(const void *a, const void *b)
+{
+    const struct krow *x = *(struct krow *const *)a, *y = *(struct krow *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static int cmp_dev(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void dim3_out(struct ta_buf *ob, const char *k, const uint32_t v[3])
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": [", 3);
+    for (int i = 0; i < 3; i++) {
+        if (i)
+            ta_buf_put(ob, ", ", 2);
+        ta_buf_u64(ob, v[i]);
+    }
+    ta_buf_put(ob, "], ", 3);
+}
+
+static void write_kernels(struct ta_buf *ob)
+{
+    size_t n;
+    struct krow **v = (struct krow **)values(&g.kernels, &n);
+    if (!v)
+        return;
+    qsort(v, n, sizeof *v, cmp_k);
+    ta_buf_cstr(ob, "  \"kernels\": [");
+    for (size_t i = 0; i < n; i++) {
+        const struct krow *k = v[i];
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        ta_buf_cstr(ob, "\"name\": ");
+        ta_buf_jstr(ob, k->name);
+        ta_buf_put(ob, ", ", 2);
+        kv(ob, "count", k->count, true);
+        kv(ob, "total_ns", k->total, true);
+        long double mean = (long double)k->total / k->count;
+        long double var = ((long double)k->sumsq - (long double)k->total * mean) / k->count;
+        kfix(ob, "mean_ns", mean, true);
+        kv(ob, "median_ns", ghist_pct(&k->h, k->count, 50, k->min, k->max), true);
+        kv(ob, "min_ns", k->min, true);
+        kv(ob, "max_ns", k->max, true);
+        kfix(ob, "stddev_ns", var > 0 ? __builtin_sqrt((double)var) : 0, true);
+        kv(ob, "p95_ns", ghist_pct(&k->h, k->count, 95, k->min, k->max), true);
+        kv(ob, "p99_ns", ghist_pct(&k->h, k->count, 99, k->min, k->max), true);
+        /* the most frequent launch config, the first seen of a tie */
+        uint32_t best = 0;
+        for (uint32_t c = 1; c < k->ncfg; c++)
+            if (k->cfg[c].count > k->cfg[best].count)
+                best = c;
+        static const uint32_t zero[3];
+        dim3_out(ob, "grid", k->ncfg ? k->cfg[best].grid : zero);
+        dim3_out(ob, "block", k->ncfg ? k->cfg[best].block : zero);
+        kv(ob, "configs", k->ncfg, true);
+        uint32_t ids[MAX_DEVS];
+        int nid = 0;
+        for (int d = 0; d < g.ndev; d++)
+            if (k->devmask >> d & 1)
+                ids[nid++] = g.dev[d].id;
+        qsort(ids, (size_t)nid, sizeof *ids, cmp_dev);
+        ta_buf_cstr(ob, "\"device_ids\": [");
+        for (int d = 0; d < nid; d++) {
+            if (d)
+                ta_buf_put(ob, ", ", 2);
+            ta_buf_u64(ob, ids[d]);
+        }
+        ta_buf_cstr(ob, "]}");
+        if (ob->len > ob->cap / 2)
+            ta_buf_flush(ob);
+    }
+    ta_buf_cstr(ob, "\n  ],\n");
+    free(v);
+}
+
+static void write_gpu(struct ta_buf *ob)
+{
+    uint64_t busy = 0, span = 0, approx = 0, dropped = 0;
+    for (int d = 0; d < g.ndev; d++) {
+        busy += iv_total(&g.dev[d].busy);
+        approx += g.dev[d].busy.approx;
+        if (g.dev[d].last > g.dev[d].first)
+            span += g.dev[d].last - g.dev[d].first;
+    }
+    for (int i = 0; i < g.ndrop; i++)
+        dropped += g.drop[i].total;
+    ta_buf_cstr(ob, "  \"gpu\": {");
+    kv(ob, "kernel_count", g.k_count, true);
+    kv(ob, "kernel_ns", g.k_ns, true);
+    kv(ob, "copy_count", g.c_count, true);
+    kv(ob, "copy_ns", g.c_ns, true);
+    kv(ob, "bytes_htod", g.bytes[0], true);
+    kv(ob, "bytes_dtoh", g.bytes[1], true);
+    kv(ob, "bytes_dtod", g.bytes[2], true);
+    kv(ob, "memset_count", g.m_count, true);
+    kv(ob, "memset_ns", g.m_ns, true);
+    kv(ob, "busy_ns", busy, true);
+    if (approx)
+        kv(ob, "busy_approx_ns", approx, true);
+    kv(ob, "first_ns", g.first, true);
+    kv(ob, "last_ns", g.last, true);
+    /* each device's idle share over its own active span, the devices summed: two devices
+     * busy at once are not more than 100% busy */
+    kfix(ob, "idle_pct", idle_pct(busy, span), true);
+    kv(ob, "records_dropped", dropped, false);
+    ta_buf_cstr(ob, "},\n");
+}
+
+static int cmp_ph(const void *a, const void *b)
+{
+    const struct phase *x = *(struct phase *const *)a, *y = *(struct phase *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static void write_phases(struct ta_buf *ob)
+{
+    size_t n;
+    struct phase **v = (struct phase **)values(&g.phases, &n);
+    if (!v)
+        return;
+    qsort(v, n, sizeof *v, cmp_ph);
+    ta_buf_cstr(ob, "  \"phases\": [");
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct phase *p = v[i];
+        if (!p->count)
+            continue; /* a scope's marker whose span never arrived (dropped) */
+        ta_buf_cstr(ob, w++ ? ",\n    {" : "\n    {");
+        ta_buf_cstr(ob, "\"name\": ");
+        ta_buf_jstr(ob, p->name);
+        ta_buf_put(ob, ", ", 2);
+        kv(ob, "count", p->count, true);
+        kv(ob, "total_ns", p->total, true);
+        kv(ob, "gpu_kernel_count", p->k_count, true);
+        kv(ob, "gpu_kernel_ns", p->k_ns, true);
+        kv(ob, "gpu_copy_count", p->c_count, true);
+        kv(ob, "gpu_copy_ns", p->c_ns, true);
+        kv(ob, "gpu_copy_bytes", p->c_bytes, true);
+        kv(ob, "gpu_memset_ns", p->m_ns, true);
+        uint64_t busy = 0, wall = iv_total(&p->ranges);
+        for (int d = 0; d < g.ndev; d++)
+            busy += iv_overlap(&g.dev[d].busy, &p->ranges);
+        kv(ob, "gpu_busy_ns", busy, true);
+        if (p->ranges.approx) /* its ranges past IV_CAP: gaps between them counted */
+            kv(ob, "ranges_approx_ns", p->ranges.approx, true);
+        /* every device that ran work could have run it during the phase */
+        kfix(ob, "gpu_idle_pct", idle_pct(busy, wall * (uint64_t)(g.ndev ? g.ndev : 1)), false);
+        ta_buf_char(ob, '}');
+        if (ob->len > ob->cap / 2)
+            ta_buf_flush(ob);
+    }
+    ta_buf_cstr(ob, w ? "\n  ],\n" : "],\n");
+    free(v);
+}
+
+void gpu_write(struct ta_buf *ob)
+{
+    int dropped = 0;
+    for (int i = 0; i < g.ndrop; i++)
+        dropped |= g.drop[i].total != 0;
+    if (g.kernels.n)
+        write_kernels(ob);
+    if (gpu_any() || dropped)
+        write_gpu(ob);
+    if (gpu_any())
+        write_phases(ob);
+}
+
+void gpu_after_fork(void)
+{
+    memset(&g, 0, sizeof g);
+    iv_slots = 0;
+}
