@@ -210,6 +210,8 @@ static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
     if (n && a >= s->v[n - 1].a) {
         struct iv *l = &s->v[n - 1];
         if (a < l->b + s->md) {
+            if (a > l->b && a - l->b >= MERGE_NS) /* only past the cap: md > MERGE_NS */
+                s->approx += a - l->b;
             if (b > l->b)
                 l->b = b;
             return;
@@ -247,6 +249,25 @@ static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
         s->v[i] = (struct iv){a, b};
         s->n++;
         return;
+    }
+    if (s->md > MERGE_NS) { /* the gaps of MERGE_NS or more this merge fills, counted */
+        uint64_t end = a < s->v[i].a ? b : s->v[i].b;
+        bool ins = a < s->v[i].a;
+        for (uint32_t k = ins ? i : i + 1; k < j; k++) {
+            uint64_t x = s->v[k].a, y = s->v[k].b;
+            if (!ins && a < x) { /* [a, b) comes first */
+                x = a;
+                y = b;
+                ins = true;
+                k--;
+            }
+            if (x > end && x - end >= MERGE_NS)
+                s->approx += x - end;
+            if (y > end)
+                end = y;
+        }
+        if (!ins && a > end && a - end >= MERGE_NS)
+            s->approx += a - end;
     }
     uint64_t na = a < s->v[i].a ? a : s->v[i].a;
     uint64_t nb = b > s->v[j - 1].b ? b : s->v[j - 1].b;

@@ -22,7 +22,9 @@ run_mode() { # MODE: the program under the agent; its work list in $TMP/MODE.lis
 }
 run_mode none
 run_mode full
+run_mode many
 check "none: the program ran ($(head -c 200 "$TMP/none.err"))" grep -qx 'ok 0' "$TMP/none.out"
+check "many: the program ran ($(head -c 200 "$TMP/many.err"))" grep -qx 'ok 0' "$TMP/many.out"
 check "full: the program handed over its work ($(head -c 200 "$TMP/full.err"))" \
     grep -qx 'ok [0-9]*' "$TMP/full.out"
 
@@ -216,6 +218,22 @@ ops = {(o["cat"], o["name"]): o for o in st["ops"]}
 ok(ops.get(("devsyn", "gemm_kernel"), {}).get("count") == len(K["gemm_kernel"])
    and ops.get(("devsyn", "Sync device"), {}).get("count") == 1,
    "ops: device work keeps its ops rows, in its own category")
+
+# ---- more busy intervals than kept apart: bounded, the approximation counted and bounding
+many = stats("many")
+g = many.get("gpu", {})
+base = int(open(d + "/many.out").read().split()[1])
+exact, n = 70000 * 1000, 70000
+k = (many.get("kernels") or [{}])[0]
+ok(g.get("kernel_count") == n and g.get("kernel_ns") == exact and k.get("count") == n
+   and g.get("first_ns") == base and g.get("last_ns") == base + 3000 * (n - 1) + 1000,
+   "many: 70,000 kernels counted, first and last", (g, k.get("count")))
+# the approximation is over by at most the late kernels that fell in gaps already counted
+ok(g.get("busy_approx_ns", 0) > 0 and g["busy_ns"] - g["busy_approx_ns"] <= exact <= g["busy_ns"]
+   and exact - (g["busy_ns"] - g["busy_approx_ns"]) <= 700 * 1000,
+   "many: past the interval cap, busy_ns - busy_approx_ns <= exact busy <= busy_ns, and "
+   "within the 700 late kernels' time of it",
+   (g.get("busy_ns"), g.get("busy_approx_ns"), exact))
 sys.exit(1 if fails else 0)
 EOF
 T_FAILS=$((T_FAILS + $?))

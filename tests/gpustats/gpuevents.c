@@ -11,6 +11,10 @@
  *     final poll), on named tracks "GPU <dev> stream <id>", with the launch's scope.
  *
  *   gpuevents none LIST    markers and launches, no device work at all
+ *   gpuevents many LIST    70,000 one-us kernels 2 us apart on one stream, every 100th
+ *                          handed over after all the others: more busy intervals than
+ *                          stats keep apart (prints "base T0": kernel i starts at
+ *                          T0 + 3000 i)
  *   gpuevents full LIST    the scenario t64 checks: two kernel names in several launch
  *                          configs, copies three ways, memsets, a sync, two devices, nested
  *                          markers ("batch" inside "infer" inside "epoch"), work that runs
@@ -89,9 +93,34 @@ static int emitted;       /* handed over so far (in `order`) */
 static int final_from;    /* order[final_from..] only at the final poll */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
+#define MANY 70000
+static uint64_t many_base;
+static int many_next = -1; /* the next of the many kernels to hand over; -1: none */
+static struct ta_rec many_rec;
+static unsigned char many_ext[32];
+static uint32_t many_track;
+
+/* kernel k of the many: in order, but every 100th after all the others */
+static void many_emit(void (*emit)(const struct ta_event *), int n)
+{
+    for (; many_next >= 0 && n > 0; n--) {
+        int j = many_next++;
+        int k = j < MANY - MANY / 100 ? j / 99 * 100 + j % 99 + (j % 99 >= 50)
+                                      : (j - (MANY - MANY / 100)) * 100 + 50;
+        if (many_next == MANY)
+            many_next = -1;
+        many_rec.t0 = many_base + 3000u * (uint64_t)k;
+        many_rec.t1 = many_rec.t0 + 1000;
+        struct ta_event ev = {.size = sizeof ev, .rec = &many_rec, .track = many_track,
+                              .ext = many_ext, .ext_len = sizeof many_ext};
+        emit(&ev);
+    }
+}
+
 static void src_poll(void (*emit)(const struct ta_event *), int final)
 {
     pthread_mutex_lock(&mu);
+    many_emit(emit, final ? MANY : 5000);
     int upto = final ? released : released < final_from ? released : final_from;
     for (int k = 0; emitted < upto && k < 40; k++) { /* a few per poll: several polls */
         struct work *w = &q[order[emitted++]];
@@ -314,6 +343,26 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "full")) {
         full();
+    } else if (!strcmp(argv[1], "many")) {
+        many_base = api->now_ns() + 1000000;
+        many_rec = (struct ta_rec){.op = &op_kernel, .flags = TA_F_NS,
+                                   .str = api->intern("tiny_kernel", 11)};
+        many_rec.u.gpu.stream = 1;
+        memcpy(many_ext, g64, 12);
+        memcpy(many_ext + 12, b128, 12);
+        many_track = track(0, 1);
+        printf("base %llu\n", (unsigned long long)many_base);
+        pthread_mutex_lock(&mu);
+        many_next = 0;
+        pthread_mutex_unlock(&mu);
+        for (int i = 0; i < 3000; i++) { /* handed over as the drainer polls */
+            pthread_mutex_lock(&mu);
+            int left = many_next >= 0;
+            pthread_mutex_unlock(&mu);
+            if (!left)
+                break;
+            usleep(1000);
+        }
     } else { /* markers and launches of no device work */
         push("epoch");
         push("infer");
