@@ -46,6 +46,17 @@
  *   "layers": {"file"|"logical"|"device": {"count", "total_ns", "bytes_read",
  *              "bytes_written"}}  (spans per op layer; only layers that had any, and
  *              only when one had any),
+ *   "kernels": [ GPU kernels (device ops with a GRID field), one row per name, by total_ns
+ *     descending: {"name", "count", "total_ns", "mean_ns", "median_ns", "min_ns", "max_ns",
+ *     "stddev_ns", "p95_ns", "p99_ns", "grid", "block" (the most frequent config),
+ *     "configs", "device_ids"} ]  (only when any; stats_gpu.c, with what follows),
+ *   "gpu": {"kernel_count", "kernel_ns", "copy_count", "copy_ns", "bytes_htod",
+ *           "bytes_dtoh", "bytes_dtod", "memset_count", "memset_ns", "busy_ns"
+ *           [, "busy_approx_ns"], "first_ns", "last_ns", "idle_pct", "records_dropped"},
+ *   "phases": [ per marker name, when GPU work exists: {"name", "count", "total_ns",
+ *     "gpu_kernel_count", "gpu_kernel_ns", "gpu_copy_count", "gpu_copy_ns",
+ *     "gpu_copy_bytes", "gpu_memset_ns" (launched under it), "gpu_busy_ns" (any work
+ *     during its ranges) [, "ranges_approx_ns"], "gpu_idle_pct"} ],
  *   "callsites": {"stacks_every": N, "sites": [ by category, then total_ns descending,
  *     20 per category and then one "(other sites)" row summing the rest (only when some
  *     span had a call stack, TRACEAGENT_STACKS):
@@ -56,6 +67,8 @@
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns"
  *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)]
+ *      [, "gpu": {"kernel_ns", "kernel_count", "copy_ns", "copy_bytes"}  (GPU work launched
+ *         at this node or beneath it)]
  *      [, "callsites": [{"site", "count", "total_ns"}, ...]  (its spans with a stack: the
  *         top 3 sites by time)],
  *      "children": [nodes...]} ],
