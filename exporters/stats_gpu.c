@@ -14,7 +14,9 @@
  *    ends less than MERGE_NS before the next begins is one interval (the gap counts as busy:
  *    launch gaps of a busy stream are a few us, so the error is at most 1 us per gap).
  *    Arrival is nearly in order, so an insert is an append or a merge with the last
- *    interval; an out-of-order one costs a binary search and a memmove. At IV_CAP intervals
+ *    interval; one a few intervals late (concurrent streams) goes in place; one later than
+ *    that waits in a small buffer, sorted and merged into the set's tail when the buffer
+ *    is full (and before the set is read). At IV_CAP intervals
  *    the merge distance doubles and the array is merged again: memory stays bounded and the
  *    idle time so counted as busy is summed in busy_approx_ns (written when not 0).
  *  - `phases`: per marker name, its spans' count and time; the GPU work LAUNCHED under it
@@ -38,6 +40,8 @@
 #define MAX_DEVS 64           /* devices told apart */
 #define CFG_SLOTS 32          /* launch configs told apart per kernel */
 #define GPU_CAUSES 16         /* GPU drop causes told apart */
+
+static void goom(void);
 
 /* ------------------------------------------------------------------------------------ */
 /* Small helpers: a pointer-keyed map and the log-linear histogram (as in stats.c) */
@@ -143,60 +147,146 @@ static uint64_t ghist_pct(const struct ghist *h, uint64_t count, unsigned pct, u
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Interval sets: sorted, disjoint [a, b), merged when closer than `md` */
+/* Interval sets: sorted, disjoint [a, b), merged when closer than `md`. Work that arrives
+ * in order (start >= the last interval's start) extends or follows the last interval;
+ * work that arrives late waits in `pend` (IV_PEND of them, allocated at the first), which
+ * is sorted and merged into the tail of the set when full and before the set is read: a
+ * late record costs a slot, not a binary search and a memmove over the set. */
+
+#define IV_PEND 1024
+#define IV_NEAR 64 /* a late interval this close to the end goes in place */
 
 struct iv {
     uint64_t a, b;
 };
 struct ivset {
-    struct iv *v;
-    uint32_t n, cap;
+    struct iv *v, *pend;
+    uint32_t n, cap, np;
     uint64_t md;     /* merge distance: MERGE_NS, doubled at each coarsening */
-    uint64_t approx; /* ns of gaps counted as covered by coarsening */
+    uint64_t approx; /* ns of gaps of MERGE_NS or more counted as covered */
 };
 
-static uint64_t iv_slots; /* allocated in all sets (reset in a forked child) */
+static uint64_t iv_slots;   /* allocated in all sets (reset in a forked child) */
+static struct iv *iv_tmp;   /* the merged tail, at a flush */
+static uint32_t iv_tmp_cap;
 
-/* Merge neighbours closer than s->md in place; the gaps that were >= MERGE_NS counted. */
+/* Merge neighbours of v[0..*n) closer than md, in place; gaps >= MERGE_NS counted */
+static void iv_squeeze(struct iv *v, uint32_t *n, uint64_t md, uint64_t *approx)
+{
+    if (*n < 2)
+        return;
+    uint32_t k = 0;
+    for (uint32_t i = 1; i < *n; i++) {
+        uint64_t gap = v[i].a > v[k].b ? v[i].a - v[k].b : 0;
+        if (v[i].a < v[k].b + md) {
+            if (gap >= MERGE_NS)
+                *approx += gap;
+            if (v[i].b > v[k].b)
+                v[k].b = v[i].b;
+        } else {
+            v[++k] = v[i];
+        }
+    }
+    *n = k + 1;
+}
+
+/* Room for `need` intervals: grown (to IV_CAP, within IV_TOTAL), else false */
+static bool iv_grow(struct ivset *s, uint32_t need)
+{
+    if (need <= s->cap)
+        return true;
+    uint32_t ncap = s->cap ? s->cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > IV_CAP || iv_slots + (ncap - s->cap) > IV_TOTAL)
+        return false;
+    struct iv *nv = realloc(s->v, ncap * sizeof *nv);
+    if (!nv)
+        return false;
+    iv_slots += ncap - s->cap;
+    s->v = nv;
+    s->cap = ncap;
+    return true;
+}
+
+/* Past the cap: the merge distance doubles until half the room is free */
 static void iv_coarsen(struct ivset *s)
 {
-    while (s->n > s->cap / 2) {
+    uint32_t lim = s->cap ? s->cap / 2 : 0;
+    while (s->n > lim && s->n > 1) {
         s->md *= 2;
-        uint32_t k = 0;
-        for (uint32_t i = 1; i < s->n; i++) {
-            uint64_t gap = s->v[i].a - s->v[k].b;
-            if (gap < s->md) {
-                if (gap >= MERGE_NS)
-                    s->approx += gap;
-                s->v[k].b = s->v[i].b;
-            } else {
-                s->v[++k] = s->v[i];
-            }
-        }
-        s->n = s->n ? k + 1 : 0;
+        iv_squeeze(s->v, &s->n, s->md, &s->approx);
     }
 }
 
-static bool iv_room(struct ivset *s)
+static int cmp_iv(const void *x, const void *y)
 {
-    if (s->n < s->cap)
-        return true;
-    if (!s->md)
-        s->md = MERGE_NS;
-    uint32_t ncap = s->cap ? s->cap * 2 : 16;
-    if (ncap <= IV_CAP && iv_slots + (ncap - s->cap) <= IV_TOTAL) {
-        struct iv *nv = realloc(s->v, ncap * sizeof *nv);
-        if (nv) {
-            iv_slots += ncap - s->cap;
-            s->v = nv;
-            s->cap = ncap;
-            return true;
+    const struct iv *p = x, *q = y;
+    return (p->a > q->a) - (p->a < q->a);
+}
+
+/* The late intervals into the set: sorted, merged with the tail they reach */
+static void iv_flush(struct ivset *s)
+{
+    if (!s->np)
+        return;
+    qsort(s->pend, s->np, sizeof *s->pend, cmp_iv);
+    uint64_t a0 = s->pend[0].a;
+    uint32_t lo = 0, hi = s->n; /* the first interval that a0 may merge with */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->v[mid].b + s->md > a0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    uint32_t i = lo, m = s->n - i + s->np;
+    if (m > iv_tmp_cap) {
+        uint32_t cap = iv_tmp_cap ? iv_tmp_cap : 4096;
+        while (cap < m)
+            cap *= 2;
+        struct iv *t = realloc(iv_tmp, cap * sizeof *t);
+        if (!t) {
+            goom();
+            s->np = 0; /* lost: out of memory */
+            return;
+        }
+        iv_tmp = t;
+        iv_tmp_cap = cap;
+    }
+    uint32_t x = i, y = 0, o = 0;
+    while (x < s->n || y < s->np) { /* both sorted by start: one walk */
+        struct iv e = y >= s->np || (x < s->n && s->v[x].a <= s->pend[y].a) ? s->v[x++]
+                                                                              : s->pend[y++];
+        if (o && e.a < iv_tmp[o - 1].b + s->md) {
+            if (e.a > iv_tmp[o - 1].b && e.a - iv_tmp[o - 1].b >= MERGE_NS)
+                s->approx += e.a - iv_tmp[o - 1].b; /* only past the cap: md > MERGE_NS */
+            if (e.b > iv_tmp[o - 1].b)
+                iv_tmp[o - 1].b = e.b;
+        } else {
+            iv_tmp[o++] = e;
         }
     }
-    if (!s->cap)
-        return false; /* nothing to coarsen: out of memory */
-    iv_coarsen(s);
-    return s->n < s->cap;
+    s->np = 0;
+    s->n = i;
+    bool coarser = false;
+    if (!iv_grow(s, i + o)) { /* at the cap: coarser, head and tail alike */
+        while (i + o > s->cap / 2 && i + o > 2) {
+            s->md *= 2;
+            iv_squeeze(s->v, &i, s->md, &s->approx);
+            iv_squeeze(iv_tmp, &o, s->md, &s->approx);
+        }
+        if (i + o > s->cap) { /* no room at all: out of memory */
+            goom();
+            return;
+        }
+        coarser = true;
+    }
+    memcpy(s->v + i, iv_tmp, o * sizeof *iv_tmp);
+    s->n = i + o;
+    /* the head ends at least md before the tail begins, unless md just grew */
+    if (coarser)
+        iv_squeeze(s->v, &s->n, s->md, &s->approx);
 }
 
 static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
@@ -206,74 +296,72 @@ static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
     if (!s->md)
         s->md = MERGE_NS;
     uint32_t n = s->n;
-    /* in order: extend the last interval, or append */
-    if (n && a >= s->v[n - 1].a) {
-        struct iv *l = &s->v[n - 1];
-        if (a < l->b + s->md) {
+    if (!n || a >= s->v[n - 1].a) { /* in order (the late ones in pend are merged later) */
+        if (n && a < s->v[n - 1].b + s->md) {
+            struct iv *l = &s->v[n - 1];
             if (a > l->b && a - l->b >= MERGE_NS) /* only past the cap: md > MERGE_NS */
                 s->approx += a - l->b;
             if (b > l->b)
                 l->b = b;
             return;
         }
-        if (!iv_room(s))
-            return;
-        if (s->n != n) { /* coarsened: start again */
-            iv_add(s, a, b);
-            return;
+        if (n == s->cap && !iv_grow(s, n + 1)) {
+            iv_coarsen(s);
+            if (s->n == s->cap) { /* no room at all: out of memory */
+                goom();
+                return;
+            }
+            if (s->n != n) { /* coarsened: the last interval may take it now */
+                iv_add(s, a, b);
+                return;
+            }
         }
         s->v[s->n++] = (struct iv){a, b};
         return;
     }
-    /* out of order: the first interval that ends at or after a - md ... */
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (s->v[mid].b + s->md > a)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    uint32_t i = lo, j = i;
-    /* ... and the intervals from there that start before b + md: merged with [a, b) */
-    while (j < n && s->v[j].a < b + s->md)
-        j++;
-    if (i == j) {
-        if (!iv_room(s))
-            return;
-        if (s->n != n) {
-            iv_add(s, a, b);
-            return;
+    /* late by a few intervals (concurrent streams: the usual case): put in place, merged
+     * with the neighbours it reaches; a move of at most IV_NEAR intervals */
+    {
+        uint32_t i = n;
+        while (i > 0 && n - i < IV_NEAR && s->v[i - 1].a > a)
+            i--;
+        if (i == 0 || s->v[i - 1].a <= a) { /* v[i - 1].a <= a < v[i].a */
+            uint32_t lo = i > 0 && a < s->v[i - 1].b + s->md ? i - 1 : i, hi = i;
+            while (hi < n && s->v[hi].a < b + s->md)
+                hi++;
+            if (lo < hi) { /* merged with v[lo..hi) */
+                if (s->md > MERGE_NS) { /* past the cap: the gaps the merge fills, counted */
+                    uint64_t end = 0;
+                    for (uint32_t k = lo; k <= hi; k++) {
+                        struct iv e = k < i ? s->v[k] : k == i ? (struct iv){a, b} : s->v[k - 1];
+                        if (k > lo && e.a > end && e.a - end >= MERGE_NS)
+                            s->approx += e.a - end;
+                        if (k == lo || e.b > end)
+                            end = e.b;
+                    }
+                }
+                uint64_t na = a < s->v[lo].a ? a : s->v[lo].a;
+                uint64_t nb = b > s->v[hi - 1].b ? b : s->v[hi - 1].b;
+                s->v[lo] = (struct iv){na, nb};
+                memmove(&s->v[lo + 1], &s->v[hi], (n - hi) * sizeof *s->v);
+                s->n -= hi - lo - 1;
+                return;
+            }
+            if (n < s->cap || iv_grow(s, n + 1)) {
+                memmove(&s->v[i + 1], &s->v[i], (n - i) * sizeof *s->v);
+                s->v[i] = (struct iv){a, b};
+                s->n++;
+                return;
+            }
         }
-        memmove(&s->v[i + 1], &s->v[i], (n - i) * sizeof *s->v);
-        s->v[i] = (struct iv){a, b};
-        s->n++;
+    }
+    if (!s->pend && !(s->pend = malloc(IV_PEND * sizeof *s->pend))) {
+        goom();
         return;
     }
-    if (s->md > MERGE_NS) { /* the gaps of MERGE_NS or more this merge fills, counted */
-        uint64_t end = a < s->v[i].a ? b : s->v[i].b;
-        bool ins = a < s->v[i].a;
-        for (uint32_t k = ins ? i : i + 1; k < j; k++) {
-            uint64_t x = s->v[k].a, y = s->v[k].b;
-            if (!ins && a < x) { /* [a, b) comes first */
-                x = a;
-                y = b;
-                ins = true;
-                k--;
-            }
-            if (x > end && x - end >= MERGE_NS)
-                s->approx += x - end;
-            if (y > end)
-                end = y;
-        }
-        if (!ins && a > end && a - end >= MERGE_NS)
-            s->approx += a - end;
-    }
-    uint64_t na = a < s->v[i].a ? a : s->v[i].a;
-    uint64_t nb = b > s->v[j - 1].b ? b : s->v[j - 1].b;
-    s->v[i] = (struct iv){na, nb};
-    memmove(&s->v[i + 1], &s->v[j], (n - j) * sizeof *s->v);
-    s->n -= j - i - 1;
+    s->pend[s->np++] = (struct iv){a, b};
+    if (s->np == IV_PEND)
+        iv_flush(s);
 }
 
 static uint64_t iv_total(const struct ivset *s)
@@ -886,6 +974,7 @@ static void write_gpu(struct ta_buf *ob)
 {
     uint64_t busy = 0, span = 0, approx = 0, dropped = 0;
     for (int d = 0; d < g.ndev; d++) {
+        iv_flush(&g.dev[d].busy);
         busy += iv_total(&g.dev[d].busy);
         approx += g.dev[d].busy.approx;
         if (g.dev[d].last > g.dev[d].first)
@@ -950,6 +1039,7 @@ static void write_phases(struct ta_buf *ob)
         kv(ob, "gpu_copy_ns", p->c_ns, true);
         kv(ob, "gpu_copy_bytes", p->c_bytes, true);
         kv(ob, "gpu_memset_ns", p->m_ns, true);
+        iv_flush(&v[i]->ranges);
         uint64_t busy = 0, wall = iv_total(&p->ranges);
         for (int d = 0; d < g.ndev; d++)
             busy += iv_overlap(&g.dev[d].busy, &p->ranges);
@@ -968,6 +1058,8 @@ static void write_phases(struct ta_buf *ob)
 
 void gpu_write(struct ta_buf *ob)
 {
+    for (int d = 0; d < g.ndev; d++) /* the late intervals into each device's set */
+        iv_flush(&g.dev[d].busy);
     int dropped = 0;
     for (int i = 0; i < g.ndrop; i++)
         dropped |= g.drop[i].total != 0;

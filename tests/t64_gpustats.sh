@@ -20,6 +20,16 @@ run_mode() { # MODE: the program under the agent; its work list in $TMP/MODE.lis
         TRACEAGENT_OUTPUT="$TMP/$mode" LD_PRELOAD="$AGENT" "$BIN" "$mode" "$TMP/$mode.list" \
         > "$TMP/$mode.out" 2> "$TMP/$mode.err"
 }
+# the interval sets alone, against brute force (stats_gpu.c included with the stats tests' stubs)
+if gcc -std=gnu11 -D_GNU_SOURCE -O2 -w -I"$ROOT/include" -I"$ROOT/agent" -I"$ROOT/exporters" \
+        -o "$TBUILD/ivfuzz" "$ROOT/tests/gpustats/ivfuzz.c" "$ROOT/exporters/stats.c" \
+        "$ROOT/exporters/jsonw.c" "$ROOT/agent/fields.c" -lm; then
+    fz=$("$TBUILD/ivfuzz" 2>&1 | head -c 300)
+    check "interval sets: sorted, exact without approximation, bounded with it ($fz)" \
+        test "$fz" = "fuzz ok"
+else
+    fail "interval sets: the fuzz program builds"
+fi
 run_mode none
 run_mode full
 run_mode many
