@@ -423,8 +423,10 @@ static void node_release(struct tnode *n) /* n's children must be released alrea
     n->stk = NULL;
     free(n->stk_idx);
     n->stk_idx = NULL;
-    free(n->gpu);
-    n->gpu = NULL;
+    if (n->gpu) { /* nodes on GPU paths only: no call for the others */
+        free(n->gpu);
+        n->gpu = NULL;
+    }
     n->next = st.free_nodes;
     st.free_nodes = n;
 }
