@@ -200,6 +200,8 @@ ok(pb.get("batch", {}).get("gpu_kernel_count", 0) > 0 and pb["infer"]["gpu_kerne
    > pb["batch"]["gpu_kernel_count"] and pb["epoch"]["gpu_kernel_count"] ==
    len(kw) - 1 and 0 < pb["batch"]["gpu_busy_ns"] < pb["batch"]["total_ns"] * 2,
    "phases: nested markers each get their work; the kernel launched outside is in none")
+ok(pb.get("write", {}).get("count") == 2 and pb["write"]["gpu_copy_count"] == 3,
+   "phases: 'write' inside 'write': two spans, its work counted once (3 copies)", pb.get("write"))
 
 # ---- the tree: each node's gpu is its subtree's work; spans merged into early nodes
 T = dict(walk(st["tree"]))

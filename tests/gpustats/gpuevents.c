@@ -17,7 +17,7 @@
  *                          T0 + 3000 i)
  *   gpuevents full LIST    the scenario t64 checks: two kernel names in several launch
  *                          configs, copies three ways, memsets, a sync, two devices, nested
- *                          markers ("batch" inside "infer" inside "epoch"), work that runs
+ *                          markers ("batch" inside "infer" inside "epoch", "write" inside "write"), work that runs
  *                          past the end of its marker, one launch outside any marker
  * LIST gets one line per device event: kind op name dev stream t0 dur gx gy gz bx by bz
  * bytes path (the markers open at its launch, "/"-joined, "-" for none). Prints "ok N" when
@@ -322,7 +322,9 @@ static void full(void)
     uint64_t w = api->now_ns() + 30000;
     launch(&op_cpy, &op_dtoh, NULL, 0, 7, w, 150000, NULL, NULL, 2u << 20);
     launch(&op_cpy, &op_dtoh, NULL, 0, 8, w + 100000, 150000, NULL, NULL, 2u << 20);
+    push("write"); /* "write" inside "write": its work counts once for the name */
     launch(&op_cpy, &op_htod, NULL, 0, 8, w + 300000, 10000, NULL, NULL, 4096);
+    pop();
     usleep(1000);
     pop();
     pop();
