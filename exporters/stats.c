@@ -46,6 +46,17 @@
  *   "layers": {"file"|"logical"|"device": {"count", "total_ns", "bytes_read",
  *              "bytes_written"}}  (spans per op layer; only layers that had any, and
  *              only when one had any),
+ *   "kernels": [ GPU kernels (device ops with a GRID field), one row per name, by total_ns
+ *     descending: {"name", "count", "total_ns", "mean_ns", "median_ns", "min_ns", "max_ns",
+ *     "stddev_ns", "p95_ns", "p99_ns", "grid", "block" (the most frequent config),
+ *     "configs", "device_ids"} ]  (only when any; stats_gpu.c, with what follows),
+ *   "gpu": {"kernel_count", "kernel_ns", "copy_count", "copy_ns", "bytes_htod",
+ *           "bytes_dtoh", "bytes_dtod", "memset_count", "memset_ns", "busy_ns"
+ *           [, "busy_approx_ns"], "first_ns", "last_ns", "idle_pct", "records_dropped"},
+ *   "phases": [ per marker name, when GPU work exists: {"name", "count", "total_ns",
+ *     "gpu_kernel_count", "gpu_kernel_ns", "gpu_copy_count", "gpu_copy_ns",
+ *     "gpu_copy_bytes", "gpu_memset_ns" (launched under it), "gpu_busy_ns" (any work
+ *     during its ranges) [, "ranges_approx_ns"], "gpu_idle_pct"} ],
  *   "callsites": {"stacks_every": N, "sites": [ by category, then total_ns descending,
  *     20 per category and then one "(other sites)" row summing the rest (only when some
  *     span had a call stack, TRACEAGENT_STACKS):
@@ -56,6 +67,8 @@
  *   "tree": [ top-level nodes:
  *     {"cat", "name", "count", "total_ns", "self_ns"
  *      [, "device_ns", "device_count"  (late work, a GPU kernel, launched at this node)]
+ *      [, "gpu": {"kernel_ns", "kernel_count", "copy_ns", "copy_bytes"}  (GPU work launched
+ *         at this node or beneath it)]
  *      [, "callsites": [{"site", "count", "total_ns"}, ...]  (its spans with a stack: the
  *         top 3 sites by time)],
  *      "children": [nodes...]} ],
@@ -103,6 +116,7 @@
 
 #include "fields.h"
 #include "jsonw.h"
+#include "stats_gpu.h"
 
 /* ------------------------------------------------------------------------------------ */
 /* A hash map keyed by a pair of pointers (open addressing, linear probing, power of two). */
@@ -319,6 +333,7 @@ struct tnode {
     const char *name;
     uint64_t count, total;
     uint64_t device_ns, device_count; /* late work launched here (a scope's last node) */
+    struct gpu_node *gpu;             /* GPU work launched here (stats_gpu.c); NULL none */
     struct tnode *child, *next, *last_hit;
     struct tnode **idx;
     uint32_t nchild, idx_cap;
@@ -408,6 +423,10 @@ static void node_release(struct tnode *n) /* n's children must be released alrea
     n->stk = NULL;
     free(n->stk_idx);
     n->stk_idx = NULL;
+    if (n->gpu) { /* nodes on GPU paths only: no call for the others */
+        free(n->gpu);
+        n->gpu = NULL;
+    }
     n->next = st.free_nodes;
     st.free_nodes = n;
 }
@@ -586,6 +605,8 @@ static void tree_merge(struct tnode *dst, struct tnode *src)
             m->total += c->total;
             m->device_ns += c->device_ns;
             m->device_count += c->device_count;
+            if (c->gpu)
+                gpu_node_merge(&m->gpu, c->gpu);
             if (c->nstk)
                 node_stack_merge(m, c);
             tree_merge(m, c);
@@ -930,33 +951,42 @@ static void dataset_event(const struct ta_event *ev, const struct op_row *r, int
 
 /* Late work (a kernel) for the call path that launched it: the scope's path, root first,
  * down the global tree, whose nodes the spans of that path create or merge into by (op,
- * name) when they complete, before or after this. */
-static void scope_event(uint32_t scope, uint64_t dur)
+ * name) when they complete, before or after this. The node is found once per scope id
+ * (stats_gpu.c keeps it): nodes of the global tree are never released. */
+static void scope_event(uint32_t scope, uint64_t dur, const struct gpu_work *w)
 {
     static struct {
         const struct ta_op *op;
         const char *name;
     } path[MAX_DEPTH];
-    int n = 0;
-    for (uint32_t id = scope; id && n < MAX_DEPTH;) {
-        const struct ta_op *op = NULL;
-        const char *name = NULL;
-        uint32_t parent = ta_scope_parent(id, &op, &name);
-        if (!op)
-            break; /* not a scope the agent knows */
-        path[n].op = op;
-        path[n].name = name ? name : op->name;
-        n++;
-        id = parent;
+    struct gpu_scope *gs = gpu_scope(scope);
+    struct tnode *node = gs ? gs->leaf : NULL;
+    if (!node) {
+        int n = 0;
+        for (uint32_t id = scope; id && n < MAX_DEPTH;) {
+            const struct ta_op *op = NULL;
+            const char *name = NULL;
+            uint32_t parent = ta_scope_parent(id, &op, &name);
+            if (!op)
+                break; /* not a scope the agent knows */
+            path[n].op = op;
+            path[n].name = name ? name : op->name;
+            n++;
+            id = parent;
+        }
+        if (!n)
+            return;
+        node = &st.root;
+        while (node && n-- > 0)
+            node = child_get(node, path[n].op, path[n].name);
+        if (gs)
+            gs->leaf = node;
     }
-    if (!n)
-        return;
-    struct tnode *node = &st.root;
-    while (node && n-- > 0)
-        node = child_get(node, path[n].op, path[n].name);
     if (node) {
         node->device_ns += dur;
         node->device_count++;
+        if (w->kind)
+            gpu_node_work(&node->gpu, w, dur);
     }
 }
 
@@ -1098,11 +1128,17 @@ static void stats_event(const struct ta_event *ev)
     /* device work adds nothing to the files */
     if (r->i_dset >= 0)
         dataset_event(ev, r, has_bytes, bytes, err);
+    /* GPU work, by its fields (stats_gpu.c); markers: the phases' ranges */
+    struct gpu_work gw = {0};
+    if (layer == TA_LAYER_DEVICE)
+        gpu_event(ev, &gw);
+    else if (t && op->cat == TA_CAT_MARKER)
+        gpu_marker(ev);
     struct tnode *n = NULL;
     if (t)
         n = tree_span(t, op, name, ev->rec ? ev->rec->depth : 0, d);
     else if (ev->scope)
-        scope_event(ev->scope, d);
+        scope_event(ev->scope, d, &gw);
     if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
         stack_event(r->cat, ev->stack, d, bytes, n);
 }
@@ -1120,6 +1156,7 @@ static void stats_dropped(const char *cause, uint64_t total)
 {
     if (!cause)
         cause = "unknown";
+    gpu_dropped(cause, total);
     for (int i = 0; i < st.ndropped; i++) {
         if (strncmp(st.dropped[i].cause, cause, sizeof st.dropped[i].cause - 1) == 0) {
             st.dropped[i].total = total;
@@ -1937,6 +1974,8 @@ static void write_tree_children(const struct tnode *n, int depth)
             out_kv_u64("device_ns", c->device_ns, true);
             out_kv_u64("device_count", c->device_count, true);
         }
+        if (c->gpu)
+            gpu_node_write(ob, c->gpu);
         if (c->nstk)
             write_node_sites(c);
         out_key("children");
@@ -1952,8 +1991,21 @@ static void write_tree_children(const struct tnode *n, int depth)
     free(v);
 }
 
+/* Each node's GPU work with its subtree's (post-order), before the tree is written */
+static void tree_gpu_sum(struct tnode *n)
+{
+    gpu_node_sub_start(n->gpu);
+    for (struct tnode *c = n->child; c; c = c->next) {
+        tree_gpu_sum(c);
+        if (c->gpu)
+            gpu_node_sub_add(&n->gpu, c->gpu);
+    }
+}
+
 static void write_tree(void)
 {
+    if (gpu_any())
+        tree_gpu_sum(&st.root);
     ta_buf_cstr(ob, "  \"tree\": [");
     write_tree_children(&st.root, 0);
     ta_buf_cstr(ob, st.root.nchild ? "\n  ],\n" : "],\n");
@@ -2036,6 +2088,7 @@ static void stats_finish(void)
     write_files();
     write_datasets();
     write_layers();
+    gpu_write(ob);
     write_callsites();
     write_tree();
     write_dropped();
@@ -2051,7 +2104,11 @@ static void stats_finish(void)
 /* In a forked child: the parent's aggregates are the parent's; start from nothing. The
  * copies are abandoned, not freed: untouched copy-on-write pages cost the child nothing,
  * and no allocator call is made in the fragile moments after a fork. */
-static void stats_after_fork(void) { memset(&st, 0, sizeof st); }
+static void stats_after_fork(void)
+{
+    memset(&st, 0, sizeof st);
+    gpu_after_fork();
+}
 
 static void stats_cycle_end(void) {}
 

@@ -9,7 +9,7 @@ source "$(dirname "$0")/lib/common.sh"
 UNIT="$TBUILD/stats_unit"
 if gcc -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Wno-unused-parameter \
         -I"$ROOT/include" -I"$ROOT/agent" -I"$ROOT/exporters" -o "$UNIT" "$ROOT/tests/stats/unit.c" \
-        "$ROOT/exporters/stats.c" "$ROOT/exporters/jsonw.c" "$ROOT/agent/fields.c" -lm; then
+        "$ROOT/exporters/stats.c" "$ROOT/exporters/stats_gpu.c" "$ROOT/exporters/jsonw.c" "$ROOT/agent/fields.c" -lm; then
     ok "unit: stats.c builds alone with stubs"
 else
     fail "unit: stats.c builds alone with stubs"

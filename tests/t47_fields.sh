@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib/common.sh"
 BIN="$TBUILD/stats_fields"
 if gcc -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Wno-unused-parameter -I"$ROOT/include" \
         -I"$ROOT/agent" -I"$ROOT/exporters" -o "$BIN" "$ROOT/tests/stats/fields.c" \
-        "$ROOT/exporters/stats.c" "$ROOT/exporters/trace_json.c" "$ROOT/exporters/jsonw.c" \
+        "$ROOT/exporters/stats.c" "$ROOT/exporters/stats_gpu.c" "$ROOT/exporters/trace_json.c" "$ROOT/exporters/jsonw.c" \
         "$ROOT/agent/fields.c" -lm; then
     ok "harness: builds with the exporters and agent/fields.c"
 else

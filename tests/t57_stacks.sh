@@ -23,7 +23,7 @@ SAN=()
 [ -n "${TA_ASAN:-}" ] && SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer)
 if gcc -std=gnu11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Wno-unused-parameter "${SAN[@]}" \
         -I"$ROOT/include" -I"$ROOT/agent" -I"$ROOT/exporters" -o "$H" "$D/harness.c" \
-        "$ROOT/exporters/stats.c" "$ROOT/exporters/trace_json.c" "$ROOT/exporters/jsonw.c" \
+        "$ROOT/exporters/stats.c" "$ROOT/exporters/stats_gpu.c" "$ROOT/exporters/trace_json.c" "$ROOT/exporters/jsonw.c" \
         "$ROOT/agent/fields.c" -lm; then
     ok "harness: builds with the exporters and a made-up stack table"
 else

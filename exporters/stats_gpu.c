@@ -1,0 +1,1079 @@
+/* GPU statistics of the stats exporter (stats.c calls in; exporters/README.md, "GPU").
+ *
+ * Device events (op layer DEVICE, on named tracks, arriving late and out of order, after
+ * the spans that launched them) are told apart by their op's fields and name, never by
+ * category: a GRID field makes a kernel; a name starting "Memcpy" with a BYTES field a copy
+ * (direction from the name's suffix: HtoD, DtoH; any other counts as DtoD); "Memset" a
+ * memset. Anything else on the device layer (Sync, Graph) is counted in `ops` only.
+ *
+ *  - `kernels`: per kernel name (the interned pointer), duration statistics with the
+ *    log-linear histogram of stats.c's ops rows (a copy: percentiles within 0.4%), the
+ *    launch configs (up to CFG_SLOTS told apart) and the devices.
+ *  - `gpu`: totals, bytes each way, and per device the union of busy intervals (kernels,
+ *    copies, memsets): a sorted array of disjoint intervals, merged as they come; work that
+ *    ends less than MERGE_NS before the next begins is one interval (the gap counts as busy:
+ *    launch gaps of a busy stream are a few us, so the error is at most 1 us per gap).
+ *    Arrival is nearly in order, so an insert is an append or a merge with the last
+ *    interval; one a few intervals late (concurrent streams) goes in place; one later than
+ *    that waits in a small buffer, sorted and merged into the set's tail when the buffer
+ *    is full (and before the set is read). At IV_CAP intervals
+ *    the merge distance doubles and the array is merged again: memory stays bounded and the
+ *    idle time so counted as busy is summed in busy_approx_ns (written when not 0).
+ *  - `phases`: per marker name, its spans' count and time; the GPU work LAUNCHED under it
+ *    (its name on the work's scope path; once per name when markers of one name nest);
+ *    the busy time of ANY work overlapping its ranges (the union of the name's ranges,
+ *    kept as the busy intervals are, intersected with each device's busy set at finish).
+ *  - tree nodes: the work at the node its scope names (stats.c finds the node; the walk is
+ *    done once per scope id, cached here), summed over subtrees at finish.
+ *
+ * Per device event: a few cached lookups by pointer (op, name, scope id, device), a
+ * histogram bucket and an interval append: no malloc in steady state (cost: bench/NOTES.md
+ * row 39, measured with tests/gpustats/bench.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fields.h"
+#include "stats_gpu.h"
+
+#define MERGE_NS 1000u        /* busy intervals (and a phase's ranges) this close are one */
+#define IV_CAP (1u << 16)     /* intervals per device, or per phase name, at most */
+#define IV_TOTAL (1u << 21)   /* interval slots in all (32 MiB), at most */
+#define MAX_DEVS 64           /* devices told apart */
+#define CFG_SLOTS 32          /* launch configs told apart per kernel */
+#define GPU_CAUSES 16         /* GPU drop causes told apart */
+
+static void goom(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* Small helpers: a pointer-keyed map and the log-linear histogram (as in stats.c) */
+
+struct gmap {
+    struct gslot {
+        const void *k;
+        void *v;
+    } *s;
+    size_t cap, n;
+};
+
+static inline size_t gmap_hash(const void *k)
+{
+    uint64_t h = (uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ h >> 29);
+}
+
+static void *gmap_get(const struct gmap *m, const void *k)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = gmap_hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->s[i].v)
+            return NULL;
+        if (m->s[i].k == k)
+            return m->s[i].v;
+    }
+}
+
+static bool gmap_put(struct gmap *m, const void *k, void *v)
+{
+    if ((m->n + 1) * 4 > m->cap * 3) {
+        size_t ncap = m->cap ? m->cap * 2 : 32;
+        struct gslot *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return false;
+        for (size_t j = 0; j < m->cap; j++) {
+            if (!m->s[j].v)
+                continue;
+            size_t i = gmap_hash(m->s[j].k) & (ncap - 1);
+            while (ns[i].v)
+                i = (i + 1) & (ncap - 1);
+            ns[i] = m->s[j];
+        }
+        free(m->s);
+        m->s = ns;
+        m->cap = ncap;
+    }
+    size_t i = gmap_hash(k) & (m->cap - 1);
+    while (m->s[i].v)
+        i = (i + 1) & (m->cap - 1);
+    m->s[i].k = k;
+    m->s[i].v = v;
+    m->n++;
+    return true;
+}
+
+#define H_SUB 128
+#define H_BLOCKS 58
+struct ghist {
+    uint64_t *blk[H_BLOCKS];
+};
+
+static void ghist_add(struct ghist *h, uint64_t v)
+{
+    unsigned b, i;
+    if (v < H_SUB) {
+        b = 0;
+        i = (unsigned)v;
+    } else {
+        unsigned e = 63u - (unsigned)__builtin_clzll(v);
+        b = e - 6;
+        i = (unsigned)(v >> (e - 7)) & (H_SUB - 1);
+    }
+    uint64_t *p = h->blk[b];
+    if (ta_unlikely(!p) && !(p = h->blk[b] = calloc(H_SUB, sizeof *p)))
+        return;
+    p[i]++;
+}
+
+/* nearest rank ceil(pct * count / 100), as its bucket's midpoint clamped to [min, max] */
+static uint64_t ghist_pct(const struct ghist *h, uint64_t count, unsigned pct, uint64_t min,
+                          uint64_t max)
+{
+    uint64_t rank = (count * pct + 99) / 100, seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (unsigned b = 0; b < H_BLOCKS; b++) {
+        const uint64_t *p = h->blk[b];
+        if (!p)
+            continue;
+        for (unsigned i = 0; i < H_SUB; i++) {
+            seen += p[i];
+            if (p[i] && seen >= rank) {
+                uint64_t lo = b ? (uint64_t)(H_SUB + i) << (b - 1) : i;
+                uint64_t v = lo + (b ? (1ull << (b - 1)) / 2 : 0);
+                return v < min ? min : v > max ? max : v;
+            }
+        }
+    }
+    return max;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Interval sets: sorted, disjoint [a, b), merged when closer than `md`. Work that arrives
+ * in order (start >= the last interval's start) extends or follows the last interval;
+ * work that arrives late waits in `pend` (IV_PEND of them, allocated at the first), which
+ * is sorted and merged into the tail of the set when full and before the set is read: a
+ * late record costs a slot, not a binary search and a memmove over the set. */
+
+#define IV_PEND 1024
+#define IV_NEAR 64 /* a late interval this close to the end goes in place */
+
+struct iv {
+    uint64_t a, b;
+};
+struct ivset {
+    struct iv *v, *pend;
+    uint32_t n, cap, np;
+    uint64_t md;     /* merge distance: MERGE_NS, doubled at each coarsening */
+    uint64_t approx; /* ns of gaps of MERGE_NS or more counted as covered */
+};
+
+static uint64_t iv_slots;   /* allocated in all sets (reset in a forked child) */
+static struct iv *iv_tmp;   /* the merged tail, at a flush */
+static uint32_t iv_tmp_cap;
+
+/* Merge neighbours of v[0..*n) closer than md, in place; gaps >= MERGE_NS counted */
+static void iv_squeeze(struct iv *v, uint32_t *n, uint64_t md, uint64_t *approx)
+{
+    if (*n < 2)
+        return;
+    uint32_t k = 0;
+    for (uint32_t i = 1; i < *n; i++) {
+        uint64_t gap = v[i].a > v[k].b ? v[i].a - v[k].b : 0;
+        if (v[i].a < v[k].b + md) {
+            if (gap >= MERGE_NS)
+                *approx += gap;
+            if (v[i].b > v[k].b)
+                v[k].b = v[i].b;
+        } else {
+            v[++k] = v[i];
+        }
+    }
+    *n = k + 1;
+}
+
+/* Room for `need` intervals: grown (to IV_CAP, within IV_TOTAL), else false */
+static bool iv_grow(struct ivset *s, uint32_t need)
+{
+    if (need <= s->cap)
+        return true;
+    uint32_t ncap = s->cap ? s->cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > IV_CAP || iv_slots + (ncap - s->cap) > IV_TOTAL)
+        return false;
+    struct iv *nv = realloc(s->v, ncap * sizeof *nv);
+    if (!nv)
+        return false;
+    iv_slots += ncap - s->cap;
+    s->v = nv;
+    s->cap = ncap;
+    return true;
+}
+
+/* Past the cap: the merge distance doubles until half the room is free */
+static void iv_coarsen(struct ivset *s)
+{
+    uint32_t lim = s->cap ? s->cap / 2 : 0;
+    while (s->n > lim && s->n > 1) {
+        s->md *= 2;
+        iv_squeeze(s->v, &s->n, s->md, &s->approx);
+    }
+}
+
+static int cmp_iv(const void *x, const void *y)
+{
+    const struct iv *p = x, *q = y;
+    return (p->a > q->a) - (p->a < q->a);
+}
+
+/* The late intervals into the set: sorted, merged with the tail they reach */
+static void iv_flush(struct ivset *s)
+{
+    if (!s->np)
+        return;
+    qsort(s->pend, s->np, sizeof *s->pend, cmp_iv);
+    uint64_t a0 = s->pend[0].a;
+    uint32_t lo = 0, hi = s->n; /* the first interval that a0 may merge with */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (s->v[mid].b + s->md > a0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    uint32_t i = lo, m = s->n - i + s->np;
+    if (m > iv_tmp_cap) {
+        uint32_t cap = iv_tmp_cap ? iv_tmp_cap : 4096;
+        while (cap < m)
+            cap *= 2;
+        struct iv *t = realloc(iv_tmp, cap * sizeof *t);
+        if (!t) {
+            goom();
+            s->np = 0; /* lost: out of memory */
+            return;
+        }
+        iv_tmp = t;
+        iv_tmp_cap = cap;
+    }
+    uint32_t x = i, y = 0, o = 0;
+    while (x < s->n || y < s->np) { /* both sorted by start: one walk */
+        struct iv e = y >= s->np || (x < s->n && s->v[x].a <= s->pend[y].a) ? s->v[x++]
+                                                                              : s->pend[y++];
+        if (o && e.a < iv_tmp[o - 1].b + s->md) {
+            if (e.a > iv_tmp[o - 1].b && e.a - iv_tmp[o - 1].b >= MERGE_NS)
+                s->approx += e.a - iv_tmp[o - 1].b; /* only past the cap: md > MERGE_NS */
+            if (e.b > iv_tmp[o - 1].b)
+                iv_tmp[o - 1].b = e.b;
+        } else {
+            iv_tmp[o++] = e;
+        }
+    }
+    s->np = 0;
+    s->n = i;
+    bool coarser = false;
+    if (!iv_grow(s, i + o)) { /* at the cap: coarser, head and tail alike */
+        while (i + o > s->cap / 2 && i + o > 2) {
+            s->md *= 2;
+            iv_squeeze(s->v, &i, s->md, &s->approx);
+            iv_squeeze(iv_tmp, &o, s->md, &s->approx);
+        }
+        if (i + o > s->cap) { /* no room at all: out of memory */
+            goom();
+            return;
+        }
+        coarser = true;
+    }
+    memcpy(s->v + i, iv_tmp, o * sizeof *iv_tmp);
+    s->n = i + o;
+    /* the head ends at least md before the tail begins, unless md just grew */
+    if (coarser)
+        iv_squeeze(s->v, &s->n, s->md, &s->approx);
+}
+
+static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
+{
+    if (b < a)
+        b = a;
+    if (!s->md)
+        s->md = MERGE_NS;
+    uint32_t n = s->n;
+    if (!n || a >= s->v[n - 1].a) { /* in order (the late ones in pend are merged later) */
+        if (n && a < s->v[n - 1].b + s->md) {
+            struct iv *l = &s->v[n - 1];
+            if (a > l->b && a - l->b >= MERGE_NS) /* only past the cap: md > MERGE_NS */
+                s->approx += a - l->b;
+            if (b > l->b)
+                l->b = b;
+            return;
+        }
+        if (n == s->cap && !iv_grow(s, n + 1)) {
+            iv_coarsen(s);
+            if (s->n == s->cap) { /* no room at all: out of memory */
+                goom();
+                return;
+            }
+            if (s->n != n) { /* coarsened: the last interval may take it now */
+                iv_add(s, a, b);
+                return;
+            }
+        }
+        s->v[s->n++] = (struct iv){a, b};
+        return;
+    }
+    /* late by a few intervals (concurrent streams: the usual case): put in place, merged
+     * with the neighbours it reaches; a move of at most IV_NEAR intervals */
+    {
+        uint32_t i = n;
+        while (i > 0 && n - i < IV_NEAR && s->v[i - 1].a > a)
+            i--;
+        if (i == 0 || s->v[i - 1].a <= a) { /* v[i - 1].a <= a < v[i].a */
+            uint32_t lo = i > 0 && a < s->v[i - 1].b + s->md ? i - 1 : i, hi = i;
+            while (hi < n && s->v[hi].a < b + s->md)
+                hi++;
+            if (lo < hi) { /* merged with v[lo..hi) */
+                if (s->md > MERGE_NS) { /* past the cap: the gaps the merge fills, counted */
+                    uint64_t end = 0;
+                    for (uint32_t k = lo; k <= hi; k++) {
+                        struct iv e = k < i ? s->v[k] : k == i ? (struct iv){a, b} : s->v[k - 1];
+                        if (k > lo && e.a > end && e.a - end >= MERGE_NS)
+                            s->approx += e.a - end;
+                        if (k == lo || e.b > end)
+                            end = e.b;
+                    }
+                }
+                uint64_t na = a < s->v[lo].a ? a : s->v[lo].a;
+                uint64_t nb = b > s->v[hi - 1].b ? b : s->v[hi - 1].b;
+                s->v[lo] = (struct iv){na, nb};
+                memmove(&s->v[lo + 1], &s->v[hi], (n - hi) * sizeof *s->v);
+                s->n -= hi - lo - 1;
+                return;
+            }
+            if (n < s->cap || iv_grow(s, n + 1)) {
+                memmove(&s->v[i + 1], &s->v[i], (n - i) * sizeof *s->v);
+                s->v[i] = (struct iv){a, b};
+                s->n++;
+                return;
+            }
+        }
+    }
+    if (!s->pend && !(s->pend = malloc(IV_PEND * sizeof *s->pend))) {
+        goom();
+        return;
+    }
+    s->pend[s->np++] = (struct iv){a, b};
+    if (s->np == IV_PEND)
+        iv_flush(s);
+}
+
+static uint64_t iv_total(const struct ivset *s)
+{
+    uint64_t t = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        t += s->v[i].b - s->v[i].a;
+    return t;
+}
+
+/* The length of the intersection of two sets (a two-pointer sweep). */
+static uint64_t iv_overlap(const struct ivset *x, const struct ivset *y)
+{
+    uint64_t t = 0;
+    uint32_t i = 0, j = 0;
+    while (i < x->n && j < y->n) {
+        uint64_t a = x->v[i].a > y->v[j].a ? x->v[i].a : y->v[j].a;
+        uint64_t b = x->v[i].b < y->v[j].b ? x->v[i].b : y->v[j].b;
+        if (b > a)
+            t += b - a;
+        if (x->v[i].b < y->v[j].b)
+            i++;
+        else
+            j++;
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* State */
+
+struct gop { /* what an op is, worked out once per op */
+    const struct ta_op *op;
+    const struct ta_field *f;
+    uint8_t kind, dir; /* dir: 0 HtoD, 1 DtoH, 2 DtoD */
+    int8_t i_dev, i_grid, i_block, i_bytes;
+};
+
+struct kcfg {
+    uint32_t grid[3], block[3];
+    uint64_t count;
+};
+
+struct krow {
+    const char *name;
+    uint64_t count, total, min, max;
+    unsigned __int128 sumsq;
+    uint64_t devmask; /* bits: indices in g.dev */
+    struct ghist h;
+    struct kcfg cfg[CFG_SLOTS];
+    uint32_t ncfg, lastcfg;
+};
+
+struct dev {
+    uint32_t id;
+    uint64_t first, last; /* its work's first start and last end */
+    struct ivset busy;
+};
+
+struct phase {
+    const char *name;
+    uint64_t count, total;
+    uint64_t k_count, k_ns, c_count, c_ns, c_bytes, m_ns;
+    struct ivset ranges;
+};
+
+static struct {
+    struct gmap ops, kernels, phases;
+    struct gop *last_op;
+    struct krow *last_k;
+    struct phase *last_ph;
+    struct dev dev[MAX_DEVS];
+    int ndev, last_dev;
+    uint64_t k_count, k_ns, c_count, c_ns, bytes[3], m_count, m_ns;
+    uint64_t first, last;
+    struct gpu_scope *scopes; /* by scope id */
+    uint32_t nscopes;
+    struct phase **pool; /* the phases of each scope, one run per scope */
+    uint32_t npool, cappool;
+    struct {
+        char cause[32];
+        uint64_t total;
+    } drop[GPU_CAUSES];
+    int ndrop;
+    bool oom_warned;
+} g;
+
+static void goom(void)
+{
+    if (!g.oom_warned) {
+        g.oom_warned = true;
+        ta_warn("stats: out of memory, GPU statistics will be incomplete");
+    }
+}
+
+static bool prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+static bool suffix(const char *s, const char *x)
+{
+    size_t n = strlen(s), m = strlen(x);
+    return n >= m && strcmp(s + n - m, x) == 0;
+}
+
+static struct gop *gop_get(const struct ta_op *op)
+{
+    struct gop *o = g.last_op;
+    if (o && o->op == op)
+        return o;
+    if ((o = gmap_get(&g.ops, op)))
+        return g.last_op = o;
+    if (!(o = calloc(1, sizeof *o))) {
+        goom();
+        return NULL;
+    }
+    o->op = op;
+    unsigned nf;
+    o->f = ta_op_fields(op, &nf);
+    o->i_dev = o->i_grid = o->i_block = o->i_bytes = -1;
+    for (unsigned i = nf < 128 ? nf : 128; i-- > 0;) { /* the first of each role */
+        switch (o->f[i].role) {
+        case TA_ROLE_DEVICE: o->i_dev = (int8_t)i; break;
+        case TA_ROLE_GRID: o->i_grid = (int8_t)i; break;
+        case TA_ROLE_BLOCK: o->i_block = (int8_t)i; break;
+        case TA_ROLE_BYTES: o->i_bytes = (int8_t)i; break;
+        default: break;
+        }
+    }
+    const char *name = op->name ? op->name : "";
+    if (o->i_grid >= 0 && o->f[o->i_grid].type == TA_FT_DIM3)
+        o->kind = GPU_KERNEL;
+    else if (prefix(name, "Memcpy") && o->i_bytes >= 0) {
+        o->kind = GPU_COPY;
+        o->dir = suffix(name, "HtoD") ? 0 : suffix(name, "DtoH") ? 1 : 2;
+    } else if (prefix(name, "Memset"))
+        o->kind = GPU_MEMSET;
+    if (!gmap_put(&g.ops, op, o)) {
+        free(o);
+        goom();
+        return NULL;
+    }
+    return g.last_op = o;
+}
+
+static struct phase *phase_get(const char *name)
+{
+    struct phase *p = g.last_ph;
+    if (p && p->name == name)
+        return p;
+    if ((p = gmap_get(&g.phases, name)))
+        return g.last_ph = p;
+    if (!(p = calloc(1, sizeof *p))) {
+        goom();
+        return NULL;
+    }
+    p->name = name;
+    if (!gmap_put(&g.phases, name, p)) {
+        free(p);
+        goom();
+        return NULL;
+    }
+    return g.last_ph = p;
+}
+
+/* The device's slot; -1: past MAX_DEVS */
+static int dev_get(uint32_t id)
+{
+    if (g.ndev && g.dev[g.last_dev].id == id)
+        return g.last_dev;
+    for (int i = 0; i < g.ndev; i++)
+        if (g.dev[i].id == id)
+            return g.last_dev = i;
+    if (g.ndev == MAX_DEVS)
+        return -1;
+    g.dev[g.ndev].id = id;
+    g.dev[g.ndev].first = UINT64_MAX;
+    return g.last_dev = g.ndev++;
+}
+
+static bool dim3(const struct ta_event *ev, const struct gop *o, int i, uint32_t out[3])
+{
+    const unsigned char *p = i >= 0 ? ta_field_at(ev, &o->f[i]) : NULL;
+    if (!p || o->f[i].type != TA_FT_DIM3) {
+        out[0] = out[1] = out[2] = 0;
+        return false;
+    }
+    memcpy(out, p, 12);
+    return true;
+}
+
+static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev)
+{
+    const char *name = ev->name ? ev->name : ev->op->name;
+    struct krow *k = g.last_k;
+    if (!k || k->name != name) {
+        if (!(k = gmap_get(&g.kernels, name))) {
+            if (!(k = calloc(1, sizeof *k))) {
+                goom();
+                return;
+            }
+            k->name = name;
+            k->min = UINT64_MAX;
+            if (!gmap_put(&g.kernels, name, k)) {
+                free(k);
+                goom();
+                return;
+            }
+        }
+        g.last_k = k;
+    }
+    uint64_t d = ev->dur_ns;
+    k->count++;
+    k->total += d;
+    k->sumsq += (unsigned __int128)d * d;
+    if (d < k->min)
+        k->min = d;
+    if (d > k->max)
+        k->max = d;
+    ghist_add(&k->h, d);
+    if (dev >= 0)
+        k->devmask |= 1ull << dev;
+    uint32_t gr[3], bl[3];
+    dim3(ev, o, o->i_grid, gr);
+    dim3(ev, o, o->i_block, bl);
+    uint32_t i = k->lastcfg;
+    if (i >= k->ncfg || memcmp(k->cfg[i].grid, gr, 12) || memcmp(k->cfg[i].block, bl, 12)) {
+        for (i = 0; i < k->ncfg; i++)
+            if (!memcmp(k->cfg[i].grid, gr, 12) && !memcmp(k->cfg[i].block, bl, 12))
+                break;
+        if (i == k->ncfg) {
+            if (i == CFG_SLOTS)
+                return; /* more configs than told apart: the launch counts, not its config */
+            memcpy(k->cfg[i].grid, gr, 12);
+            memcpy(k->cfg[i].block, bl, 12);
+            k->ncfg++;
+        }
+        k->lastcfg = i;
+    }
+    k->cfg[i].count++;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Scopes: the marker names on a scope's path, found once per scope id */
+
+struct gpu_scope *gpu_scope(uint32_t scope)
+{
+    if (!scope)
+        return NULL;
+    if (scope >= g.nscopes) {
+        uint32_t cap = g.nscopes ? g.nscopes : 256;
+        while (cap <= scope)
+            cap *= 2;
+        struct gpu_scope *v = realloc(g.scopes, cap * sizeof *v);
+        if (!v) {
+            goom();
+            return NULL;
+        }
+        memset(v + g.nscopes, 0, (cap - g.nscopes) * sizeof *v);
+        g.scopes = v;
+        g.nscopes = cap;
+    }
+    struct gpu_scope *s = &g.scopes[scope];
+    if (s->walked)
+        return s;
+    s->walked = 1;
+    s->ph_off = g.npool;
+    uint32_t depth = 0;
+    for (uint32_t id = scope; id && depth < 256; depth++) {
+        const struct ta_op *op = NULL;
+        const char *name = NULL;
+        id = ta_scope_parent(id, &op, &name);
+        if (!op)
+            break;
+        if (op->cat != TA_CAT_MARKER)
+            continue;
+        struct phase *p = phase_get(name ? name : op->name);
+        if (!p)
+            continue;
+        bool seen = false; /* "a" inside "a": its work counts once for "a" */
+        for (uint32_t k = s->ph_off; k < g.npool && !seen; k++)
+            seen = g.pool[k] == p;
+        if (seen)
+            continue;
+        if (g.npool == g.cappool) {
+            uint32_t cap = g.cappool ? g.cappool * 2 : 64;
+            struct phase **v = realloc(g.pool, cap * sizeof *v);
+            if (!v) {
+                goom();
+                break;
+            }
+            g.pool = v;
+            g.cappool = cap;
+        }
+        g.pool[g.npool++] = p;
+    }
+    s->ph_n = (uint16_t)(g.npool - s->ph_off);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Per-event entry points */
+
+void gpu_event(const struct ta_event *ev, struct gpu_work *w)
+{
+    w->kind = GPU_NONE;
+    w->bytes = 0;
+    if (ev->op->shape != TA_SHAPE_SPAN)
+        return;
+    struct gop *o = gop_get(ev->op);
+    if (!o || o->kind == GPU_NONE)
+        return;
+    uint64_t t0 = ev->ts_ns, d = ev->dur_ns, t1 = t0 + d;
+    int64_t v = 0;
+    uint32_t devid = o->i_dev >= 0 && ta_field_i64(ev, &o->f[o->i_dev], &v) && v >= 0
+                         ? (uint32_t)v : 0;
+    int dev = dev_get(devid);
+    if (dev >= 0) {
+        struct dev *dv = &g.dev[dev];
+        if (t0 < dv->first)
+            dv->first = t0;
+        if (t1 > dv->last)
+            dv->last = t1;
+        iv_add(&dv->busy, t0, t1);
+        if (!dv->busy.cap)
+            goom();
+    }
+    if (!g.first || t0 < g.first)
+        g.first = t0;
+    if (t1 > g.last)
+        g.last = t1;
+    w->kind = o->kind;
+    switch (o->kind) {
+    case GPU_KERNEL:
+        g.k_count++;
+        g.k_ns += d;
+        kernel_event(ev, o, dev);
+        break;
+    case GPU_COPY:
+        if (ta_field_i64(ev, &o->f[o->i_bytes], &v) && v > 0)
+            w->bytes = (uint64_t)v;
+        g.c_count++;
+        g.c_ns += d;
+        g.bytes[o->dir] += w->bytes;
+        break;
+    default:
+        g.m_count++;
+        g.m_ns += d;
+        break;
+    }
+    struct gpu_scope *s = gpu_scope(ev->scope);
+    for (uint32_t i = 0; s && i < s->ph_n; i++) {
+        struct phase *p = g.pool[s->ph_off + i];
+        switch (o->kind) {
+        case GPU_KERNEL:
+            p->k_count++;
+            p->k_ns += d;
+            break;
+        case GPU_COPY:
+            p->c_count++;
+            p->c_ns += d;
+            p->c_bytes += w->bytes;
+            break;
+        default: p->m_ns += d; break;
+        }
+    }
+}
+
+void gpu_marker(const struct ta_event *ev)
+{
+    if (ev->op->shape != TA_SHAPE_SPAN || !ev->name)
+        return;
+    struct phase *p = phase_get(ev->name);
+    if (!p)
+        return;
+    p->count++;
+    p->total += ev->dur_ns;
+    iv_add(&p->ranges, ev->ts_ns, ev->ts_ns + ev->dur_ns);
+}
+
+void gpu_dropped(const char *cause, uint64_t total)
+{
+    /* the CUPTI module's causes (records CUPTI dropped, buffers it could not get) */
+    if (!cause || !(prefix(cause, "cupti") || prefix(cause, "gpu")))
+        return;
+    for (int i = 0; i < g.ndrop; i++)
+        if (strncmp(g.drop[i].cause, cause, sizeof g.drop[i].cause - 1) == 0) {
+            g.drop[i].total = total;
+            return;
+        }
+    if (g.ndrop < GPU_CAUSES) {
+        strncpy(g.drop[g.ndrop].cause, cause, sizeof g.drop[0].cause - 1);
+        g.drop[g.ndrop++].total = total;
+    }
+}
+
+bool gpu_any(void) { return g.k_count || g.c_count || g.m_count; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Tree nodes */
+
+static struct gpu_node *node_get(struct gpu_node **n)
+{
+    if (!*n && !(*n = calloc(1, sizeof **n)))
+        goom();
+    return *n;
+}
+
+void gpu_node_work(struct gpu_node **np, const struct gpu_work *w, uint64_t dur)
+{
+    if (w->kind != GPU_KERNEL && w->kind != GPU_COPY)
+        return;
+    struct gpu_node *n = node_get(np);
+    if (!n)
+        return;
+    if (w->kind == GPU_KERNEL) {
+        n->own.kernel_ns += dur;
+        n->own.kernel_count++;
+    } else {
+        n->own.copy_ns += dur;
+        n->own.copy_bytes += w->bytes;
+    }
+}
+
+static void sums_add(struct gpu_sums *d, const struct gpu_sums *s)
+{
+    d->kernel_ns += s->kernel_ns;
+    d->kernel_count += s->kernel_count;
+    d->copy_ns += s->copy_ns;
+    d->copy_bytes += s->copy_bytes;
+}
+
+void gpu_node_merge(struct gpu_node **dst, const struct gpu_node *src)
+{
+    struct gpu_node *n = node_get(dst);
+    if (n)
+        sums_add(&n->own, &src->own);
+}
+
+void gpu_node_sub_start(struct gpu_node *n)
+{
+    if (n)
+        n->sub = n->own;
+}
+
+void gpu_node_sub_add(struct gpu_node **dst, const struct gpu_node *child)
+{
+    struct gpu_node *n = node_get(dst);
+    if (n)
+        sums_add(&n->sub, &child->sub);
+}
+
+static void kv(struct ta_buf *ob, const char *k, uint64_t v, bool comma)
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": ", 2);
+    ta_buf_u64(ob, v);
+    if (comma)
+        ta_buf_put(ob, ", ", 2);
+}
+
+void gpu_node_write(struct ta_buf *ob, const struct gpu_node *n)
+{
+    const struct gpu_sums *s = &n->sub;
+    if (!s->kernel_count && !s->copy_ns && !s->copy_bytes)
+        return;
+    ta_buf_cstr(ob, "\"gpu\": {");
+    kv(ob, "kernel_ns", s->kernel_ns, true);
+    kv(ob, "kernel_count", s->kernel_count, true);
+    kv(ob, "copy_ns", s->copy_ns, true);
+    kv(ob, "copy_bytes", s->copy_bytes, false);
+    ta_buf_cstr(ob, "}, ");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Writing */
+
+/* v >= 0 rounded to 3 decimals, as a JSON number */
+static void out_fix3(struct ta_buf *ob, long double v)
+{
+    if (!(v > 0))
+        v = 0;
+    uint64_t m = (uint64_t)(v * 1000 + 0.5L);
+    ta_buf_u64(ob, m / 1000);
+    if (m % 1000) {
+        char d[4] = {'.', (char)('0' + m % 1000 / 100), (char)('0' + m % 100 / 10),
+                     (char)('0' + m % 10)};
+        int n = 4;
+        while (d[n - 1] == '0')
+            n--;
+        ta_buf_put(ob, d, (size_t)n);
+    }
+}
+
+static void kfix(struct ta_buf *ob, const char *k, long double v, bool comma)
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": ", 2);
+    out_fix3(ob, v);
+    if (comma)
+        ta_buf_put(ob, ", ", 2);
+}
+
+/* 100 * (1 - busy / span), within [0, 100]; 0 for an empty span */
+static long double idle_pct(uint64_t busy, uint64_t span)
+{
+    if (!span)
+        return 0;
+    long double p = 100.0L * (1.0L - (long double)busy / (long double)span);
+    return p < 0 ? 0 : p > 100 ? 100 : p;
+}
+
+static void **values(const struct gmap *m, size_t *n)
+{
+    *n = 0;
+    if (!m->n)
+        return NULL;
+    void **v = malloc(m->n * sizeof *v);
+    if (!v) {
+        goom();
+        return NULL;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->s[i].v)
+            v[(*n)++] = m->s[i].v;
+    return v;
+}
+
+static int cmp_k(const void *a, const void *b)
+{
+    const struct krow *x = *(struct krow *const *)a, *y = *(struct krow *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static int cmp_dev(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void dim3_out(struct ta_buf *ob, const char *k, const uint32_t v[3])
+{
+    ta_buf_jstr(ob, k);
+    ta_buf_put(ob, ": [", 3);
+    for (int i = 0; i < 3; i++) {
+        if (i)
+            ta_buf_put(ob, ", ", 2);
+        ta_buf_u64(ob, v[i]);
+    }
+    ta_buf_put(ob, "], ", 3);
+}
+
+static void write_kernels(struct ta_buf *ob)
+{
+    size_t n;
+    struct krow **v = (struct krow **)values(&g.kernels, &n);
+    if (!v)
+        return;
+    qsort(v, n, sizeof *v, cmp_k);
+    ta_buf_cstr(ob, "  \"kernels\": [");
+    for (size_t i = 0; i < n; i++) {
+        const struct krow *k = v[i];
+        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
+        ta_buf_cstr(ob, "\"name\": ");
+        ta_buf_jstr(ob, k->name);
+        ta_buf_put(ob, ", ", 2);
+        kv(ob, "count", k->count, true);
+        kv(ob, "total_ns", k->total, true);
+        long double mean = (long double)k->total / k->count;
+        long double var = ((long double)k->sumsq - (long double)k->total * mean) / k->count;
+        kfix(ob, "mean_ns", mean, true);
+        kv(ob, "median_ns", ghist_pct(&k->h, k->count, 50, k->min, k->max), true);
+        kv(ob, "min_ns", k->min, true);
+        kv(ob, "max_ns", k->max, true);
+        kfix(ob, "stddev_ns", var > 0 ? __builtin_sqrt((double)var) : 0, true);
+        kv(ob, "p95_ns", ghist_pct(&k->h, k->count, 95, k->min, k->max), true);
+        kv(ob, "p99_ns", ghist_pct(&k->h, k->count, 99, k->min, k->max), true);
+        /* the most frequent launch config, the first seen of a tie */
+        uint32_t best = 0;
+        for (uint32_t c = 1; c < k->ncfg; c++)
+            if (k->cfg[c].count > k->cfg[best].count)
+                best = c;
+        static const uint32_t zero[3];
+        dim3_out(ob, "grid", k->ncfg ? k->cfg[best].grid : zero);
+        dim3_out(ob, "block", k->ncfg ? k->cfg[best].block : zero);
+        kv(ob, "configs", k->ncfg, true);
+        uint32_t ids[MAX_DEVS];
+        int nid = 0;
+        for (int d = 0; d < g.ndev; d++)
+            if (k->devmask >> d & 1)
+                ids[nid++] = g.dev[d].id;
+        qsort(ids, (size_t)nid, sizeof *ids, cmp_dev);
+        ta_buf_cstr(ob, "\"device_ids\": [");
+        for (int d = 0; d < nid; d++) {
+            if (d)
+                ta_buf_put(ob, ", ", 2);
+            ta_buf_u64(ob, ids[d]);
+        }
+        ta_buf_cstr(ob, "]}");
+        if (ob->len > ob->cap / 2)
+            ta_buf_flush(ob);
+    }
+    ta_buf_cstr(ob, "\n  ],\n");
+    free(v);
+}
+
+static void write_gpu(struct ta_buf *ob)
+{
+    uint64_t busy = 0, span = 0, approx = 0, dropped = 0;
+    for (int d = 0; d < g.ndev; d++) {
+        iv_flush(&g.dev[d].busy);
+        busy += iv_total(&g.dev[d].busy);
+        approx += g.dev[d].busy.approx;
+        if (g.dev[d].last > g.dev[d].first)
+            span += g.dev[d].last - g.dev[d].first;
+    }
+    for (int i = 0; i < g.ndrop; i++)
+        dropped += g.drop[i].total;
+    ta_buf_cstr(ob, "  \"gpu\": {");
+    kv(ob, "kernel_count", g.k_count, true);
+    kv(ob, "kernel_ns", g.k_ns, true);
+    kv(ob, "copy_count", g.c_count, true);
+    kv(ob, "copy_ns", g.c_ns, true);
+    kv(ob, "bytes_htod", g.bytes[0], true);
+    kv(ob, "bytes_dtoh", g.bytes[1], true);
+    kv(ob, "bytes_dtod", g.bytes[2], true);
+    kv(ob, "memset_count", g.m_count, true);
+    kv(ob, "memset_ns", g.m_ns, true);
+    kv(ob, "busy_ns", busy, true);
+    if (approx)
+        kv(ob, "busy_approx_ns", approx, true);
+    kv(ob, "first_ns", g.first, true);
+    kv(ob, "last_ns", g.last, true);
+    /* each device's idle share over its own active span, the devices summed: two devices
+     * busy at once are not more than 100% busy */
+    kfix(ob, "idle_pct", idle_pct(busy, span), true);
+    kv(ob, "records_dropped", dropped, false);
+    ta_buf_cstr(ob, "},\n");
+}
+
+static int cmp_ph(const void *a, const void *b)
+{
+    const struct phase *x = *(struct phase *const *)a, *y = *(struct phase *const *)b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static void write_phases(struct ta_buf *ob)
+{
+    size_t n;
+    struct phase **v = (struct phase **)values(&g.phases, &n);
+    if (!v)
+        return;
+    qsort(v, n, sizeof *v, cmp_ph);
+    ta_buf_cstr(ob, "  \"phases\": [");
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct phase *p = v[i];
+        if (!p->count)
+            continue; /* a scope's marker whose span never arrived (dropped) */
+        ta_buf_cstr(ob, w++ ? ",\n    {" : "\n    {");
+        ta_buf_cstr(ob, "\"name\": ");
+        ta_buf_jstr(ob, p->name);
+        ta_buf_put(ob, ", ", 2);
+        kv(ob, "count", p->count, true);
+        kv(ob, "total_ns", p->total, true);
+        kv(ob, "gpu_kernel_count", p->k_count, true);
+        kv(ob, "gpu_kernel_ns", p->k_ns, true);
+        kv(ob, "gpu_copy_count", p->c_count, true);
+        kv(ob, "gpu_copy_ns", p->c_ns, true);
+        kv(ob, "gpu_copy_bytes", p->c_bytes, true);
+        kv(ob, "gpu_memset_ns", p->m_ns, true);
+        iv_flush(&v[i]->ranges);
+        uint64_t busy = 0, wall = iv_total(&p->ranges);
+        for (int d = 0; d < g.ndev; d++)
+            busy += iv_overlap(&g.dev[d].busy, &p->ranges);
+        kv(ob, "gpu_busy_ns", busy, true);
+        if (p->ranges.approx) /* its ranges past IV_CAP: gaps between them counted */
+            kv(ob, "ranges_approx_ns", p->ranges.approx, true);
+        /* every device that ran work could have run it during the phase */
+        kfix(ob, "gpu_idle_pct", idle_pct(busy, wall * (uint64_t)(g.ndev ? g.ndev : 1)), false);
+        ta_buf_char(ob, '}');
+        if (ob->len > ob->cap / 2)
+            ta_buf_flush(ob);
+    }
+    ta_buf_cstr(ob, w ? "\n  ],\n" : "],\n");
+    free(v);
+}
+
+void gpu_write(struct ta_buf *ob)
+{
+    for (int d = 0; d < g.ndev; d++) /* the late intervals into each device's set */
+        iv_flush(&g.dev[d].busy);
+    int dropped = 0;
+    for (int i = 0; i < g.ndrop; i++)
+        dropped |= g.drop[i].total != 0;
+    if (g.kernels.n)
+        write_kernels(ob);
+    if (gpu_any() || dropped)
+        write_gpu(ob);
+    if (gpu_any())
+        write_phases(ob);
+}
+
+void gpu_after_fork(void)
+{
+    memset(&g, 0, sizeof g);
+    iv_slots = 0;
+}
