@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "../agent/config_keys.h"
+#include "load.h"
 #include "summary.h"
 
 #if defined(__has_include)
@@ -35,7 +36,7 @@
 #endif
 
 #define DEFAULT_OUTPUT "./traceagent-out"
-#define DEFAULT_TOP 20
+#define DEFAULT_TOP 10
 
 static const char *prog = "traceagent";
 
@@ -51,7 +52,7 @@ static const struct opt options[] = {
 #define OPT(name, var, shrt, arg, help, dflt) {#name, shrt, arg, var, help, dflt},
     TA_CONFIG_KEYS(OPT)
 #undef OPT
-    {"top", 0, "N", NULL, "rows in the summary's span table (0: all)", "20"},
+    {"top", 0, "N", NULL, "rows in each list of the summary (0: all)", "10"},
 };
 #define NOPTS (sizeof options / sizeof *options)
 
@@ -158,16 +159,9 @@ static void snap_free(struct snap *s)
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Adds the output files of `dir` to the summary: all of them (before == NULL), or those
- * new or changed since `before`. Returns the number of stats files that failed to load,
- * or -1 when the directory cannot be read. *nstats counts the good stats files. */
-static int add_dir(struct ta_summary *sum, const char *dir, const struct snap *before,
-                   int *nstats)
+/* The output files of `dir` new or changed since `before`, into *files (the caller frees
+ * them). Returns -1 when the directory cannot be read. */
+static int new_files(const char *dir, const struct snap *before, char ***files, size_t *nfiles)
 {
     struct snap now;
     DIR *d = opendir(dir);
@@ -175,28 +169,18 @@ static int add_dir(struct ta_summary *sum, const char *dir, const struct snap *b
         return -1;
     closedir(d);
     snap_take(&now, dir);
-    qsort(now.names, now.n, sizeof *now.names, cmp_cstr); /* st[] is not used past here */
-    int bad = 0;
-    for (size_t i = 0; i < now.n; i++) {
+    *files = calloc(now.n + 1, sizeof **files);
+    *nfiles = 0;
+    for (size_t i = 0; i < now.n && *files; i++) {
         char path[PATH_MAX];
-        struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, now.names[i]);
-        if (stat(path, &st) != 0)
+        if (snap_has_same(before, now.names[i], &now.st[i]))
             continue;
-        if (before && snap_has_same(before, now.names[i], &st))
-            continue;
-        size_t l = strlen(now.names[i]);
-        if (strcmp(now.names[i] + l - 11, ".stats.json") == 0) {
-            if (ta_summary_add_stats(sum, path) == 0)
-                (*nstats)++;
-            else
-                bad++;
-        } else {
-            ta_summary_add_file(sum, path);
-        }
+        if (((*files)[*nfiles] = strdup(path)))
+            (*nfiles)++;
     }
     snap_free(&now);
-    return bad;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -329,17 +313,27 @@ static void output_dir(char *out, size_t n)
     cJSON_Delete(root);
 }
 
+/* `run`'s summary: the report of the files this run wrote into its directory */
 static void summarize_run(const char *dir, const struct snap *before, int top)
 {
-    struct ta_summary *sum = ta_summary_new();
-    if (!sum)
-        return;
-    int nstats = 0;
-    if (add_dir(sum, dir, before, &nstats) < 0)
+    char **files = NULL;
+    size_t n = 0;
+    if (new_files(dir, before, &files, &n) < 0) {
         fprintf(stderr, "%s: no output directory %s (nothing traced?)\n", prog, dir);
-    else
+        return;
+    }
+    struct ta_summary *sum = ta_summary_new();
+    struct ta_run *run = ta_run_load_files(n, files, NULL);
+    if (sum && run) {
+        ta_summary_add_run(sum, run);
+        ta_summary_set_dir(sum, dir);
         ta_summary_print(sum, stderr, top);
+    }
+    ta_run_free(run);
     ta_summary_free(sum);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -536,30 +530,44 @@ static char *default_output(char *buf, size_t len)
     return buf;
 }
 
+static int parse_format(const char *v, enum ta_format *fmt)
+{
+    static const char *const names[] = {"table", "csv", "json", "markdown"};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(v, names[k]) == 0 || (k == 3 && strcmp(v, "md") == 0)) {
+            *fmt = (enum ta_format)k;
+            return 0;
+        }
+    fprintf(stderr, "%s: --format %s: expected table, csv, json or markdown\n", prog, v);
+    return -1;
+}
+
 static int cmd_report(int argc, char **argv)
 {
-    int top = DEFAULT_TOP, bad = 0, nstats = 0, npaths = 0, by_callsite = 0;
-    struct ta_summary *sum = ta_summary_new();
-    if (!sum)
-        return 2;
+    int top = DEFAULT_TOP, npaths = 0, by_callsite = 0;
+    enum ta_format fmt = TA_FMT_TABLE;
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
-    if (!paths) {
-        ta_summary_free(sum);
+    if (!paths)
         return 2;
-    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             free(paths);
-            ta_summary_free(sum);
             return 0;
         }
         if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
             const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : "");
             if (parse_top(v, &top) < 0) {
                 free(paths);
-                ta_summary_free(sum);
+                return 2;
+            }
+            continue;
+        }
+        if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : "");
+            if (parse_format(v, &fmt) < 0) {
+                free(paths);
                 return 2;
             }
             continue;
@@ -576,7 +584,6 @@ static int cmd_report(int argc, char **argv)
         if (a[0] == '-' && a[1]) {
             fprintf(stderr, "%s report: unknown option %s\n", prog, a);
             free(paths);
-            ta_summary_free(sum);
             return 2;
         }
         paths[npaths++] = argv[i];
@@ -586,45 +593,30 @@ static int cmd_report(int argc, char **argv)
         paths[npaths++] = default_output(def, sizeof def);
     if (by_callsite) {
         int rc = ta_report_callsites(npaths, paths, top, stdout);
-        ta_summary_free(sum);
         free(paths);
         return rc;
     }
-    for (int i = 0; i < npaths; i++) {
-        struct stat st;
-        if (stat(paths[i], &st) != 0) {
-            fprintf(stderr, "%s: %s: %s\n", prog, paths[i], strerror(errno));
-            bad++;
-        } else if (S_ISDIR(st.st_mode)) {
-            int before = nstats;
-            int b = add_dir(sum, paths[i], NULL, &nstats);
-            if (b < 0) {
-                fprintf(stderr, "%s: %s: cannot read the directory\n", prog, paths[i]);
-                bad++;
-            } else {
-                bad += b;
-                if (nstats == before && b == 0)
-                    fprintf(stderr, "%s: %s: no *.stats.json files\n", prog, paths[i]);
-            }
-        } else if (ta_summary_add_stats(sum, paths[i]) == 0) {
-            nstats++;
-            /* the trace next to it, if any */
-            size_t l = strlen(paths[i]);
-            if (l > 11 && strcmp(paths[i] + l - 11, ".stats.json") == 0) {
-                char tr[PATH_MAX];
-                snprintf(tr, sizeof tr, "%.*s.trace.json", (int)(l - 11), paths[i]);
-                if (access(tr, F_OK) == 0)
-                    ta_summary_add_file(sum, tr);
-            }
-        } else {
-            bad++;
+    struct ta_run *run = ta_run_load(npaths, paths, NULL);
+    struct ta_summary *sum = ta_summary_new();
+    int rc = 2;
+    if (run && sum) {
+        size_t nstats = 0;
+        for (size_t k = 0; k < run->nprocs; k++)
+            nstats += run->procs[k].has_stats;
+        ta_summary_add_run(sum, run);
+        if (npaths == 1) {
+            struct stat st;
+            if (stat(paths[0], &st) == 0 && S_ISDIR(st.st_mode))
+                ta_summary_set_dir(sum, paths[0]);
         }
+        if (nstats || fmt != TA_FMT_TABLE)
+            ta_summary_print_fmt(sum, stdout, top, fmt);
+        rc = nstats == 0 ? 1 : run->bad_files ? 1 : 0;
     }
-    if (nstats)
-        ta_summary_print(sum, stdout, top);
+    ta_run_free(run);
     ta_summary_free(sum);
     free(paths);
-    return nstats == 0 ? 1 : bad ? 1 : 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------ */
