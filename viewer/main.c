@@ -25,6 +25,7 @@
 #include "../agent/config_keys.h"
 #include "load.h"
 #include "summary.h"
+#include "waterfall.h"
 
 #if defined(__has_include)
 #if __has_include(<traceagent.h>)
@@ -62,6 +63,7 @@ static void usage(FILE *out)
         "usage: traceagent run [options] [--] command [args...]\n"
         "       traceagent report [--top N] [--by-callsite] [PATH...]\n"
         "       traceagent tree [--depth N] [PATH...]\n"
+        "       traceagent waterfall [--width N] [--top N] [PATH...]\n"
         "       traceagent --help | --version\n"
         "\n"
         "run: trace the command (and, by default, its child processes), then print a\n"
@@ -84,12 +86,17 @@ static void usage(FILE *out)
         "  -q, --quiet                no summary\n"
         "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
         "\n"
-        "report: print the summary of stats files (*.stats.json) or output directories\n"
+        "report: print the summary of stats files (*.stats.json), traces or output directories\n"
+        "(searched recursively): wall time, traced share, processes by time, ops with\n"
+        "count/total/self%%/min/median/mean/p95/p99/max, files, datasets, GPU sections;\n"
+        "  --format table|csv|json|markdown   --top N rows per list (default 10)\n"
         "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n"
         "  --by-callsite              instead, per category, the code that made the calls\n"
         "                             (runs with --stacks CATEGORIES): count, time, bytes\n"
         "tree: the call-path tree of each stats file (count, total, self time), with the\n"
-        "top call sites beneath each op when stacks were recorded; --depth N levels.\n");
+        "top call sites beneath each op when stacks were recorded; --depth N levels.\n"
+        "waterfall: an ASCII timeline of each process's and thread's top-level spans on one\n"
+        "time axis ($COLUMNS or 100 wide, --width N), then the ops by self time as bars.\n");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -667,6 +674,52 @@ static int cmd_tree(int argc, char **argv)
     return rc;
 }
 
+static int cmd_waterfall(int argc, char **argv)
+{
+    int width = 0, top = DEFAULT_TOP, npaths = 0;
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    if (!paths)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            free(paths);
+            return 0;
+        }
+        if (strcmp(a, "--width") == 0 || strncmp(a, "--width=", 8) == 0 ||
+            strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
+            int w = a[2] == 'w';
+            const char *eq = strchr(a, '=');
+            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
+            int n;
+            if (parse_top(v, &n) < 0) {
+                free(paths);
+                return 2;
+            }
+            *(w ? &width : &top) = n;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                paths[npaths++] = argv[i];
+            break;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "%s waterfall: unknown option %s\n", prog, a);
+            free(paths);
+            return 2;
+        }
+        paths[npaths++] = argv[i];
+    }
+    char def[PATH_MAX];
+    if (!npaths)
+        paths[npaths++] = default_output(def, sizeof def);
+    int rc = ta_waterfall_print(npaths, paths, width, top, stdout);
+    free(paths);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -688,6 +741,8 @@ int main(int argc, char **argv)
         return cmd_report(argc - 2, argv + 2);
     if (strcmp(c, "tree") == 0)
         return cmd_tree(argc - 2, argv + 2);
+    if (strcmp(c, "waterfall") == 0)
+        return cmd_waterfall(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see traceagent --help)\n", prog, c);
     return 2;
 }

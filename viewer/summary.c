@@ -747,12 +747,6 @@ static int cmp_str(const void *a, const void *b)
 #define PATH_MAX_W 56
 #define FILE_ROWS 5 /* rows of the files and datasets sections */
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t l = strlen(s), k = strlen(suffix);
-    return l > k && strcmp(s + l - k, suffix) == 0;
-}
-
 /* Traces of processes that left no stats.json beside them (killed by SIGKILL, or still
  * running): their stats paths are not among the stats read. */
 static size_t count_no_stats(const struct ta_summary *s) { return s->nostats; }
