@@ -169,6 +169,18 @@ static int load_node(struct ta_node *n, const cJSON *o, int depth)
         n->gpu_copy_ns = num(g, "copy_ns", 0);
         n->gpu_copy_bytes = num(g, "copy_bytes", 0);
     }
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "callsites"), *c;
+    int ncs = cJSON_IsArray(cs) ? cJSON_GetArraySize(cs) : 0;
+    if (ncs > 0 && (n->sites = calloc((size_t)ncs, sizeof *n->sites))) {
+        cJSON_ArrayForEach(c, cs)
+        {
+            const char *site = str(c, "site");
+            if (!site || !(n->sites[n->nsites].site = strdup(site)))
+                continue;
+            n->sites[n->nsites].count = num(c, "count", 0);
+            n->sites[n->nsites++].total = num(c, "total_ns", 0);
+        }
+    }
     const cJSON *kids = cJSON_GetObjectItemCaseSensitive(o, "children"), *k;
     int nk = cJSON_IsArray(kids) && depth < 200 ? cJSON_GetArraySize(kids) : 0;
     if (nk > 0 && !(n->kids = calloc((size_t)nk, sizeof *n->kids)))
@@ -186,6 +198,9 @@ static void free_node(struct ta_node *n)
     for (size_t i = 0; i < n->nkids; i++)
         free_node(&n->kids[i]);
     free(n->kids);
+    for (size_t i = 0; i < n->nsites; i++)
+        free(n->sites[i].site);
+    free(n->sites);
     free(n->cat);
     free(n->name);
 }

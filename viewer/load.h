@@ -72,9 +72,16 @@ struct ta_gpu { /* stats.json `gpu`; present = 0 when absent */
         memset_count, memset_ns, busy_ns, first_ns, last_ns, idle_pct, records_dropped;
 };
 
+struct ta_site { /* a tree node's top call sites (runs with TRACEAGENT_STACKS) */
+    char *site;
+    double count, total;
+};
+
 struct ta_node { /* stats.json `tree` */
     char *cat, *name;
     double count, total, self;
+    struct ta_site *sites;
+    size_t nsites;
     double gpu_kernel_ns, gpu_kernel_count, gpu_copy_ns, gpu_copy_bytes; /* `gpu`, or 0 */
     struct ta_node *kids;
     size_t nkids;

@@ -1,9 +1,11 @@
 /* traceagent: the command line.
  *
  *   traceagent run [options] -- cmd args...   trace a program, then print a summary
- *   traceagent report [--top N] PATH...       the summary of stats files or output dirs
+ *   traceagent report [--top N] [--format F] PATH...   the run's report (viewer/summary.c)
  *   traceagent report --by-callsite PATH...   the call sites of each category (stacks)
- *   traceagent tree [--depth N] PATH...       each process's call-path tree
+ *   traceagent tree [--depth N] [--per-process] PATH...   the call-path tree (tree.c)
+ *   traceagent waterfall [--width N] PATH...  a timeline of top-level spans (waterfall.c)
+ * All read the run through viewer/load.c.
  *
  * `run` only sets TRACEAGENT_* variables, puts the agent in LD_PRELOAD and runs the
  * command: what the agent does is exactly what `LD_PRELOAD=libtraceagent.so cmd` does. */
@@ -25,6 +27,7 @@
 #include "../agent/config_keys.h"
 #include "load.h"
 #include "summary.h"
+#include "tree.h"
 #include "waterfall.h"
 
 #if defined(__has_include)
@@ -62,7 +65,7 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: traceagent run [options] [--] command [args...]\n"
         "       traceagent report [--top N] [--by-callsite] [PATH...]\n"
-        "       traceagent tree [--depth N] [PATH...]\n"
+        "       traceagent tree [--depth N] [--per-process] [PATH...]\n"
         "       traceagent waterfall [--width N] [--top N] [PATH...]\n"
         "       traceagent --help | --version\n"
         "\n"
@@ -93,8 +96,10 @@ static void usage(FILE *out)
         "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n"
         "  --by-callsite              instead, per category, the code that made the calls\n"
         "                             (runs with --stacks CATEGORIES): count, time, bytes\n"
-        "tree: the call-path tree of each stats file (count, total, self time), with the\n"
-        "top call sites beneath each op when stacks were recorded; --depth N levels.\n"
+        "tree: the call-path tree (count, total, self time, a bar, GPU time launched under\n"
+        "a node when recorded), merged over threads and processes (--per-process: one\n"
+        "each), with the top call sites beneath each op when stacks were recorded;\n"
+        "--depth N levels.\n"
         "waterfall: an ASCII timeline of each process's and thread's top-level spans on one\n"
         "time axis ($COLUMNS or 100 wide, --width N), then the ops by self time as bars.\n");
 }
@@ -551,7 +556,7 @@ static int parse_format(const char *v, enum ta_format *fmt)
 
 static int cmd_report(int argc, char **argv)
 {
-    int top = DEFAULT_TOP, npaths = 0, by_callsite = 0;
+    int top = -1, npaths = 0, by_callsite = 0;
     enum ta_format fmt = TA_FMT_TABLE;
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
     if (!paths)
@@ -598,6 +603,8 @@ static int cmd_report(int argc, char **argv)
     char def[PATH_MAX];
     if (!npaths)
         paths[npaths++] = default_output(def, sizeof def);
+    if (top < 0) /* --by-callsite kept its 20 sites per category */
+        top = by_callsite ? 20 : DEFAULT_TOP;
     if (by_callsite) {
         int rc = ta_report_callsites(npaths, paths, top, stdout);
         free(paths);
@@ -631,7 +638,7 @@ static int cmd_report(int argc, char **argv)
 
 static int cmd_tree(int argc, char **argv)
 {
-    int depth = 0, npaths = 0;
+    int depth = 0, npaths = 0, per_process = 0;
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
     if (!paths)
         return 2;
@@ -654,6 +661,10 @@ static int cmd_tree(int argc, char **argv)
             depth = (int)d;
             continue;
         }
+        if (strcmp(a, "--per-process") == 0) {
+            per_process = 1;
+            continue;
+        }
         if (strcmp(a, "--") == 0) {
             for (i++; i < argc; i++)
                 paths[npaths++] = argv[i];
@@ -669,7 +680,7 @@ static int cmd_tree(int argc, char **argv)
     char def[PATH_MAX];
     if (!npaths)
         paths[npaths++] = default_output(def, sizeof def);
-    int rc = ta_tree_print(npaths, paths, depth, stdout);
+    int rc = ta_tree_print(npaths, paths, depth, per_process, stdout);
     free(paths);
     return rc;
 }

@@ -31,10 +31,8 @@ char *ta_fmt_ns(char *buf, size_t n, double ns);
 char *ta_fmt_bytes(char *buf, size_t n, double bytes);
 
 /* viewer/stacks.c: `report --by-callsite` (per category, the call sites of stats.json's
- * `callsites`; `top` rows each, 0: all) and `tree` (each file's call-path tree, `maxdepth`
- * levels, 0: all). PATHs are stats files or output directories; 0, or 1 after saying on
- * stderr what could not be read. */
+ * `callsites`; `top` rows each, 0: all). PATHs are stats files or output directories; 0,
+ * or 1 after saying on stderr what could not be read. */
 int ta_report_callsites(int npaths, char **paths, int top, FILE *out);
-int ta_tree_print(int npaths, char **paths, int maxdepth, FILE *out);
 
 #endif
