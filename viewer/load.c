@@ -661,6 +661,24 @@ static void load_trace(struct ta_run *run, struct ta_proc *p, const char *path)
         p->first_ts = p->last_ts = -1;
 }
 
+/* A trace not read (its process has stats): whether it ends as the agent ends one ("]"
+ * on the last line); only its last bytes are read. */
+static int trace_cut_tail(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char buf[64];
+    size_t n = 0;
+    if (fseek(f, -(long)sizeof buf, SEEK_END) != 0)
+        rewind(f);
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\r'))
+        n--;
+    return n > 0 && buf[n - 1] != ']';
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Files */
 
@@ -763,6 +781,8 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
                 }
                 p->trace_path = strdup(f);
                 run->nfiles_read++;
+                if (p->has_stats && !(opts && opts->traces))
+                    p->trace_cut = trace_cut_tail(f);
                 if (!p->has_stats || (opts && opts->traces)) {
                     load_trace(run, p, f);
                     if (!p->has_stats && p->first_ts >= 0) {
@@ -893,6 +913,16 @@ static double proc_end(const struct ta_proc *p)
     return p->start_ns >= 0 && p->duration_ns >= 0 ? p->start_ns + p->duration_ns : -1;
 }
 
+/* The run's clock: the monotonic one when every process has it (exact in a double, where
+ * realtime ns since 1970 are not: 2^53 ns is 104 days), else realtime. */
+static int use_mono(const struct ta_run *run)
+{
+    for (size_t i = 0; i < run->nprocs; i++)
+        if (run->procs[i].mono_start_ns < 0 && run->procs[i].start_ns >= 0)
+            return 0;
+    return 1;
+}
+
 size_t ta_run_fold_exec(struct ta_run *run)
 {
     size_t n = 0;
@@ -923,7 +953,7 @@ size_t ta_run_fold_exec(struct ta_run *run)
         if (b->folded)
             continue;
         char chain[512] = "";
-        double first = b->start_ns, events = 0;
+        double first = b->start_ns, first_mono = b->mono_start_ns, events = 0;
         for (;;) {
             struct ta_proc *pred = NULL;
             for (size_t j = 0; j < run->nprocs; j++) {
@@ -938,13 +968,18 @@ size_t ta_run_fold_exec(struct ta_run *run)
             snprintf(t, sizeof t, "%s%s%s", pred->exe, *chain ? " -> " : "", chain);
             snprintf(chain, sizeof chain, "%s", t);
             first = pred->start_ns;
+            first_mono = pred->mono_start_ns;
             events += pred->events > 0 ? pred->events : 0;
         }
         if (*chain) {
             double end = proc_end(b);
             b->exec_from = strdup(chain);
-            if (end >= 0)
+            if (b->mono_start_ns >= 0 && first_mono >= 0 && b->duration_ns >= 0) {
+                b->duration_ns += b->mono_start_ns - first_mono; /* exact in a double */
+                b->mono_start_ns = first_mono;
+            } else if (end >= 0) {
                 b->duration_ns = end - first;
+            }
             b->start_ns = first;
             if (b->events >= 0)
                 b->events += events;
@@ -956,13 +991,15 @@ size_t ta_run_fold_exec(struct ta_run *run)
 double ta_run_wall_ns(const struct ta_run *run, double *first)
 {
     double lo = -1, hi = -1;
+    int mono = use_mono(run);
     for (size_t i = 0; i < run->nprocs; i++) {
         const struct ta_proc *p = &run->procs[i];
-        double e = proc_end(p);
-        if (p->start_ns < 0 || e < 0)
+        double st = mono ? p->mono_start_ns : p->start_ns;
+        double e = st >= 0 && p->duration_ns >= 0 ? st + p->duration_ns : -1;
+        if (st < 0 || e < 0)
             continue;
-        if (lo < 0 || p->start_ns < lo)
-            lo = p->start_ns;
+        if (lo < 0 || st < lo)
+            lo = st;
         if (e > hi)
             hi = e;
     }
