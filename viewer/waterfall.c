@@ -104,6 +104,7 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
         ta_run_free(run);
         return 1;
     }
+    ta_run_fold_exec(run);
     qsort(pv, np, sizeof *pv, cmp_proc_start);
     /* legend: names by their top-level time */
     struct legend *lg = calloc(run->nnames + 1, sizeof *lg);
@@ -124,8 +125,11 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
     }
     double span_us = t1 > t0 ? t1 - t0 : 1, per = span_us / cols;
     char a[32], b[32];
-    fprintf(out, "Waterfall: %zu process%s, %s from the first event to the last; one column = %s\n",
-            np, np == 1 ? "" : "es", ta_fmt_ns(a, sizeof a, span_us * 1e3),
+    size_t nshown = 0; /* an image replaced by exec has no spans: no row */
+    for (size_t i = 0; i < np; i++)
+        nshown += !pv[i]->folded;
+    fprintf(out, "Waterfall: %zu process%s over %s; one column = %s\n", nshown,
+            nshown == 1 ? "" : "es", ta_fmt_ns(a, sizeof a, span_us * 1e3),
             ta_fmt_ns(b, sizeof b, per * 1e3));
     /* time axis: ticks at 0, 1/4, 1/2, 3/4 and the end */
     char *axis = malloc((size_t)cols + 64);
@@ -260,6 +264,8 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
             if (strlen(nm) > 30)
                 strcpy(nm + 27, "...");
             int n = (int)lround(barw * sv[i].self / sv[0].self);
+            if (n < 1 && sv[i].self > 0)
+                n = 1; /* every op that took time has a bar */
             fprintf(out, "  %-30s %10s %6.1f%% ", nm, ta_fmt_ns(t, sizeof t, sv[i].self),
                     100 * sv[i].self / all);
             for (int k = 0; k < n; k++)
