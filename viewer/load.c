@@ -544,15 +544,29 @@ static void add_span(struct ta_run *run, struct ta_track *t, const char *name, d
             return; /* nested in it */
     }
     if (t->nspans >= TA_MAX_SPANS_PER_TRACK) {
+        /* memory stays bounded: neighbours merged in pairs (half the resolution, far
+         * finer than a terminal's columns still), the busy share kept */
+        size_t k = 0;
+        for (size_t j = 0; j + 1 < t->nspans; j += 2) {
+            struct ta_span a = t->spans[j], b = t->spans[j + 1];
+            double e = b.ts + b.dur > a.ts + a.dur ? b.ts + b.dur : a.ts + a.dur;
+            double ext = e - a.ts;
+            struct ta_span m = {a.ts, ext, 1, a.dur * a.busy >= b.dur * b.busy ? a.name : b.name,
+                                (uint8_t)(a.marker | b.marker)};
+            m.busy = ext > 0 ? (float)((a.dur * a.busy + b.dur * b.busy) / ext) : 1;
+            t->spans[k++] = m;
+        }
+        if (t->nspans % 2)
+            t->spans[k++] = t->spans[t->nspans - 1];
+        t->nspans = k;
         t->capped++;
-        return;
     }
     uint32_t id;
     if (intern(run, name, &id) < 0)
         return;
     struct ta_span *s = grow1((void **)&t->spans, &t->nspans, &t->cap, sizeof *s);
     if (s)
-        *s = (struct ta_span){ts, dur, id, (uint8_t)marker};
+        *s = (struct ta_span){ts, dur, 1, id, (uint8_t)marker};
 }
 
 static void load_trace(struct ta_run *run, struct ta_proc *p, const char *path)

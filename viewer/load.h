@@ -12,7 +12,8 @@
  * Stats files are parsed whole with cJSON (they are small: a summary). Traces are streamed
  * line by line (the agent writes one event per line) and only what the summaries need is
  * kept: each thread's top-level spans (for the waterfall; at most TA_MAX_SPANS_PER_TRACK
- * per thread, the rest counted in spans_capped), the process's first and last timestamps,
+ * per thread: past that, neighbours are merged in pairs, each merged span keeping the share
+ * of its extent that was busy, and `capped` counts the merges), the process's first and last timestamps,
  * thread names. A trace cut short is read to its last whole line and says so in `note`
  * (not an error). Memory is bounded by the summary's size, not the trace's.
  *
@@ -99,7 +100,8 @@ struct ta_named { /* a (name, number) pair: `dropped` causes, thread names */
 
 struct ta_span { /* a top-level span of a track, from the trace (µs, monotonic) */
     double ts, dur;
-    uint32_t name; /* index into run->names */
+    float busy;    /* the share of [ts, ts + dur] in spans: 1, less once merged */
+    uint32_t name; /* index into run->names (a merged span: the longer one's) */
     uint8_t marker;
 };
 
@@ -107,7 +109,7 @@ struct ta_track { /* one thread (or named track: `GPU 0 stream 7`) of a process 
     double tid;
     char *name;
     struct ta_span *spans;
-    size_t nspans, cap, capped;
+    size_t nspans, cap, capped; /* capped: times its spans were merged in pairs */
     double instants; /* instant events on it */
 };
 

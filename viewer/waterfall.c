@@ -114,7 +114,7 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
         for (size_t k = 0; k < pv[i]->ntracks; k++)
             for (size_t j = 0; j < pv[i]->tracks[k].nspans; j++) {
                 const struct ta_span *s = &pv[i]->tracks[k].spans[j];
-                lg[s->name].total += s->dur;
+                lg[s->name].total += s->dur * s->busy;
                 lg[s->name].marker |= s->marker;
             }
     char *letter = calloc(run->nnames + 1, 1);
@@ -133,11 +133,12 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
             ta_fmt_ns(b, sizeof b, per * 1e3));
     /* time axis: ticks at 0, 1/4, 1/2, 3/4 and the end */
     char *axis = malloc((size_t)cols + 64);
-    double *cov = malloc((size_t)cols * sizeof *cov);
+    double *cov = malloc((size_t)cols * sizeof *cov), *tot = malloc((size_t)cols * sizeof *tot);
     char *cell = malloc((size_t)cols + 1);
-    if (!axis || !cov || !cell) {
+    if (!axis || !cov || !cell || !tot) {
         free(axis);
         free(cov);
+        free(tot);
         free(cell);
         free(pv);
         free(lg);
@@ -182,7 +183,10 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
             cell[cols] = 0;
             for (int c = 0; c < cols; c++)
                 cov[c] = 0;
-            /* each column: the name that covers most of it */
+            /* each column: the name that covers most of it; a column only merged spans
+             * touch shows one when they were busy for 5% of it */
+            for (int c = 0; c < cols; c++)
+                tot[c] = 0;
             for (size_t j = 0; j < t->nspans; j++) {
                 const struct ta_span *s = &t->spans[j];
                 double s0 = (s->ts - t0) / per, s1 = (s->ts + s->dur - t0) / per;
@@ -193,15 +197,21 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
                     c1 = cols - 1;
                 for (int c = c0; c <= c1; c++) {
                     double lo = s0 > c ? s0 : c, hi = s1 < c + 1 ? s1 : c + 1;
-                    double f = hi - lo;
-                    if (f <= 0 && !(c == c0 && s1 - s0 < 1e-9))
+                    double f = (hi - lo) * s->busy;
+                    if (s->busy >= 1 && f <= 0)
+                        f = 1e-12; /* an instant-short span still marks its column */
+                    if (f <= 0)
                         continue;
-                    if (f > cov[c] || (cov[c] == 0 && cell[c] == '.')) {
-                        cov[c] = f > 0 ? f : 1e-12;
+                    tot[c] += s->busy >= 1 ? 1 : f;
+                    if (f > cov[c]) {
+                        cov[c] = f;
                         cell[c] = letter ? letter[s->name] : '#';
                     }
                 }
             }
+            for (int c = 0; c < cols; c++)
+                if (tot[c] < 0.05)
+                    cell[c] = '.';
             /* the process's life: spaces outside it */
             double ps = p->mono_start_ns > 0 ? p->mono_start_ns / 1e3 : p->first_ts;
             for (int c = 0; c < cols; c++) {
@@ -236,8 +246,9 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
             fprintf(out, "  # ... %zu more names\n", named - shown);
     }
     if (capped)
-        fprintf(out, "Note: %zu top-level spans past %d per thread were left out of the "
-                     "timeline (memory stays bounded)\n", capped, TA_MAX_SPANS_PER_TRACK);
+        fprintf(out, "Note: threads with more than %d top-level spans had neighbours merged "
+                     "(%zu times; memory stays bounded, the columns are the same)\n",
+                TA_MAX_SPANS_PER_TRACK, capped);
     if (cut)
         fprintf(out, "Note: %zu trace%s cut short: read to %s last whole line\n", cut,
                 cut == 1 ? " was" : "s were", cut == 1 ? "its" : "their");
@@ -278,6 +289,7 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
     free(sv);
     free(axis);
     free(cov);
+    free(tot);
     free(cell);
     free(pv);
     free(lg);
