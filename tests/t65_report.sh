@@ -261,6 +261,32 @@ for o in H["ops"]:
             bad.append((k, f, o[f], exact))
 ok(complete and n >= 2 and not bad,
    f"with `hist`: percentiles across processes from the merged buckets, within 1% ({n} ops in 2 processes)", bad)
+# GPU sections (the keys the "gpustats" change adds), on a copy of the parent's stats
+g = json.load(open(next(f for f in stats if stats[f]["events"] > 10 and any(o["name"] == "setup" for o in stats[f]["ops"]))))
+g["kernels"] = [{"name": "vecAdd(float*)", "count": 4, "total_ns": 4000000, "mean_ns": 1e6, "median_ns": 1e6,
+                 "min_ns": 9e5, "max_ns": 1.1e6, "stddev_ns": 1, "p95_ns": 1.1e6, "p99_ns": 1.1e6,
+                 "grid": [256, 1, 1], "block": [128, 1, 1], "configs": 1, "device_ids": [0]}]
+g["gpu"] = {"kernel_count": 4, "kernel_ns": 4000000, "copy_count": 2, "copy_ns": 500000, "bytes_htod": 1048576,
+            "bytes_dtoh": 2048, "bytes_dtod": 0, "memset_count": 0, "memset_ns": 0, "busy_ns": 4500000,
+            "first_ns": 1000, "last_ns": 9001000, "idle_pct": 50.0, "records_dropped": 0}
+g["phases"] = [{"name": "work", "count": 1, "total_ns": 10000000, "gpu_kernel_count": 4, "gpu_kernel_ns": 4000000,
+                "gpu_copy_count": 2, "gpu_copy_ns": 500000, "gpu_copy_bytes": 1050624, "gpu_memset_ns": 0,
+                "gpu_busy_ns": 4500000, "gpu_idle_pct": 55.0}]
+g["tree"][0]["gpu"] = {"kernel_ns": 4000000, "kernel_count": 4, "copy_ns": 500000, "copy_bytes": 1050624}
+os.makedirs(T + "/gpu", exist_ok=True)
+json.dump(g, open(T + "/gpu/g-1.stats.json", "w"))
+cli = os.path.join(sys.argv[2], "build/bin/traceagent")
+gt = subprocess.run([cli, "report", T + "/gpu"], capture_output=True, text=True).stdout
+gj = json.loads(subprocess.run([cli, "report", "--format", "json", T + "/gpu"], capture_output=True, text=True).stdout)
+ok(re.search(r"^GPU: 4 kernels 4\.00 ms, 2 copies 500 µs \(HtoD 1\.00 MiB, DtoH 2\.00 KiB\), busy 4\.50 ms = 50\.0% of its active span", gt, re.M)
+   and re.search(r"^  vecAdd\(float\*\) +4 +4\.00 ms +1\.00 ms +1\.10 ms +1\.10 ms  \[256,1,1\]/\[128,1,1\]", gt, re.M)
+   and re.search(r"^  work +1 +10\.0 ms +4\.00 ms +4 +500 µs +4\.50 ms +55\.0%", gt, re.M)
+   and gj.get("kernels", [{}])[0].get("total_ns") == 4000000 and gj.get("phases", [{}])[0].get("gpu_idle_pct") == 55.0,
+   "GPU stats: the GPU line, the kernels and the markers with their GPU time and idle share", gt[gt.find("GPU:"):][:600])
+tr = subprocess.run([cli, "tree", T + "/gpu"], capture_output=True, text=True).stdout
+root = g["tree"][0]
+ok(re.search(r"GPU +Call path", tr) and re.search(r"^ +\d+ +\S+ \S+ +\S+ \S+ +█+ +4\.50 ms  %s:%s$" % (root["cat"], re.escape(root["name"])), tr, re.M),
+   "tree: a GPU column with the GPU time launched under the node", tr[:400])
 md = open(T + "/rep.md").read()
 ok("### ops" in md and re.search(r"^\| cat \| name \| count \|", md, re.M) and re.search(r"^\| --- \| --- \| ---: \|", md, re.M),
    "--format markdown: tables with a header and alignment row")

@@ -481,7 +481,7 @@ static int load_stats(struct ta_run *run, struct ta_proc *p, const char *path)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Traces, streamed */
+/* Traces, streamed (throughput and memory: bench/NOTES.md, the CLI's run loader row) */
 
 /* The value after `"key":` in line (top-level keys come first in the agent's lines) */
 static const char *after_key(const char *line, const char *key)

@@ -1152,7 +1152,7 @@ static int cmp_phase(const void *a, const void *b)
 
 static void print_gpu(struct ta_summary *s, FILE *out, int top)
 {
-    char a[64], b[64], c[64], d[64];
+    char a[64], b[64], c[64], d[64], e[64];
     if (s->gpu.present) {
         const struct ta_gpu *g = &s->gpu;
         fprintf(out, "\nGPU: %.0f kernels %s, %.0f copies %s (HtoD %s, DtoH %s), busy %s = "
@@ -1160,7 +1160,7 @@ static void print_gpu(struct ta_summary *s, FILE *out, int top)
                 g->kernel_count, ta_fmt_ns(a, sizeof a, g->kernel_ns), g->copy_count,
                 ta_fmt_ns(b, sizeof b, g->copy_ns), ta_fmt_bytes(c, sizeof c, g->bytes_htod),
                 ta_fmt_bytes(d, sizeof d, g->bytes_dtoh),
-                ta_fmt_ns(a, sizeof a, g->busy_ns),
+                ta_fmt_ns(e, sizeof e, g->busy_ns),
                 g->last_ns > 0 ? 100 * g->busy_ns / g->last_ns : 0.0);
     }
     if (s->nkernels) {
