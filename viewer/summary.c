@@ -859,7 +859,8 @@ static void print_procs(struct ta_summary *s, FILE *out, int top)
                 ta_fmt_ns(c, sizeof c, s->traced_ns),
                 s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0.0);
     }
-    qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
+    if (s->nprocs > 1)
+        qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
     size_t lim = top > 0 ? (size_t)top : s->nprocs;
     size_t shown = s->nprocs <= lim ? s->nprocs : lim;
     if (s->nprocs > 1)
@@ -935,7 +936,8 @@ static void print_ops(const struct ta_summary *s, FILE *out, int top)
     for (size_t i = 0; i < s->nops; i++)
         if (!s->ops[i].instant && s->ops[i].count > 0)
             v[nspan++] = &s->ops[i];
-    qsort(v, nspan, sizeof *v, cmp_op_total);
+    if (nspan > 1)
+        qsort(v, nspan, sizeof *v, cmp_op_total);
     size_t rows = top > 0 && (size_t)top < nspan ? (size_t)top : nspan;
     fputc('\n', out);
     if (!nspan) {
@@ -1094,7 +1096,8 @@ static void print_files(const struct ta_summary *s, FILE *out)
         v[i] = &s->files[i];
         unsplit |= s->files[i].unsplit;
     }
-    qsort(v, s->nfiles, sizeof *v, cmp_file_all);
+    if (s->nfiles > 1)
+        qsort(v, s->nfiles, sizeof *v, cmp_file_all);
     size_t rows = s->nfiles < FILE_ROWS ? s->nfiles : FILE_ROWS;
     size_t pw = 4;
     for (size_t i = 0; i < rows; i++) {
@@ -1164,7 +1167,8 @@ static void print_gpu(struct ta_summary *s, FILE *out, int top)
                 g->last_ns > 0 ? 100 * g->busy_ns / g->last_ns : 0.0);
     }
     if (s->nkernels) {
-        qsort(s->kernels, s->nkernels, sizeof *s->kernels, cmp_kernel);
+        if (s->nkernels > 1)
+            qsort(s->kernels, s->nkernels, sizeof *s->kernels, cmp_kernel);
         size_t rows = top > 0 && (size_t)top < s->nkernels ? (size_t)top : s->nkernels;
         fprintf(out, "\nKernels by total time:\n  %-40s %8s %11s %10s %10s %10s  %s\n", "name",
                 "count", "total", "mean", "p95", "max", "grid/block");
@@ -1183,7 +1187,8 @@ static void print_gpu(struct ta_summary *s, FILE *out, int top)
             fprintf(out, "  ... %zu more\n", s->nkernels - rows);
     }
     if (s->nphases) {
-        qsort(s->phases, s->nphases, sizeof *s->phases, cmp_phase);
+        if (s->nphases > 1)
+            qsort(s->phases, s->nphases, sizeof *s->phases, cmp_phase);
         size_t rows = top > 0 && (size_t)top < s->nphases ? (size_t)top : s->nphases;
         fprintf(out, "\nMarkers with the GPU work they launched:\n  %-32s %8s %11s %11s %8s "
                      "%11s %11s %9s\n", "marker", "count", "total", "kernels", "n", "copies",
@@ -1236,7 +1241,8 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
         return;
     for (size_t i = 0; i < s->ndsets; i++)
         v[i] = &s->dsets[i];
-    qsort(v, s->ndsets, sizeof *v, cmp_ds_time);
+    if (s->ndsets > 1)
+        qsort(v, s->ndsets, sizeof *v, cmp_ds_time);
     size_t rows = s->ndsets < FILE_ROWS ? s->ndsets : FILE_ROWS;
     size_t fw = 4, dw = 7, sw = 24; /* the selection: cut to this */
     for (size_t i = 0; i < rows; i++) {
@@ -1368,7 +1374,8 @@ void ta_summary_print(struct ta_summary *s, FILE *out, int top)
         char **v = malloc(s->nwritten * sizeof *v);
         if (v) {
             memcpy(v, s->written, s->nwritten * sizeof *v);
-            qsort(v, s->nwritten, sizeof *v, cmp_str);
+            if (s->nwritten > 1)
+                qsort(v, s->nwritten, sizeof *v, cmp_str);
             size_t shown = s->nwritten <= LIST_FILES + 1 ? s->nwritten : LIST_FILES;
             fprintf(out, "\nFiles:\n");
             for (size_t i = 0; i < shown; i++)
@@ -1405,7 +1412,8 @@ static cJSON *build_json(struct ta_summary *s, int top)
     jnum(root, "traced_ns", s->traced_ns);
     jnum(root, "traced_pct", s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0);
     jnum(root, "traces_cut", (double)s->cut);
-    qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
+    if (s->nprocs > 1)
+        qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
     size_t lim = top > 0 && (size_t)top < s->nprocs ? (size_t)top : s->nprocs;
     cJSON *a = cJSON_AddArrayToObject(root, "processes");
     for (size_t i = 0; i < lim; i++) {
@@ -1438,7 +1446,8 @@ static cJSON *build_json(struct ta_summary *s, int top)
         if (!s->ops[i].instant && s->ops[i].count > 0)
             v[nspan++] = &s->ops[i];
     if (v)
-        qsort(v, nspan, sizeof *v, cmp_op_total);
+        if (nspan > 1)
+            qsort(v, nspan, sizeof *v, cmp_op_total);
     lim = top > 0 && (size_t)top < nspan ? (size_t)top : nspan;
     a = cJSON_AddArrayToObject(root, "ops");
     for (size_t i = 0; i < lim; i++) {
@@ -1467,7 +1476,8 @@ static cJSON *build_json(struct ta_summary *s, int top)
     for (size_t i = 0; fv && i < s->nfiles; i++)
         fv[i] = &s->files[i];
     if (fv)
-        qsort(fv, s->nfiles, sizeof *fv, cmp_file_all);
+        if (s->nfiles > 1)
+            qsort(fv, s->nfiles, sizeof *fv, cmp_file_all);
     lim = s->nfiles < FILE_ROWS ? s->nfiles : FILE_ROWS;
     a = cJSON_AddArrayToObject(root, "files");
     for (size_t i = 0; fv && i < lim; i++) {
@@ -1490,7 +1500,8 @@ static cJSON *build_json(struct ta_summary *s, int top)
     jnum(root, "files_more", (double)(s->nfiles - lim));
     free(fv);
     if (s->nkernels) {
-        qsort(s->kernels, s->nkernels, sizeof *s->kernels, cmp_kernel);
+        if (s->nkernels > 1)
+            qsort(s->kernels, s->nkernels, sizeof *s->kernels, cmp_kernel);
         a = cJSON_AddArrayToObject(root, "kernels");
         for (size_t i = 0; i < s->nkernels && (top <= 0 || i < (size_t)top); i++) {
             cJSON *j = cJSON_CreateObject();
@@ -1503,7 +1514,8 @@ static cJSON *build_json(struct ta_summary *s, int top)
         }
     }
     if (s->nphases) {
-        qsort(s->phases, s->nphases, sizeof *s->phases, cmp_phase);
+        if (s->nphases > 1)
+            qsort(s->phases, s->nphases, sizeof *s->phases, cmp_phase);
         a = cJSON_AddArrayToObject(root, "phases");
         for (size_t i = 0; i < s->nphases && (top <= 0 || i < (size_t)top); i++) {
             const struct agg_phase *p = &s->phases[i];

@@ -117,7 +117,8 @@ static void col(FILE *out, const char *s, int w, int left)
 static void print_nodes(struct mnode *m, int depth, int maxdepth, double scale, int gpu,
                         FILE *out)
 {
-    qsort(m->kids, m->nkids, sizeof *m->kids, cmp_mnode);
+    if (m->nkids > 1)
+        qsort(m->kids, m->nkids, sizeof *m->kids, cmp_mnode);
     for (size_t i = 0; i < m->nkids; i++) {
         struct mnode *n = &m->kids[i];
         char b1[32], b2[32], b3[32], bar[BAR * 3 + 1];
@@ -145,7 +146,8 @@ static void print_nodes(struct mnode *m, int depth, int maxdepth, double scale, 
             col(out, n->gpu_ns > 0 ? ta_fmt_ns(g, sizeof g, n->gpu_ns) : "", 11, 0);
         }
         fprintf(out, "  %*s%s:%s\n", 2 * depth, "", n->cat, n->name);
-        qsort(n->sites, n->nsites, sizeof *n->sites, cmp_site);
+        if (n->nsites > 1)
+            qsort(n->sites, n->nsites, sizeof *n->sites, cmp_site);
         for (size_t j = 0; j < n->nsites; j++) {
             ta_fmt_ns(b2, sizeof b2, n->sites[j].total);
             fprintf(out, "%*s  %*s  <- %s: %.0f calls, %s\n", 9 + 10 + 10 + 2 + BAR + (gpu ? 11 : 0),

@@ -105,7 +105,8 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
         return 1;
     }
     ta_run_fold_exec(run);
-    qsort(pv, np, sizeof *pv, cmp_proc_start);
+    if (np > 1)
+        qsort(pv, np, sizeof *pv, cmp_proc_start);
     /* legend: names by their top-level time */
     struct legend *lg = calloc(run->nnames + 1, sizeof *lg);
     for (size_t i = 0; lg && i < run->nnames; i++)
@@ -119,7 +120,8 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
             }
     char *letter = calloc(run->nnames + 1, 1);
     if (lg && letter) {
-        qsort(lg, run->nnames, sizeof *lg, cmp_legend);
+        if (run->nnames > 1)
+            qsort(lg, run->nnames, sizeof *lg, cmp_legend);
         for (size_t i = 0; i < run->nnames; i++)
             letter[lg[i].id] = i < LEGEND_N ? (char)('A' + i) : '#';
     }
@@ -262,7 +264,8 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
     for (size_t i = 0; i < nsv; i++)
         all += sv[i].self;
     if (nsv && all > 0) {
-        qsort(sv, nsv, sizeof *sv, cmp_self);
+        if (nsv > 1)
+            qsort(sv, nsv, sizeof *sv, cmp_self);
         size_t rows = top > 0 && (size_t)top < nsv ? (size_t)top : nsv;
         int barw = width - 2 - 30 - 10 - 8 - 3;
         if (barw < 10)
