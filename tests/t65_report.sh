@@ -287,6 +287,34 @@ tr = subprocess.run([cli, "tree", T + "/gpu"], capture_output=True, text=True).s
 root = g["tree"][0]
 ok(re.search(r"GPU +Call path", tr) and re.search(r"^ +\d+ +\S+ \S+ +\S+ \S+ +█+ +4\.50 ms  %s:%s$" % (root["cat"], re.escape(root["name"])), tr, re.M),
    "tree: a GPU column with the GPU time launched under the node", tr[:400])
+# tree: merged over the processes (nodes with the same path add up), or one per process
+def fmt_all(nodes, depth, out):
+    for n in sorted(nodes, key=lambda n: (-n["total_ns"], n["name"])):
+        out.append((depth, n["cat"], n["name"], n["count"], fmt_ns(n["total_ns"]), fmt_ns(n["self_ns"])))
+        fmt_all(n.get("children", []), depth + 1, out)
+def merge(dst, nodes):
+    for n in nodes:
+        m = next((x for x in dst if (x["cat"], x["name"]) == (n["cat"], n["name"])), None)
+        if m is None:
+            m = {"cat": n["cat"], "name": n["name"], "count": 0, "total_ns": 0, "self_ns": 0, "children": []}
+            dst.append(m)
+        for k in ("count", "total_ns", "self_ns"):
+            m[k] += n[k]
+        merge(m["children"], n.get("children", []))
+merged = []
+for s in stats.values():
+    merge(merged, s.get("tree", []))
+want = []
+fmt_all(merged, 0, want)
+tt = subprocess.run([cli, "tree", T + "/out"], capture_output=True, text=True).stdout
+got = []
+for l in tt.splitlines():
+    m = re.match(r"^ +(\d+) +(\S+ \S+) +(\S+ \S+)  (.{20})  ( *)(\w+):(.+)$", l)
+    if m:
+        got.append((len(m.group(5)) // 2, m.group(6), m.group(7), int(m.group(1)), m.group(2), m.group(3)))
+ok(got == want and "merged over 3 processes" in tt, "tree: merged over the processes, count/total/self of each path", (got[:4], want[:4]))
+pp = subprocess.run([cli, "tree", "--per-process", T + "/out"], capture_output=True, text=True).stdout
+ok(pp.count("Call tree: ") == 3 and "child_work" in pp, "tree --per-process: one tree per process")
 md = open(T + "/rep.md").read()
 ok("### ops" in md and re.search(r"^\| cat \| name \| count \|", md, re.M) and re.search(r"^\| --- \| --- \| ---: \|", md, re.M),
    "--format markdown: tables with a header and alignment row")

@@ -1530,6 +1530,57 @@ static cJSON *build_json(struct ta_summary *s, int top)
             cJSON_AddItemToArray(a, j);
         }
     }
+    if (s->ndsets) { /* as the table: FILE_ROWS rows by read+write time */
+        struct agg_ds **dv = malloc(s->ndsets * sizeof *dv);
+        for (size_t i = 0; dv && i < s->ndsets; i++)
+            dv[i] = &s->dsets[i];
+        if (dv && s->ndsets > 1)
+            qsort(dv, s->ndsets, sizeof *dv, cmp_ds_time);
+        a = cJSON_AddArrayToObject(root, "datasets");
+        for (size_t i = 0; dv && i < s->ndsets && i < FILE_ROWS; i++) {
+            const struct agg_ds *d = dv[i];
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "file", d->file);
+            cJSON_AddStringToObject(j, "dataset", d->dset);
+            jnum(j, "reads", d->reads);
+            jnum(j, "bytes_read", d->bytes_read);
+            jnum(j, "writes", d->writes);
+            jnum(j, "bytes_written", d->bytes_written);
+            jnum(j, "read_ns", d->read_ns);
+            jnum(j, "write_ns", d->write_ns);
+            jnum(j, "mean_ns", d->count > 0 ? d->total / d->count : NAN);
+            jnum(j, "read_p95_ns", d->reads > 0 ? d->read_p95 : NAN);
+            jnum(j, "errors", d->errors);
+            cJSON_AddStringToObject(j, "selection", top_shape(d));
+            cJSON_AddItemToArray(a, j);
+        }
+        free(dv);
+    }
+    if (s->ncounters) {
+        a = cJSON_AddArrayToObject(root, "counters");
+        for (size_t i = 0; i < s->ncounters && i < 20; i++) {
+            const struct agg_counter *c = &s->counters[i];
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "cat", c->cat);
+            cJSON_AddStringToObject(j, "name", c->name);
+            jnum(j, "samples", c->count);
+            jnum(j, "min", c->min);
+            jnum(j, "max", c->max);
+            jnum(j, "last", c->last);
+            cJSON_AddItemToArray(a, j);
+        }
+    }
+    if (s->gpu.present) {
+        cJSON *g = cJSON_AddObjectToObject(root, "gpu");
+        jnum(g, "kernel_count", s->gpu.kernel_count);
+        jnum(g, "kernel_ns", s->gpu.kernel_ns);
+        jnum(g, "copy_count", s->gpu.copy_count);
+        jnum(g, "copy_ns", s->gpu.copy_ns);
+        jnum(g, "bytes_htod", s->gpu.bytes_htod);
+        jnum(g, "bytes_dtoh", s->gpu.bytes_dtoh);
+        jnum(g, "busy_ns", s->gpu.busy_ns);
+        jnum(g, "busy_pct", s->gpu.last_ns > 0 ? 100 * s->gpu.busy_ns / s->gpu.last_ns : NAN);
+    }
     double dropped = 0;
     for (size_t i = 0; i < s->ndrops; i++)
         dropped += s->drops[i].total;
