@@ -185,7 +185,8 @@ static int new_files(const char *dir, const struct snap *before, char ***files, 
     *nfiles = 0;
     for (size_t i = 0; i < now.n && *files; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, now.names[i]);
+        if (snprintf(path, sizeof path, "%s/%s", dir, now.names[i]) >= (int)sizeof path)
+            continue; /* a path too long to open */
         if (snap_has_same(before, now.names[i], &now.st[i]))
             continue;
         if (((*files)[*nfiles] = strdup(path)))
