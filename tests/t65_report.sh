@@ -35,8 +35,8 @@ rm -f "$TMP/cut2/$(basename "$parent" .trace.json).stats.json"
 "$CLI" report "$TMP/cut2" >"$TMP/cut2.txt" 2>"$TMP/cut2.err"; rc2=$?
 check "a trace cut short: report exits 0, no error, a note (rc $rc1)" \
     bash -c "[ $rc1 = 0 ] && [ ! -s '$TMP/cut.err' ] && grep -q 'cut short.*last whole line' '$TMP/cut.txt'"
-check "a cut trace with no stats: the process still counts, with a note (rc $rc2)" \
-    bash -c "[ $rc2 = 0 ] && grep -q 'cut short' '$TMP/cut2.txt' && grep -q '1 of 2 processes left no stats' '$TMP/cut2.txt'"
+check "a cut trace with no stats: the process still counts and shows, with a note (rc $rc2)" \
+    bash -c "[ $rc2 = 0 ] && grep -q 'cut short' '$TMP/cut2.txt' && grep -q '1 of 2 processes left no stats' '$TMP/cut2.txt' && grep -Eq '^  cli_known\[[0-9]+\] .*\(no stats: its trace' '$TMP/cut2.txt'"
 
 # many processes: the file list is bounded and names the directory
 mkdir -p "$TMP/many"

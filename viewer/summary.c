@@ -160,6 +160,7 @@ struct agg_counter {
 
 struct proc {
     char *path, *exe, *cmdline, *exec_from;
+    int nostats; /* a trace and no stats (killed by SIGKILL, still running): from its trace */
     double pid, duration_ns, events;
     int incomplete; /* "complete": false */
     char *signal;   /* its "signal", or NULL */
@@ -200,7 +201,8 @@ struct ta_summary {
     double wall_ns, process_ns, traced_ns; /* traced: top-level spans (tree roots) */
     size_t nfolded, cut;
     const char *cut_example;
-    size_t nostats; /* processes with a trace and no stats */
+    size_t nostats;     /* processes with a trace and no stats */
+    size_t nstatsprocs; /* rows of procs with stats (the others: nostats rows) */
     char *dir; /* where the files are (the file list's "... N more in DIR") */
 };
 
@@ -567,8 +569,20 @@ static void add_proc(struct ta_summary *s, const struct ta_proc *tp)
         if (!s->cut_example)
             s->cut_example = tp->trace_path;
     }
-    if (!tp->has_stats)
+    if (!tp->has_stats) {
+        struct proc *p;
+        if (tp->folded || !tp->trace_read ||
+            !(p = grow((void **)&s->procs, &s->nprocs, &s->capprocs, sizeof *p)))
+            return;
+        p->nostats = 1;
+        p->path = tp->trace_path ? strdup(tp->trace_path) : NULL;
+        p->exe = strdup(tp->exe ? tp->exe : "?");
+        p->cmdline = tp->cmdline ? strdup(tp->cmdline) : NULL;
+        p->pid = tp->pid;
+        p->duration_ns = tp->duration_ns;
+        p->events = tp->trace_lines;
         return;
+    }
     if (tp->callsites)
         s->with_callsites++;
     for (size_t i = 0; i < tp->nops; i++)
@@ -610,6 +624,7 @@ static void add_proc(struct ta_summary *s, const struct ta_proc *tp)
         return; /* its row is its successor's */
     struct proc *p = grow((void **)&s->procs, &s->nprocs, &s->capprocs, sizeof *p);
     if (p) {
+        s->nstatsprocs++;
         p->path = strdup(tp->stats_path);
         p->exe = strdup(tp->exe ? tp->exe : "?");
         p->cmdline = tp->cmdline ? strdup(tp->cmdline) : NULL;
@@ -840,8 +855,8 @@ static void print_procs(struct ta_summary *s, FILE *out, int top)
     char a[64], b[64], c[64];
     double events = 0;
     for (size_t i = 0; i < s->nprocs; i++)
-        events += s->procs[i].events > 0 ? s->procs[i].events : 0;
-    size_t nostats = count_no_stats(s), total = s->nprocs + nostats;
+        events += s->procs[i].events > 0 && !s->procs[i].nostats ? s->procs[i].events : 0;
+    size_t nostats = count_no_stats(s), total = s->nstatsprocs + nostats;
     fprintf(out, "traceagent: %zu process%s, %.0f events", total, total == 1 ? "" : "es",
             events);
     if (s->nfolded)
@@ -874,6 +889,8 @@ static void print_procs(struct ta_summary *s, FILE *out, int top)
                 p->cmdline ? fit(cmd, sizeof cmd, p->cmdline, 60, 0) : "");
         if (p->exec_from)
             fprintf(out, "  (exec'd from %s)", p->exec_from);
+        if (p->nostats)
+            fprintf(out, "  (no stats: its trace's events and span)");
         fputc('\n', out);
     }
     if (shown < s->nprocs)
@@ -958,8 +975,8 @@ static void print_ops(const struct ta_summary *s, FILE *out, int top)
             fprintf(out, "Top %zu of %zu spans by total time", rows, nspan);
         else
             fprintf(out, "Spans by total time");
-        if (s->nprocs > 1)
-            fprintf(out, " (%zu processes%s)", s->nprocs,
+        if (s->nstatsprocs > 1)
+            fprintf(out, " (%zu processes%s)", s->nstatsprocs,
                     star ? "; p95* is the largest per-process p95" : "");
         fprintf(out, ":\n");
         fputs("  ", out);
@@ -1253,14 +1270,14 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
     }
     fw = fw > PATH_MAX_W ? PATH_MAX_W : fw;
     dw = dw > NAME_MAX_W ? NAME_MAX_W : dw;
-    int multi = s->nprocs > 1;
+    int multi = s->nstatsprocs > 1;
     int errs = 0; /* failed calls shown only when some dataset had any */
     for (size_t i = 0; i < s->ndsets; i++)
         errs |= s->dsets[i].errors > 0;
     fprintf(out, "\nDatasets by read+write time (top %zu of %zu", rows, s->ndsets);
     if (multi)
         fprintf(out, "; %zu processes, read p95* is the largest per-process read p95",
-                s->nprocs);
+                s->nstatsprocs);
     fprintf(out, "):\n  ");
     put_col(out, "file", fw, 1);
     fputs("  ", out);
@@ -1340,7 +1357,7 @@ void ta_summary_set_dir(struct ta_summary *s, const char *dir)
 
 void ta_summary_print(struct ta_summary *s, FILE *out, int top)
 {
-    if (s->nprocs) {
+    if (s->nstatsprocs) {
         print_procs(s, out, top);
         print_ops(s, out, top);
         print_counters(s, out);
@@ -1386,7 +1403,7 @@ void ta_summary_print(struct ta_summary *s, FILE *out, int top)
             free(v);
         }
     }
-    if (s->nprocs)
+    if (s->nstatsprocs)
         fprintf(out, "More: traceagent report|tree|waterfall %s\n", s->dir ? s->dir : "PATH");
 }
 
@@ -1406,7 +1423,7 @@ static cJSON *build_json(struct ta_summary *s, int top)
 {
     cJSON *root = cJSON_CreateObject();
     size_t nostats = count_no_stats(s);
-    jnum(root, "processes_count", (double)(s->nprocs + nostats));
+    jnum(root, "processes_count", (double)(s->nstatsprocs + nostats));
     jnum(root, "wall_ns", s->wall_ns);
     jnum(root, "process_ns", s->process_ns);
     jnum(root, "traced_ns", s->traced_ns);
@@ -1424,6 +1441,7 @@ static cJSON *build_json(struct ta_summary *s, int top)
         jnum(o, "duration_ns", p->duration_ns);
         jnum(o, "events", p->events);
         cJSON_AddStringToObject(o, "exec_from", p->exec_from ? p->exec_from : "");
+        cJSON_AddBoolToObject(o, "stats", !p->nostats);
         cJSON_AddStringToObject(o, "cmdline", p->cmdline ? p->cmdline : "");
         cJSON_AddItemToArray(a, o);
     }
