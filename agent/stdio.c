@@ -113,8 +113,9 @@ OP(ftello64, TA_IO_SEEK)
 OP(rewind, TA_IO_SEEK)
 OP(fsetpos, TA_IO_SEEK)
 OP(fsetpos64, TA_IO_SEEK)
-OP(fflush, TA_IO_SYNC)
-OP(fflush_unlocked, TA_IO_SYNC)
+/* a flush hands the stream's buffer to write(2): not a sync to storage (issue #17) */
+OP(fflush, TA_IO_NONE)
+OP(fflush_unlocked, TA_IO_NONE)
 
 void ta_stdio_init(void)
 {

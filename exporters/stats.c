@@ -26,6 +26,7 @@
  *   "files": [ one row per path, by time descending:
  *     {"path", "opens", "closes", "reads", "writes", "seeks", "syncs", "meta", "maps",
  *      "errors", "bytes_read", "bytes_written", "read_ns", "write_ns", "other_ns",
+ *      ["sync_ns", "meta_ns" (the parts of other_ns in syncs and metadata calls; when > 0)],
  *      "read_sizes": [[lower_bound, count], ...], "write_sizes": [[lower_bound, count], ...]
  *      [, "logical": {"reads", "writes", "bytes_read", "bytes_written", "read_ns",
  *                     "write_ns"}  (a library's own reads and writes of the file: LOGICAL
@@ -287,6 +288,7 @@ struct file_row {
     const char *path;
     uint64_t opens, closes, reads, writes, seeks, syncs, meta, maps, errors;
     uint64_t bytes_read, bytes_written, read_ns, write_ns, other_ns;
+    uint64_t sync_ns, meta_ns; /* the parts of other_ns spent in syncs and metadata calls */
     uint64_t rsz[SZ_BUCKETS], wsz[SZ_BUCKETS];
     struct { /* a library's own reads and writes of this file (LOGICAL layer) */
         uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
@@ -826,8 +828,8 @@ static void file_event(const struct ta_event *ev, const struct op_row *r, int ha
     case TA_IO_OPEN: f->opens++; break;
     case TA_IO_CLOSE: f->closes++; break;
     case TA_IO_SEEK: f->seeks++; break;
-    case TA_IO_SYNC: f->syncs++; break;
-    case TA_IO_META: f->meta++; break;
+    case TA_IO_SYNC: f->syncs++; f->sync_ns += ev->dur_ns; break;
+    case TA_IO_META: f->meta++; f->meta_ns += ev->dur_ns; break;
     case TA_IO_MAP: f->maps++; break;
     default: break;
     }
@@ -1517,6 +1519,10 @@ static void write_files(void)
         out_kv_u64("read_ns", f->read_ns, true);
         out_kv_u64("write_ns", f->write_ns, true);
         out_kv_u64("other_ns", f->other_ns, true);
+        if (f->sync_ns) /* new keys only when they have content (the report's sync column) */
+            out_kv_u64("sync_ns", f->sync_ns, true);
+        if (f->meta_ns)
+            out_kv_u64("meta_ns", f->meta_ns, true);
         write_sizes("read_sizes", f->rsz);
         ta_buf_put(ob, ", ", 2);
         write_sizes("write_sizes", f->wsz);

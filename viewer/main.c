@@ -1,9 +1,11 @@
 /* traceagent: the command line.
  *
  *   traceagent run [options] -- cmd args...   trace a program, then print a summary
- *   traceagent report [--top N] PATH...       the summary of stats files or output dirs
+ *   traceagent report [--top N] [--format F] PATH...   the run's report (viewer/summary.c)
  *   traceagent report --by-callsite PATH...   the call sites of each category (stacks)
- *   traceagent tree [--depth N] PATH...       each process's call-path tree
+ *   traceagent tree [--depth N] [--per-process] PATH...   the call-path tree (tree.c)
+ *   traceagent waterfall [--width N] PATH...  a timeline of top-level spans (waterfall.c)
+ * All read the run through viewer/load.c.
  *
  * `run` only sets TRACEAGENT_* variables, puts the agent in LD_PRELOAD and runs the
  * command: what the agent does is exactly what `LD_PRELOAD=libtraceagent.so cmd` does. */
@@ -23,7 +25,10 @@
 #include <cjson/cJSON.h>
 
 #include "../agent/config_keys.h"
+#include "load.h"
 #include "summary.h"
+#include "tree.h"
+#include "waterfall.h"
 
 #if defined(__has_include)
 #if __has_include(<traceagent.h>)
@@ -35,7 +40,7 @@
 #endif
 
 #define DEFAULT_OUTPUT "./traceagent-out"
-#define DEFAULT_TOP 20
+#define DEFAULT_TOP 10
 
 static const char *prog = "traceagent";
 
@@ -51,7 +56,7 @@ static const struct opt options[] = {
 #define OPT(name, var, shrt, arg, help, dflt) {#name, shrt, arg, var, help, dflt},
     TA_CONFIG_KEYS(OPT)
 #undef OPT
-    {"top", 0, "N", NULL, "rows in the summary's span table (0: all)", "20"},
+    {"top", 0, "N", NULL, "rows in each list of the summary (0: all)", "10"},
 };
 #define NOPTS (sizeof options / sizeof *options)
 
@@ -60,7 +65,8 @@ static void usage(FILE *out)
     fprintf(out,
         "usage: traceagent run [options] [--] command [args...]\n"
         "       traceagent report [--top N] [--by-callsite] [PATH...]\n"
-        "       traceagent tree [--depth N] [PATH...]\n"
+        "       traceagent tree [--depth N] [--per-process] [PATH...]\n"
+        "       traceagent waterfall [--width N] [--top N] [PATH...]\n"
         "       traceagent --help | --version\n"
         "\n"
         "run: trace the command (and, by default, its child processes), then print a\n"
@@ -83,12 +89,19 @@ static void usage(FILE *out)
         "  -q, --quiet                no summary\n"
         "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
         "\n"
-        "report: print the summary of stats files (*.stats.json) or output directories\n"
+        "report: print the summary of stats files (*.stats.json), traces or output directories\n"
+        "(searched recursively): wall time, traced share, processes by time, ops with\n"
+        "count/total/self%%/min/median/mean/p95/p99/max, files, datasets, GPU sections;\n"
+        "  --format table|csv|json|markdown   --top N rows per list (default 10)\n"
         "(default: $TRACEAGENT_OUTPUT or " DEFAULT_OUTPUT ").\n"
         "  --by-callsite              instead, per category, the code that made the calls\n"
         "                             (runs with --stacks CATEGORIES): count, time, bytes\n"
-        "tree: the call-path tree of each stats file (count, total, self time), with the\n"
-        "top call sites beneath each op when stacks were recorded; --depth N levels.\n");
+        "tree: the call-path tree (count, total, self time, a bar, GPU time launched under\n"
+        "a node when recorded), merged over threads and processes (--per-process: one\n"
+        "each), with the top call sites beneath each op when stacks were recorded;\n"
+        "--depth N levels.\n"
+        "waterfall: an ASCII timeline of each process's and thread's top-level spans on one\n"
+        "time axis ($COLUMNS or 100 wide, --width N), then the ops by self time as bars.\n");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -158,16 +171,9 @@ static void snap_free(struct snap *s)
     memset(s, 0, sizeof *s);
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Adds the output files of `dir` to the summary: all of them (before == NULL), or those
- * new or changed since `before`. Returns the number of stats files that failed to load,
- * or -1 when the directory cannot be read. *nstats counts the good stats files. */
-static int add_dir(struct ta_summary *sum, const char *dir, const struct snap *before,
-                   int *nstats)
+/* The output files of `dir` new or changed since `before`, into *files (the caller frees
+ * them). Returns -1 when the directory cannot be read. */
+static int new_files(const char *dir, const struct snap *before, char ***files, size_t *nfiles)
 {
     struct snap now;
     DIR *d = opendir(dir);
@@ -175,28 +181,19 @@ static int add_dir(struct ta_summary *sum, const char *dir, const struct snap *b
         return -1;
     closedir(d);
     snap_take(&now, dir);
-    qsort(now.names, now.n, sizeof *now.names, cmp_cstr); /* st[] is not used past here */
-    int bad = 0;
-    for (size_t i = 0; i < now.n; i++) {
+    *files = calloc(now.n + 1, sizeof **files);
+    *nfiles = 0;
+    for (size_t i = 0; i < now.n && *files; i++) {
         char path[PATH_MAX];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, now.names[i]);
-        if (stat(path, &st) != 0)
+        if (snprintf(path, sizeof path, "%s/%s", dir, now.names[i]) >= (int)sizeof path)
+            continue; /* a path too long to open */
+        if (snap_has_same(before, now.names[i], &now.st[i]))
             continue;
-        if (before && snap_has_same(before, now.names[i], &st))
-            continue;
-        size_t l = strlen(now.names[i]);
-        if (strcmp(now.names[i] + l - 11, ".stats.json") == 0) {
-            if (ta_summary_add_stats(sum, path) == 0)
-                (*nstats)++;
-            else
-                bad++;
-        } else {
-            ta_summary_add_file(sum, path);
-        }
+        if (((*files)[*nfiles] = strdup(path)))
+            (*nfiles)++;
     }
     snap_free(&now);
-    return bad;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -329,17 +326,27 @@ static void output_dir(char *out, size_t n)
     cJSON_Delete(root);
 }
 
+/* `run`'s summary: the report of the files this run wrote into its directory */
 static void summarize_run(const char *dir, const struct snap *before, int top)
 {
-    struct ta_summary *sum = ta_summary_new();
-    if (!sum)
-        return;
-    int nstats = 0;
-    if (add_dir(sum, dir, before, &nstats) < 0)
+    char **files = NULL;
+    size_t n = 0;
+    if (new_files(dir, before, &files, &n) < 0) {
         fprintf(stderr, "%s: no output directory %s (nothing traced?)\n", prog, dir);
-    else
+        return;
+    }
+    struct ta_summary *sum = ta_summary_new();
+    struct ta_run *run = ta_run_load_files(n, files, NULL);
+    if (sum && run) {
+        ta_summary_add_run(sum, run);
+        ta_summary_set_dir(sum, dir);
         ta_summary_print(sum, stderr, top);
+    }
+    ta_run_free(run);
     ta_summary_free(sum);
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -536,30 +543,44 @@ static char *default_output(char *buf, size_t len)
     return buf;
 }
 
+static int parse_format(const char *v, enum ta_format *fmt)
+{
+    static const char *const names[] = {"table", "csv", "json", "markdown"};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(v, names[k]) == 0 || (k == 3 && strcmp(v, "md") == 0)) {
+            *fmt = (enum ta_format)k;
+            return 0;
+        }
+    fprintf(stderr, "%s: --format %s: expected table, csv, json or markdown\n", prog, v);
+    return -1;
+}
+
 static int cmd_report(int argc, char **argv)
 {
-    int top = DEFAULT_TOP, bad = 0, nstats = 0, npaths = 0, by_callsite = 0;
-    struct ta_summary *sum = ta_summary_new();
-    if (!sum)
-        return 2;
+    int top = -1, npaths = 0, by_callsite = 0;
+    enum ta_format fmt = TA_FMT_TABLE;
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
-    if (!paths) {
-        ta_summary_free(sum);
+    if (!paths)
         return 2;
-    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             free(paths);
-            ta_summary_free(sum);
             return 0;
         }
         if (strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
             const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : "");
             if (parse_top(v, &top) < 0) {
                 free(paths);
-                ta_summary_free(sum);
+                return 2;
+            }
+            continue;
+        }
+        if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : "");
+            if (parse_format(v, &fmt) < 0) {
+                free(paths);
                 return 2;
             }
             continue;
@@ -576,7 +597,6 @@ static int cmd_report(int argc, char **argv)
         if (a[0] == '-' && a[1]) {
             fprintf(stderr, "%s report: unknown option %s\n", prog, a);
             free(paths);
-            ta_summary_free(sum);
             return 2;
         }
         paths[npaths++] = argv[i];
@@ -584,47 +604,34 @@ static int cmd_report(int argc, char **argv)
     char def[PATH_MAX];
     if (!npaths)
         paths[npaths++] = default_output(def, sizeof def);
+    if (top < 0) /* --by-callsite kept its 20 sites per category */
+        top = by_callsite ? 20 : DEFAULT_TOP;
     if (by_callsite) {
         int rc = ta_report_callsites(npaths, paths, top, stdout);
-        ta_summary_free(sum);
         free(paths);
         return rc;
     }
-    for (int i = 0; i < npaths; i++) {
-        struct stat st;
-        if (stat(paths[i], &st) != 0) {
-            fprintf(stderr, "%s: %s: %s\n", prog, paths[i], strerror(errno));
-            bad++;
-        } else if (S_ISDIR(st.st_mode)) {
-            int before = nstats;
-            int b = add_dir(sum, paths[i], NULL, &nstats);
-            if (b < 0) {
-                fprintf(stderr, "%s: %s: cannot read the directory\n", prog, paths[i]);
-                bad++;
-            } else {
-                bad += b;
-                if (nstats == before && b == 0)
-                    fprintf(stderr, "%s: %s: no *.stats.json files\n", prog, paths[i]);
-            }
-        } else if (ta_summary_add_stats(sum, paths[i]) == 0) {
-            nstats++;
-            /* the trace next to it, if any */
-            size_t l = strlen(paths[i]);
-            if (l > 11 && strcmp(paths[i] + l - 11, ".stats.json") == 0) {
-                char tr[PATH_MAX];
-                snprintf(tr, sizeof tr, "%.*s.trace.json", (int)(l - 11), paths[i]);
-                if (access(tr, F_OK) == 0)
-                    ta_summary_add_file(sum, tr);
-            }
-        } else {
-            bad++;
+    struct ta_run *run = ta_run_load(npaths, paths, NULL);
+    struct ta_summary *sum = ta_summary_new();
+    int rc = 2;
+    if (run && sum) {
+        size_t nstats = 0;
+        for (size_t k = 0; k < run->nprocs; k++)
+            nstats += run->procs[k].has_stats;
+        ta_summary_add_run(sum, run);
+        if (npaths == 1) {
+            struct stat st;
+            if (stat(paths[0], &st) == 0 && S_ISDIR(st.st_mode))
+                ta_summary_set_dir(sum, paths[0]);
         }
+        if (nstats || fmt != TA_FMT_TABLE)
+            ta_summary_print_fmt(sum, stdout, top, fmt);
+        rc = nstats == 0 ? 1 : run->bad_files ? 1 : 0;
     }
-    if (nstats)
-        ta_summary_print(sum, stdout, top);
+    ta_run_free(run);
     ta_summary_free(sum);
     free(paths);
-    return nstats == 0 ? 1 : bad ? 1 : 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -632,7 +639,7 @@ static int cmd_report(int argc, char **argv)
 
 static int cmd_tree(int argc, char **argv)
 {
-    int depth = 0, npaths = 0;
+    int depth = 0, npaths = 0, per_process = 0;
     char **paths = calloc((size_t)argc + 1, sizeof *paths);
     if (!paths)
         return 2;
@@ -655,6 +662,10 @@ static int cmd_tree(int argc, char **argv)
             depth = (int)d;
             continue;
         }
+        if (strcmp(a, "--per-process") == 0) {
+            per_process = 1;
+            continue;
+        }
         if (strcmp(a, "--") == 0) {
             for (i++; i < argc; i++)
                 paths[npaths++] = argv[i];
@@ -670,7 +681,53 @@ static int cmd_tree(int argc, char **argv)
     char def[PATH_MAX];
     if (!npaths)
         paths[npaths++] = default_output(def, sizeof def);
-    int rc = ta_tree_print(npaths, paths, depth, stdout);
+    int rc = ta_tree_print(npaths, paths, depth, per_process, stdout);
+    free(paths);
+    return rc;
+}
+
+static int cmd_waterfall(int argc, char **argv)
+{
+    int width = 0, top = DEFAULT_TOP, npaths = 0;
+    char **paths = calloc((size_t)argc + 1, sizeof *paths);
+    if (!paths)
+        return 2;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            free(paths);
+            return 0;
+        }
+        if (strcmp(a, "--width") == 0 || strncmp(a, "--width=", 8) == 0 ||
+            strcmp(a, "--top") == 0 || strncmp(a, "--top=", 6) == 0) {
+            int w = a[2] == 'w';
+            const char *eq = strchr(a, '=');
+            const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
+            int n;
+            if (parse_top(v, &n) < 0) {
+                free(paths);
+                return 2;
+            }
+            *(w ? &width : &top) = n;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            for (i++; i < argc; i++)
+                paths[npaths++] = argv[i];
+            break;
+        }
+        if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "%s waterfall: unknown option %s\n", prog, a);
+            free(paths);
+            return 2;
+        }
+        paths[npaths++] = argv[i];
+    }
+    char def[PATH_MAX];
+    if (!npaths)
+        paths[npaths++] = default_output(def, sizeof def);
+    int rc = ta_waterfall_print(npaths, paths, width, top, stdout);
     free(paths);
     return rc;
 }
@@ -696,6 +753,8 @@ int main(int argc, char **argv)
         return cmd_report(argc - 2, argv + 2);
     if (strcmp(c, "tree") == 0)
         return cmd_tree(argc - 2, argv + 2);
+    if (strcmp(c, "waterfall") == 0)
+        return cmd_waterfall(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see traceagent --help)\n", prog, c);
     return 2;
 }

@@ -1,8 +1,7 @@
 /* What the CLI prints of call stacks (TRACEAGENT_STACKS) and of the call-path tree, from
  * stats.json files (schema traceagent-stats/1):
  *   traceagent report --by-callsite PATH...   per category, the call sites by time
- *   traceagent tree [--depth N] PATH...       each process's call-path tree, with each
- *                                             op node's top call sites beneath it
+ * (`traceagent tree` is viewer/tree.c, on the run loader.)
  * PATH: a stats file or an output directory (its *.stats.json). */
 #include <dirent.h>
 #include <errno.h>
@@ -301,80 +300,3 @@ int ta_report_callsites(int npaths, char **paths, int top, FILE *out)
 }
 
 /* ---- tree -------------------------------------------------------------------------- */
-
-#define BAR 20
-
-static void tree_nodes(const cJSON *nodes, int depth, int maxdepth, double scale, FILE *out)
-{
-    const cJSON *n;
-    cJSON_ArrayForEach(n, nodes) {
-        char b1[32], b2[32], b3[32], bar[BAR * 3 + 1];
-        double total = num(n, "total_ns");
-        snprintf(b1, sizeof b1, "%.0f", num(n, "count"));
-        ta_fmt_ns(b2, sizeof b2, total);
-        ta_fmt_ns(b3, sizeof b3, num(n, "self_ns"));
-        int w = scale > 0 ? (int)(BAR * total / scale + 0.5) : 0;
-        if (w > BAR)
-            w = BAR;
-        if (!w && total > 0)
-            w = 1;
-        size_t k = 0;
-        for (int i = 0; i < w; i++) {
-            memcpy(bar + k, "\xe2\x96\x88", 3); /* █ */
-            k += 3;
-        }
-        bar[k] = 0;
-        col(out, b1, 9, 0);
-        col(out, b2, 10, 0);
-        col(out, b3, 10, 0);
-        fputs("  ", out);
-        col(out, bar, BAR, 1);
-        fprintf(out, "  %*s%s:%s\n", 2 * depth, "", str(n, "cat"), str(n, "name"));
-        const cJSON *c;
-        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(n, "callsites")) {
-            ta_fmt_ns(b2, sizeof b2, num(c, "total_ns"));
-            fprintf(out, "%*s  %*s  <- %s: %.0f calls, %s\n", 9 + 10 + 10 + 2 + BAR, "",
-                    2 * depth, "", str(c, "site"), num(c, "count"), b2);
-        }
-        const cJSON *ch = cJSON_GetObjectItemCaseSensitive(n, "children");
-        if (maxdepth <= 0 || depth + 1 < maxdepth)
-            tree_nodes(ch, depth + 1, maxdepth, scale, out);
-    }
-}
-
-int ta_tree_print(int npaths, char **paths, int maxdepth, FILE *out)
-{
-    struct files f = {0};
-    int bad = files_collect(&f, npaths, paths, "tree");
-    int nfiles = 0;
-    for (size_t i = 0; i < f.n; i++) {
-        cJSON *j = load(f.v[i], "tree");
-        if (!j) {
-            bad++;
-            continue;
-        }
-        nfiles++;
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "process");
-        const cJSON *tree = cJSON_GetObjectItemCaseSensitive(j, "tree");
-        double sum = 0;
-        const cJSON *n;
-        cJSON_ArrayForEach(n, tree) sum += num(n, "total_ns");
-        fprintf(out, "%sCall tree: %s (pid %.0f) %s\n", i ? "\n" : "", str(p, "exe"),
-                num(p, "pid"), f.v[i]);
-        col(out, "Count", 9, 0);
-        col(out, "Total", 10, 0);
-        col(out, "Self", 10, 0);
-        fputs("  ", out);
-        col(out, "", BAR, 1);
-        fputs("  Call path", out);
-        if (cJSON_GetObjectItemCaseSensitive(j, "callsites"))
-            fputs(" (<- its top call sites)", out);
-        fputc('\n', out);
-        if (!cJSON_GetArraySize(tree))
-            fputs("  (no spans)\n", out);
-        tree_nodes(tree, 0, maxdepth, sum, out);
-        cJSON_Delete(j);
-    }
-    files_free(&f);
-    return nfiles == 0 ? 1 : bad ? 1 : 0;
-}

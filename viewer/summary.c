@@ -6,6 +6,7 @@
  * A malformed file is reported on stderr by name and skipped; malformed rows inside an
  * otherwise good file are skipped and counted. */
 #include "summary.h"
+#include "load.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -112,13 +113,30 @@ static void *grow(void **arr, size_t *n, size_t *cap, size_t size)
 
 struct agg_op {
     char *cat, *name;
-    double count, total, p95, bytes;
+    double count, total, bytes, self;
+    double min, max, median, p95, p99; /* with several processes and no hist: the largest */
     int has_bytes, instant, nproc;
+    int all_hist; /* every row had a `hist`: percentiles from the merged buckets */
+    struct ta_bucket *hist;
+    size_t nhist;
 };
 
 struct agg_file {
     char *path;
     double reads, writes, bytes_read, bytes_written, read_ns, write_ns, other_ns;
+    double syncs, sync_ns, meta_ns;
+    int unsplit; /* a row without sync_ns/meta_ns (older stats): "other" shown whole */
+};
+
+struct agg_kernel {
+    char *name;
+    double count, total, min, max, p95, grid[3], block[3];
+    int multi;
+};
+
+struct agg_phase {
+    char *name;
+    double count, total, kernel_ns, kernel_count, copy_ns, copy_bytes, busy_ns;
 };
 
 /* A dataset of a library's file (stats.json `datasets`), merged by (file, dataset); the
@@ -141,7 +159,8 @@ struct agg_counter {
 };
 
 struct proc {
-    char *path, *exe, *cmdline;
+    char *path, *exe, *cmdline, *exec_from;
+    int nostats; /* a trace and no stats (killed by SIGKILL, still running): from its trace */
     double pid, duration_ns, events;
     int incomplete; /* "complete": false */
     char *signal;   /* its "signal", or NULL */
@@ -174,6 +193,17 @@ struct ta_summary {
     size_t bad_rows;
     double trace_bytes, left_out, min_dur; /* the "agent" sections, summed (min_dur: max) */
     size_t with_callsites; /* files with call sites (TRACEAGENT_STACKS): the report says where */
+    struct agg_kernel *kernels;
+    size_t nkernels, capkernels;
+    struct agg_phase *phases;
+    size_t nphases, capphases;
+    struct ta_gpu gpu; /* summed; last_ns holds the sum of the active spans */
+    double wall_ns, process_ns, traced_ns; /* traced: top-level spans (tree roots) */
+    size_t nfolded, cut;
+    const char *cut_example;
+    size_t nostats;     /* processes with a trace and no stats */
+    size_t nstatsprocs; /* rows of procs with stats (the others: nostats rows) */
+    char *dir; /* where the files are (the file list's "... N more in DIR") */
 };
 
 struct ta_summary *ta_summary_new(void) { return calloc(1, sizeof(struct ta_summary)); }
@@ -185,7 +215,14 @@ void ta_summary_free(struct ta_summary *s)
     for (size_t i = 0; i < s->nops; i++) {
         free(s->ops[i].cat);
         free(s->ops[i].name);
+        free(s->ops[i].hist);
     }
+    for (size_t i = 0; i < s->nkernels; i++)
+        free(s->kernels[i].name);
+    free(s->kernels);
+    for (size_t i = 0; i < s->nphases; i++)
+        free(s->phases[i].name);
+    free(s->phases);
     for (size_t i = 0; i < s->nfiles; i++)
         free(s->files[i].path);
     for (size_t i = 0; i < s->ndsets; i++) {
@@ -205,6 +242,7 @@ void ta_summary_free(struct ta_summary *s)
         free(s->procs[i].path);
         free(s->procs[i].exe);
         free(s->procs[i].cmdline);
+        free(s->procs[i].exec_from);
         free(s->procs[i].signal);
     }
     for (size_t i = 0; i < s->ndrops; i++)
@@ -220,6 +258,7 @@ void ta_summary_free(struct ta_summary *s)
     strmap_free(&s->opmap);
     strmap_free(&s->filemap);
     strmap_free(&s->countermap);
+    free(s->dir);
     free(s);
 }
 
@@ -236,59 +275,6 @@ void ta_summary_add_file(struct ta_summary *s, const char *path)
 /* ------------------------------------------------------------------------------------ */
 /* Reading */
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) {
-            if (ferror(f)) {
-                snprintf(err, errlen, "read error");
-                free(buf);
-                buf = NULL;
-            }
-            break;
-        }
-        char *nb = realloc(buf, cap * 2 + 1);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-        cap *= 2;
-    }
-    fclose(f);
-    if (!buf) {
-        if (!*err)
-            snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-/* Number member, or `def` when absent or not a number. */
-static double num(const cJSON *o, const char *key, double def)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static const char *str(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) && v->valuestring ? v->valuestring : NULL;
-}
-
 static char *op_key(const char *cat, const char *name)
 {
     size_t a = strlen(cat), b = strlen(name);
@@ -301,19 +287,12 @@ static char *op_key(const char *cat, const char *name)
     return k;
 }
 
-static void add_op(struct ta_summary *s, const cJSON *row)
+static struct agg_op *op_get(struct ta_summary *s, const char *cat, const char *name,
+                             int instant)
 {
-    const char *cat = str(row, "cat"), *name = str(row, "name");
-    double count = num(row, "count", -1);
-    if (!cat || !name || count < 0) {
-        s->bad_rows++;
-        return;
-    }
-    const char *kind = str(row, "kind");
-    int instant = kind ? strcmp(kind, "span") != 0 : !cJSON_HasObjectItem(row, "total_ns");
     char *key = op_key(cat, name);
     if (!key)
-        return;
+        return NULL;
     size_t i = strmap_get(&s->opmap, key);
     struct agg_op *o;
     if (i == SIZE_MAX) {
@@ -321,59 +300,112 @@ static void add_op(struct ta_summary *s, const cJSON *row)
         if (!o || strmap_put(&s->opmap, key, s->nops - 1) < 0 || !(o->cat = strdup(cat)) ||
             !(o->name = strdup(name))) {
             free(key);
-            return;
+            return NULL;
         }
         o->instant = instant;
+        o->min = o->max = o->p95 = o->p99 = o->median = NAN;
+        o->all_hist = 1;
     } else {
         o = &s->ops[i];
     }
     free(key);
+    return o;
+}
+
+/* merges a row's histogram into o's (both ascending by lower bound) */
+static void hist_merge(struct agg_op *o, const struct ta_bucket *h, size_t n)
+{
+    struct ta_bucket *m = malloc((o->nhist + n) * sizeof *m);
+    if (!m) {
+        o->all_hist = 0;
+        return;
+    }
+    size_t i = 0, j = 0, k = 0;
+    while (i < o->nhist || j < n) {
+        if (j >= n || (i < o->nhist && o->hist[i].lo < h[j].lo))
+            m[k++] = o->hist[i++];
+        else if (i >= o->nhist || h[j].lo < o->hist[i].lo)
+            m[k++] = h[j++];
+        else {
+            m[k] = o->hist[i++];
+            m[k++].n += h[j++].n;
+        }
+    }
+    free(o->hist);
+    o->hist = m;
+    o->nhist = k;
+}
+
+static double fmax_nan(double a, double b) { return isnan(a) ? b : isnan(b) ? a : a > b ? a : b; }
+static double fmin_nan(double a, double b) { return isnan(a) ? b : isnan(b) ? a : a < b ? a : b; }
+
+static void add_op(struct ta_summary *s, const struct ta_oprow *r)
+{
+    struct agg_op *o = op_get(s, r->cat, r->name, !r->span);
+    if (!o)
+        return;
     o->nproc++;
-    o->count += count;
-    o->total += num(row, "total_ns", 0);
-    double p95 = num(row, "p95_ns", 0);
-    if (p95 > o->p95)
-        o->p95 = p95;
-    if (cJSON_HasObjectItem(row, "bytes")) {
+    o->count += r->count;
+    o->total += r->total;
+    o->min = fmin_nan(o->min, r->min);
+    o->max = fmax_nan(o->max, r->max);
+    o->p95 = fmax_nan(o->p95, r->p95);
+    o->p99 = fmax_nan(o->p99, r->p99);
+    o->median = fmax_nan(o->median, r->median);
+    if (r->has_bytes) {
         o->has_bytes = 1;
-        o->bytes += num(row, "bytes", 0);
+        o->bytes += r->bytes;
+    }
+    if (r->hist && o->all_hist)
+        hist_merge(o, r->hist, r->nhist);
+    else if (r->span && r->count > 0)
+        o->all_hist = 0;
+}
+
+/* self time per op from a process's tree (each node's self, by its (cat, name)) */
+static void add_tree_self(struct ta_summary *s, const struct ta_node *n, size_t k, int top)
+{
+    for (size_t i = 0; i < k; i++) {
+        struct agg_op *o = op_get(s, n[i].cat, n[i].name, 0);
+        if (o)
+            o->self += n[i].self;
+        if (top)
+            s->traced_ns += n[i].total;
+        add_tree_self(s, n[i].kids, n[i].nkids, 0);
     }
 }
 
-static void add_file_row(struct ta_summary *s, const cJSON *row)
+static void add_file_row(struct ta_summary *s, const struct ta_filerow *r)
 {
-    const char *path = str(row, "path");
-    if (!path) {
-        s->bad_rows++;
-        return;
-    }
-    size_t i = strmap_get(&s->filemap, path);
+    size_t i = strmap_get(&s->filemap, r->path);
     struct agg_file *f;
     if (i == SIZE_MAX) {
         f = grow((void **)&s->files, &s->nfiles, &s->capfiles, sizeof *f);
-        if (!f || strmap_put(&s->filemap, path, s->nfiles - 1) < 0 || !(f->path = strdup(path)))
+        if (!f || strmap_put(&s->filemap, r->path, s->nfiles - 1) < 0 ||
+            !(f->path = strdup(r->path)))
             return;
     } else {
         f = &s->files[i];
     }
-    f->reads += num(row, "reads", 0);
-    f->writes += num(row, "writes", 0);
-    f->bytes_read += num(row, "bytes_read", 0);
-    f->bytes_written += num(row, "bytes_written", 0);
-    f->read_ns += num(row, "read_ns", 0);
-    f->write_ns += num(row, "write_ns", 0);
-    f->other_ns += num(row, "other_ns", 0);
+    f->reads += r->reads;
+    f->writes += r->writes;
+    f->bytes_read += r->bytes_read;
+    f->bytes_written += r->bytes_written;
+    f->read_ns += r->read_ns;
+    f->write_ns += r->write_ns;
+    f->other_ns += r->other_ns;
+    f->syncs += r->syncs;
+    if (r->sync_ns < 0 || r->meta_ns < 0)
+        f->unsplit = 1;
+    else {
+        f->sync_ns += r->sync_ns;
+        f->meta_ns += r->meta_ns;
+    }
 }
 
-static void add_ds_row(struct ta_summary *s, const cJSON *row)
+static void add_ds_row(struct ta_summary *s, const struct ta_dsrow *r)
 {
-    const cJSON *fv = cJSON_GetObjectItemCaseSensitive(row, "file");
-    const char *dset = str(row, "dataset"), *file = cJSON_IsNull(fv) ? "" : str(row, "file");
-    if (!dset || !file) {
-        s->bad_rows++;
-        return;
-    }
-    char *key = op_key(file, dset);
+    char *key = op_key(r->file, r->dset);
     if (!key)
         return;
     size_t i = strmap_get(&s->dsmap, key);
@@ -386,7 +418,7 @@ static void add_ds_row(struct ta_summary *s, const cJSON *row)
         }
         /* the names first and the map last: out of memory, the row is taken back whole,
          * never left counted with a NULL name for the sort and the print to meet */
-        if (!(d->file = strdup(file)) || !(d->dset = strdup(dset)) ||
+        if (!(d->file = strdup(r->file)) || !(d->dset = strdup(r->dset)) ||
             strmap_put(&s->dsmap, key, s->ndsets - 1) < 0) {
             free(d->file);
             free(d->dset);
@@ -398,29 +430,21 @@ static void add_ds_row(struct ta_summary *s, const cJSON *row)
         d = &s->dsets[i];
     }
     free(key);
-    d->reads += num(row, "reads", 0);
-    d->writes += num(row, "writes", 0);
-    d->bytes_read += num(row, "bytes_read", 0);
-    d->bytes_written += num(row, "bytes_written", 0);
-    d->total += num(row, "total_ns", 0);
-    d->count += num(row, "count", 0);
-    d->read_ns += num(row, "read_ns", 0);
-    d->write_ns += num(row, "write_ns", 0);
-    d->errors += num(row, "errors", 0);
-    double p95 = num(row, "p95_ns", 0);
-    if (p95 > d->p95) /* as the span table: the largest per-process p95 */
-        d->p95 = p95;
-    p95 = num(row, "read_p95_ns", 0);
-    if (p95 > d->read_p95)
-        d->read_p95 = p95;
-    const cJSON *sels = cJSON_GetObjectItemCaseSensitive(row, "selections"), *e;
-    if (!cJSON_IsArray(sels))
-        sels = NULL;
-    cJSON_ArrayForEach(e, sels)
-    {
-        const char *shape = str(e, "shape");
-        if (!shape)
-            continue;
+    d->reads += r->reads;
+    d->writes += r->writes;
+    d->bytes_read += r->bytes_read;
+    d->bytes_written += r->bytes_written;
+    d->total += r->total;
+    d->count += r->count;
+    d->read_ns += r->read_ns;
+    d->write_ns += r->write_ns;
+    d->errors += r->errors;
+    if (r->p95 > d->p95) /* as the span table: the largest per-process p95 */
+        d->p95 = r->p95;
+    if (r->read_p95 > d->read_p95)
+        d->read_p95 = r->read_p95;
+    for (size_t j = 0; j < r->nsel; j++) {
+        const char *shape = r->sel[j].shape;
         size_t k = 0;
         while (k < d->nsel && strcmp(d->sel[k].shape, shape))
             k++;
@@ -433,42 +457,36 @@ static void add_ds_row(struct ta_summary *s, const cJSON *row)
                 continue;
             }
         }
-        d->sel[k].count += num(e, "count", 0);
+        d->sel[k].count += r->sel[j].count;
     }
 }
 
-static void add_counter(struct ta_summary *s, const cJSON *row)
+static void add_counter(struct ta_summary *s, const struct ta_counter *r)
 {
-    const char *cat = str(row, "cat"), *name = str(row, "name");
-    if (!cat || !name) {
-        s->bad_rows++;
-        return;
-    }
-    char *key = op_key(cat, name);
+    char *key = op_key(r->cat, r->name);
     if (!key)
         return;
     size_t i = strmap_get(&s->countermap, key);
     struct agg_counter *c;
-    double mn = num(row, "min", NAN), mx = num(row, "max", NAN);
     if (i == SIZE_MAX) {
         c = grow((void **)&s->counters, &s->ncounters, &s->capcounters, sizeof *c);
         if (!c || strmap_put(&s->countermap, key, s->ncounters - 1) < 0 ||
-            !(c->cat = strdup(cat)) || !(c->name = strdup(name))) {
+            !(c->cat = strdup(r->cat)) || !(c->name = strdup(r->name))) {
             free(key);
             return;
         }
-        c->min = mn;
-        c->max = mx;
+        c->min = r->min;
+        c->max = r->max;
     } else {
         c = &s->counters[i];
-        if (mn < c->min || isnan(c->min))
-            c->min = mn;
-        if (mx > c->max || isnan(c->max))
-            c->max = mx;
+        if (r->min < c->min || isnan(c->min))
+            c->min = r->min;
+        if (r->max > c->max || isnan(c->max))
+            c->max = r->max;
     }
     free(key);
-    c->count += num(row, "count", 0);
-    c->last = num(row, "last", NAN);
+    c->count += r->count;
+    c->last = r->last;
 }
 
 static void add_dropped(struct ta_summary *s, const char *cause, double n)
@@ -488,106 +506,149 @@ static void add_dropped(struct ta_summary *s, const char *cause, double n)
         d->total = n;
 }
 
-int ta_summary_add_stats(struct ta_summary *s, const char *path)
+static void add_kernel(struct ta_summary *s, const struct ta_kernel *r)
 {
-    char err[256] = "";
-    size_t len;
-    char *text = read_file(path, &len, err, sizeof err);
-    if (!text) {
-        fprintf(stderr, "traceagent: %s: %s\n", path, err);
-        return -1;
+    for (size_t i = 0; i < s->nkernels; i++) {
+        struct agg_kernel *k = &s->kernels[i];
+        if (strcmp(k->name, r->name) == 0) {
+            k->count += r->count;
+            k->total += r->total;
+            k->min = fmin_nan(k->min, r->min);
+            k->max = fmax_nan(k->max, r->max);
+            k->p95 = fmax_nan(k->p95, r->p95);
+            k->multi = 1;
+            return;
+        }
     }
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!root) {
-        fprintf(stderr, "traceagent: %s: not valid JSON (a process still running, or cut "
-                        "short?); skipped\n", path);
-        return -1;
+    struct agg_kernel *k = grow((void **)&s->kernels, &s->nkernels, &s->capkernels, sizeof *k);
+    if (!k || !(k->name = strdup(r->name))) {
+        if (k)
+            s->nkernels--;
+        return;
     }
-    const char *schema = cJSON_IsObject(root) ? str(root, "schema") : NULL;
-    if (!schema || strcmp(schema, "traceagent-stats/1") != 0) {
-        fprintf(stderr, "traceagent: %s: not a traceagent stats file (schema %s%s%s); "
-                        "skipped\n", path, schema ? "\"" : "", schema ? schema : "missing",
-                schema ? "\"" : "");
-        cJSON_Delete(root);
-        return -1;
+    k->count = r->count;
+    k->total = r->total;
+    k->min = r->min;
+    k->max = r->max;
+    k->p95 = r->p95;
+    memcpy(k->grid, r->grid, sizeof k->grid);
+    memcpy(k->block, r->block, sizeof k->block);
+}
+
+static void add_phase(struct ta_summary *s, const struct ta_phase *r)
+{
+    struct agg_phase *p = NULL;
+    for (size_t i = 0; i < s->nphases && !p; i++)
+        if (strcmp(s->phases[i].name, r->name) == 0)
+            p = &s->phases[i];
+    if (!p) {
+        p = grow((void **)&s->phases, &s->nphases, &s->capphases, sizeof *p);
+        if (!p || !(p->name = strdup(r->name))) {
+            if (p)
+                s->nphases--;
+            return;
+        }
     }
-    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(root, "ops");
-    const cJSON *files = cJSON_GetObjectItemCaseSensitive(root, "files");
-    const cJSON *counters = cJSON_GetObjectItemCaseSensitive(root, "counters");
-    const cJSON *dsets = cJSON_GetObjectItemCaseSensitive(root, "datasets");
-    const cJSON *dropped = cJSON_GetObjectItemCaseSensitive(root, "dropped");
-    const cJSON *process = cJSON_GetObjectItemCaseSensitive(root, "process");
-    if (cJSON_GetObjectItemCaseSensitive(root, "callsites"))
+    p->count += r->count;
+    p->total += r->total;
+    p->kernel_ns += r->gpu_kernel_ns;
+    p->kernel_count += r->gpu_kernel_count;
+    p->copy_ns += r->gpu_copy_ns;
+    p->copy_bytes += r->gpu_copy_bytes;
+    p->busy_ns += r->gpu_busy_ns;
+}
+
+static void add_proc(struct ta_summary *s, const struct ta_proc *tp)
+{
+    if (tp->stats_path)
+        ta_summary_add_file(s, tp->stats_path);
+    if (tp->trace_path)
+        ta_summary_add_file(s, tp->trace_path);
+    if (tp->trace_cut) {
+        s->cut++;
+        if (!s->cut_example)
+            s->cut_example = tp->trace_path;
+    }
+    if (!tp->has_stats) {
+        struct proc *p;
+        if (tp->folded || !tp->trace_read ||
+            !(p = grow((void **)&s->procs, &s->nprocs, &s->capprocs, sizeof *p)))
+            return;
+        p->nostats = 1;
+        p->path = tp->trace_path ? strdup(tp->trace_path) : NULL;
+        p->exe = strdup(tp->exe ? tp->exe : "?");
+        p->cmdline = tp->cmdline ? strdup(tp->cmdline) : NULL;
+        p->pid = tp->pid;
+        p->duration_ns = tp->duration_ns;
+        p->events = tp->trace_lines;
+        return;
+    }
+    if (tp->callsites)
         s->with_callsites++;
-    if ((ops && !cJSON_IsArray(ops)) || (files && !cJSON_IsArray(files)) ||
-        (counters && !cJSON_IsArray(counters)) || (dsets && !cJSON_IsArray(dsets)) ||
-        (dropped && !cJSON_IsObject(dropped)) ||
-        (process && !cJSON_IsObject(process))) {
-        fprintf(stderr, "traceagent: %s: malformed stats (a section has the wrong type); "
-                        "skipped\n", path);
-        cJSON_Delete(root);
-        return -1;
+    for (size_t i = 0; i < tp->nops; i++)
+        add_op(s, &tp->ops[i]);
+    add_tree_self(s, tp->tree, tp->ntree, 1);
+    for (size_t i = 0; i < tp->nfiles; i++)
+        add_file_row(s, &tp->files[i]);
+    for (size_t i = 0; i < tp->ndsets; i++)
+        add_ds_row(s, &tp->dsets[i]);
+    for (size_t i = 0; i < tp->ncounters; i++)
+        add_counter(s, &tp->counters[i]);
+    for (size_t i = 0; i < tp->ndropped; i++)
+        add_dropped(s, tp->dropped[i].name, tp->dropped[i].n);
+    for (size_t i = 0; i < tp->nkernels; i++)
+        add_kernel(s, &tp->kernels[i]);
+    for (size_t i = 0; i < tp->nphases; i++)
+        add_phase(s, &tp->phases[i]);
+    if (tp->gpu.present) {
+        struct ta_gpu *g = &s->gpu;
+        g->present = 1;
+        g->kernel_count += tp->gpu.kernel_count;
+        g->kernel_ns += tp->gpu.kernel_ns;
+        g->copy_count += tp->gpu.copy_count;
+        g->copy_ns += tp->gpu.copy_ns;
+        g->bytes_htod += tp->gpu.bytes_htod;
+        g->bytes_dtoh += tp->gpu.bytes_dtoh;
+        g->bytes_dtod += tp->gpu.bytes_dtod;
+        g->memset_count += tp->gpu.memset_count;
+        g->memset_ns += tp->gpu.memset_ns;
+        g->busy_ns += tp->gpu.busy_ns;
+        g->records_dropped += tp->gpu.records_dropped;
+        g->last_ns += tp->gpu.last_ns - tp->gpu.first_ns; /* the active spans, summed */
     }
-    const cJSON *row;
-    cJSON_ArrayForEach(row, ops)
-    {
-        if (cJSON_IsObject(row))
-            add_op(s, row);
-        else
-            s->bad_rows++;
-    }
-    cJSON_ArrayForEach(row, files)
-    {
-        if (cJSON_IsObject(row))
-            add_file_row(s, row);
-        else
-            s->bad_rows++;
-    }
-    cJSON_ArrayForEach(row, dsets)
-    {
-        if (cJSON_IsObject(row))
-            add_ds_row(s, row);
-        else
-            s->bad_rows++;
-    }
-    cJSON_ArrayForEach(row, counters)
-    {
-        if (cJSON_IsObject(row))
-            add_counter(s, row);
-        else
-            s->bad_rows++;
-    }
-    cJSON_ArrayForEach(row, dropped)
-    {
-        if (row->string && cJSON_IsNumber(row))
-            add_dropped(s, row->string, row->valuedouble);
-    }
+    s->trace_bytes += tp->trace_bytes;
+    s->left_out += tp->left_out;
+    if (tp->min_dur > s->min_dur)
+        s->min_dur = tp->min_dur;
+    if (tp->folded)
+        return; /* its row is its successor's */
     struct proc *p = grow((void **)&s->procs, &s->nprocs, &s->capprocs, sizeof *p);
     if (p) {
-        const char *exe = process ? str(process, "exe") : NULL;
-        const char *cmd = process ? str(process, "cmdline") : NULL;
-        p->path = strdup(path);
-        p->exe = strdup(exe ? exe : "?");
-        p->cmdline = cmd ? strdup(cmd) : NULL;
-        p->pid = process ? num(process, "pid", -1) : -1;
-        p->duration_ns = process ? num(process, "duration_ns", -1) : -1;
-        p->events = num(root, "events", -1);
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "complete");
-        const char *sig = str(root, "signal");
-        p->incomplete = cJSON_IsFalse(c);
-        p->signal = p->incomplete && sig ? strdup(sig) : NULL;
+        s->nstatsprocs++;
+        p->path = strdup(tp->stats_path);
+        p->exe = strdup(tp->exe ? tp->exe : "?");
+        p->cmdline = tp->cmdline ? strdup(tp->cmdline) : NULL;
+        p->exec_from = tp->exec_from ? strdup(tp->exec_from) : NULL;
+        p->pid = tp->pid;
+        p->duration_ns = tp->duration_ns;
+        p->events = tp->events;
+        p->incomplete = !tp->complete;
+        p->signal = tp->signal ? strdup(tp->signal) : NULL;
     }
-    const cJSON *agent = cJSON_GetObjectItemCaseSensitive(root, "agent");
-    if (cJSON_IsObject(agent)) {
-        s->trace_bytes += num(agent, "trace_bytes", 0);
-        s->left_out += num(agent, "trace_spans_left_out", 0);
-        if (num(agent, "min_duration_ns", 0) > s->min_dur)
-            s->min_dur = num(agent, "min_duration_ns", 0);
+}
+
+void ta_summary_add_run(struct ta_summary *s, struct ta_run *run)
+{
+    s->nfolded += ta_run_fold_exec(run);
+    for (size_t i = 0; i < run->nprocs; i++)
+        add_proc(s, &run->procs[i]);
+    for (size_t i = 0; i < run->nprocs; i++) {
+        const struct ta_proc *p = &run->procs[i];
+        s->process_ns += p->duration_ns > 0 && !p->folded && p->has_stats ? p->duration_ns : 0;
+        s->nostats += !p->has_stats && !p->folded;
     }
-    cJSON_Delete(root);
-    ta_summary_add_file(s, path);
-    return 0;
+    s->wall_ns = ta_run_wall_ns(run, NULL);
+    s->bad_rows += run->bad_rows;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -692,21 +753,6 @@ static int cmp_op_total(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
-static double file_time(const struct agg_file *f) { return f->read_ns + f->write_ns; }
-
-static int cmp_file_time(const void *a, const void *b)
-{
-    const struct agg_file *x = *(struct agg_file *const *)a;
-    const struct agg_file *y = *(struct agg_file *const *)b;
-    double tx = file_time(x), ty = file_time(y);
-    if (tx != ty)
-        return tx < ty ? 1 : -1;
-    double bx = x->bytes_read + x->bytes_written, by = y->bytes_read + y->bytes_written;
-    if (bx != by)
-        return bx < by ? 1 : -1;
-    return strcmp(x->path, y->path);
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -716,32 +762,9 @@ static int cmp_str(const void *a, const void *b)
 #define PATH_MAX_W 56
 #define FILE_ROWS 5 /* rows of the files and datasets sections */
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t l = strlen(s), k = strlen(suffix);
-    return l > k && strcmp(s + l - k, suffix) == 0;
-}
-
 /* Traces of processes that left no stats.json beside them (killed by SIGKILL, or still
  * running): their stats paths are not among the stats read. */
-static size_t count_no_stats(const struct ta_summary *s)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->nwritten; i++) {
-        const char *t = s->written[i];
-        if (!ends_with(t, ".trace.json"))
-            continue;
-        size_t stem = strlen(t) - strlen(".trace.json");
-        int found = 0;
-        for (size_t j = 0; j < s->nprocs && !found; j++) {
-            const char *p = s->procs[j].path;
-            found = ends_with(p, ".stats.json") && strlen(p) == stem + strlen(".stats.json") &&
-                    strncmp(p, t, stem) == 0;
-        }
-        n += !found;
-    }
-    return n;
-}
+static size_t count_no_stats(const struct ta_summary *s) { return s->nostats; }
 
 /* "2 of 9 processes ended by SIGTERM (stats incomplete); 1 left no stats (killed by
  * SIGKILL?)": the process count never hides the processes whose numbers are partial or
@@ -788,62 +811,173 @@ static void print_partial(const struct ta_summary *s, FILE *out, size_t total, s
     fprintf(out, "\n");
 }
 
-static void print_procs(const struct ta_summary *s, FILE *out)
+static int cmp_proc_time(const void *a, const void *b)
 {
-    char a[64], b[64];
+    const struct proc *x = a, *y = b;
+    if (x->duration_ns != y->duration_ns)
+        return x->duration_ns < y->duration_ns ? 1 : -1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+/* The executables: count, summed duration and events, by summed duration */
+struct exe_tot {
+    const char *exe;
+    double n, ns, events;
+};
+
+static size_t exe_totals(const struct ta_summary *s, struct exe_tot **out)
+{
+    struct exe_tot *v = calloc(s->nprocs + 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; v && i < s->nprocs; i++) {
+        const struct proc *p = &s->procs[i];
+        size_t k = 0;
+        while (k < n && strcmp(v[k].exe, p->exe))
+            k++;
+        if (k == n)
+            v[n++].exe = p->exe;
+        v[k].n++;
+        v[k].ns += p->duration_ns > 0 ? p->duration_ns : 0;
+        v[k].events += p->events > 0 ? p->events : 0;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: few executables */
+        for (size_t j = i; j > 0 && v[j].ns > v[j - 1].ns; j--) {
+            struct exe_tot t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *out = v;
+    return n;
+}
+
+static void print_procs(struct ta_summary *s, FILE *out, int top)
+{
+    char a[64], b[64], c[64];
     double events = 0;
     for (size_t i = 0; i < s->nprocs; i++)
-        events += s->procs[i].events > 0 ? s->procs[i].events : 0;
-    size_t nostats = count_no_stats(s), total = s->nprocs + nostats;
-    fprintf(out, "traceagent: %zu process%s, %.0f events\n", total, total == 1 ? "" : "es",
+        events += s->procs[i].events > 0 && !s->procs[i].nostats ? s->procs[i].events : 0;
+    size_t nostats = count_no_stats(s), total = s->nstatsprocs + nostats;
+    fprintf(out, "traceagent: %zu process%s, %.0f events", total, total == 1 ? "" : "es",
             events);
+    if (s->nfolded)
+        fprintf(out, " (%zu image%s replaced by exec folded into %s successor%s)", s->nfolded,
+                s->nfolded == 1 ? "" : "s", s->nfolded == 1 ? "its" : "their",
+                s->nfolded == 1 ? "" : "s");
+    fprintf(out, "\n");
     print_partial(s, out, total, nostats);
-    size_t shown = s->nprocs < 10 ? s->nprocs : 8;
+    if (s->wall_ns > 0) {
+        fprintf(out, "Wall time %s (first process start to last end); process time %s (sum "
+                     "over processes of their duration)\n",
+                ta_fmt_ns(a, sizeof a, s->wall_ns), ta_fmt_ns(b, sizeof b, s->process_ns));
+        fprintf(out, "Traced: %s in top-level spans = %.1f%% of the process time (nested "
+                     "spans counted once; threads add up, so it can pass 100%%)\n",
+                ta_fmt_ns(c, sizeof c, s->traced_ns),
+                s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0.0);
+    }
+    if (s->nprocs > 1)
+        qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
+    size_t lim = top > 0 ? (size_t)top : s->nprocs;
+    size_t shown = s->nprocs <= lim ? s->nprocs : lim;
+    if (s->nprocs > 1)
+        fprintf(out, "Processes by time:\n");
     for (size_t i = 0; i < shown; i++) {
         const struct proc *p = &s->procs[i];
         char cmd[128];
-        fprintf(out, "  %s[%.0f]  %s  %s events  %s\n", p->exe, p->pid,
+        fprintf(out, "  %s[%.0f]  %s  %s events  %s", p->exe, p->pid,
                 ta_fmt_ns(a, sizeof a, p->duration_ns),
                 p->events >= 0 ? (snprintf(b, sizeof b, "%.0f", p->events), b) : "?",
                 p->cmdline ? fit(cmd, sizeof cmd, p->cmdline, 60, 0) : "");
+        if (p->exec_from)
+            fprintf(out, "  (exec'd from %s)", p->exec_from);
+        if (p->nostats)
+            fprintf(out, "  (no stats: its trace's events and span)");
+        fputc('\n', out);
     }
     if (shown < s->nprocs)
-        fprintf(out, "  ... and %zu more\n", s->nprocs - shown);
+        fprintf(out, "  ... %zu more\n", s->nprocs - shown);
+    struct exe_tot *v;
+    size_t n = exe_totals(s, &v);
+    if (n > 1 || (n == 1 && v[0].n > 1)) {
+        fprintf(out, "Per executable:");
+        size_t k;
+        for (k = 0; k < n && (top <= 0 || k < (size_t)top); k++)
+            fprintf(out, "%s %s x%.0f %s", k ? "," : "", v[k].exe, v[k].n,
+                    ta_fmt_ns(a, sizeof a, v[k].ns));
+        if (k < n)
+            fprintf(out, ", ... %zu more", n - k);
+        fputc('\n', out);
+    }
+    free(v);
+}
+
+/* nearest rank from the merged buckets, each its midpoint, clamped to [min, max]: as the
+ * agent computes a process's percentiles (exporters/stats.c) */
+static double hist_pct(const struct agg_op *o, double pct)
+{
+    double rank = ceil(o->count * pct / 100), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (size_t i = 0; i < o->nhist; i++) {
+        seen += o->hist[i].n;
+        if (seen >= rank) {
+            double lo = o->hist[i].lo, w = 1;
+            if (lo >= 128)
+                w = ldexp(1, ilogb(lo) - 7);
+            double v = lo < 128 ? lo : lo + floor(w / 2);
+            return v < o->min ? o->min : v > o->max ? o->max : v;
+        }
+    }
+    return o->max;
+}
+
+/* an op's percentile: exact-ish (one process, or merged hist), else the largest
+ * per-process value; *star set then */
+static double op_pct(const struct agg_op *o, double pct, double maxval, int *star)
+{
+    if (o->nproc <= 1)
+        return maxval;
+    if (o->all_hist && o->nhist)
+        return hist_pct(o, pct);
+    *star = 1;
+    return maxval;
 }
 
 static void print_ops(const struct ta_summary *s, FILE *out, int top)
 {
+    char nb_tmp[64];
     size_t nspan = 0;
     struct agg_op **v = malloc((s->nops ? s->nops : 1) * sizeof *v);
     if (!v)
         return;
     int any_bytes = 0;
     for (size_t i = 0; i < s->nops; i++)
-        if (!s->ops[i].instant) {
+        if (!s->ops[i].instant && s->ops[i].count > 0)
             v[nspan++] = &s->ops[i];
-        }
-    qsort(v, nspan, sizeof *v, cmp_op_total);
+    if (nspan > 1)
+        qsort(v, nspan, sizeof *v, cmp_op_total);
     size_t rows = top > 0 && (size_t)top < nspan ? (size_t)top : nspan;
     fputc('\n', out);
     if (!nspan) {
         fprintf(out, "No spans recorded.\n");
     } else {
         size_t catw = 3, namew = 4;
+        int star = 0;
         for (size_t i = 0; i < rows; i++) {
             size_t cw = width(v[i]->cat), nw = width(v[i]->name);
             catw = cw > catw ? cw : catw;
             namew = nw > namew ? nw : namew;
             any_bytes |= v[i]->has_bytes;
+            op_pct(v[i], 95, v[i]->p95, &star);
         }
         if (namew > NAME_MAX_W)
             namew = NAME_MAX_W;
-        int multi = s->nprocs > 1;
         if (rows < nspan)
             fprintf(out, "Top %zu of %zu spans by total time", rows, nspan);
         else
             fprintf(out, "Spans by total time");
-        if (multi)
-            fprintf(out, " (%zu processes; p95* is the largest per-process p95)", s->nprocs);
+        if (s->nstatsprocs > 1)
+            fprintf(out, " (%zu processes%s)", s->nstatsprocs,
+                    star ? "; p95* is the largest per-process p95" : "");
         fprintf(out, ":\n");
         fputs("  ", out);
         put_col(out, "cat", catw, 1);
@@ -852,18 +986,20 @@ static void print_ops(const struct ta_summary *s, FILE *out, int top)
         fputs("  ", out);
         put_col(out, "count", 10, 0);
         put_col(out, "total", 11, 0);
-        put_col(out, "time%", 7, 0);
-        put_col(out, "mean", 11, 0);
-        put_col(out, multi ? "p95*" : "p95", 11, 0);
+        put_col(out, "self%", 7, 0);
+        put_col(out, "min", 10, 0);
+        put_col(out, star ? "median*" : "median", 10, 0);
+        put_col(out, "mean", 10, 0);
+        put_col(out, star ? "p95*" : "p95", 10, 0);
+        put_col(out, star ? "p99*" : "p99", 10, 0);
+        put_col(out, "max", 10, 0);
         if (any_bytes)
             put_col(out, "bytes", 11, 0);
         fputc('\n', out);
-        double all = 0;
-        for (size_t i = 0; i < nspan; i++)
-            all += v[i]->total;
         for (size_t i = 0; i < rows; i++) {
             const struct agg_op *o = v[i];
             char nb[256], t[64];
+            int st = 0;
             fputs("  ", out);
             put_col(out, o->cat, catw, 1);
             fputs("  ", out);
@@ -872,16 +1008,28 @@ static void print_ops(const struct ta_summary *s, FILE *out, int top)
             snprintf(t, sizeof t, "%.0f", o->count);
             put_col(out, t, 10, 0);
             put_col(out, ta_fmt_ns(t, sizeof t, o->total), 11, 0);
-            /* share of all span time: nested spans are counted in their parents too */
-            snprintf(t, sizeof t, "%.1f", all > 0 ? 100 * o->total / all : 0.0);
+            /* self time (the tree's: nested spans counted once) over all traced time */
+            snprintf(t, sizeof t, "%.1f", s->traced_ns > 0 ? 100 * o->self / s->traced_ns : 0.0);
             put_col(out, t, 7, 0);
-            put_col(out, ta_fmt_ns(t, sizeof t, o->count > 0 ? o->total / o->count : NAN), 11,
+            put_col(out, ta_fmt_ns(t, sizeof t, o->min), 10, 0);
+            put_col(out, ta_fmt_ns(t, sizeof t, op_pct(o, 50, o->median, &st)), 10, 0);
+            put_col(out, ta_fmt_ns(t, sizeof t, o->count > 0 ? o->total / o->count : NAN), 10,
                     0);
-            put_col(out, ta_fmt_ns(t, sizeof t, o->p95), 11, 0);
+            put_col(out, ta_fmt_ns(t, sizeof t, op_pct(o, 95, o->p95, &st)), 10, 0);
+            put_col(out, ta_fmt_ns(t, sizeof t, op_pct(o, 99, o->p99, &st)), 10, 0);
+            put_col(out, ta_fmt_ns(t, sizeof t, o->max), 10, 0);
             if (any_bytes && o->has_bytes)
                 put_col(out, ta_fmt_bytes(t, sizeof t, o->bytes), 11, 0);
             fputc('\n', out);
         }
+        if (rows < nspan)
+            fprintf(out, "  ... %zu more\n", nspan - rows);
+        fprintf(out, "  (self%%: time in the op itself, its nested spans left out, as a share of "
+                     "the %s traced in top-level spans)\n",
+                ta_fmt_ns(nb_tmp, sizeof nb_tmp, s->traced_ns));
+        if (star)
+            fprintf(out, "  (*: no duration histograms in the stats: the largest per-process "
+                         "value, not the run's)\n");
     }
     /* instants: one line */
     size_t ninst = 0;
@@ -941,6 +1089,18 @@ static void put_io_row(FILE *out, double reads, double bytes_read, double writes
     put_col(out, ta_fmt_ns(t, sizeof t, write_ns), 12, 0);
 }
 
+static double file_total(const struct agg_file *f) { return f->read_ns + f->write_ns + f->other_ns; }
+
+static int cmp_file_all(const void *a, const void *b)
+{
+    const struct agg_file *x = *(struct agg_file *const *)a;
+    const struct agg_file *y = *(struct agg_file *const *)b;
+    double tx = file_total(x), ty = file_total(y);
+    if (tx != ty)
+        return tx < ty ? 1 : -1;
+    return strcmp(x->path, y->path);
+}
+
 static void print_files(const struct ta_summary *s, FILE *out)
 {
     if (!s->nfiles)
@@ -948,9 +1108,13 @@ static void print_files(const struct ta_summary *s, FILE *out)
     struct agg_file **v = malloc(s->nfiles * sizeof *v);
     if (!v)
         return;
-    for (size_t i = 0; i < s->nfiles; i++)
+    int unsplit = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
         v[i] = &s->files[i];
-    qsort(v, s->nfiles, sizeof *v, cmp_file_time);
+        unsplit |= s->files[i].unsplit;
+    }
+    if (s->nfiles > 1)
+        qsort(v, s->nfiles, sizeof *v, cmp_file_all);
     size_t rows = s->nfiles < FILE_ROWS ? s->nfiles : FILE_ROWS;
     size_t pw = 4;
     for (size_t i = 0; i < rows; i++) {
@@ -959,20 +1123,107 @@ static void print_files(const struct ta_summary *s, FILE *out)
     }
     if (pw > PATH_MAX_W)
         pw = PATH_MAX_W;
-    fprintf(out, "\nFiles by I/O time (top %zu of %zu):\n  ", rows, s->nfiles);
+    fprintf(out, "\nFiles by I/O time (read + write + sync + metadata + other; top %zu of %zu):\n  ",
+            rows, s->nfiles);
     put_col(out, "path", pw, 1);
     put_io_head(out);
+    put_col(out, "sync time", 11, 0);
+    put_col(out, unsplit ? "other time" : "meta time", 11, 0);
+    put_col(out, "bandwidth", 12, 0);
     fputc('\n', out);
     for (size_t i = 0; i < rows; i++) {
         const struct agg_file *f = v[i];
-        char pb[512];
+        char pb[512], t[64];
         fputs("  ", out);
         put_col(out, fit(pb, sizeof pb, f->path, pw, 1), pw, 1);
         put_io_row(out, f->reads, f->bytes_read, f->writes, f->bytes_written, f->read_ns,
                    f->write_ns);
+        put_col(out, unsplit ? "-" : ta_fmt_ns(t, sizeof t, f->sync_ns), 11, 0);
+        put_col(out, ta_fmt_ns(t, sizeof t, unsplit ? f->other_ns : f->meta_ns), 11, 0);
+        double io = f->read_ns + f->write_ns, by = f->bytes_read + f->bytes_written;
+        if (io > 0 && by > 0) {
+            ta_fmt_bytes(t, sizeof t, by / (io / 1e9));
+            strcat(t, "/s");
+        } else {
+            snprintf(t, sizeof t, "-");
+        }
+        put_col(out, t, 12, 0);
         fputc('\n', out);
     }
+    if (rows < s->nfiles)
+        fprintf(out, "  ... %zu more\n", s->nfiles - rows);
+    fprintf(out, "  (bandwidth: bytes over read + write time%s)\n",
+            unsplit ? "; these stats do not split sync and metadata time: other time is open, "
+                      "close, seek, sync and metadata" : "");
     free(v);
+}
+
+static int cmp_kernel(const void *a, const void *b)
+{
+    const struct agg_kernel *x = a, *y = b;
+    return x->total != y->total ? (x->total < y->total ? 1 : -1) : strcmp(x->name, y->name);
+}
+
+static int cmp_phase(const void *a, const void *b)
+{
+    const struct agg_phase *x = a, *y = b;
+    return x->total != y->total ? (x->total < y->total ? 1 : -1) : strcmp(x->name, y->name);
+}
+
+static void print_gpu(struct ta_summary *s, FILE *out, int top)
+{
+    char a[64], b[64], c[64], d[64], e[64];
+    if (s->gpu.present) {
+        const struct ta_gpu *g = &s->gpu;
+        fprintf(out, "\nGPU: %.0f kernels %s, %.0f copies %s (HtoD %s, DtoH %s), busy %s = "
+                     "%.1f%% of its active span\n",
+                g->kernel_count, ta_fmt_ns(a, sizeof a, g->kernel_ns), g->copy_count,
+                ta_fmt_ns(b, sizeof b, g->copy_ns), ta_fmt_bytes(c, sizeof c, g->bytes_htod),
+                ta_fmt_bytes(d, sizeof d, g->bytes_dtoh),
+                ta_fmt_ns(e, sizeof e, g->busy_ns),
+                g->last_ns > 0 ? 100 * g->busy_ns / g->last_ns : 0.0);
+    }
+    if (s->nkernels) {
+        if (s->nkernels > 1)
+            qsort(s->kernels, s->nkernels, sizeof *s->kernels, cmp_kernel);
+        size_t rows = top > 0 && (size_t)top < s->nkernels ? (size_t)top : s->nkernels;
+        fprintf(out, "\nKernels by total time:\n  %-40s %8s %11s %10s %10s %10s  %s\n", "name",
+                "count", "total", "mean", "p95", "max", "grid/block");
+        for (size_t i = 0; i < rows; i++) {
+            const struct agg_kernel *k = &s->kernels[i];
+            char nb[128], t1[32], t2[32], t3[32], t4[32];
+            fprintf(out, "  %-40s %8.0f %11s %10s %10s%s %10s  [%.0f,%.0f,%.0f]/[%.0f,%.0f,%.0f]\n",
+                    fit(nb, sizeof nb, k->name, 40, 0), k->count,
+                    ta_fmt_ns(t1, sizeof t1, k->total),
+                    ta_fmt_ns(t2, sizeof t2, k->count ? k->total / k->count : NAN),
+                    ta_fmt_ns(t3, sizeof t3, k->p95), k->multi ? "*" : " ",
+                    ta_fmt_ns(t4, sizeof t4, k->max), k->grid[0], k->grid[1], k->grid[2],
+                    k->block[0], k->block[1], k->block[2]);
+        }
+        if (rows < s->nkernels)
+            fprintf(out, "  ... %zu more\n", s->nkernels - rows);
+    }
+    if (s->nphases) {
+        if (s->nphases > 1)
+            qsort(s->phases, s->nphases, sizeof *s->phases, cmp_phase);
+        size_t rows = top > 0 && (size_t)top < s->nphases ? (size_t)top : s->nphases;
+        fprintf(out, "\nMarkers with the GPU work they launched:\n  %-32s %8s %11s %11s %8s "
+                     "%11s %11s %9s\n", "marker", "count", "total", "kernels", "n", "copies",
+                "GPU busy", "GPU idle");
+        for (size_t i = 0; i < rows; i++) {
+            const struct agg_phase *p = &s->phases[i];
+            char nb[128], t1[32], t2[32], t3[32], t4[32];
+            fprintf(out, "  %-32s %8.0f %11s %11s %8.0f %11s %11s %8.1f%%\n",
+                    fit(nb, sizeof nb, p->name, 32, 0), p->count,
+                    ta_fmt_ns(t1, sizeof t1, p->total), ta_fmt_ns(t2, sizeof t2, p->kernel_ns),
+                    p->kernel_count, ta_fmt_ns(t3, sizeof t3, p->copy_ns),
+                    ta_fmt_ns(t4, sizeof t4, p->busy_ns),
+                    p->total > 0 ? 100 * (1 - p->busy_ns / p->total) : 0.0);
+        }
+        if (rows < s->nphases)
+            fprintf(out, "  ... %zu more\n", s->nphases - rows);
+        fprintf(out, "  (GPU idle: the share of the marker's wall time with no GPU activity)\n");
+    }
 }
 
 static int cmp_ds_time(const void *a, const void *b)
@@ -1007,7 +1258,8 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
         return;
     for (size_t i = 0; i < s->ndsets; i++)
         v[i] = &s->dsets[i];
-    qsort(v, s->ndsets, sizeof *v, cmp_ds_time);
+    if (s->ndsets > 1)
+        qsort(v, s->ndsets, sizeof *v, cmp_ds_time);
     size_t rows = s->ndsets < FILE_ROWS ? s->ndsets : FILE_ROWS;
     size_t fw = 4, dw = 7, sw = 24; /* the selection: cut to this */
     for (size_t i = 0; i < rows; i++) {
@@ -1018,14 +1270,14 @@ static void print_datasets(const struct ta_summary *s, FILE *out)
     }
     fw = fw > PATH_MAX_W ? PATH_MAX_W : fw;
     dw = dw > NAME_MAX_W ? NAME_MAX_W : dw;
-    int multi = s->nprocs > 1;
+    int multi = s->nstatsprocs > 1;
     int errs = 0; /* failed calls shown only when some dataset had any */
     for (size_t i = 0; i < s->ndsets; i++)
         errs |= s->dsets[i].errors > 0;
     fprintf(out, "\nDatasets by read+write time (top %zu of %zu", rows, s->ndsets);
     if (multi)
         fprintf(out, "; %zu processes, read p95* is the largest per-process read p95",
-                s->nprocs);
+                s->nstatsprocs);
     fprintf(out, "):\n  ");
     put_col(out, "file", fw, 1);
     fputs("  ", out);
@@ -1095,16 +1347,29 @@ static void print_trace_volume(const struct ta_summary *s, FILE *out)
     fprintf(out, " (TRACEAGENT_MIN_DURATION_NS).\n");
 }
 
-void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
+void ta_summary_set_dir(struct ta_summary *s, const char *dir)
 {
-    if (s->nprocs) {
-        print_procs(s, out);
+    free(s->dir);
+    s->dir = dir ? strdup(dir) : NULL;
+}
+
+#define LIST_FILES 6 /* the file list at the end: a 148-process run lists 6 and the rest's count */
+
+void ta_summary_print(struct ta_summary *s, FILE *out, int top)
+{
+    if (s->nstatsprocs) {
+        print_procs(s, out, top);
         print_ops(s, out, top);
         print_counters(s, out);
         print_files(s, out);
         print_datasets(s, out);
+        print_gpu(s, out, top);
         print_dropped(s, out);
         print_trace_volume(s, out);
+        if (s->cut)
+            fprintf(out, "\nNote: %zu trace%s cut short (e.g. %s): read to %s last whole line.\n",
+                    s->cut, s->cut == 1 ? " was" : "s were", s->cut_example,
+                    s->cut == 1 ? "its" : "their");
         if (s->with_callsites)
             fprintf(out, "\nCall stacks were recorded (%zu process%s): `traceagent report "
                          "--by-callsite` lists the code that made the calls, `traceagent tree` "
@@ -1126,11 +1391,312 @@ void ta_summary_print(const struct ta_summary *s, FILE *out, int top)
         char **v = malloc(s->nwritten * sizeof *v);
         if (v) {
             memcpy(v, s->written, s->nwritten * sizeof *v);
-            qsort(v, s->nwritten, sizeof *v, cmp_str);
+            if (s->nwritten > 1)
+                qsort(v, s->nwritten, sizeof *v, cmp_str);
+            size_t shown = s->nwritten <= LIST_FILES + 1 ? s->nwritten : LIST_FILES;
             fprintf(out, "\nFiles:\n");
-            for (size_t i = 0; i < s->nwritten; i++)
+            for (size_t i = 0; i < shown; i++)
                 fprintf(out, "  %s\n", v[i]);
+            if (shown < s->nwritten)
+                fprintf(out, "  ... %zu more in %s\n", s->nwritten - shown,
+                        s->dir ? s->dir : "the same directories");
             free(v);
         }
     }
+    if (s->nstatsprocs)
+        fprintf(out, "More: traceagent report|tree|waterfall %s\n", s->dir ? s->dir : "PATH");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* --format json|csv|markdown: the same numbers, as one JSON document (raw ns and bytes),
+ * or its lists as CSV sections / markdown tables */
+
+static void jnum(cJSON *o, const char *k, double v)
+{
+    if (isnan(v))
+        cJSON_AddNullToObject(o, k);
+    else
+        cJSON_AddNumberToObject(o, k, v);
+}
+
+static cJSON *build_json(struct ta_summary *s, int top)
+{
+    cJSON *root = cJSON_CreateObject();
+    size_t nostats = count_no_stats(s);
+    jnum(root, "processes_count", (double)(s->nstatsprocs + nostats));
+    jnum(root, "wall_ns", s->wall_ns);
+    jnum(root, "process_ns", s->process_ns);
+    jnum(root, "traced_ns", s->traced_ns);
+    jnum(root, "traced_pct", s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0);
+    jnum(root, "traces_cut", (double)s->cut);
+    if (s->nprocs > 1)
+        qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
+    size_t lim = top > 0 && (size_t)top < s->nprocs ? (size_t)top : s->nprocs;
+    cJSON *a = cJSON_AddArrayToObject(root, "processes");
+    for (size_t i = 0; i < lim; i++) {
+        const struct proc *p = &s->procs[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "exe", p->exe);
+        jnum(o, "pid", p->pid);
+        jnum(o, "duration_ns", p->duration_ns);
+        jnum(o, "events", p->events);
+        cJSON_AddStringToObject(o, "exec_from", p->exec_from ? p->exec_from : "");
+        cJSON_AddBoolToObject(o, "stats", !p->nostats);
+        cJSON_AddStringToObject(o, "cmdline", p->cmdline ? p->cmdline : "");
+        cJSON_AddItemToArray(a, o);
+    }
+    jnum(root, "processes_more", (double)(s->nprocs - lim));
+    struct exe_tot *ev;
+    size_t ne = exe_totals(s, &ev);
+    a = cJSON_AddArrayToObject(root, "executables");
+    for (size_t i = 0; i < ne; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "exe", ev[i].exe);
+        jnum(o, "processes", ev[i].n);
+        jnum(o, "duration_ns", ev[i].ns);
+        jnum(o, "events", ev[i].events);
+        cJSON_AddItemToArray(a, o);
+    }
+    free(ev);
+    struct agg_op **v = malloc((s->nops ? s->nops : 1) * sizeof *v);
+    size_t nspan = 0;
+    for (size_t i = 0; v && i < s->nops; i++)
+        if (!s->ops[i].instant && s->ops[i].count > 0)
+            v[nspan++] = &s->ops[i];
+    if (v)
+        if (nspan > 1)
+            qsort(v, nspan, sizeof *v, cmp_op_total);
+    lim = top > 0 && (size_t)top < nspan ? (size_t)top : nspan;
+    a = cJSON_AddArrayToObject(root, "ops");
+    for (size_t i = 0; i < lim; i++) {
+        const struct agg_op *o = v[i];
+        int st = 0;
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "cat", o->cat);
+        cJSON_AddStringToObject(j, "name", o->name);
+        jnum(j, "count", o->count);
+        jnum(j, "total_ns", o->total);
+        jnum(j, "self_ns", o->self);
+        jnum(j, "self_pct", s->traced_ns > 0 ? 100 * o->self / s->traced_ns : 0);
+        jnum(j, "min_ns", o->min);
+        jnum(j, "median_ns", op_pct(o, 50, o->median, &st));
+        jnum(j, "mean_ns", o->count > 0 ? o->total / o->count : NAN);
+        jnum(j, "p95_ns", op_pct(o, 95, o->p95, &st));
+        jnum(j, "p99_ns", op_pct(o, 99, o->p99, &st));
+        jnum(j, "max_ns", o->max);
+        jnum(j, "bytes", o->has_bytes ? o->bytes : NAN);
+        cJSON_AddBoolToObject(j, "pct_max_over_processes", st);
+        cJSON_AddItemToArray(a, j);
+    }
+    jnum(root, "ops_more", (double)(nspan - lim));
+    free(v);
+    struct agg_file **fv = malloc((s->nfiles ? s->nfiles : 1) * sizeof *fv);
+    for (size_t i = 0; fv && i < s->nfiles; i++)
+        fv[i] = &s->files[i];
+    if (fv)
+        if (s->nfiles > 1)
+            qsort(fv, s->nfiles, sizeof *fv, cmp_file_all);
+    lim = s->nfiles < FILE_ROWS ? s->nfiles : FILE_ROWS;
+    a = cJSON_AddArrayToObject(root, "files");
+    for (size_t i = 0; fv && i < lim; i++) {
+        const struct agg_file *f = fv[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "path", f->path);
+        jnum(j, "reads", f->reads);
+        jnum(j, "bytes_read", f->bytes_read);
+        jnum(j, "writes", f->writes);
+        jnum(j, "bytes_written", f->bytes_written);
+        jnum(j, "read_ns", f->read_ns);
+        jnum(j, "write_ns", f->write_ns);
+        jnum(j, "sync_ns", f->unsplit ? NAN : f->sync_ns);
+        jnum(j, "meta_ns", f->unsplit ? NAN : f->meta_ns);
+        jnum(j, "other_ns", f->other_ns);
+        double io = f->read_ns + f->write_ns;
+        jnum(j, "bandwidth_Bps", io > 0 ? (f->bytes_read + f->bytes_written) / (io / 1e9) : NAN);
+        cJSON_AddItemToArray(a, j);
+    }
+    jnum(root, "files_more", (double)(s->nfiles - lim));
+    free(fv);
+    if (s->nkernels) {
+        if (s->nkernels > 1)
+            qsort(s->kernels, s->nkernels, sizeof *s->kernels, cmp_kernel);
+        a = cJSON_AddArrayToObject(root, "kernels");
+        for (size_t i = 0; i < s->nkernels && (top <= 0 || i < (size_t)top); i++) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "name", s->kernels[i].name);
+            jnum(j, "count", s->kernels[i].count);
+            jnum(j, "total_ns", s->kernels[i].total);
+            jnum(j, "p95_ns", s->kernels[i].p95);
+            jnum(j, "max_ns", s->kernels[i].max);
+            cJSON_AddItemToArray(a, j);
+        }
+    }
+    if (s->nphases) {
+        if (s->nphases > 1)
+            qsort(s->phases, s->nphases, sizeof *s->phases, cmp_phase);
+        a = cJSON_AddArrayToObject(root, "phases");
+        for (size_t i = 0; i < s->nphases && (top <= 0 || i < (size_t)top); i++) {
+            const struct agg_phase *p = &s->phases[i];
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "name", p->name);
+            jnum(j, "count", p->count);
+            jnum(j, "total_ns", p->total);
+            jnum(j, "gpu_kernel_ns", p->kernel_ns);
+            jnum(j, "gpu_copy_ns", p->copy_ns);
+            jnum(j, "gpu_busy_ns", p->busy_ns);
+            jnum(j, "gpu_idle_pct", p->total > 0 ? 100 * (1 - p->busy_ns / p->total) : NAN);
+            cJSON_AddItemToArray(a, j);
+        }
+    }
+    if (s->ndsets) { /* as the table: FILE_ROWS rows by read+write time */
+        struct agg_ds **dv = malloc(s->ndsets * sizeof *dv);
+        for (size_t i = 0; dv && i < s->ndsets; i++)
+            dv[i] = &s->dsets[i];
+        if (dv && s->ndsets > 1)
+            qsort(dv, s->ndsets, sizeof *dv, cmp_ds_time);
+        a = cJSON_AddArrayToObject(root, "datasets");
+        for (size_t i = 0; dv && i < s->ndsets && i < FILE_ROWS; i++) {
+            const struct agg_ds *d = dv[i];
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "file", d->file);
+            cJSON_AddStringToObject(j, "dataset", d->dset);
+            jnum(j, "reads", d->reads);
+            jnum(j, "bytes_read", d->bytes_read);
+            jnum(j, "writes", d->writes);
+            jnum(j, "bytes_written", d->bytes_written);
+            jnum(j, "read_ns", d->read_ns);
+            jnum(j, "write_ns", d->write_ns);
+            jnum(j, "mean_ns", d->count > 0 ? d->total / d->count : NAN);
+            jnum(j, "read_p95_ns", d->reads > 0 ? d->read_p95 : NAN);
+            jnum(j, "errors", d->errors);
+            cJSON_AddStringToObject(j, "selection", top_shape(d));
+            cJSON_AddItemToArray(a, j);
+        }
+        free(dv);
+    }
+    if (s->ncounters) {
+        a = cJSON_AddArrayToObject(root, "counters");
+        for (size_t i = 0; i < s->ncounters && i < 20; i++) {
+            const struct agg_counter *c = &s->counters[i];
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "cat", c->cat);
+            cJSON_AddStringToObject(j, "name", c->name);
+            jnum(j, "samples", c->count);
+            jnum(j, "min", c->min);
+            jnum(j, "max", c->max);
+            jnum(j, "last", c->last);
+            cJSON_AddItemToArray(a, j);
+        }
+    }
+    if (s->gpu.present) {
+        cJSON *g = cJSON_AddObjectToObject(root, "gpu");
+        jnum(g, "kernel_count", s->gpu.kernel_count);
+        jnum(g, "kernel_ns", s->gpu.kernel_ns);
+        jnum(g, "copy_count", s->gpu.copy_count);
+        jnum(g, "copy_ns", s->gpu.copy_ns);
+        jnum(g, "bytes_htod", s->gpu.bytes_htod);
+        jnum(g, "bytes_dtoh", s->gpu.bytes_dtoh);
+        jnum(g, "busy_ns", s->gpu.busy_ns);
+        jnum(g, "busy_pct", s->gpu.last_ns > 0 ? 100 * s->gpu.busy_ns / s->gpu.last_ns : NAN);
+    }
+    double dropped = 0;
+    for (size_t i = 0; i < s->ndrops; i++)
+        dropped += s->drops[i].total;
+    jnum(root, "dropped", dropped);
+    return root;
+}
+
+static void csv_field(FILE *out, const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        fprintf(out, "%.17g", v->valuedouble);
+    else if (cJSON_IsString(v)) {
+        fputc('"', out);
+        for (const char *c = v->valuestring; *c; c++) {
+            if (*c == '"')
+                fputc('"', out);
+            fputc(*c, out);
+        }
+        fputc('"', out);
+    } else if (cJSON_IsBool(v))
+        fputs(cJSON_IsTrue(v) ? "true" : "false", out);
+}
+
+void ta_summary_print_fmt(struct ta_summary *s, FILE *out, int top, enum ta_format fmt)
+{
+    if (fmt == TA_FMT_TABLE) {
+        ta_summary_print(s, out, top);
+        return;
+    }
+    cJSON *root = build_json(s, top);
+    if (!root)
+        return;
+    if (fmt == TA_FMT_JSON) {
+        char *t = cJSON_Print(root);
+        if (t)
+            fprintf(out, "%s\n", t);
+        free(t);
+        cJSON_Delete(root);
+        return;
+    }
+    /* csv: one section per list, "# name" then its header; markdown: a table per list */
+    const cJSON *it;
+    if (fmt == TA_FMT_MARKDOWN)
+        fprintf(out, "**Run**: wall time %.3f s, process time %.3f s, traced %.3f s (%.1f%%)\n",
+                s->wall_ns / 1e9, s->process_ns / 1e9, s->traced_ns / 1e9,
+                s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0.0);
+    cJSON_ArrayForEach(it, root)
+    {
+        if (!cJSON_IsArray(it) || !cJSON_GetArraySize(it))
+            continue;
+        const cJSON *first = cJSON_GetArrayItem(it, 0), *k, *row;
+        if (fmt == TA_FMT_CSV) {
+            fprintf(out, "# %s\n", it->string);
+            int c = 0;
+            cJSON_ArrayForEach(k, first) fprintf(out, "%s%s", c++ ? "," : "", k->string);
+            fputc('\n', out);
+            cJSON_ArrayForEach(row, it)
+            {
+                c = 0;
+                cJSON_ArrayForEach(k, row)
+                {
+                    if (c++)
+                        fputc(',', out);
+                    csv_field(out, k);
+                }
+                fputc('\n', out);
+            }
+        } else {
+            fprintf(out, "\n### %s\n\n|", it->string);
+            cJSON_ArrayForEach(k, first) fprintf(out, " %s |", k->string);
+            fputs("\n|", out);
+            cJSON_ArrayForEach(k, first) fputs(cJSON_IsNumber(k) ? " ---: |" : " --- |", out);
+            fputc('\n', out);
+            cJSON_ArrayForEach(row, it)
+            {
+                fputc('|', out);
+                cJSON_ArrayForEach(k, row)
+                {
+                    char t[64];
+                    const char *n = k->string;
+                    size_t l = strlen(n);
+                    if (cJSON_IsNumber(k) && l > 3 && strcmp(n + l - 3, "_ns") == 0)
+                        fprintf(out, " %s |", ta_fmt_ns(t, sizeof t, k->valuedouble));
+                    else if (cJSON_IsNumber(k) && strncmp(n, "bytes", 5) == 0)
+                        fprintf(out, " %s |", ta_fmt_bytes(t, sizeof t, k->valuedouble));
+                    else if (cJSON_IsNumber(k))
+                        fprintf(out, " %.6g |", k->valuedouble);
+                    else if (cJSON_IsString(k)) {
+                        fputc(' ', out);
+                        for (const char *c = k->valuestring; *c; c++)
+                            fputs(*c == '|' ? "\\|" : (char[2]){*c, 0}, out);
+                        fputs(" |", out);
+                    } else
+                        fputs(" - |", out);
+                }
+                fputc('\n', out);
+            }
+        }
+    }
+    cJSON_Delete(root);
 }
