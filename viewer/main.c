@@ -4,6 +4,9 @@
  *   traceagent report [--top N] PATH...       the summary of stats files or output dirs
  *   traceagent report --by-callsite PATH...   the call sites of each category (stacks)
  *   traceagent tree [--depth N] PATH...       each process's call-path tree
+ *   traceagent merge DIR [-o run.json]        one trace of all processes (merge.c)
+ *   traceagent diff BASE NEW                  per op, marker, node: changed? (diff.c)
+ *   traceagent run --repeat N --warmup W ...  N measured runs, W warm-ups (repeat.c)
  *
  * `run` only sets TRACEAGENT_* variables, puts the agent in LD_PRELOAD and runs the
  * command: what the agent does is exactly what `LD_PRELOAD=libtraceagent.so cmd` does. */
@@ -23,6 +26,8 @@
 #include <cjson/cJSON.h>
 
 #include "../agent/config_keys.h"
+#include "diff.h"
+#include "merge.h"
 #include "summary.h"
 
 #if defined(__has_include)
@@ -61,6 +66,8 @@ static void usage(FILE *out)
         "usage: traceagent run [options] [--] command [args...]\n"
         "       traceagent report [--top N] [--by-callsite] [PATH...]\n"
         "       traceagent tree [--depth N] [PATH...]\n"
+        "       traceagent merge [-o OUT] DIR...\n"
+        "       traceagent diff [--fail-above PCT] [--format table|json] BASE NEW\n"
         "       traceagent --help | --version\n"
         "\n"
         "run: trace the command (and, by default, its child processes), then print a\n"
@@ -81,6 +88,11 @@ static void usage(FILE *out)
     }
     fprintf(out,
         "  -q, --quiet                no summary\n"
+        "  --no-merge                 no OUT/run.json (by default the run's processes are\n"
+        "                             merged into one trace: see merge below)\n"
+        "  --repeat N, --warmup W     run the command W + N times (OUT/warmup-000...,\n"
+        "                             OUT/run-000...): statistics over the N measured runs\n"
+        "                             on stderr and in OUT/repeat.json (warm-ups left out)\n"
         "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
         "\n"
         "report: print the summary of stats files (*.stats.json) or output directories\n"
@@ -88,7 +100,9 @@ static void usage(FILE *out)
         "  --by-callsite              instead, per category, the code that made the calls\n"
         "                             (runs with --stacks CATEGORIES): count, time, bytes\n"
         "tree: the call-path tree of each stats file (count, total, self time), with the\n"
-        "top call sites beneath each op when stacks were recorded; --depth N levels.\n");
+        "top call sites beneath each op when stacks were recorded; --depth N levels.\n"
+        "merge: one trace (Chrome JSON) of every process of a run (see merge --help).\n");
+    ta_diff_usage(out);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -329,22 +343,27 @@ static void output_dir(char *out, size_t n)
     cJSON_Delete(root);
 }
 
-static void summarize_run(const char *dir, const struct snap *before, int top)
+static void summarize_run(const char *dir, const struct snap *before, int top,
+                          const char *merged)
 {
     struct ta_summary *sum = ta_summary_new();
     if (!sum)
         return;
     int nstats = 0;
-    if (add_dir(sum, dir, before, &nstats) < 0)
+    if (add_dir(sum, dir, before, &nstats) < 0) {
         fprintf(stderr, "%s: no output directory %s (nothing traced?)\n", prog, dir);
-    else
+    } else {
+        if (merged)
+            ta_summary_add_file(sum, merged);
         ta_summary_print(sum, stderr, top);
+    }
     ta_summary_free(sum);
 }
 
 static int cmd_run(int argc, char **argv)
 {
-    int i = 0, top = DEFAULT_TOP, quiet = 0;
+    int i = 0, top = DEFAULT_TOP, quiet = 0, merge = 1;
+    long repeat = 0, warmup = 0;
     while (i < argc) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -360,6 +379,18 @@ static int cmd_run(int argc, char **argv)
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
             i++;
+            continue;
+        }
+        if (strcmp(a, "--no-merge") == 0) {
+            merge = 0;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--repeat") == 0 || strcmp(a, "--warmup") == 0) {
+            if (ta_repeat_arg(a, i + 1 < argc ? argv[i + 1] : NULL,
+                              a[2] == 'r' ? &repeat : &warmup) < 0)
+                return 2;
+            i += 2;
             continue;
         }
         const struct opt *o = NULL;
@@ -422,6 +453,11 @@ static int cmd_run(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + i;
+    if (repeat > 0 || warmup > 0) {
+        char rdir[PATH_MAX];
+        output_dir(rdir, sizeof rdir);
+        return ta_repeat_run(repeat, warmup, quiet, merge, top, rdir, cmd);
+    }
 
     char lib[PATH_MAX];
     if (find_agent(lib, sizeof lib) < 0)
@@ -501,8 +537,12 @@ static int cmd_run(int argc, char **argv)
         snap_free(&before);
         return exec_err == ENOENT ? 127 : 126;
     }
+    char merged[PATH_MAX + 16], *mp = NULL;
+    snprintf(merged, sizeof merged, "%s/run.json", dir);
+    if (merge && ta_merge_dir(dir, before.names, before.n, merged, stderr) > 0)
+        mp = merged;
     if (!quiet)
-        summarize_run(dir, &before, top);
+        summarize_run(dir, &before, top, mp);
     snap_free(&before);
     fflush(NULL);
 
@@ -696,6 +736,10 @@ int main(int argc, char **argv)
         return cmd_report(argc - 2, argv + 2);
     if (strcmp(c, "tree") == 0)
         return cmd_tree(argc - 2, argv + 2);
+    if (strcmp(c, "merge") == 0)
+        return ta_merge_main(argc - 2, argv + 2);
+    if (strcmp(c, "diff") == 0)
+        return ta_diff_main(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see traceagent --help)\n", prog, c);
     return 2;
 }
