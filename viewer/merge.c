@@ -42,6 +42,9 @@ struct mproc {
     char *name;    /* the process_name to write */
     char host[256];
     long long pid, delta;   /* pid as written; delta added to pid and tid */
+    long long ppid;
+    long long first_real;   /* the start of the first image of this pid (exec chain) */
+    int named;              /* writes the process_name (the last image of the chain) */
     long long mono, real;   /* anchor: the same instant, ns; real = 0 when unknown */
     long long shift;        /* ns added to ts */
     int rank;
@@ -230,6 +233,24 @@ static long long line_int(const char *l, size_t n, const char *key, const char *
     return v;
 }
 
+/* The integer value of the first "key" in a JSON text, exactly (cJSON keeps numbers as
+ * doubles: a realtime in ns since 1970 would lose its last 8 bits). 0 when absent. */
+static long long raw_ll(const char *txt, size_t n, const char *key)
+{
+    char k[64];
+    int kl = snprintf(k, sizeof k, "\"%s\"", key);
+    const char *p = memmem(txt, n, k, (size_t)kl), *end = txt + n;
+    if (!p)
+        return 0;
+    p += kl;
+    while (p < end && (*p == ' ' || *p == ':'))
+        p++;
+    long long v = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        v = v * 10 + (*p++ - '0');
+    return v;
+}
+
 static void set_name(struct mproc *m, const char *cmd)
 {
     char b[160];
@@ -260,10 +281,10 @@ static int proc_info(struct mproc *m)
         char *txt = slurp(sp, 256u << 20);
         free(sp);
         cJSON *root = txt ? cJSON_Parse(txt) : NULL;
-        free(txt);
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "process");
         if (cJSON_IsObject(p)) {
             m->pid = jnum(p, "pid", -1);
+            m->ppid = jnum(p, "ppid", 0);
             m->rank = (int)jnum(p, "rank", -1);
             const char *s = jstr(p, "cmdline");
             if (!s || !*s)
@@ -272,11 +293,11 @@ static int proc_info(struct mproc *m)
                 snprintf(cmd, sizeof cmd, "%s", s);
             if ((s = jstr(p, "host")))
                 snprintf(m->host, sizeof m->host, "%s", s);
-            const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "clock");
-            m->mono = jnum(c, "monotonic_ns", 0);
-            m->real = jnum(c, "realtime_ns", 0);
+            m->mono = raw_ll(txt, strlen(txt), "monotonic_ns");
+            m->real = raw_ll(txt, strlen(txt), "realtime_ns");
         }
         cJSON_Delete(root);
+        free(txt);
     }
     /* the trace's head: pid and, without stats, the process_start anchor */
     int fd = open(m->trace, O_RDONLY | O_CLOEXEC);
@@ -301,8 +322,10 @@ static int proc_info(struct mproc *m)
                 n--;
             cJSON *ev = cJSON_ParseWithLength(line, n);
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(ev, "args");
-            m->mono = jnum(a, "monotonic_ns", 0);
-            m->real = jnum(a, "realtime_ns", 0);
+            m->mono = raw_ll(line, n, "monotonic_ns");
+            m->real = raw_ll(line, n, "realtime_ns");
+            if (!m->ppid)
+                m->ppid = jnum(a, "ppid", 0);
             const char *s = jstr(a, "host");
             if (s && !*m->host)
                 snprintf(m->host, sizeof m->host, "%s", s);
@@ -506,9 +529,8 @@ static int merge_paths(char **paths, size_t np, const char *out, FILE *log)
     qsort(ps, n, sizeof *ps, cmp_start);
     /* clocks: the first host's is the timeline; another host's processes are moved by the
      * difference of the two hosts' (realtime - monotonic) at their first process's start */
-    int hosts = 0;
+    int hosts = 0, norder = 0;
     for (size_t i = 0; i < n; i++) {
-        ps[i].order = (int)i;
         size_t j = 0;
         while (j < i && strcmp(ps[j].host, ps[i].host) != 0)
             j++;
@@ -520,12 +542,26 @@ static int merge_paths(char **paths, size_t np, const char *out, FILE *log)
             const struct mproc *h = &ps[j]; /* this host's first process */
             ps[i].shift = (h->real - h->mono) - (ps[0].real - ps[0].mono);
         }
-        /* pids: unique over the run */
-        long long want = ps[i].pid;
+        /* An exec keeps the pid and the ppid: the image before it (a forked shell that
+         * then ran `stage A`) and the one after are one process, named by the last. */
+        ps[i].named = 1;
+        size_t k = i;
+        while (k-- > 0)
+            if (ps[k].pid == ps[i].pid && ps[k].ppid == ps[i].ppid && ps[i].ppid &&
+                !strcmp(ps[k].host, ps[i].host))
+                break;
+        if (k < i) {
+            ps[i].delta = ps[k].delta;
+            ps[i].order = ps[k].order;
+            ps[k].named = 0;
+            continue;
+        }
+        ps[i].order = norder++;
+        /* pids: unique over the run (two hosts, or a pid reused) */
         for (int again = 1; again;) {
             again = 0;
-            for (size_t k = 0; k < i; k++)
-                if (ps[k].pid + ps[k].delta == want + ps[i].delta) {
+            for (size_t q = 0; q < i; q++)
+                if (ps[q].pid + ps[q].delta == ps[i].pid + ps[i].delta) {
                     ps[i].delta += PID_STRIDE;
                     again = 1;
                 }
@@ -566,6 +602,8 @@ static int merge_paths(char **paths, size_t np, const char *out, FILE *log)
     int first = 1;
     for (size_t i = 0; i < n; i++) {
         long long pid = ps[i].pid + ps[i].delta;
+        if (!ps[i].named)
+            continue;
         if (!first)
             w_str(&w, ",\n");
         first = 0;
@@ -767,7 +805,7 @@ int ta_merge_main(int argc, char **argv)
     if (n < 0)
         rc = 1;
     else if (strcmp(out, "-") != 0)
-        fprintf(stderr, "traceagent merge: %s: %d process%s\n", out, n, n == 1 ? "" : "es");
+        fprintf(stderr, "traceagent merge: %s: %d trace file%s\n", out, n, n == 1 ? "" : "s");
 done:
     for (size_t i = 0; i < np; i++)
         free(paths[i]);
