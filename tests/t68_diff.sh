@@ -215,13 +215,16 @@ check "run --repeat into a directory that holds repeated runs: refused, exit 2 (
 "$CLI" run --repeat 0 -- "$W" 1 10 2>/dev/null; rc=$?
 check "run --repeat 0: exit 2 ($rc)" test $rc = 2
 
-# 4. diff of two directories of repeated runs: Welch on the per-run means
-TRACEAGENT_MIN_DURATION_NS=0 "$CLI" run -q --repeat 3 -o "$TMP/rep2" -- "$W" 20 1300 2>/dev/null
-"$CLI" diff --format json "$TMP/rep" "$TMP/rep2" >"$TMP/d3.json"
+# 4. diff of two directories of repeated runs: Welch on the per-run means (5 runs of 60
+# steps a side: with 3 runs of 20 on the loaded machine, the runs' means spread too much
+# for alpha 0.01)
+TRACEAGENT_MIN_DURATION_NS=0 "$CLI" run -q --repeat 5 -o "$TMP/rep1" -- "$W" 60 1000 2>/dev/null
+TRACEAGENT_MIN_DURATION_NS=0 "$CLI" run -q --repeat 5 -o "$TMP/rep2" -- "$W" 60 1300 2>/dev/null
+"$CLI" diff --format json "$TMP/rep1" "$TMP/rep2" >"$TMP/d3.json"
 check "diff of repeated runs: 'step' 30% slower is a regression by Welch's test" $PY -c "
 import json, sys
 d = json.load(open('$TMP/d3.json'))
 r = next(r for r in d['rows'] if r['kind'] == 'marker' and r['name'] == 'step')
-sys.exit(0 if d['base_runs'] == 3 and d['new_runs'] == 3 and r['verdict'] == 'regression'
+sys.exit(0 if d['base_runs'] == 5 and d['new_runs'] == 5 and r['verdict'] == 'regression'
          and r['test'] == 'welch' else 1)"
 finish

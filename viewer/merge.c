@@ -254,11 +254,10 @@ static long long raw_ll(const char *txt, size_t n, const char *key)
 static void set_name(struct mproc *m, const char *cmd)
 {
     char b[160];
-    size_t l = strlen(cmd);
-    if (l > 72)
+    if (strlen(cmd) > 72)
         snprintf(b, sizeof b, "%.69s...", cmd);
     else
-        snprintf(b, sizeof b, "%s", cmd);
+        snprintf(b, sizeof b, "%.72s", cmd);
     char nm[224];
     if (m->rank >= 0)
         snprintf(nm, sizeof nm, "%s (rank %d)", b, m->rank);
