@@ -18,7 +18,10 @@
  *     worth a failed CI job. Tree nodes carry no distribution: with single runs they are
  *     shown, not tested.
  * Both at alpha = 0.01 (--alpha). A significant increase is a regression, a decrease an
- * improvement. --fail-above PCT: exit 1 when a regression's increase exceeds PCT percent. */
+ * improvement. The change shown (and compared with --fail-above) is what was tested: the
+ * move of the per-run values' mean (repeated runs) or of the median (single runs); the ratio
+ * is that of the means. --fail-above PCT: exit 1 when a regression's increase exceeds PCT
+ * percent. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -668,8 +671,7 @@ static void compare(const struct side *b, const struct side *n, const char *key,
         d->p = mwu_p(hb, nhb, hn, nhn);
         double eff = d->median[0] > 0 ? 100.0 * (d->median[1] - d->median[0]) / d->median[0] : 0;
         d->sig = d->p < o->alpha && fabs(eff) >= o->min_effect;
-        if (d->sig) /* the size of the change: the median's move, what the test saw */
-            d->change_pct = eff;
+        d->change_pct = eff; /* the size of the change: the median's move, what was tested */
     } else {
         d->verdict = V_UNTESTED;
         goto out;
@@ -801,8 +803,9 @@ static void print_table(FILE *f, const struct side *b, const struct side *n,
         fprintf(f, "(count and total are per run)\n");
     else
         fprintf(f, "(min effect %g%%)\n", o->min_effect);
-    fprintf(f, "\n%-12s %-6s %-34s %9s %9s %9s %9s %9s %9s %9s %8s %8s %7s\n", "verdict", "kind",
-            "name", "count", "->", "mean", "->", "p95", "->", "total", "->", "change", "p");
+    fprintf(f, "\n%-12s %-6s %-34s %9s %9s %9s %9s %9s %9s %9s %8s %6s %8s %7s\n", "verdict",
+            "kind", "name", "count", "->", "mean", "->", "p95", "->", "total", "->", "ratio",
+            "change", "p");
     size_t shown = nr;
     if (o->top > 0 && (size_t)o->top < nr)
         shown = (size_t)o->top;
@@ -825,14 +828,20 @@ static void print_table(FILE *f, const struct side *b, const struct side *n,
         else
             snprintf(pv, sizeof pv, "-");
         int h0 = d->present[0], h1 = d->present[1], nd = d->kind == TA_ROW_NODE;
-        fprintf(f, "%-12s %-6s %-34s %9s %9s %9s %9s %9s %9s %9s %8s %8s %7s\n",
+        char ra[24];
+        if (h0 && h1 && d->ratio > 0)
+            snprintf(ra, sizeof ra, "x%.2f", d->ratio);
+        else
+            snprintf(ra, sizeof ra, "-");
+        fprintf(f, "%-12s %-6s %-34s %9s %9s %9s %9s %9s %9s %9s %8s %6s %8s %7s\n",
                 vname[d->verdict], kname[d->kind], nm, fmt_count(c0, sizeof c0, d->count[0]),
                 fmt_count(c1, sizeof c1, d->count[1]),
                 h0 ? fmt_ns(m0, sizeof m0, d->mean[0]) : "-",
                 h1 ? fmt_ns(m1, sizeof m1, d->mean[1]) : "-",
                 h0 && !nd ? fmt_ns(p0, sizeof p0, d->p95[0]) : "-",
                 h1 && !nd ? fmt_ns(p1, sizeof p1, d->p95[1]) : "-",
-                fmt_ns(t0, sizeof t0, d->total[0]), fmt_ns(t1, sizeof t1, d->total[1]), ch, pv);
+                fmt_ns(t0, sizeof t0, d->total[0]), fmt_ns(t1, sizeof t1, d->total[1]), ra, ch,
+                pv);
     }
     if (shown < nr)
         fprintf(f, "... %zu more (--top 0 shows all)\n", nr - shown);

@@ -286,8 +286,9 @@ static int report(const char *dir, char **dirs, size_t n, long warmup, int quiet
         fprintf(stderr, "\ntraceagent: %zu measured run%s (%ld warm-up%s left out): per-run "
                         "mean +- stddev over the runs, pooled percentiles\n",
                 nr, nr == 1 ? "" : "s", warmup, warmup == 1 ? "" : "s");
-        fprintf(stderr, "%-6s %-36s %5s %10s %10s %10s %7s %10s %10s %10s\n", "kind", "name",
-                "runs", "count/run", "mean", "stddev", "cv", "p50", "p95", "p99");
+        fprintf(stderr, "%-6s %-36s %5s %10s %10s %10s %7s %10s %10s %10s  %s\n", "kind", "name",
+                "runs", "count/run", "mean", "stddev", "cv", "p50", "p95", "p99",
+                "per-run means");
         size_t shown = top > 0 && (size_t)top < nrows ? (size_t)top : nrows;
         for (size_t q = 0; q < shown; q++) {
             const struct rrow *r = &rows[q];
@@ -298,11 +299,14 @@ static int report(const char *dir, char **dirs, size_t n, long warmup, int quiet
             else
                 snprintf(nm, sizeof nm, "%s", r->label);
             snprintf(cv, sizeof cv, "%.1f%%", r->mean > 0 ? 100 * r->sd / r->mean : 0);
-            fprintf(stderr, "%-6s %-36s %5d %10.1f %10s %10s %7s %10s %10s %10s\n",
+            fprintf(stderr, "%-6s %-36s %5d %10.1f %10s %10s %7s %10s %10s %10s ",
                     r->kind == TA_ROW_MARKER ? "marker" : "op", nm, r->nruns, r->count,
                     fmt_ns(a, sizeof a, r->mean), fmt_ns(b, sizeof b, r->sd), cv,
                     fmt_ns(c, sizeof c, (double)r->p50), fmt_ns(d, sizeof d, (double)r->p95),
                     fmt_ns(e, sizeof e, (double)r->p99));
+            for (int i = 0; i < r->nruns && i < 5; i++)
+                fprintf(stderr, " %s", fmt_ns(a, sizeof a, r->means[i]));
+            fprintf(stderr, "%s\n", r->nruns > 5 ? " ... (repeat.json)" : "");
         }
         if (shown < nrows)
             fprintf(stderr, "... %zu more (--top 0 shows all)\n", nrows - shown);
