@@ -785,6 +785,12 @@ int ta_merge_main(int argc, char **argv)
         }
     }
     char def[PATH_MAX];
+    if (!np && !ndirs) {
+        fprintf(stderr, "traceagent merge: no run given (an output directory, or trace files)\n");
+        merge_usage(stderr);
+        rc = 2;
+        goto done;
+    }
     if (!out) {
         if (ndirs != 1 || !lastdir) {
             fprintf(stderr, "traceagent merge: say where with -o FILE\n");
