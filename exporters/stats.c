@@ -11,6 +11,8 @@
  * {
  *   "schema": "traceagent-stats/1",
  *   "process": {"pid", "ppid", "exe", "argv": [...], "cmdline", "host",
+ *               ["rank", "ranks" (MPI/Slurm: OMPI_COMM_WORLD_RANK, PMI_RANK, PMIX_RANK,
+ *                 SLURM_PROCID, MV2_COMM_WORLD_RANK and their sizes; absent when none)],
  *               "start_ns" (wall clock, ns since the epoch), "start" (ISO-8601 UTC),
  *               "duration_ns" (start to the writing of this file),
  *               "clock": {"monotonic_ns", "realtime_ns"}  (the same instant on both clocks:
@@ -20,7 +22,9 @@
  *   "ops": [ one row per (cat, name), by total_ns descending:
  *     spans:    {"cat", "name", "kind": "span", "count", "total_ns", "mean_ns", "median_ns",
  *                "min_ns", "max_ns", "stddev_ns", "p95_ns", "p99_ns", "errors"
- *                [, "bytes"  (sum of bytes actually transferred, when the op moves data)]}
+ *                [, "bytes"  (sum of bytes actually transferred, when the op moves data)],
+ *                "hist": [[lower_ns, count], ...] (the duration histogram's non-empty
+ *                        buckets, ascending; below 128 ns lower_ns is the value itself)}
  *     instants: {"cat", "name", "kind": "instant", "count"} ],
  *   "counters": [{"cat", "name", "count", "min", "max", "last"}, ...],
  *   "files": [ one row per path, by time descending:
@@ -1291,6 +1295,32 @@ static void out_iso8601(uint64_t real_ns)
     ta_buf_cstr(ob, tmp);
 }
 
+/* The process's rank in an MPI or Slurm job (-1: none), from the launchers' usual
+ * variables, read once at start (stats_start): `traceagent merge` names processes by it. */
+static long st_rank = -1, st_ranks = -1;
+
+static long env_num(const char *var)
+{
+    const char *v = getenv(var);
+    char *end;
+    if (!v || !*v)
+        return -1;
+    long n = strtol(v, &end, 10);
+    return *end || n < 0 ? -1 : n;
+}
+
+static void read_rank(void)
+{
+    static const char *const vars[][2] = {
+        {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"}, {"PMI_RANK", "PMI_SIZE"},
+        {"PMIX_RANK", "PMI_SIZE"}, {"SLURM_PROCID", "SLURM_NTASKS"},
+        {"MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE"}};
+    st_rank = st_ranks = -1;
+    for (size_t i = 0; i < sizeof vars / sizeof *vars && st_rank < 0; i++)
+        if ((st_rank = env_num(vars[i][0])) >= 0)
+            st_ranks = env_num(vars[i][1]);
+}
+
 static void write_process(uint64_t now_mono)
 {
     ta_buf_cstr(ob, "  \"process\": {");
@@ -1308,6 +1338,12 @@ static void write_process(uint64_t now_mono)
     ta_buf_put(ob, "], ", 3);
     out_kv_str("cmdline", ta_proc.cmdline, true);
     out_kv_str("host", ta_proc.host, false);
+    if (st_rank >= 0) {
+        ta_buf_put(ob, ", ", 2);
+        out_kv_u64("rank", (uint64_t)st_rank, st_ranks > 0);
+        if (st_ranks > 0)
+            out_kv_u64("ranks", (uint64_t)st_ranks, false);
+    }
     ta_buf_cstr(ob, ",\n    ");
     out_kv_u64("start_ns", ta_proc.start_real_ns, true);
     out_key("start");
@@ -1379,6 +1415,33 @@ static int cmp_op(const void *a, const void *b)
     RANK_CMP(*(struct op_row *const *)a, *(struct op_row *const *)b);
 }
 
+/* `, "hist": [[lower_ns, count], ...]`: the row's non-empty buckets in ascending order, so
+ * that `traceagent diff` can test two distributions and `run --repeat` pool percentiles. */
+static void write_hist(const struct hist *h)
+{
+    bool first = true;
+    ta_buf_cstr(ob, ", \"hist\": [");
+    for (unsigned b = 0; b < H_BLOCKS; b++) {
+        const uint64_t *p = h->blk[b];
+        if (!p)
+            continue;
+        for (unsigned i = 0; i < H_SUB; i++) {
+            if (!p[i])
+                continue;
+            uint64_t lo, w;
+            hist_bucket(b, i, &lo, &w);
+            ta_buf_cstr(ob, first ? "[" : ", [");
+            ta_buf_u64(ob, lo);
+            ta_buf_put(ob, ", ", 2);
+            ta_buf_u64(ob, p[i]);
+            ta_buf_char(ob, ']');
+            first = false;
+        }
+        out_maybe_flush();
+    }
+    ta_buf_char(ob, ']');
+}
+
 static void write_ops(void)
 {
     size_t n;
@@ -1415,6 +1478,7 @@ static void write_ops(void)
             out_kv_u64("errors", r->errors, r->has_bytes);
             if (r->has_bytes)
                 out_kv_u64("bytes", r->bytes, false);
+            write_hist(&r->h);
         }
         ta_buf_char(ob, '}');
         out_maybe_flush();
@@ -2059,7 +2123,11 @@ static void fold_leftovers(void)
 /* ------------------------------------------------------------------------------------ */
 /* Exporter entry points */
 
-static int stats_start(void) { return 0; }
+static int stats_start(void)
+{
+    read_rank();
+    return 0;
+}
 
 static void stats_finish(void)
 {

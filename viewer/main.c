@@ -5,7 +5,10 @@
  *   traceagent report --by-callsite PATH...   the call sites of each category (stacks)
  *   traceagent tree [--depth N] [--per-process] PATH...   the call-path tree (tree.c)
  *   traceagent waterfall [--width N] PATH...  a timeline of top-level spans (waterfall.c)
- * All read the run through viewer/load.c.
+ *   traceagent merge DIR [-o run.json]        one trace of all processes (merge.c)
+ *   traceagent diff BASE NEW                  per op, marker, node: changed? (diff.c)
+ *   traceagent run --repeat N --warmup W ...  N measured runs, W warm-ups (repeat.c)
+ * report, tree and waterfall read the run through viewer/load.c.
  *
  * `run` only sets TRACEAGENT_* variables, puts the agent in LD_PRELOAD and runs the
  * command: what the agent does is exactly what `LD_PRELOAD=libtraceagent.so cmd` does. */
@@ -25,6 +28,8 @@
 #include <cjson/cJSON.h>
 
 #include "../agent/config_keys.h"
+#include "diff.h"
+#include "merge.h"
 #include "load.h"
 #include "summary.h"
 #include "tree.h"
@@ -67,6 +72,8 @@ static void usage(FILE *out)
         "       traceagent report [--top N] [--by-callsite] [PATH...]\n"
         "       traceagent tree [--depth N] [--per-process] [PATH...]\n"
         "       traceagent waterfall [--width N] [--top N] [PATH...]\n"
+        "       traceagent merge [-o OUT] DIR...\n"
+        "       traceagent diff [--fail-above PCT] [--format table|json] BASE NEW\n"
         "       traceagent --help | --version\n"
         "\n"
         "run: trace the command (and, by default, its child processes), then print a\n"
@@ -87,6 +94,11 @@ static void usage(FILE *out)
     }
     fprintf(out,
         "  -q, --quiet                no summary\n"
+        "  --no-merge                 no OUT/run.json (by default the run's processes are\n"
+        "                             merged into one trace: see merge below)\n"
+        "  --repeat N, --warmup W     run the command W + N times (OUT/warmup-000...,\n"
+        "                             OUT/run-000...): statistics over the N measured runs\n"
+        "                             on stderr and in OUT/repeat.json (warm-ups left out)\n"
         "The agent is $TRACEAGENT_LIB, else <dir of traceagent>/../lib/libtraceagent.so.\n"
         "\n"
         "report: print the summary of stats files (*.stats.json), traces or output directories\n"
@@ -101,7 +113,9 @@ static void usage(FILE *out)
         "each), with the top call sites beneath each op when stacks were recorded;\n"
         "--depth N levels.\n"
         "waterfall: an ASCII timeline of each process's and thread's top-level spans on one\n"
-        "time axis ($COLUMNS or 100 wide, --width N), then the ops by self time as bars.\n");
+        "time axis ($COLUMNS or 100 wide, --width N), then the ops by self time as bars.\n"
+        "merge: one trace (Chrome JSON) of every process of a run (see merge --help).\n");
+    ta_diff_usage(out);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -327,7 +341,8 @@ static void output_dir(char *out, size_t n)
 }
 
 /* `run`'s summary: the report of the files this run wrote into its directory */
-static void summarize_run(const char *dir, const struct snap *before, int top)
+static void summarize_run(const char *dir, const struct snap *before, int top,
+                          const char *merged)
 {
     char **files = NULL;
     size_t n = 0;
@@ -336,10 +351,19 @@ static void summarize_run(const char *dir, const struct snap *before, int top)
         return;
     }
     struct ta_summary *sum = ta_summary_new();
+    if (merged) /* the merged trace repeats the processes' own: listed, not read */
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(files[i], merged) == 0) {
+                free(files[i]);
+                files[i] = files[--n];
+                break;
+            }
     struct ta_run *run = ta_run_load_files(n, files, NULL);
     if (sum && run) {
         ta_summary_add_run(sum, run);
         ta_summary_set_dir(sum, dir);
+        if (merged)
+            ta_summary_add_file(sum, merged);
         ta_summary_print(sum, stderr, top);
     }
     ta_run_free(run);
@@ -351,7 +375,8 @@ static void summarize_run(const char *dir, const struct snap *before, int top)
 
 static int cmd_run(int argc, char **argv)
 {
-    int i = 0, top = DEFAULT_TOP, quiet = 0;
+    int i = 0, top = DEFAULT_TOP, quiet = 0, merge = 1;
+    long repeat = 0, warmup = 0;
     while (i < argc) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -367,6 +392,18 @@ static int cmd_run(int argc, char **argv)
         if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;
             i++;
+            continue;
+        }
+        if (strcmp(a, "--no-merge") == 0) {
+            merge = 0;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--repeat") == 0 || strcmp(a, "--warmup") == 0) {
+            if (ta_repeat_arg(a, i + 1 < argc ? argv[i + 1] : NULL,
+                              a[2] == 'r' ? &repeat : &warmup) < 0)
+                return 2;
+            i += 2;
             continue;
         }
         const struct opt *o = NULL;
@@ -429,6 +466,11 @@ static int cmd_run(int argc, char **argv)
         return 2;
     }
     char **cmd = argv + i;
+    if (repeat > 0 || warmup > 0) {
+        char rdir[PATH_MAX];
+        output_dir(rdir, sizeof rdir);
+        return ta_repeat_run(repeat, warmup, quiet, merge, top, rdir, cmd);
+    }
 
     char lib[PATH_MAX];
     if (find_agent(lib, sizeof lib) < 0)
@@ -508,8 +550,12 @@ static int cmd_run(int argc, char **argv)
         snap_free(&before);
         return exec_err == ENOENT ? 127 : 126;
     }
+    char merged[PATH_MAX + 16], *mp = NULL;
+    snprintf(merged, sizeof merged, "%s/run.json", dir);
+    if (merge && ta_merge_dir(dir, before.names, before.n, merged, stderr) > 0)
+        mp = merged;
     if (!quiet)
-        summarize_run(dir, &before, top);
+        summarize_run(dir, &before, top, mp);
     snap_free(&before);
     fflush(NULL);
 
@@ -755,6 +801,10 @@ int main(int argc, char **argv)
         return cmd_tree(argc - 2, argv + 2);
     if (strcmp(c, "waterfall") == 0)
         return cmd_waterfall(argc - 2, argv + 2);
+    if (strcmp(c, "merge") == 0)
+        return ta_merge_main(argc - 2, argv + 2);
+    if (strcmp(c, "diff") == 0)
+        return ta_diff_main(argc - 2, argv + 2);
     fprintf(stderr, "%s: unknown command '%s' (see traceagent --help)\n", prog, c);
     return 2;
 }
