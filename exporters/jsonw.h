@@ -32,8 +32,12 @@ void ta_buf_init(struct ta_buf *b, char *mem, size_t cap, int fd);
  * at line ends past half full); if it did, the line is cut rather than written in part. */
 static inline void ta_buf_put(struct ta_buf *b, const char *s, size_t n)
 {
-    if (__builtin_expect(n > b->cap - b->len, 0))
-        n = b->cap - b->len;
+    if (__builtin_expect(n > b->cap - b->len, 0)) {
+        /* apart, so that the common copy keeps a literal's constant size (not a call) */
+        memcpy(b->p + b->len, s, b->cap - b->len);
+        b->len = b->cap;
+        return;
+    }
     memcpy(b->p + b->len, s, n);
     b->len += n;
 }

@@ -490,11 +490,13 @@ enum {
     K_OTHER,            /* ta_field_at and field_value */
     K_I64, K_U64, K_I32, K_U32, K_U16, /* a number in the record */
     K_STR,              /* an interned id in the record */
+    K_TRUE,             /* `true` */
 };
 static struct plan {
     const struct ta_op *op;
     const struct ta_field *f;
     uint8_t nf, flows;
+    uint8_t tpl; /* every field a number in the record, the record's str or str2, or TRUE */
     uint8_t klen[PLAN_KEYS]; /* 0: too long for a slot */
     uint8_t kind[PLAN_KEYS];
     char key[PLAN_KEYS][KEY_SLOT];
@@ -503,6 +505,8 @@ static struct plan {
 static uint8_t field_kind(const struct ta_field *f)
 {
     unsigned size = ta_field_size(f->type);
+    if (f->type == TA_FT_TRUE)
+        return K_TRUE;
     if (f->offset >= 64 || f->offset + size > 64)
         return K_OTHER;
     switch (f->type) {
@@ -512,6 +516,7 @@ static uint8_t field_kind(const struct ta_field *f)
     case TA_FT_U32: return K_U32;
     case TA_FT_U16: return K_U16;
     case TA_FT_STR: return K_STR;
+    case TA_FT_TRUE: return K_TRUE;
     default: return K_OTHER;
     }
 }
@@ -526,6 +531,7 @@ static const struct plan *plan_get(const struct ta_op *op)
     c->f = ta_op_fields(op, &nf);
     c->nf = (uint8_t)(nf < 255 ? nf : 255);
     c->flows = 0;
+    c->tpl = c->nf <= PLAN_KEYS;
     for (unsigned i = 0; i < c->nf; i++) {
         c->flows |= c->f[i].role == TA_ROLE_FLOW_OUT || c->f[i].role == TA_ROLE_FLOW_IN;
         if (i >= PLAN_KEYS)
@@ -539,6 +545,10 @@ static const struct plan *plan_get(const struct ta_op *op)
         memset(c->key[i], 0, KEY_SLOT);
         memcpy(c->key[i], tmp, c->klen[i]);
         c->kind[i] = c->klen[i] ? field_kind(&c->f[i]) : K_OTHER;
+        /* a template's key has the strings by their ids: str and str2 only */
+        if (c->kind[i] == K_OTHER || (c->kind[i] == K_STR && c->f[i].offset != TA_OFF_STR &&
+                                      c->f[i].offset != TA_OFF_STR2))
+            c->tpl = 0;
     }
     c->op = op;
     return c;
@@ -607,14 +617,175 @@ __attribute__((noinline, cold)) static void stack_args(uint32_t id)
     ta_buf_u64(&out, sk->leaf);
 }
 
+/* The cursor's bookkeeping (p: the cursor, end: the buffer's end) */
+#define SYNC() (out.len = (size_t)(p - out.p))
+#define RESUME() (p = out.p + out.len)
+#define ROOM(n) ta_likely((size_t)(end - p) >= (n))
+
+/* The args of events alike but for their numbers, kept as a template: the text between
+ * the numbers (keys, separators, strings) and where each number goes, by (op, flags, str,
+ * str2), which fix every field's presence and every string when the plan says that the
+ * op's fields are numbers in the record, those two strings and `true`s. A pread's args are
+ * then five copies and four numbers instead of a loop over eight fields (bench/NOTES.md,
+ * row 38). Direct-mapped; never cleared (after fork too: nothing in them is the pid's). */
+#define TPLS 256
+#define TPL_TEXT 352 /* a text of at most TPL_TEXT - BLK bytes: a copy reads whole blocks */
+#define TPL_NUMS 8
+static struct tpl {
+    const struct ta_op *op; /* NULL: none */
+    uint32_t str, str2;
+    uint8_t flags;
+    uint8_t ok; /* 0: these args do not fit a template; the loop writes them */
+    uint8_t nnum;
+    uint16_t len;           /* bytes of text */
+    uint16_t at[TPL_NUMS];  /* bytes of text before number i */
+    uint8_t kind[TPL_NUMS], off[TPL_NUMS];
+    char text[TPL_TEXT];
+} tpls[TPLS];
+
+static inline char *put_num(char *p, unsigned kind, const unsigned char *v)
+{
+    switch (kind) {
+    case K_I64: { int64_t x; memcpy(&x, v, 8); return ta_fmt_i64(p, x); }
+    case K_U64: { uint64_t x; memcpy(&x, v, 8); return ta_fmt_u64(p, x); }
+    case K_I32: { int32_t x; memcpy(&x, v, 4); return ta_fmt_i64(p, x); }
+    case K_U32: { uint32_t x; memcpy(&x, v, 4); return ta_fmt_u64(p, x); }
+    default: { uint16_t x; memcpy(&x, v, 2); return ta_fmt_u64(p, x); }
+    }
+}
+
+/* The args by the loop over the op's fields, at p; the new end. With `t`, the template
+ * of these args is made as they are written (t->ok says whether it could be). */
+static char *args_loop(const struct ta_event *ev, const struct plan *pl, char *p, char *end,
+                       struct tpl *t)
+{
+    const struct ta_field *f = pl->f;
+    const struct ta_rec *r = ev->rec;
+    unsigned nf = pl->nf;
+    uint8_t flags = r->flags;
+    int any = 0;
+    size_t a0 = (size_t)(p - out.p); /* where the args start in out */
+    size_t nstart[TPL_NUMS], nend[TPL_NUMS];
+    unsigned nn = 0, whole = 1; /* whole: every piece written at the cursor */
+    for (unsigned i = 0; i < nf; i++) {
+        if ((flags & f[i].flag) != f[i].flag)
+            continue;
+        const unsigned char *v = (const unsigned char *)r + f[i].offset;
+        unsigned kind = i < PLAN_KEYS ? pl->kind[i] : K_OTHER;
+        uint32_t id = 0;
+        if (kind == K_STR) {
+            memcpy(&id, v, 4);
+            if (!id)
+                continue;
+        } else if (kind == K_OTHER && !(v = ta_field_at(ev, &f[i]))) {
+            continue;
+        }
+        /* the separator, the key and a number, `true` or a kept string's slot */
+        if (kind != K_OTHER && ROOM(9 + KEY_SLOT + BLOCKS(STR_SLOT))) {
+            if (any) {
+                *p++ = ',';
+            } else {
+                memcpy(p, ",\"args\":{", 9);
+                p += 9;
+            }
+            any = 1;
+            memcpy(p, pl->key[i], KEY_SLOT);
+            p += pl->klen[i];
+            if (kind == K_STR) {
+                p = put_str(p, end, id);
+            } else if (kind == K_TRUE) {
+                memcpy(p, "true", 4);
+                p += 4;
+            } else {
+                if (nn < TPL_NUMS)
+                    nstart[nn] = (size_t)(p - out.p);
+                p = put_num(p, kind, v);
+                if (nn < TPL_NUMS) {
+                    if (t) {
+                        t->kind[nn] = (uint8_t)kind;
+                        t->off[nn] = (uint8_t)f[i].offset;
+                    }
+                    nend[nn] = (size_t)(p - out.p);
+                }
+                nn++;
+            }
+            continue;
+        }
+        whole = 0;
+        SYNC();
+        if (any)
+            ta_buf_char(&out, ',');
+        else
+            ta_buf_lit(&out, ",\"args\":{");
+        any = 1;
+        put_key(pl, i);
+        field_value(ev, &f[i], v);
+        RESUME();
+    }
+    if (any) {
+        if (ROOM(1))
+            *p++ = '}';
+        else
+            whole = 0;
+    }
+    if (t) {
+        /* the text: what was written, less the numbers */
+        size_t len = (size_t)(p - out.p) - a0;
+        for (unsigned k = 0; k < nn && k < TPL_NUMS; k++)
+            len -= nend[k] - nstart[k];
+        t->ok = whole && nn <= TPL_NUMS && len <= TPL_TEXT - BLK;
+        if (t->ok) {
+            size_t from = a0, at = 0;
+            for (unsigned k = 0; k < nn; k++) {
+                memcpy(t->text + at, out.p + from, nstart[k] - from);
+                at += nstart[k] - from;
+                t->at[k] = (uint16_t)at;
+                from = nend[k];
+            }
+            memcpy(t->text + at, out.p + from, (size_t)(p - out.p) - from);
+            t->len = (uint16_t)len;
+            t->nnum = (uint8_t)nn;
+        }
+    }
+    return p;
+}
+
+static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p, char *end)
+{
+    const struct ta_rec *r = ev->rec;
+    if (!pl->tpl || !ROOM(TPL_TEXT + TPL_NUMS * TA_NUM_MAX))
+        return args_loop(ev, pl, p, end, NULL);
+    const struct ta_op *op = ev->op;
+    uint8_t flags = r->flags;
+    uintptr_t k = (uintptr_t)op;
+    unsigned h = (unsigned)((k >> 4) ^ (k >> 13)) + r->str * 2654435761u + r->str2 * 40503u +
+                 flags * 97u;
+    struct tpl *t = &tpls[(h ^ (h >> 15)) % TPLS];
+    if (ta_unlikely(t->op != op || t->str != r->str || t->str2 != r->str2 ||
+                    t->flags != flags)) {
+        t->op = op;
+        t->str = r->str;
+        t->str2 = r->str2;
+        t->flags = flags;
+        return args_loop(ev, pl, p, end, t);
+    }
+    if (ta_unlikely(!t->ok))
+        return args_loop(ev, pl, p, end, NULL);
+    const char *s = t->text;
+    unsigned at = 0;
+    for (unsigned i = 0; i < t->nnum; i++) {
+        p = copy_blocks(p, s + at, t->at[i] - at);
+        at = t->at[i];
+        p = put_num(p, t->kind[i], (const unsigned char *)r + t->off[i]);
+    }
+    return copy_blocks(p, s + at, t->len - at);
+}
+
 /* An event's line. Written at a local cursor into out's buffer, with one room test per
  * bounded piece (the head's and a string's slots, a number, a key); what is not bounded
  * (a new head or string, a text, a double, a stack, a flow) goes through the checked
  * ta_buf functions, and the cursor is taken up again after them. The text is the same as
  * the plain ta_buf_* calls give. What each piece costs: bench/NOTES.md, row 38. */
-#define SYNC() (out.len = (size_t)(p - out.p))
-#define RESUME() (p = out.p + out.len)
-#define ROOM(n) ta_likely((size_t)(end - p) >= (n))
 
 static void tj_event(const struct ta_event *ev)
 {
@@ -669,65 +840,16 @@ static void tj_event(const struct ta_event *ev)
     /* args: the fields the event carries, in the op's order; markers have none
      * (speedscope names frames by name+args) */
     const struct plan *pl = plan_get(op);
-    const struct ta_field *f = pl->f;
-    const struct ta_rec *r = ev->rec;
-    unsigned nf = r ? pl->nf : 0;
-    uint8_t flags = r ? r->flags : 0;
-    int any = 0;
-    for (unsigned i = 0; i < nf; i++) {
-        if ((flags & f[i].flag) != f[i].flag)
-            continue;
-        const unsigned char *v = (const unsigned char *)r + f[i].offset;
-        unsigned kind = i < PLAN_KEYS ? pl->kind[i] : K_OTHER;
-        uint32_t id = 0;
-        if (kind == K_STR) {
-            memcpy(&id, v, 4);
-            if (!id)
-                continue;
-        } else if (kind == K_OTHER && !(v = ta_field_at(ev, &f[i]))) {
-            continue;
-        }
-        /* the separator, the key and a number or a kept string's slot */
-        if (kind != K_OTHER && ROOM(9 + KEY_SLOT + BLOCKS(STR_SLOT))) {
-            if (any) {
-                *p++ = ',';
-            } else {
-                memcpy(p, ",\"args\":{", 9);
-                p += 9;
-            }
-            any = 1;
-            memcpy(p, pl->key[i], KEY_SLOT);
-            p += pl->klen[i];
-            switch (kind) {
-            case K_I64: { int64_t x; memcpy(&x, v, 8); p = ta_fmt_i64(p, x); break; }
-            case K_U64: { uint64_t x; memcpy(&x, v, 8); p = ta_fmt_u64(p, x); break; }
-            case K_I32: { int32_t x; memcpy(&x, v, 4); p = ta_fmt_i64(p, x); break; }
-            case K_U32: { uint32_t x; memcpy(&x, v, 4); p = ta_fmt_u64(p, x); break; }
-            case K_U16: { uint16_t x; memcpy(&x, v, 2); p = ta_fmt_u64(p, x); break; }
-            default: p = put_str(p, end, id); break;
-            }
-            continue;
-        }
-        SYNC();
-        if (any)
-            ta_buf_char(&out, ',');
-        else
-            ta_buf_lit(&out, ",\"args\":{");
-        any = 1;
-        put_key(pl, i);
-        field_value(ev, &f[i], v);
-        RESUME();
-    }
-    if (any) {
-        if (ROOM(1))
-            *p++ = '}';
-    }
+    unsigned nf = ev->rec ? pl->nf : 0;
+    if (nf)
+        p = put_args(ev, pl, p, end);
     SYNC();
     if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
         stack_args(ev->stack);
     ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
+        const struct ta_field *f = pl->f;
         for (unsigned i = 0; i < nf; i++) {
             if (f[i].role != TA_ROLE_FLOW_OUT && f[i].role != TA_ROLE_FLOW_IN)
                 continue;
