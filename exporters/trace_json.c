@@ -68,7 +68,8 @@ static struct str_entry {
 /* n bytes from a slot of whole blocks to p, where the caller made room for the blocks */
 static inline char *copy_blocks(char *p, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i += BLK)
+    memcpy(p, s, BLK); /* most texts take one block: no loop test before it */
+    for (size_t i = BLK; i < n; i += BLK)
         memcpy(p + i, s + i, BLK);
     return p + n;
 }
@@ -521,12 +522,9 @@ static uint8_t field_kind(const struct ta_field *f)
     }
 }
 
-static const struct plan *plan_get(const struct ta_op *op)
+static __attribute__((noinline)) const struct plan *plan_make(struct plan *c,
+                                                                const struct ta_op *op)
 {
-    uintptr_t k = (uintptr_t)op;
-    struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
-    if (ta_likely(c->op == op))
-        return c;
     unsigned nf;
     c->f = ta_op_fields(op, &nf);
     c->nf = (uint8_t)(nf < 255 ? nf : 255);
@@ -552,6 +550,13 @@ static const struct plan *plan_get(const struct ta_op *op)
     }
     c->op = op;
     return c;
+}
+
+static inline const struct plan *plan_get(const struct ta_op *op)
+{
+    uintptr_t k = (uintptr_t)op;
+    struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
+    return ta_likely(c->op == op) ? c : plan_make(c, op);
 }
 
 static void put_key(const struct plan *pl, unsigned i)
