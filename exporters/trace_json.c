@@ -38,9 +38,10 @@ static void head(struct ta_buf *b, char ph, const char *cat, const char *name, i
  *   - a string argument (a path) quoted and escaped, by its interned id: one id is one
  *     text for the life of the process (agent/intern.c), in a forked child too.
  * Formatting these was ~25% of the drainer's instructions per pread event (bench/NOTES.md,
- * rows 19 and 38). Direct-mapped: a miss formats as before and takes the entry. A head
- * counts only in the generation that made it: a forked child (another pid) starts a new
- * one. Each text sits in a slot of whole 32-byte blocks, copied block by block: a few
+ * rows 19 and 38). Direct-mapped: a miss formats as before and takes the entry. Every
+ * kept entry here and below counts only in the generation that made it: a forked child
+ * starts a new one (another pid in the heads; and the fork may have come while the
+ * parent's drainer was half-way through an entry). Each text sits in a slot of whole 32-byte blocks, copied block by block: a few
  * fixed-size moves instead of a memcpy call of any length. Never cleared with memset:
  * these 176 KiB of .bss stay untouched (no page faults at start-up, no copy-on-write after
  * fork) until used, and bounded whatever the program names. */
@@ -61,7 +62,8 @@ static struct head_entry {
 #define STR_SLOT 248 /* 256-byte entries; a copy may read the next entry's head (hence +1) */
 static struct str_entry {
     uint32_t id; /* 0: none */
-    uint32_t len;
+    uint16_t len;
+    uint16_t gen; /* the generation's low bits (tj_after_fork) */
     char e[STR_SLOT];
 } strs[STRS + 1];
 
@@ -111,7 +113,7 @@ static char *put_head(char *p, char *end, char ph, const char *cat, const char *
 static char *put_str(char *p, char *end, uint32_t id)
 {
     struct str_entry *c = &strs[(id ^ (id >> 9)) % STRS];
-    if (ta_likely(c->id == id && (size_t)(end - p) >= BLOCKS(STR_SLOT)))
+    if (ta_likely(c->id == id && c->gen == (uint16_t)gen && (size_t)(end - p) >= BLOCKS(STR_SLOT)))
         return copy_blocks(p, c->e, c->len);
     const char *s = ta_str(id);
     out.len = (size_t)(p - out.p);
@@ -120,7 +122,8 @@ static char *put_str(char *p, char *end, uint32_t id)
     /* an id past the table's end reads as "" (ta_str): not kept, it may be a text later */
     long n = s == ta_str(0) ? -1 : keep(&out, start, c->e, STR_SLOT);
     c->id = n < 0 ? 0 : id;
-    c->len = (uint32_t)n;
+    c->len = (uint16_t)n;
+    c->gen = (uint16_t)gen;
     return out.p + out.len;
 }
 
@@ -495,6 +498,7 @@ enum {
 };
 static struct plan {
     const struct ta_op *op;
+    uint32_t gen;
     const struct ta_field *f;
     uint8_t nf, flows;
     uint8_t tpl; /* every field a number in the record, the record's str or str2, or TRUE */
@@ -549,6 +553,7 @@ static __attribute__((noinline)) const struct plan *plan_make(struct plan *c,
             c->tpl = 0;
     }
     c->op = op;
+    c->gen = gen;
     return c;
 }
 
@@ -556,7 +561,7 @@ static inline const struct plan *plan_get(const struct ta_op *op)
 {
     uintptr_t k = (uintptr_t)op;
     struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
-    return ta_likely(c->op == op) ? c : plan_make(c, op);
+    return ta_likely(c->op == op && c->gen == gen) ? c : plan_make(c, op);
 }
 
 static void put_key(const struct plan *pl, unsigned i)
@@ -638,6 +643,7 @@ __attribute__((noinline, cold)) static void stack_args(uint32_t id)
 #define TPL_NUMS 8
 static struct tpl {
     const struct ta_op *op; /* NULL: none */
+    uint32_t gen;
     uint32_t str, str2;
     uint8_t flags;
     uint8_t ok; /* 0: these args do not fit a template; the loop writes them */
@@ -767,12 +773,15 @@ static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p,
                  flags * 97u;
     struct tpl *t = &tpls[(h ^ (h >> 15)) % TPLS];
     if (ta_unlikely(t->op != op || t->str != r->str || t->str2 != r->str2 ||
-                    t->flags != flags)) {
+                    t->flags != flags || t->gen != gen)) {
+        t->gen = 0; /* until it is whole */
         t->op = op;
         t->str = r->str;
         t->str2 = r->str2;
         t->flags = flags;
-        return args_loop(ev, pl, p, end, t);
+        p = args_loop(ev, pl, p, end, t);
+        t->gen = gen;
+        return p;
     }
     if (ta_unlikely(!t->ok))
         return args_loop(ev, pl, p, end, NULL);
@@ -994,7 +1003,10 @@ static void tj_after_fork(void)
     /* the parent's file is the parent's: close our copy, the child opens its own */
     ta_out_close(&out.fd);
     ta_buf_init(&out, mem, sizeof mem, -1);
-    gen++; /* the kept heads carry the parent's pid */
+    gen++; /* the kept heads carry the parent's pid; any entry may be half made */
+    if (!gen)
+        gen = 1; /* 0 marks entries being made */
+    ts_ms = UINT64_MAX;
 }
 
 const struct ta_exporter ta_exporter_trace_json = {
