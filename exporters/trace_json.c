@@ -43,7 +43,7 @@ static void head(struct ta_buf *b, char ph, const char *cat, const char *name, i
  * starts a new one (another pid in the heads; and the fork may have come while the
  * parent's drainer was half-way through an entry). Each text sits in a slot of whole 32-byte blocks, copied block by block: a few
  * fixed-size moves instead of a memcpy call of any length. Never cleared with memset:
- * these 176 KiB of .bss stay untouched (no page faults at start-up, no copy-on-write after
+ * these 168 KiB of .bss stay untouched (no page faults at start-up, no copy-on-write after
  * fork) until used, and bounded whatever the program names. */
 #define BLK 32
 #define BLOCKS(n) (((n) + BLK - 1) / BLK * BLK)
