@@ -41,10 +41,11 @@ static void head(struct ta_buf *b, char ph, const char *cat, const char *name, i
  * rows 19 and 38). Direct-mapped: a miss formats as before and takes the entry. Every
  * kept entry here and below counts only in the generation that made it: a forked child
  * starts a new one (another pid in the heads; and the fork may have come while the
- * parent's drainer was half-way through an entry). Each text sits in a slot of whole 32-byte blocks, copied block by block: a few
- * fixed-size moves instead of a memcpy call of any length. Never cleared with memset:
- * these 168 KiB of .bss stay untouched (no page faults at start-up, no copy-on-write after
- * fork) until used, and bounded whatever the program names. */
+ * parent's drainer was half-way through an entry). Each text sits in a slot of whole
+ * 32-byte blocks, copied block by block: a few fixed-size moves instead of a memcpy call
+ * of any length. Never cleared with memset: these 168 KiB of .bss stay untouched (no page
+ * faults at start-up, no copy-on-write after fork) until used, and bounded whatever the
+ * program names. */
 #define BLK 32
 #define BLOCKS(n) (((n) + BLK - 1) / BLK * BLK)
 #define HEADS 256
@@ -637,7 +638,8 @@ __attribute__((noinline, cold)) static void stack_args(uint32_t id)
  * str2), which fix every field's presence and every string when the plan says that the
  * op's fields are numbers in the record, those two strings and `true`s. A pread's args are
  * then five copies and four numbers instead of a loop over eight fields (bench/NOTES.md,
- * row 38). Direct-mapped; never cleared (after fork too: nothing in them is the pid's). */
+ * row 38). Direct-mapped, per generation as the heads (a template is marked whole only
+ * once it is). */
 #define TPLS 256
 #define TPL_TEXT 352 /* a text of at most TPL_TEXT - BLK bytes: a copy reads whole blocks */
 #define TPL_NUMS 8
