@@ -160,7 +160,17 @@ static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const st
         ev->dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
     } else {
         ev->ts_ns = ta_clock_to_ns(r->t0);
-        ev->dur_ns = op->shape == TA_SHAPE_SPAN ? ta_clock_ticks_to_ns_dur(r->t0, r->t1) : 0;
+        ev->dur_ns = 0;
+        if (op->shape == TA_SHAPE_SPAN) {
+            /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice: each
+             * conversion is a segment search and a multiply (bench/NOTES.md, row 42) */
+            if (ta_clock_tsc) {
+                uint64_t end = ta_clock_to_ns(r->t1);
+                ev->dur_ns = end > ev->ts_ns ? end - ev->ts_ns : 0;
+            } else {
+                ev->dur_ns = r->t1 - r->t0;
+            }
+        }
     }
 }
 

@@ -5,13 +5,14 @@
 #   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
 #   bash bench/run.sh --only table,startup one or more pieces: layout table hdf5 stacks
-#                                          drainer startup memory lost lttng callgrind
+#                                          drainer writer startup memory lost lttng callgrind
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
 # Knobs (environment): BENCH_QUICK, BENCH_ROUNDS (11), BENCH_REPS (timed repetitions per run, 100),
 # BENCH_LOST_N (single-thread nothing-lost calls, 20M), BENCH_LOST_MT_N (per thread, 2M),
-# BENCH_LOST_THREADS (8), BENCH_DRAIN_N (5M), BENCH_DRAIN_RUNS (3), BENCH_MEM_THREADS (64),
+# BENCH_LOST_THREADS (8), BENCH_DRAIN_N (5M), BENCH_DRAIN_RUNS (3), BENCH_WRITER_N (2M),
+# BENCH_WRITER_RUNS (5), BENCH_MEM_THREADS (64),
 # BENCH_MEM_N (100k),
 # BENCH_STARTUP_N (500), BENCH_LTTNG_N (2M), BENCH_LTTNG_MT_N (250k), BENCH_GAP_US (300),
 # BENCH_STRACE=0 (skip strace), KEEP=1 (keep tmp),
@@ -29,7 +30,7 @@ BB="$ROOT/build/bench"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-PIECES="layout table hdf5 stacks drainer startup memory lost lttng"
+PIECES="layout table hdf5 stacks drainer writer startup memory lost lttng"
 SAVE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -56,11 +57,13 @@ if [ "$QUICK" = 1 ]; then
     ROUNDS=${BENCH_ROUNDS:-3}; REPS=${BENCH_REPS:-60}
     LOST_N=${BENCH_LOST_N:-1000000}; LOST_MT_N=${BENCH_LOST_MT_N:-200000}
     DRAIN_N=${BENCH_DRAIN_N:-1000000}; DRAIN_RUNS=${BENCH_DRAIN_RUNS:-1}; MEM_N=${BENCH_MEM_N:-20000}
+    WRITER_N=${BENCH_WRITER_N:-500000}; WRITER_RUNS=${BENCH_WRITER_RUNS:-1}
     STARTUP_N=${BENCH_STARTUP_N:-150}; SN=${BENCH_STRACE_N:-1000}
 else
     ROUNDS=${BENCH_ROUNDS:-11}; REPS=${BENCH_REPS:-100}
     LOST_N=${BENCH_LOST_N:-20000000}; LOST_MT_N=${BENCH_LOST_MT_N:-2000000}
     DRAIN_N=${BENCH_DRAIN_N:-5000000}; DRAIN_RUNS=${BENCH_DRAIN_RUNS:-3}; MEM_N=${BENCH_MEM_N:-100000}
+    WRITER_N=${BENCH_WRITER_N:-2000000}; WRITER_RUNS=${BENCH_WRITER_RUNS:-5}
     STARTUP_N=${BENCH_STARTUP_N:-500}; SN=${BENCH_STRACE_N:-2000}
 fi
 LOST_THREADS=${BENCH_LOST_THREADS:-8}
@@ -107,7 +110,7 @@ fi
 # the table beside this one, interleaved: both columns come from the same run.
 BASE=${BASE:-b6f4eea}
 BASEAGENT="" BASEREV=""
-if [ "$BASE" != none ] && want table; then
+if [ "$BASE" != none ] && { want table || want writer; }; then
     BASEREV=$(git -C "$ROOT" rev-parse --verify -q "$BASE^{commit}") ||
         { echo "bench: BASE=$BASE is no commit of this repository (BASE=none: no base)" >&2; exit 2; }
     BASEDIR="$ROOT/build/base/${BASEREV:0:12}"
@@ -656,6 +659,76 @@ if want drainer; then
 fi
 
 # ============================================================================================
+# 2b. The writer (issue #20): drainer CPU (user + system, its write calls included) per
+#     event, for pread events with a path and for marker events, exporting json alone,
+#     stats alone and both; the base agent (BASE) in the same rounds, interleaved, and the
+#     floor timed in the same rounds. Target: json at most 75 ns per event for both kinds.
+# ============================================================================================
+if want writer; then
+    WCONF=(agent)
+    [ -n "$BASEAGENT" ] && WCONF+=(base)
+    echo "writer: $WRITER_RUNS rounds x {${WCONF[*]}} x {pread marker} x {json stats json,stats}, $WRITER_N events each ..." >&2
+    WRAW="$TMP/writer.txt"
+    : >"$WRAW"
+    for ((r = 1; r <= WRITER_RUNS; r++)); do
+        l=$("$LOOP" floor 400000 100 2>/dev/null)
+        echo "round=$r cfg=floor mode=floor exp=- $l" >>"$WRAW"
+        for mode in pread marker; do
+            for exp in json stats json,stats; do
+                for cfg in "${WCONF[@]}"; do
+                    lib=$AGENT
+                    [ $cfg = base ] && lib=$BASEAGENT
+                    out="$TMP/writer-out"
+                    rm -rf "$out"
+                    # every event formatted (MIN_DURATION_NS=0); the program's thread on one
+                    # CPU, the drainer on another (BENCH_PIN); settled before /proc is read
+                    l=$(BENCH_PIN=1 BENCH_SETTLE_MS=100 TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_EXPORT=$exp \
+                        TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$lib" "$LOOP" $mode "$WRITER_N" 1 1 2>/dev/null)
+                    b=$(cat "$out"/*.trace.json 2>/dev/null | wc -c)
+                    echo "round=$r cfg=$cfg mode=$mode exp=$exp trace_bytes=$b $l" >>"$WRAW"
+                done
+            done
+        done
+        rm -rf "$TMP/writer-out"
+    done
+    say "== writer: drainer CPU per event (user + system, writes included), median of $WRITER_RUNS rounds =="
+    "$PY" - "$WRAW" "${BASEREV:0:7}" "$REV" <<'PY' | tee -a "$REPORT"
+import sys, statistics as S
+rows = [dict(f.split("=", 1) for f in l.split() if "=" in f) for l in open(sys.argv[1])]
+base_rev, new_rev = sys.argv[2], sys.argv[3]
+floor = S.median(float(r["median_ns"]) for r in rows if r["cfg"] == "floor")
+def per_event(cfg, mode, exp):
+    v = [float(r["drainer_cpu_ns"]) / float(r["calls"]) for r in rows
+         if r["cfg"] == cfg and r["mode"] == mode and r["exp"] == exp
+         and float(r.get("drainer_cpu_ns", -1)) > 0]
+    return (S.median(v), min(v), max(v)) if v else None
+def bpe(cfg, mode):
+    v = [float(r["trace_bytes"]) / float(r["calls"]) for r in rows
+         if r["cfg"] == cfg and r["mode"] == mode and r["exp"] == "json"]
+    return S.median(v) if v else 0
+cfgs = ["agent"] + (["base"] if any(r["cfg"] == "base" for r in rows) else [])
+names = {"agent": f"new {new_rev}", "base": f"base {base_rev}"}
+for mode, label in (("pread", "pread events with a path"), ("marker", "marker events")):
+    for cfg in cfgs:
+        cells = []
+        for exp in ("json", "stats", "json,stats"):
+            m = per_event(cfg, mode, exp)
+            cells.append(f"{exp:10s} {m[0]:5.0f} ns ({m[0] / floor:4.2f} x floor; {m[1]:.0f}..{m[2]:.0f})"
+                         if m else f"{exp:10s}   failed")
+        j = per_event(cfg, mode, "json")
+        met = "" if not j else f"  json target <= 75 ns: {'met' if j[0] <= 75 else 'NOT MET'}"
+        print(f"{label:26s} {names[cfg]:13s} " + "  ".join(cells) + f"  {bpe(cfg, mode):.0f} B/event{met}")
+print(f"(floor {floor:.1f} ns: two clock_gettime and a 64-byte store, timed in the same rounds; "
+      "drainer CPU from the drainer thread's schedstat after the loop, the exit's flush not in it; "
+      "the program's thread and the drainer on different CPUs; output in the bench's temporary "
+      "directory; min..max over the rounds)")
+PY
+    note "-- writer raw --"
+    cat "$WRAW" >>"$REPORT"
+    say ""
+fi
+
+# ============================================================================================
 # 3. Start-up: /bin/true with and without the agent; no CUDA library in a non-CUDA program
 # ============================================================================================
 if want startup; then
@@ -922,7 +995,7 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$ROOT/bench/results"
     suffix=""
     [ "$QUICK" = 1 ] && suffix="-quick"
-    [ "$PIECES" != "layout table hdf5 stacks drainer startup memory lost lttng" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    [ "$PIECES" != "layout table hdf5 stacks drainer writer startup memory lost lttng" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
     dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
     cp "$REPORT" "$dest"
     echo "bench: results in ${dest#$ROOT/}" >&2

@@ -248,29 +248,20 @@ void ta_buf_jstr(struct ta_buf *b, const char *s)
     ta_buf_jstrn(b, s, strlen(s));
 }
 
-static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
-                            "31323334353637383940414243444546474849505152535455565758596061"
-                            "62636465666768697071727374757677787980818283848586878889909192"
-                            "93949596979899";
+const char ta_digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930"
+    "31323334353637383940414243444546474849505152535455565758596061"
+    "62636465666768697071727374757677787980818283848586878889909192"
+    "93949596979899";
 
 void ta_buf_u64(struct ta_buf *b, uint64_t v)
 {
-    /* two digits per division: timestamps are most of what the drainer formats */
-    char tmp[24];
-    int i = sizeof tmp;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        i -= 2;
-        memcpy(tmp + i, pairs + 2 * r, 2);
+    if (ta_likely(b->cap - b->len >= TA_NUM_MAX)) {
+        b->len = (size_t)(ta_fmt_u64(b->p + b->len, v) - b->p);
+        return;
     }
-    if (v >= 10) {
-        i -= 2;
-        memcpy(tmp + i, pairs + 2 * v, 2);
-    } else {
-        tmp[--i] = (char)('0' + v);
-    }
-    ta_buf_put(b, tmp + i, sizeof tmp - i);
+    char tmp[TA_NUM_MAX];
+    ta_buf_put(b, tmp, (size_t)(ta_fmt_u64(tmp, v) - tmp));
 }
 
 void ta_buf_i64(struct ta_buf *b, int64_t v)
@@ -285,10 +276,12 @@ void ta_buf_i64(struct ta_buf *b, int64_t v)
 
 void ta_buf_us(struct ta_buf *b, uint64_t ns)
 {
-    unsigned r = (unsigned)(ns % 1000);
-    ta_buf_u64(b, ns / 1000);
-    char frac[4] = {'.', (char)('0' + r / 100), pairs[2 * (r % 100)], pairs[2 * (r % 100) + 1]};
-    ta_buf_put(b, frac, 4);
+    if (ta_likely(b->cap - b->len >= TA_NUM_MAX + 4)) {
+        b->len = (size_t)(ta_fmt_us(b->p + b->len, ns) - b->p);
+        return;
+    }
+    char tmp[TA_NUM_MAX + 4];
+    ta_buf_put(b, tmp, (size_t)(ta_fmt_us(tmp, ns) - tmp));
 }
 
 /* v >= 2^64, finite: d.dddddddddddddddde+N, 17 significant digits (what %.17g gives, which

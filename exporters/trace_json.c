@@ -35,14 +35,21 @@ static void head(struct ta_buf *b, char ph, const char *cat, const char *name, i
 /* What most event lines repeat, formatted once and kept (drainer-private, like `out`):
  *   - the head of an event, `{"ph":..,"cat":..,"name":..,"pid":..,"tid":..`, by its name,
  *     cat, ph and tid;
- *   - a path (or other string argument) quoted and escaped, by its pointer: strings come
- *     from the intern table, where one text has one address for the life of the process.
- * Formatting these was ~25% of the drainer's instructions per pread event (bench/NOTES.md).
- * Direct-mapped: a miss formats as before and takes the entry. An entry counts only in the
- * generation that made it: a forked child (another pid) starts a new one. Never cleared with
- * memset: these 96 KiB of .bss stay untouched (no page faults at start-up, no copy-on-write
- * after fork) until used. */
+ *   - a string argument (a path) quoted and escaped, by its interned id: one id is one
+ *     text for the life of the process (agent/intern.c), in a forked child too.
+ * Formatting these was ~25% of the drainer's instructions per pread event (bench/NOTES.md,
+ * rows 19 and 38). Direct-mapped: a miss formats as before and takes the entry. Every
+ * kept entry here and below counts only in the generation that made it: a forked child
+ * starts a new one (another pid in the heads; and the fork may have come while the
+ * parent's drainer was half-way through an entry). Each text sits in a slot of whole
+ * 32-byte blocks, copied block by block: a few fixed-size moves instead of a memcpy call
+ * of any length. Never cleared with memset: these 168 KiB of .bss stay untouched (no page
+ * faults at start-up, no copy-on-write after fork) until used, and bounded whatever the
+ * program names. */
+#define BLK 32
+#define BLOCKS(n) (((n) + BLK - 1) / BLK * BLK)
 #define HEADS 256
+#define HEAD_SLOT 128
 static uint32_t gen = 1;
 static struct head_entry {
     const char *name, *cat;
@@ -50,15 +57,25 @@ static struct head_entry {
     uint32_t gen;
     char ph;
     uint8_t len;
-    char s[102];
+    char s[HEAD_SLOT];
 } heads[HEADS];
-#define STRS 256
+#define STRS 512
+#define STR_SLOT 248 /* 256-byte entries; a copy may read the next entry's head (hence +1) */
 static struct str_entry {
-    const char *s;
-    uint32_t gen;
+    uint32_t id; /* 0: none */
     uint16_t len;
-    char e[242];
-} strs[STRS];
+    uint16_t gen; /* the generation's low bits (tj_after_fork) */
+    char e[STR_SLOT];
+} strs[STRS + 1];
+
+/* n bytes from a slot of whole blocks to p, where the caller made room for the blocks */
+static inline char *copy_blocks(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, BLK); /* most texts take one block: no loop test before it */
+    for (size_t i = BLK; i < n; i += BLK)
+        memcpy(p + i, s + i, BLK);
+    return p + n;
+}
 
 /* Copy what was just formatted into b from `start` into an entry's `dst` (room `cap`): its
  * length, or -1 when it does not fit or a full buffer cut it (then the entry stays unused). */
@@ -71,40 +88,93 @@ static long keep(const struct ta_buf *b, size_t start, char *dst, size_t cap)
     return (long)n;
 }
 
-static void cached_head(struct ta_buf *b, char ph, const char *cat, const char *name, int tid)
+/* The event's head at p (end: the buffer's); the new end. */
+static char *put_head(char *p, char *end, char ph, const char *cat, const char *name, int tid)
 {
     unsigned h = (unsigned)(((uintptr_t)name >> 3) ^ ((uintptr_t)name >> 11)) ^
                  (unsigned)tid * 2654435761u ^ (unsigned)ph;
     struct head_entry *c = &heads[(h ^ (h >> 16)) % HEADS];
-    if (c->gen == gen && c->name == name && c->tid == tid && c->ph == ph && c->cat == cat) {
-        ta_buf_put(b, c->s, c->len);
-        return;
-    }
-    size_t start = b->len;
-    head(b, ph, cat, name, tid);
-    long n = keep(b, start, c->s, sizeof c->s);
+    if (ta_likely(c->gen == gen && c->name == name && c->tid == tid && c->ph == ph &&
+                  c->cat == cat && (size_t)(end - p) >= HEAD_SLOT))
+        return copy_blocks(p, c->s, c->len);
+    out.len = (size_t)(p - out.p);
+    size_t start = out.len;
+    head(&out, ph, cat, name, tid);
+    long n = keep(&out, start, c->s, HEAD_SLOT);
     c->gen = n < 0 ? 0 : gen;
     c->name = name;
     c->cat = cat;
     c->tid = tid;
     c->ph = ph;
     c->len = (uint8_t)n;
+    return out.p + out.len;
 }
 
-static void cached_jstr(struct ta_buf *b, const char *s)
+/* Interned string `id` (not 0) quoted and escaped at p; the new end. */
+static char *put_str(char *p, char *end, uint32_t id)
 {
-    uintptr_t k = (uintptr_t)s;
-    struct str_entry *c = &strs[((k >> 3) ^ (k >> 12)) % STRS];
-    if (c->gen == gen && c->s == s) {
-        ta_buf_put(b, c->e, c->len);
+    struct str_entry *c = &strs[(id ^ (id >> 9)) % STRS];
+    if (ta_likely(c->id == id && c->gen == (uint16_t)gen && (size_t)(end - p) >= BLOCKS(STR_SLOT)))
+        return copy_blocks(p, c->e, c->len);
+    const char *s = ta_str(id);
+    out.len = (size_t)(p - out.p);
+    size_t start = out.len;
+    ta_buf_jstr(&out, s);
+    /* an id past the table's end reads as "" (ta_str): not kept, it may be a text later */
+    long n = s == ta_str(0) ? -1 : keep(&out, start, c->e, STR_SLOT);
+    c->id = n < 0 ? 0 : id;
+    c->len = (uint16_t)n;
+    c->gen = (uint16_t)gen;
+    return out.p + out.len;
+}
+
+static void cached_jstr_id(struct ta_buf *b, uint32_t id)
+{
+    /* room for the slot, else the plain way */
+    if (b->cap - b->len >= BLOCKS(STR_SLOT)) {
+        b->len = (size_t)(put_str(b->p + b->len, b->p + b->cap, id) - b->p);
         return;
     }
-    size_t start = b->len;
-    ta_buf_jstr(b, s);
-    long n = keep(b, start, c->e, sizeof c->e);
-    c->gen = n < 0 ? 0 : gen;
-    c->s = s;
-    c->len = (uint16_t)n;
+    ta_buf_jstr(b, ta_str(id));
+}
+
+/* The time stamp's text above the millisecond, kept: consecutive events share it (the
+ * drainer takes a ring's events in order), so a time stamp costs a compare and six
+ * digits instead of fifteen digits' divisions. Exact for any value (ta_buf_us's text). */
+static uint64_t ts_ms = UINT64_MAX;
+static uint8_t ts_ms_len;
+static char ts_ms_s[BLK];
+
+static inline char *put_ts(char *p, uint64_t ns)
+{
+    uint64_t ms = ns / 1000000;
+    unsigned sub = (unsigned)(ns % 1000000);
+    if (ta_unlikely(!ms))
+        return ta_fmt_us(p, ns);
+    if (ta_unlikely(ms != ts_ms)) {
+        ts_ms_len = (uint8_t)(ta_fmt_u64(ts_ms_s, ms) - ts_ms_s);
+        ts_ms = ms;
+    }
+    memcpy(p, ts_ms_s, 16); /* ms < 2^64 / 10^6: at most 14 digits */
+    p = ta_fmt_3(p + ts_ms_len, sub / 1000);
+    *p = '.';
+    return ta_fmt_3(p + 1, sub % 1000);
+}
+
+/* A duration: mostly under a millisecond (up to 3 digits, '.', 3 digits) */
+static inline char *put_dur(char *p, uint64_t ns)
+{
+    if (ta_unlikely(ns >= 1000000))
+        return ta_fmt_us(p, ns);
+    unsigned us = (unsigned)ns / 1000, f = (unsigned)ns % 1000;
+    if (us < 10)
+        *p++ = (char)('0' + us);
+    else if (us < 100)
+        p = ta_fmt_2(p, us);
+    else
+        p = ta_fmt_3(p, us);
+    *p = '.';
+    return ta_fmt_3(p + 1, f);
 }
 
 static void meta_name(const char *what, int tid, const char *name)
@@ -414,30 +484,57 @@ static void flow_end(const struct ta_event *ev, char ph, uint64_t id)
 
 /* What an op's args need, worked out at its first event and kept by the op's address
  * (descriptors are static: one address for good): its fields, whether any starts or ends
- * a flow, and each key as `"key":` in a slot copied whole, a short fixed-size move. Quoting
- * each key through the string cache (a hash per key, a memcpy of any length) was most of
- * what looping over fields added to the drainer (bench/NOTES.md, row 28). */
+ * a flow, each key as `"key":` in a slot copied whole, a short fixed-size move, and how
+ * each value is read. Quoting each key through the string cache (a hash per key, a
+ * memcpy of any length) was most of what looping over fields added to the drainer
+ * (bench/NOTES.md, row 28). */
 #define PLANS 64
 #define PLAN_KEYS 16 /* keys kept per op; the rest are quoted each time */
 #define KEY_SLOT 24
+enum {
+    K_OTHER,            /* ta_field_at and field_value */
+    K_I64, K_U64, K_I32, K_U32, K_U16, /* a number in the record */
+    K_STR,              /* an interned id in the record */
+    K_TRUE,             /* `true` */
+};
 static struct plan {
     const struct ta_op *op;
+    uint32_t gen;
     const struct ta_field *f;
     uint8_t nf, flows;
+    uint8_t tpl; /* every field a number in the record, the record's str or str2, or TRUE */
     uint8_t klen[PLAN_KEYS]; /* 0: too long for a slot */
+    uint8_t kind[PLAN_KEYS];
     char key[PLAN_KEYS][KEY_SLOT];
 } plans[PLANS];
 
-static const struct plan *plan_get(const struct ta_op *op)
+static uint8_t field_kind(const struct ta_field *f)
 {
-    uintptr_t k = (uintptr_t)op;
-    struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
-    if (ta_likely(c->op == op))
-        return c;
+    unsigned size = ta_field_size(f->type);
+    if (f->type == TA_FT_TRUE)
+        return K_TRUE;
+    if (f->offset >= 64 || f->offset + size > 64)
+        return K_OTHER;
+    switch (f->type) {
+    case TA_FT_I64: return K_I64;
+    case TA_FT_U64: return K_U64;
+    case TA_FT_I32: return K_I32;
+    case TA_FT_U32: return K_U32;
+    case TA_FT_U16: return K_U16;
+    case TA_FT_STR: return K_STR;
+    case TA_FT_TRUE: return K_TRUE;
+    default: return K_OTHER;
+    }
+}
+
+static __attribute__((noinline)) const struct plan *plan_make(struct plan *c,
+                                                                const struct ta_op *op)
+{
     unsigned nf;
     c->f = ta_op_fields(op, &nf);
     c->nf = (uint8_t)(nf < 255 ? nf : 255);
     c->flows = 0;
+    c->tpl = c->nf <= PLAN_KEYS;
     for (unsigned i = 0; i < c->nf; i++) {
         c->flows |= c->f[i].role == TA_ROLE_FLOW_OUT || c->f[i].role == TA_ROLE_FLOW_IN;
         if (i >= PLAN_KEYS)
@@ -450,9 +547,22 @@ static const struct plan *plan_get(const struct ta_op *op)
         c->klen[i] = t.len < KEY_SLOT ? (uint8_t)t.len : 0;
         memset(c->key[i], 0, KEY_SLOT);
         memcpy(c->key[i], tmp, c->klen[i]);
+        c->kind[i] = c->klen[i] ? field_kind(&c->f[i]) : K_OTHER;
+        /* a template's key has the strings by their ids: str and str2 only */
+        if (c->kind[i] == K_OTHER || (c->kind[i] == K_STR && c->f[i].offset != TA_OFF_STR &&
+                                      c->f[i].offset != TA_OFF_STR2))
+            c->tpl = 0;
     }
     c->op = op;
+    c->gen = gen;
     return c;
+}
+
+static inline const struct plan *plan_get(const struct ta_op *op)
+{
+    uintptr_t k = (uintptr_t)op;
+    struct plan *c = &plans[((k >> 4) ^ (k >> 12)) % PLANS];
+    return ta_likely(c->op == op && c->gen == gen) ? c : plan_make(c, op);
 }
 
 static void put_key(const struct plan *pl, unsigned i)
@@ -477,7 +587,7 @@ static void field_value(const struct ta_event *ev, const struct ta_field *f,
     case TA_FT_U32: { uint32_t v; memcpy(&v, p, 4); ta_buf_u64(&out, v); break; }
     case TA_FT_U16: { uint16_t v; memcpy(&v, p, 2); ta_buf_u64(&out, v); break; }
     case TA_FT_F64: { double v; memcpy(&v, p, 8); ta_buf_dbl(&out, v); break; }
-    case TA_FT_STR: { uint32_t id; memcpy(&id, p, 4); cached_jstr(&out, ta_str(id)); break; }
+    case TA_FT_STR: { uint32_t id; memcpy(&id, p, 4); cached_jstr_id(&out, id); break; }
     case TA_FT_TRUE: ta_buf_lit(&out, "true"); break;
     case TA_FT_DIM3: {
         uint32_t d[3];
@@ -518,6 +628,181 @@ __attribute__((noinline, cold)) static void stack_args(uint32_t id)
     ta_buf_u64(&out, sk->leaf);
 }
 
+/* The cursor's bookkeeping (p: the cursor, end: the buffer's end) */
+#define SYNC() (out.len = (size_t)(p - out.p))
+#define RESUME() (p = out.p + out.len)
+#define ROOM(n) ta_likely((size_t)(end - p) >= (n))
+
+/* The args of events alike but for their numbers, kept as a template: the text between
+ * the numbers (keys, separators, strings) and where each number goes, by (op, flags, str,
+ * str2), which fix every field's presence and every string when the plan says that the
+ * op's fields are numbers in the record, those two strings and `true`s. A pread's args are
+ * then five copies and four numbers instead of a loop over eight fields (bench/NOTES.md,
+ * row 42). Direct-mapped, per generation as the heads (a template is marked whole only
+ * once it is). */
+#define TPLS 256
+#define TPL_TEXT 352 /* a text of at most TPL_TEXT - BLK bytes: a copy reads whole blocks */
+#define TPL_NUMS 8
+static struct tpl {
+    const struct ta_op *op; /* NULL: none */
+    uint32_t gen;
+    uint32_t str, str2;
+    uint8_t flags;
+    uint8_t ok; /* 0: these args do not fit a template; the loop writes them */
+    uint8_t nnum;
+    uint16_t len;           /* bytes of text */
+    uint16_t at[TPL_NUMS];  /* bytes of text before number i */
+    uint8_t kind[TPL_NUMS], off[TPL_NUMS];
+    char text[TPL_TEXT];
+} tpls[TPLS];
+
+static inline char *put_num(char *p, unsigned kind, const unsigned char *v)
+{
+    switch (kind) {
+    case K_I64: { int64_t x; memcpy(&x, v, 8); return ta_fmt_i64(p, x); }
+    case K_U64: { uint64_t x; memcpy(&x, v, 8); return ta_fmt_u64(p, x); }
+    case K_I32: { int32_t x; memcpy(&x, v, 4); return ta_fmt_i64(p, x); }
+    case K_U32: { uint32_t x; memcpy(&x, v, 4); return ta_fmt_u64(p, x); }
+    default: { uint16_t x; memcpy(&x, v, 2); return ta_fmt_u64(p, x); }
+    }
+}
+
+/* The args by the loop over the op's fields, at p; the new end. With `t`, the template
+ * of these args is made as they are written (t->ok says whether it could be). */
+static char *args_loop(const struct ta_event *ev, const struct plan *pl, char *p, char *end,
+                       struct tpl *t)
+{
+    const struct ta_field *f = pl->f;
+    const struct ta_rec *r = ev->rec;
+    unsigned nf = pl->nf;
+    uint8_t flags = r->flags;
+    int any = 0;
+    size_t a0 = (size_t)(p - out.p); /* where the args start in out */
+    size_t nstart[TPL_NUMS], nend[TPL_NUMS];
+    unsigned nn = 0, whole = 1; /* whole: every piece written at the cursor */
+    for (unsigned i = 0; i < nf; i++) {
+        if ((flags & f[i].flag) != f[i].flag)
+            continue;
+        const unsigned char *v = (const unsigned char *)r + f[i].offset;
+        unsigned kind = i < PLAN_KEYS ? pl->kind[i] : K_OTHER;
+        uint32_t id = 0;
+        if (kind == K_STR) {
+            memcpy(&id, v, 4);
+            if (!id)
+                continue;
+        } else if (kind == K_OTHER && !(v = ta_field_at(ev, &f[i]))) {
+            continue;
+        }
+        /* the separator, the key and a number, `true` or a kept string's slot */
+        if (kind != K_OTHER && ROOM(9 + KEY_SLOT + BLOCKS(STR_SLOT))) {
+            if (any) {
+                *p++ = ',';
+            } else {
+                memcpy(p, ",\"args\":{", 9);
+                p += 9;
+            }
+            any = 1;
+            memcpy(p, pl->key[i], KEY_SLOT);
+            p += pl->klen[i];
+            if (kind == K_STR) {
+                p = put_str(p, end, id);
+            } else if (kind == K_TRUE) {
+                memcpy(p, "true", 4);
+                p += 4;
+            } else {
+                if (nn < TPL_NUMS)
+                    nstart[nn] = (size_t)(p - out.p);
+                p = put_num(p, kind, v);
+                if (nn < TPL_NUMS) {
+                    if (t) {
+                        t->kind[nn] = (uint8_t)kind;
+                        t->off[nn] = (uint8_t)f[i].offset;
+                    }
+                    nend[nn] = (size_t)(p - out.p);
+                }
+                nn++;
+            }
+            continue;
+        }
+        whole = 0;
+        SYNC();
+        if (any)
+            ta_buf_char(&out, ',');
+        else
+            ta_buf_lit(&out, ",\"args\":{");
+        any = 1;
+        put_key(pl, i);
+        field_value(ev, &f[i], v);
+        RESUME();
+    }
+    if (any) {
+        if (ROOM(1))
+            *p++ = '}';
+        else
+            whole = 0;
+    }
+    if (t) {
+        /* the text: what was written, less the numbers */
+        size_t len = (size_t)(p - out.p) - a0;
+        for (unsigned k = 0; k < nn && k < TPL_NUMS; k++)
+            len -= nend[k] - nstart[k];
+        t->ok = whole && nn <= TPL_NUMS && len <= TPL_TEXT - BLK;
+        if (t->ok) {
+            size_t from = a0, at = 0;
+            for (unsigned k = 0; k < nn; k++) {
+                memcpy(t->text + at, out.p + from, nstart[k] - from);
+                at += nstart[k] - from;
+                t->at[k] = (uint16_t)at;
+                from = nend[k];
+            }
+            memcpy(t->text + at, out.p + from, (size_t)(p - out.p) - from);
+            t->len = (uint16_t)len;
+            t->nnum = (uint8_t)nn;
+        }
+    }
+    return p;
+}
+
+static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p, char *end)
+{
+    const struct ta_rec *r = ev->rec;
+    if (!pl->tpl || !ROOM(TPL_TEXT + TPL_NUMS * TA_NUM_MAX))
+        return args_loop(ev, pl, p, end, NULL);
+    const struct ta_op *op = ev->op;
+    uint8_t flags = r->flags;
+    uintptr_t k = (uintptr_t)op;
+    unsigned h = (unsigned)((k >> 4) ^ (k >> 13)) + r->str * 2654435761u + r->str2 * 40503u +
+                 flags * 97u;
+    struct tpl *t = &tpls[(h ^ (h >> 15)) % TPLS];
+    if (ta_unlikely(t->op != op || t->str != r->str || t->str2 != r->str2 ||
+                    t->flags != flags || t->gen != gen)) {
+        t->gen = 0; /* until it is whole */
+        t->op = op;
+        t->str = r->str;
+        t->str2 = r->str2;
+        t->flags = flags;
+        p = args_loop(ev, pl, p, end, t);
+        t->gen = gen;
+        return p;
+    }
+    if (ta_unlikely(!t->ok))
+        return args_loop(ev, pl, p, end, NULL);
+    const char *s = t->text;
+    unsigned at = 0;
+    for (unsigned i = 0; i < t->nnum; i++) {
+        p = copy_blocks(p, s + at, t->at[i] - at);
+        at = t->at[i];
+        p = put_num(p, t->kind[i], (const unsigned char *)r + t->off[i]);
+    }
+    return copy_blocks(p, s + at, t->len - at);
+}
+
+/* An event's line. Written at a local cursor into out's buffer, with one room test per
+ * bounded piece (the head's and a string's slots, a number, a key); what is not bounded
+ * (a new head or string, a text, a double, a stack, a flow) goes through the checked
+ * ta_buf functions, and the cursor is taken up again after them. The text is the same as
+ * the plain ta_buf_* calls give. What each piece costs: bench/NOTES.md, row 42. */
+
 static void tj_event(const struct ta_event *ev)
 {
     const struct ta_op *op = ev->op;
@@ -525,75 +810,76 @@ static void tj_event(const struct ta_event *ev)
     const char *cat = ev->cat ? ev->cat : op->cat < TA_CAT_MAX ? ta_cat_names[op->cat] : NULL;
     if (!cat)
         cat = "";
+    char ph;
     switch (op->shape) {
     case TA_SHAPE_SPAN:
         if (ev->dur_ns < ta_cfg.min_duration_ns && (ta_cfg.min_duration_mask >> op->cat & 1)) {
             ta_agent_stats.trace_left_out++; /* counted in stats, not written */
             return;
         }
-        cached_head(&out, 'X', cat, ev->name, ev->tid);
-        ta_buf_lit(&out, ",\"ts\":");
-        ta_buf_us(&out, ev->ts_ns);
-        ta_buf_lit(&out, ",\"dur\":");
-        ta_buf_us(&out, ev->dur_ns);
+        ph = 'X';
         break;
-    case TA_SHAPE_INSTANT:
-        cached_head(&out, 'i', cat, ev->name, ev->tid);
-        ta_buf_lit(&out, ",\"s\":\"t\",\"ts\":");
-        ta_buf_us(&out, ev->ts_ns);
-        break;
-    case TA_SHAPE_COUNTER:
-        cached_head(&out, 'C', cat, ev->name, ev->tid);
-        ta_buf_lit(&out, ",\"ts\":");
-        ta_buf_us(&out, ev->ts_ns);
-        break;
+    case TA_SHAPE_INSTANT: ph = 'i'; break;
+    case TA_SHAPE_COUNTER: ph = 'C'; break;
+    default: ph = 0; break;
+    }
+    char *p = out.p + out.len, *const end = out.p + out.cap;
+    if (ph) {
+        p = put_head(p, end, ph, cat, ev->name, ev->tid);
+        if (ROOM(2 * (TA_NUM_MAX + 16))) {
+            if (ph == 'X') {
+                memcpy(p, ",\"ts\":", 6);
+                p = put_ts(p + 6, ev->ts_ns);
+                memcpy(p, ",\"dur\":", 7);
+                p = put_dur(p + 7, ev->dur_ns);
+            } else {
+                if (ph == 'i') {
+                    memcpy(p, ",\"s\":\"t\"", 8);
+                    p += 8;
+                }
+                memcpy(p, ",\"ts\":", 6);
+                p = put_ts(p + 6, ev->ts_ns);
+            }
+        } else {
+            SYNC();
+            if (ph == 'i')
+                ta_buf_lit(&out, ",\"s\":\"t\"");
+            ta_buf_lit(&out, ",\"ts\":");
+            ta_buf_us(&out, ev->ts_ns);
+            if (ph == 'X') {
+                ta_buf_lit(&out, ",\"dur\":");
+                ta_buf_us(&out, ev->dur_ns);
+            }
+            RESUME();
+        }
     }
     /* args: the fields the event carries, in the op's order; markers have none
      * (speedscope names frames by name+args) */
     const struct plan *pl = plan_get(op);
-    const struct ta_field *f = pl->f;
-    const struct ta_rec *r = ev->rec;
-    unsigned nf = r ? pl->nf : 0;
-    uint8_t flags = r ? r->flags : 0;
-    int any = 0;
-    for (unsigned i = 0; i < nf; i++) {
-        /* the common case inline: a number in the record, present by its flag */
-        const unsigned char *p;
-        if ((flags & f[i].flag) != f[i].flag)
-            continue;
-        if (f[i].type <= TA_FT_F64 && f[i].offset <= 64 - 8)
-            p = (const unsigned char *)r + f[i].offset;
-        else if (!(p = ta_field_at(ev, &f[i])))
-            continue;
-        if (any)
-            ta_buf_char(&out, ',');
-        else
-            ta_buf_lit(&out, ",\"args\":{");
-        any = 1;
-        put_key(pl, i);
-        field_value(ev, &f[i], p);
-    }
-    if (any)
-        ta_buf_char(&out, '}');
+    unsigned nf = ev->rec ? pl->nf : 0;
+    if (nf)
+        p = put_args(ev, pl, p, end);
+    SYNC();
     if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
         stack_args(ev->stack);
     ta_buf_lit(&out, "},\n");
     ta_buf_line_end(&out);
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
+        const struct ta_field *f = pl->f;
         for (unsigned i = 0; i < nf; i++) {
             if (f[i].role != TA_ROLE_FLOW_OUT && f[i].role != TA_ROLE_FLOW_IN)
                 continue;
-            uint64_t id = 0;
-            int64_t v = 0;
-            const unsigned char *p;
+            uint64_t fid = 0;
+            int64_t x = 0;
+            const unsigned char *v;
             if (f[i].type == TA_FT_U64) { /* all 64 bits */
-                if ((p = ta_field_at(ev, &f[i])))
-                    memcpy(&id, p, 8);
-            } else if (ta_field_i64(ev, &f[i], &v)) {
-                id = (uint64_t)v;
+                if ((v = ta_field_at(ev, &f[i])))
+                    memcpy(&fid, v, 8);
+            } else if (ta_field_i64(ev, &f[i], &x)) {
+                fid = (uint64_t)x;
             }
-            if (id)
-                flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', id);
+            if (fid)
+                flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', fid);
         }
     }
 }
@@ -719,7 +1005,10 @@ static void tj_after_fork(void)
     /* the parent's file is the parent's: close our copy, the child opens its own */
     ta_out_close(&out.fd);
     ta_buf_init(&out, mem, sizeof mem, -1);
-    gen++; /* the kept heads carry the parent's pid */
+    gen++; /* the kept heads carry the parent's pid; any entry may be half made */
+    if (!gen)
+        gen = 1; /* 0 marks entries being made */
+    ts_ms = UINT64_MAX;
 }
 
 const struct ta_exporter ta_exporter_trace_json = {
