@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Are stats.json's `files` rows the same under two agents? Runs fixed workloads (the
 # 2,000-file pattern of bench/smallfiles.c, tests/io/io_calls.c, tests/io/paths.c, and a
-# Python loop of os.stat + open().read()) under each agent, in the same directories, and
+# Python loop of os.stat + open().read(), h5py for rows with a `logical` part) under each agent, in the same directories, and
 # compares every row but its times (read_ns, write_ns, other_ns and the logical part's
 # *_ns move from run to run, and with them the rows' order, which is by time): paths,
 # counts, bytes and size classes must be equal.
@@ -17,7 +17,7 @@ gcc -std=gnu11 -O1 -I"$ROOT/include" -o "$W/bin/paths" "$ROOT/tests/io/paths.c" 
 LIBSO=$(ldconfig -p | awk '/libz\.so\.1 /{print $NF; exit}')
 run() { # run AGENT OUTDIR
     local a=$1 o=$2 d
-    for d in small io paths py; do rm -rf "$W/work/$d"; mkdir -p "$W/work/$d" "$o/$d"; done
+    for d in small io paths py h5; do rm -rf "$W/work/$d"; mkdir -p "$W/work/$d" "$o/$d"; done
     env TRACEAGENT_OUTPUT="$o/small" TRACEAGENT_EXPORT=stats LD_PRELOAD="$a" \
         "$W/bin/smallfiles" "$W/work/small" 2000 >/dev/null
     env TRACEAGENT_OUTPUT="$o/io" TRACEAGENT_EXPORT=stats LD_PRELOAD="$a" \
@@ -35,6 +35,15 @@ for i in range(300):
     os.stat(p)
     with open(p, "rb") as f: f.read()
 ' "$W/work/py"
+    env TRACEAGENT_OUTPUT="$o/h5" TRACEAGENT_EXPORT=stats LD_PRELOAD="$a" /usr/bin/python3 -c '
+import h5py, numpy, sys
+p = sys.argv[1] + "/d.h5"
+with h5py.File(p, "w") as f:
+    f["a"] = numpy.arange(100000, dtype="f8")
+    f.create_dataset("c", data=numpy.arange(50000), chunks=(1000,))
+with h5py.File(p, "r") as f:
+    f["a"][:]; f["a"][10:20]; f["c"][:]
+' "$W/work/h5" 2>/dev/null
 }
 run "$OLD" "$W/old"
 run "$NEW" "$W/new"
@@ -42,7 +51,7 @@ run "$NEW" "$W/new"
 import glob, json, re, sys
 W = sys.argv[1]
 bad = 0
-for d in ("small", "io", "paths", "py"):
+for d in ("small", "io", "paths", "py", "h5"):
     rows = {}
     for side in ("old", "new"):
         fs = sorted(glob.glob(f"{W}/{side}/{d}/*.stats.json"))

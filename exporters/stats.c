@@ -269,14 +269,30 @@ struct counter_row {
 
 #define SZ_BUCKETS 65 /* 0, then [2^(k-1), 2^k) for k = 1..64 */
 
+/* The size classes of one direction of a file's transfers. A file is mostly read or
+ * written in one or two sizes (a whole small file, then the 0 of its end), so two classes
+ * are kept in the row, and all 65 counts in an array of their own once a third class
+ * appears: two 65-count arrays in every row were 1,040 of its 1,208 bytes, most of the
+ * memory per distinct file (bench/NOTES.md, per-file rows). */
+#define SZ_INLINE 2
+struct sz_hist {
+    uint64_t c[SZ_INLINE]; /* the count of class b[i] - 1 */
+    uint8_t b[SZ_INLINE];  /* class + 1, 0: unused; filled in order, never emptied */
+    uint64_t *all;         /* SZ_BUCKETS counts (then c and b are unused), or NULL */
+};
+
+/* A library's own reads and writes of a file (LOGICAL layer): only HDF5's files have one,
+ * so it is a separate allocation, made at the first such call. */
+struct file_logical {
+    uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
+};
+
 struct file_row {
     const char *path;
     uint64_t opens, closes, reads, writes, seeks, syncs, meta, maps, errors;
     uint64_t bytes_read, bytes_written, read_ns, write_ns, other_ns;
-    uint64_t rsz[SZ_BUCKETS], wsz[SZ_BUCKETS];
-    struct { /* a library's own reads and writes of this file (LOGICAL layer) */
-        uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
-    } lg;
+    struct sz_hist rsz, wsz;
+    struct file_logical *lg;
 };
 
 /* A library's dataset (HDF5): the events whose op has a DATASET field, keyed by the
@@ -741,6 +757,45 @@ static inline unsigned size_bucket(uint64_t n)
     return n ? 64u - (unsigned)__builtin_clzll(n) : 0; /* 1 -> 1, 2..3 -> 2, 4..7 -> 3 */
 }
 
+static void sz_add(struct sz_hist *h, unsigned b)
+{
+    if (h->all) {
+        h->all[b]++;
+        return;
+    }
+    for (unsigned i = 0; i < SZ_INLINE; i++) {
+        if (h->b[i] == b + 1) {
+            h->c[i]++;
+            return;
+        }
+        if (!h->b[i]) {
+            h->b[i] = (uint8_t)(b + 1);
+            h->c[i] = 1;
+            return;
+        }
+    }
+    uint64_t *all = calloc(SZ_BUCKETS, sizeof *all);
+    if (!all) {
+        oom();
+        return;
+    }
+    for (unsigned i = 0; i < SZ_INLINE; i++)
+        all[h->b[i] - 1] = h->c[i];
+    all[b]++;
+    h->all = all;
+}
+
+/* The count of class b */
+static uint64_t sz_count(const struct sz_hist *h, unsigned b)
+{
+    if (h->all)
+        return h->all[b];
+    for (unsigned i = 0; i < SZ_INLINE; i++)
+        if (h->b[i] == b + 1)
+            return h->c[i];
+    return 0;
+}
+
 /* A read or a write of file f: count, time, bytes and their size class */
 static void file_read(struct file_row *f, uint64_t ns, int has_bytes, uint64_t bytes)
 {
@@ -748,7 +803,7 @@ static void file_read(struct file_row *f, uint64_t ns, int has_bytes, uint64_t b
     f->read_ns += ns;
     if (has_bytes) {
         f->bytes_read += bytes;
-        f->rsz[size_bucket(bytes)]++;
+        sz_add(&f->rsz, size_bucket(bytes));
     }
 }
 
@@ -758,7 +813,7 @@ static void file_write(struct file_row *f, uint64_t ns, int has_bytes, uint64_t 
     f->write_ns += ns;
     if (has_bytes) {
         f->bytes_written += bytes;
-        f->wsz[size_bucket(bytes)]++;
+        sz_add(&f->wsz, size_bucket(bytes));
     }
 }
 
@@ -827,14 +882,19 @@ static void logical_event(const struct ta_event *ev, const struct op_row *r, int
     struct file_row *f = file_get(key);
     if (!f)
         return;
+    if (!f->lg && !(f->lg = calloc(1, sizeof *f->lg))) {
+        oom();
+        return;
+    }
+    struct file_logical *lg = f->lg;
     if (io == TA_IO_READ) {
-        f->lg.reads++;
-        f->lg.read_ns += ev->dur_ns;
-        f->lg.bytes_read += has_bytes ? bytes : 0;
+        lg->reads++;
+        lg->read_ns += ev->dur_ns;
+        lg->bytes_read += has_bytes ? bytes : 0;
     } else {
-        f->lg.writes++;
-        f->lg.write_ns += ev->dur_ns;
-        f->lg.bytes_written += has_bytes ? bytes : 0;
+        lg->writes++;
+        lg->write_ns += ev->dur_ns;
+        lg->bytes_written += has_bytes ? bytes : 0;
     }
 }
 
@@ -1435,13 +1495,14 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(x->path, y->path);
 }
 
-static void write_sizes(const char *key, const uint64_t *h)
+static void write_sizes(const char *key, const struct sz_hist *h)
 {
     out_key(key);
     ta_buf_char(ob, '[');
     bool first = true;
     for (unsigned b = 0; b < SZ_BUCKETS; b++) {
-        if (!h[b])
+        uint64_t c = sz_count(h, b);
+        if (!c)
             continue;
         if (!first)
             ta_buf_put(ob, ", ", 2);
@@ -1449,7 +1510,7 @@ static void write_sizes(const char *key, const uint64_t *h)
         ta_buf_char(ob, '[');
         ta_buf_u64(ob, b ? 1ull << (b - 1) : 0);
         ta_buf_put(ob, ", ", 2);
-        ta_buf_u64(ob, h[b]);
+        ta_buf_u64(ob, c);
         ta_buf_char(ob, ']');
     }
     ta_buf_char(ob, ']');
@@ -1480,17 +1541,18 @@ static void write_files(void)
         out_kv_u64("read_ns", f->read_ns, true);
         out_kv_u64("write_ns", f->write_ns, true);
         out_kv_u64("other_ns", f->other_ns, true);
-        write_sizes("read_sizes", f->rsz);
+        write_sizes("read_sizes", &f->rsz);
         ta_buf_put(ob, ", ", 2);
-        write_sizes("write_sizes", f->wsz);
-        if (f->lg.reads || f->lg.writes) {
+        write_sizes("write_sizes", &f->wsz);
+        const struct file_logical *lg = f->lg;
+        if (lg && (lg->reads || lg->writes)) {
             ta_buf_cstr(ob, ", \"logical\": {");
-            out_kv_u64("reads", f->lg.reads, true);
-            out_kv_u64("writes", f->lg.writes, true);
-            out_kv_u64("bytes_read", f->lg.bytes_read, true);
-            out_kv_u64("bytes_written", f->lg.bytes_written, true);
-            out_kv_u64("read_ns", f->lg.read_ns, true);
-            out_kv_u64("write_ns", f->lg.write_ns, false);
+            out_kv_u64("reads", lg->reads, true);
+            out_kv_u64("writes", lg->writes, true);
+            out_kv_u64("bytes_read", lg->bytes_read, true);
+            out_kv_u64("bytes_written", lg->bytes_written, true);
+            out_kv_u64("read_ns", lg->read_ns, true);
+            out_kv_u64("write_ns", lg->write_ns, false);
             ta_buf_char(ob, '}');
         }
         ta_buf_char(ob, '}');
