@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Are stats.json's `files` rows the same under two agents? Runs fixed workloads (the
-# 2,000-file pattern of bench/smallfiles.c, tests/io/io_calls.c, tests/io/paths.c, and a
+# 2,000-file pattern of bench/whole.c, tests/io/io_calls.c, tests/io/paths.c, and a
 # Python loop of os.stat + open().read(), h5py for rows with a `logical` part) under each agent, in the same directories, and
 # compares every row but its times (read_ns, write_ns, other_ns and the logical part's
 # *_ns move from run to run, and with them the rows' order, which is by time): paths,
@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OLD=$(realpath "$1") NEW=$(realpath "$2")
 W=/tmp/ta-files-same
 rm -rf "$W" && mkdir -p "$W/bin"
-gcc -O2 -o "$W/bin/smallfiles" "$ROOT/bench/smallfiles.c" || exit 2
+gcc -O2 -o "$W/bin/whole" "$ROOT/bench/whole.c" || exit 2
 gcc -std=gnu11 -O1 -I"$ROOT/include" -o "$W/bin/io_calls" "$ROOT/tests/io/io_calls.c" -ldl -pthread || exit 2
 gcc -std=gnu11 -O1 -I"$ROOT/include" -o "$W/bin/paths" "$ROOT/tests/io/paths.c" -pthread || exit 2
 LIBSO=$(ldconfig -p | awk '/libz\.so\.1 /{print $NF; exit}')
@@ -19,7 +19,7 @@ run() { # run AGENT OUTDIR
     local a=$1 o=$2 d
     for d in small io paths py h5; do rm -rf "$W/work/$d"; mkdir -p "$W/work/$d" "$o/$d"; done
     env TRACEAGENT_OUTPUT="$o/small" TRACEAGENT_EXPORT=stats LD_PRELOAD="$a" \
-        "$W/bin/smallfiles" "$W/work/small" 2000 >/dev/null
+        "$W/bin/whole" files "$W/work/small" 2000 >/dev/null
     env TRACEAGENT_OUTPUT="$o/io" TRACEAGENT_EXPORT=stats LD_PRELOAD="$a" \
         "$W/bin/io_calls" "$W/work/io" "$LIBSO" >/dev/null 2>&1
     (cd "$W/work/paths" && env TRACEAGENT_OUTPUT="$o/paths" TRACEAGENT_EXPORT=stats \
