@@ -4,7 +4,7 @@
 # Python loop of os.stat + open().read(), h5py for rows with a `logical` part) under each agent, in the same directories, and
 # compares every row but its times (read_ns, write_ns, other_ns and the logical part's
 # *_ns move from run to run, and with them the rows' order, which is by time): paths,
-# counts, bytes and size classes must be equal.
+# counts, bytes and size classes must be equal, and each row's text byte for byte.
 #   bash bench/files_same.sh OLD.so NEW.so     (exit 0: equal)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +57,13 @@ for d in ("small", "io", "paths", "py", "h5"):
         fs = sorted(glob.glob(f"{W}/{side}/{d}/*.stats.json"))
         out = []
         for f in fs:
+            # the rows as bytes: each is one line of the section; times zeroed
+            text = open(f).read()
+            a = text.index('"files": [')
+            sec = text[a:text.index("\n  ],\n", a)] if "\n  ],\n" in text[a:] else ""
+            for line in sec.split("\n")[1:]:
+                line = re.sub(r'("\w+_ns": )\d+', r"\g<1>0", line.strip().rstrip(","))
+                out.append("bytes " + re.sub(r"tmp\.\w{6}\"", 'tmp.XXXXXX"', line))
             for r in json.load(open(f))["files"]:
                 r = {k: v for k, v in r.items() if not k.endswith("_ns")}
                 if "logical" in r:
@@ -66,7 +73,7 @@ for d in ("small", "io", "paths", "py", "h5"):
         rows[side] = sorted(out)
     same = rows["old"] == rows["new"]
     bad += not same
-    print(f"{'same' if same else 'DIFFERENT'}: {d}: {len(rows['old'])} rows before, {len(rows['new'])} after")
+    print("%s: %s: %d rows before, %d after (parsed, and as text)" % ("same" if same else "DIFFERENT", d, len(rows["old"]) // 2, len(rows["new"]) // 2))
     if not same:
         o, n = set(rows["old"]), set(rows["new"])
         for r in sorted(o - n)[:3]: print("  only before:", r)

@@ -136,8 +136,8 @@ static void *pmap_get(const struct pmap *m, const void *a, const void *b)
     }
 }
 
-/* Insert a key known to be absent. false when out of memory. */
-static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
+/* Room for one more key (grown when needed). false when out of memory. */
+static bool pmap_reserve(struct pmap *m)
 {
     if ((m->n + 1) * 4 > m->cap * 3) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
@@ -157,6 +157,27 @@ static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
         m->s = ns;
         m->cap = ncap;
     }
+    return true;
+}
+
+/* The slot of (a, b): the key's own, or (v NULL) the empty one where it goes. One probe
+ * sequence for a look-up that may insert: a key missing from a 3/4 full map costs 8
+ * probes on average, where a distinct file is looked for once, then inserted
+ * (bench/NOTES.md, per-file rows). Only after pmap_reserve(m). */
+static struct pslot *pmap_slot(struct pmap *m, const void *a, const void *b)
+{
+    for (size_t i = pmap_hash(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct pslot *s = &m->s[i];
+        if (!s->v || (s->a == a && s->b == b))
+            return s;
+    }
+}
+
+/* Insert a key known to be absent. false when out of memory. */
+static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
+{
+    if (!pmap_reserve(m))
+        return false;
     size_t i = pmap_hash(a, b) & (m->cap - 1);
     while (m->s[i].v)
         i = (i + 1) & (m->cap - 1);
@@ -736,18 +757,21 @@ static struct file_row *file_get(const char *path)
     struct file_row *f = st.last_file;
     if (f && f->path == path)
         return f;
-    f = pmap_get(&st.files, path, NULL);
-    if (!f) {
+    if (!pmap_reserve(&st.files)) {
+        oom();
+        return NULL;
+    }
+    struct pslot *s = pmap_slot(&st.files, path, NULL);
+    if (!(f = s->v)) {
         if (!(f = calloc(1, sizeof *f))) {
             oom();
             return NULL;
         }
         f->path = path;
-        if (!pmap_put(&st.files, path, NULL, f)) {
-            free(f);
-            oom();
-            return NULL;
-        }
+        s->a = path;
+        s->b = NULL;
+        s->v = f;
+        st.files.n++;
     }
     return st.last_file = f;
 }
@@ -783,17 +807,6 @@ static void sz_add(struct sz_hist *h, unsigned b)
         all[h->b[i] - 1] = h->c[i];
     all[b]++;
     h->all = all;
-}
-
-/* The count of class b */
-static uint64_t sz_count(const struct sz_hist *h, unsigned b)
-{
-    if (h->all)
-        return h->all[b];
-    for (unsigned i = 0; i < SZ_INLINE; i++)
-        if (h->b[i] == b + 1)
-            return h->c[i];
-    return 0;
 }
 
 /* A read or a write of file f: count, time, bytes and their size class */
@@ -1485,74 +1498,115 @@ static uint64_t file_time(const struct file_row *f)
     return f->read_ns + f->write_ns + f->other_ns;
 }
 
+/* The files are sorted by (time, row) pairs: a comparison that read the rows themselves
+ * missed the cache twice for each of its n log n calls once the rows outgrew it. */
+struct file_key {
+    uint64_t t;
+    const struct file_row *f;
+};
+
 static int cmp_file(const void *a, const void *b)
 {
-    const struct file_row *x = *(struct file_row *const *)a;
-    const struct file_row *y = *(struct file_row *const *)b;
-    uint64_t tx = file_time(x), ty = file_time(y);
-    if (tx != ty)
-        return tx < ty ? 1 : -1;
-    return strcmp(x->path, y->path);
+    const struct file_key *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? 1 : -1;
+    return strcmp(x->f->path, y->f->path);
 }
 
-static void write_sizes(const char *key, const struct sz_hist *h)
+/* "key": as out_key writes it, for a literal key that needs no escaping: the files rows
+ * are the bulk of a stats.json that names many files, and out_key escaped each key anew
+ * (3,000 of the 7,600 instructions a row cost, bench/NOTES.md per-file rows) */
+#define FILE_KEY(k) ta_buf_lit(ob, "\"" k "\": ")
+#define FILE_KV(k, v)                                                                     \
+    do {                                                                                  \
+        FILE_KEY(k);                                                                      \
+        ta_buf_u64(ob, v);                                                                \
+        ta_buf_lit(ob, ", ");                                                             \
+    } while (0)
+
+static void write_size(bool first, unsigned b, uint64_t c)
 {
-    out_key(key);
+    if (!first)
+        ta_buf_lit(ob, ", ");
     ta_buf_char(ob, '[');
-    bool first = true;
-    for (unsigned b = 0; b < SZ_BUCKETS; b++) {
-        uint64_t c = sz_count(h, b);
-        if (!c)
-            continue;
-        if (!first)
-            ta_buf_put(ob, ", ", 2);
-        first = false;
-        ta_buf_char(ob, '[');
-        ta_buf_u64(ob, b ? 1ull << (b - 1) : 0);
-        ta_buf_put(ob, ", ", 2);
-        ta_buf_u64(ob, c);
-        ta_buf_char(ob, ']');
+    ta_buf_u64(ob, b ? 1ull << (b - 1) : 0);
+    ta_buf_lit(ob, ", ");
+    ta_buf_u64(ob, c);
+    ta_buf_char(ob, ']');
+}
+
+/* [[lower bound, count], ...] of the classes used, in ascending order */
+static void write_sizes(const struct sz_hist *h)
+{
+    ta_buf_char(ob, '[');
+    if (h->all) {
+        bool first = true;
+        for (unsigned b = 0; b < SZ_BUCKETS; b++)
+            if (h->all[b]) {
+                write_size(first, b, h->all[b]);
+                first = false;
+            }
+    } else if (h->b[0]) { /* the classes in the row, in the order they came */
+        unsigned i0 = h->b[1] && h->b[1] < h->b[0];
+        write_size(true, h->b[i0] - 1u, h->c[i0]);
+        if (h->b[1])
+            write_size(false, h->b[!i0] - 1u, h->c[!i0]);
     }
     ta_buf_char(ob, ']');
 }
+_Static_assert(SZ_INLINE == 2, "write_sizes orders two inline classes");
 
 static void write_files(void)
 {
     size_t n;
     struct file_row **v = (struct file_row **)map_values(&st.files, &n);
-    if (v)
-        qsort(v, n, sizeof *v, cmp_file);
+    struct file_key *k = v && n ? malloc(n * sizeof *k) : NULL;
+    if (k) {
+        for (size_t i = 0; i < n; i++)
+            k[i] = (struct file_key){file_time(v[i]), v[i]};
+        qsort(k, n, sizeof *k, cmp_file);
+        for (size_t i = 0; i < n; i++)
+            v[i] = (struct file_row *)k[i].f;
+        free(k);
+    } else if (v && n) { /* out of memory: unsorted rather than none */
+        oom();
+    }
     ta_buf_cstr(ob, "  \"files\": [");
     for (size_t i = 0; i < n; i++) {
         struct file_row *f = v[i];
         ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
-        out_kv_str("path", f->path, true);
-        out_kv_u64("opens", f->opens, true);
-        out_kv_u64("closes", f->closes, true);
-        out_kv_u64("reads", f->reads, true);
-        out_kv_u64("writes", f->writes, true);
-        out_kv_u64("seeks", f->seeks, true);
-        out_kv_u64("syncs", f->syncs, true);
-        out_kv_u64("meta", f->meta, true);
-        out_kv_u64("maps", f->maps, true);
-        out_kv_u64("errors", f->errors, true);
-        out_kv_u64("bytes_read", f->bytes_read, true);
-        out_kv_u64("bytes_written", f->bytes_written, true);
-        out_kv_u64("read_ns", f->read_ns, true);
-        out_kv_u64("write_ns", f->write_ns, true);
-        out_kv_u64("other_ns", f->other_ns, true);
-        write_sizes("read_sizes", &f->rsz);
-        ta_buf_put(ob, ", ", 2);
-        write_sizes("write_sizes", &f->wsz);
+        FILE_KEY("path");
+        ta_buf_jstr(ob, f->path);
+        ta_buf_lit(ob, ", ");
+        FILE_KV("opens", f->opens);
+        FILE_KV("closes", f->closes);
+        FILE_KV("reads", f->reads);
+        FILE_KV("writes", f->writes);
+        FILE_KV("seeks", f->seeks);
+        FILE_KV("syncs", f->syncs);
+        FILE_KV("meta", f->meta);
+        FILE_KV("maps", f->maps);
+        FILE_KV("errors", f->errors);
+        FILE_KV("bytes_read", f->bytes_read);
+        FILE_KV("bytes_written", f->bytes_written);
+        FILE_KV("read_ns", f->read_ns);
+        FILE_KV("write_ns", f->write_ns);
+        FILE_KV("other_ns", f->other_ns);
+        FILE_KEY("read_sizes");
+        write_sizes(&f->rsz);
+        ta_buf_lit(ob, ", ");
+        FILE_KEY("write_sizes");
+        write_sizes(&f->wsz);
         const struct file_logical *lg = f->lg;
         if (lg && (lg->reads || lg->writes)) {
-            ta_buf_cstr(ob, ", \"logical\": {");
-            out_kv_u64("reads", lg->reads, true);
-            out_kv_u64("writes", lg->writes, true);
-            out_kv_u64("bytes_read", lg->bytes_read, true);
-            out_kv_u64("bytes_written", lg->bytes_written, true);
-            out_kv_u64("read_ns", lg->read_ns, true);
-            out_kv_u64("write_ns", lg->write_ns, false);
+            ta_buf_lit(ob, ", \"logical\": {");
+            FILE_KV("reads", lg->reads);
+            FILE_KV("writes", lg->writes);
+            FILE_KV("bytes_read", lg->bytes_read);
+            FILE_KV("bytes_written", lg->bytes_written);
+            FILE_KV("read_ns", lg->read_ns);
+            FILE_KEY("write_ns");
+            ta_buf_u64(ob, lg->write_ns);
             ta_buf_char(ob, '}');
         }
         ta_buf_char(ob, '}');
