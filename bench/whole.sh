@@ -17,7 +17,8 @@
 # written (the JSON trace keeps calls of 1 us and more by default: "in trace" says how many
 # of the process's events that is).
 # Environment: AGENT NOPAGENT BASEAGENT PY ROUNDS (5; quick 3) QUICK BB (where whole is
-# built) WHOLE_FILES (20000) WHOLE_PY_FILES (5000) WHOLE_PREAD_N (2000000) DARSHAN_PREFIX.
+# built) WHOLE_FILES (20000) WHOLE_PY_FILES (5000) WHOLE_PREAD_N (2000000) DARSHAN_PREFIX
+# WHOLE_WORKLOADS (files,python,pread,pread1: a comma list to run fewer) WHOLE_ROUNDS.
 # Standalone: bash bench/whole.sh (after make), or bash bench/run.sh --only whole.
 set -u
 export LC_ALL=C
@@ -102,6 +103,7 @@ one() {
 
 WLS="files pread pread1"
 [ $HAVE_NUMPY = 1 ] && WLS="files python pread pread1"
+[ -n "${WHOLE_WORKLOADS:-}" ] && WLS=$(echo "$WHOLE_WORKLOADS" | tr ',' ' ')
 : >"$O/raw"
 nc=${#CONFIGS[@]}
 for ((r = 0; r < R; r++)); do
