@@ -12,9 +12,10 @@
 # BASEAGENT set (run.sh's BASE) base and base-stats, the same two of the other commit's
 # agent; darshan where DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI, its defaults).
 # Figures per configuration, medians over the rounds: wall time of the whole process, its
-# ratio to untraced (per round, then the median; p25..p75 beside it), peak RSS, the memory
-# added per distinct file ((RSS - untraced RSS) / files) and the trace's bytes per event
-# written (the JSON trace keeps calls of 1 us and more by default: "in trace" says how many
+# ratio to untraced (per round, then the median; p25..p75 beside it), the ratio of its CPU
+# time (user + system, all threads: on a busy machine the drainer's CPU is wall time), the
+# wall time added per distinct file, peak RSS, the memory added per distinct file ((RSS -
+# untraced RSS) / files) and the trace's bytes per event written (the JSON trace keeps calls of 1 us and more by default: "in trace" says how many
 # of the process's events that is).
 # Environment: AGENT NOPAGENT BASEAGENT PY ROUNDS (5; quick 3) QUICK BB (where whole is
 # built) WHOLE_FILES (20000) WHOLE_PY_FILES (5000) WHOLE_PREAD_N (2000000) DARSHAN_PREFIX
@@ -59,7 +60,7 @@ if [ -n "${DARSHAN_PREFIX:-}" ]; then
 fi
 [ -n "$DARSHAN_LIB" ] && CONFIGS+=(darshan)
 
-# one CONFIG WORKLOAD ROUND: run it, append "workload config round wall_ns rss_kb
+# one CONFIG WORKLOAD ROUND: run it, append "workload config round wall_ns rss_kb cpu_ms
 # trace_bytes trace_events events" to $O/raw
 one() {
     local cfg=$1 wl=$2 rnd=$3 out="$O/o" pre=() cmd=() tset=()
@@ -81,10 +82,10 @@ one() {
     esac
     local t0 t1 rss
     t0=${EPOCHREALTIME/./}
-    "${tset[@]}" /usr/bin/time -f %M -o "$O/rss" "${pre[@]}" "${cmd[@]}" >"$O/stdout" 2>"$O/stderr" ||
+    "${tset[@]}" /usr/bin/time -f "%M %U %S" -o "$O/rss" "${pre[@]}" "${cmd[@]}" >"$O/stdout" 2>"$O/stderr" ||
         { echo "whole: $wl under $cfg failed: $(tail -1 "$O/stderr")" >&2; return; }
     t1=${EPOCHREALTIME/./}
-    rss=$(tail -1 "$O/rss")
+    rss=$(tail -1 "$O/rss" | awk '{printf "%d %d", $1, ($2 + $3) * 1000}') # KiB, CPU ms
     local tb=0 te=0 ev=0
     if [ "$rnd" = 0 ]; then # the trace's size and events: once per configuration
         local f
@@ -130,14 +131,14 @@ import statistics as S, sys
 raw, nf, npy = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = {}
 for line in open(raw):
-    wl, cfg, rnd, ns, rss, tb, te, ev = line.split()
-    rows.setdefault(wl, {}).setdefault(cfg, {})[int(rnd)] = (int(ns), int(rss), int(tb), int(te), int(ev))
+    wl, cfg, rnd, ns, rss, cpu, tb, te, ev = line.split()
+    rows.setdefault(wl, {}).setdefault(cfg, {})[int(rnd)] = (int(ns), int(rss), int(tb), int(te), int(ev), int(cpu))
 def q(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
 files = {"files": nf, "python": npy + 200}
-print("%-8s %-10s %9s %8s %13s %8s %9s %9s %10s" % ("workload", "config", "wall ms", "x untr.", "p25..p75", "RSS MB",
-      "+B/file", "trace B/ev", "in trace"))
+print("%-8s %-10s %8s %7s %13s %7s %8s %7s %8s %10s %10s" % ("workload", "config", "wall ms", "x untr.", "p25..p75",
+      "cpu x", "+us/file", "RSS MB", "+B/file", "trace B/ev", "in trace"))
 for wl in ("files", "python", "pread", "pread1"):
     if wl not in rows or "untraced" not in rows[wl]:
         continue
@@ -147,11 +148,14 @@ for wl in ("files", "python", "pread", "pread1"):
         walls = [x[0] for x in runs.values()]
         ratios = [runs[r][0] / u[r][0] for r in runs if r in u]
         rss = S.median(x[1] for x in runs.values())
-        first = runs.get(0, (0, 0, 0, 0, 0))
-        per_file = "%9.0f" % ((rss - urss) * 1024 / files[wl]) if wl in files and cfg != "untraced" else "%9s" % "-"
+        first = runs.get(0, (0, 0, 0, 0, 0, 0))
+        per_file = "%8.0f" % ((rss - urss) * 1024 / files[wl]) if wl in files and cfg != "untraced" else "%8s" % "-"
+        cpus = [runs[r][5] / u[r][5] for r in runs if r in u and u[r][5]]
+        cpu = "%7.3f" % S.median(cpus) if cpus else "%7s" % "-"
+        us_file = "%8.2f" % (S.median([(runs[r][0] - u[r][0]) / 1e3 / files[wl] for r in runs if r in u])) if wl in files and cfg != "untraced" else "%8s" % "-"
         bpe = "%10.0f" % (first[2] / first[3]) if first[3] and first[4] else "%10s" % "-"
         intr = "%d/%d" % (first[3], first[4]) if first[4] else "-"
-        print("%-8s %-10s %9.1f %8.3f %6.3f..%-6.3f %8.1f %s %s %10s" % (
+        print("%-8s %-10s %8.1f %7.3f %6.3f..%-6.3f %s %s %7.1f %s %s %10s" % (
             wl, cfg, S.median(walls) / 1e6, S.median(ratios), q(ratios, .25), q(ratios, .75),
-            rss / 1024, per_file, bpe, intr))
+            cpu, us_file, rss / 1024, per_file, bpe, intr))
 PY
