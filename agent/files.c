@@ -19,7 +19,7 @@
 static _Atomic int agent_fds[MAX_AGENT_FDS];
 /* Bit fd % 64 of every fd ever registered: most fds the program closes are told apart from
  * the agent's with one load, not 16 (close() paid ~100 instructions for the loop, bench/
- * NOTES.md per-file rows). Bits are only set: clearing one when its fd goes would race
+ * NOTES.md row 41). Bits are only set: clearing one when its fd goes would race
  * with another fd of the same bit coming; a stale bit costs only the loop. */
 static _Atomic uint64_t agent_fd_bits;
 

@@ -17,7 +17,7 @@
  * Why levels: one table of 2^21 slots was 16 MiB that 20,000 distinct paths touched
  * whole (a random slot each, 4,096 pages), each page a read fault then a write fault that
  * flushed the TLB of the drainer's CPU: 0.8 KiB and ~2 us per distinct file
- * (bench/NOTES.md, per-file rows). The levels in use are about 4 x 8 bytes per string.
+ * (bench/NOTES.md, row 38). The levels in use are about 4 x 8 bytes per string.
  * Strings longer than 4096 bytes are cut to 4093 bytes followed by "...".
  * An id is stable for the life of the process (and in a forked child). The table never
  * frees: a program that opens millions of distinct paths fills it, after which new strings

@@ -163,7 +163,7 @@ static bool pmap_reserve(struct pmap *m)
 /* The slot of (a, b): the key's own, or (v NULL) the empty one where it goes. One probe
  * sequence for a look-up that may insert: a key missing from a 3/4 full map costs 8
  * probes on average, where a distinct file is looked for once, then inserted
- * (bench/NOTES.md, per-file rows). Only after pmap_reserve(m). */
+ * (bench/NOTES.md, row 39). Only after pmap_reserve(m). */
 static struct pslot *pmap_slot(struct pmap *m, const void *a, const void *b)
 {
     for (size_t i = pmap_hash(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
@@ -294,7 +294,7 @@ struct counter_row {
  * written in one or two sizes (a whole small file, then the 0 of its end), so two classes
  * are kept in the row, and all 65 counts in an array of their own once a third class
  * appears: two 65-count arrays in every row were 1,040 of its 1,208 bytes, most of the
- * memory per distinct file (bench/NOTES.md, per-file rows). */
+ * memory per distinct file (bench/NOTES.md, row 39). */
 #define SZ_INLINE 2
 struct sz_hist {
     uint64_t c[SZ_INLINE]; /* the count of class b[i] - 1 */
@@ -1538,7 +1538,7 @@ static struct file_key *sort_files(struct file_key *k, struct file_key *tmp, siz
 
 /* "key": as out_key writes it, for a literal key that needs no escaping: the files rows
  * are the bulk of a stats.json that names many files, and out_key escaped each key anew
- * (3,000 of the 7,600 instructions a row cost, bench/NOTES.md per-file rows) */
+ * (3,000 of the 7,600 instructions a row cost, bench/NOTES.md row 40) */
 #define FILE_KEY(k) ta_buf_lit(ob, "\"" k "\": ")
 #define FILE_KV(k, v)                                                                     \
     do {                                                                                  \
