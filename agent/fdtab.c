@@ -151,12 +151,13 @@ size_t ta_path_join(char *out, size_t len, size_t cap, const char *rel, size_t n
     return len;
 }
 
-/* Does the absolute path p (n bytes) hold an empty, "." or ".." component, or end in '/'? */
+/* Does the absolute path p (n bytes) hold an empty, "." or ".." component, or end in '/'?
+ * From slash to slash with libc's memchr (32 bytes at a time), not byte by byte: every
+ * distinct path pays this once (bench/NOTES.md, row 46). */
 static bool needs_clean(const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '/')
-            continue;
+    for (const char *q = p; (q = memchr(q, '/', n - (size_t)(q - p))); q++) {
+        size_t i = (size_t)(q - p);
         if (i + 1 == n)
             return n > 1;
         if (p[i + 1] == '/')

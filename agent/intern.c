@@ -2,10 +2,22 @@
  * record. Global, lock-free, append-only, safe on the hot path of any thread:
  *   - the arena is one reserved mapping; an entry is taken with one fetch_add and written
  *     before it is published;
- *   - the index is an open-addressing table of (hash << 32 | id) words; a new entry is
- *     published by one compare-and-swap from 0 (release), readers load with acquire;
+ *   - the index is a chain of open-addressing tables ("levels") of (hash << 32 | id) words,
+ *     each twice the size of the one before; a new entry is published by one
+ *     compare-and-swap from 0 (release), readers load with acquire;
+ *   - a level that is half full is sealed: its empty slots become SEALED, one CAS each,
+ *     by the thread whose entry filled it to half, and new strings go to the next level.
+ *     A string is looked for level by level from the first: within a level, it lies
+ *     before the first empty or sealed slot of its probe sequence (no deletions), and it
+ *     is inserted only at the first empty one, so no string is ever in two levels (a
+ *     thread that finds its slot sealed goes on to the next level, as every other one
+ *     does);
  *   - two threads inserting the same new string race on the CAS; the loser finds the
  *     winner's entry equal and uses it (its own arena bytes are wasted, a rare few).
+ * Why levels: one table of 2^21 slots was 16 MiB that 20,000 distinct paths touched
+ * whole (a random slot each, 4,096 pages), each page a read fault then a write fault that
+ * flushed the TLB of the drainer's CPU: 0.8 KiB and ~2 us per distinct file
+ * (bench/NOTES.md, row 43). The levels in use are about 4 x 8 bytes per string.
  * Strings longer than 4096 bytes are cut to 4093 bytes followed by "...".
  * An id is stable for the life of the process (and in a forked child). The table never
  * frees: a program that opens millions of distinct paths fills it, after which new strings
@@ -15,9 +27,11 @@
 #include "ta.h"
 
 #define ARENA_BYTES (256ull << 20)
-#define TABLE_BITS 21
-#define TABLE_SLOTS (1u << TABLE_BITS)
+#define LEVEL0_BITS 12 /* 4,096 slots, 32 KiB */
+#define LEVELS 11      /* up to 2^22 slots: 4 M strings at half load, more than the arena */
+#define TABLE_SLOTS ((1u << (LEVEL0_BITS + LEVELS)) - (1u << LEVEL0_BITS)) /* all levels */
 #define MAX_PROBES 4096
+#define SEALED 1ull /* hash 0, which no entry has: a slot of a sealed level, never filled */
 #define MAX_LEN 4096
 
 struct entry {
@@ -28,7 +42,37 @@ struct entry {
 static char *arena;
 static _Atomic uint64_t arena_used;
 static _Atomic uint64_t *table;
+static _Atomic uint32_t level_used[LEVELS]; /* entries inserted into each level */
 _Atomic uint64_t ta_intern_full;
+
+/* Level k: 2^(LEVEL0_BITS + k) slots, after the smaller ones */
+static inline uint32_t level_bits(int k) { return LEVEL0_BITS + (uint32_t)k; }
+static inline _Atomic uint64_t *level_tab(int k)
+{
+    return table + ((1u << level_bits(k)) - (1u << LEVEL0_BITS));
+}
+
+/* Level k is half full: from now on its empty slots stay empty of entries. Cold: once per
+ * level, a walk over slots that half full touched all the pages of already. The next
+ * level's pages are written once here (an atomic add of 0 changes nothing another thread
+ * could see): a page first read by a probe maps the shared zero page, and the write that
+ * follows replaces it and flushes the TLB of every CPU this process ran on, the drainer's
+ * included, with an interrupt (~250 such pages for 20,000 distinct paths). */
+__attribute__((cold, noinline)) static void seal(int k)
+{
+    _Atomic uint64_t *tab = level_tab(k);
+    for (uint32_t i = 0, n = 1u << level_bits(k); i < n; i++) {
+        uint64_t z = 0;
+        if (atomic_load_explicit(&tab[i], memory_order_relaxed) == 0)
+            atomic_compare_exchange_strong_explicit(&tab[i], &z, SEALED, memory_order_relaxed,
+                                                    memory_order_relaxed);
+    }
+    if (k + 1 < LEVELS) {
+        _Atomic uint64_t *next = level_tab(k + 1);
+        for (uint32_t i = 0, n = 1u << level_bits(k + 1); i < n; i += 4096 / sizeof *next)
+            atomic_fetch_add_explicit(&next[i], 0, memory_order_relaxed);
+    }
+}
 
 void ta_intern_init(void)
 {
@@ -85,38 +129,54 @@ uint32_t ta_intern(const char *s, size_t n)
         return ta_intern(cut, MAX_LEN);
     }
     uint64_t h = hash(s, n);
-    uint32_t h32 = (uint32_t)(h >> 32) | 1; /* never 0, so a used slot is never 0 */
+    uint32_t h32 = (uint32_t)(h >> 32) | 1; /* never 0, so a used slot is neither 0 nor SEALED */
     uint32_t mine = 0;                     /* our arena entry, once made */
-    for (uint32_t i = 0, idx = (uint32_t)h; i < MAX_PROBES; i++, idx++) {
-        _Atomic uint64_t *slot = &table[idx & (TABLE_SLOTS - 1)];
-        /* acquire: pairs with the release CAS below, so the entry's bytes are visible */
-        uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
-        if (v == 0) {
-            if (!mine) {
-                uint64_t sz = (sizeof(struct entry) + n + 1 + 7) & ~7ull;
-                uint64_t off = atomic_fetch_add_explicit(&arena_used, sz, memory_order_relaxed);
-                if (off + sz > ARENA_BYTES || off / 8 > UINT32_MAX)
-                    break;
-                struct entry *e = (struct entry *)(arena + off);
-                e->len = (uint32_t)n;
-                memcpy(e->s, s, n);
-                e->s[n] = 0;
-                mine = (uint32_t)(off / 8);
+    for (int k = 0; k < LEVELS; k++) {
+        _Atomic uint64_t *tab = level_tab(k);
+        uint32_t mask = (1u << level_bits(k)) - 1;
+        for (uint32_t i = 0, idx = (uint32_t)h; i < MAX_PROBES; i++, idx++) {
+            _Atomic uint64_t *slot = &tab[idx & mask];
+            /* acquire: pairs with the release CAS below, so the entry's bytes are visible */
+            uint64_t v = atomic_load_explicit(slot, memory_order_acquire);
+            if (v == 0) {
+                if (!mine) {
+                    uint64_t sz = (sizeof(struct entry) + n + 1 + 7) & ~7ull;
+                    uint64_t off =
+                        atomic_fetch_add_explicit(&arena_used, sz, memory_order_relaxed);
+                    if (off + sz > ARENA_BYTES || off / 8 > UINT32_MAX)
+                        goto full;
+                    struct entry *e = (struct entry *)(arena + off);
+                    e->len = (uint32_t)n;
+                    memcpy(e->s, s, n);
+                    e->s[n] = 0;
+                    mine = (uint32_t)(off / 8);
+                }
+                uint64_t want = ((uint64_t)h32 << 32) | mine;
+                /* release: publishes the entry written above; pairs with the acquire loads */
+                if (atomic_compare_exchange_strong_explicit(slot, &v, want, memory_order_release,
+                                                            memory_order_acquire)) {
+                    /* the last level is never sealed: it takes what the arena holds */
+                    if (k + 1 < LEVELS &&
+                        atomic_fetch_add_explicit(&level_used[k], 1, memory_order_relaxed) + 1 ==
+                            (1u << level_bits(k)) / 2)
+                        seal(k);
+                    return mine;
+                }
+                /* lost the race: v is the winner's word (or SEALED); compare it below */
             }
-            uint64_t want = ((uint64_t)h32 << 32) | mine;
-            /* release: publishes the entry written above; pairs with the acquire loads */
-            if (atomic_compare_exchange_strong_explicit(slot, &v, want, memory_order_release,
-                                                        memory_order_acquire))
-                return mine;
-            /* lost the race: v is the winner's word; compare it below */
+            if (v == SEALED)
+                break; /* not in this level, and never will be: the next one */
+            if ((uint32_t)(v >> 32) == h32) {
+                uint32_t id = (uint32_t)v;
+                const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
+                if (e->len == n && memcmp(e->s, s, n) == 0)
+                    return id;
+            }
         }
-        if ((uint32_t)(v >> 32) == h32) {
-            uint32_t id = (uint32_t)v;
-            const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
-            if (e->len == n && memcmp(e->s, s, n) == 0)
-                return id;
-        }
+        /* MAX_PROBES words of other strings: every thread sees the same ones (slots only go
+         * from 0 to full), so every thread goes on to the next level for this string */
     }
+full:
     atomic_fetch_add_explicit(&ta_intern_full, 1, memory_order_relaxed);
     return 0;
 }

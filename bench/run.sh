@@ -5,7 +5,8 @@
 #   bash bench/run.sh                      everything but callgrind (~2.5 min on 2 cores)
 #   BENCH_QUICK=1 bash bench/run.sh        smaller counts, 3 rounds (~35 s)
 #   bash bench/run.sh --only table,startup one or more pieces: layout table hdf5 stacks
-#                                          drainer writer startup memory lost lttng callgrind
+#                                          drainer writer whole startup memory lost
+#                                          lttng callgrind
 #   bash bench/run.sh --callgrind          instructions per call (valgrind), nothing else
 #   bash bench/run.sh --no-save            do not write bench/results/
 #
@@ -30,7 +31,7 @@ BB="$ROOT/build/bench"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)
 
-PIECES="layout table hdf5 stacks drainer writer startup memory lost lttng"
+PIECES="layout table hdf5 stacks drainer writer whole startup memory lost lttng"
 SAVE=1
 while [ $# -gt 0 ]; do
     case $1 in
@@ -110,7 +111,7 @@ fi
 # the table beside this one, interleaved: both columns come from the same run.
 BASE=${BASE:-b6f4eea}
 BASEAGENT="" BASEREV=""
-if [ "$BASE" != none ] && { want table || want writer; }; then
+if [ "$BASE" != none ] && { want table || want writer || want whole; }; then
     BASEREV=$(git -C "$ROOT" rev-parse --verify -q "$BASE^{commit}") ||
         { echo "bench: BASE=$BASE is no commit of this repository (BASE=none: no base)" >&2; exit 2; }
     BASEDIR="$ROOT/build/base/${BASEREV:0:12}"
@@ -729,6 +730,18 @@ PY
 fi
 
 # ============================================================================================
+# Whole programs (issue #20): the small-file pattern in C and in Python, the pread loop, each
+# untraced / nop / stats only / agent (and the base agent, and Darshan where
+# DARSHAN_PREFIX is set), in bench/whole.sh; before `lost`, which leaves the page cache full
+# ============================================================================================
+if want whole; then
+    echo "whole: small files, python, pread loop ..." >&2
+    AGENT="$AGENT" NOPAGENT="$NOPAGENT" BASEAGENT="$BASEAGENT" PY="$PY" QUICK="$QUICK" BB="$BB" \
+        bash "$ROOT/bench/whole.sh" | tee -a "$REPORT"
+    say ""
+fi
+
+# ============================================================================================
 # 3. Start-up: /bin/true with and without the agent; no CUDA library in a non-CUDA program
 # ============================================================================================
 if want startup; then
@@ -995,7 +1008,7 @@ if [ "$SAVE" = 1 ]; then
     mkdir -p "$ROOT/bench/results"
     suffix=""
     [ "$QUICK" = 1 ] && suffix="-quick"
-    [ "$PIECES" != "layout table hdf5 stacks drainer writer startup memory lost lttng" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
+    [ "$PIECES" != "layout table hdf5 stacks drainer writer whole startup memory lost lttng" ] && suffix="$suffix-$(echo $PIECES | tr ' ' '+')"
     dest="$ROOT/bench/results/$(date +%Y-%m-%d-%H%M%S)-$(hostname)$suffix.txt"
     cp "$REPORT" "$dest"
     echo "bench: results in ${dest#$ROOT/}" >&2

@@ -155,8 +155,8 @@ static void *pmap_get(const struct pmap *m, const void *a, const void *b)
     }
 }
 
-/* Insert a key known to be absent. false when out of memory. */
-static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
+/* Room for one more key (grown when needed). false when out of memory. */
+static bool pmap_reserve(struct pmap *m)
 {
     if ((m->n + 1) * 4 > m->cap * 3) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
@@ -176,6 +176,27 @@ static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
         m->s = ns;
         m->cap = ncap;
     }
+    return true;
+}
+
+/* The slot of (a, b): the key's own, or (v NULL) the empty one where it goes. One probe
+ * sequence for a look-up that may insert: a key missing from a 3/4 full map costs 8
+ * probes on average, where a distinct file is looked for once, then inserted
+ * (bench/NOTES.md, row 44). Only after pmap_reserve(m). */
+static struct pslot *pmap_slot(struct pmap *m, const void *a, const void *b)
+{
+    for (size_t i = pmap_hash(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct pslot *s = &m->s[i];
+        if (!s->v || (s->a == a && s->b == b))
+            return s;
+    }
+}
+
+/* Insert a key known to be absent. false when out of memory. */
+static bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
+{
+    if (!pmap_reserve(m))
+        return false;
     size_t i = pmap_hash(a, b) & (m->cap - 1);
     while (m->s[i].v)
         i = (i + 1) & (m->cap - 1);
@@ -288,15 +309,31 @@ struct counter_row {
 
 #define SZ_BUCKETS 65 /* 0, then [2^(k-1), 2^k) for k = 1..64 */
 
+/* The size classes of one direction of a file's transfers. A file is mostly read or
+ * written in one or two sizes (a whole small file, then the 0 of its end), so two classes
+ * are kept in the row, and all 65 counts in an array of their own once a third class
+ * appears: two 65-count arrays in every row were 1,040 of its 1,208 bytes, most of the
+ * memory per distinct file (bench/NOTES.md, row 44). */
+#define SZ_INLINE 2
+struct sz_hist {
+    uint64_t c[SZ_INLINE]; /* the count of class b[i] - 1 */
+    uint8_t b[SZ_INLINE];  /* class + 1, 0: unused; filled in order, never emptied */
+    uint64_t *all;         /* SZ_BUCKETS counts (then c and b are unused), or NULL */
+};
+
+/* A library's own reads and writes of a file (LOGICAL layer): only HDF5's files have one,
+ * so it is a separate allocation, made at the first such call. */
+struct file_logical {
+    uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
+};
+
 struct file_row {
     const char *path;
     uint64_t opens, closes, reads, writes, seeks, syncs, meta, maps, errors;
     uint64_t bytes_read, bytes_written, read_ns, write_ns, other_ns;
     uint64_t sync_ns, meta_ns; /* the parts of other_ns spent in syncs and metadata calls */
-    uint64_t rsz[SZ_BUCKETS], wsz[SZ_BUCKETS];
-    struct { /* a library's own reads and writes of this file (LOGICAL layer) */
-        uint64_t reads, writes, bytes_read, bytes_written, read_ns, write_ns;
-    } lg;
+    struct sz_hist rsz, wsz;
+    struct file_logical *lg;
 };
 
 /* A library's dataset (HDF5): the events whose op has a DATASET field, keyed by the
@@ -747,18 +784,21 @@ static struct file_row *file_get(const char *path)
     struct file_row *f = st.last_file;
     if (f && f->path == path)
         return f;
-    f = pmap_get(&st.files, path, NULL);
-    if (!f) {
+    if (!pmap_reserve(&st.files)) {
+        oom();
+        return NULL;
+    }
+    struct pslot *s = pmap_slot(&st.files, path, NULL);
+    if (!(f = s->v)) {
         if (!(f = calloc(1, sizeof *f))) {
             oom();
             return NULL;
         }
         f->path = path;
-        if (!pmap_put(&st.files, path, NULL, f)) {
-            free(f);
-            oom();
-            return NULL;
-        }
+        s->a = path;
+        s->b = NULL;
+        s->v = f;
+        st.files.n++;
     }
     return st.last_file = f;
 }
@@ -768,6 +808,34 @@ static inline unsigned size_bucket(uint64_t n)
     return n ? 64u - (unsigned)__builtin_clzll(n) : 0; /* 1 -> 1, 2..3 -> 2, 4..7 -> 3 */
 }
 
+static void sz_add(struct sz_hist *h, unsigned b)
+{
+    if (h->all) {
+        h->all[b]++;
+        return;
+    }
+    for (unsigned i = 0; i < SZ_INLINE; i++) {
+        if (h->b[i] == b + 1) {
+            h->c[i]++;
+            return;
+        }
+        if (!h->b[i]) {
+            h->b[i] = (uint8_t)(b + 1);
+            h->c[i] = 1;
+            return;
+        }
+    }
+    uint64_t *all = calloc(SZ_BUCKETS, sizeof *all);
+    if (!all) {
+        oom();
+        return;
+    }
+    for (unsigned i = 0; i < SZ_INLINE; i++)
+        all[h->b[i] - 1] = h->c[i];
+    all[b]++;
+    h->all = all;
+}
+
 /* A read or a write of file f: count, time, bytes and their size class */
 static void file_read(struct file_row *f, uint64_t ns, int has_bytes, uint64_t bytes)
 {
@@ -775,7 +843,7 @@ static void file_read(struct file_row *f, uint64_t ns, int has_bytes, uint64_t b
     f->read_ns += ns;
     if (has_bytes) {
         f->bytes_read += bytes;
-        f->rsz[size_bucket(bytes)]++;
+        sz_add(&f->rsz, size_bucket(bytes));
     }
 }
 
@@ -785,7 +853,7 @@ static void file_write(struct file_row *f, uint64_t ns, int has_bytes, uint64_t 
     f->write_ns += ns;
     if (has_bytes) {
         f->bytes_written += bytes;
-        f->wsz[size_bucket(bytes)]++;
+        sz_add(&f->wsz, size_bucket(bytes));
     }
 }
 
@@ -854,14 +922,19 @@ static void logical_event(const struct ta_event *ev, const struct op_row *r, int
     struct file_row *f = file_get(key);
     if (!f)
         return;
+    if (!f->lg && !(f->lg = calloc(1, sizeof *f->lg))) {
+        oom();
+        return;
+    }
+    struct file_logical *lg = f->lg;
     if (io == TA_IO_READ) {
-        f->lg.reads++;
-        f->lg.read_ns += ev->dur_ns;
-        f->lg.bytes_read += has_bytes ? bytes : 0;
+        lg->reads++;
+        lg->read_ns += ev->dur_ns;
+        lg->bytes_read += has_bytes ? bytes : 0;
     } else {
-        f->lg.writes++;
-        f->lg.write_ns += ev->dur_ns;
-        f->lg.bytes_written += has_bytes ? bytes : 0;
+        lg->writes++;
+        lg->write_ns += ev->dur_ns;
+        lg->bytes_written += has_bytes ? bytes : 0;
     }
 }
 
@@ -1528,76 +1601,151 @@ static uint64_t file_time(const struct file_row *f)
     return f->read_ns + f->write_ns + f->other_ns;
 }
 
-static int cmp_file(const void *a, const void *b)
+/* The files are sorted by (time, row) pairs: a comparison that read the rows themselves
+ * missed the cache twice for each of its n log n calls once the rows outgrew it. */
+struct file_key {
+    uint64_t t;
+    const struct file_row *f;
+};
+
+/* x before y: more time first, then by path */
+static inline bool file_before(const struct file_key *x, const struct file_key *y)
 {
-    const struct file_row *x = *(struct file_row *const *)a;
-    const struct file_row *y = *(struct file_row *const *)b;
-    uint64_t tx = file_time(x), ty = file_time(y);
-    if (tx != ty)
-        return tx < ty ? 1 : -1;
-    return strcmp(x->path, y->path);
+    if (x->t != y->t)
+        return x->t > y->t;
+    return strcmp(x->f->path, y->f->path) < 0;
 }
 
-static void write_sizes(const char *key, const uint64_t *h)
+/* Bottom-up merge sort of k[0..n) with tmp of n: qsort's calls through a pointer cost more
+ * than the comparisons themselves (~600 instructions a row at 5,000 rows). The result: k,
+ * or tmp (returned). */
+static struct file_key *sort_files(struct file_key *k, struct file_key *tmp, size_t n)
 {
-    out_key(key);
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                tmp[o++] = file_before(&k[j], &k[i]) ? k[j++] : k[i++];
+            while (i < mid)
+                tmp[o++] = k[i++];
+            while (j < hi)
+                tmp[o++] = k[j++];
+        }
+        struct file_key *x = k;
+        k = tmp;
+        tmp = x;
+    }
+    return k;
+}
+
+/* "key": as out_key writes it, for a literal key that needs no escaping: the files rows
+ * are the bulk of a stats.json that names many files, and out_key escaped each key anew
+ * (3,000 of the 7,600 instructions a row cost, bench/NOTES.md row 45) */
+#define FILE_KEY(k) ta_buf_lit(ob, "\"" k "\": ")
+#define FILE_KV(k, v)                                                                     \
+    do {                                                                                  \
+        FILE_KEY(k);                                                                      \
+        file_u64(v);                                                                      \
+        ta_buf_lit(ob, ", ");                                                             \
+    } while (0)
+
+/* A count of a files row: most are 0 or a few (seeks, syncs, maps, errors), one digit */
+static inline void file_u64(uint64_t v)
+{
+    if (v < 10)
+        ta_buf_char(ob, (char)('0' + v));
+    else
+        ta_buf_u64(ob, v);
+}
+
+static void write_size(bool first, unsigned b, uint64_t c)
+{
+    if (!first)
+        ta_buf_lit(ob, ", ");
     ta_buf_char(ob, '[');
-    bool first = true;
-    for (unsigned b = 0; b < SZ_BUCKETS; b++) {
-        if (!h[b])
-            continue;
-        if (!first)
-            ta_buf_put(ob, ", ", 2);
-        first = false;
-        ta_buf_char(ob, '[');
-        ta_buf_u64(ob, b ? 1ull << (b - 1) : 0);
-        ta_buf_put(ob, ", ", 2);
-        ta_buf_u64(ob, h[b]);
-        ta_buf_char(ob, ']');
+    file_u64(b ? 1ull << (b - 1) : 0);
+    ta_buf_lit(ob, ", ");
+    file_u64(c);
+    ta_buf_char(ob, ']');
+}
+
+/* [[lower bound, count], ...] of the classes used, in ascending order */
+static void write_sizes(const struct sz_hist *h)
+{
+    ta_buf_char(ob, '[');
+    if (h->all) {
+        bool first = true;
+        for (unsigned b = 0; b < SZ_BUCKETS; b++)
+            if (h->all[b]) {
+                write_size(first, b, h->all[b]);
+                first = false;
+            }
+    } else if (h->b[0]) { /* the classes in the row, in the order they came */
+        unsigned i0 = h->b[1] && h->b[1] < h->b[0];
+        write_size(true, h->b[i0] - 1u, h->c[i0]);
+        if (h->b[1])
+            write_size(false, h->b[!i0] - 1u, h->c[!i0]);
     }
     ta_buf_char(ob, ']');
 }
+_Static_assert(SZ_INLINE == 2, "write_sizes orders two inline classes");
 
 static void write_files(void)
 {
     size_t n;
     struct file_row **v = (struct file_row **)map_values(&st.files, &n);
-    if (v)
-        qsort(v, n, sizeof *v, cmp_file);
+    struct file_key *k = v && n ? malloc(2 * n * sizeof *k) : NULL;
+    if (k) {
+        for (size_t i = 0; i < n; i++)
+            k[i] = (struct file_key){file_time(v[i]), v[i]};
+        const struct file_key *sorted = sort_files(k, k + n, n);
+        for (size_t i = 0; i < n; i++)
+            v[i] = (struct file_row *)sorted[i].f;
+        free(k);
+    } else if (v && n) { /* out of memory: unsorted rather than none */
+        oom();
+    }
     ta_buf_cstr(ob, "  \"files\": [");
     for (size_t i = 0; i < n; i++) {
         struct file_row *f = v[i];
         ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
-        out_kv_str("path", f->path, true);
-        out_kv_u64("opens", f->opens, true);
-        out_kv_u64("closes", f->closes, true);
-        out_kv_u64("reads", f->reads, true);
-        out_kv_u64("writes", f->writes, true);
-        out_kv_u64("seeks", f->seeks, true);
-        out_kv_u64("syncs", f->syncs, true);
-        out_kv_u64("meta", f->meta, true);
-        out_kv_u64("maps", f->maps, true);
-        out_kv_u64("errors", f->errors, true);
-        out_kv_u64("bytes_read", f->bytes_read, true);
-        out_kv_u64("bytes_written", f->bytes_written, true);
-        out_kv_u64("read_ns", f->read_ns, true);
-        out_kv_u64("write_ns", f->write_ns, true);
-        out_kv_u64("other_ns", f->other_ns, true);
+        FILE_KEY("path");
+        ta_buf_jstr(ob, f->path);
+        ta_buf_lit(ob, ", ");
+        FILE_KV("opens", f->opens);
+        FILE_KV("closes", f->closes);
+        FILE_KV("reads", f->reads);
+        FILE_KV("writes", f->writes);
+        FILE_KV("seeks", f->seeks);
+        FILE_KV("syncs", f->syncs);
+        FILE_KV("meta", f->meta);
+        FILE_KV("maps", f->maps);
+        FILE_KV("errors", f->errors);
+        FILE_KV("bytes_read", f->bytes_read);
+        FILE_KV("bytes_written", f->bytes_written);
+        FILE_KV("read_ns", f->read_ns);
+        FILE_KV("write_ns", f->write_ns);
+        FILE_KV("other_ns", f->other_ns);
         if (f->sync_ns) /* new keys only when they have content (the report's sync column) */
-            out_kv_u64("sync_ns", f->sync_ns, true);
+            FILE_KV("sync_ns", f->sync_ns);
         if (f->meta_ns)
-            out_kv_u64("meta_ns", f->meta_ns, true);
-        write_sizes("read_sizes", f->rsz);
-        ta_buf_put(ob, ", ", 2);
-        write_sizes("write_sizes", f->wsz);
-        if (f->lg.reads || f->lg.writes) {
-            ta_buf_cstr(ob, ", \"logical\": {");
-            out_kv_u64("reads", f->lg.reads, true);
-            out_kv_u64("writes", f->lg.writes, true);
-            out_kv_u64("bytes_read", f->lg.bytes_read, true);
-            out_kv_u64("bytes_written", f->lg.bytes_written, true);
-            out_kv_u64("read_ns", f->lg.read_ns, true);
-            out_kv_u64("write_ns", f->lg.write_ns, false);
+            FILE_KV("meta_ns", f->meta_ns);
+        FILE_KEY("read_sizes");
+        write_sizes(&f->rsz);
+        ta_buf_lit(ob, ", ");
+        FILE_KEY("write_sizes");
+        write_sizes(&f->wsz);
+        const struct file_logical *lg = f->lg;
+        if (lg && (lg->reads || lg->writes)) {
+            ta_buf_lit(ob, ", \"logical\": {");
+            FILE_KV("reads", lg->reads);
+            FILE_KV("writes", lg->writes);
+            FILE_KV("bytes_read", lg->bytes_read);
+            FILE_KV("bytes_written", lg->bytes_written);
+            FILE_KV("read_ns", lg->read_ns);
+            FILE_KEY("write_ns");
+            file_u64(lg->write_ns);
             ta_buf_char(ob, '}');
         }
         ta_buf_char(ob, '}');
