@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -190,26 +191,40 @@ static _Atomic uint8_t cb_kind[2][NCB];
 static _Atomic uint64_t cb_count[2][NCB];
 
 /* correlation -> scope of the launch, for the activity side: one slot per id modulo the
- * size (correlation ids grow by one per API call; 64 Ki calls in flight is plenty) */
-#define CORR_SLOTS 65536
-static _Atomic uint64_t corr_scope[CORR_SLOTS];
+ * size, the full id kept beside the scope so a slot another id took since reads as "not
+ * found" (counted as cupti_no_scope) rather than as the wrong scope. Correlation ids are
+ * spent by every API call (~14 per launch in torch) and records are parsed up to 100 ms
+ * after their launch: 2^20 slots hold ~70k launches in flight. Two tables of 8 MiB,
+ * mmapped at start (pages touched only as ids reach them; none in an NVTX-only process). */
+#define CORR_SLOTS (1u << 20)
+static _Atomic uint64_t *corr_scope, *corr_alias;
 
 static void corr_put(uint32_t corr, uint32_t scope)
 {
-    atomic_store_explicit(&corr_scope[corr & (CORR_SLOTS - 1)],
-                          (uint64_t)corr << 32 | scope, memory_order_release);
+    if (corr_scope)
+        atomic_store_explicit(&corr_scope[corr & (CORR_SLOTS - 1)],
+                              (uint64_t)corr << 32 | scope, memory_order_release);
 }
 /* A driver call inside a runtime launch (cudaLaunchKernel -> cuLaunchKernel) may have a
  * correlation id of its own, and GPU records may carry it: it is aliased to the runtime
  * call's, whose span has the flow's start */
-static _Atomic uint64_t corr_alias[CORR_SLOTS];
+static void corr_alias_put(uint32_t corr, uint32_t outer)
+{
+    if (corr_alias)
+        atomic_store_explicit(&corr_alias[corr & (CORR_SLOTS - 1)],
+                              (uint64_t)corr << 32 | outer, memory_order_release);
+}
 static uint32_t corr_outer(uint32_t corr)
 {
+    if (!corr_alias)
+        return 0;
     uint64_t v = atomic_load_explicit(&corr_alias[corr & (CORR_SLOTS - 1)], memory_order_acquire);
     return (uint32_t)(v >> 32) == corr && corr ? (uint32_t)v : 0;
 }
 static int corr_get(uint32_t corr, uint32_t *scope)
 {
+    if (!corr_scope)
+        return 0;
     uint64_t v = atomic_load_explicit(&corr_scope[corr & (CORR_SLOTS - 1)], memory_order_acquire);
     if ((uint32_t)(v >> 32) != corr || !corr)
         return 0;
@@ -314,9 +329,7 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
     if (!rt && tls.rt_open) { /* the runtime call's own driver calls: not recorded */
         if (enter && kind == K_LAUNCH && tls.rt_corr && cb->correlationId != tls.rt_corr) {
             corr_put(cb->correlationId, tls.rt_scope);
-            atomic_store_explicit(&corr_alias[cb->correlationId & (CORR_SLOTS - 1)],
-                                  (uint64_t)cb->correlationId << 32 | tls.rt_corr,
-                                  memory_order_release);
+            corr_alias_put(cb->correlationId, tls.rt_corr);
         }
         return;
     }
@@ -578,8 +591,14 @@ static void emit_gpu(void (*emit)(const struct ta_event *), struct ta_rec *r, ui
                      const void *ext, uint32_t ext_len)
 {
     uint32_t scope = 0;
-    if (!corr_get(corr, &scope) && corr2 && corr_get(corr2, &scope))
+    int found = corr_get(corr, &scope);
+    if (!found && corr2 && (found = corr_get(corr2, &scope)))
         corr = corr2;
+    /* GPU work whose launch is not in the table (taken by a later id, or never seen): the
+     * event is kept, at the top level, and the loss counted (synchronisations have no
+     * launch) */
+    if (!found && subscribed && !(r->op >= op_sync && r->op < op_sync + 5))
+        ta->dropped("cupti_no_scope", 1);
     uint32_t outer = corr_outer(corr);
     if (outer)
         corr = outer; /* a runtime launch's own driver call: the runtime call's flow */
@@ -800,6 +819,12 @@ static void start_cupti(void)
 {
     if (atomic_exchange(&started, 1) || load_cupti() < 0)
         return;
+    for (int i = 0; i < 2; i++) {
+        void *m = mmap(NULL, CORR_SLOTS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m != MAP_FAILED)
+            *(i ? &corr_alias : &corr_scope) = m;
+    }
     /* the callbacks even where only `gpu` is traced: the launches' scopes and flows */
     int want_gpu = traced(TA_CAT_GPU);
     CUptiResult r = p_cuptiSubscribe(&subscriber, api_cb, NULL);

@@ -257,4 +257,47 @@ FAKECUPTI_LOG="$TMP/none.fake" LD_LIBRARY_PATH="$FAKE" timeout 60 "$TBUILD/cupti
     "$TMP/none.feed" > "$TMP/none.out" 2> "$TMP/none.err"
 check "no agent: InitializeInjection does nothing, the program runs (status $?, $(head -c 100 "$TMP/none.out"))" \
     test "$(grep -c 'subscribed 0 activity 0' "$TMP/none.out")-$(grep -c subscribe "$TMP/none.fake" 2>/dev/null || echo 0)" = 1-0
+# ---- the review's edge cases (tests/cupti/edges.c) -----------------------------------------
+ta_cc "$TBUILD/cupti_edges" "$ROOT/tests/cupti/edges.c" -I"$CUDA_INC" -L"$FAKE" -lcupti \
+    -Wl,-rpath,"$FAKE" -ldl -rdynamic
+# edge MODE [env...]: the run's files in $TMP/e-MODE
+edge() {
+    local m=$1; shift
+    mkdir -p "$TMP/e-$m"
+    env FAKECUPTI_LOG="$TMP/e-$m.fake" LD_LIBRARY_PATH="$FAKE" "$@" \
+        timeout 60 env TRACEAGENT_OUTPUT="$TMP/e-$m" TRACEAGENT_MIN_DURATION_NS=0 LD_PRELOAD="$AGENT" \
+        "$TBUILD/cupti_edges" "$MOD" "$m" > "$TMP/e-$m.out" 2> "$TMP/e-$m.err"
+    echo $? > "$TMP/e-$m.rc"
+}
+# py_check DESC MODE SCRIPT: SCRIPT gets the trace's events as `ev`, stats.json as `st`
+py_check() {
+    local desc=$1 m=$2 code=$3
+    local f=$(ls "$TMP/e-$m"/cupti_edges-*.trace.json 2>/dev/null | sort -t- -k3 -n | head -1)
+    check "$desc" $PY - "$f" "${f%.trace.json}.stats.json" "$code" <<'PY'
+import json, sys
+ev = [json.loads(l.rstrip(",\n")) for l in open(sys.argv[1]) if l.startswith("{")]
+st = json.load(open(sys.argv[2]))
+gpu = [e for e in ev if e.get("cat") == "gpu" and e.get("ph") == "X"]
+api = [e for e in ev if e.get("cat") == "cuda" and e.get("ph") == "X"]
+def tree_dev(nodes, under=None, acc=None):
+    acc = {} if acc is None else acc
+    for n in nodes:
+        ph = n["name"] if n["cat"] == "marker" else under
+        acc[ph] = acc.get(ph, 0) + n.get("device_ns", 0)
+        tree_dev(n.get("children", []), ph, acc)
+    return acc
+ok = eval(sys.argv[3])
+if not ok:
+    print("# gpu %s api %s dropped %s tree %s" % ([(e["name"], e["ts"]) for e in gpu],
+          [(e["name"], e["args"]) for e in api], st.get("dropped"), tree_dev(st["tree"])), file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}
+
+# correlation ids wrap a 2^16 table at ~5k launches of torch: 2^20 slots, the full id checked
+edge wrap
+check "wrap: ran (status $(cat "$TMP/e-wrap.rc"))" test "$(cat "$TMP/e-wrap.rc")" = 0
+py_check "wrap: a kernel launched 2^16 ids before another keeps its marker; an unknown launch is counted as cupti_no_scope" wrap \
+    'tree_dev(st["tree"]).get("A") == 5000 and tree_dev(st["tree"]).get("B") == 2500 and len(gpu) == 4 and st["dropped"].get("cupti_no_scope") == 1'
+
 finish

@@ -9,7 +9,9 @@
  * ("subscribe", "enable <kind>", "flush <flag> pid <pid>", "child <fn>" when a forked child
  * calls CUPTI), written with raw system calls (the agent records the program's write()).
  * FAKECUPTI_BUSY=1: cuptiSubscribe answers as when another client holds CUPTI.
- * FAKECUPTI_NO_TSCB=1: the timestamp callback is refused (the module measures an offset). */
+ * FAKECUPTI_NO_TSCB=1: the timestamp callback is refused (the module measures an offset).
+ * FAKECUPTI_TSCB_IGNORED=1: the callback is accepted but records carry CUPTI's own clock
+ * (the CUDA 13.0 bug of FIELD_NOTES). */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -195,7 +197,8 @@ API CUptiResult cuptiActivityFlushAll(uint32_t flag)
 API uint64_t fake_now(void)
 {
     uint64_t t = 0;
-    if (ts_cb)
+    const char *ign = getenv("FAKECUPTI_TSCB_IGNORED");
+    if (ts_cb && !(ign && *ign == '1'))
         return ts_cb();
     cuptiGetTimestamp(&t);
     return t;
@@ -254,4 +257,30 @@ API void fake_hold(struct fake_buf *b)
             held[i] = b;
             return;
         }
+}
+
+/* A raw API callback, whatever the function's return type (cudaGetErrorString's is a
+ * pointer) */
+API void fake_cb_raw(CUpti_CallbackDomain d, CUpti_CallbackId cbid, CUpti_CallbackData *cb)
+{
+    if (api_cb && domains[d])
+        api_cb(api_ud, d, cbid, cb);
+}
+/* A buffer another CUPTI client requested, completed through the callbacks registered now */
+API void fake_complete_foreign(void)
+{
+    if (!done_cb)
+        return;
+    uint8_t *p = malloc(1 << 20);
+    memset(p, 0, 1 << 20);
+    done_cb(NULL, 0, p, 1 << 20, 0);
+    free(p);
+}
+API int fake_buffers_registered(void) { return done_cb != NULL; }
+API int fake_is_held(const struct fake_buf *b)
+{
+    for (int i = 0; i < NHELD; i++)
+        if (held[i] == b)
+            return 1;
+    return 0;
 }

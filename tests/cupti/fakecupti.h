@@ -18,4 +18,8 @@ struct fake_buf *fake_request(void);     /* a buffer from the module's bufferReq
 void *fake_add(struct fake_buf *b, CUpti_ActivityKind k); /* a zeroed record of kind k */
 void fake_complete(struct fake_buf *b, size_t dropped);   /* bufferCompleted, now */
 void fake_hold(struct fake_buf *b);      /* completed at the next forced flush */
+void fake_cb_raw(CUpti_CallbackDomain d, CUpti_CallbackId cbid, CUpti_CallbackData *cb);
+void fake_complete_foreign(void);        /* another client's buffer, completed to ours */
+int fake_buffers_registered(void);
+int fake_is_held(const struct fake_buf *b); /* not completed yet */
 #endif
