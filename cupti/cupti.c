@@ -757,7 +757,9 @@ static void flush(int forced)
 }
 
 static void fam_before_final_drain(void) { flush(1); }
-static void fam_before_fork(void) { flush(1); }
+/* Not forced: a forced flush hands back the records of work still running too, with no
+ * times yet (they would be lost as cupti_bad_timestamp); those come at a later flush */
+static void fam_before_fork(void) { flush(0); }
 
 /* The child has the parent's CUPTI state but not its threads: calling CUPTI there can hang
  * (HPCToolkit issue #195). Nothing more is recorded or flushed here; the buffers it holds
