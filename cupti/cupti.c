@@ -176,6 +176,7 @@ static _Atomic uint64_t last_flush_ns;
 struct cu_tls {
     ta_thread_t *t;
     int rt_open;
+    int in_errname; /* inside error_name's own call into CUDA: its callbacks are ignored */
     uint32_t rt_corr, rt_scope; /* the open runtime launch: its correlation id and scope */
 };
 /* initial-exec: a dlopened object's dynamic TLS is allocated (malloc) at each thread's
@@ -184,7 +185,7 @@ static __thread struct cu_tls tls __attribute__((tls_model("initial-exec")));
 
 /* Per callback id: its interned name, and its kind (0: not seen yet). The first call of a
  * function classifies it by name; later calls read two arrays. */
-enum { K_PLAIN = 1, K_CHATTY, K_LAUNCH, K_RESET };
+enum { K_PLAIN = 1, K_CHATTY, K_LAUNCH, K_RESET, K_NORET };
 #define NCB 1024
 static _Atomic uint32_t cb_name[2][NCB];
 static _Atomic uint8_t cb_kind[2][NCB];
@@ -264,6 +265,10 @@ __attribute__((noinline)) static int classify(const char *name)
             return K_CHATTY;
     if (is_fn(name, "cudaDeviceReset"))
         return K_RESET;
+    /* the runtime calls whose return is not an error code (a string: cuda_runtime_api.h;
+     * the driver's cuGetError* return a CUresult) */
+    if (is_fn(name, "cudaGetErrorString") || is_fn(name, "cudaGetErrorName"))
+        return K_NORET;
     static const char *const launch[] = {"cudaLaunch", "cuLaunch", "cudaMemcpy", "cuMemcpy",
                                          "cudaMemset", "cuMemset", "cudaGraphLaunch",
                                          "cuGraphLaunch", NULL};
@@ -273,26 +278,25 @@ __attribute__((noinline)) static int classify(const char *name)
     return K_PLAIN;
 }
 
-/* The name of a failing call's code, through the runtime or driver (already loaded: the
- * code came from it); NULL when neither answers. Cold: failing calls only. */
+/* The name of a failing call's code, through the runtime or driver (resolved at start:
+ * a cudart linked statically exports none: then the number). Cold: failing calls only.
+ * The call into CUDA raises callbacks of its own (cudaGetErrorName is traced by CUPTI):
+ * in_errname makes api_cb ignore them, so a callback never calls into CUDA from within
+ * the error-name family, and the module's own call is not in the trace. */
+static const char *(*rt_errname)(int);
+static int (*drv_errname)(int, const char **);
+
 __attribute__((noinline, cold)) static uint32_t error_name(int domain, int64_t code)
 {
     const char *s = NULL;
-    /* looked up once each (a cudart linked statically exports none: then the number) */
-    static int tried_rt, tried_drv;
+    tls.in_errname = 1;
     if (domain == CUPTI_CB_DOMAIN_RUNTIME_API) {
-        static const char *(*rt)(int);
-        if (!tried_rt++)
-            *(void **)&rt = dlsym(RTLD_DEFAULT, "cudaGetErrorName");
-        if (rt)
-            s = rt((int)code);
-    } else {
-        static int (*drv)(int, const char **);
-        if (!tried_drv++)
-            *(void **)&drv = dlsym(RTLD_DEFAULT, "cuGetErrorName");
-        if (drv && drv((int)code, &s) != 0)
-            s = NULL;
+        if (rt_errname)
+            s = rt_errname((int)code);
+    } else if (drv_errname && drv_errname((int)code, &s) != 0) {
+        s = NULL;
     }
+    tls.in_errname = 0;
     char buf[48];
     if (!s) {
         snprintf(buf, sizeof buf, "%s %lld",
@@ -311,7 +315,7 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
     (void)ud;
     if (domain != CUPTI_CB_DOMAIN_RUNTIME_API && domain != CUPTI_CB_DOMAIN_DRIVER_API)
         return;
-    if (atomic_load_explicit(&disabled, memory_order_relaxed))
+    if (atomic_load_explicit(&disabled, memory_order_relaxed) || tls.in_errname)
         return;
     const CUpti_CallbackData *cb = data;
     int rt = domain == CUPTI_CB_DOMAIN_RUNTIME_API, d = rt ? 0 : 1;
@@ -368,7 +372,7 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
     ta_thread_t *t = tls.t;
     uint32_t name = atomic_load_explicit(&cb_name[d][id], memory_order_relaxed);
     int64_t ret = 0;
-    if (cb->functionReturnValue)
+    if (cb->functionReturnValue && kind != K_NORET)
         ret = *(const int *)cb->functionReturnValue; /* cudaError_t or CUresult: an enum */
     uint32_t err = ret ? error_name(domain, ret) : 0;
     struct ta_rec *r = ta->begin(t, 0);
@@ -384,7 +388,7 @@ static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_Callbac
         r->fd = -1;
         r->err = 0;
         r->depth = ta->depth(t);
-        r->flags = TA_F_RET | (kind == K_LAUNCH ? F_FLOW : 0);
+        r->flags = (kind == K_NORET ? 0 : TA_F_RET) | (kind == K_LAUNCH ? F_FLOW : 0);
         ta->commit(t, NULL, 0);
     }
     ta->leave(t);
@@ -829,6 +833,10 @@ static void start_cupti(void)
     }
     /* the callbacks even where only `gpu` is traced: the launches' scopes and flows */
     int want_gpu = traced(TA_CAT_GPU);
+    /* the error-name functions now, not in a callback (cudart and libcuda are loaded: the
+     * driver is in cuInit, called by the runtime) */
+    *(void **)&rt_errname = dlsym(RTLD_DEFAULT, "cudaGetErrorName");
+    *(void **)&drv_errname = dlsym(RTLD_DEFAULT, "cuGetErrorName");
     CUptiResult r = p_cuptiSubscribe(&subscriber, api_cb, NULL);
     if (r == CUPTI_SUCCESS) {
         subscribed = 1;

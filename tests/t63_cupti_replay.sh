@@ -308,4 +308,14 @@ check "fork: the flush before it is not forced ($(grep '^flush' "$TMP/e-fork.fak
 py_check "fork: the kernel running at the fork is recorded with its times, under 'train'" fork \
     'len(gpu) == 1 and gpu[0]["dur"] == 5.0 and tree_dev(st["tree"]).get("train") == 5000 and not st["dropped"].get("cupti_bad_timestamp")'
 
+# calls that return no error code; the error name never asked of CUDA inside its own call
+edge errstr
+py_check "errstr: cudaGetErrorString traced with no ret and no error" errstr \
+    '[e["name"] for e in api] == ["cudaGetErrorString"] and "ret" not in api[0]["args"] and "error" not in api[0]["args"]'
+edge errname
+check "errname: no recursion through cudaGetErrorName ($(tr '\n' ' ' < "$TMP/e-errname.out"))" \
+    test "$(cat "$TMP/e-errname.rc")-$(grep -c '^cudaGetErrorName calls 1$' "$TMP/e-errname.out")" = 0-1
+py_check "errname: the failing call has its ret and error name; the module's own cudaGetErrorName is not traced" errname \
+    '[(e["name"], e["args"].get("ret"), e["args"].get("error")) for e in api] == [("cudaMalloc", 2, "cudaErrorMemoryAllocation")]'
+
 finish
