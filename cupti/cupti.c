@@ -406,7 +406,39 @@ struct abuf {
     CUcontext ctx;
     uint32_t stream;
     size_t valid;
+    uint64_t magic; /* ABUF_MAGIC while the buffer is ours */
 };
+#define ABUF_MAGIC 0x7461637570746962ull
+/* Every buffer this module allocated, so that a buffer CUPTI completes to us but another
+ * client requested (it holds CUPTI too) is recognised without reading memory before it:
+ * ignored (not freed) and counted as cupti_foreign_buffer. NBUF_MAX buffers of 8 MiB at
+ * most (2 GiB); past that, no buffer (CUPTI counts what it drops). */
+#define NBUF_MAX 256
+static _Atomic(struct abuf *) ours[NBUF_MAX];
+static int buf_register(struct abuf *b)
+{
+    for (unsigned i = 0; i < NBUF_MAX; i++) {
+        struct abuf *z = NULL;
+        if (atomic_compare_exchange_strong(&ours[i], &z, b))
+            return 0;
+    }
+    return -1;
+}
+static int buf_ours(const struct abuf *b)
+{
+    for (unsigned i = 0; i < NBUF_MAX; i++)
+        if (atomic_load_explicit(&ours[i], memory_order_acquire) == b)
+            return 1;
+    return 0;
+}
+static void buf_unregister(struct abuf *b)
+{
+    for (unsigned i = 0; i < NBUF_MAX; i++) {
+        struct abuf *x = b;
+        if (atomic_compare_exchange_strong(&ours[i], &x, NULL))
+            return;
+    }
+}
 static _Atomic(struct abuf *) completed; /* pushed by CUPTI's threads, taken whole by poll */
 static pthread_mutex_t free_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct abuf *free_list;
@@ -427,8 +459,14 @@ static void CUPTIAPI buf_requested(uint8_t **buffer, size_t *size, size_t *max_r
         if (posix_memalign(&p, BUF_HEAD, BUF_HEAD + BUF_BYTES) != 0)
             p = NULL;
         b = p;
-        if (b)
+        if (b && buf_register(b) < 0) {
+            free(b);
+            b = NULL;
+        }
+        if (b) {
+            b->magic = ABUF_MAGIC;
             atomic_fetch_add_explicit(&nbuf_alloc, 1, memory_order_relaxed);
+        }
     }
     *max_records = 0;
     if (!b) { /* CUPTI counts the records it could not keep (dropped records) */
@@ -452,7 +490,11 @@ static void buf_free(struct abuf *b)
         b = NULL;
     }
     pthread_mutex_unlock(&free_mu);
-    free(b);
+    if (b) {
+        buf_unregister(b);
+        b->magic = 0;
+        free(b);
+    }
 }
 
 static void CUPTIAPI buf_completed(CUcontext ctx, uint32_t stream, uint8_t *buffer, size_t size,
@@ -462,10 +504,13 @@ static void CUPTIAPI buf_completed(CUcontext ctx, uint32_t stream, uint8_t *buff
     if (!buffer)
         return;
     struct abuf *b = (struct abuf *)(buffer - BUF_HEAD);
-    if (atomic_load(&disabled)) { /* a child's: the parent's state, kept out */
-        buf_free(b);
-        return;
+    if (!buf_ours(b) || b->magic != ABUF_MAGIC) {
+        if (ta)
+            ta->dropped("cupti_foreign_buffer", 1);
+        return; /* another client's: not ours to parse or free */
     }
+    if (atomic_load(&disabled)) /* a child's: the parent's state, kept out; left, not */
+        return;                 /* freed: free_mu may have been held at the fork */
     size_t dropped = 0;
     if (p_cuptiActivityGetNumDroppedRecords(ctx, stream, &dropped) == CUPTI_SUCCESS && dropped &&
         ta)
@@ -783,16 +828,6 @@ static const struct ta_family cuda_family = {
     .after_fork_child = fam_after_fork_child,
     .before_final_drain = fam_before_final_drain,
 };
-/* Only the hooks, when another CUPTI client holds the callbacks: activity still flushed */
-static const struct ta_family cupti_hooks_family = {
-    .size = sizeof(struct ta_family),
-    .name = "cupti",
-    .cat = "gpu",
-    .before_fork = fam_before_fork,
-    .after_fork_child = fam_after_fork_child,
-    .before_final_drain = fam_before_final_drain,
-};
-
 static const struct ta_source cupti_source = {
     .size = sizeof(struct ta_source),
     .name = "cupti",
@@ -847,15 +882,19 @@ static void start_cupti(void)
                     "are not traced", cupti_err(r1 != CUPTI_SUCCESS ? r1 : r2));
         ta->add_family(&cuda_family);
     } else {
+        /* No activity either: CUPTI's activity buffers are per process, and registering
+         * ours would take the other client's records (or hand us its buffers) */
         const char *why = cupti_err(r);
         if (r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED)
             ta->log(TA_LOG_WARN, "cupti: another CUPTI client holds the callbacks "
-                    "(torch.profiler, nsys, ncu, compute-sanitizer?): %s; CUDA API calls are "
-                    "not traced, GPU activity is tried, everything else is traced", why);
+                    "(torch.profiler, nsys, ncu, compute-sanitizer?): %s; GPU activity is not "
+                    "recorded and CUDA API calls are not traced, everything else is traced",
+                    why);
         else
-            ta->log(TA_LOG_WARN, "cupti: cuptiSubscribe failed (%s): CUDA API calls are not "
-                    "traced", why);
-        ta->add_family(&cupti_hooks_family);
+            ta->log(TA_LOG_WARN, "cupti: cuptiSubscribe failed (%s): GPU activity is not "
+                    "recorded and CUDA API calls are not traced, everything else is traced",
+                    why);
+        return;
     }
     if (!want_gpu)
         return;
