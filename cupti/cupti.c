@@ -170,6 +170,11 @@ static _Atomic int disabled;   /* a forked child: never touch the parent's CUPTI
 static int subscribed, activity_on;
 static CUpti_SubscriberHandle subscriber;
 static uint64_t clock_offset;  /* add to CUPTI's timestamps (0: the callback gives ours) */
+/* The timestamp callback registered, yet records may carry CUPTI's own clock (CUDA 13.0's
+ * bug, FIELD_NOTES): a record whose start is not near the host's clock is moved by
+ * own_offset, measured at start and again at the first such record */
+static int tscb_on, own_switched;
+static uint64_t own_offset, start_ns, parse_now;
 static _Atomic uint64_t last_flush_ns;
 
 /* Per thread: the open runtime call (driver calls inside it are its own work) */
@@ -308,6 +313,7 @@ __attribute__((noinline, cold)) static uint32_t error_name(int domain, int64_t c
 }
 
 static void flush(int forced);
+static uint64_t measure_offset(void);
 
 static void CUPTIAPI api_cb(void *ud, CUpti_CallbackDomain domain, CUpti_CallbackId cbid,
                             const void *data)
@@ -656,8 +662,22 @@ static void emit_gpu(void (*emit)(const struct ta_event *), struct ta_rec *r, ui
         ta->dropped("cupti_bad_timestamp", 1);
         return;
     }
-    r->t0 = start + clock_offset;
-    r->t1 = end + clock_offset;
+    uint64_t off = clock_offset;
+    /* 1 s either side of the run so far: CUPTI's own clock (CLOCK_REALTIME) is decades
+     * away from CLOCK_MONOTONIC */
+    if (tscb_on && (start + 1000000000ull < start_ns || start > parse_now + 1000000000ull)) {
+        if (!own_switched) {
+            own_switched = 1;
+            uint64_t o = measure_offset();
+            if (o)
+                own_offset = o;
+            ta->log(TA_LOG_INFO, "cupti: records on CUPTI's own clock despite the timestamp "
+                    "callback: moved by %lld ns", (long long)own_offset);
+        }
+        off = own_offset;
+    }
+    r->t0 = start + off;
+    r->t1 = end + off;
     r->flags |= TA_F_NS;
     r->fd = -1;
     r->u.u64[0] = corr;
@@ -672,6 +692,7 @@ static void parse(struct abuf *b, void (*emit)(const struct ta_event *))
 {
     CUpti_Activity *rec = NULL;
     uint8_t *base = (uint8_t *)b + BUF_HEAD;
+    parse_now = ta->now_ns();
     while (p_cuptiActivityGetNextRecord(base, b->valid, &rec) == CUPTI_SUCCESS) {
         struct ta_rec r;
         memset(&r, 0, sizeof r);
@@ -845,6 +866,24 @@ static const char *cupti_err(CUptiResult r)
     return s;
 }
 
+/* CUPTI's clock -> the host's: the narrowest of 5 brackets host, CUPTI, host, the offset
+ * at its middle (0 if CUPTI gives no time) */
+static uint64_t measure_offset(void)
+{
+    uint64_t best = UINT64_MAX, off = 0;
+    for (int i = 0; i < 5; i++) {
+        uint64_t c = 0, h0 = ta->now_ns();
+        if (p_cuptiGetTimestamp(&c) != CUPTI_SUCCESS || !c)
+            break;
+        uint64_t h1 = ta->now_ns();
+        if (h1 - h0 < best) {
+            best = h1 - h0;
+            off = (h0 + (h1 - h0) / 2) - c;
+        }
+    }
+    return off;
+}
+
 /* Is category `cat` recorded in this process (TRACEAGENT_TRACE)? */
 static int traced(int cat)
 {
@@ -900,21 +939,14 @@ static void start_cupti(void)
         return;
     /* the host's clock for the records, registered before any kind is enabled; where CUPTI
      * refuses, its own clock shifted by the offset measured now */
+    start_ns = ta->now_ns();
+    own_offset = measure_offset();
     if (p_cuptiActivityRegisterTimestampCallback(host_clock) != CUPTI_SUCCESS) {
-        /* the narrowest of 5 brackets host, CUPTI, host: the offset at its middle */
-        uint64_t best = UINT64_MAX;
-        for (int i = 0; i < 5; i++) {
-            uint64_t c = 0, h0 = ta->now_ns();
-            if (p_cuptiGetTimestamp(&c) != CUPTI_SUCCESS || !c)
-                break;
-            uint64_t h1 = ta->now_ns();
-            if (h1 - h0 < best) {
-                best = h1 - h0;
-                clock_offset = (h0 + (h1 - h0) / 2) - c;
-            }
-        }
+        clock_offset = own_offset;
         ta->log(TA_LOG_INFO, "cupti: no timestamp callback: CUPTI's clock + %lld ns",
                 (long long)clock_offset);
+    } else {
+        tscb_on = 1;
     }
     r = p_cuptiActivityRegisterCallbacks(buf_requested, buf_completed);
     if (r != CUPTI_SUCCESS) {
