@@ -151,9 +151,6 @@ static const struct ta_op op_sync[] = {
     GPU_OP("Sync unknown", 0, sync_fields), GPU_OP("Sync event", 0, sync_fields),
     GPU_OP("Sync stream wait event", 0, sync_fields), GPU_OP("Sync stream", 0, sync_fields),
     GPU_OP("Sync context", 0, sync_fields)};
-/* the graph op carries its flow too */
-static const struct ta_field graph_fields[] = {GPU_COMMON};
-static const struct ta_op op_graph_flow = GPU_OP("Graph", 0, graph_fields);
 
 /* NVTX ranges that start and end apart (nvtxRangeStart/End: any thread) */
 static const struct ta_field nvtx_fields[] = {
@@ -758,13 +755,6 @@ static void parse(struct abuf *b, void (*emit)(const struct ta_event *))
                      s->correlationId, 0, NULL, 0);
             break;
         }
-        case CUPTI_ACTIVITY_KIND_GRAPH_TRACE: {
-            const CUpti_ActivityGraphTrace2 *g = (const void *)rec;
-            r.op = &op_graph_flow;
-            emit_gpu(emit, &r, g->start, g->end, g->deviceId, g->streamId, g->correlationId, 0,
-                     NULL, 0);
-            break;
-        }
         default:
             break;
         }
@@ -957,7 +947,10 @@ static void start_cupti(void)
     static const CUpti_ActivityKind kinds[] = {
         CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
         CUPTI_ACTIVITY_KIND_MEMSET, CUPTI_ACTIVITY_KIND_MEMCPY2,
-        CUPTI_ACTIVITY_KIND_SYNCHRONIZATION, CUPTI_ACTIVITY_KIND_GRAPH_TRACE};
+        CUPTI_ACTIVITY_KIND_SYNCHRONIZATION};
+    /* Not GRAPH_TRACE: enabled, CUPTI may give a graph launch as one graph-level record
+     * instead of its kernels (nsys --cuda-graph-trace=graph); without it a graph's kernels
+     * come as kernel records, each with the graph launch's correlation (its flow) */
     int on = 0;
     for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         r = p_cuptiActivityEnable(kinds[i]);
