@@ -4,7 +4,8 @@
 //   nvcc -O2 -o cuda_vecadd samples/cuda_vecadd.cu
 //   traceagent run -- ./cuda_vecadd        (or LD_PRELOAD=build/lib/libtraceagent.so)
 //
-// Prints what it computed, and a checksum that does not depend on the timing. Where no GPU
+// Prints what it computed, a checksum that does not depend on the timing, and how many
+// kernels, copies and memsets it launched. Where no GPU
 // (or no driver) is found it says so on stderr and exits 2, traced or not.
 #include <cstdio>
 #include <cstdlib>
@@ -117,6 +118,9 @@ int main()
         check += hc[i];
     printf("cuda_vecadd: %d elements, %d blocks, sum %.0f (expected %.0f)\n", n, blocks, total,
            check);
+    // what it launched, exactly: tests/gpu/check.py compares the trace's GPU work with it
+    // (vecAdd, scale, blockSum; 2 copies in, 2 out; the memset of dsum)
+    printf("cuda_vecadd: kernels 3 copies 4 memsets 1\n");
     cudaFree(da);
     cudaFree(db);
     cudaFree(dc);
