@@ -271,6 +271,9 @@ __attribute__((noinline)) static int classify(const char *name)
      * the driver's cuGetError* return a CUresult) */
     if (is_fn(name, "cudaGetErrorString") || is_fn(name, "cudaGetErrorName"))
         return K_NORET;
+    /* a host function on a stream: no GPU record comes, so no flow */
+    if (is_fn(name, "cudaLaunchHostFunc") || is_fn(name, "cuLaunchHostFunc"))
+        return K_PLAIN;
     static const char *const launch[] = {"cudaLaunch", "cuLaunch", "cudaMemcpy", "cuMemcpy",
                                          "cudaMemset", "cuMemset", "cudaGraphLaunch",
                                          "cuGraphLaunch", NULL};
@@ -443,6 +446,9 @@ static void buf_unregister(struct abuf *b)
     }
 }
 static _Atomic(struct abuf *) completed; /* pushed by CUPTI's threads, taken whole by poll */
+/* CUDA 13 takes a buffer per thread that launches: up to 32 kept for reuse (256 MiB at
+ * most, only as many as were in use at once) */
+#define FREE_MAX 32
 static pthread_mutex_t free_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct abuf *free_list;
 static int free_n;
@@ -486,7 +492,7 @@ static void CUPTIAPI buf_requested(uint8_t **buffer, size_t *size, size_t *max_r
 static void buf_free(struct abuf *b)
 {
     pthread_mutex_lock(&free_mu);
-    if (free_n < 4) {
+    if (free_n < FREE_MAX) {
         b->next = free_list;
         free_list = b;
         free_n++;
@@ -547,7 +553,10 @@ static uint32_t track_of(uint32_t dev, uint32_t stream)
             return tracks[h].track;
         if (!tracks[h].track) {
             char name[64];
-            snprintf(name, sizeof name, "GPU %u stream %u", dev, stream);
+            if (stream == CUPTI_SYNCHRONIZATION_INVALID_VALUE) /* a context's sync */
+                snprintf(name, sizeof name, "GPU %u sync", dev);
+            else
+                snprintf(name, sizeof name, "GPU %u stream %u", dev, stream);
             uint32_t t = ta->track_new(name);
             if (t) {
                 tracks[h].dev = dev;
@@ -887,7 +896,13 @@ static _Atomic int started;
 
 static void start_cupti(void)
 {
-    if (atomic_exchange(&started, 1) || load_cupti() < 0)
+    if (atomic_exchange(&started, 1))
+        return;
+    /* a process that inherited CUDA_INJECTION64_PATH but records neither category: CUPTI
+     * is not even loaded (no subscriber slot taken from another tool) */
+    if (!traced(TA_CAT_CUDA) && !traced(TA_CAT_GPU))
+        return;
+    if (load_cupti() < 0)
         return;
     for (int i = 0; i < 2; i++) {
         void *m = mmap(NULL, CORR_SLOTS * sizeof(uint64_t), PROT_READ | PROT_WRITE,

@@ -331,4 +331,17 @@ py_check "foreign: the buffer is counted as cupti_foreign_buffer" foreign \
 edge zero FAKECUPTI_TSCB_IGNORED=1
 py_check "zero: a record on CUPTI's own clock is moved onto the host's; one with no time is counted" zero \
     'len(gpu) == 1 and gpu[0]["name"] == "kown" and gpu[0]["dur"] == 5.0 and abs(gpu[0]["ts"] - [e for e in api if e["args"]["correlation"] == 101][0]["ts"]) < 1e6 and st["dropped"].get("cupti_bad_timestamp") == 1'
+# smaller ones: a context's sync on its own track; host functions have no flow; a process
+# tracing neither cuda nor gpu does not load CUPTI
+edge sync
+py_check "sync: a context's synchronisation on the track 'GPU 0 sync', not 'stream 4294967295'" sync \
+    'sorted({e["args"]["name"] for e in ev if e.get("name") == "thread_name" and e["args"]["name"].startswith("GPU")}) == ["GPU 0 stream 7", "GPU 0 sync"]'
+edge hostfunc
+py_check "hostfunc: cudaLaunchHostFunc traced with no flow" hostfunc \
+    '[e["name"] for e in api] == ["cudaLaunchHostFunc"] and "flow" not in api[0]["args"]'
+mkdir -p "$TMP/e-off"
+FAKECUPTI_LOG="$TMP/e-off.fake" LD_LIBRARY_PATH="$FAKE" timeout 60 env TRACEAGENT_OUTPUT="$TMP/e-off" \
+    TRACEAGENT_TRACE=markers,posix LD_PRELOAD="$AGENT" "$TBUILD/cupti_edges" "$MOD" hostfunc > "$TMP/e-off.out" 2>&1
+check "off: TRACEAGENT_TRACE without cuda and gpu: the module does not subscribe (status $?, $(cat "$TMP/e-off.fake" 2>/dev/null | grep -c .) CUPTI calls)" \
+    test "$(cat "$TMP/e-off.fake" 2>/dev/null | grep -c '^subscribe\|^buffers')-$(grep -c '^done$' "$TMP/e-off.out")" = 0-1
 finish

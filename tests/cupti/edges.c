@@ -8,6 +8,9 @@
  *   errname  a failing call whose error name the module asks cudaGetErrorName for (this
  *            program's own, which reports its calls to CUPTI's callbacks, as the runtime's)
  *   foreign  a buffer of another CUPTI client completed to the module
+ *   sync     a context's synchronisation (no stream)
+ *   hostfunc cudaLaunchHostFunc (no GPU work, no flow)
+ *   off      (any mode, run with TRACEAGENT_TRACE without cuda and gpu)
  *   zero     with the timestamp callback registered, a kernel with no timestamps and one
  *            stamped with CUPTI's own clock (FAKECUPTI_TSCB_IGNORED=1) */
 #define _GNU_SOURCE
@@ -142,6 +145,21 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "foreign")) {
         printf("buffers registered %d\n", fake_buffers_registered());
         fake_complete_foreign();
+    } else if (!strcmp(mode, "sync")) {
+        call(9, "cudaDeviceSynchronize", CUPTI_RUNTIME_TRACE_CBID_cudaDeviceSynchronize_v3020, 0);
+        struct fake_buf *b = fake_request();
+        uint64_t T = fake_now() + 1000;
+        kern(b, 8, T, T + 1000, "k"); /* its context's device: 0 */
+        CUpti_ActivitySynchronization2 *sy = fake_add(b, CUPTI_ACTIVITY_KIND_SYNCHRONIZATION);
+        sy->type = CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_CONTEXT_SYNCHRONIZE;
+        sy->start = T;
+        sy->end = T + 5000;
+        sy->contextId = 1;
+        sy->streamId = CUPTI_SYNCHRONIZATION_INVALID_VALUE;
+        sy->correlationId = 9;
+        fake_complete(b, 0);
+    } else if (!strcmp(mode, "hostfunc")) {
+        call(60, "cudaLaunchHostFunc", CUPTI_RUNTIME_TRACE_CBID_cudaLaunchHostFunc_v10000, 0);
     } else if (!strcmp(mode, "zero")) {
         call(100, "cudaLaunchKernel", LAUNCH, 0);
         call(101, "cudaLaunchKernel", LAUNCH, 0);
