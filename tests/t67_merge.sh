@@ -221,6 +221,16 @@ import json, sys
 got = [e for e in json.load(open('$TMP/big.json')) if e.get('name') not in ('process_name', 'process_sort_index')]
 want = [l for l in open('$first') if l.startswith('{') and '\"process_name\"' not in l]
 sys.exit(len(got) != len(want))"
+# a command longer than the 72 bytes of a process name, with 2-byte characters: the name is
+# cut at a character's start (the cut at byte 69 fell inside one: run.json was not UTF-8)
+E=$($PY -c "print('\u00e9' * 40)")
+traced "$TMP/u" sh -c "true x$E"
+traced "$TMP/u" sh -c "true xy$E"
+"$CLI" merge "$TMP/u" -o "$TMP/u.json" 2>/dev/null
+check "merge, long commands with 2-byte characters: strict JSON, names end in '...'" $PY -c "
+import json, sys
+n = [e['args']['name'] for e in json.load(open('$TMP/u.json')) if e.get('name') == 'process_name']
+sys.exit(not (len(n) == 2 and all(x.endswith('\u00e9...') for x in n)))"
 
 # 4. speedscope opens the merged trace (t60's driver), where the browser is installed
 NODE_DIR="$ROOT/tests/browser/node_modules"

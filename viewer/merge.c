@@ -273,11 +273,20 @@ static long long raw_ll(const char *txt, size_t n, const char *key)
     return v;
 }
 
+/* n, or less: the length of s's first n bytes cut back to a UTF-8 character's start, so
+ * that a shortened name stays valid UTF-8 (and strict JSON). */
+static size_t utf8_cut(const char *s, size_t n)
+{
+    while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
 static void set_name(struct mproc *m, const char *cmd)
 {
     char b[160];
     if (strlen(cmd) > 72)
-        snprintf(b, sizeof b, "%.69s...", cmd);
+        snprintf(b, sizeof b, "%.*s...", (int)utf8_cut(cmd, 69), cmd);
     else
         snprintf(b, sizeof b, "%.72s", cmd);
     char nm[224];
