@@ -231,6 +231,19 @@ check "merge, long commands with 2-byte characters: strict JSON, names end in '.
 import json, sys
 n = [e['args']['name'] for e in json.load(open('$TMP/u.json')) if e.get('name') == 'process_name']
 sys.exit(not (len(n) == 2 and all(x.endswith('\u00e9...') for x in n)))"
+# an anchor whose realtime_ns does not fit 64 bits (a damaged file): no anchor (the clock
+# kept), not a wrapped number that moves the second host's events anywhere
+mkdir -p "$TMP/ov"
+cp "$TMP"/h/*alpha* "$TMP/ov/"
+for f in "$TMP"/h/*beta*; do
+    sed 's/"realtime_ns": *[0-9]*/"realtime_ns": 99999999999999999999/' "$f" >"$TMP/ov/$(basename "$f")"
+done
+"$CLI" merge "$TMP/ov" -o "$TMP/ov.json" 2>/dev/null
+check "merge, a 20-digit realtime_ns: the second host's span not moved (6e12 ns + 1 ms)" $PY -c "
+import json, sys
+w = {e['name']: e for e in json.load(open('$TMP/ov.json')) if e.get('ph') == 'X'}
+b = w.get('work beta')
+sys.exit(not (b and abs(b['ts'] - 6_000_001_000.0) < 1e-3))"
 
 # 4. speedscope opens the merged trace (t60's driver), where the browser is installed
 NODE_DIR="$ROOT/tests/browser/node_modules"

@@ -268,8 +268,12 @@ static long long raw_ll(const char *txt, size_t n, const char *key)
     while (p < end && (*p == ' ' || *p == ':'))
         p++;
     long long v = 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        v = v * 10 + (*p++ - '0');
+    while (p < end && *p >= '0' && *p <= '9') {
+        int d = *p++ - '0';
+        if (v > (LLONG_MAX - d) / 10)
+            return 0; /* does not fit (a damaged file): no anchor rather than a wrapped one */
+        v = v * 10 + d;
+    }
     return v;
 }
 
