@@ -88,6 +88,22 @@ check "diff --fail-above x: exit 2 ($rc)" test $rc = 2
 "$CLI" diff "$TMP/base" "$TMP/missing" >/dev/null 2>&1; rc=$?
 check "diff with a missing run: exit 2 ($rc)" test $rc = 2
 
+# a single run's directory with subdirectories of the user's named run-* (run-logs/, a
+# run-000/ without stats): still one run, not a set of repeated runs without stats
+cp -r "$TMP/base" "$TMP/base_rl"
+mkdir -p "$TMP/base_rl/run-logs" "$TMP/base_rl/run-000" "$TMP/base_rl/run-1x"
+cp "$TMP"/base/*.stats.json "$TMP/base_rl/run-1x/"
+echo log >"$TMP/base_rl/run-logs/out.log"
+echo log >"$TMP/base_rl/run-000/out.log"
+"$CLI" diff --format json "$TMP/base_rl" "$TMP/new" >"$TMP/drl.json" 2>"$TMP/drl.err"; rc=$?
+check "diff of a single run with run-logs/, run-1x/, a run-000/ without stats: exit 0 ($rc)" \
+    test $rc = 0 -a ! -s "$TMP/drl.err"
+check "... one run, its rows those of the single run's files" $PY -c "
+import json, sys
+a, b = json.load(open('$TMP/drl.json')), json.load(open('$TMP/d1.json'))
+key = lambda d: sorted((r['kind'], r['name'], r['base']['count']) for r in d['rows'] if r.get('base'))
+sys.exit(not key(a) or key(a) != key(b) or a['base_runs'] != 1)"
+
 # 2. synthetic stats: repeated runs whose per-run means spread by 10%, NEW 3% slower (not
 # flagged), and 2% spread with NEW 30% slower (flagged: the test can fail); single runs of a
 # million events 1% slower (not flagged: below --min-effect) and 10% slower (flagged)

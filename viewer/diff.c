@@ -362,14 +362,36 @@ static int keep_stats(const char *dir, const char *name)
     return has_suffix(name, ".stats.json");
 }
 
-static int keep_rundir(const char *dir, const char *name)
+/* A subdirectory `run --repeat` wrote: exactly <prefix><digits> (run-000, warmup-001) and
+ * holding stats files. A user's own `run-logs/` (or a run-000 without stats) beside a
+ * single run's files does not make that directory a set of repeated runs. */
+static int is_repeat_subdir(const char *dir, const char *name, const char *prefix)
 {
-    if (strncmp(name, "run-", 4) != 0)
+    size_t k = strlen(prefix);
+    if (strncmp(name, prefix, k) != 0 || !name[k])
         return 0;
+    for (const char *c = name + k; *c; c++)
+        if (*c < '0' || *c > '9')
+            return 0;
     char p[PATH_MAX];
     struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p || stat(p, &st) != 0 ||
+        !S_ISDIR(st.st_mode))
+        return 0;
+    DIR *d = opendir(p);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int stats = 0;
+    while (!stats && (e = readdir(d)))
+        stats = has_suffix(e->d_name, ".stats.json");
+    closedir(d);
+    return stats;
+}
+
+static int keep_rundir(const char *dir, const char *name)
+{
+    return is_repeat_subdir(dir, name, "run-");
 }
 
 size_t ta_repeat_dirs(const char *dir, char ***out)
