@@ -104,6 +104,27 @@ a, b = json.load(open('$TMP/drl.json')), json.load(open('$TMP/d1.json'))
 key = lambda d: sorted((r['kind'], r['name'], r['base']['count']) for r in d['rows'] if r.get('base'))
 sys.exit(not key(a) or key(a) != key(b) or a['base_runs'] != 1)"
 
+# a long name of 2-byte characters, shortened to "...tail" in the table: cut at a character's
+# start (a byte offset fell inside one: the table was not UTF-8)
+for side in base new; do
+    mkdir -p "$TMP/u8$side"
+    for f in "$TMP/$side"/*.stats.json; do
+        $PY -c "
+import json, sys
+def ren(o):
+    if isinstance(o, dict): return {k: ren(v) for k, v in o.items()}
+    if isinstance(o, list): return [ren(v) for v in o]
+    return 'step ' + '\u00e9' * 30 if o == 'step' else o
+json.dump(ren(json.load(open(sys.argv[1]))), open(sys.argv[2], 'w'), ensure_ascii=False)" \
+            "$f" "$TMP/u8$side/$(basename "$f")"
+    done
+done
+"$CLI" diff "$TMP/u8base" "$TMP/u8new" >"$TMP/u8.txt" 2>&1
+check "diff table, a long name of 2-byte characters: valid UTF-8, shortened to '...éé'" $PY -c "
+import sys
+t = open('$TMP/u8.txt', 'rb').read().decode('utf-8')
+sys.exit(not any(w.startswith('...\u00e9') for w in t.split()))"
+
 # 2. synthetic stats: repeated runs whose per-run means spread by 10%, NEW 3% slower (not
 # flagged), and 2% spread with NEW 30% slower (flagged: the test can fail); single runs of a
 # million events 1% slower (not flagged: below --min-effect) and 10% slower (flagged)

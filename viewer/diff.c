@@ -394,6 +394,14 @@ static int keep_rundir(const char *dir, const char *name)
     return is_repeat_subdir(dir, name, "run-");
 }
 
+const char *ta_utf8_tail(const char *s, size_t l, size_t keep)
+{
+    const char *p = s + l - keep;
+    while (*p && ((unsigned char)*p & 0xC0) == 0x80)
+        p++;
+    return p;
+}
+
 size_t ta_repeat_dirs(const char *dir, char ***out)
 {
     return list_names(dir, keep_rundir, out);
@@ -838,7 +846,7 @@ static void print_table(FILE *f, const struct side *b, const struct side *n,
         char nm[40];
         size_t l = strlen(name);
         if (l > 34)
-            snprintf(nm, sizeof nm, "...%s", name + l - 31);
+            snprintf(nm, sizeof nm, "...%s", ta_utf8_tail(name, l, 31));
         else
             snprintf(nm, sizeof nm, "%s", name);
         if (d->verdict == V_NEW || d->verdict == V_GONE || !d->present[0])

@@ -49,6 +49,9 @@ uint64_t ta_hist_pct(const struct ta_bk *h, size_t nh, double pct, uint64_t min,
 /* The sorted run directories (run-NNN) of a directory of repeated runs; 0 when it is not
  * one. Caller frees each and the array. */
 size_t ta_repeat_dirs(const char *dir, char ***out);
+/* The last `keep` bytes or fewer of s (strlen l > keep), starting at a UTF-8 character's
+ * first byte: a name shortened to "...tail" stays valid UTF-8. */
+const char *ta_utf8_tail(const char *s, size_t l, size_t keep);
 
 int ta_diff_main(int argc, char **argv);
 void ta_diff_usage(FILE *out);
