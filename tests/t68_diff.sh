@@ -125,6 +125,35 @@ import sys
 t = open('$TMP/u8.txt', 'rb').read().decode('utf-8')
 sys.exit(not any(w.startswith('...\u00e9') for w in t.split()))"
 
+# --fail-above and new ops: the same run with its marker 'step' renamed 'stepX' (new: no
+# base to change from) fails --fail-above when stepX's total is more than PCT % of the
+# run's traced time (the top-level tree nodes' total), not when it is less
+mkdir -p "$TMP/ren"
+for f in "$TMP"/base/*.stats.json; do
+    sed 's/"name": *"step"/"name":"stepX"/g' "$f" >"$TMP/ren/$(basename "$f")"
+done
+share=$($PY -c "
+import glob, json
+tot = tr = 0
+for f in glob.glob('$TMP/ren/*.stats.json'):
+    s = json.load(open(f))
+    tot += sum(r['total_ns'] for r in s['ops'] if r['name'] == 'stepX' and r['kind'] == 'span')
+    tr += sum(n['total_ns'] for n in s['tree'])
+print(f'{100 * tot / tr:.3f}' if tr and tot else 0)")
+lo=$($PY -c "print(max(0, $share - 1))") hi=$($PY -c "print($share + 1)")
+"$CLI" diff --fail-above "$lo" "$TMP/base" "$TMP/ren" >/dev/null 2>"$TMP/fn.err"; rc=$?
+check "--fail-above $lo: new marker stepX at $share% of the traced time fails it: exit 1 ($rc)" \
+    test $rc = 1 -a "$share" != 0
+check "--fail-above names the new marker" grep -q "stepX: new" "$TMP/fn.err"
+"$CLI" diff --fail-above "$hi" "$TMP/base" "$TMP/ren" >/dev/null 2>&1; rc=$?
+check "--fail-above $hi: the new marker below it, the gone one not counted: exit 0 ($rc)" \
+    test $rc = 0
+"$CLI" diff --format json "$TMP/base" "$TMP/ren" >"$TMP/fn.json"
+check "diff json: the new marker's traced_share_pct ($share)" $PY -c "
+import json, sys
+r = [r for r in json.load(open('$TMP/fn.json'))['rows'] if r['name'] == 'stepX' and r['kind'] == 'marker']
+sys.exit(not (r and abs(r[0]['traced_share_pct'] - $share) < 0.01))"
+
 # 2. synthetic stats: repeated runs whose per-run means spread by 10%, NEW 3% slower (not
 # flagged), and 2% spread with NEW 30% slower (flagged: the test can fail); single runs of a
 # million events 1% slower (not flagged: below --min-effect) and 10% slower (flagged)

@@ -32,6 +32,7 @@ struct ta_drun {
     size_t *idx; /* open addressing over rows, by key */
     size_t icap;
     int nstats;
+    double traced_ns; /* the top-level tree nodes' total: the run's traced time */
 };
 
 /* Loads one run: a stats file, or a directory's *.stats.json (all its processes). NULL
