@@ -321,4 +321,18 @@ ok("### ops" in md and re.search(r"^\| cat \| name \| count \|", md, re.M) and r
 sys.exit(1 if fails else 0)
 EOF
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
+# a trace without its process_start line (the only line the pid was read from) and no
+# stats: the process is listed with the pid of its lines, not -1 (review of issue 17)
+mkdir -p "$TMP/nops"
+for f in "$TMP"/out/*.trace.json; do
+    grep -v '"name":"process_start"' "$f" >"$TMP/nops/$(basename "$f")"
+done
+"$CLI" report --format json "$TMP/nops" >"$TMP/nops.json" 2>/dev/null
+check "report of traces without process_start: each process has the pid of its lines" $PY -c "
+import glob, json, re, sys
+J = json.load(open('$TMP/nops.json'))
+got = sorted(p['pid'] for p in J['processes'])
+want = sorted(json.loads(next(l for l in open(f) if '\"pid\"' in l).rstrip().rstrip(','))['pid']
+              for f in glob.glob('$TMP/nops/*.trace.json'))
+sys.exit(f'{got} != {want}' if got != want or not got else 0)"
 finish

@@ -88,6 +88,72 @@ check "diff --fail-above x: exit 2 ($rc)" test $rc = 2
 "$CLI" diff "$TMP/base" "$TMP/missing" >/dev/null 2>&1; rc=$?
 check "diff with a missing run: exit 2 ($rc)" test $rc = 2
 
+# a single run's directory with subdirectories of the user's named run-* (run-logs/, a
+# run-000/ without stats): still one run, not a set of repeated runs without stats
+cp -r "$TMP/base" "$TMP/base_rl"
+mkdir -p "$TMP/base_rl/run-logs" "$TMP/base_rl/run-000" "$TMP/base_rl/run-1x"
+cp "$TMP"/base/*.stats.json "$TMP/base_rl/run-1x/"
+echo log >"$TMP/base_rl/run-logs/out.log"
+echo log >"$TMP/base_rl/run-000/out.log"
+"$CLI" diff --format json "$TMP/base_rl" "$TMP/new" >"$TMP/drl.json" 2>"$TMP/drl.err"; rc=$?
+check "diff of a single run with run-logs/, run-1x/, a run-000/ without stats: exit 0 ($rc)" \
+    test $rc = 0 -a ! -s "$TMP/drl.err"
+check "... one run, its rows those of the single run's files" $PY -c "
+import json, sys
+a, b = json.load(open('$TMP/drl.json')), json.load(open('$TMP/d1.json'))
+key = lambda d: sorted((r['kind'], r['name'], r['base']['count']) for r in d['rows'] if r.get('base'))
+sys.exit(not key(a) or key(a) != key(b) or a['base_runs'] != 1)"
+
+# a long name of 2-byte characters, shortened to "...tail" in the table: cut at a character's
+# start (a byte offset fell inside one: the table was not UTF-8)
+for side in base new; do
+    mkdir -p "$TMP/u8$side"
+    for f in "$TMP/$side"/*.stats.json; do
+        $PY -c "
+import json, sys
+def ren(o):
+    if isinstance(o, dict): return {k: ren(v) for k, v in o.items()}
+    if isinstance(o, list): return [ren(v) for v in o]
+    return 'step ' + '\u00e9' * 30 if o == 'step' else o
+json.dump(ren(json.load(open(sys.argv[1]))), open(sys.argv[2], 'w'), ensure_ascii=False)" \
+            "$f" "$TMP/u8$side/$(basename "$f")"
+    done
+done
+"$CLI" diff "$TMP/u8base" "$TMP/u8new" >"$TMP/u8.txt" 2>&1
+check "diff table, a long name of 2-byte characters: valid UTF-8, shortened to '...éé'" $PY -c "
+import sys
+t = open('$TMP/u8.txt', 'rb').read().decode('utf-8')
+sys.exit(not any(w.startswith('...\u00e9') for w in t.split()))"
+
+# --fail-above and new ops: the same run with its marker 'step' renamed 'stepX' (new: no
+# base to change from) fails --fail-above when stepX's total is more than PCT % of the
+# run's traced time (the top-level tree nodes' total), not when it is less
+mkdir -p "$TMP/ren"
+for f in "$TMP"/base/*.stats.json; do
+    sed 's/"name": *"step"/"name":"stepX"/g' "$f" >"$TMP/ren/$(basename "$f")"
+done
+share=$($PY -c "
+import glob, json
+tot = tr = 0
+for f in glob.glob('$TMP/ren/*.stats.json'):
+    s = json.load(open(f))
+    tot += sum(r['total_ns'] for r in s['ops'] if r['name'] == 'stepX' and r['kind'] == 'span')
+    tr += sum(n['total_ns'] for n in s['tree'])
+print(f'{100 * tot / tr:.3f}' if tr and tot else 0)")
+lo=$($PY -c "print(max(0, $share - 1))") hi=$($PY -c "print($share + 1)")
+"$CLI" diff --fail-above "$lo" "$TMP/base" "$TMP/ren" >/dev/null 2>"$TMP/fn.err"; rc=$?
+check "--fail-above $lo: new marker stepX at $share% of the traced time fails it: exit 1 ($rc)" \
+    test $rc = 1 -a "$share" != 0
+check "--fail-above names the new marker" grep -q "stepX: new" "$TMP/fn.err"
+"$CLI" diff --fail-above "$hi" "$TMP/base" "$TMP/ren" >/dev/null 2>&1; rc=$?
+check "--fail-above $hi: the new marker below it, the gone one not counted: exit 0 ($rc)" \
+    test $rc = 0
+"$CLI" diff --format json "$TMP/base" "$TMP/ren" >"$TMP/fn.json"
+check "diff json: the new marker's traced_share_pct ($share)" $PY -c "
+import json, sys
+r = [r for r in json.load(open('$TMP/fn.json'))['rows'] if r['name'] == 'stepX' and r['kind'] == 'marker']
+sys.exit(not (r and abs(r[0]['traced_share_pct'] - $share) < 0.01))"
+
 # 2. synthetic stats: repeated runs whose per-run means spread by 10%, NEW 3% slower (not
 # flagged), and 2% spread with NEW 30% slower (flagged: the test can fail); single runs of a
 # million events 1% slower (not flagged: below --min-effect) and 10% slower (flagged)

@@ -257,6 +257,8 @@ static void add_nodes(struct ta_drun *r, const cJSON *nodes, const char *prefix,
                 w->total_ns += jnum(n, "total_ns");
                 w->self_ns += jnum(n, "self_ns");
             }
+            if (depth == 0)
+                r->traced_ns += jnum(n, "total_ns");
             free(full);
         }
         add_nodes(r, cJSON_GetObjectItemCaseSensitive(n, "children"), key, depth + 1);
@@ -362,14 +364,44 @@ static int keep_stats(const char *dir, const char *name)
     return has_suffix(name, ".stats.json");
 }
 
-static int keep_rundir(const char *dir, const char *name)
+/* A subdirectory `run --repeat` wrote: exactly <prefix><digits> (run-000, warmup-001) and
+ * holding stats files. A user's own `run-logs/` (or a run-000 without stats) beside a
+ * single run's files does not make that directory a set of repeated runs. */
+static int is_repeat_subdir(const char *dir, const char *name, const char *prefix)
 {
-    if (strncmp(name, "run-", 4) != 0)
+    size_t k = strlen(prefix);
+    if (strncmp(name, prefix, k) != 0 || !name[k])
         return 0;
+    for (const char *c = name + k; *c; c++)
+        if (*c < '0' || *c > '9')
+            return 0;
     char p[PATH_MAX];
     struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p || stat(p, &st) != 0 ||
+        !S_ISDIR(st.st_mode))
+        return 0;
+    DIR *d = opendir(p);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    int stats = 0;
+    while (!stats && (e = readdir(d)))
+        stats = has_suffix(e->d_name, ".stats.json");
+    closedir(d);
+    return stats;
+}
+
+static int keep_rundir(const char *dir, const char *name)
+{
+    return is_repeat_subdir(dir, name, "run-");
+}
+
+const char *ta_utf8_tail(const char *s, size_t l, size_t keep)
+{
+    const char *p = s + l - keep;
+    while (*p && ((unsigned char)*p & 0xC0) == 0x80)
+        p++;
+    return p;
 }
 
 size_t ta_repeat_dirs(const char *dir, char ***out)
@@ -563,6 +595,7 @@ struct dres {
     double count[2], mean[2], p95[2], total[2], median[2], spread[2];
     int present[2];
     double ratio, change_pct, p;
+    double share_pct; /* a new op's or marker's total: % of NEW's traced time per run */
     int verdict, sig;
     const char *test;
 };
@@ -650,6 +683,11 @@ static void compare(const struct side *b, const struct side *n, const char *key,
     d->p = 1;
     if (!d->present[0]) {
         d->verdict = V_NEW;
+        double traced = 0;
+        for (size_t i = 0; i < n->n; i++)
+            traced += n->runs[i]->traced_ns;
+        traced /= n->n ? (double)n->n : 1;
+        d->share_pct = traced > 0 ? 100.0 * d->total[1] / traced : 0;
         goto out;
     }
     if (!d->present[1]) {
@@ -768,6 +806,8 @@ static void print_json(FILE *f, const struct side *b, const struct side *n,
                 d->test ? d->test : "null", d->test ? "\"" : "");
         jnum_out(f, "p", d->p, 1);
         jnum_out(f, "change_pct", d->change_pct, 1);
+        if (d->verdict == V_NEW && d->kind != TA_ROW_NODE) /* what --fail-above tests */
+            jnum_out(f, "traced_share_pct", d->share_pct, 1);
         jnum_out(f, "ratio", d->ratio, 1);
         fprintf(f, "\n   ");
         static const char *const side[] = {"base", "new"};
@@ -816,7 +856,7 @@ static void print_table(FILE *f, const struct side *b, const struct side *n,
         char nm[40];
         size_t l = strlen(name);
         if (l > 34)
-            snprintf(nm, sizeof nm, "...%s", name + l - 31);
+            snprintf(nm, sizeof nm, "...%s", ta_utf8_tail(name, l, 31));
         else
             snprintf(nm, sizeof nm, "%s", name);
         if (d->verdict == V_NEW || d->verdict == V_GONE || !d->present[0])
@@ -858,7 +898,9 @@ void ta_diff_usage(FILE *out)
         "larger than the runs' standard deviation; otherwise the Mann-Whitney U test on\n"
         "the duration histograms at alpha AND the median moved by >= --min-effect\n"
         "(tree nodes, which have no histogram, are then shown untested).\n"
-        "  --fail-above PCT           exit 1 when a significant regression exceeds PCT %%\n"
+        "  --fail-above PCT           exit 1 when a significant regression exceeds PCT %%,\n"
+        "                             or a new op or marker takes more than PCT %% of\n"
+        "                             NEW's traced time (per run)\n"
         "  --format table|json        (default table)\n"
         "  --top N                    rows shown (default 20; 0: all)\n"
         "  --alpha A                  significance level (default 0.01)\n"
@@ -1000,6 +1042,18 @@ int ta_diff_main(int argc, char **argv)
                         fprintf(stderr, "traceagent diff: %s %s: +%.1f%% > --fail-above %g%%\n",
                                 kname[res[i].kind], res[i].label ? res[i].label : res[i].key,
                                 res[i].change_pct, o.fail_above);
+                    rc = 1;
+                } else if (res[i].verdict == V_NEW && res[i].kind != TA_ROW_NODE &&
+                           res[i].share_pct > o.fail_above) {
+                    /* A new op or marker has no base to change from: its cost is measured
+                     * against the run's traced time. Not a tree node: a renamed marker
+                     * gives every path below it a new key, and the time behind a new
+                     * path is in an op or marker row of its own. */
+                    if (!rc)
+                        fprintf(stderr, "traceagent diff: %s %s: new, %.1f%% of the traced "
+                                        "time > --fail-above %g%%\n",
+                                kname[res[i].kind], res[i].label ? res[i].label : res[i].key,
+                                res[i].share_pct, o.fail_above);
                     rc = 1;
                 }
         }

@@ -32,6 +32,7 @@ struct ta_drun {
     size_t *idx; /* open addressing over rows, by key */
     size_t icap;
     int nstats;
+    double traced_ns; /* the top-level tree nodes' total: the run's traced time */
 };
 
 /* Loads one run: a stats file, or a directory's *.stats.json (all its processes). NULL
@@ -49,6 +50,9 @@ uint64_t ta_hist_pct(const struct ta_bk *h, size_t nh, double pct, uint64_t min,
 /* The sorted run directories (run-NNN) of a directory of repeated runs; 0 when it is not
  * one. Caller frees each and the array. */
 size_t ta_repeat_dirs(const char *dir, char ***out);
+/* The last `keep` bytes or fewer of s (strlen l > keep), starting at a UTF-8 character's
+ * first byte: a name shortened to "...tail" stays valid UTF-8. */
+const char *ta_utf8_tail(const char *s, size_t l, size_t keep);
 
 int ta_diff_main(int argc, char **argv);
 void ta_diff_usage(FILE *out);

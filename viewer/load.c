@@ -585,6 +585,7 @@ static void load_trace(struct ta_run *run, struct ta_proc *p, const char *path)
     ssize_t len;
     int last_closed = 0, last_whole = 1;
     char name[512];
+    double line_pid = -1;
     while ((len = getline(&line, &cap, f)) > 0) {
         int whole = line[len - 1] == '\n';
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
@@ -598,6 +599,11 @@ static void load_trace(struct ta_run *run, struct ta_proc *p, const char *path)
         if (!whole || (line[len - 1] != '}' && !(line[len - 1] == ',' && line[len - 2] == '}')))
             continue; /* the cut line */
         p->trace_lines++;
+        if (line_pid < 0) { /* the pid when the file has no process_start (cut, edited) */
+            const char *lp = after_key(line, "\"pid\":");
+            if (lp)
+                line_pid = strtod(lp, NULL);
+        }
         const char *ph = after_key(line, "\"ph\":\"");
         const char *nm = after_key(line, "\"name\":\"");
         const char *ts = after_key(line, "\"ts\":");
@@ -671,6 +677,8 @@ static void load_trace(struct ta_run *run, struct ta_proc *p, const char *path)
     }
     fclose(f);
     p->trace_cut = !last_closed || !last_whole;
+    if (p->pid < 0 && line_pid >= 0)
+        p->pid = line_pid;
     if (p->first_ts < 0)
         p->first_ts = p->last_ts = -1;
 }

@@ -36,6 +36,9 @@
 #define PID_STRIDE (1LL << 22) /* above /proc/sys/kernel/pid_max's largest value */
 #define RBUF (1 << 20)
 #define WBUF (1 << 20)
+/* A longer line is skipped (not an event the agent writes; e.g. a tail of zeros without a
+ * newline): the read buffer grows up to this, not with the file. */
+#define MAXLINE (16u << 20)
 
 struct mproc {
     char *trace;   /* path */
@@ -134,6 +137,8 @@ struct rin {
     char *buf;
     size_t cap, start, end;
     int eof;
+    int skipping;       /* inside a line over MAXLINE: dropped up to its '\n' */
+    long long skipped;  /* such lines */
 };
 
 /* The next line (without its '\n') in *line, *len; 1: a line, 0: end, -1: a last line
@@ -142,11 +147,25 @@ static int r_line(struct rin *r, char **line, size_t *len)
 {
     for (;;) {
         char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+        if (nl && r->skipping) { /* the end of an overlong line: drop it */
+            r->start = (size_t)(nl - r->buf) + 1;
+            r->skipping = 0;
+            r->skipped++;
+            continue;
+        }
         if (nl) {
             *line = r->buf + r->start;
             *len = (size_t)(nl - *line);
             r->start = (size_t)(nl - r->buf) + 1;
             return 1;
+        }
+        if (r->skipping) { /* drop what is read of it so far */
+            r->start = r->end = 0;
+            if (r->eof) {
+                r->skipping = 0;
+                r->skipped++;
+                return 0;
+            }
         }
         if (r->eof) {
             if (r->end > r->start) {
@@ -163,7 +182,10 @@ static int r_line(struct rin *r, char **line, size_t *len)
             r->end -= r->start;
             r->start = 0;
         }
-        if (r->end == r->cap) { /* a line longer than the buffer: grow (rare) */
+        if (r->end == r->cap && r->cap >= MAXLINE) { /* overlong: skip it */
+            r->skipping = 1;
+            r->start = r->end = 0;
+        } else if (r->end == r->cap) { /* a line longer than the buffer: grow (rare) */
             char *nb = realloc(r->buf, r->cap * 2);
             if (!nb) {
                 r->eof = 1;
@@ -246,16 +268,29 @@ static long long raw_ll(const char *txt, size_t n, const char *key)
     while (p < end && (*p == ' ' || *p == ':'))
         p++;
     long long v = 0;
-    while (p < end && *p >= '0' && *p <= '9')
-        v = v * 10 + (*p++ - '0');
+    while (p < end && *p >= '0' && *p <= '9') {
+        int d = *p++ - '0';
+        if (v > (LLONG_MAX - d) / 10)
+            return 0; /* does not fit (a damaged file): no anchor rather than a wrapped one */
+        v = v * 10 + d;
+    }
     return v;
+}
+
+/* n, or less: the length of s's first n bytes cut back to a UTF-8 character's start, so
+ * that a shortened name stays valid UTF-8 (and strict JSON). */
+static size_t utf8_cut(const char *s, size_t n)
+{
+    while (n && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
 }
 
 static void set_name(struct mproc *m, const char *cmd)
 {
     char b[160];
     if (strlen(cmd) > 72)
-        snprintf(b, sizeof b, "%.69s...", cmd);
+        snprintf(b, sizeof b, "%.*s...", (int)utf8_cut(cmd, 69), cmd);
     else
         snprintf(b, sizeof b, "%.72s", cmd);
     char nm[224];
@@ -302,7 +337,7 @@ static int proc_info(struct mproc *m)
     int fd = open(m->trace, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    struct rin r = {fd, malloc(64 << 10), 64 << 10, 0, 0, 0};
+    struct rin r = {fd, malloc(64 << 10), 64 << 10, 0, 0, 0, 0, 0};
     if (!r.buf) {
         close(fd);
         return -1;
@@ -430,8 +465,10 @@ static int is_process_name(const char *l, size_t n)
 }
 
 /* Streams m's events into w. *first: no comma before the next event yet. */
+/* *rbuf (*rcap bytes) is the caller's read buffer, kept across files: r_line may grow it
+ * (realloc) for a long line, so the grown one is handed back, never freed here. */
 static long long copy_events(struct wout *w, const struct mproc *m, int *first, FILE *log,
-                             char *rbuf)
+                             char **rbuf, size_t *rcap)
 {
     int fd = open(m->trace, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -439,7 +476,7 @@ static long long copy_events(struct wout *w, const struct mproc *m, int *first, 
         return -1;
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    struct rin r = {fd, rbuf, RBUF, 0, 0, 0};
+    struct rin r = {fd, *rbuf, *rcap, 0, 0, 0, 0, 0};
     char *line;
     size_t n;
     int rc, closed = 0, strip_sf = 0, lineno = 0;
@@ -471,8 +508,8 @@ static long long copy_events(struct wout *w, const struct mproc *m, int *first, 
         put_event(w, line, n, m, strip_sf);
         events++;
     }
-    if (r.buf != rbuf) /* grown for a long line */
-        free(r.buf);
+    *rbuf = r.buf; /* grown for a long line: the old one is gone */
+    *rcap = r.cap;
     close(fd);
     if (rc < 0)
         fprintf(log, "traceagent merge: %s: cut short: read to its last whole line "
@@ -483,6 +520,9 @@ static long long copy_events(struct wout *w, const struct mproc *m, int *first, 
     if (bad)
         fprintf(log, "traceagent merge: %s: %lld lines that are not events left out\n",
                 m->trace, bad);
+    if (r.skipped)
+        fprintf(log, "traceagent merge: %s: %lld lines over %u MiB left out\n", m->trace,
+                r.skipped, MAXLINE >> 20);
     return events;
 }
 
@@ -629,8 +669,9 @@ static int merge_paths(char **paths, size_t np, const char *out, FILE *log)
             w_str(&w, "}}");
         }
     }
+    size_t rcap = RBUF;
     for (size_t i = 0; i < n; i++)
-        copy_events(&w, &ps[i], &first, log, rbuf);
+        copy_events(&w, &ps[i], &first, log, &rbuf, &rcap);
     w_str(&w, "\n]\n");
     w_flush(&w);
     int err = w.err;

@@ -295,7 +295,7 @@ static int report(const char *dir, char **dirs, size_t n, long warmup, int quiet
             char a[24], b[24], c[24], d[24], e[24], cv[16], nm[40];
             size_t l = strlen(r->label);
             if (l > 36)
-                snprintf(nm, sizeof nm, "...%s", r->label + l - 33);
+                snprintf(nm, sizeof nm, "...%s", ta_utf8_tail(r->label, l, 33));
             else
                 snprintf(nm, sizeof nm, "%s", r->label);
             snprintf(cv, sizeof cv, "%.1f%%", r->mean > 0 ? 100 * r->sd / r->mean : 0);
