@@ -321,4 +321,29 @@ ok("### ops" in md and re.search(r"^\| cat \| name \| count \|", md, re.M) and r
 sys.exit(1 if fails else 0)
 EOF
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
+# Only traces (--export json): report and tree show the process and the trace's top-level
+# spans, say why there are no stats, and exit 0. A SIGKILLed shell beside a child with
+# stats: the process time is the sum of both rows (its trace's span counts).
+TRACEAGENT_MIN_DURATION_NS=0 "$CLI" run -q --export json -o "$TMP/j1" -- cat /etc/passwd >/dev/null 2>&1
+"$CLI" report "$TMP/j1" >"$TMP/j1.txt" 2>&1; rc=$?
+check "report, traces only: exit 0, the process, its spans, why no stats (rc $rc)" \
+    bash -c "[ $rc = 0 ] && grep -Eq '^  cat\[[0-9]+\] .*\(no stats' '$TMP/j1.txt' && grep -Eq '^  read +[0-9]+ ' '$TMP/j1.txt' && grep -q 'No statistics were written: 1 process' '$TMP/j1.txt'"
+"$CLI" tree "$TMP/j1" >"$TMP/j1t.txt" 2>&1; rc=$?
+check "tree, traces only: exit 0, the process and why no tree (rc $rc)" \
+    bash -c "[ $rc = 0 ] && grep -Eq '^  cat\[[0-9]+\] ' '$TMP/j1t.txt' && grep -q 'No call tree: 1 process' '$TMP/j1t.txt'"
+(TRACEAGENT_MIN_DURATION_NS=0 "$CLI" run -q -o "$TMP/k1" -- sh -c 'cat /etc/passwd >/dev/null; kill -9 $$' >/dev/null 2>&1) 2>/dev/null
+"$CLI" report "$TMP/k1" >"$TMP/k1.txt" 2>&1
+$PY - "$TMP/k1.txt" <<'EOF2'
+import re, sys
+t = open(sys.argv[1], encoding="utf-8").read()
+unit = {"ns": 1, "µs": 1e3, "ms": 1e6, "s": 1e9}
+ns = lambda v, u: float(v) * unit[u]
+m = re.search(r"process time ([\d.]+) (ns|µs|ms|s) ", t)
+rows = [ns(a, b) for a, b in re.findall(r"^  \S+\[\d+\]  ([\d.]+) (ns|µs|ms|s)  ", t, re.M)]
+good = m is not None and len(rows) == 2 and abs(ns(*m.groups()) - sum(rows)) <= 0.02 * sum(rows)
+print(("ok" if good else "not ok") + " - a SIGKILLed process: the process time is the sum of the rows listed"
+      + ("" if good else f"  [{m and m.groups()} {rows}]"))
+sys.exit(0 if good else 1)
+EOF2
+[ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
 finish
