@@ -191,6 +191,7 @@ int ta_tree_print(int npaths, char **paths, int maxdepth, int per_process, FILE 
         return 2;
     size_t nstats = 0, nthreads = 0;
     int sites = 0;
+    ta_run_repeat_note(run, out);
     for (size_t i = 0; i < run->nprocs; i++) {
         nstats += run->procs[i].has_stats;
         nthreads += run->procs[i].nthreads;

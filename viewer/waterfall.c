@@ -132,6 +132,7 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
     size_t nshown = 0; /* an image replaced by exec has no spans: no row */
     for (size_t i = 0; i < np; i++)
         nshown += !pv[i]->folded;
+    ta_run_repeat_note(run, out); /* the runs one after the other, warm-ups left out */
     fprintf(out, "Waterfall: %zu process%s over %s; one column = %s\n", nshown,
             nshown == 1 ? "" : "es", ta_fmt_ns(a, sizeof a, span_us * 1e3),
             ta_fmt_ns(b, sizeof b, per * 1e3));
