@@ -701,11 +701,10 @@ struct flist {
     size_t n, cap;
 };
 
+/* No duplicate check here (it made a 10,000-process directory quadratic, bench/NOTES.md
+ * row 40): ta_run_load_files sorts the list and skips repeats. */
 static void flist_add(struct flist *l, const char *path)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], path) == 0)
-            return;
     char **s = grow1((void **)&l->v, &l->n, &l->cap, sizeof *s);
     if (s && !(*s = strdup(path)))
         l->n--;
@@ -780,6 +779,18 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct stem { /* "dir/cat-12" of "dir/cat-12.stats.json" (not NUL-ended: len) */
+    const char *s;
+    size_t len, proc;
+};
+
+static int cmp_stem(const void *a, const void *b)
+{
+    const struct stem *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_load_opts *opts)
 {
     struct ta_run *run = calloc(1, sizeof *run);
@@ -792,9 +803,26 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
     }
     memcpy(v, files, nfiles * sizeof *v);
     qsort(v, nfiles, sizeof *v, cmp_str);
+    { /* a file named twice (a directory and a file in it) is read once */
+        size_t k = 0;
+        for (size_t i = 0; i < nfiles; i++)
+            if (!k || strcmp(v[k - 1], v[i]) != 0)
+                v[k++] = v[i];
+        nfiles = k;
+    }
     size_t capp = 0;
+    struct stem *stems = NULL; /* the stats files' stems, sorted: a trace finds its process */
+    size_t nstems = 0;
     /* stats files first (a process is its stats), then the traces: their process by stem */
     for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && run->nprocs && (stems = malloc(run->nprocs * sizeof *stems))) {
+            for (size_t j = 0; j < run->nprocs; j++) {
+                const char *sp = run->procs[j].stats_path;
+                if (sp)
+                    stems[nstems++] = (struct stem){sp, strlen(sp) - 11, j};
+            }
+            qsort(stems, nstems, sizeof *stems, cmp_stem);
+        }
         for (size_t i = 0; i < nfiles; i++) {
             const char *f = v[i];
             int is_stats = ends_with(f, ".stats.json");
@@ -818,11 +846,11 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
             } else if (pass == 1 && !is_stats) {
                 size_t stem = strlen(f) - strlen(".trace.json");
                 struct ta_proc *p = NULL;
-                for (size_t j = 0; j < run->nprocs && !p; j++) {
-                    const char *s = run->procs[j].stats_path;
-                    if (s && strlen(s) == stem + 11 && strncmp(s, f, stem) == 0)
-                        p = &run->procs[j];
-                }
+                struct stem key = {f, stem, 0}, *hit = NULL;
+                if (stems)
+                    hit = bsearch(&key, stems, nstems, sizeof *stems, cmp_stem);
+                if (hit)
+                    p = &run->procs[hit->proc];
                 if (!p) {
                     p = grow1((void **)&run->procs, &run->nprocs, &capp, sizeof *p);
                     if (!p)
@@ -853,6 +881,7 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
             }
         }
     }
+    free(stems);
     free(v);
     return run;
 }
