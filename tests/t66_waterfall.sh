@@ -86,4 +86,41 @@ ok(top.count("█") > 50 and all(l.count("█") <= top.count("█") for l in sec
 sys.exit(1 if fails else 0)
 EOF
 [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
+# Narrow widths: the axis labels are whole and apart (a label that does not fit is left
+# out, never overwritten nor cut inside "µ"); --width is clamped to 1000 columns. A
+# hand-made trace of 1 µs keeps the labels in µs (two bytes, one column).
+mkdir -p "$TMP/us"
+printf '[\n{"ph":"X","cat":"posix","name":"read","pid":5,"tid":5,"ts":100.000,"dur":1.000},\n]\n' \
+    >"$TMP/us/a-5.trace.json"
+for w in 34 40 50 60 80 100000; do
+    "$CLI" waterfall --width $w "$TMP/us" >"$TMP/us$w.txt" 2>/dev/null
+done
+$PY - "$TMP" <<'EOF2'
+import re, sys
+T = sys.argv[1]
+fails = 0
+def ok(c, desc, detail=None):
+    global fails
+    print(("ok" if c else "not ok") + " - " + desc + ("" if c or detail is None else f"  [{detail}]"))
+    fails += 0 if c else 1
+label = r"\d+(\.\d+)? (ns|µs|ms|s)"
+for w in (34, 40, 50, 60, 80):
+    raw = open(f"{T}/us{w}.txt", "rb").read()
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        ok(False, f"--width {w}: the output is valid UTF-8", e)
+        continue
+    ax = lines[1]
+    cols = w - 22 - 2
+    body = ax[23:]
+    ok(re.fullmatch(rf"0 ns(\s+{label})*\s*", body) is not None and len(body) <= cols,
+       f"--width {w}: the axis is whole labels one space apart or more, within {cols} columns", ax)
+    ok(w < 40 or re.search(r"\s1\.00 µs$", body) is not None, f"--width {w}: the end label (1.00 µs) is kept", ax)
+lines = open(f"{T}/us100000.txt", encoding="utf-8").read().splitlines()
+ok(max(len(l) for l in lines) <= 1000 and any(len(l) == 1000 for l in lines),
+   "--width 100000: clamped to 1000 columns", max(len(l) for l in lines))
+sys.exit(1 if fails else 0)
+EOF2
+[ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
 finish

@@ -276,6 +276,15 @@ check("per-run means, their mean and stddev, pooled p50/p95/p99 equal those comp
 finish()
 PY
 [ $? -eq 0 ] || T_FAILS=$((T_FAILS + 1))
+# report/tree on the --repeat directory: the measured runs only, and a line that says so
+"$CLI" report "$TMP/rep" >"$TMP/rep.txt" 2>&1; rc=$?
+nrun=$(ls "$TMP"/rep/run-*/*.stats.json | wc -l)
+check "report on a --repeat directory: exit 0, says 3 repeated runs, warm-up left out ($rc)" \
+    bash -c "[ $rc = 0 ] && head -1 '$TMP/rep.txt' | grep -q 'holds 3 repeated runs (1 warm-up left out).*repeat.json'"
+check "report on a --repeat directory: the measured runs' $nrun processes, not the warm-up's" \
+    bash -c "grep -q '^traceagent: $nrun process' '$TMP/rep.txt' && ! grep -q warmup-000 '$TMP/rep.txt'"
+"$CLI" tree "$TMP/rep" >"$TMP/rept.txt" 2>&1
+check "tree on a --repeat directory: says so" grep -q 'holds 3 repeated runs' "$TMP/rept.txt"
 "$CLI" run -q --repeat 2 -o "$TMP/rep" -- "$W" 1 10 2>/dev/null; rc=$?
 check "run --repeat into a directory that holds repeated runs: refused, exit 2 ($rc)" test $rc = 2
 "$CLI" run --repeat 0 -- "$W" 1 10 2>/dev/null; rc=$?

@@ -709,24 +709,62 @@ struct flist {
     size_t n, cap;
 };
 
+/* No duplicate check here (it made a 10,000-process directory quadratic, bench/NOTES.md
+ * row 40): ta_run_load_files sorts the list and skips repeats. */
 static void flist_add(struct flist *l, const char *path)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], path) == 0)
-            return;
     char **s = grow1((void **)&l->v, &l->n, &l->cap, sizeof *s);
     if (s && !(*s = strdup(path)))
         l->n--;
 }
 
-static int walk(struct flist *l, const char *dir, int depth)
+/* "run-007", "warmup-000": a subdirectory `run --repeat` made (kind: "run-"/"warmup-") */
+static int numbered(const char *name, const char *kind)
+{
+    size_t k = strlen(kind);
+    if (strncmp(name, kind, k) != 0 || !name[k])
+        return 0;
+    for (name += k; *name; name++)
+        if (*name < '0' || *name > '9')
+            return 0;
+    return 1;
+}
+
+/* A `run --repeat` output directory: run-NNN/ subdirectories (and warmup-NNN/, repeat.json).
+ * Counts them; 1 when it is one. */
+static int repeat_dir(const char *dir, size_t *runs, size_t *warmups)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *e;
+    *runs = *warmups = 0;
+    while ((e = readdir(d))) {
+        char path[PATH_MAX];
+        struct stat st;
+        int r = numbered(e->d_name, "run-"), w = numbered(e->d_name, "warmup-");
+        if (!r && !w)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        *runs += r;
+        *warmups += w;
+    }
+    closedir(d);
+    char rj[PATH_MAX];
+    snprintf(rj, sizeof rj, "%s/repeat.json", dir);
+    return *runs > 0 && (*warmups > 0 || access(rj, F_OK) == 0);
+}
+
+static int walk(struct flist *l, const char *dir, int depth, int skip_warmups)
 {
     DIR *d = opendir(dir);
     if (!d)
         return -1;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
+        if (e->d_name[0] == '.' || (skip_warmups && numbered(e->d_name, "warmup-")))
             continue;
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
@@ -735,7 +773,7 @@ static int walk(struct flist *l, const char *dir, int depth)
             continue;
         if (S_ISDIR(st.st_mode)) {
             if (depth < 16)
-                walk(l, path, depth + 1);
+                walk(l, path, depth + 1, 0);
         } else if (ends_with(e->d_name, ".stats.json") || ends_with(e->d_name, ".trace.json")) {
             flist_add(l, path);
         }
@@ -747,6 +785,18 @@ static int walk(struct flist *l, const char *dir, int depth)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct stem { /* "dir/cat-12" of "dir/cat-12.stats.json" (not NUL-ended: len) */
+    const char *s;
+    size_t len, proc;
+};
+
+static int cmp_stem(const void *a, const void *b)
+{
+    const struct stem *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
 struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_load_opts *opts)
@@ -761,9 +811,26 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
     }
     memcpy(v, files, nfiles * sizeof *v);
     qsort(v, nfiles, sizeof *v, cmp_str);
+    { /* a file named twice (a directory and a file in it) is read once */
+        size_t k = 0;
+        for (size_t i = 0; i < nfiles; i++)
+            if (!k || strcmp(v[k - 1], v[i]) != 0)
+                v[k++] = v[i];
+        nfiles = k;
+    }
     size_t capp = 0;
+    struct stem *stems = NULL; /* the stats files' stems, sorted: a trace finds its process */
+    size_t nstems = 0;
     /* stats files first (a process is its stats), then the traces: their process by stem */
     for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && run->nprocs && (stems = malloc(run->nprocs * sizeof *stems))) {
+            for (size_t j = 0; j < run->nprocs; j++) {
+                const char *sp = run->procs[j].stats_path;
+                if (sp)
+                    stems[nstems++] = (struct stem){sp, strlen(sp) - 11, j};
+            }
+            qsort(stems, nstems, sizeof *stems, cmp_stem);
+        }
         for (size_t i = 0; i < nfiles; i++) {
             const char *f = v[i];
             int is_stats = ends_with(f, ".stats.json");
@@ -787,11 +854,11 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
             } else if (pass == 1 && !is_stats) {
                 size_t stem = strlen(f) - strlen(".trace.json");
                 struct ta_proc *p = NULL;
-                for (size_t j = 0; j < run->nprocs && !p; j++) {
-                    const char *s = run->procs[j].stats_path;
-                    if (s && strlen(s) == stem + 11 && strncmp(s, f, stem) == 0)
-                        p = &run->procs[j];
-                }
+                struct stem key = {f, stem, 0}, *hit = NULL;
+                if (stems)
+                    hit = bsearch(&key, stems, nstems, sizeof *stems, cmp_stem);
+                if (hit)
+                    p = &run->procs[hit->proc];
                 if (!p) {
                     p = grow1((void **)&run->procs, &run->nprocs, &capp, sizeof *p);
                     if (!p)
@@ -822,6 +889,7 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
             }
         }
     }
+    free(stems);
     free(v);
     return run;
 }
@@ -829,15 +897,24 @@ struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_lo
 struct ta_run *ta_run_load(int npaths, char **paths, const struct ta_load_opts *opts)
 {
     struct flist l = {0};
-    size_t bad = 0;
+    size_t bad = 0, repruns = 0, repwarm = 0;
+    const char *repdir = NULL;
     for (int i = 0; i < npaths; i++) {
         struct stat st;
         if (stat(paths[i], &st) != 0) {
             fprintf(stderr, "traceagent: %s: %s\n", paths[i], strerror(errno));
             bad++;
         } else if (S_ISDIR(st.st_mode)) {
-            size_t before = l.n;
-            if (walk(&l, paths[i], 0) < 0) {
+            size_t before = l.n, runs, warmups;
+            /* a `run --repeat` directory: its measured runs, the warm-ups left out (they
+             * are not the program's steady state); the report says so (ta_run_repeat_note) */
+            int rep = repeat_dir(paths[i], &runs, &warmups);
+            if (rep && !repdir) {
+                repdir = paths[i];
+                repruns = runs;
+                repwarm = warmups;
+            }
+            if (walk(&l, paths[i], 0, rep) < 0) {
                 fprintf(stderr, "traceagent: %s: cannot read the directory\n", paths[i]);
                 bad++;
             } else if (l.n == before) {
@@ -857,18 +934,37 @@ struct ta_run *ta_run_load(int npaths, char **paths, const struct ta_load_opts *
         }
     }
     struct ta_run *run = ta_run_load_files(l.n, l.v, opts);
-    if (run)
+    if (run) {
         run->bad_files += bad;
+        if (repdir) {
+            run->repeat_dir = strdup(repdir);
+            run->repeat_runs = repruns;
+            run->repeat_warmups = repwarm;
+        }
+    }
     for (size_t i = 0; i < l.n; i++)
         free(l.v[i]);
     free(l.v);
     return run;
 }
 
+void ta_run_repeat_note(const struct ta_run *run, FILE *out)
+{
+    if (!run || !run->repeat_dir)
+        return;
+    fprintf(out, "traceagent: %s holds %zu repeated run%s (%zu warm-up%s left out): the "
+                 "numbers below add up the %zu measured runs; per-run statistics: "
+                 "`traceagent diff` or %s/repeat.json\n",
+            run->repeat_dir, run->repeat_runs, run->repeat_runs == 1 ? "" : "s",
+            run->repeat_warmups, run->repeat_warmups == 1 ? "" : "s", run->repeat_runs,
+            run->repeat_dir);
+}
+
 void ta_run_free(struct ta_run *run)
 {
     if (!run)
         return;
+    free(run->repeat_dir);
     for (size_t i = 0; i < run->nprocs; i++) {
         struct ta_proc *p = &run->procs[i];
         free(p->stats_path);

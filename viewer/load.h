@@ -5,7 +5,9 @@
  *   ta_run_free(run);
  *
  * PATHs are stats files (*.stats.json), trace files (*.trace.json) or output directories
- * (searched recursively for both). A stats file and a trace file with the same stem are one
+ * (searched recursively for both). A `run --repeat` directory (run-NNN/, warmup-NNN/,
+ * repeat.json) loads its measured runs only, the warm-ups left out, and says so in
+ * repeat_dir (ta_run_repeat_note prints the line the report, tree and waterfall show). A stats file and a trace file with the same stem are one
  * process. A process with a trace and no stats (killed by SIGKILL, still running) still
  * appears, with has_stats = 0 and what its trace says (pid, name, start, end).
  *
@@ -24,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define TA_MAX_SPANS_PER_TRACK 20000
 
@@ -160,6 +163,10 @@ struct ta_run {
     size_t nnames, capnames;
     void *namemap;
     size_t bad_files, bad_rows, nfiles_read;
+    /* a `run --repeat` directory among the paths: its run-NNN/ were read, its warmup-NNN/
+     * left out (NULL when none) */
+    char *repeat_dir;
+    size_t repeat_runs, repeat_warmups;
 };
 
 struct ta_load_opts {
@@ -172,6 +179,8 @@ struct ta_run *ta_run_load(int npaths, char **paths, const struct ta_load_opts *
 /* The same from a list of files (stats or traces): `traceagent run`'s own new files. */
 struct ta_run *ta_run_load_files(size_t nfiles, char **files, const struct ta_load_opts *opts);
 void ta_run_free(struct ta_run *run);
+/* "PATH holds N repeated runs (W warm-ups left out): ...": one line, when the run is one */
+void ta_run_repeat_note(const struct ta_run *run, FILE *out);
 
 /* Folds each image that a pid exec'd away into its successor (same pid, it ended before
  * the next began): the successor's start becomes the first image's, its events and ops

@@ -670,9 +670,12 @@ static int cmd_report(int argc, char **argv)
             if (stat(paths[0], &st) == 0 && S_ISDIR(st.st_mode))
                 ta_summary_set_dir(sum, paths[0]);
         }
-        if (nstats || fmt != TA_FMT_TABLE)
-            ta_summary_print_fmt(sum, stdout, top, fmt);
-        rc = nstats == 0 ? 1 : run->bad_files ? 1 : 0;
+        /* processes without stats (--export json, SIGKILL) still show, from their traces;
+         * 1 only when nothing at all could be shown */
+        /* a --repeat directory: which runs are in the numbers (stderr under json/csv/md) */
+        ta_run_repeat_note(run, fmt == TA_FMT_TABLE ? stdout : stderr);
+        ta_summary_print_fmt(sum, stdout, top, fmt);
+        rc = nstats == 0 && ta_summary_nprocs(sum) == 0 ? 1 : run->bad_files ? 1 : 0;
     }
     ta_run_free(run);
     ta_summary_free(sum);

@@ -190,6 +190,7 @@ struct ta_summary {
     size_t ndrops, capdrops;
     char **written;
     size_t nwritten, capwritten;
+    struct strmap writtenmap; /* written's paths */
     size_t bad_rows;
     double trace_bytes, left_out, min_dur; /* the "agent" sections, summed (min_dur: max) */
     size_t with_callsites; /* files with call sites (TRACEAGENT_STACKS): the report says where */
@@ -203,6 +204,9 @@ struct ta_summary {
     const char *cut_example;
     size_t nostats;     /* processes with a trace and no stats */
     size_t nstatsprocs; /* rows of procs with stats (the others: nostats rows) */
+    double trace_traced_ns; /* top-level spans of the processes without stats (traces) */
+    struct { char *name; double count, total; } *tspans; /* those spans by name */
+    size_t ntspans;
     char *dir; /* where the files are (the file list's "... N more in DIR") */
 };
 
@@ -210,6 +214,12 @@ struct ta_summary *ta_summary_new(void) { return calloc(1, sizeof(struct ta_summ
 
 void ta_summary_free(struct ta_summary *s)
 {
+    if (s) {
+        for (size_t k = 0; k < s->ntspans; k++)
+            free(s->tspans[k].name);
+        free(s->tspans);
+        strmap_free(&s->writtenmap);
+    }
     if (!s)
         return;
     for (size_t i = 0; i < s->nops; i++) {
@@ -264,12 +274,14 @@ void ta_summary_free(struct ta_summary *s)
 
 void ta_summary_add_file(struct ta_summary *s, const char *path)
 {
-    for (size_t i = 0; i < s->nwritten; i++)
-        if (strcmp(s->written[i], path) == 0)
-            return;
+    /* by a hash: a linear search made 10,000 processes quadratic (bench/NOTES.md row 40) */
+    if (strmap_get(&s->writtenmap, path) != SIZE_MAX)
+        return;
     char **slot = grow((void **)&s->written, &s->nwritten, &s->capwritten, sizeof *slot);
     if (slot && !(*slot = strdup(path)))
         s->nwritten--;
+    else if (slot)
+        strmap_put(&s->writtenmap, path, s->nwritten - 1);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -581,6 +593,11 @@ static void add_proc(struct ta_summary *s, const struct ta_proc *tp)
         p->pid = tp->pid;
         p->duration_ns = tp->duration_ns;
         p->events = tp->trace_lines;
+        /* its trace's top-level spans count as traced (merged spans: their busy share) */
+        for (size_t k = 0; k < tp->ntracks; k++)
+            for (size_t j = 0; j < tp->tracks[k].nspans; j++)
+                s->trace_traced_ns +=
+                    tp->tracks[k].spans[j].dur * 1e3 * tp->tracks[k].spans[j].busy;
         return;
     }
     if (tp->callsites)
@@ -642,11 +659,46 @@ void ta_summary_add_run(struct ta_summary *s, struct ta_run *run)
     s->nfolded += ta_run_fold_exec(run);
     for (size_t i = 0; i < run->nprocs; i++)
         add_proc(s, &run->procs[i]);
+    /* A process without stats counts with its trace's span (first to last event, as its
+     * row shows it): the process time is the sum of the rows listed. */
     for (size_t i = 0; i < run->nprocs; i++) {
         const struct ta_proc *p = &run->procs[i];
-        s->process_ns += p->duration_ns > 0 && !p->folded && p->has_stats ? p->duration_ns : 0;
+        s->process_ns += p->duration_ns > 0 && !p->folded ? p->duration_ns : 0;
         s->nostats += !p->has_stats && !p->folded;
     }
+    /* No stats at all (--export json, SIGKILL): the traces' top-level spans by name are
+     * what there is to show of the ops. */
+    double *cnt = NULL, *tot = NULL;
+    if (!s->nstatsprocs && s->nostats && run->nnames) {
+        cnt = calloc(run->nnames, sizeof *cnt);
+        tot = calloc(run->nnames, sizeof *tot);
+    }
+    for (size_t i = 0; cnt && tot && i < run->nprocs; i++) {
+        const struct ta_proc *p = &run->procs[i];
+        if (p->has_stats || p->folded)
+            continue;
+        for (size_t k = 0; k < p->ntracks; k++)
+            for (size_t j = 0; j < p->tracks[k].nspans; j++) {
+                const struct ta_span *sp = &p->tracks[k].spans[j];
+                if (sp->name < run->nnames) {
+                    cnt[sp->name]++;
+                    tot[sp->name] += sp->dur * 1e3 * sp->busy;
+                }
+            }
+    }
+    for (size_t n = 0; cnt && tot && n < run->nnames; n++) {
+        if (!cnt[n])
+            continue;
+        void *nv = realloc(s->tspans, (s->ntspans + 1) * sizeof *s->tspans);
+        if (!nv)
+            break;
+        s->tspans = nv;
+        s->tspans[s->ntspans].name = strdup(run->names[n]);
+        s->tspans[s->ntspans].count = cnt[n];
+        s->tspans[s->ntspans++].total = tot[n];
+    }
+    free(cnt);
+    free(tot);
     s->wall_ns = ta_run_wall_ns(run, NULL);
     s->bad_rows += run->bad_rows;
 }
@@ -766,6 +818,17 @@ static int cmp_str(const void *a, const void *b)
  * running): their stats paths are not among the stats read. */
 static size_t count_no_stats(const struct ta_summary *s) { return s->nostats; }
 
+size_t ta_summary_nprocs(const struct ta_summary *s) { return s->nprocs; }
+
+static int cmp_tspan(const void *a, const void *b)
+{
+    const struct ta_summary *z = NULL;
+    const __typeof__(*z->tspans) *x = a, *y = b;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
 /* "2 of 9 processes ended by SIGTERM (stats incomplete); 1 left no stats (killed by
  * SIGKILL?)": the process count never hides the processes whose numbers are partial or
  * missing. */
@@ -855,7 +918,9 @@ static void print_procs(struct ta_summary *s, FILE *out, int top)
     char a[64], b[64], c[64];
     double events = 0;
     for (size_t i = 0; i < s->nprocs; i++)
-        events += s->procs[i].events > 0 && !s->procs[i].nostats ? s->procs[i].events : 0;
+        events += s->procs[i].events > 0 && (!s->procs[i].nostats || !s->nstatsprocs)
+                      ? s->procs[i].events
+                      : 0; /* only traces: their events */
     size_t nostats = count_no_stats(s), total = s->nstatsprocs + nostats;
     fprintf(out, "traceagent: %zu process%s, %.0f events", total, total == 1 ? "" : "es",
             events);
@@ -871,8 +936,9 @@ static void print_procs(struct ta_summary *s, FILE *out, int top)
                 ta_fmt_ns(a, sizeof a, s->wall_ns), ta_fmt_ns(b, sizeof b, s->process_ns));
         fprintf(out, "Traced: %s in top-level spans = %.1f%% of the process time (nested "
                      "spans counted once; threads add up, so it can pass 100%%)\n",
-                ta_fmt_ns(c, sizeof c, s->traced_ns),
-                s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0.0);
+                ta_fmt_ns(c, sizeof c, s->traced_ns + s->trace_traced_ns),
+                s->process_ns > 0 ? 100 * (s->traced_ns + s->trace_traced_ns) / s->process_ns
+                                  : 0.0);
     }
     if (s->nprocs > 1)
         qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);
@@ -1377,15 +1443,39 @@ void ta_summary_print(struct ta_summary *s, FILE *out, int top)
                     s->with_callsites == 1 ? "" : "es");
         if (s->bad_rows)
             fprintf(out, "\n(%zu malformed rows were skipped)\n", s->bad_rows);
+    } else if (s->nprocs) {
+        /* Only traces (--export json, or every process killed by SIGKILL): the processes
+         * and their top-level spans, as the traces give them. */
+        print_procs(s, out, top);
+        if (s->ntspans) {
+            char a[64], b[64];
+            if (s->ntspans > 1)
+                qsort(s->tspans, s->ntspans, sizeof *s->tspans, cmp_tspan);
+            fprintf(out, "\nTop-level spans from the traces (no statistics: no nested spans, "
+                         "no percentiles):\n");
+            fprintf(out, "  %-30s %10s %12s %12s\n", "Name", "Count", "Total", "Mean");
+            size_t lim = top > 0 && (size_t)top < s->ntspans ? (size_t)top : s->ntspans;
+            for (size_t i = 0; i < lim; i++) {
+                char nb[128];
+                fprintf(out, "  %-30s %10.0f %12s %12s\n",
+                        fit(nb, sizeof nb, s->tspans[i].name, 30, 0), s->tspans[i].count,
+                        ta_fmt_ns(a, sizeof a, s->tspans[i].total),
+                        ta_fmt_ns(b, sizeof b, s->tspans[i].total / s->tspans[i].count));
+            }
+            if (lim < s->ntspans)
+                fprintf(out, "  ... %zu more\n", s->ntspans - lim);
+        }
+        fprintf(out, "\nNo statistics were written: %zu process%s left a trace and no "
+                     "stats.json (run with --export json only, the stats export off, or "
+                     "killed by SIGKILL?); the numbers above come from the traces.\n",
+                s->nostats, s->nostats == 1 ? "" : "es");
+        if (s->cut)
+            fprintf(out, "\nNote: %zu trace%s cut short (e.g. %s): read to %s last whole line.\n",
+                    s->cut, s->cut == 1 ? " was" : "s were", s->cut_example,
+                    s->cut == 1 ? "its" : "their");
     } else {
-        size_t nostats = count_no_stats(s);
-        if (nostats)
-            fprintf(out, "traceagent: no statistics were written: %zu process%s left a trace "
-                         "and no stats (stats export off, or killed by SIGKILL?)\n",
-                    nostats, nostats == 1 ? "" : "es");
-        else
-            fprintf(out, "traceagent: no statistics were written (stats export off, or the "
-                         "program was killed by SIGKILL)\n");
+        fprintf(out, "traceagent: no statistics were written (stats export off, or the "
+                     "program was killed by SIGKILL)\n");
     }
     if (s->nwritten) {
         char **v = malloc(s->nwritten * sizeof *v);
@@ -1403,7 +1493,7 @@ void ta_summary_print(struct ta_summary *s, FILE *out, int top)
             free(v);
         }
     }
-    if (s->nstatsprocs)
+    if (s->nprocs)
         fprintf(out, "More: traceagent report|tree|waterfall %s\n", s->dir ? s->dir : "PATH");
 }
 
@@ -1426,8 +1516,9 @@ static cJSON *build_json(struct ta_summary *s, int top)
     jnum(root, "processes_count", (double)(s->nstatsprocs + nostats));
     jnum(root, "wall_ns", s->wall_ns);
     jnum(root, "process_ns", s->process_ns);
-    jnum(root, "traced_ns", s->traced_ns);
-    jnum(root, "traced_pct", s->process_ns > 0 ? 100 * s->traced_ns / s->process_ns : 0);
+    jnum(root, "traced_ns", s->traced_ns + s->trace_traced_ns);
+    jnum(root, "traced_pct",
+         s->process_ns > 0 ? 100 * (s->traced_ns + s->trace_traced_ns) / s->process_ns : 0);
     jnum(root, "traces_cut", (double)s->cut);
     if (s->nprocs > 1)
         qsort(s->procs, s->nprocs, sizeof *s->procs, cmp_proc_time);

@@ -23,6 +23,8 @@ void ta_summary_set_dir(struct ta_summary *s, const char *dir);
 enum ta_format { TA_FMT_TABLE, TA_FMT_CSV, TA_FMT_JSON, TA_FMT_MARKDOWN };
 /* Prints the report to `out`; `top` rows of each list (0: all), in `fmt`. */
 void ta_summary_print(struct ta_summary *s, FILE *out, int top);
+/* Process rows the report lists (with or without stats): 0 when it shows nothing. */
+size_t ta_summary_nprocs(const struct ta_summary *s);
 void ta_summary_print_fmt(struct ta_summary *s, FILE *out, int top, enum ta_format fmt);
 
 /* Human units, into buf (returns buf): "812 ns", "3.21 µs", "12.0 ms", "1.50 s";

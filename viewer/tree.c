@@ -191,6 +191,7 @@ int ta_tree_print(int npaths, char **paths, int maxdepth, int per_process, FILE 
         return 2;
     size_t nstats = 0, nthreads = 0;
     int sites = 0;
+    ta_run_repeat_note(run, out);
     for (size_t i = 0; i < run->nprocs; i++) {
         nstats += run->procs[i].has_stats;
         nthreads += run->procs[i].nthreads;
@@ -228,7 +229,30 @@ int ta_tree_print(int npaths, char **paths, int maxdepth, int per_process, FILE 
         print_tree(&root, title, sites, maxdepth, out);
         mfree(&root);
     }
-    int rc = nstats == 0 || run->bad_files ? 1 : 0;
+    size_t shown = 0; /* no stats anywhere: the processes the traces give, and why no tree */
+    if (!nstats) {
+        for (size_t i = 0; i < run->nprocs; i++) {
+            const struct ta_proc *p = &run->procs[i];
+            if (!p->trace_read || p->first_ts < 0)
+                continue;
+            double top = 0;
+            for (size_t k = 0; k < p->ntracks; k++)
+                for (size_t j = 0; j < p->tracks[k].nspans; j++)
+                    top += p->tracks[k].spans[j].dur * 1e3 * p->tracks[k].spans[j].busy;
+            char a[64], b[64];
+            if (!shown++)
+                fputs("Processes (from their traces):\n", out);
+            fprintf(out, "  %s[%.0f]  %s, %s in top-level spans  (no stats: from its trace)\n",
+                    p->exe, p->pid,
+                    ta_fmt_ns(a, sizeof a, p->duration_ns), ta_fmt_ns(b, sizeof b, top));
+        }
+        if (shown)
+            fprintf(out, "No call tree: %zu process%s left a trace and no stats.json (run with "
+                         "--export json only, the stats export off, or killed by SIGKILL?); "
+                         "the tree is built from the stats. `traceagent report` / `waterfall` "
+                         "show what the traces hold.\n", shown, shown == 1 ? "" : "es");
+    }
+    int rc = (nstats == 0 && !shown) || run->bad_files ? 1 : 0;
     ta_run_free(run);
     return rc;
 }

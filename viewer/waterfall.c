@@ -81,6 +81,8 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
     }
     if (width < LABEL_W + 12)
         width = LABEL_W + 12;
+    if (width > 1000) /* a row per track of this many cells: wider is a typo, not a terminal */
+        width = 1000;
     int cols = width - LABEL_W - 2; /* "label |cells|" */
     double t0 = -1, t1 = -1;
     struct ta_proc **pv = calloc(run->nprocs + 1, sizeof *pv);
@@ -130,11 +132,12 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
     size_t nshown = 0; /* an image replaced by exec has no spans: no row */
     for (size_t i = 0; i < np; i++)
         nshown += !pv[i]->folded;
+    ta_run_repeat_note(run, out); /* the runs one after the other, warm-ups left out */
     fprintf(out, "Waterfall: %zu process%s over %s; one column = %s\n", nshown,
             nshown == 1 ? "" : "es", ta_fmt_ns(a, sizeof a, span_us * 1e3),
             ta_fmt_ns(b, sizeof b, per * 1e3));
     /* time axis: ticks at 0, 1/4, 1/2, 3/4 and the end */
-    char *axis = malloc((size_t)cols + 64);
+    char *axis = malloc((size_t)cols * 4 + 1);
     double *cov = malloc((size_t)cols * sizeof *cov), *tot = malloc((size_t)cols * sizeof *tot);
     char *cell = malloc((size_t)cols + 1);
     if (!axis || !cov || !cell || !tot) {
@@ -148,32 +151,63 @@ int ta_waterfall_print(int npaths, char **paths, int width, int top, FILE *out)
         ta_run_free(run);
         return 2;
     }
-    memset(axis, ' ', (size_t)cols + 63);
-    axis[cols + 63] = 0;
-    for (int q = 0; q <= 4; q++) {
+    /* Labels are placed by display column ("µ" is two bytes, one column): each column
+     * holds one code point (up to 4 bytes); a label that would touch or overlap the one
+     * before it, or run past the last column, is left out (narrow widths). */
+    char (*colv)[4] = calloc((size_t)cols, sizeof *colv);
+    if (!colv) {
+        free(axis);
+        free(cov);
+        free(tot);
+        free(cell);
+        free(pv);
+        free(lg);
+        free(letter);
+        ta_run_free(run);
+        return 2;
+    }
+    for (int k = 0; k < cols; k++)
+        colv[k][0] = ' ';
+    /* the ends first, then the middle, then the quarters: the ones kept at narrow widths */
+    static const int order[5] = {0, 4, 2, 1, 3};
+    char *used = calloc((size_t)cols + 2, 1); /* used[col + 1]: a label's column */
+    for (int o = 0; used && o < 5; o++) {
+        int q = order[o];
         int c = q * (cols - 1) / 4;
         char t[32];
         ta_fmt_ns(t, sizeof t, q * span_us / 4 * 1e3);
-        int len = (int)strlen(t);
-        /* "µ" is two bytes, one column: count columns, not bytes */
-        int w = 0;
+        int len = (int)strlen(t), w = 0;
         for (int k = 0; k < len; k++)
             w += ((unsigned char)t[k] & 0xc0) != 0x80;
         int at = q == 4 ? c - w + 1 : q == 0 ? 0 : c - w / 2;
         if (at < 0)
             at = 0;
-        memcpy(axis + at, t, (size_t)len);
-        (void)w;
+        if (at + w > cols)
+            continue;
+        int clash = 0; /* a column of another label in [at - 1, at + w]: one space apart */
+        for (int col = at - 1; col <= at + w && !clash; col++)
+            clash = col >= 0 && col < cols && used[col + 1];
+        if (clash)
+            continue;
+        for (int k = 0, col = at; k < len; col++) {
+            int n = 1;
+            while (k + n < len && ((unsigned char)t[k + n] & 0xc0) == 0x80 && n < 4)
+                n++;
+            memset(colv[col], 0, 4);
+            memcpy(colv[col], t + k, (size_t)n);
+            used[col + 1] = 1;
+            k += n;
+        }
     }
-    /* trim to cols display columns */
+    free(used);
     {
-        int wcol = 0, k = 0;
-        for (; axis[k] && wcol < cols; k++)
-            wcol += ((unsigned char)axis[k] & 0xc0) != 0x80;
-        while (((unsigned char)axis[k] & 0xc0) == 0x80)
-            k++;
+        size_t k = 0;
+        for (int col = 0; col < cols; col++)
+            for (int j = 0; j < 4 && colv[col][j]; j++)
+                axis[k++] = colv[col][j];
         axis[k] = 0;
     }
+    free(colv);
     fprintf(out, "%-*s %s\n", LABEL_W, "", axis);
     for (size_t i = 0; i < np; i++) {
         const struct ta_proc *p = pv[i];
