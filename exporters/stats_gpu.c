@@ -8,7 +8,8 @@
  *
  *  - `kernels`: per kernel name (the interned pointer), duration statistics with the
  *    log-linear histogram of stats.c's ops rows (a copy: percentiles within 0.4%), the
- *    launch configs (up to CFG_SLOTS told apart) and the devices.
+ *    launch configs (up to CFG_SLOTS told apart, `configs_capped` past them) and the
+ *    devices.
  *  - `gpu`: totals, bytes each way, and per device the exact union of busy intervals
  *    (kernels, copies, memsets: only overlapping or touching ones merge), kept as a
  *    window of sorted disjoint intervals over a watermark below which the union is summed
@@ -442,6 +443,7 @@ struct krow {
     struct ghist h;
     struct kcfg cfg[CFG_SLOTS];
     uint32_t ncfg, lastcfg;
+    bool capped; /* a launch config past CFG_SLOTS seen */
 };
 
 struct ck { /* a device's busy time retired before t */
@@ -759,8 +761,11 @@ static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev
             if (!memcmp(k->cfg[i].grid, gr, 12) && !memcmp(k->cfg[i].block, bl, 12))
                 break;
         if (i == k->ncfg) {
-            if (i == CFG_SLOTS)
-                return; /* more configs than told apart: the launch counts, not its config */
+            if (i == CFG_SLOTS) { /* more configs than told apart: the launch counts, not
+                                   * its config; `configs_capped` says so */
+                k->capped = true;
+                return;
+            }
             memcpy(k->cfg[i].grid, gr, 12);
             memcpy(k->cfg[i].block, bl, 12);
             k->ncfg++;
@@ -1158,6 +1163,8 @@ static void write_kernels(struct ta_buf *ob)
         dim3_out(ob, "grid", k->ncfg ? k->cfg[best].grid : zero);
         dim3_out(ob, "block", k->ncfg ? k->cfg[best].block : zero);
         kv(ob, "configs", k->ncfg, true);
+        if (k->capped) /* more than CFG_SLOTS configs: `configs` counts those told apart */
+            ta_buf_cstr(ob, "\"configs_capped\": true, ");
         uint32_t ids[MAX_DEVS];
         int nid = 0;
         for (int d = 0; d < g.ndev; d++)

@@ -271,6 +271,10 @@ for mode, want_idle, kinds in (("idle", 70.0, 80000), ("gaps", 47.34, 1000)):
        and abs(run.get("gpu_idle_pct", -1) - max(0, 100 * (1 - ex / run["total_ns"]))) < 0.001,
        f"{mode}: phase 'run' around all the work: gpu_busy_ns the exact union, its idle share",
        run)
+k = (stats("gaps").get("kernels") or [{}])[0]
+ok(k.get("configs") == 32 and k.get("configs_capped") is True
+   and "configs_capped" not in (stats("idle").get("kernels") or [{}])[0],
+   "gaps: 40 launch configs: 32 told apart, configs_capped says so (not where fewer)", k)
 sys.exit(1 if fails else 0)
 EOF
 T_FAILS=$((T_FAILS + $?))
