@@ -4,14 +4,15 @@
  * the spans that launched them) are told apart by their op's fields and name, never by
  * category: a GRID field makes a kernel; a name starting "Memcpy" with a BYTES field a copy
  * (direction from the name's suffix: HtoD, DtoH; any other counts as DtoD); "Memset" a
- * memset. Anything else on the device layer (Sync, Graph) is counted in `ops` only.
+ * memset; "Graph" a graph launch (busy, counted apart: it has no GRID field). Anything
+ * else on the device layer (Sync) is counted in `ops` only.
  *
  *  - `kernels`: per kernel name (the interned pointer), duration statistics with the
  *    log-linear histogram of stats.c's ops rows (a copy: percentiles within 0.4%), the
  *    launch configs (up to CFG_SLOTS told apart, `configs_capped` past them) and the
  *    devices.
  *  - `gpu`: totals, bytes each way, and per device the exact union of busy intervals
- *    (kernels, copies, memsets: only overlapping or touching ones merge), kept as a
+ *    (kernels, copies, memsets, graphs: only overlapping or touching ones merge), kept as a
  *    window of sorted disjoint intervals over a watermark below which the union is summed
  *    (see "Interval sets"); work later than the whole window is counted in busy_approx_ns.
  *  - `phases`: per marker name, its spans' count and time; the GPU work LAUNCHED under it
@@ -476,7 +477,7 @@ static struct {
     struct phase *last_ph;
     struct dev dev[MAX_DEVS];
     int ndev, last_dev;
-    uint64_t k_count, k_ns, c_count, c_ns, bytes[3], m_count, m_ns;
+    uint64_t k_count, k_ns, c_count, c_ns, bytes[3], m_count, m_ns, gr_count, gr_ns;
     uint64_t first, last;
     struct gpu_scope *scopes; /* by scope id */
     uint32_t nscopes;
@@ -540,6 +541,8 @@ static struct gop *gop_get(const struct ta_op *op)
         o->dir = suffix(name, "HtoD") ? 0 : suffix(name, "DtoH") ? 1 : 2;
     } else if (prefix(name, "Memset"))
         o->kind = GPU_MEMSET;
+    else if (strcmp(name, "Graph") == 0) /* a graph launch: GPU work, no GRID field */
+        o->kind = GPU_GRAPH;
     if (!gmap_put(&g.ops, op, o)) {
         free(o);
         goom();
@@ -878,6 +881,10 @@ void gpu_event(const struct ta_event *ev, struct gpu_work *w)
         g.c_ns += d;
         g.bytes[o->dir] += w->bytes;
         break;
+    case GPU_GRAPH: /* busy (above), counted apart: not a kernel, copy or memset */
+        g.gr_count++;
+        g.gr_ns += d;
+        break;
     default:
         g.m_count++;
         g.m_ns += d;
@@ -896,7 +903,8 @@ void gpu_event(const struct ta_event *ev, struct gpu_work *w)
             p->c_ns += d;
             p->c_bytes += w->bytes;
             break;
-        default: p->m_ns += d; break;
+        case GPU_MEMSET: p->m_ns += d; break;
+        default: break;
         }
     }
 }
@@ -969,7 +977,7 @@ void gpu_dropped(const char *cause, uint64_t total)
     }
 }
 
-bool gpu_any(void) { return g.k_count || g.c_count || g.m_count; }
+bool gpu_any(void) { return g.k_count || g.c_count || g.m_count || g.gr_count; }
 
 /* ------------------------------------------------------------------------------------ */
 /* Tree nodes */
@@ -1207,6 +1215,10 @@ static void write_gpu(struct ta_buf *ob)
     kv(ob, "bytes_dtod", g.bytes[2], true);
     kv(ob, "memset_count", g.m_count, true);
     kv(ob, "memset_ns", g.m_ns, true);
+    if (g.gr_count) { /* graph launches: busy, not kernels (no GRID field) */
+        kv(ob, "graph_count", g.gr_count, true);
+        kv(ob, "graph_ns", g.gr_ns, true);
+    }
     kv(ob, "busy_ns", busy, true);
     if (approx)
         kv(ob, "busy_approx_ns", approx, true);

@@ -35,6 +35,7 @@ run_mode full
 run_mode many
 run_mode idle
 run_mode gaps
+run_mode graph
 check "none: the program ran ($(head -c 200 "$TMP/none.err"))" grep -qx 'ok 0' "$TMP/none.out"
 check "many: the program ran ($(head -c 200 "$TMP/many.err"))" grep -qx 'ok 0' "$TMP/many.out"
 check "full: the program handed over its work ($(head -c 200 "$TMP/full.err"))" \
@@ -250,7 +251,7 @@ ok(g.get("busy_approx_ns", 0) > 0 and g["busy_ns"] - g["busy_approx_ns"] <= exac
    (g.get("busy_ns"), g.get("busy_approx_ns"), exact))
 
 # ---- long, launch-bound and gappy runs: the exact union, whatever the run's length
-for mode, want_idle, kinds in (("idle", 70.0, 80000), ("gaps", 47.34, 1000)):
+for mode, want_idle, kinds in (("idle", 70.0, 80000), ("gaps", 47.34, 1000), ("graph", None, 10)):
     s = stats(mode)
     g = s.get("gpu", {})
     L = []
@@ -275,6 +276,10 @@ k = (stats("gaps").get("kernels") or [{}])[0]
 ok(k.get("configs") == 32 and k.get("configs_capped") is True
    and "configs_capped" not in (stats("idle").get("kernels") or [{}])[0],
    "gaps: 40 launch configs: 32 told apart, configs_capped says so (not where fewer)", k)
+g = stats("graph").get("gpu", {})
+ok(g.get("graph_count") == 10 and g.get("graph_ns") == 50000 and g.get("kernel_count") == 10
+   and "graph_count" not in stats("idle").get("gpu", {}),
+   "graph: graph launches counted apart (not kernels), busy (above)", g)
 sys.exit(1 if fails else 0)
 EOF
 T_FAILS=$((T_FAILS + $?))

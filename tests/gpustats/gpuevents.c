@@ -19,6 +19,8 @@
  *                          inside a marker "run" that ends after them (LIST has them)
  *   gpuevents gaps LIST    1,000 kernels of 1 us 0.9 us apart (47% idle) in 40 launch
  *                          configs, in "run" (LIST too)
+ *   gpuevents graph LIST   10 kernels of 3 us 10 us apart, then 10 graph launches of 5 us
+ *                          20 us apart, in "run" (LIST too)
  *   gpuevents full LIST    the scenario t64 checks: two kernel names in several launch
  *                          configs, copies three ways, memsets, a sync, two devices, nested
  *                          markers ("batch" inside "infer" inside "epoch", "write" inside "write"), work that runs
@@ -372,11 +374,14 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "full")) {
         full();
     } else if (!strcmp(argv[1], "many") || !strcmp(argv[1], "idle") ||
-               !strcmp(argv[1], "gaps")) {
+               !strcmp(argv[1], "gaps") || !strcmp(argv[1], "graph")) {
         if (!strcmp(argv[1], "idle")) /* 80,000 kernels of 3 us, one every 10 us */
             many_n = 80000, many_late = 0, many_period = 10000, many_dur = 3000;
         if (!strcmp(argv[1], "gaps")) /* 1,000 of 1 us, 0.9 us apart, in 40 configs */
             many_n = 1000, many_late = 0, many_period = 1900, many_dur = 1000, many_cfgs = 1;
+        if (!strcmp(argv[1], "graph")) /* 10 kernels of 3 us 10 us apart, 10 graphs */
+            many_n = 10, many_late = 0, many_period = 10000, many_dur = 3000,
+            many_graphs = 10;
         if (!many_late)
             push("run");
         many_base = api->now_ns() + 1000000;
