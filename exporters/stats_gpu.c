@@ -27,7 +27,7 @@
  * Per device event: a few cached lookups by pointer (op, name, scope id, device), a
  * histogram bucket and an interval append (a retirement every 32,768 intervals,
  * O(1) amortised): no malloc in steady state (cost: bench/NOTES.md
- * row 39, measured with tests/gpustats/bench.c). */
+ * rows 39 and 48, measured with tests/gpustats/bench.c). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
