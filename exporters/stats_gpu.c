@@ -689,7 +689,8 @@ static uint64_t min_wm(void)
 /* A phase's ranges full: those every device is done with are dropped; when fewer than
  * half are, the devices lag by more than IV_CAP marker ranges (an idle device, or GPU
  * records that stopped): they are retired to the end of the oldest half, which is then
- * dropped (work of theirs that comes later before that point counts in their `late`). */
+ * dropped (work of theirs that comes later before that point counts in their `late`).
+ * With no device yet (a run with markers only, so far) the older half is dropped. */
 static bool phase_room(struct ivset *s)
 {
     struct phase *p = (struct phase *)((char *)s - offsetof(struct phase, ranges));
@@ -702,7 +703,7 @@ static bool phase_room(struct ivset *s)
                 iv_flush(&g.dev[d].busy);
                 iv_retire(&g.dev[d].busy, t);
             }
-    uint64_t w = min_wm();
+    uint64_t w = g.ndev ? min_wm() : t; /* no device yet: the older half goes */
     uint32_t k = 0;
     while (k < s->n && s->v[k].b <= w)
         p->wall_done += s->v[k].b - s->v[k].a, k++;

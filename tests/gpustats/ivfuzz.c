@@ -143,6 +143,20 @@ int main(void) {
         printf("FAIL phases: approximate in %d of 24\n", approx_rounds);
         return 1;
     }
+    /* 100,000 marker ranges of one name and no device work: the older ones dropped, no
+     * out-of-memory warning, the wall time kept */
+    memset(&g, 0, sizeof g);
+    iv_slots = 0;
+    struct phase *hp = phase_get("host");
+    for (uint64_t i = 0; i < 100000; i++)
+        phase_range(hp, 1000 + 3000 * i, 2000 + 3000 * i);
+    iv_flush(&hp->ranges);
+    if (g.oom_warned || hp->wall_done + iv_total(&hp->ranges) != 100000 * 1000ull ||
+        hp->ranges.n > IV_CAP) {
+        printf("FAIL host-only markers: warned %d wall %lu kept %u\n", g.oom_warned,
+               hp->wall_done + iv_total(&hp->ranges), hp->ranges.n);
+        return 1;
+    }
     printf("fuzz ok\n");
     return 0;
 }
