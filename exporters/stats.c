@@ -54,10 +54,12 @@
  *   "kernels": [ GPU kernels (device ops with a GRID field), one row per name, by total_ns
  *     descending: {"name", "count", "total_ns", "mean_ns", "median_ns", "min_ns", "max_ns",
  *     "stddev_ns", "p95_ns", "p99_ns", "grid", "block" (the most frequent config),
- *     "configs", "device_ids"} ]  (only when any; stats_gpu.c, with what follows),
+ *     "configs" [, "configs_capped": true (more than 32 seen)], "device_ids"} ]  (only
+ *     when any; stats_gpu.c, with what follows),
  *   "gpu": {"kernel_count", "kernel_ns", "copy_count", "copy_ns", "bytes_htod",
- *           "bytes_dtoh", "bytes_dtod", "memset_count", "memset_ns", "busy_ns"
- *           [, "busy_approx_ns"], "first_ns", "last_ns", "idle_pct", "records_dropped"},
+ *           "bytes_dtoh", "bytes_dtod", "memset_count", "memset_ns" [, "graph_count",
+ *           "graph_ns"], "busy_ns" [, "busy_approx_ns"], "first_ns", "last_ns", "idle_pct",
+ *           "records_dropped"},
  *   "phases": [ per marker name, when GPU work exists: {"name", "count", "total_ns",
  *     "gpu_kernel_count", "gpu_kernel_ns", "gpu_copy_count", "gpu_copy_ns",
  *     "gpu_copy_bytes", "gpu_memset_ns" (launched under it), "gpu_busy_ns" (any work

@@ -4,39 +4,39 @@
  * the spans that launched them) are told apart by their op's fields and name, never by
  * category: a GRID field makes a kernel; a name starting "Memcpy" with a BYTES field a copy
  * (direction from the name's suffix: HtoD, DtoH; any other counts as DtoD); "Memset" a
- * memset. Anything else on the device layer (Sync, Graph) is counted in `ops` only.
+ * memset; "Graph" a graph launch (busy, counted apart: it has no GRID field). Anything
+ * else on the device layer (Sync) is counted in `ops` only.
  *
  *  - `kernels`: per kernel name (the interned pointer), duration statistics with the
  *    log-linear histogram of stats.c's ops rows (a copy: percentiles within 0.4%), the
- *    launch configs (up to CFG_SLOTS told apart) and the devices.
- *  - `gpu`: totals, bytes each way, and per device the union of busy intervals (kernels,
- *    copies, memsets): a sorted array of disjoint intervals, merged as they come; work that
- *    ends less than MERGE_NS before the next begins is one interval (the gap counts as busy:
- *    launch gaps of a busy stream are a few us, so the error is at most 1 us per gap).
- *    Arrival is nearly in order, so an insert is an append or a merge with the last
- *    interval; one a few intervals late (concurrent streams) goes in place; one later than
- *    that waits in a small buffer, sorted and merged into the set's tail when the buffer
- *    is full (and before the set is read). At IV_CAP intervals
- *    the merge distance doubles and the array is merged again: memory stays bounded and the
- *    idle time so counted as busy is summed in busy_approx_ns (written when not 0).
+ *    launch configs (up to CFG_SLOTS told apart, `configs_capped` past them) and the
+ *    devices.
+ *  - `gpu`: totals, bytes each way, and per device the exact union of busy intervals
+ *    (kernels, copies, memsets, graphs: only overlapping or touching ones merge), kept as a
+ *    window of sorted disjoint intervals over a watermark below which the union is summed
+ *    (see "Interval sets"); work later than the whole window is counted in busy_approx_ns.
  *  - `phases`: per marker name, its spans' count and time; the GPU work LAUNCHED under it
  *    (its name on the work's scope path; once per name when markers of one name nest);
- *    the busy time of ANY work overlapping its ranges (the union of the name's ranges,
- *    kept as the busy intervals are, intersected with each device's busy set at finish).
+ *    the busy time of ANY work overlapping its ranges: a name keeps its ranges until the
+ *    devices' watermarks pass them; what a device retires is intersected with them then
+ *    (dev_retired), what lies below a watermark when a range completes comes from the
+ *    device's checkpoints (phase_range), the windows at finish.
  *  - tree nodes: the work at the node its scope names (stats.c finds the node; the walk is
  *    done once per scope id, cached here), summed over subtrees at finish.
  *
  * Per device event: a few cached lookups by pointer (op, name, scope id, device), a
- * histogram bucket and an interval append: no malloc in steady state (cost: bench/NOTES.md
- * row 39, measured with tests/gpustats/bench.c). */
+ * histogram bucket and an interval append (a retirement every 32,768 intervals,
+ * O(1) amortised): no malloc in steady state (cost: bench/NOTES.md
+ * rows 39 and 48, measured with tests/gpustats/bench.c). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fields.h"
 #include "stats_gpu.h"
 
-#define MERGE_NS 1000u        /* busy intervals (and a phase's ranges) this close are one */
-#define IV_CAP (1u << 16)     /* intervals per device, or per phase name, at most */
+#define IV_CAP (1u << 16)     /* intervals per device, or per phase name, kept at most */
+#define CK_MAX 4096           /* checkpoints of a device's retired busy time */
 #define IV_TOTAL (1u << 21)   /* interval slots in all (32 MiB), at most */
 #define MAX_DEVS 64           /* devices told apart */
 #define CFG_SLOTS 32          /* launch configs told apart per kernel */
@@ -148,11 +148,22 @@ static uint64_t ghist_pct(const struct ghist *h, uint64_t count, unsigned pct, u
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Interval sets: sorted, disjoint [a, b), merged when closer than `md`. Work that arrives
- * in order (start >= the last interval's start) extends or follows the last interval;
- * work that arrives late waits in `pend` (IV_PEND of them, allocated at the first), which
- * is sorted and merged into the tail of the set when full and before the set is read: a
- * late record costs a slot, not a binary search and a memmove over the set. */
+/* Interval sets: sorted, disjoint [a, b), merged only when they overlap or touch (a union,
+ * exact). Work that arrives in order (start >= the last interval's start) extends or
+ * follows the last interval; work a few intervals late goes in place; work later than that
+ * waits in `pend` (IV_PEND of them, allocated at the first), sorted and merged into the
+ * tail of the set when full and before the set is read: a late record costs a slot, not a
+ * binary search and a memmove over the set. Always n + np <= cap, so that a flush fits.
+ *
+ * A set holds a window, not the whole run: when it cannot grow (IV_CAP, IV_TOTAL) its
+ * oldest half is retired (iv_retire): their length goes to `done` (exact) and `wm`, the
+ * watermark, moves to their end. Records arrive nearly in order, so work starting before
+ * the watermark (later than the whole window, tens of thousands of intervals) is rare: its
+ * part before the watermark is counted as busy in `late` without knowing whether it was
+ * covered already (done + window <= the exact union <= done + window + late). Memory is
+ * bounded and each interval is retired once: O(1) amortised. A device's set tells its
+ * phases what it retires (dev_retired) and keeps checkpoints of its cumulative busy time;
+ * a phase's set of marker ranges drops ranges the devices are done with (phase_room). */
 
 #define IV_PEND 1024
 #define IV_NEAR 64 /* a late interval this close to the end goes in place */
@@ -163,33 +174,18 @@ struct iv {
 struct ivset {
     struct iv *v, *pend;
     uint32_t n, cap, np;
-    uint64_t md;     /* merge distance: MERGE_NS, doubled at each coarsening */
-    uint64_t approx; /* ns of gaps of MERGE_NS or more counted as covered */
+    int16_t dev;   /* >= 0: the set of g.dev[dev] (its retirements go to the phases) */
+    uint64_t wm;   /* retired: every retired interval ends at or before wm, the window after */
+    uint64_t done; /* the length of the retired intervals */
+    uint64_t late; /* ns of work before wm counted as busy without knowing (an upper bound) */
 };
 
 static uint64_t iv_slots;   /* allocated in all sets (reset in a forked child) */
 static struct iv *iv_tmp;   /* the merged tail, at a flush */
 static uint32_t iv_tmp_cap;
 
-/* Merge neighbours of v[0..*n) closer than md, in place; gaps >= MERGE_NS counted */
-static void iv_squeeze(struct iv *v, uint32_t *n, uint64_t md, uint64_t *approx)
-{
-    if (*n < 2)
-        return;
-    uint32_t k = 0;
-    for (uint32_t i = 1; i < *n; i++) {
-        uint64_t gap = v[i].a > v[k].b ? v[i].a - v[k].b : 0;
-        if (v[i].a < v[k].b + md) {
-            if (gap >= MERGE_NS)
-                *approx += gap;
-            if (v[i].b > v[k].b)
-                v[k].b = v[i].b;
-        } else {
-            v[++k] = v[i];
-        }
-    }
-    *n = k + 1;
-}
+static void dev_retired(int dev, const struct iv *r, uint32_t k, uint64_t w0, uint64_t w1);
+static bool phase_room(struct ivset *s);
 
 /* Room for `need` intervals: grown (to IV_CAP, within IV_TOTAL), else false */
 static bool iv_grow(struct ivset *s, uint32_t need)
@@ -210,23 +206,14 @@ static bool iv_grow(struct ivset *s, uint32_t need)
     return true;
 }
 
-/* Past the cap: the merge distance doubles until half the room is free */
-static void iv_coarsen(struct ivset *s)
-{
-    uint32_t lim = s->cap ? s->cap / 2 : 0;
-    while (s->n > lim && s->n > 1) {
-        s->md *= 2;
-        iv_squeeze(s->v, &s->n, s->md, &s->approx);
-    }
-}
-
 static int cmp_iv(const void *x, const void *y)
 {
     const struct iv *p = x, *q = y;
     return (p->a > q->a) - (p->a < q->a);
 }
 
-/* The late intervals into the set: sorted, merged with the tail they reach */
+/* The late intervals into the set: sorted, merged with the tail they reach (fits: n + np
+ * <= cap) */
 static void iv_flush(struct ivset *s)
 {
     if (!s->np)
@@ -236,7 +223,7 @@ static void iv_flush(struct ivset *s)
     uint32_t lo = 0, hi = s->n; /* the first interval that a0 may merge with */
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
-        if (s->v[mid].b + s->md > a0)
+        if (s->v[mid].b >= a0)
             hi = mid;
         else
             lo = mid + 1;
@@ -259,9 +246,7 @@ static void iv_flush(struct ivset *s)
     while (x < s->n || y < s->np) { /* both sorted by start: one walk */
         struct iv e = y >= s->np || (x < s->n && s->v[x].a <= s->pend[y].a) ? s->v[x++]
                                                                               : s->pend[y++];
-        if (o && e.a < iv_tmp[o - 1].b + s->md) {
-            if (e.a > iv_tmp[o - 1].b && e.a - iv_tmp[o - 1].b >= MERGE_NS)
-                s->approx += e.a - iv_tmp[o - 1].b; /* only past the cap: md > MERGE_NS */
+        if (o && e.a <= iv_tmp[o - 1].b) {
             if (e.b > iv_tmp[o - 1].b)
                 iv_tmp[o - 1].b = e.b;
         } else {
@@ -269,53 +254,77 @@ static void iv_flush(struct ivset *s)
         }
     }
     s->np = 0;
-    s->n = i;
-    bool coarser = false;
-    if (!iv_grow(s, i + o)) { /* at the cap: coarser, head and tail alike */
-        while (i + o > s->cap / 2 && i + o > 2) {
-            s->md *= 2;
-            iv_squeeze(s->v, &i, s->md, &s->approx);
-            iv_squeeze(iv_tmp, &o, s->md, &s->approx);
-        }
-        if (i + o > s->cap) { /* no room at all: out of memory */
-            goom();
-            return;
-        }
-        coarser = true;
-    }
     memcpy(s->v + i, iv_tmp, o * sizeof *iv_tmp);
     s->n = i + o;
-    /* the head ends at least md before the tail begins, unless md just grew */
-    if (coarser)
-        iv_squeeze(s->v, &s->n, s->md, &s->approx);
+}
+
+/* Retire everything before t (an interval across t is cut there): `done` += their length,
+ * wm = t; the device's phases are told. Needs np == 0. */
+static void iv_retire(struct ivset *s, uint64_t t)
+{
+    if (t <= s->wm)
+        return;
+    uint32_t k = 0;
+    while (k < s->n && s->v[k].b <= t)
+        k++;
+    bool across = k < s->n && s->v[k].a < t;
+    uint64_t end = across ? s->v[k].b : 0;
+    if (across) /* the part before t retired with the others, the rest kept */
+        s->v[k].b = t;
+    uint32_t kr = k + across;
+    if (s->dev >= 0)
+        dev_retired(s->dev, s->v, kr, s->wm, t);
+    for (uint32_t i = 0; i < kr; i++)
+        s->done += s->v[i].b - s->v[i].a;
+    if (across)
+        s->v[k] = (struct iv){t, end};
+    memmove(s->v, s->v + k, (s->n - k) * sizeof *s->v);
+    s->n -= k;
+    s->wm = t;
+}
+
+/* A full set that cannot grow: the late ones in, then the oldest half retired (a phase's
+ * ranges: phase_room). False: no room at all (out of memory). */
+static bool iv_room(struct ivset *s)
+{
+    if (s->n + s->np < s->cap || iv_grow(s, s->n + s->np + 1))
+        return true;
+    iv_flush(s);
+    if (s->n + s->np < s->cap)
+        return true;
+    if (s->dev < 0)
+        return phase_room(s);
+    if (!s->n)
+        return false;
+    iv_retire(s, s->v[(s->n - 1) / 2].b);
+    return s->n + s->np < s->cap;
 }
 
 static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
 {
     if (b < a)
         b = a;
-    if (!s->md)
-        s->md = MERGE_NS;
+    if (a < s->wm) { /* later than the whole window: counted, not placed */
+        uint64_t e = b < s->wm ? b : s->wm;
+        s->late += e - a;
+        if (b <= s->wm)
+            return;
+        a = s->wm;
+    }
     uint32_t n = s->n;
     if (!n || a >= s->v[n - 1].a) { /* in order (the late ones in pend are merged later) */
-        if (n && a < s->v[n - 1].b + s->md) {
-            struct iv *l = &s->v[n - 1];
-            if (a > l->b && a - l->b >= MERGE_NS) /* only past the cap: md > MERGE_NS */
-                s->approx += a - l->b;
-            if (b > l->b)
-                l->b = b;
+        if (n && a <= s->v[n - 1].b) {
+            if (b > s->v[n - 1].b)
+                s->v[n - 1].b = b;
             return;
         }
-        if (n == s->cap && !iv_grow(s, n + 1)) {
-            iv_coarsen(s);
-            if (s->n == s->cap) { /* no room at all: out of memory */
-                goom();
-                return;
-            }
-            if (s->n != n) { /* coarsened: the last interval may take it now */
-                iv_add(s, a, b);
-                return;
-            }
+        if (!iv_room(s)) {
+            goom();
+            return;
+        }
+        if (s->n != n || a < s->wm) { /* made room: placed anew */
+            iv_add(s, a, b);
+            return;
         }
         s->v[s->n++] = (struct iv){a, b};
         return;
@@ -327,20 +336,10 @@ static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
         while (i > 0 && n - i < IV_NEAR && s->v[i - 1].a > a)
             i--;
         if (i == 0 || s->v[i - 1].a <= a) { /* v[i - 1].a <= a < v[i].a */
-            uint32_t lo = i > 0 && a < s->v[i - 1].b + s->md ? i - 1 : i, hi = i;
-            while (hi < n && s->v[hi].a < b + s->md)
+            uint32_t lo = i > 0 && a <= s->v[i - 1].b ? i - 1 : i, hi = i;
+            while (hi < n && s->v[hi].a <= b)
                 hi++;
             if (lo < hi) { /* merged with v[lo..hi) */
-                if (s->md > MERGE_NS) { /* past the cap: the gaps the merge fills, counted */
-                    uint64_t end = 0;
-                    for (uint32_t k = lo; k <= hi; k++) {
-                        struct iv e = k < i ? s->v[k] : k == i ? (struct iv){a, b} : s->v[k - 1];
-                        if (k > lo && e.a > end && e.a - end >= MERGE_NS)
-                            s->approx += e.a - end;
-                        if (k == lo || e.b > end)
-                            end = e.b;
-                    }
-                }
                 uint64_t na = a < s->v[lo].a ? a : s->v[lo].a;
                 uint64_t nb = b > s->v[hi - 1].b ? b : s->v[hi - 1].b;
                 s->v[lo] = (struct iv){na, nb};
@@ -348,13 +347,21 @@ static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
                 s->n -= hi - lo - 1;
                 return;
             }
-            if (n < s->cap || iv_grow(s, n + 1)) {
+            if (n + s->np < s->cap || iv_grow(s, n + s->np + 1)) {
                 memmove(&s->v[i + 1], &s->v[i], (n - i) * sizeof *s->v);
                 s->v[i] = (struct iv){a, b};
                 s->n++;
                 return;
             }
         }
+    }
+    if (!iv_room(s)) {
+        goom();
+        return;
+    }
+    if (s->n != n || a < s->wm) { /* made room: placed anew */
+        iv_add(s, a, b);
+        return;
     }
     if (!s->pend && !(s->pend = malloc(IV_PEND * sizeof *s->pend))) {
         goom();
@@ -365,6 +372,7 @@ static void iv_add(struct ivset *s, uint64_t a, uint64_t b)
         iv_flush(s);
 }
 
+/* The window's length (after iv_flush) */
 static uint64_t iv_total(const struct ivset *s)
 {
     uint64_t t = 0;
@@ -373,17 +381,39 @@ static uint64_t iv_total(const struct ivset *s)
     return t;
 }
 
-/* The length of the intersection of two sets (a two-pointer sweep). */
-static uint64_t iv_overlap(const struct ivset *x, const struct ivset *y)
+/* The first interval of v[0..n) that ends after t */
+static uint32_t iv_find(const struct iv *v, uint32_t n, uint64_t t)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (v[mid].b > t)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* The length of the intersection of x[0..nx) and y[0..ny) within [lo, hi) (a sweep from
+ * the first of each that ends after lo). */
+static uint64_t iv_overlap(const struct iv *x, uint32_t nx, const struct iv *y, uint32_t ny,
+                           uint64_t lo, uint64_t hi)
 {
     uint64_t t = 0;
-    uint32_t i = 0, j = 0;
-    while (i < x->n && j < y->n) {
-        uint64_t a = x->v[i].a > y->v[j].a ? x->v[i].a : y->v[j].a;
-        uint64_t b = x->v[i].b < y->v[j].b ? x->v[i].b : y->v[j].b;
+    uint32_t i = iv_find(x, nx, lo), j = iv_find(y, ny, lo);
+    while (i < nx && j < ny) {
+        uint64_t a = x[i].a > y[j].a ? x[i].a : y[j].a;
+        uint64_t b = x[i].b < y[j].b ? x[i].b : y[j].b;
+        if (a < lo)
+            a = lo;
+        if (b > hi)
+            b = hi;
+        if (a >= hi)
+            break;
         if (b > a)
             t += b - a;
-        if (x->v[i].b < y->v[j].b)
+        if (x[i].b < y[j].b)
             i++;
         else
             j++;
@@ -414,19 +444,30 @@ struct krow {
     struct ghist h;
     struct kcfg cfg[CFG_SLOTS];
     uint32_t ncfg, lastcfg;
+    bool capped; /* a launch config past CFG_SLOTS seen */
 };
 
+struct ck { /* a device's busy time retired before t */
+    uint64_t t, b;
+};
 struct dev {
     uint32_t id;
     uint64_t first, last; /* its work's first start and last end */
     struct ivset busy;
+    struct ck *ck; /* ascending, at most CK_MAX */
+    uint32_t nck;
+    uint64_t ckgap; /* busy ns between checkpoints, at least (0: every one kept) */
 };
 
 struct phase {
     const char *name;
     uint64_t count, total;
     uint64_t k_count, k_ns, c_count, c_ns, c_bytes, m_ns;
-    struct ivset ranges;
+    struct ivset ranges; /* its marker ranges the devices are not done with (dev = -1) */
+    uint64_t busy;       /* busy time overlapping its ranges, below the devices' watermarks */
+    uint64_t approx;     /* the error bound of busy (checkpoints, ranges dropped early) */
+    uint64_t wall_done;  /* the length of its ranges dropped or never kept */
+    uint64_t drop_to;    /* the end of the last range dropped */
 };
 
 static struct {
@@ -436,11 +477,13 @@ static struct {
     struct phase *last_ph;
     struct dev dev[MAX_DEVS];
     int ndev, last_dev;
-    uint64_t k_count, k_ns, c_count, c_ns, bytes[3], m_count, m_ns;
+    uint64_t k_count, k_ns, c_count, c_ns, bytes[3], m_count, m_ns, gr_count, gr_ns;
     uint64_t first, last;
     struct gpu_scope *scopes; /* by scope id */
     uint32_t nscopes;
     struct phase **pool; /* the phases of each scope, one run per scope */
+    struct phase **phl;  /* every phase row */
+    uint32_t nphl, capphl;
     uint32_t npool, cappool;
     struct {
         char cause[32];
@@ -498,6 +541,8 @@ static struct gop *gop_get(const struct ta_op *op)
         o->dir = suffix(name, "HtoD") ? 0 : suffix(name, "DtoH") ? 1 : 2;
     } else if (prefix(name, "Memset"))
         o->kind = GPU_MEMSET;
+    else if (strcmp(name, "Graph") == 0) /* a graph launch: GPU work, no GRID field */
+        o->kind = GPU_GRAPH;
     if (!gmap_put(&g.ops, op, o)) {
         free(o);
         goom();
@@ -518,11 +563,24 @@ static struct phase *phase_get(const char *name)
         return NULL;
     }
     p->name = name;
+    p->ranges.dev = -1;
+    if (g.nphl == g.capphl) {
+        uint32_t cap = g.capphl ? g.capphl * 2 : 32;
+        struct phase **v = realloc(g.phl, cap * sizeof *v);
+        if (!v) {
+            free(p);
+            goom();
+            return NULL;
+        }
+        g.phl = v;
+        g.capphl = cap;
+    }
     if (!gmap_put(&g.phases, name, p)) {
         free(p);
         goom();
         return NULL;
     }
+    g.phl[g.nphl++] = p;
     return g.last_ph = p;
 }
 
@@ -538,7 +596,122 @@ static int dev_get(uint32_t id)
         return -1;
     g.dev[g.ndev].id = id;
     g.dev[g.ndev].first = UINT64_MAX;
+    g.dev[g.ndev].busy.dev = (int16_t)g.ndev;
     return g.last_dev = g.ndev++;
+}
+
+/* A checkpoint of a device's retired busy time. Each one but the last (the watermark) is
+ * at least `ckgap` ns of busy time after the one before; at CK_MAX the gap becomes twice
+ * the busy time over CK_MAX and the points are thinned to it (about CK_MAX / 2 left): the
+ * resolution is the same over the whole run and the memory stays put. */
+static void ck_add(struct dev *d, uint64_t t, uint64_t b)
+{
+    if (!d->ck && !(d->ck = malloc(CK_MAX * sizeof *d->ck))) {
+        goom();
+        return;
+    }
+    uint32_t n = d->nck;
+    if (n && d->ck[n - 1].t == t) {
+        d->ck[n - 1].b = b;
+        return;
+    }
+    if (n >= 2 && d->ck[n - 1].b - d->ck[n - 2].b < d->ckgap) { /* the last one: moved */
+        d->ck[n - 1] = (struct ck){t, b};
+        return;
+    }
+    if (n == CK_MAX) {
+        d->ckgap = 2 * ((d->ck[n - 1].b - d->ck[0].b) / CK_MAX + 1);
+        uint32_t o = 1;
+        for (uint32_t i = 1; i + 1 < n; i++)
+            if (d->ck[i].b - d->ck[o - 1].b >= d->ckgap)
+                d->ck[o++] = d->ck[i];
+        d->ck[o++] = d->ck[n - 1];
+        d->nck = o;
+    }
+    d->ck[d->nck++] = (struct ck){t, b};
+}
+
+/* The device's retired busy time before x (x <= its watermark): *err its error bound.
+ * Between two checkpoints the busy time grows by at most the time passed (one engine's
+ * union), so it is known within [max(0, db - (t1 - x)), min(db, x - t0)]. */
+static uint64_t ck_busy(const struct dev *d, uint64_t x, uint64_t *err)
+{
+    uint32_t lo = 0, hi = d->nck; /* the first checkpoint after x */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (d->ck[mid].t > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo == 0)
+        return 0; /* before the first retired work */
+    const struct ck *c0 = &d->ck[lo - 1];
+    if (lo == d->nck)
+        return c0->b;
+    const struct ck *c1 = &d->ck[lo];
+    uint64_t db = c1->b - c0->b, ahead = c1->t - x, since = x - c0->t;
+    uint64_t l = db > ahead ? db - ahead : 0, h = db < since ? db : since;
+    *err += (h - l + 1) / 2;
+    return c0->b + l + (h - l) / 2;
+}
+
+/* A device retired r[0..k) (sorted, within [w0, w1)): its checkpoints, and the busy time
+ * they share with each phase's ranges (those ranges' parts in [w0, w1) are now final). */
+static void dev_retired(int dev, const struct iv *r, uint32_t k, uint64_t w0, uint64_t w1)
+{
+    struct dev *d = &g.dev[dev];
+    uint64_t b = d->busy.done;
+    for (uint32_t i = 0; i < k; i++) {
+        ck_add(d, r[i].a, b);
+        b += r[i].b - r[i].a;
+        ck_add(d, r[i].b, b);
+    }
+    ck_add(d, w1, b);
+    for (uint32_t i = 0; i < g.nphl; i++) {
+        struct phase *p = g.phl[i];
+        if (!p->ranges.n && !p->ranges.np)
+            continue;
+        iv_flush(&p->ranges);
+        p->busy += iv_overlap(r, k, p->ranges.v, p->ranges.n, w0, w1);
+    }
+}
+
+static uint64_t min_wm(void)
+{
+    uint64_t m = g.ndev ? UINT64_MAX : 0;
+    for (int d = 0; d < g.ndev; d++)
+        if (g.dev[d].busy.wm < m)
+            m = g.dev[d].busy.wm;
+    return m;
+}
+
+/* A phase's ranges full: those every device is done with are dropped; when fewer than
+ * half are, the devices lag by more than IV_CAP marker ranges (an idle device, or GPU
+ * records that stopped): they are retired to the end of the oldest half, which is then
+ * dropped (work of theirs that comes later before that point counts in their `late`).
+ * With no device yet (a run with markers only, so far) the older half is dropped. */
+static bool phase_room(struct ivset *s)
+{
+    struct phase *p = (struct phase *)((char *)s - offsetof(struct phase, ranges));
+    if (s->n < 2)
+        return false;
+    uint64_t t = s->v[s->n / 2 - 1].b;
+    if (min_wm() < t)
+        for (int d = 0; d < g.ndev; d++)
+            if (g.dev[d].busy.wm < t) {
+                iv_flush(&g.dev[d].busy);
+                iv_retire(&g.dev[d].busy, t);
+            }
+    uint64_t w = g.ndev ? min_wm() : t; /* no device yet: the older half goes */
+    uint32_t k = 0;
+    while (k < s->n && s->v[k].b <= w)
+        p->wall_done += s->v[k].b - s->v[k].a, k++;
+    if (k)
+        p->drop_to = s->v[k - 1].b;
+    memmove(s->v, s->v + k, (s->n - k) * sizeof *s->v);
+    s->n -= k;
+    return s->n + s->np < s->cap;
 }
 
 static bool dim3(const struct ta_event *ev, const struct gop *o, int i, uint32_t out[3])
@@ -592,8 +765,11 @@ static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev
             if (!memcmp(k->cfg[i].grid, gr, 12) && !memcmp(k->cfg[i].block, bl, 12))
                 break;
         if (i == k->ncfg) {
-            if (i == CFG_SLOTS)
-                return; /* more configs than told apart: the launch counts, not its config */
+            if (i == CFG_SLOTS) { /* more configs than told apart: the launch counts, not
+                                   * its config; `configs_capped` says so */
+                k->capped = true;
+                return;
+            }
             memcpy(k->cfg[i].grid, gr, 12);
             memcpy(k->cfg[i].block, bl, 12);
             k->ncfg++;
@@ -706,6 +882,10 @@ void gpu_event(const struct ta_event *ev, struct gpu_work *w)
         g.c_ns += d;
         g.bytes[o->dir] += w->bytes;
         break;
+    case GPU_GRAPH: /* busy (above), counted apart: not a kernel, copy or memset */
+        g.gr_count++;
+        g.gr_ns += d;
+        break;
     default:
         g.m_count++;
         g.m_ns += d;
@@ -724,10 +904,13 @@ void gpu_event(const struct ta_event *ev, struct gpu_work *w)
             p->c_ns += d;
             p->c_bytes += w->bytes;
             break;
-        default: p->m_ns += d; break;
+        case GPU_MEMSET: p->m_ns += d; break;
+        default: break;
         }
     }
 }
+
+static void phase_range(struct phase *p, uint64_t x, uint64_t y);
 
 void gpu_marker(const struct ta_event *ev)
 {
@@ -738,7 +921,45 @@ void gpu_marker(const struct ta_event *ev)
         return;
     p->count++;
     p->total += ev->dur_ns;
-    iv_add(&p->ranges, ev->ts_ns, ev->ts_ns + ev->dur_ns);
+    phase_range(p, ev->ts_ns, ev->ts_ns + ev->dur_ns);
+}
+
+/* A marker range [x, y) of phase p completed */
+static void phase_range(struct phase *p, uint64_t x, uint64_t y)
+{
+    if (y <= x)
+        return;
+    /* The parts of [x, y) not in its kept ranges yet: what lies there below a device's
+     * watermark is final, counted now from the device's checkpoints; the rest is counted
+     * as the devices retire their work (dev_retired) or at finish. */
+    struct ivset *s = &p->ranges;
+    iv_flush(s);
+    uint64_t cur = x, fresh = 0;
+    for (uint32_t i = iv_find(s->v, s->n, x); cur < y; i++) {
+        uint64_t e = i < s->n && s->v[i].a < y ? s->v[i].a : y;
+        if (e > cur) { /* [cur, e) is new */
+            fresh += e - cur;
+            for (int d = 0; d < g.ndev; d++) {
+                const struct dev *dv = &g.dev[d];
+                uint64_t w = dv->busy.wm < e ? dv->busy.wm : e;
+                if (w <= cur)
+                    continue;
+                uint64_t err = 0, b1 = ck_busy(dv, w, &err), b0 = ck_busy(dv, cur, &err);
+                p->busy += b1 > b0 ? b1 - b0 : 0;
+                p->approx += err;
+                if (cur < p->drop_to) /* may overlap a range dropped: counted twice */
+                    p->approx += b1 > b0 ? b1 - b0 : 0;
+            }
+        }
+        if (i >= s->n || s->v[i].a >= y)
+            break;
+        if (s->v[i].b > cur)
+            cur = s->v[i].b;
+    }
+    if (y <= min_wm()) /* every device is past it: final, not kept */
+        p->wall_done += fresh;
+    else
+        iv_add(s, x, y);
 }
 
 void gpu_dropped(const char *cause, uint64_t total)
@@ -757,7 +978,7 @@ void gpu_dropped(const char *cause, uint64_t total)
     }
 }
 
-bool gpu_any(void) { return g.k_count || g.c_count || g.m_count; }
+bool gpu_any(void) { return g.k_count || g.c_count || g.m_count || g.gr_count; }
 
 /* ------------------------------------------------------------------------------------ */
 /* Tree nodes */
@@ -951,6 +1172,8 @@ static void write_kernels(struct ta_buf *ob)
         dim3_out(ob, "grid", k->ncfg ? k->cfg[best].grid : zero);
         dim3_out(ob, "block", k->ncfg ? k->cfg[best].block : zero);
         kv(ob, "configs", k->ncfg, true);
+        if (k->capped) /* more than CFG_SLOTS configs: `configs` counts those told apart */
+            ta_buf_cstr(ob, "\"configs_capped\": true, ");
         uint32_t ids[MAX_DEVS];
         int nid = 0;
         for (int d = 0; d < g.ndev; d++)
@@ -975,9 +1198,9 @@ static void write_gpu(struct ta_buf *ob)
 {
     uint64_t busy = 0, span = 0, approx = 0, dropped = 0;
     for (int d = 0; d < g.ndev; d++) {
-        iv_flush(&g.dev[d].busy);
-        busy += iv_total(&g.dev[d].busy);
-        approx += g.dev[d].busy.approx;
+        const struct ivset *s = &g.dev[d].busy; /* flushed in gpu_write */
+        busy += s->done + iv_total(s) + s->late;
+        approx += s->late;
         if (g.dev[d].last > g.dev[d].first)
             span += g.dev[d].last - g.dev[d].first;
     }
@@ -993,6 +1216,10 @@ static void write_gpu(struct ta_buf *ob)
     kv(ob, "bytes_dtod", g.bytes[2], true);
     kv(ob, "memset_count", g.m_count, true);
     kv(ob, "memset_ns", g.m_ns, true);
+    if (g.gr_count) { /* graph launches: busy, not kernels (no GRID field) */
+        kv(ob, "graph_count", g.gr_count, true);
+        kv(ob, "graph_ns", g.gr_ns, true);
+    }
     kv(ob, "busy_ns", busy, true);
     if (approx)
         kv(ob, "busy_approx_ns", approx, true);
@@ -1041,12 +1268,16 @@ static void write_phases(struct ta_buf *ob)
         kv(ob, "gpu_copy_bytes", p->c_bytes, true);
         kv(ob, "gpu_memset_ns", p->m_ns, true);
         iv_flush(&v[i]->ranges);
-        uint64_t busy = 0, wall = iv_total(&p->ranges);
-        for (int d = 0; d < g.ndev; d++)
-            busy += iv_overlap(&g.dev[d].busy, &p->ranges);
+        /* what the devices retired (counted as it went) and their windows, above their
+         * watermarks */
+        uint64_t busy = p->busy, wall = p->wall_done + iv_total(&p->ranges);
+        for (int d = 0; d < g.ndev; d++) {
+            const struct ivset *s = &g.dev[d].busy;
+            busy += iv_overlap(s->v, s->n, p->ranges.v, p->ranges.n, s->wm, UINT64_MAX);
+        }
         kv(ob, "gpu_busy_ns", busy, true);
-        if (p->ranges.approx) /* its ranges past IV_CAP: gaps between them counted */
-            kv(ob, "ranges_approx_ns", p->ranges.approx, true);
+        if (p->approx) /* |gpu_busy_ns - the exact overlap| <= ranges_approx_ns */
+            kv(ob, "ranges_approx_ns", p->approx, true);
         /* every device that ran work could have run it during the phase */
         kfix(ob, "gpu_idle_pct", idle_pct(busy, wall * (uint64_t)(g.ndev ? g.ndev : 1)), false);
         ta_buf_char(ob, '}');

@@ -12,9 +12,9 @@
 #include "ta.h"
 
 /* What one device event was, for the tree node of its scope */
-enum gpu_kind { GPU_NONE, GPU_KERNEL, GPU_COPY, GPU_MEMSET };
+enum gpu_kind { GPU_NONE, GPU_KERNEL, GPU_COPY, GPU_MEMSET, GPU_GRAPH };
 struct gpu_work {
-    uint8_t kind;   /* enum gpu_kind; GPU_NONE: not counted (a sync, a graph, ...) */
+    uint8_t kind;   /* enum gpu_kind; GPU_NONE: not counted (a sync, ...) */
     uint64_t bytes; /* a copy's */
 };
 

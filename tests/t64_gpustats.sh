@@ -33,6 +33,9 @@ fi
 run_mode none
 run_mode full
 run_mode many
+run_mode idle
+run_mode gaps
+run_mode graph
 check "none: the program ran ($(head -c 200 "$TMP/none.err"))" grep -qx 'ok 0' "$TMP/none.out"
 check "many: the program ran ($(head -c 200 "$TMP/many.err"))" grep -qx 'ok 0' "$TMP/many.out"
 check "full: the program handed over its work ($(head -c 200 "$TMP/full.err"))" \
@@ -89,10 +92,10 @@ for line in open(tr):
     e = json.loads(line, parse_float=Decimal)
     M.setdefault(e["name"], []).append((int(e["ts"] * 1000), int((e["ts"] + e["dur"]) * 1000)))
 
-def union(iv, md=1000):  # merged when closer than md, as stats_gpu.c merges
+def union(iv):  # the exact union: overlapping or touching intervals merged, no more
     out = []
     for a, b in sorted(iv):
-        if out and a < out[-1][1] + md:
+        if out and a <= out[-1][1]:
             out[-1][1] = max(out[-1][1], b)
         else:
             out.append([a, b])
@@ -246,6 +249,37 @@ ok(g.get("busy_approx_ns", 0) > 0 and g["busy_ns"] - g["busy_approx_ns"] <= exac
    "many: past the interval cap, busy_ns - busy_approx_ns <= exact busy <= busy_ns, and "
    "within the 700 late kernels' time of it",
    (g.get("busy_ns"), g.get("busy_approx_ns"), exact))
+
+# ---- long, launch-bound and gappy runs: the exact union, whatever the run's length
+for mode, want_idle, kinds in (("idle", 70.0, 80000), ("gaps", 47.34, 1000), ("graph", None, 10)):
+    s = stats(mode)
+    g = s.get("gpu", {})
+    L = []
+    for line in open(f"{d}/{mode}.list"):
+        f = line.split("\t")
+        L.append((f[0], int(f[5]), int(f[5]) + int(f[6])))
+    ex = sum(b - a for a, b in union([(a, b) for _, a, b in L]))
+    span = max(b for _, a, b in L) - min(a for _, a, b in L)
+    idle = 100 * (1 - ex / span)
+    ok(len([k for k in L if k[0] == "K"]) == kinds and g.get("kernel_count") == kinds
+       and g.get("busy_ns") == ex and "busy_approx_ns" not in g
+       and abs(g.get("idle_pct", -1) - idle) < 0.001
+       and (want_idle is None or abs(g["idle_pct"] - want_idle) <= 0.5),
+       f"{mode}: busy_ns the exact union ({ex}), idle_pct {g.get('idle_pct')} = {idle:.3f}"
+       + (f" (about {want_idle})" if want_idle else ""), g)
+    run = {p["name"]: p for p in s.get("phases", [])}.get("run", {})
+    ok(run.get("count") == 1 and run.get("gpu_busy_ns") == ex and "ranges_approx_ns" not in run
+       and abs(run.get("gpu_idle_pct", -1) - max(0, 100 * (1 - ex / run["total_ns"]))) < 0.001,
+       f"{mode}: phase 'run' around all the work: gpu_busy_ns the exact union, its idle share",
+       run)
+k = (stats("gaps").get("kernels") or [{}])[0]
+ok(k.get("configs") == 32 and k.get("configs_capped") is True
+   and "configs_capped" not in (stats("idle").get("kernels") or [{}])[0],
+   "gaps: 40 launch configs: 32 told apart, configs_capped says so (not where fewer)", k)
+g = stats("graph").get("gpu", {})
+ok(g.get("graph_count") == 10 and g.get("graph_ns") == 50000 and g.get("kernel_count") == 10
+   and "graph_count" not in stats("idle").get("gpu", {}),
+   "graph: graph launches counted apart (not kernels), busy (above)", g)
 sys.exit(1 if fails else 0)
 EOF
 T_FAILS=$((T_FAILS + $?))

@@ -15,6 +15,12 @@
  *                          handed over after all the others: more busy intervals than
  *                          stats keep apart (prints "base T0": kernel i starts at
  *                          T0 + 3000 i)
+ *   gpuevents idle LIST    80,000 kernels of 3 us, one every 10 us (70% idle), in order,
+ *                          inside a marker "run" that ends after them (LIST has them)
+ *   gpuevents gaps LIST    1,000 kernels of 1 us 0.9 us apart (47% idle) in 40 launch
+ *                          configs, in "run" (LIST too)
+ *   gpuevents graph LIST   10 kernels of 3 us 10 us apart, then 10 graph launches of 5 us
+ *                          20 us apart, in "run" (LIST too)
  *   gpuevents full LIST    the scenario t64 checks: two kernel names in several launch
  *                          configs, copies three ways, memsets, a sync, two devices, nested
  *                          markers ("batch" inside "infer" inside "epoch", "write" inside "write"), work that runs
@@ -67,9 +73,10 @@ DEV(op_dtoh, "Memcpy DtoH", 0, f_copy);
 DEV(op_dtod, "Memcpy DtoD", 0, f_copy);
 DEV(op_memset, "Memset", 0, f_copy);
 DEV(op_sync, "Sync device", 0, f_sync);
+DEV(op_graph, "Graph", 0, f_sync);
 static struct ta_op *const host_ops[] = {&op_launch, &op_cpy, &op_set, NULL};
 static struct ta_op *const dev_ops[] = {&op_kernel, &op_htod, &op_dtoh, &op_dtod,
-                                        &op_memset, &op_sync, NULL};
+                                        &op_memset, &op_sync, &op_graph, NULL};
 static const struct ta_family fam_host = {.size = sizeof fam_host, .name = "gpusyn",
                                           .ops = host_ops};
 static const struct ta_family fam_dev = {.size = sizeof fam_dev, .name = "devsyn",
@@ -94,25 +101,46 @@ static int final_from;    /* order[final_from..] only at the final poll */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 #define MANY 70000
+static int many_n = MANY, many_late = 1; /* kernels; every 100th handed over last */
+static uint64_t many_period = 3000, many_dur = 1000, many_graphs; /* graphs after them */
+static int many_cfgs; /* kernel i in launch config i % 40 */
 static uint64_t many_base;
 static int many_next = -1; /* the next of the many kernels to hand over; -1: none */
 static struct ta_rec many_rec;
 static unsigned char many_ext[32];
 static uint32_t many_track;
 
-/* kernel k of the many: in order, but every 100th after all the others */
+/* kernel k of the many: in order, but every 100th after all the others (many_late); in
+ * "gaps", each kernel i in config i % 40 (grid i % 40 + 1); then many_graphs graph
+ * launches of 5 us, 20 us apart */
 static void many_emit(void (*emit)(const struct ta_event *), int n)
 {
     for (; many_next >= 0 && n > 0; n--) {
         int j = many_next++;
-        int k = j < MANY - MANY / 100 ? j / 99 * 100 + j % 99 + (j % 99 >= 50)
-                                      : (j - (MANY - MANY / 100)) * 100 + 50;
-        if (many_next == MANY)
+        int N = many_n;
+        struct ta_rec r = many_rec;
+        unsigned char ext[32];
+        memcpy(ext, many_ext, sizeof ext);
+        if (j >= N) { /* a graph launch */
+            r.op = &op_graph;
+            r.str = 0;
+            r.t0 = many_base + many_period * (uint64_t)N + 20000u * (uint64_t)(j - N);
+            r.t1 = r.t0 + 5000;
+        } else {
+            int k = !many_late ? j
+                    : j < N - N / 100 ? j / 99 * 100 + j % 99 + (j % 99 >= 50)
+                                      : (j - (N - N / 100)) * 100 + 50;
+            r.t0 = many_base + many_period * (uint64_t)k;
+            r.t1 = r.t0 + many_dur;
+            if (many_cfgs) {
+                uint32_t gx = (uint32_t)(k % 40 + 1);
+                memcpy(ext, &gx, 4);
+            }
+        }
+        if (many_next == N + (int)many_graphs)
             many_next = -1;
-        many_rec.t0 = many_base + 3000u * (uint64_t)k;
-        many_rec.t1 = many_rec.t0 + 1000;
-        struct ta_event ev = {.size = sizeof ev, .rec = &many_rec, .track = many_track,
-                              .ext = many_ext, .ext_len = sizeof many_ext};
+        struct ta_event ev = {.size = sizeof ev, .rec = &r, .track = many_track,
+                              .ext = ext, .ext_len = sizeof ext};
         emit(&ev);
     }
 }
@@ -120,7 +148,7 @@ static void many_emit(void (*emit)(const struct ta_event *), int n)
 static void src_poll(void (*emit)(const struct ta_event *), int final)
 {
     pthread_mutex_lock(&mu);
-    many_emit(emit, final ? MANY : 5000);
+    many_emit(emit, final ? many_n + (int)many_graphs : 5000);
     int upto = final ? released : released < final_from ? released : final_from;
     for (int k = 0; emitted < upto && k < 40; k++) { /* a few per poll: several polls */
         struct work *w = &q[order[emitted++]];
@@ -345,7 +373,17 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "full")) {
         full();
-    } else if (!strcmp(argv[1], "many")) {
+    } else if (!strcmp(argv[1], "many") || !strcmp(argv[1], "idle") ||
+               !strcmp(argv[1], "gaps") || !strcmp(argv[1], "graph")) {
+        if (!strcmp(argv[1], "idle")) /* 80,000 kernels of 3 us, one every 10 us */
+            many_n = 80000, many_late = 0, many_period = 10000, many_dur = 3000;
+        if (!strcmp(argv[1], "gaps")) /* 1,000 of 1 us, 0.9 us apart, in 40 configs */
+            many_n = 1000, many_late = 0, many_period = 1900, many_dur = 1000, many_cfgs = 1;
+        if (!strcmp(argv[1], "graph")) /* 10 kernels of 3 us 10 us apart, 10 graphs */
+            many_n = 10, many_late = 0, many_period = 10000, many_dur = 3000,
+            many_graphs = 10;
+        if (!many_late)
+            push("run");
         many_base = api->now_ns() + 1000000;
         many_rec = (struct ta_rec){.op = &op_kernel, .flags = TA_F_NS,
                                    .str = api->intern("tiny_kernel", 11)};
@@ -364,6 +402,13 @@ int main(int argc, char **argv)
             if (!left)
                 break;
             usleep(1000);
+        }
+        if (!many_late) { /* "run" ends after the last work */
+            uint64_t end = many_base + many_period * (uint64_t)many_n +
+                           20000u * many_graphs + 10000;
+            while (api->now_ns() < end)
+                usleep(1000);
+            pop();
         }
     } else { /* markers and launches of no device work */
         push("epoch");
@@ -391,6 +436,19 @@ int main(int argc, char **argv)
                 w->r.op->name, name, w->r.u.gpu.device, w->r.u.gpu.stream,
                 (unsigned long long)w->r.t0, (unsigned long long)(w->r.t1 - w->r.t0), gr[0],
                 gr[1], gr[2], bl[0], bl[1], bl[2], (unsigned long long)w->r.u.u64[2], w->path);
+    }
+    for (int j = 0; !many_late && j < many_n + (int)many_graphs; j++) {
+        uint64_t t0 = j >= many_n ? many_base + many_period * (uint64_t)many_n +
+                                        20000u * (uint64_t)(j - many_n)
+                                  : many_base + many_period * (uint64_t)j;
+        uint64_t d = j >= many_n ? 5000 : many_dur;
+        uint32_t gx = many_cfgs ? (uint32_t)(j % 40 + 1) : 64;
+        if (j >= many_n)
+            fprintf(f, "G\tGraph\tGraph\t0\t1\t%llu\t%llu\t0\t0\t0\t0\t0\t0\t0\trun\n",
+                    (unsigned long long)t0, (unsigned long long)d);
+        else
+            fprintf(f, "K\tkernel\ttiny_kernel\t0\t1\t%llu\t%llu\t%u\t1\t1\t128\t1\t1\t0\trun\n",
+                    (unsigned long long)t0, (unsigned long long)d, gx);
     }
     fclose(f);
     printf("ok %d\n", nq);
