@@ -34,6 +34,7 @@
 
 #include "fields.h"
 #include "stats_gpu.h"
+#include "stats_util.h"
 
 #define IV_CAP (1u << 16)     /* intervals per device, or per phase name, kept at most */
 #define CK_MAX 4096           /* checkpoints of a device's retired busy time */
@@ -43,109 +44,6 @@
 #define GPU_CAUSES 16         /* GPU drop causes told apart */
 
 static void goom(void);
-
-/* ------------------------------------------------------------------------------------ */
-/* Small helpers: a pointer-keyed map and the log-linear histogram (as in stats.c) */
-
-struct gmap {
-    struct gslot {
-        const void *k;
-        void *v;
-    } *s;
-    size_t cap, n;
-};
-
-static inline size_t gmap_hash(const void *k)
-{
-    uint64_t h = (uint64_t)(uintptr_t)k * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h ^ h >> 29);
-}
-
-static void *gmap_get(const struct gmap *m, const void *k)
-{
-    if (!m->cap)
-        return NULL;
-    for (size_t i = gmap_hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->s[i].v)
-            return NULL;
-        if (m->s[i].k == k)
-            return m->s[i].v;
-    }
-}
-
-static bool gmap_put(struct gmap *m, const void *k, void *v)
-{
-    if ((m->n + 1) * 4 > m->cap * 3) {
-        size_t ncap = m->cap ? m->cap * 2 : 32;
-        struct gslot *ns = calloc(ncap, sizeof *ns);
-        if (!ns)
-            return false;
-        for (size_t j = 0; j < m->cap; j++) {
-            if (!m->s[j].v)
-                continue;
-            size_t i = gmap_hash(m->s[j].k) & (ncap - 1);
-            while (ns[i].v)
-                i = (i + 1) & (ncap - 1);
-            ns[i] = m->s[j];
-        }
-        free(m->s);
-        m->s = ns;
-        m->cap = ncap;
-    }
-    size_t i = gmap_hash(k) & (m->cap - 1);
-    while (m->s[i].v)
-        i = (i + 1) & (m->cap - 1);
-    m->s[i].k = k;
-    m->s[i].v = v;
-    m->n++;
-    return true;
-}
-
-#define H_SUB 128
-#define H_BLOCKS 58
-struct ghist {
-    uint64_t *blk[H_BLOCKS];
-};
-
-static void ghist_add(struct ghist *h, uint64_t v)
-{
-    unsigned b, i;
-    if (v < H_SUB) {
-        b = 0;
-        i = (unsigned)v;
-    } else {
-        unsigned e = 63u - (unsigned)__builtin_clzll(v);
-        b = e - 6;
-        i = (unsigned)(v >> (e - 7)) & (H_SUB - 1);
-    }
-    uint64_t *p = h->blk[b];
-    if (ta_unlikely(!p) && !(p = h->blk[b] = calloc(H_SUB, sizeof *p)))
-        return;
-    p[i]++;
-}
-
-/* nearest rank ceil(pct * count / 100), as its bucket's midpoint clamped to [min, max] */
-static uint64_t ghist_pct(const struct ghist *h, uint64_t count, unsigned pct, uint64_t min,
-                          uint64_t max)
-{
-    uint64_t rank = (count * pct + 99) / 100, seen = 0;
-    if (rank < 1)
-        rank = 1;
-    for (unsigned b = 0; b < H_BLOCKS; b++) {
-        const uint64_t *p = h->blk[b];
-        if (!p)
-            continue;
-        for (unsigned i = 0; i < H_SUB; i++) {
-            seen += p[i];
-            if (p[i] && seen >= rank) {
-                uint64_t lo = b ? (uint64_t)(H_SUB + i) << (b - 1) : i;
-                uint64_t v = lo + (b ? (1ull << (b - 1)) / 2 : 0);
-                return v < min ? min : v > max ? max : v;
-            }
-        }
-    }
-    return max;
-}
 
 /* ------------------------------------------------------------------------------------ */
 /* Interval sets: sorted, disjoint [a, b), merged only when they overlap or touch (a union,
@@ -441,7 +339,7 @@ struct krow {
     uint64_t count, total, min, max;
     unsigned __int128 sumsq;
     uint64_t devmask; /* bits: indices in g.dev */
-    struct ghist h;
+    struct hist h;
     struct kcfg cfg[CFG_SLOTS];
     uint32_t ncfg, lastcfg;
     bool capped; /* a launch config past CFG_SLOTS seen */
@@ -471,7 +369,7 @@ struct phase {
 };
 
 static struct {
-    struct gmap ops, kernels, phases;
+    struct pmap ops, kernels, phases;
     struct gop *last_op;
     struct krow *last_k;
     struct phase *last_ph;
@@ -514,7 +412,7 @@ static struct gop *gop_get(const struct ta_op *op)
     struct gop *o = g.last_op;
     if (o && o->op == op)
         return o;
-    if ((o = gmap_get(&g.ops, op)))
+    if ((o = pmap_get(&g.ops, op, NULL)))
         return g.last_op = o;
     if (!(o = calloc(1, sizeof *o))) {
         goom();
@@ -543,7 +441,7 @@ static struct gop *gop_get(const struct ta_op *op)
         o->kind = GPU_MEMSET;
     else if (strcmp(name, "Graph") == 0) /* a graph launch: GPU work, no GRID field */
         o->kind = GPU_GRAPH;
-    if (!gmap_put(&g.ops, op, o)) {
+    if (!pmap_put(&g.ops, op, NULL, o)) {
         free(o);
         goom();
         return NULL;
@@ -556,7 +454,7 @@ static struct phase *phase_get(const char *name)
     struct phase *p = g.last_ph;
     if (p && p->name == name)
         return p;
-    if ((p = gmap_get(&g.phases, name)))
+    if ((p = pmap_get(&g.phases, name, NULL)))
         return g.last_ph = p;
     if (!(p = calloc(1, sizeof *p))) {
         goom();
@@ -575,7 +473,7 @@ static struct phase *phase_get(const char *name)
         g.phl = v;
         g.capphl = cap;
     }
-    if (!gmap_put(&g.phases, name, p)) {
+    if (!pmap_put(&g.phases, name, NULL, p)) {
         free(p);
         goom();
         return NULL;
@@ -730,14 +628,14 @@ static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev
     const char *name = ev->name ? ev->name : ev->op->name;
     struct krow *k = g.last_k;
     if (!k || k->name != name) {
-        if (!(k = gmap_get(&g.kernels, name))) {
+        if (!(k = pmap_get(&g.kernels, name, NULL))) {
             if (!(k = calloc(1, sizeof *k))) {
                 goom();
                 return;
             }
             k->name = name;
             k->min = UINT64_MAX;
-            if (!gmap_put(&g.kernels, name, k)) {
+            if (!pmap_put(&g.kernels, name, NULL, k)) {
                 free(k);
                 goom();
                 return;
@@ -753,7 +651,7 @@ static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev
         k->min = d;
     if (d > k->max)
         k->max = d;
-    ghist_add(&k->h, d);
+    hist_add(&k->h, d);
     if (dev >= 0)
         k->devmask |= 1ull << dev;
     uint32_t gr[3], bl[3];
@@ -1094,7 +992,7 @@ static long double idle_pct(uint64_t busy, uint64_t span)
     return p < 0 ? 0 : p > 100 ? 100 : p;
 }
 
-static void **values(const struct gmap *m, size_t *n)
+static void **values(const struct pmap *m, size_t *n)
 {
     *n = 0;
     if (!m->n)
@@ -1157,12 +1055,12 @@ static void write_kernels(struct ta_buf *ob)
         long double mean = (long double)k->total / k->count;
         long double var = ((long double)k->sumsq - (long double)k->total * mean) / k->count;
         kfix(ob, "mean_ns", mean, true);
-        kv(ob, "median_ns", ghist_pct(&k->h, k->count, 50, k->min, k->max), true);
+        kv(ob, "median_ns", hist_pct(&k->h, k->count, 50, k->min, k->max), true);
         kv(ob, "min_ns", k->min, true);
         kv(ob, "max_ns", k->max, true);
         kfix(ob, "stddev_ns", var > 0 ? __builtin_sqrt((double)var) : 0, true);
-        kv(ob, "p95_ns", ghist_pct(&k->h, k->count, 95, k->min, k->max), true);
-        kv(ob, "p99_ns", ghist_pct(&k->h, k->count, 99, k->min, k->max), true);
+        kv(ob, "p95_ns", hist_pct(&k->h, k->count, 95, k->min, k->max), true);
+        kv(ob, "p99_ns", hist_pct(&k->h, k->count, 99, k->min, k->max), true);
         /* the most frequent launch config, the first seen of a tie */
         uint32_t best = 0;
         for (uint32_t c = 1; c < k->ncfg; c++)

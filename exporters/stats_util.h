@@ -1,0 +1,171 @@
+/* The stats exporters' two containers (stats.c, stats_gpu.c): a hash map keyed by a pair
+ * of pointers (interned strings, op descriptors) and the log-linear duration histogram
+ * behind every percentile of stats.json. Drainer thread only; malloc only when they grow. */
+#ifndef TA_STATS_UTIL_H
+#define TA_STATS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------------------------ */
+/* A hash map keyed by a pair of pointers (open addressing, linear probing, power of two). */
+
+struct pmap {
+    struct pslot {
+        const void *a, *b;
+        void *v;
+    } *s;
+    size_t cap, n; /* cap: 0 or a power of two */
+};
+
+static inline size_t pmap_hash(const void *a, const void *b)
+{
+    uint64_t h = (uint64_t)(uintptr_t)a * 0x9e3779b97f4a7c15ull;
+    h ^= (uint64_t)(uintptr_t)b * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 29;
+    return (size_t)h;
+}
+
+static inline void *pmap_get(const struct pmap *m, const void *a, const void *b)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = pmap_hash(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        const struct pslot *s = &m->s[i];
+        if (!s->v)
+            return NULL;
+        if (s->a == a && s->b == b)
+            return s->v;
+    }
+}
+
+/* Room for one more key (grown when needed). false when out of memory. */
+static inline bool pmap_reserve(struct pmap *m)
+{
+    if ((m->n + 1) * 4 > m->cap * 3) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        struct pslot *ns = calloc(ncap, sizeof *ns);
+        if (!ns)
+            return false;
+        for (size_t j = 0; j < m->cap; j++) {
+            struct pslot *o = &m->s[j];
+            if (!o->v)
+                continue;
+            size_t i = pmap_hash(o->a, o->b) & (ncap - 1);
+            while (ns[i].v)
+                i = (i + 1) & (ncap - 1);
+            ns[i] = *o;
+        }
+        free(m->s);
+        m->s = ns;
+        m->cap = ncap;
+    }
+    return true;
+}
+
+/* The slot of (a, b): the key's own, or (v NULL) the empty one where it goes. One probe
+ * sequence for a look-up that may insert: a key missing from a 3/4 full map costs 8
+ * probes on average, where a distinct file is looked for once, then inserted
+ * (bench/NOTES.md, row 44). Only after pmap_reserve(m). */
+static inline struct pslot *pmap_slot(struct pmap *m, const void *a, const void *b)
+{
+    for (size_t i = pmap_hash(a, b) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        struct pslot *s = &m->s[i];
+        if (!s->v || (s->a == a && s->b == b))
+            return s;
+    }
+}
+
+/* Insert a key known to be absent. false when out of memory. */
+static inline bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
+{
+    if (!pmap_reserve(m))
+        return false;
+    size_t i = pmap_hash(a, b) & (m->cap - 1);
+    while (m->s[i].v)
+        i = (i + 1) & (m->cap - 1);
+    m->s[i].a = a;
+    m->s[i].b = b;
+    m->s[i].v = v;
+    m->n++;
+    return true;
+}
+
+
+/* ------------------------------------------------------------------------------------ */
+/* Log-linear duration histogram: block 0 holds values 0..127 exactly; block b >= 1 holds
+ * [2^(b+6), 2^(b+7)) in 128 equal buckets. Blocks are allocated on first use. */
+
+#define H_SUB 128
+#define H_BLOCKS 58 /* 1 + (63 - 7 + 1) */
+
+struct hist {
+    uint64_t *blk[H_BLOCKS];
+};
+
+static inline void hist_add(struct hist *h, uint64_t v)
+{
+    unsigned b, i;
+    if (v < H_SUB) {
+        b = 0;
+        i = (unsigned)v;
+    } else {
+        unsigned e = 63u - (unsigned)__builtin_clzll(v); /* 7..63 */
+        b = e - 6;
+        i = (unsigned)(v >> (e - 7)) & (H_SUB - 1);
+    }
+    uint64_t *p = h->blk[b];
+    if (__builtin_expect(!p, 0)) {
+        p = h->blk[b] = calloc(H_SUB, sizeof *p);
+        if (!p)
+            return;
+    }
+    p[i]++;
+}
+
+/* Lower bound and width of bucket (b, i). */
+static inline void hist_bucket(unsigned b, unsigned i, uint64_t *lo, uint64_t *w)
+{
+    if (b == 0) {
+        *lo = i;
+        *w = 1;
+    } else {
+        unsigned shift = b - 1; /* e - 7 */
+        *lo = (uint64_t)(H_SUB + i) << shift;
+        *w = 1ull << shift;
+    }
+}
+
+/* The value of rank `rank` (1-based) in ascending order, as its bucket's midpoint. */
+static inline uint64_t hist_rank(const struct hist *h, uint64_t rank, uint64_t min, uint64_t max)
+{
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < H_BLOCKS; b++) {
+        const uint64_t *p = h->blk[b];
+        if (!p)
+            continue;
+        for (unsigned i = 0; i < H_SUB; i++) {
+            seen += p[i];
+            if (p[i] && seen >= rank) {
+                uint64_t lo, w;
+                hist_bucket(b, i, &lo, &w);
+                uint64_t v = lo + w / 2;
+                return v < min ? min : v > max ? max : v;
+            }
+        }
+    }
+    return max; /* a block allocation failed: fewer samples than counted */
+}
+
+static inline uint64_t hist_pct(const struct hist *h, uint64_t count, unsigned pct,
+                                uint64_t min, uint64_t max)
+{
+    uint64_t rank = (count * pct + 99) / 100; /* ceil(count * pct / 100) */
+    if (rank < 1)
+        rank = 1;
+    return hist_rank(h, rank, min, max);
+}
+
+#endif
