@@ -543,6 +543,7 @@ static void *drainer_main(void *arg)
         /* new libraries for the families, unloads for resolve.c's caches (dl.c): the
          * dlopen stub checks before a load, this within one cycle after it */
         ta_dl_poll();
+        ta_intern_prefault();
         /* the main thread is gone: once no thread of the program is left either, end the
          * process as it would have ended without the drainer (every 50 ms at most) */
         if (main_tid && !atomic_load_explicit(main_tid, memory_order_acquire)) {

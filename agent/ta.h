@@ -109,6 +109,7 @@ const char *ta_str(uint32_t id); /* "" for 0 */
 struct ta_thread;
 uint32_t ta_intern_cached(struct ta_thread *t, const char *s);
 void ta_intern_init(void);
+void ta_intern_prefault(void); /* drainer: write the pages the table will use next */
 
 /* ------------------------------------------------------------------------------------ */
 /* Per-thread state and the ring                                                         */

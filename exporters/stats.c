@@ -260,6 +260,7 @@ struct stack_row {
 #define MAX_CAUSES TA_DROP_CAUSES_MAX
 static struct {
     struct pmap ops, counters, files, threads, datasets, stacks;
+    struct slab rows; /* files rows and their logical parts */
     struct stack_row *last_stack;
     struct op_row *last_op;
     struct file_row *last_file;
@@ -633,7 +634,7 @@ static struct file_row *file_get(const char *path)
     }
     struct pslot *s = pmap_slot(&st.files, path, NULL);
     if (!(f = s->v)) {
-        if (!(f = calloc(1, sizeof *f))) {
+        if (!(f = slab_zalloc(&st.rows, sizeof *f))) {
             oom();
             return NULL;
         }
@@ -765,7 +766,7 @@ static void logical_event(const struct ta_event *ev, const struct op_row *r, int
     struct file_row *f = file_get(key);
     if (!f)
         return;
-    if (!f->lg && !(f->lg = calloc(1, sizeof *f->lg))) {
+    if (!f->lg && !(f->lg = slab_zalloc(&st.rows, sizeof *f->lg))) {
         oom();
         return;
     }
@@ -1285,7 +1286,7 @@ static void **map_values(const struct pmap *m, size_t *n)
     *n = 0;
     if (!m->n)
         return NULL;
-    void **v = malloc(m->n * sizeof *v);
+    void **v = st_zalloc(m->n * sizeof *v); /* populated: 20,000 files, 40 faults (row 50) */
     if (!v) {
         oom();
         return NULL;
@@ -1295,6 +1296,8 @@ static void **map_values(const struct pmap *m, size_t *n)
             v[(*n)++] = m->s[i].v;
     return v;
 }
+
+static void values_free(void *v, size_t n) { st_free(v, n * sizeof(void *)); }
 
 static void write_threads(void)
 {
@@ -1312,7 +1315,7 @@ static void write_threads(void)
         out_maybe_flush();
     }
     ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
-    free(v);
+    values_free(v, n);
 }
 
 /* The order of rows and tree nodes: most time first, then most calls, then by name. */
@@ -1400,7 +1403,7 @@ static void write_ops(void)
         out_maybe_flush();
     }
     ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
-    free(v);
+    values_free(v, n);
 }
 
 static int cmp_counter(const void *a, const void *b)
@@ -1436,7 +1439,7 @@ static void write_counters(void)
         out_maybe_flush();
     }
     ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
-    free(v);
+    values_free(v, n);
 }
 
 static uint64_t file_time(const struct file_row *f)
@@ -1538,14 +1541,15 @@ static void write_files(void)
 {
     size_t n;
     struct file_row **v = (struct file_row **)map_values(&st.files, &n);
-    struct file_key *k = v && n ? malloc(2 * n * sizeof *k) : NULL;
+    /* populated at once: 20,000 files make 640 KiB of keys, 4 ms of page faults (row 50) */
+    struct file_key *k = v && n ? st_zalloc(2 * n * sizeof *k) : NULL;
     if (k) {
         for (size_t i = 0; i < n; i++)
             k[i] = (struct file_key){file_time(v[i]), v[i]};
         const struct file_key *sorted = sort_files(k, k + n, n);
         for (size_t i = 0; i < n; i++)
             v[i] = (struct file_row *)sorted[i].f;
-        free(k);
+        st_free(k, 2 * n * sizeof *k);
     } else if (v && n) { /* out of memory: unsorted rather than none */
         oom();
     }
@@ -1595,7 +1599,7 @@ static void write_files(void)
         out_maybe_flush();
     }
     ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
-    free(v);
+    values_free(v, n);
 }
 
 /* Rows by total_ns descending, then by dataset, then file (an absent file first) */
@@ -1695,7 +1699,7 @@ static void write_datasets(void)
         out_maybe_flush();
     }
     ta_buf_cstr(ob, "\n  ],\n");
-    free(v);
+    values_free(v, n);
 }
 
 /* Only when some op had a layer: an empty run keeps the sections it always had. */
@@ -1896,7 +1900,7 @@ static void write_callsites(void)
     struct site_row *sites = calloc(n, sizeof *sites);
     if (!sites) {
         oom();
-        free(v);
+        values_free(v, n);
         return;
     }
     size_t ns = 0;
