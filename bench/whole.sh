@@ -10,7 +10,13 @@
 # Each in every configuration, the order rotating each round: untraced, nop (the no-op
 # agent), stats (TRACEAGENT_EXPORT=stats), agent (the defaults: json,stats), and with
 # BASEAGENT set (run.sh's BASE) base and base-stats, the same two of the other commit's
-# agent; darshan where DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI, its defaults).
+# agent; where DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI: bench/build_darshan.sh)
+# darshan (its defaults: 1,024 records a module, 4 MiB of records) and darshan-all (every
+# file recorded: MAX_RECORDS, MODMEM and NAMEMEM raised to the workload's file count). Both
+# include the work directory with a NAME_INCLUDE: Darshan skips every path under /dev/ (and
+# /usr/, /etc/, /var/, ...) by default, so on /dev/shm its defaults would record none of the
+# workload's files. Round 0 checks each Darshan log: written, and with darshan-parser (when
+# built) how many of the workload's files it holds ("darshan-check" lines after the table).
 # Figures per configuration, medians over the rounds: wall time of the whole process, its
 # ratio to untraced (per round, then the median; p25..p75 beside it), the ratio of its CPU
 # time (user + system, all threads: on a busy machine the drainer's CPU is wall time), the
@@ -58,7 +64,47 @@ if [ -n "${DARSHAN_PREFIX:-}" ]; then
         [ -f "$f" ] && DARSHAN_LIB=$f && break
     done
 fi
-[ -n "$DARSHAN_LIB" ] && CONFIGS+=(darshan)
+if [ -n "$DARSHAN_LIB" ]; then
+    CONFIGS+=(darshan darshan-all)
+    DARSHAN_PARSER=$DARSHAN_PREFIX/bin/darshan-parser
+    [ -x "$DARSHAN_PARSER" ] || DARSHAN_PARSER=""
+    # Darshan reads a config file (DARSHAN_CONFIG_PATH, darshan-runtime.rst "Darshan library
+    # config settings"); a NAME_INCLUDE regex overrides its default exclusion of /dev/.
+    wre=$(printf '%s' "$W" | sed 's/[.[\*^$]/\\&/g')
+    printf 'NAME_INCLUDE ^%s/ *\n' "$wre" >"$O/darshan.conf"
+    # Every file: records for the largest workload plus 1,024 for the program's own files;
+    # a POSIX record is 704 bytes, a STDIO one 248 (3.5.0), 1 KiB a record for both; names
+    # (path + 8-byte id) well under 256 bytes each. Beyond the 4 MiB of its defaults.
+    DMAX=$((NF > NPY + 200 ? NF : NPY + 200))
+    DMAX=$((DMAX + 1024))
+    { cat "$O/darshan.conf"
+      echo "MAX_RECORDS $DMAX POSIX,STDIO"
+      echo "MODMEM $((DMAX / 1024 + 5))"
+      echo "NAMEMEM $((DMAX / 4096 + 2))"; } >"$O/darshan-all.conf"
+fi
+: >"$O/darshan"
+
+# darshan_check CONFIG WORKLOAD LOG: append to $O/darshan what the log holds
+darshan_check() {
+    local cfg=$1 wl=$2 log=$3 want line
+    case $wl in files) want=$NF ;; python) want=$((NPY + 200)) ;; *) want=1 ;; esac
+    if [ ! -s "$log" ]; then
+        echo "darshan-check $wl $cfg: no log written (DARSHAN_LOGFILE=$log)" | tee -a "$O/darshan" >&2
+        return
+    fi
+    line="darshan-check $wl $cfg: log $(stat -c %s "$log") B"
+    if [ -n "$DARSHAN_PARSER" ]; then
+        "$DARSHAN_PARSER" --show-incomplete "$log" >"$O/parsed" 2>&1
+        local n tot inc
+        n=$(awk -F'\t' -v w="$W/" '$1 == "POSIX" && index($6, w) == 1 { print $3 }' "$O/parsed" | sort -u | wc -l)
+        tot=$(awk -F'\t' '$1 == "POSIX" { print $3 }' "$O/parsed" | sort -u | wc -l)
+        inc=$(sed -n 's/^# \*WARNING\*: The \([A-Z_-]*\) module contains incomplete data!$/\1/p' "$O/parsed" | tr '\n' ' ')
+        line="$line, darshan-parser: $n of the workload's $want files have a POSIX record ($tot POSIX records in all)"
+        [ -n "$inc" ] && line="$line; incomplete (records dropped): $inc"
+        [ "$cfg" = darshan-all ] && [ "$n" -lt "$want" ] && echo "whole: $wl under darshan-all recorded $n of $want files" >&2
+    fi
+    echo "$line" >>"$O/darshan"
+}
 
 # one CONFIG WORKLOAD ROUND: run it, append "workload config round wall_ns rss_kb cpu_ms
 # trace_bytes trace_events events" to $O/raw
@@ -72,7 +118,8 @@ one() {
     agent) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT") ;;
     base) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$BASEAGENT") ;;
     base-stats) pre=(env TRACEAGENT_EXPORT=stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$BASEAGENT") ;;
-    darshan) pre=(env DARSHAN_ENABLE_NONMPI=1 DARSHAN_LOGFILE="$out/log.darshan" LD_PRELOAD="$DARSHAN_LIB") ;;
+    darshan | darshan-all) pre=(env DARSHAN_ENABLE_NONMPI=1 DARSHAN_CONFIG_PATH="$O/$cfg.conf"
+        DARSHAN_LOGFILE="$out/log.darshan" LD_PRELOAD="$DARSHAN_LIB") ;;
     esac
     case $wl in
     files) cmd=("$BB/whole" files "$W/files" "$NF") ;;
@@ -98,6 +145,7 @@ one() {
             [ -f "$f" ] || continue
             ev=$((ev + $(sed -n 's/^  "events": \([0-9]*\),$/\1/p' "$f" | head -1)))
         done
+        case $cfg in darshan*) darshan_check "$cfg" "$wl" "$out/log.darshan" ;; esac
     fi
     echo "$wl $cfg $rnd $(((t1 - t0) * 1000)) $rss $tb $te $ev" >>"$O/raw"
 }
@@ -159,3 +207,4 @@ for wl in ("files", "python", "pread", "pread1"):
             wl, cfg, S.median(walls) / 1e6, S.median(ratios), q(ratios, .25), q(ratios, .75),
             cpu, us_file, rss / 1024, per_file, bpe, intr))
 PY
+cat "$O/darshan"
