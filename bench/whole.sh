@@ -185,7 +185,7 @@ def q(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(p * (len(v) - 1) + 0.5))]
 files = {"files": nf, "python": npy + 200}
-print("%-8s %-10s %8s %7s %13s %7s %8s %7s %8s %10s %10s" % ("workload", "config", "wall ms", "x untr.", "p25..p75",
+print("%-8s %-11s %8s %7s %13s %7s %8s %7s %8s %10s %10s" % ("workload", "config", "wall ms", "x untr.", "p25..p75",
       "cpu x", "+us/file", "RSS MB", "+B/file", "trace B/ev", "in trace"))
 for wl in ("files", "python", "pread", "pread1"):
     if wl not in rows or "untraced" not in rows[wl]:
@@ -203,7 +203,7 @@ for wl in ("files", "python", "pread", "pread1"):
         us_file = "%8.2f" % (S.median([(runs[r][0] - u[r][0]) / 1e3 / files[wl] for r in runs if r in u])) if wl in files and cfg != "untraced" else "%8s" % "-"
         bpe = "%10.0f" % (first[2] / first[3]) if first[3] and first[4] else "%10s" % "-"
         intr = "%d/%d" % (first[3], first[4]) if first[4] else "-"
-        print("%-8s %-10s %8.1f %7.3f %6.3f..%-6.3f %s %s %7.1f %s %s %10s" % (
+        print("%-8s %-11s %8.1f %7.3f %6.3f..%-6.3f %s %s %7.1f %s %s %10s" % (
             wl, cfg, S.median(walls) / 1e6, S.median(ratios), q(ratios, .25), q(ratios, .75),
             cpu, us_file, rss / 1024, per_file, bpe, intr))
 PY
