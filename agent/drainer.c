@@ -23,6 +23,7 @@
 extern struct ta_thread *_Atomic ta_registry;
 extern _Atomic int ta_drainer_running;
 void ta_thread_reclaim(struct ta_thread *t);
+void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1); /* clock.c */
 
 static pthread_t drainer;
 static _Atomic int stop_req;
@@ -145,7 +146,9 @@ static void name_track(uint32_t track, int32_t tid, int signal_mode)
 
 /* What every event takes from its record: names, strings, and times in ns (ticks are
  * converted; TA_F_NS times are ns already); a duration for spans only. */
-static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const struct ta_op *op)
+static inline __attribute__((always_inline)) void event_from_rec(struct ta_event *ev,
+                                                                  const struct ta_rec *r,
+                                                                  const struct ta_op *op)
 {
     if (op->name_from_str) {
         ev->name = ta_str(r->str);
@@ -159,17 +162,18 @@ static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const st
         ev->ts_ns = r->t0;
         ev->dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
     } else {
-        ev->ts_ns = ta_clock_to_ns(r->t0);
-        ev->dur_ns = 0;
         if (op->shape == TA_SHAPE_SPAN) {
-            /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice: each
-             * conversion is a segment search and a multiply (bench/NOTES.md, row 42) */
-            if (ta_clock_tsc) {
-                uint64_t end = ta_clock_to_ns(r->t1);
+            /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice, and
+             * both ends in one call (bench/NOTES.md, rows 42 and 50) */
+            uint64_t end;
+            ta_clock_span_to_ns(r->t0, r->t1, &ev->ts_ns, &end);
+            if (ta_clock_tsc)
                 ev->dur_ns = end > ev->ts_ns ? end - ev->ts_ns : 0;
-            } else {
+            else
                 ev->dur_ns = r->t1 - r->t0;
-            }
+        } else {
+            ev->ts_ns = ta_clock_to_ns(r->t0);
+            ev->dur_ns = 0;
         }
     }
 }
@@ -180,7 +184,12 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
         return; /* never written: cannot happen by design; never crash the program on it */
-    struct ta_event ev = {.size = sizeof ev}; /* the rest (cat, track, ext...) reads as none */
+    /* every member set, one by one: an initializer zeroed the whole struct first with
+     * `rep stos`, ~5% of the drainer's time per pread event (bench/NOTES.md, row 50). A
+     * member added to struct ta_event must be set here too: */
+    _Static_assert(sizeof(struct ta_event) == 104, "dispatch sets every member of ta_event");
+    struct ta_event ev;
+    ev.size = sizeof ev;
     ev.rec = r;
     ev.op = op;
     ev.tid = tid;
@@ -190,7 +199,7 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     ev.ext_len = ext_len;
     ev.stack = stack;
     ev.cat = cat_name(op);
-    event_from_rec(&ev, r, op);
+    event_from_rec(&ev, r, op); /* name, path, str2, ts_ns, dur_ns */
     for (int i = 0; i < nexps; i++)
         if (!signal_mode || exps[i]->signal_safe)
             exps[i]->event(&ev);
@@ -378,6 +387,9 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
         }
         while (tail != head) {
             const struct ta_rec *rec = &slots[tail & mask];
+            /* the producer wrote the next records from another CPU: ask for them now,
+             * while this one is formatted (bench/NOTES.md, row 50) */
+            __builtin_prefetch(&slots[(tail + 4) & mask]);
             if (ta_unlikely(rec->flags & TA_F_EXT)) {
                 const unsigned char *ext = NULL;
                 uint32_t len = 0, nf = 0, stack = 0;

@@ -763,9 +763,13 @@ static char *args_loop(const struct ta_event *ev, const struct plan *pl, char *p
     return p;
 }
 
-static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p, char *end)
+/* The args at p; the new end. *used: the template they came from or were made into, when
+ * it is whole (NULL: none). */
+static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p, char *end,
+                      const struct tpl **used)
 {
     const struct ta_rec *r = ev->rec;
+    *used = NULL;
     if (!pl->tpl || !ROOM(TPL_TEXT + TPL_NUMS * TA_NUM_MAX))
         return args_loop(ev, pl, p, end, NULL);
     const struct ta_op *op = ev->op;
@@ -783,10 +787,13 @@ static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p,
         t->flags = flags;
         p = args_loop(ev, pl, p, end, t);
         t->gen = gen;
+        if (t->ok)
+            *used = t;
         return p;
     }
     if (ta_unlikely(!t->ok))
         return args_loop(ev, pl, p, end, NULL);
+    *used = t;
     const char *s = t->text;
     unsigned at = 0;
     for (unsigned i = 0; i < t->nnum; i++) {
@@ -797,11 +804,126 @@ static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p,
     return copy_blocks(p, s + at, t->len - at);
 }
 
-/* An event's line. Written at a local cursor into out's buffer, with one room test per
- * bounded piece (the head's and a string's slots, a number, a key); what is not bounded
- * (a new head or string, a text, a double, a stack, a flow) goes through the checked
- * ta_buf functions, and the cursor is taken up again after them. The text is the same as
- * the plain ta_buf_* calls give. What each piece costs: bench/NOTES.md, row 42. */
+/* Whole lines of events alike but for their times and numbers, kept: the head, `,"ts":`,
+ * `,"dur":`, the args' template (above) and the line's end as one text with the places of
+ * the numbers, by (op, tid, flags, str, str2) and checked against the event's name and cat
+ * (what fixes the head). A pread's line is then six copies of whole blocks, its ts, dur
+ * and four numbers, after one lookup instead of three (head, plan's args template) and
+ * no test per piece (bench/NOTES.md, row 50). Only for what the templates cover: spans
+ * and instants without a stack or a flow whose args are all in the args' template. Made
+ * from a line written the piecewise way, so the text is that one's. Direct-mapped and
+ * per generation as the heads; 144 KiB of .bss, touched only as used. */
+#define LINES 256
+#define LINE_TEXT 512 /* a text of at most LINE_TEXT - BLK bytes: a copy reads whole blocks */
+#define LINE_ROOM (LINE_TEXT + (TPL_NUMS + 2) * (TA_NUM_MAX + 8))
+static struct line {
+    const struct ta_op *op; /* NULL: none */
+    const char *name, *cat;
+    int32_t tid;
+    uint32_t gen;
+    uint32_t str, str2;
+    uint8_t flags;
+    uint8_t dur;  /* a span: `,"dur":` and its number after the ts */
+    uint8_t nnum; /* the args' numbers */
+    uint16_t at_ts, at_dur, len;
+    uint16_t at[TPL_NUMS];
+    uint8_t kind[TPL_NUMS], off[TPL_NUMS];
+    char text[LINE_TEXT];
+} lines[LINES];
+
+static inline struct line *line_slot(const struct ta_op *op, int32_t tid, const struct ta_rec *r)
+{
+    uintptr_t k = (uintptr_t)op;
+    unsigned h = (unsigned)((k >> 4) ^ (k >> 13)) + (unsigned)tid * 2654435761u +
+                 r->str * 0x85ebca6bu + r->str2 * 0xc2b2ae35u + r->flags * 97u;
+    return &lines[(h ^ (h >> 13) ^ (h >> 24)) % LINES];
+}
+
+static inline char *put_line(const struct line *L, const struct ta_event *ev, char *p)
+{
+    const char *s = L->text;
+    p = copy_blocks(p, s, L->at_ts);
+    p = put_ts(p, ev->ts_ns);
+    unsigned at = L->at_ts;
+    if (L->dur) {
+        p = copy_blocks(p, s + at, L->at_dur - at);
+        at = L->at_dur;
+        p = put_dur(p, ev->dur_ns);
+    }
+    const unsigned char *r = (const unsigned char *)ev->rec;
+    for (unsigned i = 0; i < L->nnum; i++) {
+        p = copy_blocks(p, s + at, L->at[i] - at);
+        at = L->at[i];
+        p = put_num(p, L->kind[i], r + L->off[i]);
+    }
+    return copy_blocks(p, s + at, L->len - at);
+}
+
+/* L from the line just written piecewise: its head at out.p[h0, h1), its args from t
+ * (NULL: none). L stays unused when the text does not fit. */
+static __attribute__((noinline)) void line_make(struct line *L, const struct ta_event *ev,
+                                                const char *cat, char ph, size_t h0,
+                                                size_t h1, const struct tpl *t)
+{
+    const struct ta_rec *r = ev->rec;
+    L->gen = 0; /* until it is whole */
+    size_t hl = h1 - h0, tl = t ? t->len : 0;
+    if (hl + 16 + tl + 3 > LINE_TEXT - BLK || (t && t->nnum > TPL_NUMS))
+        return;
+    char *d = L->text;
+    memcpy(d, out.p + h0, hl);
+    d += hl;
+    if (ph == 'i') {
+        memcpy(d, ",\"s\":\"t\"", 8);
+        d += 8;
+    }
+    memcpy(d, ",\"ts\":", 6);
+    d += 6;
+    L->at_ts = (uint16_t)(d - L->text);
+    L->dur = ph == 'X';
+    if (L->dur) {
+        memcpy(d, ",\"dur\":", 7);
+        d += 7;
+    }
+    L->at_dur = (uint16_t)(d - L->text);
+    L->nnum = 0;
+    if (t) {
+        size_t base = (size_t)(d - L->text);
+        memcpy(d, t->text, t->len);
+        d += t->len;
+        for (unsigned i = 0; i < t->nnum; i++) {
+            L->at[i] = (uint16_t)(base + t->at[i]);
+            L->kind[i] = t->kind[i];
+            L->off[i] = t->off[i];
+        }
+        L->nnum = t->nnum;
+    }
+    memcpy(d, "},\n", 3);
+    d += 3;
+    L->len = (uint16_t)(d - L->text);
+    L->op = ev->op;
+    L->name = ev->name;
+    L->cat = cat;
+    L->tid = ev->tid;
+    L->str = r->str;
+    L->str2 = r->str2;
+    L->flags = r->flags;
+    L->gen = gen;
+}
+
+/* The buffer is written out once more than half full (ta_buf_line_end, inline) */
+static inline void line_end(void)
+{
+    if (ta_unlikely(out.len > out.cap / 2))
+        ta_buf_flush(&out);
+}
+
+/* An event's line: from a kept line (above) when there is one, else written piece by
+ * piece at a local cursor into out's buffer, with one room test per bounded piece (the
+ * head's and a string's slots, a number, a key); what is not bounded (a new head or
+ * string, a text, a double, a stack, a flow) goes through the checked ta_buf functions,
+ * and the cursor is taken up again after them. The text is the same as the plain ta_buf_*
+ * calls give. What each piece costs: bench/NOTES.md, rows 42 and 50. */
 
 static void tj_event(const struct ta_event *ev)
 {
@@ -824,8 +946,24 @@ static void tj_event(const struct ta_event *ev)
     default: ph = 0; break;
     }
     char *p = out.p + out.len, *const end = out.p + out.cap;
+    const struct ta_rec *r = ev->rec;
+    const struct plan *pl = plan_get(op);
+    struct line *L = NULL;
+    if (ta_likely(r && (ph == 'X' || ph == 'i') && !ev->stack && !pl->flows && pl->tpl)) {
+        L = line_slot(op, ev->tid, r);
+        if (ta_likely(L->op == op && L->tid == ev->tid && L->str == r->str &&
+                      L->str2 == r->str2 && L->flags == r->flags && L->gen == gen &&
+                      L->name == ev->name && L->cat == cat && ROOM(LINE_ROOM))) {
+            p = put_line(L, ev, p);
+            SYNC();
+            line_end();
+            return;
+        }
+    }
+    size_t h0 = out.len, h1 = 0;
     if (ph) {
         p = put_head(p, end, ph, cat, ev->name, ev->tid);
+        h1 = (size_t)(p - out.p);
         if (ROOM(2 * (TA_NUM_MAX + 16))) {
             if (ph == 'X') {
                 memcpy(p, ",\"ts\":", 6);
@@ -855,15 +993,18 @@ static void tj_event(const struct ta_event *ev)
     }
     /* args: the fields the event carries, in the op's order; markers have none
      * (speedscope names frames by name+args) */
-    const struct plan *pl = plan_get(op);
-    unsigned nf = ev->rec ? pl->nf : 0;
+    unsigned nf = r ? pl->nf : 0;
+    const struct tpl *t = NULL;
     if (nf)
-        p = put_args(ev, pl, p, end);
+        p = put_args(ev, pl, p, end, &t);
     SYNC();
     if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
         stack_args(ev->stack);
     ta_buf_lit(&out, "},\n");
-    ta_buf_line_end(&out);
+    /* the line as written, whole (not cut by a full buffer), kept for the next alike */
+    if (L && (!nf || t) && out.len < out.cap && h1 > h0)
+        line_make(L, ev, cat, ph, h0, h1, t);
+    line_end();
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
         const struct ta_field *f = pl->f;
         for (unsigned i = 0; i < nf; i++) {
