@@ -24,6 +24,7 @@ extern struct ta_thread *_Atomic ta_registry;
 extern _Atomic int ta_drainer_running;
 void ta_thread_reclaim(struct ta_thread *t);
 void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1); /* clock.c */
+int ta_trace_json_rec(const struct ta_rec *r, int32_t tid, uint64_t ts_ns, uint64_t dur_ns);
 
 static pthread_t drainer;
 static _Atomic int stop_req;
@@ -58,6 +59,8 @@ void ta_drainer_watch_main(int *addr) { main_tid = (_Atomic int *)addr; }
 void ta_orphaned(int code) __attribute__((noreturn)); /* core.c */
 static const struct ta_exporter *exps[TA_MAX_EXPORTERS];
 static int nexps;
+/* the JSON trace is the only exporter: records go to its shortcut first (dispatch) */
+static int json_only;
 /* drops by cause: ring full, records a signal handler made mid-record, and calls of
  * threads that have no ring (thread.c: it could not be mapped) */
 #define NCAUSES 3
@@ -146,6 +149,28 @@ static void name_track(uint32_t track, int32_t tid, int signal_mode)
 
 /* What every event takes from its record: names, strings, and times in ns (ticks are
  * converted; TA_F_NS times are ns already); a duration for spans only. */
+static inline __attribute__((always_inline)) void rec_times(const struct ta_rec *r,
+                                                             const struct ta_op *op,
+                                                             uint64_t *ts, uint64_t *dur)
+{
+    if (r->flags & TA_F_NS) {
+        *ts = r->t0;
+        *dur = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
+    } else if (op->shape == TA_SHAPE_SPAN) {
+        /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice, and both
+         * ends in one call (bench/NOTES.md, rows 42 and 50) */
+        uint64_t end;
+        ta_clock_span_to_ns(r->t0, r->t1, ts, &end);
+        if (ta_clock_tsc)
+            *dur = end > *ts ? end - *ts : 0;
+        else
+            *dur = r->t1 - r->t0;
+    } else {
+        *ts = ta_clock_to_ns(r->t0);
+        *dur = 0;
+    }
+}
+
 static inline __attribute__((always_inline)) void event_from_rec(struct ta_event *ev,
                                                                   const struct ta_rec *r,
                                                                   const struct ta_op *op)
@@ -158,24 +183,7 @@ static inline __attribute__((always_inline)) void event_from_rec(struct ta_event
         ev->path = r->str ? ta_str(r->str) : NULL;
     }
     ev->str2 = r->str2 ? ta_str(r->str2) : NULL;
-    if (r->flags & TA_F_NS) {
-        ev->ts_ns = r->t0;
-        ev->dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
-    } else {
-        if (op->shape == TA_SHAPE_SPAN) {
-            /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice, and
-             * both ends in one call (bench/NOTES.md, rows 42 and 50) */
-            uint64_t end;
-            ta_clock_span_to_ns(r->t0, r->t1, &ev->ts_ns, &end);
-            if (ta_clock_tsc)
-                ev->dur_ns = end > ev->ts_ns ? end - ev->ts_ns : 0;
-            else
-                ev->dur_ns = r->t1 - r->t0;
-        } else {
-            ev->ts_ns = ta_clock_to_ns(r->t0);
-            ev->dur_ns = 0;
-        }
-    }
+    rec_times(r, op, &ev->ts_ns, &ev->dur_ns);
 }
 
 static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
@@ -184,6 +192,12 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
         return; /* never written: cannot happen by design; never crash the program on it */
+    uint64_t ts, dur;
+    rec_times(r, op, &ts, &dur);
+    /* the JSON trace alone: its kept line for such a record, when it has one, without the
+     * event built (bench/NOTES.md, row 50) */
+    if (json_only && !stack && ta_trace_json_rec(r, tid, ts, dur))
+        return;
     /* every member set, one by one: an initializer zeroed the whole struct first with
      * `rep stos`, ~5% of the drainer's time per pread event (bench/NOTES.md, row 50). A
      * member added to struct ta_event must be set here too: */
@@ -199,7 +213,16 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     ev.ext_len = ext_len;
     ev.stack = stack;
     ev.cat = cat_name(op);
-    event_from_rec(&ev, r, op); /* name, path, str2, ts_ns, dur_ns */
+    if (op->name_from_str) {
+        ev.name = ta_str(r->str);
+        ev.path = NULL;
+    } else {
+        ev.name = op->name;
+        ev.path = r->str ? ta_str(r->str) : NULL;
+    }
+    ev.str2 = r->str2 ? ta_str(r->str2) : NULL;
+    ev.ts_ns = ts;
+    ev.dur_ns = dur;
     for (int i = 0; i < nexps; i++)
         if (!signal_mode || exps[i]->signal_safe)
             exps[i]->event(&ev);
@@ -603,6 +626,8 @@ void ta_drainer_start(void)
             /* it said why; drop it and go on with the others */
             exps[i--] = exps[--nexps];
         }
+    /* (the selected exporters are copies, plugin.c: known by their functions) */
+    json_only = nexps == 1 && exps[0]->event == ta_exporter_trace_json.event;
     atomic_store(&stop_req, 0);
     atomic_store(&final_req, 0);
     atomic_store(&final_done, 0);

@@ -139,26 +139,38 @@ static void cached_jstr_id(struct ta_buf *b, uint32_t id)
 }
 
 /* The time stamp's text above the millisecond, kept: consecutive events share it (the
- * drainer takes a ring's events in order), so a time stamp costs a compare and six
- * digits instead of fifteen digits' divisions. Exact for any value (ta_buf_us's text). */
-static uint64_t ts_ms = UINT64_MAX;
-static uint8_t ts_ms_len;
-static char ts_ms_s[BLK];
+ * drainer takes a ring's events in order), so a time stamp costs a subtraction, a compare
+ * and two moves of three digits (ta_digit_triples) instead of fifteen digits' divisions.
+ * Exact for any value (ta_buf_us's text). ts_ms_lo is the kept millisecond in ns: the
+ * time stamps within 10^6 ns of it (ns - ts_ms_lo, unsigned, below 10^6) have its text.
+ * At start (and after a fork) it is a whole one that does not wrap past 2^64, the last
+ * but one (UINT64_MAX / 10^6 - 1), never a time stamp of this century. */
+#define TS_MS_INIT 18446744073708ull
+static uint64_t ts_ms_lo = TS_MS_INIT * 1000000;
+static uint8_t ts_ms_len = 14;
+static char ts_ms_s[BLK] = "18446744073708";
+
+static __attribute__((noinline)) void ts_ms_set(uint64_t ms)
+{
+    ts_ms_len = (uint8_t)(ta_fmt_u64(ts_ms_s, ms) - ts_ms_s);
+    ts_ms_lo = ms * 1000000;
+}
 
 static inline char *put_ts(char *p, uint64_t ns)
 {
-    uint64_t ms = ns / 1000000;
-    unsigned sub = (unsigned)(ns % 1000000);
-    if (ta_unlikely(!ms))
-        return ta_fmt_us(p, ns);
-    if (ta_unlikely(ms != ts_ms)) {
-        ts_ms_len = (uint8_t)(ta_fmt_u64(ts_ms_s, ms) - ts_ms_s);
-        ts_ms = ms;
+    uint64_t sub = ns - ts_ms_lo;
+    if (ta_unlikely(sub >= 1000000)) {
+        if (ta_unlikely(ns < 1000000))
+            return ta_fmt_us(p, ns);
+        ts_ms_set(ns / 1000000);
+        sub = ns - ts_ms_lo;
     }
     memcpy(p, ts_ms_s, 16); /* ms < 2^64 / 10^6: at most 14 digits */
-    p = ta_fmt_3(p + ts_ms_len, sub / 1000);
-    *p = '.';
-    return ta_fmt_3(p + 1, sub % 1000);
+    p += ts_ms_len;
+    unsigned s = (unsigned)sub, us = s / 1000, f = s - us * 1000;
+    memcpy(p, ta_digit_triples + 4 * us, 4); /* "ddd." */
+    memcpy(p + 4, ta_digit_triples + 4 * f, 4);
+    return p + 7;
 }
 
 /* A duration: mostly under a millisecond (up to 3 digits, '.', 3 digits) */
@@ -166,15 +178,20 @@ static inline char *put_dur(char *p, uint64_t ns)
 {
     if (ta_unlikely(ns >= 1000000))
         return ta_fmt_us(p, ns);
-    unsigned us = (unsigned)ns / 1000, f = (unsigned)ns % 1000;
-    if (us < 10)
-        *p++ = (char)('0' + us);
-    else if (us < 100)
-        p = ta_fmt_2(p, us);
-    else
-        p = ta_fmt_3(p, us);
-    *p = '.';
-    return ta_fmt_3(p + 1, f);
+    unsigned us = (unsigned)ns / 1000, f = (unsigned)ns - us * 1000;
+    const char *t = ta_digit_triples + 4 * us; /* "ddd.": from its first digit that counts */
+    if (us < 10) {
+        memcpy(p, t + 2, 2);
+        p += 2;
+    } else if (us < 100) {
+        memcpy(p, t + 1, 4);
+        p += 3;
+    } else {
+        memcpy(p, t, 4);
+        p += 4;
+    }
+    memcpy(p, ta_digit_triples + 4 * f, 4);
+    return p + 3;
 }
 
 static void meta_name(const char *what, int tid, const char *name)
@@ -825,6 +842,7 @@ static struct line {
     uint8_t flags;
     uint8_t dur;  /* a span: `,"dur":` and its number after the ts */
     uint8_t nnum; /* the args' numbers */
+    uint8_t direct; /* name and cat are what the drainer gives a record of (op, str) */
     uint16_t at_ts, at_dur, len;
     uint16_t at[TPL_NUMS];
     uint8_t kind[TPL_NUMS], off[TPL_NUMS];
@@ -839,18 +857,19 @@ static inline struct line *line_slot(const struct ta_op *op, int32_t tid, const 
     return &lines[(h ^ (h >> 13) ^ (h >> 24)) % LINES];
 }
 
-static inline char *put_line(const struct line *L, const struct ta_event *ev, char *p)
+static inline char *put_line(const struct line *L, const struct ta_rec *rec, uint64_t ts_ns,
+                             uint64_t dur_ns, char *p)
 {
     const char *s = L->text;
     p = copy_blocks(p, s, L->at_ts);
-    p = put_ts(p, ev->ts_ns);
+    p = put_ts(p, ts_ns);
     unsigned at = L->at_ts;
     if (L->dur) {
         p = copy_blocks(p, s + at, L->at_dur - at);
         at = L->at_dur;
-        p = put_dur(p, ev->dur_ns);
+        p = put_dur(p, dur_ns);
     }
-    const unsigned char *r = (const unsigned char *)ev->rec;
+    const unsigned char *r = (const unsigned char *)rec;
     for (unsigned i = 0; i < L->nnum; i++) {
         p = copy_blocks(p, s + at, L->at[i] - at);
         at = L->at[i];
@@ -904,6 +923,9 @@ static __attribute__((noinline)) void line_make(struct line *L, const struct ta_
     L->op = ev->op;
     L->name = ev->name;
     L->cat = cat;
+    const struct ta_op *op = ev->op;
+    const char *cn = op->cat < TA_CAT_MAX ? ta_cat_names[op->cat] : NULL;
+    L->direct = ev->name == (op->name_from_str ? ta_str(r->str) : op->name) && cn && cat == cn;
     L->tid = ev->tid;
     L->str = r->str;
     L->str2 = r->str2;
@@ -954,7 +976,7 @@ static void tj_event(const struct ta_event *ev)
         if (ta_likely(L->op == op && L->tid == ev->tid && L->str == r->str &&
                       L->str2 == r->str2 && L->flags == r->flags && L->gen == gen &&
                       L->name == ev->name && L->cat == cat && ROOM(LINE_ROOM))) {
-            p = put_line(L, ev, p);
+            p = put_line(L, r, ev->ts_ns, ev->dur_ns, p);
             SYNC();
             line_end();
             return;
@@ -1023,6 +1045,30 @@ static void tj_event(const struct ta_event *ev)
                 flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', fid);
         }
     }
+}
+
+/* The drainer's shortcut while this is the only exporter (agent/drainer.c, dispatch): the
+ * line of record r of thread tid, with the times the drainer worked out, from a kept line
+ * made from an event the drainer gave (the same name and cat for the same op and str);
+ * 0 when there is none or the span is left out (the drainer then hands the event to
+ * tj_event, which writes it, or counts it). It skips building the event, its strings and
+ * tj_event's tests: bench/NOTES.md, row 50. */
+int ta_trace_json_rec(const struct ta_rec *r, int32_t tid, uint64_t ts_ns, uint64_t dur_ns)
+{
+    const struct ta_op *op = r->op;
+    struct line *L = line_slot(op, tid, r);
+    if (!(L->op == op && L->tid == tid && L->str == r->str && L->str2 == r->str2 &&
+          L->flags == r->flags && L->gen == gen && L->direct))
+        return 0;
+    if (L->dur && dur_ns < ta_cfg.min_duration_ns && (ta_cfg.min_duration_mask >> op->cat & 1))
+        return 0;
+    char *p = out.p + out.len, *const end = out.p + out.cap;
+    if (!ROOM(LINE_ROOM))
+        return 0;
+    p = put_line(L, r, ts_ns, dur_ns, p);
+    SYNC();
+    line_end();
+    return 1;
 }
 
 static void tj_thread_name(int tid, const char *name)
@@ -1149,7 +1195,7 @@ static void tj_after_fork(void)
     gen++; /* the kept heads carry the parent's pid; any entry may be half made */
     if (!gen)
         gen = 1; /* 0 marks entries being made */
-    ts_ms = UINT64_MAX;
+    ts_ms_set(TS_MS_INIT); /* the fork may have come half-way through ts_ms_set */
 }
 
 const struct ta_exporter ta_exporter_trace_json = {
