@@ -857,11 +857,20 @@ static inline struct line *line_slot(const struct ta_op *op, int32_t tid, const 
     return &lines[(h ^ (h >> 13) ^ (h >> 24)) % LINES];
 }
 
-static inline char *put_line(const struct line *L, const struct ta_rec *rec, uint64_t ts_ns,
-                             uint64_t dur_ns, char *p)
+static inline __attribute__((always_inline)) char *put_line(const struct line *L,
+                                                            const struct ta_rec *rec,
+                                                            uint64_t ts_ns, uint64_t dur_ns,
+                                                            char *p)
 {
     const char *s = L->text;
-    p = copy_blocks(p, s, L->at_ts);
+    if (ta_likely(L->at_ts <= 3 * BLK)) { /* a head of up to 96 bytes: no loop */
+        memcpy(p, s, BLK);
+        memcpy(p + BLK, s + BLK, BLK);
+        memcpy(p + 2 * BLK, s + 2 * BLK, BLK);
+        p += L->at_ts;
+    } else {
+        p = copy_blocks(p, s, L->at_ts);
+    }
     p = put_ts(p, ts_ns);
     unsigned at = L->at_ts;
     if (L->dur) {
