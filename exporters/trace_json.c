@@ -844,8 +844,10 @@ static struct line {
     uint8_t nnum; /* the args' numbers */
     uint8_t direct; /* name and cat are what the drainer gives a record of (op, str) */
     uint16_t at_ts, at_dur, len;
-    uint16_t at[TPL_NUMS];
-    uint8_t kind[TPL_NUMS], off[TPL_NUMS];
+    struct {
+        uint16_t len; /* the text before the number, from the last one's end */
+        uint8_t kind, off;
+    } num[TPL_NUMS]; /* one 4-byte load a number */
     char text[LINE_TEXT];
 } lines[LINES];
 
@@ -879,12 +881,16 @@ static inline __attribute__((always_inline)) char *put_line(const struct line *L
         p = put_dur(p, dur_ns);
     }
     const unsigned char *r = (const unsigned char *)rec;
-    for (unsigned i = 0; i < L->nnum; i++) {
-        p = copy_blocks(p, s + at, L->at[i] - at);
-        at = L->at[i];
-        p = put_num(p, L->kind[i], r + L->off[i]);
+    const char *q = s + at;
+    for (unsigned i = 0, n = L->nnum; i < n; i++) {
+        unsigned len = L->num[i].len;
+        memcpy(p, q, BLK); /* a key and its separators: one block, mostly */
+        if (ta_unlikely(len > BLK))
+            copy_blocks(p, q, len);
+        p = put_num(p + len, L->num[i].kind, r + L->num[i].off);
+        q += len;
     }
-    return copy_blocks(p, s + at, L->len - at);
+    return copy_blocks(p, q, L->len - (size_t)(q - s));
 }
 
 /* L from the line just written piecewise: its head at out.p[h0, h1), its args from t
@@ -916,13 +922,12 @@ static __attribute__((noinline)) void line_make(struct line *L, const struct ta_
     L->at_dur = (uint16_t)(d - L->text);
     L->nnum = 0;
     if (t) {
-        size_t base = (size_t)(d - L->text);
         memcpy(d, t->text, t->len);
         d += t->len;
-        for (unsigned i = 0; i < t->nnum; i++) {
-            L->at[i] = (uint16_t)(base + t->at[i]);
-            L->kind[i] = t->kind[i];
-            L->off[i] = t->off[i];
+        for (unsigned i = 0, at = 0; i < t->nnum; at = t->at[i++]) {
+            L->num[i].len = (uint16_t)(t->at[i] - at);
+            L->num[i].kind = t->kind[i];
+            L->num[i].off = t->off[i];
         }
         L->nnum = t->nnum;
     }
