@@ -901,6 +901,10 @@ static __attribute__((noinline)) void line_make(struct line *L, const struct ta_
 {
     const struct ta_rec *r = ev->rec;
     L->gen = 0; /* until it is whole */
+    /* an id past the string table reads as "" now and may be a text later (a plug-in's
+     * mistake): no line keeps it */
+    if ((r->str && ta_str(r->str) == ta_str(0)) || (r->str2 && ta_str(r->str2) == ta_str(0)))
+        return;
     size_t hl = h1 - h0, tl = t ? t->len : 0;
     if (hl + 16 + tl + 3 > LINE_TEXT - BLK || (t && t->nnum > TPL_NUMS))
         return;
