@@ -410,9 +410,6 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
         }
         while (tail != head) {
             const struct ta_rec *rec = &slots[tail & mask];
-            /* the producer wrote the next records from another CPU: ask for them now,
-             * while this one is formatted (bench/NOTES.md, row 50) */
-            __builtin_prefetch(&slots[(tail + 4) & mask]);
             if (ta_unlikely(rec->flags & TA_F_EXT)) {
                 const unsigned char *ext = NULL;
                 uint32_t len = 0, nf = 0, stack = 0;
