@@ -210,6 +210,21 @@ void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1)
     *ns1 = v1 < 0 ? 0 : (uint64_t)(v1 + 0.5);
 }
 
+/* The current segment, for a consumer that converts many stamps between two calibrations
+ * (drain_cycle, which alone calibrates): a stamp t at or past *tick is f_of's
+ * *ns + (double)(int64_t)(t - *tick) * *slope, rounded as ta_clock_to_ns rounds. 0: none
+ * (ticks are ns already, or no segment yet). */
+int ta_clock_segment(uint64_t *tick, double *ns, double *slope)
+{
+    if (!ta_clock_tsc || !nseg)
+        return 0;
+    const struct seg *s = &segs[(nseg - 1) % NSEG];
+    *tick = s->tick;
+    *ns = s->ns;
+    *slope = s->slope;
+    return 1;
+}
+
 uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1)
 {
     if (!ta_clock_tsc)

@@ -24,6 +24,7 @@ extern struct ta_thread *_Atomic ta_registry;
 extern _Atomic int ta_drainer_running;
 void ta_thread_reclaim(struct ta_thread *t);
 void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1); /* clock.c */
+int ta_clock_segment(uint64_t *tick, double *ns, double *slope);                    /* clock.c */
 int ta_trace_json_rec(const struct ta_rec *r, int32_t tid, uint64_t ts_ns, uint64_t dur_ns);
 
 static pthread_t drainer;
@@ -149,6 +150,21 @@ static void name_track(uint32_t track, int32_t tid, int signal_mode)
 
 /* What every event takes from its record: names, strings, and times in ns (ticks are
  * converted; TA_F_NS times are ns already); a duration for spans only. */
+/* The clock's current segment, taken after each cycle's calibration (the only one):
+ * stamps past its start convert here, inline, as ta_clock_to_ns would (bench/NOTES.md,
+ * row 50). Private to the consumer of the cycle (drain_owner). */
+static struct {
+    int ok;
+    uint64_t tick;
+    double ns, slope;
+} cseg;
+
+static inline uint64_t seg_ns(uint64_t t)
+{
+    double v = cseg.ns + (double)(int64_t)(t - cseg.tick) * cseg.slope; /* f_of's */
+    return v < 0 ? 0 : (uint64_t)(v + 0.5);
+}
+
 static inline __attribute__((always_inline)) void rec_times(const struct ta_rec *r,
                                                              const struct ta_op *op,
                                                              uint64_t *ts, uint64_t *dur)
@@ -158,15 +174,21 @@ static inline __attribute__((always_inline)) void rec_times(const struct ta_rec 
         *dur = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
     } else if (op->shape == TA_SHAPE_SPAN) {
         /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice, and both
-         * ends in one call (bench/NOTES.md, rows 42 and 50) */
+         * ends at once (bench/NOTES.md, rows 42 and 50) */
         uint64_t end;
+        if (ta_likely(cseg.ok && r->t0 >= cseg.tick && r->t1 >= cseg.tick)) {
+            *ts = seg_ns(r->t0);
+            end = seg_ns(r->t1);
+            *dur = end > *ts ? end - *ts : 0;
+            return;
+        }
         ta_clock_span_to_ns(r->t0, r->t1, ts, &end);
         if (ta_clock_tsc)
             *dur = end > *ts ? end - *ts : 0;
         else
             *dur = r->t1 - r->t0;
     } else {
-        *ts = ta_clock_to_ns(r->t0);
+        *ts = cseg.ok && r->t0 >= cseg.tick ? seg_ns(r->t0) : ta_clock_to_ns(r->t0);
         *dur = 0;
     }
 }
@@ -370,6 +392,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
         dropped_retired[0], dropped_retired[1],
         atomic_load_explicit(&ta_dropped_no_ring, memory_order_relaxed)};
     ta_clock_calibrate();
+    cseg.ok = ta_clock_segment(&cseg.tick, &cseg.ns, &cseg.slope);
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
         /* acquire: pairs with the release stores of state in thread.c; a RETIRED slot's
