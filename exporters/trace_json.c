@@ -829,7 +829,7 @@ static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p,
  * no test per piece (bench/NOTES.md, row 50). Only for what the templates cover: spans
  * and instants without a stack or a flow whose args are all in the args' template. Made
  * from a line written the piecewise way, so the text is that one's. Direct-mapped and
- * per generation as the heads; 144 KiB of .bss, touched only as used. */
+ * per generation as the heads; 150 KiB of .bss, touched only as used. */
 #define LINES 256
 #define LINE_TEXT 512 /* a text of at most LINE_TEXT - BLK bytes: a copy reads whole blocks */
 #define LINE_ROOM (LINE_TEXT + (TPL_NUMS + 2) * (TA_NUM_MAX + 8))
