@@ -187,6 +187,44 @@ uint64_t ta_clock_to_ns(uint64_t ticks)
     return v < 0 ? 0 : (uint64_t)(v + 0.5);
 }
 
+/* A span's two stamps in ns, each ta_clock_to_ns's value: one segment found for both when
+ * both are in the current one, as nearly all are (the drainer converted them one call
+ * each; bench/NOTES.md, row 51). */
+void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1)
+{
+    if (!ta_clock_tsc) {
+        *ns0 = t0;
+        *ns1 = t1;
+        return;
+    }
+    const struct seg *s = &segs[(nseg - 1) % NSEG];
+    if (ta_unlikely(!nseg || t0 < s->tick || t1 < s->tick)) {
+        *ns0 = ta_clock_to_ns(t0);
+        *ns1 = ta_clock_to_ns(t1);
+        return;
+    }
+    /* f_of's arithmetic, in the same order: the same doubles */
+    double v0 = s->ns + (double)(int64_t)(t0 - s->tick) * s->slope;
+    double v1 = s->ns + (double)(int64_t)(t1 - s->tick) * s->slope;
+    *ns0 = v0 < 0 ? 0 : (uint64_t)(v0 + 0.5);
+    *ns1 = v1 < 0 ? 0 : (uint64_t)(v1 + 0.5);
+}
+
+/* The current segment, for a consumer that converts many stamps between two calibrations
+ * (drain_cycle, which alone calibrates): a stamp t at or past *tick is f_of's
+ * *ns + (double)(int64_t)(t - *tick) * *slope, rounded as ta_clock_to_ns rounds. 0: none
+ * (ticks are ns already, or no segment yet). */
+int ta_clock_segment(uint64_t *tick, double *ns, double *slope)
+{
+    if (!ta_clock_tsc || !nseg)
+        return 0;
+    const struct seg *s = &segs[(nseg - 1) % NSEG];
+    *tick = s->tick;
+    *ns = s->ns;
+    *slope = s->slope;
+    return 1;
+}
+
 uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1)
 {
     if (!ta_clock_tsc)

@@ -23,6 +23,9 @@
 extern struct ta_thread *_Atomic ta_registry;
 extern _Atomic int ta_drainer_running;
 void ta_thread_reclaim(struct ta_thread *t);
+void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1); /* clock.c */
+int ta_clock_segment(uint64_t *tick, double *ns, double *slope);                    /* clock.c */
+int ta_trace_json_rec(const struct ta_rec *r, int32_t tid, uint64_t ts_ns, uint64_t dur_ns);
 
 static pthread_t drainer;
 static _Atomic int stop_req;
@@ -57,6 +60,8 @@ void ta_drainer_watch_main(int *addr) { main_tid = (_Atomic int *)addr; }
 void ta_orphaned(int code) __attribute__((noreturn)); /* core.c */
 static const struct ta_exporter *exps[TA_MAX_EXPORTERS];
 static int nexps;
+/* the JSON trace is the only exporter: records go to its shortcut first (dispatch) */
+static int json_only;
 /* drops by cause: ring full, records a signal handler made mid-record, and calls of
  * threads that have no ring (thread.c: it could not be mapped) */
 #define NCAUSES 3
@@ -145,7 +150,52 @@ static void name_track(uint32_t track, int32_t tid, int signal_mode)
 
 /* What every event takes from its record: names, strings, and times in ns (ticks are
  * converted; TA_F_NS times are ns already); a duration for spans only. */
-static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const struct ta_op *op)
+/* The clock's current segment, taken after each cycle's calibration (the only one):
+ * stamps past its start convert here, inline, as ta_clock_to_ns would (bench/NOTES.md,
+ * row 51). Private to the consumer of the cycle (drain_owner). */
+static struct {
+    int ok;
+    uint64_t tick;
+    double ns, slope;
+} cseg;
+
+static inline uint64_t seg_ns(uint64_t t)
+{
+    double v = cseg.ns + (double)(int64_t)(t - cseg.tick) * cseg.slope; /* f_of's */
+    return v < 0 ? 0 : (uint64_t)(v + 0.5);
+}
+
+static inline __attribute__((always_inline)) void rec_times(const struct ta_rec *r,
+                                                             const struct ta_op *op,
+                                                             uint64_t *ts, uint64_t *dur)
+{
+    if (r->flags & TA_F_NS) {
+        *ts = r->t0;
+        *dur = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
+    } else if (op->shape == TA_SHAPE_SPAN) {
+        /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice, and both
+         * ends at once (bench/NOTES.md, rows 42 and 50) */
+        uint64_t end;
+        if (ta_likely(cseg.ok && r->t0 >= cseg.tick && r->t1 >= cseg.tick)) {
+            *ts = seg_ns(r->t0);
+            end = seg_ns(r->t1);
+            *dur = end > *ts ? end - *ts : 0;
+            return;
+        }
+        ta_clock_span_to_ns(r->t0, r->t1, ts, &end);
+        if (ta_clock_tsc)
+            *dur = end > *ts ? end - *ts : 0;
+        else
+            *dur = r->t1 - r->t0;
+    } else {
+        *ts = cseg.ok && r->t0 >= cseg.tick ? seg_ns(r->t0) : ta_clock_to_ns(r->t0);
+        *dur = 0;
+    }
+}
+
+static inline __attribute__((always_inline)) void event_from_rec(struct ta_event *ev,
+                                                                  const struct ta_rec *r,
+                                                                  const struct ta_op *op)
 {
     if (op->name_from_str) {
         ev->name = ta_str(r->str);
@@ -155,23 +205,7 @@ static void event_from_rec(struct ta_event *ev, const struct ta_rec *r, const st
         ev->path = r->str ? ta_str(r->str) : NULL;
     }
     ev->str2 = r->str2 ? ta_str(r->str2) : NULL;
-    if (r->flags & TA_F_NS) {
-        ev->ts_ns = r->t0;
-        ev->dur_ns = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
-    } else {
-        ev->ts_ns = ta_clock_to_ns(r->t0);
-        ev->dur_ns = 0;
-        if (op->shape == TA_SHAPE_SPAN) {
-            /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice: each
-             * conversion is a segment search and a multiply (bench/NOTES.md, row 42) */
-            if (ta_clock_tsc) {
-                uint64_t end = ta_clock_to_ns(r->t1);
-                ev->dur_ns = end > ev->ts_ns ? end - ev->ts_ns : 0;
-            } else {
-                ev->dur_ns = r->t1 - r->t0;
-            }
-        }
-    }
+    rec_times(r, op, &ev->ts_ns, &ev->dur_ns);
 }
 
 static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
@@ -180,7 +214,18 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     const struct ta_op *op = r->op;
     if (ta_unlikely(!op))
         return; /* never written: cannot happen by design; never crash the program on it */
-    struct ta_event ev = {.size = sizeof ev}; /* the rest (cat, track, ext...) reads as none */
+    uint64_t ts, dur;
+    rec_times(r, op, &ts, &dur);
+    /* the JSON trace alone: its kept line for such a record, when it has one, without the
+     * event built (bench/NOTES.md, row 51) */
+    if (json_only && !stack && ta_trace_json_rec(r, tid, ts, dur))
+        return;
+    /* every member set, one by one: an initializer zeroed the whole struct first with
+     * `rep stos`, ~5% of the drainer's time per pread event (bench/NOTES.md, row 51). A
+     * member added to struct ta_event must be set here too: */
+    _Static_assert(sizeof(struct ta_event) == 104, "dispatch sets every member of ta_event");
+    struct ta_event ev;
+    ev.size = sizeof ev;
     ev.rec = r;
     ev.op = op;
     ev.tid = tid;
@@ -190,7 +235,16 @@ static inline void dispatch(const struct ta_rec *r, int tid, int signal_mode,
     ev.ext_len = ext_len;
     ev.stack = stack;
     ev.cat = cat_name(op);
-    event_from_rec(&ev, r, op);
+    if (op->name_from_str) {
+        ev.name = ta_str(r->str);
+        ev.path = NULL;
+    } else {
+        ev.name = op->name;
+        ev.path = r->str ? ta_str(r->str) : NULL;
+    }
+    ev.str2 = r->str2 ? ta_str(r->str2) : NULL;
+    ev.ts_ns = ts;
+    ev.dur_ns = dur;
     for (int i = 0; i < nexps; i++)
         if (!signal_mode || exps[i]->signal_safe)
             exps[i]->event(&ev);
@@ -338,6 +392,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
         dropped_retired[0], dropped_retired[1],
         atomic_load_explicit(&ta_dropped_no_ring, memory_order_relaxed)};
     ta_clock_calibrate();
+    cseg.ok = ta_clock_segment(&cseg.tick, &cseg.ns, &cseg.slope);
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
         /* acquire: pairs with the release stores of state in thread.c; a RETIRED slot's
@@ -400,7 +455,17 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
                     tail = head;
                 }
             } else {
-                dispatch(rec, tid, signal_mode, NULL, 0, 0);
+                /* the JSON trace alone: its kept line, here, without dispatch's frame for
+                 * the event (bench/NOTES.md, row 51); else the event path */
+                const struct ta_op *op = rec->op;
+                uint64_t ts, dur;
+                if (json_only && ta_likely(op)) {
+                    rec_times(rec, op, &ts, &dur);
+                    if (!ta_trace_json_rec(rec, tid, ts, dur))
+                        dispatch(rec, tid, signal_mode, NULL, 0, 0);
+                } else {
+                    dispatch(rec, tid, signal_mode, NULL, 0, 0);
+                }
                 tail++;
             }
             n++;
@@ -592,6 +657,8 @@ void ta_drainer_start(void)
             /* it said why; drop it and go on with the others */
             exps[i--] = exps[--nexps];
         }
+    /* (the selected exporters are copies, plugin.c: known by their functions) */
+    json_only = nexps == 1 && exps[0]->event == ta_exporter_trace_json.event;
     atomic_store(&stop_req, 0);
     atomic_store(&final_req, 0);
     atomic_store(&final_done, 0);

@@ -79,7 +79,7 @@ __attribute__((cold, noinline)) static void seal(int k)
  * already there. A page of the arena or of the next level first written by a program
  * thread is a fault in that thread, 15-25 us on this VM (~250 of them for 20,000 distinct
  * paths); written here, ahead, by the kernel in one system call for 64 pages, it costs
- * the program nothing (bench/NOTES.md, row 50). Racing a program thread on the same page
+ * the program nothing (bench/NOTES.md, row 52). Racing a program thread on the same page
  * is harmless: populating a page that is there already does nothing. */
 #define AHEAD (256u << 10)
 void ta_intern_prefault(void)
@@ -168,7 +168,7 @@ uint32_t ta_intern(const char *s, size_t n)
     uint32_t mine = 0;                     /* our arena entry, once made */
     /* A path named again is mostly one named lately (stat, then open, then unlink it), so
      * in the newest level: looked for there first, it is found without a miss in each older
-     * level (4 levels at 20,000 paths; bench/NOTES.md, row 51). Only a look: a string not
+     * level (4 levels at 20,000 paths; bench/NOTES.md, row 53). Only a look: a string not
      * found here is searched for, and inserted, as below, which probes this level again. */
     int top = atomic_load_explicit(&level_top, memory_order_relaxed);
     if (top > 0) {

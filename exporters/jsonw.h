@@ -74,6 +74,10 @@ void ta_buf_line_end(struct ta_buf *b);
  * The text is what printf's %llu / %lld gives. */
 #define TA_NUM_MAX 24
 extern const char ta_digit_pairs[201];
+/* "000." to "999.": entry v at 4 * v, so that "ddd" and the decimal point of a time stamp
+ * are one 4-byte move, and its last three digits another (its fourth byte is written over
+ * by what follows) */
+extern const char ta_digit_triples[4001];
 
 static inline char *ta_fmt_2(char *p, unsigned v) /* 00..99 */
 {

@@ -1286,7 +1286,7 @@ static void **map_values(const struct pmap *m, size_t *n)
     *n = 0;
     if (!m->n)
         return NULL;
-    void **v = st_zalloc(m->n * sizeof *v); /* populated: 20,000 files, 40 faults (row 50) */
+    void **v = st_zalloc(m->n * sizeof *v); /* populated: 20,000 files, 40 faults (row 52) */
     if (!v) {
         oom();
         return NULL;
@@ -1540,7 +1540,7 @@ _Static_assert(SZ_INLINE == 2, "write_sizes orders two inline classes");
 /* A row's counts at a cursor: keys as literals of known length, numbers unchecked (the
  * room for them made first). The checked way (a room test per piece, ta_buf_u64 per number)
  * was ~60% of the ~2,000 instructions a row; at 20,000 files the rows take ~15 ms of the
- * program's exit (bench/NOTES.md, row 51). */
+ * program's exit (bench/NOTES.md, row 53). */
 #define ROW_KV(p, k, v)                                                                    \
     do {                                                                                   \
         memcpy(p, "\"" k "\": ", sizeof(k) + 3);                                            \
@@ -1583,7 +1583,7 @@ static void write_files(void)
 {
     size_t n;
     struct file_row **v = (struct file_row **)map_values(&st.files, &n);
-    /* populated at once: 20,000 files make 640 KiB of keys, 4 ms of page faults (row 50) */
+    /* populated at once: 20,000 files make 640 KiB of keys, 4 ms of page faults (row 52) */
     struct file_key *k = v && n ? st_zalloc(2 * n * sizeof *k) : NULL;
     if (k) {
         for (size_t i = 0; i < n; i++)

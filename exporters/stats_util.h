@@ -14,11 +14,11 @@
 
 /* ------------------------------------------------------------------------------------ */
 /* Zeroed memory for the maps' tables and the per-file rows. A page first touched by a
- * fault costs 15-25 us on this VM, and one first read (a map's probe) then written, ~75
- * us and a TLB-flush interrupt to the program's CPU; a background thread faulting at the
- * rate 20,000 files make slowed the program's own loop by 10-40% (bench/NOTES.md, row
- * 50). So a large table's pages are all written by the kernel in one system call
- * (MADV_POPULATE_WRITE), and rows come from chunks populated the same way. Under ASan,
+ * fault costs ~20 us on this VM, and one first read (a map's probe) then written ~75 us
+ * and a TLB-flush interrupt to the program's CPU; populated by the kernel in one system
+ * call (MADV_POPULATE_WRITE) a page costs ~1.3 us. 20,000 files made the drainer fault
+ * ~1,800 pages, half its CPU time (bench/NOTES.md, row 52). So a large table is mapped
+ * and populated at once, and rows come from chunks populated the same way. Under ASan,
  * malloc, so that its checks see every row. */
 #define ST_BIG (64u << 10)
 

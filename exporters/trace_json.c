@@ -139,26 +139,38 @@ static void cached_jstr_id(struct ta_buf *b, uint32_t id)
 }
 
 /* The time stamp's text above the millisecond, kept: consecutive events share it (the
- * drainer takes a ring's events in order), so a time stamp costs a compare and six
- * digits instead of fifteen digits' divisions. Exact for any value (ta_buf_us's text). */
-static uint64_t ts_ms = UINT64_MAX;
-static uint8_t ts_ms_len;
-static char ts_ms_s[BLK];
+ * drainer takes a ring's events in order), so a time stamp costs a subtraction, a compare
+ * and two moves of three digits (ta_digit_triples) instead of fifteen digits' divisions.
+ * Exact for any value (ta_buf_us's text). ts_ms_lo is the kept millisecond in ns: the
+ * time stamps within 10^6 ns of it (ns - ts_ms_lo, unsigned, below 10^6) have its text.
+ * At start (and after a fork) it is a whole one that does not wrap past 2^64, the last
+ * but one (UINT64_MAX / 10^6 - 1), never a time stamp of this century. */
+#define TS_MS_INIT 18446744073708ull
+static uint64_t ts_ms_lo = TS_MS_INIT * 1000000;
+static uint8_t ts_ms_len = 14;
+static char ts_ms_s[BLK] = "18446744073708";
+
+static __attribute__((noinline)) void ts_ms_set(uint64_t ms)
+{
+    ts_ms_len = (uint8_t)(ta_fmt_u64(ts_ms_s, ms) - ts_ms_s);
+    ts_ms_lo = ms * 1000000;
+}
 
 static inline char *put_ts(char *p, uint64_t ns)
 {
-    uint64_t ms = ns / 1000000;
-    unsigned sub = (unsigned)(ns % 1000000);
-    if (ta_unlikely(!ms))
-        return ta_fmt_us(p, ns);
-    if (ta_unlikely(ms != ts_ms)) {
-        ts_ms_len = (uint8_t)(ta_fmt_u64(ts_ms_s, ms) - ts_ms_s);
-        ts_ms = ms;
+    uint64_t sub = ns - ts_ms_lo;
+    if (ta_unlikely(sub >= 1000000)) {
+        if (ta_unlikely(ns < 1000000))
+            return ta_fmt_us(p, ns);
+        ts_ms_set(ns / 1000000);
+        sub = ns - ts_ms_lo;
     }
     memcpy(p, ts_ms_s, 16); /* ms < 2^64 / 10^6: at most 14 digits */
-    p = ta_fmt_3(p + ts_ms_len, sub / 1000);
-    *p = '.';
-    return ta_fmt_3(p + 1, sub % 1000);
+    p += ts_ms_len;
+    unsigned s = (unsigned)sub, us = s / 1000, f = s - us * 1000;
+    memcpy(p, ta_digit_triples + 4 * us, 4); /* "ddd." */
+    memcpy(p + 4, ta_digit_triples + 4 * f, 4);
+    return p + 7;
 }
 
 /* A duration: mostly under a millisecond (up to 3 digits, '.', 3 digits) */
@@ -166,15 +178,20 @@ static inline char *put_dur(char *p, uint64_t ns)
 {
     if (ta_unlikely(ns >= 1000000))
         return ta_fmt_us(p, ns);
-    unsigned us = (unsigned)ns / 1000, f = (unsigned)ns % 1000;
-    if (us < 10)
-        *p++ = (char)('0' + us);
-    else if (us < 100)
-        p = ta_fmt_2(p, us);
-    else
-        p = ta_fmt_3(p, us);
-    *p = '.';
-    return ta_fmt_3(p + 1, f);
+    unsigned us = (unsigned)ns / 1000, f = (unsigned)ns - us * 1000;
+    const char *t = ta_digit_triples + 4 * us; /* "ddd.": from its first digit that counts */
+    if (us < 10) {
+        memcpy(p, t + 2, 2);
+        p += 2;
+    } else if (us < 100) {
+        memcpy(p, t + 1, 4);
+        p += 3;
+    } else {
+        memcpy(p, t, 4);
+        p += 4;
+    }
+    memcpy(p, ta_digit_triples + 4 * f, 4);
+    return p + 3;
 }
 
 static void meta_name(const char *what, int tid, const char *name)
@@ -763,9 +780,13 @@ static char *args_loop(const struct ta_event *ev, const struct plan *pl, char *p
     return p;
 }
 
-static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p, char *end)
+/* The args at p; the new end. *used: the template they came from or were made into, when
+ * it is whole (NULL: none). */
+static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p, char *end,
+                      const struct tpl **used)
 {
     const struct ta_rec *r = ev->rec;
+    *used = NULL;
     if (!pl->tpl || !ROOM(TPL_TEXT + TPL_NUMS * TA_NUM_MAX))
         return args_loop(ev, pl, p, end, NULL);
     const struct ta_op *op = ev->op;
@@ -783,10 +804,13 @@ static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p,
         t->flags = flags;
         p = args_loop(ev, pl, p, end, t);
         t->gen = gen;
+        if (t->ok)
+            *used = t;
         return p;
     }
     if (ta_unlikely(!t->ok))
         return args_loop(ev, pl, p, end, NULL);
+    *used = t;
     const char *s = t->text;
     unsigned at = 0;
     for (unsigned i = 0; i < t->nnum; i++) {
@@ -797,11 +821,149 @@ static char *put_args(const struct ta_event *ev, const struct plan *pl, char *p,
     return copy_blocks(p, s + at, t->len - at);
 }
 
-/* An event's line. Written at a local cursor into out's buffer, with one room test per
- * bounded piece (the head's and a string's slots, a number, a key); what is not bounded
- * (a new head or string, a text, a double, a stack, a flow) goes through the checked
- * ta_buf functions, and the cursor is taken up again after them. The text is the same as
- * the plain ta_buf_* calls give. What each piece costs: bench/NOTES.md, row 42. */
+/* Whole lines of events alike but for their times and numbers, kept: the head, `,"ts":`,
+ * `,"dur":`, the args' template (above) and the line's end as one text with the places of
+ * the numbers, by (op, tid, flags, str, str2) and checked against the event's name and cat
+ * (what fixes the head). A pread's line is then six copies of whole blocks, its ts, dur
+ * and four numbers, after one lookup instead of three (head, plan's args template) and
+ * no test per piece (bench/NOTES.md, row 51). Only for what the templates cover: spans
+ * and instants without a stack or a flow whose args are all in the args' template. Made
+ * from a line written the piecewise way, so the text is that one's. Direct-mapped and
+ * per generation as the heads; 150 KiB of .bss, touched only as used. */
+#define LINES 256
+#define LINE_TEXT 512 /* a text of at most LINE_TEXT - BLK bytes: a copy reads whole blocks */
+#define LINE_ROOM (LINE_TEXT + (TPL_NUMS + 2) * (TA_NUM_MAX + 8))
+static struct line {
+    const struct ta_op *op; /* NULL: none */
+    const char *name, *cat;
+    int32_t tid;
+    uint32_t gen;
+    uint32_t str, str2;
+    uint8_t flags;
+    uint8_t dur;  /* a span: `,"dur":` and its number after the ts */
+    uint8_t nnum; /* the args' numbers */
+    uint8_t direct; /* name and cat are what the drainer gives a record of (op, str) */
+    uint16_t at_ts, at_dur, len;
+    struct {
+        uint16_t len; /* the text before the number, from the last one's end */
+        uint8_t kind, off;
+    } num[TPL_NUMS]; /* one 4-byte load a number */
+    char text[LINE_TEXT];
+} lines[LINES];
+
+static inline struct line *line_slot(const struct ta_op *op, int32_t tid, const struct ta_rec *r)
+{
+    uintptr_t k = (uintptr_t)op;
+    unsigned h = (unsigned)((k >> 4) ^ (k >> 13)) + (unsigned)tid * 2654435761u +
+                 r->str * 0x85ebca6bu + r->str2 * 0xc2b2ae35u + r->flags * 97u;
+    return &lines[(h ^ (h >> 13) ^ (h >> 24)) % LINES];
+}
+
+static inline __attribute__((always_inline)) char *put_line(const struct line *L,
+                                                            const struct ta_rec *rec,
+                                                            uint64_t ts_ns, uint64_t dur_ns,
+                                                            char *p)
+{
+    const char *s = L->text;
+    if (ta_likely(L->at_ts <= 3 * BLK)) { /* a head of up to 96 bytes: no loop */
+        memcpy(p, s, BLK);
+        memcpy(p + BLK, s + BLK, BLK);
+        memcpy(p + 2 * BLK, s + 2 * BLK, BLK);
+        p += L->at_ts;
+    } else {
+        p = copy_blocks(p, s, L->at_ts);
+    }
+    p = put_ts(p, ts_ns);
+    unsigned at = L->at_ts;
+    if (L->dur) {
+        p = copy_blocks(p, s + at, L->at_dur - at);
+        at = L->at_dur;
+        p = put_dur(p, dur_ns);
+    }
+    const unsigned char *r = (const unsigned char *)rec;
+    const char *q = s + at;
+    for (unsigned i = 0, n = L->nnum; i < n; i++) {
+        unsigned len = L->num[i].len;
+        memcpy(p, q, BLK); /* a key and its separators: one block, mostly */
+        if (ta_unlikely(len > BLK))
+            copy_blocks(p, q, len);
+        p = put_num(p + len, L->num[i].kind, r + L->num[i].off);
+        q += len;
+    }
+    return copy_blocks(p, q, L->len - (size_t)(q - s));
+}
+
+/* L from the line just written piecewise: its head at out.p[h0, h1), its args from t
+ * (NULL: none). L stays unused when the text does not fit. */
+static __attribute__((noinline)) void line_make(struct line *L, const struct ta_event *ev,
+                                                const char *cat, char ph, size_t h0,
+                                                size_t h1, const struct tpl *t)
+{
+    const struct ta_rec *r = ev->rec;
+    L->gen = 0; /* until it is whole */
+    /* an id past the string table reads as "" now and may be a text later (a plug-in's
+     * mistake): no line keeps it */
+    if ((r->str && ta_str(r->str) == ta_str(0)) || (r->str2 && ta_str(r->str2) == ta_str(0)))
+        return;
+    size_t hl = h1 - h0, tl = t ? t->len : 0;
+    if (hl + 16 + tl + 3 > LINE_TEXT - BLK || (t && t->nnum > TPL_NUMS))
+        return;
+    char *d = L->text;
+    memcpy(d, out.p + h0, hl);
+    d += hl;
+    if (ph == 'i') {
+        memcpy(d, ",\"s\":\"t\"", 8);
+        d += 8;
+    }
+    memcpy(d, ",\"ts\":", 6);
+    d += 6;
+    L->at_ts = (uint16_t)(d - L->text);
+    L->dur = ph == 'X';
+    if (L->dur) {
+        memcpy(d, ",\"dur\":", 7);
+        d += 7;
+    }
+    L->at_dur = (uint16_t)(d - L->text);
+    L->nnum = 0;
+    if (t) {
+        memcpy(d, t->text, t->len);
+        d += t->len;
+        for (unsigned i = 0, at = 0; i < t->nnum; at = t->at[i++]) {
+            L->num[i].len = (uint16_t)(t->at[i] - at);
+            L->num[i].kind = t->kind[i];
+            L->num[i].off = t->off[i];
+        }
+        L->nnum = t->nnum;
+    }
+    memcpy(d, "},\n", 3);
+    d += 3;
+    L->len = (uint16_t)(d - L->text);
+    L->op = ev->op;
+    L->name = ev->name;
+    L->cat = cat;
+    const struct ta_op *op = ev->op;
+    const char *cn = op->cat < TA_CAT_MAX ? ta_cat_names[op->cat] : NULL;
+    L->direct = ev->name == (op->name_from_str ? ta_str(r->str) : op->name) && cn && cat == cn;
+    L->tid = ev->tid;
+    L->str = r->str;
+    L->str2 = r->str2;
+    L->flags = r->flags;
+    L->gen = gen;
+}
+
+/* The buffer is written out once more than half full (ta_buf_line_end, inline) */
+static inline void line_end(void)
+{
+    if (ta_unlikely(out.len > out.cap / 2))
+        ta_buf_flush(&out);
+}
+
+/* An event's line: from a kept line (above) when there is one, else written piece by
+ * piece at a local cursor into out's buffer, with one room test per bounded piece (the
+ * head's and a string's slots, a number, a key); what is not bounded (a new head or
+ * string, a text, a double, a stack, a flow) goes through the checked ta_buf functions,
+ * and the cursor is taken up again after them. The text is the same as the plain ta_buf_*
+ * calls give. What each piece costs: bench/NOTES.md, rows 42 and 50. */
 
 static void tj_event(const struct ta_event *ev)
 {
@@ -824,8 +986,24 @@ static void tj_event(const struct ta_event *ev)
     default: ph = 0; break;
     }
     char *p = out.p + out.len, *const end = out.p + out.cap;
+    const struct ta_rec *r = ev->rec;
+    const struct plan *pl = plan_get(op);
+    struct line *L = NULL;
+    if (ta_likely(r && (ph == 'X' || ph == 'i') && !ev->stack && !pl->flows && pl->tpl)) {
+        L = line_slot(op, ev->tid, r);
+        if (ta_likely(L->op == op && L->tid == ev->tid && L->str == r->str &&
+                      L->str2 == r->str2 && L->flags == r->flags && L->gen == gen &&
+                      L->name == ev->name && L->cat == cat && ROOM(LINE_ROOM))) {
+            p = put_line(L, r, ev->ts_ns, ev->dur_ns, p);
+            SYNC();
+            line_end();
+            return;
+        }
+    }
+    size_t h0 = out.len, h1 = 0;
     if (ph) {
         p = put_head(p, end, ph, cat, ev->name, ev->tid);
+        h1 = (size_t)(p - out.p);
         if (ROOM(2 * (TA_NUM_MAX + 16))) {
             if (ph == 'X') {
                 memcpy(p, ",\"ts\":", 6);
@@ -855,15 +1033,18 @@ static void tj_event(const struct ta_event *ev)
     }
     /* args: the fields the event carries, in the op's order; markers have none
      * (speedscope names frames by name+args) */
-    const struct plan *pl = plan_get(op);
-    unsigned nf = ev->rec ? pl->nf : 0;
+    unsigned nf = r ? pl->nf : 0;
+    const struct tpl *t = NULL;
     if (nf)
-        p = put_args(ev, pl, p, end);
+        p = put_args(ev, pl, p, end, &t);
     SYNC();
     if (ta_unlikely(ev->stack)) /* the one test an event without a stack pays */
         stack_args(ev->stack);
     ta_buf_lit(&out, "},\n");
-    ta_buf_line_end(&out);
+    /* the line as written, whole (not cut by a full buffer), kept for the next alike */
+    if (L && (!nf || t) && out.len < out.cap && h1 > h0)
+        line_make(L, ev, cat, ph, h0, h1, t);
+    line_end();
     if (pl->flows && op->shape != TA_SHAPE_COUNTER) {
         const struct ta_field *f = pl->f;
         for (unsigned i = 0; i < nf; i++) {
@@ -882,6 +1063,30 @@ static void tj_event(const struct ta_event *ev)
                 flow_end(ev, f[i].role == TA_ROLE_FLOW_OUT ? 's' : 'f', fid);
         }
     }
+}
+
+/* The drainer's shortcut while this is the only exporter (agent/drainer.c, dispatch): the
+ * line of record r of thread tid, with the times the drainer worked out, from a kept line
+ * made from an event the drainer gave (the same name and cat for the same op and str);
+ * 0 when there is none or the span is left out (the drainer then hands the event to
+ * tj_event, which writes it, or counts it). It skips building the event, its strings and
+ * tj_event's tests: bench/NOTES.md, row 51. */
+int ta_trace_json_rec(const struct ta_rec *r, int32_t tid, uint64_t ts_ns, uint64_t dur_ns)
+{
+    const struct ta_op *op = r->op;
+    struct line *L = line_slot(op, tid, r);
+    if (!(L->op == op && L->tid == tid && L->str == r->str && L->str2 == r->str2 &&
+          L->flags == r->flags && L->gen == gen && L->direct))
+        return 0;
+    if (L->dur && dur_ns < ta_cfg.min_duration_ns && (ta_cfg.min_duration_mask >> op->cat & 1))
+        return 0;
+    char *p = out.p + out.len, *const end = out.p + out.cap;
+    if (!ROOM(LINE_ROOM))
+        return 0;
+    p = put_line(L, r, ts_ns, dur_ns, p);
+    SYNC();
+    line_end();
+    return 1;
 }
 
 static void tj_thread_name(int tid, const char *name)
@@ -1008,7 +1213,7 @@ static void tj_after_fork(void)
     gen++; /* the kept heads carry the parent's pid; any entry may be half made */
     if (!gen)
         gen = 1; /* 0 marks entries being made */
-    ts_ms = UINT64_MAX;
+    ts_ms_set(TS_MS_INIT); /* the fork may have come half-way through ts_ms_set */
 }
 
 const struct ta_exporter ta_exporter_trace_json = {
