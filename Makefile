@@ -24,7 +24,7 @@ CLI     := $(BUILD)/bin/traceagent
 # to load into every process: start-up is counted in page faults on these machines)
 AGENT_CFLAGS := $(BASEFLAGS) $(CFLAGS) -Iinclude -fPIC -fvisibility=hidden -ftls-model=initial-exec \
                 -fno-semantic-interposition -fno-math-errno -Iagent -Iexporters -MMD -MP
-AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now \
+AGENT_LDFLAGS := -shared -Wl,--version-script=agent/libtraceagent.map -Wl,-z,now -Wl,--sort-section=name \
                  -Wl,-z,relro -Wl,--no-undefined
 AGENT_LIBS := -ldl -lpthread
 

@@ -25,7 +25,7 @@
 
 #include "ta.h"
 
-int ta_clock_tsc;
+int ta_clock_tsc TA_HOT_DATA;
 
 static inline uint64_t rdtsc(void)
 {

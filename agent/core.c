@@ -27,7 +27,7 @@
 
 struct ta_proc ta_proc;
 _Atomic int ta_active;
-uint32_t ta_trace_mask;
+uint32_t ta_trace_mask TA_HOT_DATA;
 
 void ta_thread_init(void);
 void ta_drainer_watch_main(int *addr);

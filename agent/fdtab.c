@@ -100,7 +100,7 @@ static void excl_init(const char *cwd)
     excl_add_both(ta_cfg.output, strlen(ta_cfg.output), 1, cwd);
 }
 
-bool ta_path_excluded(const char *path, size_t n)
+TA_HOT bool ta_path_excluded(const char *path, size_t n)
 {
     path = skip_dot_slash(path, &n);
     for (int i = 0; i < nexcl; i++) {
@@ -173,7 +173,7 @@ static bool needs_clean(const char *p, size_t n)
 /* `path` (n bytes) as the agent names it: relative ones joined to `base` (an absolute
  * directory; NULL: unknown, then kept as given), absolute ones cleaned when they need it.
  * Points into buf or at path; its length in *len. */
-static const char *absolute(const char *base, const char *path, size_t n, char *buf,
+TA_HOT static const char *absolute(const char *base, const char *path, size_t n, char *buf,
                             size_t cap, size_t *len)
 {
     *len = n;
@@ -326,7 +326,7 @@ static uint32_t path_id_cached(const char *path, bool *excluded)
     return id;
 }
 
-uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *excluded)
+TA_HOT uint32_t ta_path_id_slow(int dirfd, const char *path, bool empty_ok, bool *excluded)
 {
     *excluded = false;
     if (!path) {

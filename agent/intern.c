@@ -152,7 +152,7 @@ const char *ta_str(uint32_t id)
     return ((struct entry *)(arena + (uint64_t)id * 8))->s;
 }
 
-uint32_t ta_intern(const char *s, size_t n)
+TA_HOT uint32_t ta_intern(const char *s, size_t n)
 {
     if (ta_unlikely(!table))
         return 0;

@@ -1628,7 +1628,7 @@ TA_EXPORT ssize_t copy_file_range(int in, off64_t *in_off, int out, off64_t *out
 /* ------------------------------------------------------------------------------------ */
 /* Names: unlink, rename, mkdir, rmdir                                                  */
 
-TA_EXPORT int unlink(const char *path)
+TA_HOT TA_EXPORT int unlink(const char *path)
 {
     TA_REAL_OR(unlink, 0, (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0));
     ON_PATH(op_unlink, AT_FDCWD, path, false, ta_real(path));

@@ -47,7 +47,7 @@
 
 #include "ta.h"
 
-uint32_t ta_stack_mask;
+uint32_t ta_stack_mask TA_HOT_DATA;
 __thread unsigned char ta_unwinding __attribute__((tls_model("initial-exec")));
 
 static int (*unw_bt)(void **buf, int size);

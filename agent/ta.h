@@ -431,8 +431,14 @@ bool ta_syscall_patcher(void) __attribute__((cold));
  *   TA_REAL(ssize_t, read, int, void *, size_t);
  * gives `real_read` (NULL until resolved) and `ta_get_real_read()`, which resolves it on
  * first use. Families resolve all their pointers in one init function too. */
+/* Data every wrapper reads after its system call (the real function's pointer, the trace
+ * and stack masks, the clock's kind): kept on one page, apart from the .bss they would be
+ * spread over. Here a system call empties the TLB (KPTI without PCID), so each page a
+ * wrapper touches after it is a page walk (bench/NOTES.md, row 53). */
+#define TA_HOT_DATA __attribute__((section(".bss.ta_hot")))
+
 #define TA_REAL(ret, fn, ...)                                                   \
-    static ret (*real_##fn)(__VA_ARGS__);                                       \
+    static ret (*real_##fn)(__VA_ARGS__) TA_HOT_DATA;                           \
     static inline ret (*ta_get_real_##fn(void))(__VA_ARGS__)                    \
     {                                                                           \
         if (ta_unlikely(!real_##fn))                                            \
