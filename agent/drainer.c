@@ -618,19 +618,25 @@ static void *drainer_main(void *arg)
             if (now - last > 50000000 && !(last = now, program_threads_left(me, &code)))
                 ta_orphaned(code);
         }
-        /* Sleep so that the fullest ring is about 1/8 full when the drainer comes back:
+        /* Sleep so that the fullest ring is about 1/4 full when the drainer comes back:
          * long enough for large batches (each cycle pays a futex wait, clock reads and a
          * write: at 500 us, ~40 ns per pread event), short enough that a thread never
          * waits for room at a steady rate. A thread whose ring fills anyway wakes the
-         * drainer (ta_drainer_kick). Idle: 2 ms (a burst after idling waits at most
-         * that long, or drops at most that much with TRACEAGENT_ON_FULL=drop). */
+         * drainer (ta_drainer_kick), at once: a burst after a long sleep waits (or, with
+         * TRACEAGENT_ON_FULL=drop, drops) only until the drainer is up. At most 50 ms,
+         * idle too: each wake-up of this thread cost the program's own thread time on a
+         * VM whatever the thread did (a thread doing nothing but waking every 4 ms made
+         * `import numpy` 1.31 x slower, every 50 ms 1.07 x), so slow producers get few
+         * (was 1/8, 4 ms, 2 ms idle: bench/NOTES.md, row 54). A sandboxed program's
+         * threads cannot wake the drainer: there, 4 ms and 2 ms idle as before. */
+        uint64_t most = ta_sandboxed ? 4000000 : 50000000;
         if (!cycle_fill) { /* nothing drained (fill rounds up: any record counts) */
-            sleep_ns = 2000000;
+            sleep_ns = ta_sandboxed ? 2000000 : most;
         } else {
-            uint64_t paced = sleep_ns * 128 / cycle_fill; /* at most doubling per cycle */
+            uint64_t paced = sleep_ns * 256 / cycle_fill; /* at most doubling per cycle */
             sleep_ns = paced < 2 * sleep_ns ? paced : 2 * sleep_ns;
         }
-        sleep_ns = sleep_ns < 50000 ? 50000 : sleep_ns > 4000000 ? 4000000 : sleep_ns;
+        sleep_ns = sleep_ns < 50000 ? 50000 : sleep_ns > most ? most : sleep_ns;
         struct timespec ts = {0, (long)sleep_ns};
         /* sleeps unless woken since the cycle began (a kick, or a stop request) */
         syscall(SYS_futex, &wake_seq, FUTEX_WAIT_PRIVATE, seq, &ts, NULL, 0);
