@@ -1983,7 +1983,7 @@ static void write_callsites(void)
     }
     ta_buf_cstr(ob, "\n  ]},\n");
     free(sites);
-    free(v);
+    values_free(v, n);
 }
 
 /* A tree node's top call sites: its stacks grouped by site, most time first */

@@ -103,7 +103,7 @@ uint32_t ta_scope_parent(uint32_t scope, const struct ta_op **op, const char **n
 
 /* ---- the made-up stack table and symbolizer ---------------------------------------- */
 #define MAX_FRAMES 4096
-#define MAX_STACKS 4096
+#define MAX_STACKS 16384
 static struct frame {
     uint64_t ip;
     int known;
