@@ -628,10 +628,12 @@ static void *drainer_main(void *arg)
          * VM whatever the thread did (a thread doing nothing but waking every 4 ms made
          * `import numpy` 1.31 x slower, every 50 ms 1.07 x), so slow producers get few
          * (was 1/8, 4 ms, 2 ms idle: bench/NOTES.md, row 54). A sandboxed program's
-         * threads cannot wake the drainer: there, 4 ms and 2 ms idle as before. */
-        uint64_t most = ta_sandboxed ? 4000000 : 50000000;
+         * threads cannot wake the drainer, and with TRACEAGENT_ON_FULL=drop a burst after
+         * a long sleep would drop until it is up: there, 4 ms and 2 ms idle as before. */
+        bool brief = ta_sandboxed || ta_cfg.on_full_drop;
+        uint64_t most = brief ? 4000000 : 50000000;
         if (!cycle_fill) { /* nothing drained (fill rounds up: any record counts) */
-            sleep_ns = ta_sandboxed ? 2000000 : most;
+            sleep_ns = brief ? 2000000 : most;
         } else {
             uint64_t paced = sleep_ns * 256 / cycle_fill; /* at most doubling per cycle */
             sleep_ns = paced < 2 * sleep_ns ? paced : 2 * sleep_ns;
@@ -932,8 +934,13 @@ void ta_drainer_add_exporter(const struct ta_exporter *e)
     ta_guard++;
     int taken = ta_drain_hold();
     /* not once the final flush began: it would be started and never finished */
-    if (!atomic_load(&flushing) && nexps < TA_MAX_EXPORTERS && (!e->start || e->start() >= 0))
+    if (!atomic_load(&flushing) && nexps < TA_MAX_EXPORTERS && (!e->start || e->start() >= 0)) {
         exps[nexps++] = e;
+        /* the trace's shortcut would keep events from it (not reachable through
+         * TRACEAGENT_EXPORT today: a word no plug-in had named by the start falls back
+         * to json,stats; a plug-in API caller could) */
+        json_only = 0;
+    }
     ta_drain_unhold(taken);
     ta_guard--;
 }

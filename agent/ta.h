@@ -432,8 +432,8 @@ bool ta_syscall_patcher(void) __attribute__((cold));
  * gives `real_read` (NULL until resolved) and `ta_get_real_read()`, which resolves it on
  * first use. Families resolve all their pointers in one init function too. */
 /* Data every wrapper reads after its system call (the real function's pointer, the trace
- * and stack masks, the clock's kind): kept on one page, apart from the .bss they would be
- * spread over. Here a system call empties the TLB (KPTI without PCID), so each page a
+ * and stack masks, the clock's kind): kept together (~1 KiB: one page, or two where the
+ * group happens to straddle one), apart from the .bss they would be spread over. Here a system call empties the TLB (KPTI without PCID), so each page a
  * wrapper touches after it is a page walk (bench/NOTES.md, row 53). */
 #define TA_HOT_DATA __attribute__((section(".bss.ta_hot")))
 

@@ -111,7 +111,7 @@ extern _Atomic uint64_t ta_events_drained;
 /* No free slot, and RETIRED_MAX slots wait for the drainer: wake it and wait for one to
  * come back instead of mapping another ring. Threads that start and end faster than the
  * drainer comes round (100,000 short threads on a loaded machine: the drainer's sleep of
- * up to 4 ms, or longer without a CPU) would otherwise each map a ring, and t16 saw 300
+ * up to 50 ms, or longer without a CPU) would otherwise each map a ring, and t16 saw 300
  * to 1000 rings alive at once (+33 to +84 MiB peak RSS). The policy is the full ring's
  * (ta_ring_full_slow): wait while the drainer makes progress, map a fresh ring after 1 s
  * without any; TRACEAGENT_ON_FULL=drop never waits (then a fresh ring is mapped). */

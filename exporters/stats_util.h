@@ -23,13 +23,18 @@
 #define ST_BIG (64u << 10)
 
 /* Raw system calls (not libc's mmap, which the agent wraps), so that the exporter also
- * builds alone (tests/stats/unit.c). NULL when the mapping fails. */
+ * builds alone (tests/stats/unit.c: hence ta_sandboxed weak). NULL when the mapping fails.
+ * The last drain and the stats' end run on the program's thread, maybe after it entered
+ * a seccomp sandbox: there no madvise (a filter that allows malloc's mmap and munmap may
+ * kill on anything else), the pages fault in as malloc's would. */
+extern bool ta_sandboxed __attribute__((weak));
 static inline void *st_map(size_t n)
 {
     long p = syscall(SYS_mmap, 0, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p < 0 && p > -4096)
         return NULL;
-    syscall(SYS_madvise, (void *)p, n, 23 /* MADV_POPULATE_WRITE, Linux 5.14; else faults */);
+    if (!(&ta_sandboxed && ta_sandboxed))
+        syscall(SYS_madvise, (void *)p, n, 23 /* MADV_POPULATE_WRITE, Linux 5.14; else faults */);
     return (void *)p;
 }
 
