@@ -233,6 +233,12 @@ uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1)
     return b > a ? b - a : 0;
 }
 
+/* CLOCK_MONOTONIC's ns at which the next breakpoint is due, 0 when ticks are ns already.
+ * A breakpoint's slope brings the conversion back onto the monotonic clock by the next one,
+ * so the drainer must calibrate near each: one that came 50 ms late after a 1 ms interval
+ * kept correcting 50 times too long (off by up to 1.5 ms in t18; bench/NOTES.md row 54). */
+uint64_t ta_clock_next_break(void) { return ta_clock_tsc ? next_break_ns : 0; }
+
 uint64_t ta_clock_calibrate(void)
 {
     if (!ta_clock_tsc)

@@ -638,6 +638,15 @@ static void *drainer_main(void *arg)
             uint64_t paced = sleep_ns * 256 / cycle_fill; /* at most doubling per cycle */
             sleep_ns = paced < 2 * sleep_ns ? paced : 2 * sleep_ns;
         }
+        /* and not past the clock's next breakpoint (by more than 0.1 ms): its correction
+         * is computed for that interval (1 ms, doubling: a few extra wake-ups in a
+         * process's first ~100 ms only) */
+        uint64_t brk = ta_clock_next_break();
+        if (brk) {
+            uint64_t now = ta_mono_ns(), until = brk > now ? brk - now + 100000 : 0;
+            if (sleep_ns > until)
+                sleep_ns = until;
+        }
         sleep_ns = sleep_ns < 50000 ? 50000 : sleep_ns > most ? most : sleep_ns;
         struct timespec ts = {0, (long)sleep_ns};
         /* sleeps unless woken since the cycle began (a kick, or a stop request) */
