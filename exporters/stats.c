@@ -517,19 +517,14 @@ static struct thr *thr_get(int32_t tid)
     if (t && t->tid == tid)
         return t;
     /* tid 0 would be the empty key of nothing: pmap keys are pointers, any value works */
-    t = pmap_get(&st.threads, (void *)(intptr_t)tid, NULL);
-    if (!t) {
-        if (!(t = calloc(1, sizeof *t))) {
-            oom();
-            return NULL;
-        }
+    bool fresh;
+    if (!(t = pmap_get_or_new(&st.threads, (void *)(intptr_t)tid, NULL, sizeof *t, &fresh))) {
+        oom();
+        return NULL;
+    }
+    if (fresh) {
         t->tid = tid;
         t->maxd = -1;
-        if (!pmap_put(&st.threads, (void *)(intptr_t)tid, NULL, t)) {
-            free(t);
-            oom();
-            return NULL;
-        }
     }
     return st.last_thr = t;
 }
@@ -588,13 +583,14 @@ static const char *cat_name(const struct ta_op *op);
 
 static struct op_row *op_get(const struct ta_op *op, const char *name, const char *cat)
 {
-    struct op_row *r = pmap_get(&st.ops, op, name);
-    if (r)
-        return r;
-    if (!(r = calloc(1, sizeof *r))) {
+    bool fresh;
+    struct op_row *r = pmap_get_or_new(&st.ops, op, name, sizeof *r, &fresh);
+    if (!r) {
         oom();
         return NULL;
     }
+    if (!fresh)
+        return r;
     r->op = op;
     r->name = name;
     r->cat = cat ? cat : cat_name(op);
@@ -614,11 +610,6 @@ static struct op_row *op_get(const struct ta_op *op, const char *name, const cha
         case TA_ROLE_SHAPE: r->i_shape = (int8_t)i; break;
         default: break;
         }
-    }
-    if (!pmap_put(&st.ops, op, name, r)) {
-        free(r);
-        oom();
-        return NULL;
     }
     return r;
 }
@@ -787,20 +778,15 @@ static struct ds_row *ds_get(const char *file, const char *dset)
     struct ds_row *d = st.last_ds;
     if (d && d->dset == dset && d->file == file)
         return d;
-    d = pmap_get(&st.datasets, file, dset);
-    if (!d) {
-        if (!(d = calloc(1, sizeof *d))) {
-            oom();
-            return NULL;
-        }
+    bool fresh;
+    if (!(d = pmap_get_or_new(&st.datasets, file, dset, sizeof *d, &fresh))) {
+        oom();
+        return NULL;
+    }
+    if (fresh) {
         d->file = file;
         d->dset = dset;
         d->min = d->rd.min = d->wr.min = UINT64_MAX;
-        if (!pmap_put(&st.datasets, file, dset, d)) {
-            free(d);
-            oom();
-            return NULL;
-        }
     }
     return st.last_ds = d;
 }
@@ -915,20 +901,16 @@ static void scope_event(uint32_t scope, uint64_t dur, const struct gpu_work *w)
 
 static void counter_event(const struct ta_event *ev, double v)
 {
-    struct counter_row *c = pmap_get(&st.counters, ev->op, ev->name);
+    bool fresh;
+    struct counter_row *c = pmap_get_or_new(&st.counters, ev->op, ev->name, sizeof *c, &fresh);
     if (!c) {
-        if (!(c = calloc(1, sizeof *c))) {
-            oom();
-            return;
-        }
+        oom();
+        return;
+    }
+    if (fresh) {
         c->op = ev->op;
         c->name = ev->name;
         c->min = c->max = v;
-        if (!pmap_put(&st.counters, ev->op, ev->name, c)) {
-            free(c);
-            oom();
-            return;
-        }
     }
     c->count++;
     if (v < c->min)
@@ -960,18 +942,14 @@ __attribute__((noinline)) static void stack_event(const char *cat, uint32_t stac
     struct stack_row *k = st.last_stack;
     const void *key = (const void *)(uintptr_t)stack;
     if (!k || k->stack != stack || k->cat != cat) {
-        if (!(k = pmap_get(&st.stacks, cat, key))) {
-            if (!(k = calloc(1, sizeof *k))) {
-                oom();
-                return;
-            }
+        bool fresh;
+        if (!(k = pmap_get_or_new(&st.stacks, cat, key, sizeof *k, &fresh))) {
+            oom();
+            return;
+        }
+        if (fresh) {
             k->cat = cat;
             k->stack = stack;
-            if (!pmap_put(&st.stacks, cat, key, k)) {
-                free(k);
-                oom();
-                return;
-            }
         }
         st.last_stack = k;
     }

@@ -412,12 +412,13 @@ static struct gop *gop_get(const struct ta_op *op)
     struct gop *o = g.last_op;
     if (o && o->op == op)
         return o;
-    if ((o = pmap_get(&g.ops, op, NULL)))
-        return g.last_op = o;
-    if (!(o = calloc(1, sizeof *o))) {
+    bool fresh;
+    if (!(o = pmap_get_or_new(&g.ops, op, NULL, sizeof *o, &fresh))) {
         goom();
         return NULL;
     }
+    if (!fresh)
+        return g.last_op = o;
     o->op = op;
     unsigned nf;
     o->f = ta_op_fields(op, &nf);
@@ -441,11 +442,6 @@ static struct gop *gop_get(const struct ta_op *op)
         o->kind = GPU_MEMSET;
     else if (strcmp(name, "Graph") == 0) /* a graph launch: GPU work, no GRID field */
         o->kind = GPU_GRAPH;
-    if (!pmap_put(&g.ops, op, NULL, o)) {
-        free(o);
-        goom();
-        return NULL;
-    }
     return g.last_op = o;
 }
 
@@ -628,18 +624,14 @@ static void kernel_event(const struct ta_event *ev, const struct gop *o, int dev
     const char *name = ev->name ? ev->name : ev->op->name;
     struct krow *k = g.last_k;
     if (!k || k->name != name) {
-        if (!(k = pmap_get(&g.kernels, name, NULL))) {
-            if (!(k = calloc(1, sizeof *k))) {
-                goom();
-                return;
-            }
+        bool fresh;
+        if (!(k = pmap_get_or_new(&g.kernels, name, NULL, sizeof *k, &fresh))) {
+            goom();
+            return;
+        }
+        if (fresh) {
             k->name = name;
             k->min = UINT64_MAX;
-            if (!pmap_put(&g.kernels, name, NULL, k)) {
-                free(k);
-                goom();
-                return;
-            }
         }
         g.last_k = k;
     }

@@ -163,6 +163,29 @@ static inline struct pslot *pmap_slot(struct pmap *m, const void *a, const void 
     }
 }
 
+/* The value of (a, b); when absent, a new zeroed one of `size` bytes put there and *fresh
+ * set, for the caller to fill. One probe sequence for the look-up and the insert. NULL
+ * when out of memory (nothing put). */
+static inline void *pmap_get_or_new(struct pmap *m, const void *a, const void *b, size_t size,
+                                    bool *fresh)
+{
+    *fresh = false;
+    if (!pmap_reserve(m))
+        return NULL;
+    struct pslot *s = pmap_slot(m, a, b);
+    if (s->v)
+        return s->v;
+    void *v = calloc(1, size);
+    if (!v)
+        return NULL;
+    s->a = a;
+    s->b = b;
+    s->v = v;
+    m->n++;
+    *fresh = true;
+    return v;
+}
+
 /* Insert a key known to be absent. false when out of memory. */
 static inline bool pmap_put(struct pmap *m, const void *a, const void *b, void *v)
 {
