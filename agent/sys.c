@@ -53,7 +53,11 @@ void ta_sys_munmap(void *p, size_t len) { syscall(SYS_munmap, p, len); }
 
 void ta_sys_populate(void *p, size_t len)
 {
-    syscall(SYS_madvise, p, len, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
+    /* madvise takes whole pages (EINVAL otherwise): those holding [p, p + len), all of
+     * them writable since the object is */
+    uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095;
+    uintptr_t to = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
+    syscall(SYS_madvise, from, to - from, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
 }
 
 int ta_gettid(void) { return (int)syscall(SYS_gettid); }
