@@ -1440,27 +1440,25 @@ static inline bool file_before(const struct file_key *x, const struct file_key *
     return strcmp(x->f->path, y->f->path) < 0;
 }
 
-/* Bottom-up merge sort of k[0..n) with tmp of n: qsort's calls through a pointer cost more
- * than the comparisons themselves (~600 instructions a row at 5,000 rows). The result: k,
- * or tmp (returned). */
-static struct file_key *sort_files(struct file_key *k, struct file_key *tmp, size_t n)
+/* Merge sort of k[0..n), stable, with tmp of n / 2 entries (the left half of each merge is
+ * moved there and merged back): qsort's calls through a pointer cost more than the
+ * comparisons themselves (~600 instructions a row at 5,000 rows), and a tmp of n entries
+ * was 16 bytes a file more at the exit's peak (bench/NOTES.md, row 56). */
+static void sort_files(struct file_key *k, size_t n, struct file_key *tmp)
 {
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, o = lo;
-            while (i < mid && j < hi)
-                tmp[o++] = file_before(&k[j], &k[i]) ? k[j++] : k[i++];
-            while (i < mid)
-                tmp[o++] = k[i++];
-            while (j < hi)
-                tmp[o++] = k[j++];
-        }
-        struct file_key *x = k;
-        k = tmp;
-        tmp = x;
-    }
-    return k;
+    if (n < 2)
+        return;
+    size_t h = n / 2;
+    sort_files(k, h, tmp);
+    sort_files(k + h, n - h, tmp);
+    if (!file_before(&k[h], &k[h - 1]))
+        return; /* in order already */
+    memcpy(tmp, k, h * sizeof *k);
+    size_t i = 0, j = h, o = 0;
+    while (i < h && j < n)
+        k[o++] = file_before(&k[j], &tmp[i]) ? k[j++] : tmp[i++];
+    while (i < h)
+        k[o++] = tmp[i++];
 }
 
 /* "key": as out_key writes it, for a literal key that needs no escaping: the files rows
@@ -1558,64 +1556,78 @@ static char *file_counts(const struct file_row *f)
 }
 
 #define PF_AHEAD 8 /* rows asked for ahead of the one written */
+static void write_file_row(const struct file_row *f, bool first)
+{
+    ta_buf_cstr(ob, first ? "\n    {" : ",\n    {");
+    FILE_KEY("path");
+    ta_buf_jstr(ob, f->path);
+    ta_buf_lit(ob, ", ");
+    char *q = file_counts(f);
+    ob->len = (size_t)(q - ob->p);
+    FILE_KEY("read_sizes");
+    write_sizes(&f->rsz);
+    ta_buf_lit(ob, ", ");
+    FILE_KEY("write_sizes");
+    write_sizes(&f->wsz);
+    const struct file_logical *lg = f->lg;
+    if (lg && (lg->reads || lg->writes)) {
+        ta_buf_lit(ob, ", \"logical\": {");
+        FILE_KV("reads", lg->reads);
+        FILE_KV("writes", lg->writes);
+        FILE_KV("bytes_read", lg->bytes_read);
+        FILE_KV("bytes_written", lg->bytes_written);
+        FILE_KV("read_ns", lg->read_ns);
+        FILE_KEY("write_ns");
+        file_u64(lg->write_ns);
+        ta_buf_char(ob, '}');
+    }
+    ta_buf_char(ob, '}');
+    out_maybe_flush();
+}
+
+/* The rows by time, from (time, row) keys taken straight from the map's slots: with the
+ * merge's tmp, 24 bytes a file at the exit's peak (was 40: the rows' pointers apart, and
+ * a tmp of n keys; bench/NOTES.md, row 56). */
 static void write_files(void)
 {
-    size_t n;
-    struct file_row **v = (struct file_row **)map_values(&st.files, &n);
-    /* populated at once: 20,000 files make 640 KiB of keys, 4 ms of page faults (row 52) */
-    struct file_key *k = v && n ? st_zalloc(2 * n * sizeof *k) : NULL;
-    if (k) {
-        for (size_t i = 0; i < n; i++) {
-            if (i + PF_AHEAD < n) /* the map's order: rows in no order in memory */
-                __builtin_prefetch((const char *)v[i + PF_AHEAD] + offsetof(struct file_row, read_ns));
-            k[i] = (struct file_key){file_time(v[i]), v[i]};
-        }
-        const struct file_key *sorted = sort_files(k, k + n, n);
-        for (size_t i = 0; i < n; i++)
-            v[i] = (struct file_row *)sorted[i].f;
-        st_free(k, 2 * n * sizeof *k);
-    } else if (v && n) { /* out of memory: unsorted rather than none */
-        oom();
-    }
+    const struct pmap *m = &st.files;
+    size_t n = m->n, nk = n + n / 2;
     ta_buf_cstr(ob, "  \"files\": [");
-    for (size_t i = 0; i < n; i++) {
-        struct file_row *f = v[i];
-        /* in time order, each row and its path are elsewhere in memory: a cache and a TLB
-         * miss each, ~half of writing the rows, unless asked for ahead (bench/NOTES.md,
-         * row 56) */
-        if (i + PF_AHEAD < n)
-            for (size_t b = 0; b < sizeof *f; b += 64)
-                __builtin_prefetch((const char *)v[i + PF_AHEAD] + b);
-        if (i + PF_AHEAD / 2 < n)
-            __builtin_prefetch(v[i + PF_AHEAD / 2]->path);
-        ta_buf_cstr(ob, i ? ",\n    {" : "\n    {");
-        FILE_KEY("path");
-        ta_buf_jstr(ob, f->path);
-        ta_buf_lit(ob, ", ");
-        char *q = file_counts(f);
-        ob->len = (size_t)(q - ob->p);
-        FILE_KEY("read_sizes");
-        write_sizes(&f->rsz);
-        ta_buf_lit(ob, ", ");
-        FILE_KEY("write_sizes");
-        write_sizes(&f->wsz);
-        const struct file_logical *lg = f->lg;
-        if (lg && (lg->reads || lg->writes)) {
-            ta_buf_lit(ob, ", \"logical\": {");
-            FILE_KV("reads", lg->reads);
-            FILE_KV("writes", lg->writes);
-            FILE_KV("bytes_read", lg->bytes_read);
-            FILE_KV("bytes_written", lg->bytes_written);
-            FILE_KV("read_ns", lg->read_ns);
-            FILE_KEY("write_ns");
-            file_u64(lg->write_ns);
-            ta_buf_char(ob, '}');
+    /* populated at once: 20,000 files make 480 KiB of keys (row 52) */
+    struct file_key *k = n ? st_zalloc(nk * sizeof *k) : NULL;
+    if (!k) {
+        if (n) { /* out of memory: unsorted rather than none */
+            oom();
+            for (size_t i = 0, j = 0; i < m->cap; i++)
+                if (m->s[i].v)
+                    write_file_row(m->s[i].v, j++ == 0);
         }
-        ta_buf_char(ob, '}');
-        out_maybe_flush();
+        ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
+        return;
     }
-    ta_buf_cstr(ob, n ? "\n  ],\n" : "],\n");
-    values_free(v, n);
+    size_t j = 0;
+    for (size_t i = 0; i < m->cap && j < n; i++)
+        if (m->s[i].v)
+            k[j++].f = m->s[i].v;
+    n = j;
+    for (size_t i = 0; i < n; i++) {
+        if (i + PF_AHEAD < n) /* the map's order: rows in no order in memory */
+            __builtin_prefetch((const char *)k[i + PF_AHEAD].f + offsetof(struct file_row, read_ns));
+        k[i].t = file_time(k[i].f);
+    }
+    sort_files(k, n, k + n);
+    for (size_t i = 0; i < n; i++) {
+        /* in time order, each row and its path are elsewhere in memory: a cache and a TLB
+         * miss each, ~half of writing the rows, unless asked for ahead (row 56) */
+        if (i + PF_AHEAD < n)
+            for (size_t b = 0; b < sizeof *k[i].f; b += 64)
+                __builtin_prefetch((const char *)k[i + PF_AHEAD].f + b);
+        if (i + PF_AHEAD / 2 < n)
+            __builtin_prefetch(k[i + PF_AHEAD / 2].f->path);
+        write_file_row(k[i].f, i == 0);
+    }
+    ta_buf_cstr(ob, "\n  ],\n");
+    st_free(k, nk * sizeof *k);
 }
 
 /* Rows by total_ns descending, then by dataset, then file (an absent file first) */
