@@ -60,6 +60,16 @@ void ta_sys_populate(void *p, size_t len)
     syscall(SYS_madvise, from, to - from, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
 }
 
+void ta_sys_release(void *p, size_t len)
+{
+    /* only the pages wholly inside [p, p + len): a page shared with other data (the
+     * first of .bss holds the end of .data, which MADV_DONTNEED would reset to the file's) */
+    uintptr_t from = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t to = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+    if (to > from)
+        syscall(SYS_madvise, from, to - from, MADV_DONTNEED);
+}
+
 int ta_gettid(void) { return (int)syscall(SYS_gettid); }
 
 int ta_sys_mkdir_p(const char *path)

@@ -458,6 +458,8 @@ void *ta_sys_mmap(size_t len); /* anonymous, private, zeroed; NULL on failure */
 /* Map the pages of [p, p+len) now, in one system call, without changing their contents
  * (64 KiB: ~15 us here, where 16 page faults take ~250 us). Nothing before Linux 5.14. */
 void ta_sys_populate(void *p, size_t len);
+/* Give back the pages wholly inside [p, p + len) (MADV_DONTNEED): they read as zeros after. */
+void ta_sys_release(void *p, size_t len);
 void ta_sys_munmap(void *p, size_t len);
 int ta_sys_mkdir_p(const char *path); /* 0 or -errno */
 int ta_gettid(void);

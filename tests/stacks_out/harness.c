@@ -30,6 +30,7 @@ int ta_clock_tsc;
 /* the trace writer makes its pages present ahead (agent/sys.c, tests/t73_populate.sh) */
 bool ta_sandboxed;
 void ta_sys_populate(void *p, size_t len) { (void)p; (void)len; }
+void ta_sys_release(void *p, size_t len) { (void)p; (void)len; }
 struct ta_agent_stats ta_agent_stats;
 _Atomic uint64_t ta_threads_attached, ta_intern_full;
 _Atomic int ta_end_signal;
