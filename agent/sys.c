@@ -3,6 +3,7 @@
  * and a wrapper must never re-enter the agent. */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -51,12 +52,25 @@ void *ta_sys_mmap(size_t len)
 
 void ta_sys_munmap(void *p, size_t len) { syscall(SYS_munmap, p, len); }
 
+/* The kernel's page size (madvise works in whole pages of it: 4 KiB here, 16 or 64 KiB on
+ * some arm64 kernels), from the auxiliary vector: no system call. */
+static uintptr_t page_mask(void)
+{
+    static uintptr_t mask;
+    if (!mask) {
+        unsigned long ps = getauxval(AT_PAGESZ);
+        mask = (ps && !(ps & (ps - 1)) ? ps : 4096) - 1;
+    }
+    return mask;
+}
+
 void ta_sys_populate(void *p, size_t len)
 {
     /* madvise takes whole pages (EINVAL otherwise): those holding [p, p + len), all of
      * them writable since the object is */
-    uintptr_t from = (uintptr_t)p & ~(uintptr_t)4095;
-    uintptr_t to = ((uintptr_t)p + len + 4095) & ~(uintptr_t)4095;
+    uintptr_t m = page_mask();
+    uintptr_t from = (uintptr_t)p & ~m;
+    uintptr_t to = ((uintptr_t)p + len + m) & ~m;
     syscall(SYS_madvise, from, to - from, 23 /* MADV_POPULATE_WRITE, Linux 5.14 */);
 }
 
@@ -64,8 +78,9 @@ void ta_sys_release(void *p, size_t len)
 {
     /* only the pages wholly inside [p, p + len): a page shared with other data (the
      * first of .bss holds the end of .data, which MADV_DONTNEED would reset to the file's) */
-    uintptr_t from = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-    uintptr_t to = ((uintptr_t)p + len) & ~(uintptr_t)4095;
+    uintptr_t m = page_mask();
+    uintptr_t from = ((uintptr_t)p + m) & ~m;
+    uintptr_t to = ((uintptr_t)p + len) & ~m;
     if (to > from)
         syscall(SYS_madvise, from, to - from, MADV_DONTNEED);
 }
