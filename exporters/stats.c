@@ -1443,7 +1443,7 @@ static inline bool file_before(const struct file_key *x, const struct file_key *
 /* Merge sort of k[0..n), stable, with tmp of n / 2 entries (the left half of each merge is
  * moved there and merged back): qsort's calls through a pointer cost more than the
  * comparisons themselves (~600 instructions a row at 5,000 rows), and a tmp of n entries
- * was 16 bytes a file more at the exit's peak (bench/NOTES.md, row 56). */
+ * was 8 bytes a file more at the exit's peak (bench/NOTES.md, row 56). */
 static void sort_files(struct file_key *k, size_t n, struct file_key *tmp)
 {
     if (n < 2)

@@ -965,18 +965,22 @@ static inline void line_end(void)
  * the program's threads; and each page of the output buffer is a fault at its first fill.
  * On this VM a fault is 15-75 us, a page populated ~1.3 us: the JSON trace cost
  * `python3 -c pass` +18 ms of wall time and ~170 faults (bench/NOTES.md, row 56). The
- * entries at the first event of each generation (a forked child copies the parent's pages
- * here in one call instead of one fault each), the buffer 128 KiB ahead of the most a
- * cycle filled. Not where the program entered seccomp: no system call it did not make. */
+ * entries at the process's first event, the buffer 128 KiB ahead of the most a cycle
+ * filled. A forked child (or the image after a failed exec: a new generation) does it once
+ * its trace passes 64 KiB, copying the parent's pages in one call instead of a fault each:
+ * a child that writes a few lines and execs would pay ~0.3 ms for nothing (a shell's
+ * fork+exec). Not where the program entered seccomp: no system call it did not make. */
 #define WARM_AHEAD (128u << 10)
+#define WARM_CHILD (64u << 10)
 static uint32_t warm_gen;    /* the generation whose entries are present */
+static uint32_t seen_gen;    /* the generation whose first event came */
 static size_t out_ready, out_hi; /* mem's bytes present; the most a cycle wrote */
 
 /* the buffer is flushed once half full (line_end): past that, only a long piece goes */
 #define WARM_MOST (sizeof mem / 2 + (16u << 10))
 static void warm_out(void)
 {
-    if (out_ready >= WARM_MOST || out_hi + WARM_AHEAD / 2 <= out_ready)
+    if (ta_sandboxed || out_ready >= WARM_MOST || out_hi + WARM_AHEAD / 2 <= out_ready)
         return;
     size_t to = (out_hi + WARM_AHEAD + 4095) & ~(size_t)4095;
     if (to > WARM_MOST)
@@ -999,6 +1003,13 @@ static __attribute__((noinline, cold)) void warm(void)
     warm_out();
 }
 
+static __attribute__((noinline, cold)) void first_event(void)
+{
+    seen_gen = gen;
+    if (gen == 1) /* the process as it started: at once */
+        warm();
+}
+
 /* An event's line: from a kept line (above) when there is one, else written piece by
  * piece at a local cursor into out's buffer, with one room test per bounded piece (the
  * head's and a string's slots, a number, a key); what is not bounded (a new head or
@@ -1008,8 +1019,8 @@ static __attribute__((noinline, cold)) void warm(void)
 
 static void tj_event(const struct ta_event *ev)
 {
-    if (ta_unlikely(warm_gen != gen))
-        warm();
+    if (ta_unlikely(seen_gen != gen))
+        first_event();
     const struct ta_op *op = ev->op;
     /* the drainer names the category; ids of added categories have names there too */
     const char *cat = ev->cat ? ev->cat : op->cat < TA_CAT_MAX ? ta_cat_names[op->cat] : NULL;
@@ -1184,8 +1195,10 @@ static void tj_cycle_end(void)
     if (out.len > out_hi)
         out_hi = out.len;
     ta_buf_flush(&out);
-    if (!ta_sandboxed)
+    if (warm_gen == gen)
         warm_out();
+    else if (seen_gen == gen && out.written >= WARM_CHILD)
+        warm();
     ta_agent_stats.trace_bytes = out.written;
 }
 
@@ -1252,7 +1265,9 @@ static void tj_finish(void)
     ta_out_close(&out.fd);
     /* the trace is whole: its ~1 MiB go back before stats.json is written, whose sort of
      * the files rows would otherwise add to the process's peak (bench/NOTES.md, row 56).
-     * Zeros read as no kept entry (gen is never 0); a failed exec starts a new generation. */
+     * Zeros read as no kept entry (no op, no string id, generation 0 never current); an
+     * event after this (a signal's drain) does not make them present again, and a failed
+     * exec starts a new generation (tj_after_fork), which does. */
     if (!ta_sandboxed) {
         ta_sys_release(mem, sizeof mem);
         ta_sys_release(heads, sizeof heads);
@@ -1260,8 +1275,8 @@ static void tj_finish(void)
         ta_sys_release(plans, sizeof plans);
         ta_sys_release(tpls, sizeof tpls);
         ta_sys_release(lines, sizeof lines);
-        warm_gen = 0;
-        out_ready = 0;
+        warm_gen = seen_gen = gen;
+        out_ready = WARM_MOST;
     }
 }
 
