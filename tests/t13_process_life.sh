@@ -55,7 +55,14 @@ allnames = collections.Counter()
 for p in procs.values(): allnames.update(p[0])
 check(allnames["parent"] == 100 and allnames["after_failed_exec"] == 3,
       f"failed exec: tracing goes on afterwards ({dict(allnames)})")
-check(all(p[1] for p in procs.values()), "failed exec: every file closed")'
+check(all(p[1] for p in procs.values()), "failed exec: every file closed")
+fopens = {n: [e.get("args", {}).get("path") for e in p[3] if e.get("name") == "fopen"]
+          for n, p in procs.items()}
+after = [fopens[n] for n, p in procs.items() if p[0]["after_failed_exec"]]
+before = [fopens[n] for n, p in procs.items() if p[0]["parent"] and not p[0]["after_failed_exec"]]
+check(len(after) == 1 and len(before) == 1 and before[0] == after[0] and len(after[0]) == 1 and
+      str(after[0][0]).startswith("/") and str(after[0][0]).endswith("/life"),
+      f"failed exec: the file opened before it and again after it has the same whole path ({fopens})")'
 for sig in segv term abort; do
     rc=$(run $sig)
     case $sig in segv) want=139;; term) want=143;; abort) want=134;; esac
