@@ -15,13 +15,7 @@ else
 fi
 out=$("$TBUILD/intern_stress" 60013)
 check "the stress program ran" test $? -eq 0
-while IFS= read -r line; do
-    case $line in
-    "ok - "*) ok "${line#ok - }" ;;
-    "not ok - "*) fail "${line#not ok - }" ;;
-    esac
-done <<<"$out"
-check "it printed its six checks" test "$(grep -c '^\(not \)\?ok - ' <<<"$out")" -eq 6
+relay_checks 6 <<<"$out"
 
 # the same under ThreadSanitizer, where gcc has it: no data race reported
 if gcc -std=gnu11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -I"$ROOT/include" -I"$ROOT/agent" \

@@ -16,11 +16,5 @@ else
 fi
 out=$("$TBUILD/populate")
 check "the program ran" test $? -eq 0
-while IFS= read -r line; do
-    case $line in
-    "ok - "*) ok "${line#ok - }" ;;
-    "not ok - "*) fail "${line#not ok - }" ;;
-    esac
-done <<<"$out"
-check "it printed its six checks" test "$(grep -c '^\(not \)\?ok - ' <<<"$out")" -eq 6
+relay_checks 6 <<<"$out"
 finish

@@ -38,3 +38,15 @@ traced() {
 traced_quiet() { ( traced "$@" ) 2>/dev/null; }
 skip() { echo "skip - $*"; exit 77; }
 finish() { [ "$T_FAILS" -eq 0 ]; exit $?; }
+# A test program's own "ok - ..." / "not ok - ..." lines, counted as this test's checks,
+# then that it printed N of them: relay_checks N <<<"$out"
+relay_checks() {
+    local n=$1 line seen=0
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*) ok "${line#ok - }"; seen=$((seen + 1)) ;;
+        "not ok - "*) fail "${line#not ok - }"; seen=$((seen + 1)) ;;
+        esac
+    done
+    check "it printed its $n checks ($seen)" test "$seen" -eq "$n"
+}
