@@ -90,10 +90,8 @@ void ta_intern_prefault(void)
         return;
     uint64_t used = atomic_load_explicit(&arena_used, memory_order_relaxed);
     if (used + AHEAD / 2 > arena_done && arena_done < ARENA_BYTES) {
-        uint64_t from = arena_done & ~4095ull, to = (used + AHEAD + 4095) & ~4095ull;
-        if (to > ARENA_BYTES)
-            to = ARENA_BYTES;
-        ta_sys_populate(arena + from, to - from);
+        uint64_t to = used + AHEAD < ARENA_BYTES ? used + AHEAD : ARENA_BYTES;
+        ta_sys_populate(arena + arena_done, to - arena_done); /* whole pages, rounded there */
         arena_done = to;
     }
     /* the next level once the one in use is a quarter full (sealed at half) */
@@ -152,6 +150,15 @@ const char *ta_str(uint32_t id)
     return ((struct entry *)(arena + (uint64_t)id * 8))->s;
 }
 
+/* Is slot word v (hash << 32 | id) the entry of s (n bytes, hash h32)? */
+static inline bool holds(uint64_t v, uint32_t h32, const char *s, size_t n)
+{
+    if ((uint32_t)(v >> 32) != h32)
+        return false;
+    const struct entry *e = (const struct entry *)(arena + (uint64_t)(uint32_t)v * 8);
+    return e->len == n && memcmp(e->s, s, n) == 0;
+}
+
 TA_HOT uint32_t ta_intern(const char *s, size_t n)
 {
     if (ta_unlikely(!table))
@@ -179,12 +186,8 @@ TA_HOT uint32_t ta_intern(const char *s, size_t n)
             uint64_t v = atomic_load_explicit(&tab[idx & mask], memory_order_acquire);
             if (v == 0 || v == SEALED)
                 break;
-            if ((uint32_t)(v >> 32) == h32) {
-                uint32_t id = (uint32_t)v;
-                const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
-                if (e->len == n && memcmp(e->s, s, n) == 0)
-                    return id;
-            }
+            if (holds(v, h32, s, n))
+                return (uint32_t)v;
         }
     }
     for (int k = 0; k < LEVELS; k++) {
@@ -224,12 +227,8 @@ TA_HOT uint32_t ta_intern(const char *s, size_t n)
             }
             if (v == SEALED)
                 break; /* not in this level, and never will be: the next one */
-            if ((uint32_t)(v >> 32) == h32) {
-                uint32_t id = (uint32_t)v;
-                const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
-                if (e->len == n && memcmp(e->s, s, n) == 0)
-                    return id;
-            }
+            if (holds(v, h32, s, n))
+                return (uint32_t)v;
         }
         /* MAX_PROBES words of other strings: every thread sees the same ones (slots only go
          * from 0 to full), so every thread goes on to the next level for this string */
