@@ -982,10 +982,8 @@ static void warm_out(void)
 {
     if (ta_sandboxed || out_ready >= WARM_MOST || out_hi + WARM_AHEAD / 2 <= out_ready)
         return;
-    size_t to = (out_hi + WARM_AHEAD + 4095) & ~(size_t)4095;
-    if (to > WARM_MOST)
-        to = WARM_MOST;
-    ta_sys_populate(mem + out_ready, to - out_ready);
+    size_t to = out_hi + WARM_AHEAD < WARM_MOST ? out_hi + WARM_AHEAD : WARM_MOST;
+    ta_sys_populate(mem + out_ready, to - out_ready); /* whole pages, rounded there */
     out_ready = to;
 }
 
