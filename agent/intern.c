@@ -150,15 +150,6 @@ const char *ta_str(uint32_t id)
     return ((struct entry *)(arena + (uint64_t)id * 8))->s;
 }
 
-/* Is slot word v (hash << 32 | id) the entry of s (n bytes, hash h32)? */
-static inline bool holds(uint64_t v, uint32_t h32, const char *s, size_t n)
-{
-    if ((uint32_t)(v >> 32) != h32)
-        return false;
-    const struct entry *e = (const struct entry *)(arena + (uint64_t)(uint32_t)v * 8);
-    return e->len == n && memcmp(e->s, s, n) == 0;
-}
-
 TA_HOT uint32_t ta_intern(const char *s, size_t n)
 {
     if (ta_unlikely(!table))
@@ -186,8 +177,12 @@ TA_HOT uint32_t ta_intern(const char *s, size_t n)
             uint64_t v = atomic_load_explicit(&tab[idx & mask], memory_order_acquire);
             if (v == 0 || v == SEALED)
                 break;
-            if (holds(v, h32, s, n))
-                return (uint32_t)v;
+            if ((uint32_t)(v >> 32) == h32) {
+                uint32_t id = (uint32_t)v;
+                const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
+                if (e->len == n && memcmp(e->s, s, n) == 0)
+                    return id;
+            }
         }
     }
     for (int k = 0; k < LEVELS; k++) {
@@ -227,8 +222,12 @@ TA_HOT uint32_t ta_intern(const char *s, size_t n)
             }
             if (v == SEALED)
                 break; /* not in this level, and never will be: the next one */
-            if (holds(v, h32, s, n))
-                return (uint32_t)v;
+            if ((uint32_t)(v >> 32) == h32) {
+                uint32_t id = (uint32_t)v;
+                const struct entry *e = (const struct entry *)(arena + (uint64_t)id * 8);
+                if (e->len == n && memcmp(e->s, s, n) == 0)
+                    return id;
+            }
         }
         /* MAX_PROBES words of other strings: every thread sees the same ones (slots only go
          * from 0 to full), so every thread goes on to the next level for this string */
