@@ -165,7 +165,9 @@ TRACEAGENT_CONFIG="$TMP/long.json" TRACEAGENT_OUTPUT="$TMP/long-out" timeout $t 
 check "4 KiB strings in a config file: no hang (rc $rc), one warning each (trace; output loses to the env)" \
     test "$rc-$(grep -c '"trace"' "$TMP/err")-$(nwarn "$TMP/err")" = 0-1-1
 echo "{\"output\": \"/$long\"}" > "$TMP/long2.json"
-TRACEAGENT_CONFIG="$TMP/long2.json" timeout $t env LD_PRELOAD="$AGENT" "$prog" >/dev/null 2>"$TMP/err"; rc=$?
+# (from $TMP: the default output, ./traceagent-out, is where it writes then)
+(cd "$TMP" && TRACEAGENT_CONFIG="$TMP/long2.json" timeout $t env LD_PRELOAD="$AGENT" "$prog") \
+    >/dev/null 2>"$TMP/err"; rc=$?
 check "a 4 KiB output in a config file: no hang (rc $rc), one warning" test "$rc-$(nwarn "$TMP/err")" = 0-1
 mid=$(printf 'y%.0s' $(seq 1 3000))
 TRACEAGENT_OUTPUT="/proc/nope/$mid" timeout $t env LD_PRELOAD="$AGENT" "$prog" >/dev/null 2>"$TMP/err"; rc=$?
