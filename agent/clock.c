@@ -6,18 +6,23 @@
  * vDSO clock_gettime, and after a system call far less: clock_gettime then also reads two
  * cold pages (the vDSO's data), rdtsc none (bench/NOTES.md, row 29).
  *
- * TSC ticks are turned into CLOCK_MONOTONIC ns by a piecewise-linear function f that the
- * drainer builds as it goes, so that traces of several processes share one time base:
- *   - f starts at the (tsc, mono) pair read at init, with a slope measured over at least
- *     200 us when the drainer first needs it;
- *   - at breakpoints (2 ms after that, then at doubling intervals up to 64 s, then every
- *     64 s) the drainer reads a new (tsc, mono) pair and starts a new segment at the CURRENT
- *     tick, continuing f where it is (f stays continuous and monotonic), with a slope that
- *     is the long-run measured slope plus the correction that removes f's accumulated error
- *     over the next interval.
- * A breakpoint is placed at "now": every record already converted has ticks before it, so
- * f never changes under a converted timestamp, and spans that nested in ticks nest in ns.
- * Only the drainer (or the signal flush, which excludes it) calls the conversion. */
+ * TSC ticks are turned into CLOCK_MONOTONIC ns by a piecewise-linear function f, made
+ * after the fact from (tsc, mono) pairs, so that traces of several processes share one
+ * time base:
+ *   - f starts at the pair read at init; it is defined up to the tick of the latest pair
+ *     (end_tick), and a stamp past it is converted only after a new pair is read (the
+ *     stamp was taken before, so it lies between two pairs: f interpolates, it never
+ *     extrapolates a slope measured over a short baseline);
+ *   - the current segment is extended to the new pair when it meets the pair within
+ *     TOL_NS; else a new segment starts at end_tick, where f was, and meets the pair: with
+ *     the long-run slope (init to now) when that meets it within TOL_NS, else exactly.
+ * f is continuous and monotonic, never changes under a converted stamp (new segments
+ * start at end_tick, and every converted stamp is at or before it), and spans that nested
+ * in ticks nest in ns. Pairs are read when stamps need them: a drainer that sleeps long
+ * needs no wake-up for the clock (it had breakpoints at 1, 2, 4 .. ms, each a wake-up the
+ * program paid for: bench/NOTES.md, rows 54 and 58). Only the drainer (or the signal
+ * flush, which excludes it) converts. */
+#include <math.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -41,12 +46,11 @@ struct seg {
 };
 
 #define NSEG 256 /* kept segments; older ticks use the oldest kept one */
+#define TOL_NS 30.0 /* f may miss a pair by this much (a pair's own jitter is ~10-20 ns) */
 static struct seg segs[NSEG];
 static unsigned nseg;           /* total segments made; segs[(nseg-1) % NSEG] is current */
 static uint64_t init_tick, init_ns;
-static uint64_t next_break_ns;  /* mono time of the next breakpoint */
-static uint64_t interval_ns;
-static int calibrated;           /* segs[0].slope has been measured */
+static uint64_t end_tick;       /* f is made up to here: the latest pair's tick */
 
 /* A (tsc, mono) pair read as close together as we can: the mono read between two TSC
  * reads, keeping the tightest of a few tries. */
@@ -154,12 +158,43 @@ void ta_clock_init(void)
     if (!ta_clock_tsc)
         return;
     read_pair(&init_tick, &init_ns);
-    /* the slope is measured at the drainer's first calibration, before any conversion */
+    /* its slope is set by the first pair after it, before any conversion */
     segs[0] = (struct seg){init_tick, (double)init_ns, 1.0};
-    calibrated = 0;
     nseg = 1;
-    interval_ns = 1000000;
-    next_break_ns = init_ns + interval_ns;
+    end_tick = init_tick;
+}
+
+/* A new pair, and f made up to its tick (see the top of the file). */
+static void extend(void)
+{
+    uint64_t p, m;
+    read_pair(&p, &m);
+    if (p <= end_tick)
+        return;
+    struct seg *s = &segs[(nseg - 1) % NSEG];
+    double fm = (double)m;
+    if (end_tick == s->tick) { /* no stamp converted on it yet: its slope is free */
+        double slope = (fm - s->ns) / (double)(p - s->tick);
+        if (slope > 0)
+            s->slope = slope;
+        end_tick = p;
+        return;
+    }
+    double at_p = s->ns + (double)(int64_t)(p - s->tick) * s->slope;
+    if (fabs(at_p - fm) <= TOL_NS) {
+        end_tick = p;
+        return;
+    }
+    double f_end = s->ns + (double)(int64_t)(end_tick - s->tick) * s->slope;
+    double span = (double)(p - end_tick);
+    double slope = (double)(m - init_ns) / (double)(p - init_tick); /* the long run's */
+    if (!(fabs(f_end + span * slope - fm) <= TOL_NS))
+        slope = (fm - f_end) / span;
+    if (!(slope > 0)) /* f ahead of the pair over a short span: the next pair corrects */
+        slope = s->slope;
+    segs[nseg % NSEG] = (struct seg){end_tick, f_end, slope};
+    nseg++;
+    end_tick = p;
 }
 
 static const struct seg *seg_for(uint64_t t)
@@ -183,6 +218,10 @@ uint64_t ta_clock_to_ns(uint64_t ticks)
 {
     if (!ta_clock_tsc)
         return ticks;
+    /* (a stamp still past the new pair, from a CPU whose TSC is a few ns ahead: the
+     * current segment goes on) */
+    if (ticks > end_tick)
+        extend();
     double v = f_of(ticks);
     return v < 0 ? 0 : (uint64_t)(v + 0.5);
 }
@@ -197,6 +236,8 @@ void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1)
         *ns1 = t1;
         return;
     }
+    if (t0 > end_tick || t1 > end_tick)
+        extend();
     const struct seg *s = &segs[(nseg - 1) % NSEG];
     if (ta_unlikely(!nseg || t0 < s->tick || t1 < s->tick)) {
         *ns0 = ta_clock_to_ns(t0);
@@ -210,66 +251,18 @@ void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1)
     *ns1 = v1 < 0 ? 0 : (uint64_t)(v1 + 0.5);
 }
 
-/* The current segment, for a consumer that converts many stamps between two calibrations
- * (drain_cycle, which alone calibrates): a stamp t at or past *tick is f_of's
- * *ns + (double)(int64_t)(t - *tick) * *slope, rounded as ta_clock_to_ns rounds. 0: none
- * (ticks are ns already, or no segment yet). */
-int ta_clock_segment(uint64_t *tick, double *ns, double *slope)
+/* The current segment, for a consumer that converts many stamps inline (drain_cycle): a
+ * stamp t from *tick to *end is f_of's *ns + (double)(int64_t)(t - *tick) * *slope,
+ * rounded as ta_clock_to_ns rounds; any other goes through ta_clock_to_ns, after which
+ * the segment may have changed. 0: none (ticks are ns already, or no segment yet). */
+int ta_clock_segment(uint64_t *tick, uint64_t *end, double *ns, double *slope)
 {
     if (!ta_clock_tsc || !nseg)
         return 0;
     const struct seg *s = &segs[(nseg - 1) % NSEG];
     *tick = s->tick;
+    *end = end_tick;
     *ns = s->ns;
     *slope = s->slope;
     return 1;
-}
-
-uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1)
-{
-    if (!ta_clock_tsc)
-        return t1 - t0;
-    uint64_t a = ta_clock_to_ns(t0), b = ta_clock_to_ns(t1);
-    return b > a ? b - a : 0;
-}
-
-/* CLOCK_MONOTONIC's ns at which the next breakpoint is due, 0 when ticks are ns already.
- * A breakpoint's slope brings the conversion back onto the monotonic clock by the next one,
- * so the drainer must calibrate near each: one that came 50 ms late after a 1 ms interval
- * kept correcting 50 times too long (off by up to 1.5 ms in t18; bench/NOTES.md row 54). */
-uint64_t ta_clock_next_break(void) { return ta_clock_tsc ? next_break_ns : 0; }
-
-uint64_t ta_clock_calibrate(void)
-{
-    if (!ta_clock_tsc)
-        return ta_mono_ns();
-    uint64_t tick, ns;
-    read_pair(&tick, &ns);
-    if (!calibrated) {
-        /* The first slope, before anything is converted: wait until the baseline is long
-         * enough for the pair's jitter (tens of ns) to matter little (1e-4). Later
-         * breakpoints correct what is left. */
-        while (ns - init_ns < 200000)
-            read_pair(&tick, &ns);
-        segs[0].slope = (double)(ns - init_ns) / (double)(tick - init_tick);
-        calibrated = 1;
-        next_break_ns = ns + interval_ns;
-        return tick;
-    }
-    if (ns < next_break_ns || tick <= init_tick)
-        return tick;
-    /* long-run slope from init to now, plus the correction that brings f back to the
-     * monotonic clock by the next breakpoint */
-    double long_slope = (double)(ns - init_ns) / (double)(tick - init_tick);
-    double f_now = f_of(tick);
-    double err = (double)ns - f_now; /* ns that f is behind */
-    if (interval_ns < 64000000000ull)
-        interval_ns *= 2;
-    double slope = long_slope + err / ((double)interval_ns / long_slope);
-    if (slope <= 0)
-        slope = long_slope;
-    segs[nseg % NSEG] = (struct seg){tick, f_now, slope};
-    nseg++;
-    next_break_ns = ns + interval_ns;
-    return tick;
 }

@@ -24,7 +24,7 @@ extern struct ta_thread *_Atomic ta_registry;
 extern _Atomic int ta_drainer_running;
 void ta_thread_reclaim(struct ta_thread *t);
 void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1); /* clock.c */
-int ta_clock_segment(uint64_t *tick, double *ns, double *slope);                    /* clock.c */
+int ta_clock_segment(uint64_t *tick, uint64_t *end, double *ns, double *slope);     /* clock.c */
 int ta_trace_json_rec(const struct ta_rec *r, int32_t tid, uint64_t ts_ns, uint64_t dur_ns);
 
 static pthread_t drainer;
@@ -150,14 +150,22 @@ static void name_track(uint32_t track, int32_t tid, int signal_mode)
 
 /* What every event takes from its record: names, strings, and times in ns (ticks are
  * converted; TA_F_NS times are ns already); a duration for spans only. */
-/* The clock's current segment, taken after each cycle's calibration (the only one):
- * stamps past its start convert here, inline, as ta_clock_to_ns would (bench/NOTES.md,
- * row 51). Private to the consumer of the cycle (drain_owner). */
+/* The clock's current segment: stamps within it convert here, inline, as ta_clock_to_ns
+ * would (bench/NOTES.md, row 51); any other through clock.c, which may read a new pair
+ * and change the segment (then taken again). Private to the consumer of the cycle
+ * (drain_owner). */
 static struct {
     int ok;
-    uint64_t tick;
+    uint64_t tick, end;
     double ns, slope;
 } cseg;
+
+static void cseg_take(void)
+{
+    cseg.ok = ta_clock_segment(&cseg.tick, &cseg.end, &cseg.ns, &cseg.slope);
+}
+
+static inline int in_cseg(uint64_t t) { return t - cseg.tick <= cseg.end - cseg.tick; }
 
 static inline uint64_t seg_ns(uint64_t t)
 {
@@ -173,22 +181,29 @@ static inline __attribute__((always_inline)) void rec_times(const struct ta_rec 
         *ts = r->t0;
         *dur = op->shape == TA_SHAPE_SPAN && r->t1 > r->t0 ? r->t1 - r->t0 : 0;
     } else if (op->shape == TA_SHAPE_SPAN) {
-        /* ta_clock_ticks_to_ns_dur's value, with t0 converted once, not twice, and both
-         * ends at once (bench/NOTES.md, rows 42 and 50) */
+        /* both ends converted at once, the start once (bench/NOTES.md, rows 42 and 50) */
         uint64_t end;
-        if (ta_likely(cseg.ok && r->t0 >= cseg.tick && r->t1 >= cseg.tick)) {
+        if (ta_likely(cseg.ok && in_cseg(r->t0) && in_cseg(r->t1))) {
             *ts = seg_ns(r->t0);
             end = seg_ns(r->t1);
             *dur = end > *ts ? end - *ts : 0;
             return;
         }
         ta_clock_span_to_ns(r->t0, r->t1, ts, &end);
-        if (ta_clock_tsc)
+        if (ta_clock_tsc) {
             *dur = end > *ts ? end - *ts : 0;
-        else
+            cseg_take();
+        } else {
             *dur = r->t1 - r->t0;
+        }
     } else {
-        *ts = cseg.ok && r->t0 >= cseg.tick ? seg_ns(r->t0) : ta_clock_to_ns(r->t0);
+        if (ta_likely(cseg.ok && in_cseg(r->t0))) {
+            *ts = seg_ns(r->t0);
+        } else {
+            *ts = ta_clock_to_ns(r->t0);
+            if (ta_clock_tsc)
+                cseg_take();
+        }
         *dur = 0;
     }
 }
@@ -391,8 +406,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
     uint64_t n = 0, dropped[NCAUSES] = {
         dropped_retired[0], dropped_retired[1],
         atomic_load_explicit(&ta_dropped_no_ring, memory_order_relaxed)};
-    ta_clock_calibrate();
-    cseg.ok = ta_clock_segment(&cseg.tick, &cseg.ns, &cseg.slope);
+    cseg_take();
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {
         /* acquire: pairs with the release stores of state in thread.c; a RETIRED slot's
@@ -637,15 +651,6 @@ static void *drainer_main(void *arg)
         } else {
             uint64_t paced = sleep_ns * 256 / cycle_fill; /* at most doubling per cycle */
             sleep_ns = paced < 2 * sleep_ns ? paced : 2 * sleep_ns;
-        }
-        /* and not past the clock's next breakpoint (by more than 0.1 ms): its correction
-         * is computed for that interval (1 ms, doubling: a few extra wake-ups in a
-         * process's first ~100 ms only) */
-        uint64_t brk = ta_clock_next_break();
-        if (brk) {
-            uint64_t now = ta_mono_ns(), until = brk > now ? brk - now + 100000 : 0;
-            if (sleep_ns > until)
-                sleep_ns = until;
         }
         sleep_ns = sleep_ns < 50000 ? 50000 : sleep_ns > most ? most : sleep_ns;
         struct timespec ts = {0, (long)sleep_ns};

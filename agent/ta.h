@@ -87,12 +87,7 @@ static inline uint64_t ta_now_end(void)
 }
 void ta_clock_init(void);
 void ta_clock_ensure(void); /* ta_clock_init once, before the first record */
-/* Drainer only: take a new (ticks, ns) calibration point. Records whose t1 is at or before
- * the returned tick value can be converted exactly (interpolation); later ones wait. */
-uint64_t ta_clock_calibrate(void);
-uint64_t ta_clock_next_break(void); /* drainer: when to calibrate next (mono ns; 0: never) */
 uint64_t ta_clock_to_ns(uint64_t ticks);
-uint64_t ta_clock_ticks_to_ns_dur(uint64_t t0, uint64_t t1); /* t1 - t0 converted */
 
 /* ------------------------------------------------------------------------------------ */
 /* Strings: a global, lock-free, append-only intern table. Safe from any thread and from
