@@ -20,8 +20,10 @@
  * start at end_tick, and every converted stamp is at or before it), and spans that nested
  * in ticks nest in ns. Pairs are read when stamps need them: a drainer that sleeps long
  * needs no wake-up for the clock (it had breakpoints at 1, 2, 4 .. ms, each a wake-up the
- * program paid for: bench/NOTES.md, rows 54 and 58). Only the drainer (or the signal
- * flush, which excludes it) converts. */
+ * program paid for: bench/NOTES.md, rows 54 and 58); the drainer reads one at each
+ * cycle too, so that no interpolation spans more than a cycle (~50 ms at most) of a rate
+ * that NTP may have changed. Converting changes this state: only the holder of the drain
+ * (drainer.c's drain_owner: the drainer, a flush, the signal flush) converts. */
 #include <math.h>
 #include <stdlib.h>
 #include <pthread.h>
@@ -46,18 +48,21 @@ struct seg {
 };
 
 #define NSEG 256 /* kept segments; older ticks use the oldest kept one */
-#define TOL_NS 30.0 /* f may miss a pair by this much (a pair's own jitter is ~10-20 ns) */
+#define TOL_NS 30.0 /* f may miss a pair by this much (a pair's window is ~30 ns here) */
 static struct seg segs[NSEG];
 static unsigned nseg;           /* total segments made; segs[(nseg-1) % NSEG] is current */
 static uint64_t init_tick, init_ns;
 static uint64_t end_tick;       /* f is made up to here: the latest pair's tick */
 
 /* A (tsc, mono) pair read as close together as we can: the mono read between two TSC
- * reads, keeping the tightest of a few tries. */
+ * reads, keeping the tightest of a few tries. The first read is ordered (lfence, as
+ * ta_now): it comes after the loads before it, so a record the caller saw committed was
+ * stamped before the pair's tick. */
 static void read_pair(uint64_t *tick, uint64_t *ns)
 {
     uint64_t best = ~0ull;
     for (int i = 0; i < 5; i++) {
+        __asm__ volatile("lfence" ::: "memory");
         uint64_t a = rdtsc();
         uint64_t m = ta_mono_ns();
         uint64_t b = rdtsc();
@@ -108,7 +113,7 @@ static uint64_t gettime_cycles(int sys, int tries)
 
 /* Is the kernel's own CLOCK_MONOTONIC, as user space reads it, a function of the raw TSC of
  * whichever CPU the reader runs on? Then TSC ticks order events across CPUs exactly as well
- * as CLOCK_MONOTONIC does, and the drainer's calibration (below) maps them onto it.
+ * as CLOCK_MONOTONIC does, and the conversion (below) maps them onto it.
  *   - The TSC must be invariant (CPUID 0x80000007 EDX bit 8: constant rate, never stops).
  *   - clocksource "tsc": the kernel checked the TSCs are synchronised and reads them.
  *   - clocksource "kvm-clock" (a KVM guest, which may not offer "tsc" at all:
@@ -212,6 +217,13 @@ static double f_of(uint64_t t)
 {
     const struct seg *s = seg_for(t);
     return s->ns + (double)(int64_t)(t - s->tick) * s->slope;
+}
+
+/* A pair now (each drain cycle: see the top of the file). */
+void ta_clock_refresh(void)
+{
+    if (ta_clock_tsc)
+        extend();
 }
 
 uint64_t ta_clock_to_ns(uint64_t ticks)

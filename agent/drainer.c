@@ -406,6 +406,7 @@ static uint64_t drain_cycle(int signal_mode, unsigned *fill, int sources)
     uint64_t n = 0, dropped[NCAUSES] = {
         dropped_retired[0], dropped_retired[1],
         atomic_load_explicit(&ta_dropped_no_ring, memory_order_relaxed)};
+    ta_clock_refresh();
     cseg_take();
     for (struct ta_thread *t = atomic_load_explicit(&ta_registry, memory_order_acquire); t;
          t = t->next) {

@@ -87,7 +87,10 @@ static inline uint64_t ta_now_end(void)
 }
 void ta_clock_init(void);
 void ta_clock_ensure(void); /* ta_clock_init once, before the first record */
+/* Converting reads (tsc, mono) pairs as needed and extends the conversion: only the
+ * holder of the drain converts (drainer.c: the drainer, a flush, the signal flush). */
 uint64_t ta_clock_to_ns(uint64_t ticks);
+void ta_clock_refresh(void); /* a pair now: at each drain cycle */
 
 /* ------------------------------------------------------------------------------------ */
 /* Strings: a global, lock-free, append-only intern table. Safe from any thread and from

@@ -9,7 +9,8 @@ for clk in tsc monotonic; do
     out=$(TRACEAGENT_CLOCK=$clk traced "$TMP/$clk" "$TBUILD/wakeups" 500)
     check "$clk: the program runs under the agent" test $? = 0
     n=$(sed -n 's/^wakeups //p' <<<"$out")
-    check "$clk: the drainer slept at most 12 times in 500 ms of nothing recorded (${n:-none})" \
-        test "${n:--1}" -ge 1 -a "${n:--1}" -le 12
+    # 50 ms sleeps: ~11 begun by 500 ms (the clock's breakpoints made it 16)
+    check "$clk: the drainer slept at most 13 times in 500 ms of nothing recorded (${n:-none})" \
+        test "${n:--1}" -ge 1 -a "${n:--1}" -le 13
 done
 finish
