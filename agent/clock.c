@@ -53,6 +53,10 @@ static struct seg segs[NSEG];
 static unsigned nseg;           /* total segments made; segs[(nseg-1) % NSEG] is current */
 static uint64_t init_tick, init_ns;
 static uint64_t end_tick;       /* f is made up to here: the latest pair's tick */
+/* The state above is whole (release at the end of ta_clock_init). A drainer started for a
+ * plug-in's source cycles before any thread records, so its cycle may meet an init under
+ * way on the first recording thread; records themselves come after it. */
+static _Atomic int ready;
 
 /* A (tsc, mono) pair read as close together as we can: the mono read between two TSC
  * reads, keeping the tightest of a few tries. The first read is ordered (lfence, as
@@ -167,6 +171,7 @@ void ta_clock_init(void)
     segs[0] = (struct seg){init_tick, (double)init_ns, 1.0};
     nseg = 1;
     end_tick = init_tick;
+    atomic_store_explicit(&ready, 1, memory_order_release);
 }
 
 /* A new pair, and f made up to its tick (see the top of the file). */
@@ -222,7 +227,7 @@ static double f_of(uint64_t t)
 /* A pair now (each drain cycle: see the top of the file). */
 void ta_clock_refresh(void)
 {
-    if (ta_clock_tsc)
+    if (atomic_load_explicit(&ready, memory_order_acquire))
         extend();
 }
 
@@ -269,7 +274,7 @@ void ta_clock_span_to_ns(uint64_t t0, uint64_t t1, uint64_t *ns0, uint64_t *ns1)
  * the segment may have changed. 0: none (ticks are ns already, or no segment yet). */
 int ta_clock_segment(uint64_t *tick, uint64_t *end, double *ns, double *slope)
 {
-    if (!ta_clock_tsc || !nseg)
+    if (!atomic_load_explicit(&ready, memory_order_acquire))
         return 0;
     const struct seg *s = &segs[(nseg - 1) % NSEG];
     *tick = s->tick;
