@@ -987,16 +987,20 @@ static void warm_out(void)
     out_ready = to;
 }
 
+/* The kept entries: made present by warm, given back by tj_finish */
+static const struct {
+    void *p;
+    size_t len;
+} kept[] = {{heads, sizeof heads}, {strs, sizeof strs}, {plans, sizeof plans},
+            {tpls, sizeof tpls},   {lines, sizeof lines}};
+
 static __attribute__((noinline, cold)) void warm(void)
 {
     warm_gen = gen;
     if (ta_sandboxed)
         return;
-    ta_sys_populate(heads, sizeof heads);
-    ta_sys_populate(strs, sizeof strs);
-    ta_sys_populate(plans, sizeof plans);
-    ta_sys_populate(tpls, sizeof tpls);
-    ta_sys_populate(lines, sizeof lines);
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        ta_sys_populate(kept[i].p, kept[i].len);
     out_ready = 0;
     warm_out();
 }
@@ -1268,11 +1272,8 @@ static void tj_finish(void)
      * exec starts a new generation (tj_after_fork), which does. */
     if (!ta_sandboxed) {
         ta_sys_release(mem, sizeof mem);
-        ta_sys_release(heads, sizeof heads);
-        ta_sys_release(strs, sizeof strs);
-        ta_sys_release(plans, sizeof plans);
-        ta_sys_release(tpls, sizeof tpls);
-        ta_sys_release(lines, sizeof lines);
+        for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+            ta_sys_release(kept[i].p, kept[i].len);
         warm_gen = seen_gen = gen;
         out_ready = WARM_MOST;
     }
