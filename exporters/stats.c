@@ -1440,17 +1440,16 @@ static inline bool file_before(const struct file_key *x, const struct file_key *
     return strcmp(x->f->path, y->f->path) < 0;
 }
 
-/* Merge sort of k[0..n), stable, with tmp of n / 2 entries (the left half of each merge is
- * moved there and merged back): qsort's calls through a pointer cost more than the
- * comparisons themselves (~600 instructions a row at 5,000 rows), and a tmp of n entries
- * was 8 bytes a file more at the exit's peak (bench/NOTES.md, row 56). */
-static void sort_files(struct file_key *k, size_t n, struct file_key *tmp)
+/* Merge sort of k[0..n) by file_before, stable, with tmp of n / 2 entries (the left half
+ * of each merge is moved there and merged back): for the runs of equal times that
+ * sort_files leaves, by path. */
+static void sort_by_path(struct file_key *k, size_t n, struct file_key *tmp)
 {
     if (n < 2)
         return;
     size_t h = n / 2;
-    sort_files(k, h, tmp);
-    sort_files(k + h, n - h, tmp);
+    sort_by_path(k, h, tmp);
+    sort_by_path(k + h, n - h, tmp);
     if (!file_before(&k[h], &k[h - 1]))
         return; /* in order already */
     memcpy(tmp, k, h * sizeof *k);
@@ -1459,6 +1458,55 @@ static void sort_files(struct file_key *k, size_t n, struct file_key *tmp)
         k[o++] = file_before(&k[j], &tmp[i]) ? k[j++] : tmp[i++];
     while (i < h)
         k[o++] = tmp[i++];
+}
+
+/* k[0..n) in file_before's order, with tmp of n entries: a radix sort of the times, 11 bits
+ * a pass (3 passes up to 2^33 ns, 8.6 s a file), then the runs of equal times by path.
+ * A merge sort's n log n comparisons of times in no order, each a branch the CPU cannot
+ * guess, took 3.6-10 ms of the exit at 20,000 files (bench/NOTES.md, row 59). One thread
+ * writes stats.json: the counts are static, out of the stack. */
+#define RADIX_BITS 11
+static void sort_files(struct file_key *k, size_t n, struct file_key *tmp)
+{
+    static size_t at[1u << RADIX_BITS];
+    const uint64_t mask = (1u << RADIX_BITS) - 1;
+    uint64_t max = 0;
+    for (size_t i = 0; i < n; i++)
+        max = k[i].t > max ? k[i].t : max;
+    /* ascending in max - t: the most time first, in at most 6 passes */
+    struct file_key *src = k, *dst = tmp;
+    for (unsigned sh = 0; n > 1 && sh < 64 && max >> sh; sh += RADIX_BITS) {
+        memset(at, 0, sizeof at);
+        for (size_t i = 0; i < n; i++)
+            at[((max - src[i].t) >> sh) & mask]++;
+        if (at[((max - src[0].t) >> sh) & mask] == n)
+            continue; /* one digit for all: the order stands */
+        for (size_t d = 0, sum = 0; d <= mask; d++) {
+            size_t c = at[d];
+            at[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[at[((max - src[i].t) >> sh) & mask]++] = src[i];
+        struct file_key *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != k)
+        memcpy(k, src, n * sizeof *k);
+    /* Times repeat (20,000 files of ~10 us each: 19,400 in 1,300 runs of equal times), and
+     * the comparisons by path miss the cache on each row and each path: asked for first,
+     * a run's rows, then their paths */
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && k[j].t == k[i].t; j++)
+            __builtin_prefetch(k[j].f);
+        if (j - i < 2)
+            continue;
+        __builtin_prefetch(k[i].f);
+        for (size_t m = i; m < j; m++)
+            __builtin_prefetch(k[m].f->path);
+        sort_by_path(k + i, j - i, tmp);
+    }
 }
 
 /* "key": as out_key writes it, for a literal key that needs no escaping: the files rows
@@ -1586,14 +1634,14 @@ static void write_file_row(const struct file_row *f, bool first)
 }
 
 /* The rows by time, from (time, row) keys taken straight from the map's slots: with the
- * merge's tmp, 24 bytes a file at the exit's peak (was 40: the rows' pointers apart, and
- * a tmp of n keys; bench/NOTES.md, row 56). */
+ * sort's tmp, 32 bytes a file at the exit's peak (was 40: the rows' pointers apart; 24 with
+ * a merge sort's tmp of n / 2 keys, but that sort took the most of the exit: row 59). */
 static void write_files(void)
 {
     const struct pmap *m = &st.files;
-    size_t n = m->n, nk = n + n / 2;
+    size_t n = m->n, nk = 2 * n;
     ta_buf_cstr(ob, "  \"files\": [");
-    /* populated at once: 20,000 files make 480 KiB of keys (row 52) */
+    /* populated at once: 20,000 files make 640 KiB of keys (row 52) */
     struct file_key *k = n ? st_zalloc(nk * sizeof *k) : NULL;
     if (!k) {
         if (n) { /* out of memory: unsorted rather than none */

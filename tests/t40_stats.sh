@@ -185,6 +185,40 @@ names = [o["name"] for o in s["ops"]] + [n["name"] for n in s["tree"]]
 print(("ok" if names == ["child", "child"] and s["events"] == 1 else "not ok") +
       " - unit: after_fork forgets the parent state", names)' "$TMP/fork.json"
 
+# the files rows' order: most time first, equal times by path. 3,000 files in no order,
+# times that repeat (runs of equal times), none at all (a file only stat'ed), and up to
+# 2^62 ns (every pass of the sort's radix), each in one or two of read_ns/other_ns.
+$PY - "$TMP/order.events" <<'EOF'
+import random, sys
+rnd = random.Random(7)
+F = "f\tposix\t{op}\t{io}\t0\t{dur}\t{path}\t{b}"
+ev = ["t\t1"]
+paths = [f"/o/{rnd.randrange(10**6):06d}-{i}" for i in range(3000)]
+rnd.shuffle(paths)
+for i, p in enumerate(paths):
+    kind = i % 5
+    t = (0 if kind == 0 else rnd.randrange(40) if kind == 1 else rnd.randrange(1 << 20)
+         if kind == 2 else (1 << 33) + rnd.randrange(3) if kind == 3 else rnd.randrange(1 << 62))
+    if t and i % 2:
+        ev.append(F.format(op="read", io="r", dur=t // 2, path=p, b=1))
+        ev.append(F.format(op="open", io="o", dur=t - t // 2, path=p, b=-1))
+    elif t:
+        ev.append(F.format(op="read", io="r", dur=t, path=p, b=1))
+    else:
+        ev.append(F.format(op="stat", io="m", dur=5, path=p, b=-1))
+open(sys.argv[1], "w").write("\n".join(ev) + "\n")
+EOF
+"$UNIT" "$TMP/order.json" < "$TMP/order.events" 2>"$TMP/order.err"
+$PY - "$TMP/order.json" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))["files"]
+key = [(-(r["read_ns"] + r["write_ns"] + r["other_ns"]), r["path"]) for r in rows]
+ties = len(key) - len(set(k[0] for k in key))
+ok = len(rows) == 3000 and key == sorted(key) and ties > 1000
+print(("ok" if ok else "not ok") + " - unit: files rows by time, most first, equal times by path",
+      len(rows), "rows,", ties, "in ties", [k for a, k in zip(key, key[1:]) if k < a][:3])
+EOF
+
 # empty: valid file with every section
 printf '' | "$UNIT" "$TMP/empty.json"
 $PY -c '
