@@ -10,7 +10,9 @@
 # Each in every configuration, the order rotating each round: untraced, nop (the no-op
 # agent), stats (TRACEAGENT_EXPORT=stats), agent (the defaults: json,stats), and with
 # BASEAGENT set (run.sh's BASE) base and base-stats, the same two of the other commit's
-# agent; where DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI: bench/build_darshan.sh)
+# agent; for files and pread, minwrap: the yardstick of bench/minwrap.c, the least a
+# preloaded wrapper that records every call can cost (two stamps and a 64-byte store around
+# libc's function; no path, no row a file, no drainer, nothing written); where DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI: bench/build_darshan.sh)
 # darshan (its defaults: 1,024 records a module, 4 MiB of records) and darshan-all (every
 # file recorded: MAX_RECORDS, MODMEM and NAMEMEM raised to the workload's file count). Both
 # include the work directory with a NAME_INCLUDE: Darshan skips every path under /dev/ (and
@@ -45,6 +47,8 @@ fi
 BB=${BB:-$ROOT/build/bench}
 mkdir -p "$BB"
 gcc -std=gnu11 -O2 -g -Wall -Wextra -o "$BB/whole" "$ROOT/bench/whole.c" || exit 2
+gcc -std=gnu11 -O2 -g -Wall -Wextra -fPIC -shared -o "$BB/minwrap.so" "$ROOT/bench/minwrap.c" -ldl ||
+    exit 2
 SHM=/dev/shm
 [ -d "$SHM" ] && [ -w "$SHM" ] || SHM=${TMPDIR:-/tmp}
 W=$(mktemp -d "$SHM/ta-whole.XXXXXX")
@@ -56,7 +60,7 @@ HAVE_NUMPY=1
 "$PY" -c 'import numpy' 2>/dev/null || HAVE_NUMPY=0
 [ $HAVE_NUMPY = 1 ] && "$PY" "$ROOT/bench/whole_py.py" --setup "$W/py" "$NPY" 200
 
-CONFIGS=(untraced nop stats agent)
+CONFIGS=(untraced nop minwrap stats agent)
 [ -n "$BASEAGENT" ] && [ -f "$BASEAGENT" ] && CONFIGS+=(base base-stats)
 DARSHAN_LIB=""
 if [ -n "${DARSHAN_PREFIX:-}" ]; then
@@ -114,6 +118,7 @@ one() {
     case $cfg in
     untraced) ;;
     nop) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$NOPAGENT") ;;
+    minwrap) pre=(env LD_PRELOAD="$BB/minwrap.so") ;;
     stats) pre=(env TRACEAGENT_EXPORT=stats TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT") ;;
     agent) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$AGENT") ;;
     base) pre=(env TRACEAGENT_OUTPUT="$out" LD_PRELOAD="$BASEAGENT") ;;
@@ -161,6 +166,8 @@ for ((r = 0; r < R; r++)); do
         for ((i = 0; i < nc; i++)); do
             c=${CONFIGS[$(((i + r) % nc))]}
             [ $wl = pread1 ] && case $c in untraced | stats | agent | base) ;; *) continue ;; esac
+            # minwrap wraps the C workloads' calls only (not Python's)
+            [ $wl = python ] && [ $c = minwrap ] && continue
             one "$c" "$wl" "$r"
         done
     done
