@@ -22,7 +22,8 @@
  *                    then DIR/daemon.done
  *   mmap DIR         a file map: munmap(a, 0) fails, munmap(a, 4096) unmaps it; another
  *                    moved by mremap and unmapped at its new address; then anonymous memory
- *                    mapped where it was, and unmapped
+ *                    mapped where it was (again from a new map while another thread took
+ *                    the place), and unmapped
  * DIR is a scratch directory. Each mode prints one line that the untraced run must print
  * the same. */
 #define _GNU_SOURCE
@@ -163,11 +164,18 @@ int main(int argc, char **argv)
         char *a = mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0);
         int r1 = munmap(a, 0);
         int r2 = munmap(a, 4096);
-        char *m = mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0);
-        char *c = mremap(m, 4096, 1 << 20, MREMAP_MAYMOVE);
-        int r3 = munmap(c, 1 << 20);
-        char *d = mmap(m, 4096, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        /* Another thread (the agent's drainer) may map memory into the hole the move
+         * leaves, between the two calls (1 run in ~8 on a 2-core VM): then again, with a
+         * new map. */
+        char *d = MAP_FAILED;
+        int r3 = 0;
+        for (int i = 0; i < 100 && d == MAP_FAILED; i++) {
+            char *m = mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+            char *c = mremap(m, 4096, 1 << 20, MREMAP_MAYMOVE);
+            r3 = munmap(c, 1 << 20);
+            d = mmap(m, 4096, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        }
         int r4 = munmap(d, 4096);
         printf("munmap %d %d %d %d\n", r1, r2, r3, r4);
         close(fd);
