@@ -148,6 +148,8 @@ static int tsc_is_kernels_clock(void)
 static int tsc_is_kernels_clock(void) { return 0; }
 #endif
 
+_Atomic uint64_t ta_clock_recent; /* ta.h */
+
 /* Chosen with the first thread that records (ta_thread_attach): a process that records
  * nothing reads no /sys file. Until then ta_now() reads CLOCK_MONOTONIC, and nothing has
  * been recorded with it. */
@@ -171,6 +173,7 @@ void ta_clock_init(void)
     segs[0] = (struct seg){init_tick, (double)init_ns, 1.0};
     nseg = 1;
     end_tick = init_tick;
+    atomic_store_explicit(&ta_clock_recent, init_tick, memory_order_relaxed);
     atomic_store_explicit(&ready, 1, memory_order_release);
 }
 
@@ -227,8 +230,10 @@ static double f_of(uint64_t t)
 /* A pair now (each drain cycle: see the top of the file). */
 void ta_clock_refresh(void)
 {
-    if (atomic_load_explicit(&ready, memory_order_acquire))
+    if (atomic_load_explicit(&ready, memory_order_acquire)) {
         extend();
+        atomic_store_explicit(&ta_clock_recent, end_tick, memory_order_relaxed);
+    }
 }
 
 uint64_t ta_clock_to_ns(uint64_t ticks)

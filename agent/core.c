@@ -7,6 +7,7 @@
  * default action runs as before. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "ta.h"
@@ -467,9 +469,55 @@ static bool flush_for_signal(int sig, const siginfo_t *si)
     return true;
 }
 
+/* A thread in a strict seccomp sandbox (prctl below) cannot read a clock: the kernel
+ * disables rdtsc for it (a SIGSEGV), the vDSO reads the TSC too, and clock_gettime as a
+ * system call kills it. The agent's own rdtsc there (ta_now, ta_now_end: `rdtsc`, 0f 31)
+ * is answered here with the newest tick the drainer read (it runs outside the sandbox and
+ * reads the clock each cycle, every 4 ms at most for a sandboxed process) for a span's
+ * start, one tick past the thread's previous answer for its end (and at least that for a
+ * start): its calls are recorded in order, timed to within a drain cycle, ~0 ns long. No
+ * system call: the return is rt_sigreturn, which strict mode allows. Without this, the
+ * agent's first stamp in the sandbox ended the program (its SIGSEGV, then the agent's
+ * gettid in the handler: SIGKILL), on hosts whose kernel honours the TSC's disabling. */
+static __thread unsigned char tsc_emulated __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tsc_emulated_last __attribute__((tls_model("initial-exec")));
+extern char __ehdr_start[] __attribute__((visibility("hidden")));
+extern char __etext[] __attribute__((visibility("hidden")));
+
+static bool emulate_rdtsc(int sig, void *ucv)
+{
+#if defined(__x86_64__)
+    if (sig != SIGSEGV || !tsc_emulated || !ucv)
+        return false;
+    ucontext_t *uc = ucv;
+    const unsigned char *ip = (const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
+    if (ip < (const unsigned char *)__ehdr_start || ip + 2 > (const unsigned char *)__etext ||
+        ip[0] != 0x0f || ip[1] != 0x31)
+        return false; /* not the agent's rdtsc: what would happen without the agent */
+    /* a span's start is `lfence; rdtsc` (0f ae e8 before it): the newest tick; its end,
+     * a bare rdtsc: one tick after the start */
+    uint64_t v = tsc_emulated_last + 1;
+    if (ip >= (const unsigned char *)__ehdr_start + 3 && ip[-3] == 0x0f && ip[-2] == 0xae &&
+        ip[-1] == 0xe8) {
+        uint64_t recent = atomic_load_explicit(&ta_clock_recent, memory_order_relaxed);
+        v = recent > v ? recent : v;
+    }
+    tsc_emulated_last = v;
+    uc->uc_mcontext.gregs[REG_RAX] = (long long)(uint32_t)v;
+    uc->uc_mcontext.gregs[REG_RDX] = (long long)(v >> 32);
+    uc->uc_mcontext.gregs[REG_RIP] += 2;
+    return true;
+#else
+    (void)sig;
+    (void)ucv;
+    return false;
+#endif
+}
+
 static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
 {
-    (void)uc;
+    if (emulate_rdtsc(sig, uc))
+        return;
     int saved = errno;
     if (!ta_in_forked_copy() && !flush_for_signal(sig, si)) {
         errno = saved; /* delivered again at the end of this thread's flush */
@@ -647,9 +695,19 @@ TA_EXPORT int prctl(int option, ...)
             ta_thread_attach();
         ta_sandboxed = true;
     }
-    if (!ta_get_real_prctl())
-        return (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
-    return real_prctl(option, a2, a3, a4, a5);
+    int r = ta_get_real_prctl() ? real_prctl(option, a2, a3, a4, a5)
+                                : (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
+    if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_STRICT && r == 0) {
+        /* no clock from here on: the agent's rdtsc is answered (emulate_rdtsc) while its
+         * SIGSEGV handler is the one installed; else, and with CLOCK_MONOTONIC (its read
+         * is the vDSO's rdtsc or a system call, inline in every wrapper: a check there
+         * would cost each call), this thread's calls are no longer recorded */
+        if (ta_clock_tsc && owned[SIGSEGV])
+            tsc_emulated = 1;
+        else
+            ta_guard++;
+    }
+    return r;
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -91,6 +91,9 @@ void ta_clock_ensure(void); /* ta_clock_init once, before the first record */
  * holder of the drain converts (drainer.c: the drainer, a flush, the signal flush). */
 uint64_t ta_clock_to_ns(uint64_t ticks);
 void ta_clock_refresh(void); /* a pair now: at each drain cycle */
+/* The newest pair's TSC ticks, read by the drainer each cycle: the stamps of a thread in a
+ * strict seccomp sandbox, whose rdtsc faults (core.c, emulate_rdtsc) */
+extern _Atomic uint64_t ta_clock_recent;
 
 /* ------------------------------------------------------------------------------------ */
 /* Strings: a global, lock-free, append-only intern table. Safe from any thread and from

@@ -21,38 +21,51 @@ check "filter: the same output on stdout (stdio and write) and on the inherited 
     bash -c "cmp -s '$TMP/f.ref' '$TMP/f.out' && cmp -s '$TMP/f.ref3' '$TMP/f3'"
 
 # strict mode first thing in main (no call recorded before it); the program's thread ends
-# with SYS_exit, the only way out strict mode leaves
-mkdir -p "$TMP/strict"
-: >"$TMP/s.out"
-# in the background, ended by this script (kill by its pid) if it is still there at the end
-TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$TMP/strict" LD_PRELOAD="$AGENT" \
-    "$bin" strict 3>"$TMP/s3" >"$TMP/s.out" 2>"$TMP/s.err" &
-pid=$!
-for i in $(seq 200); do
-    grep -q '"fd":3' "$TMP"/strict/*.trace.json 2>/dev/null && grep -q after "$TMP/s.out" && break
-    sleep 0.1
-done
-check "strict: the thread wrote to the inherited fd 3 and went on (not killed by the agent)" \
-    bash -c "[ \"\$(cat '$TMP/s3')\" = 'in sandbox' ] && [ \"\$(cat '$TMP/s.out')\" = after ]"
-$PY - "$ROOT" "$TMP" <<'PY'
+# with SYS_exit, the only way out strict mode leaves. Strict mode disables rdtsc for the
+# thread (a SIGSEGV; the vDSO's clock reads it too), and any system call but read, write,
+# exit and sigreturn kills it: with the TSC the agent's stamps there come from the drainer.
+# strict MODE CLOCK [WANT_WRITE]: WANT_WRITE 1 (the default) checks the trace has the write
+# on fd 3; 0 (the program handles SIGSEGV itself, or the clock is CLOCK_MONOTONIC: the agent
+# leaves that thread unrecorded) checks only that it ran as untraced.
+strict() {
+    local mode=$1 clock=$2 want=${3:-1} d="$TMP/$1-$2"
+    mkdir -p "$d/out"
+    : >"$d/s.out"
+    # in the background, ended here (kill by its pid) if it is still there at the end
+    TRACEAGENT_CLOCK=$clock TRACEAGENT_MIN_DURATION_NS=0 TRACEAGENT_OUTPUT="$d/out" \
+        LD_PRELOAD="$AGENT" "$bin" $mode 3>"$d/s3" >"$d/s.out" 2>"$d/s.err" &
+    local pid=$! i
+    for i in $(seq 200); do
+        grep -q after "$d/s.out" && { [ $want = 0 ] || grep -q '"fd":3' "$d"/out/*.trace.json 2>/dev/null; } && break
+        sleep 0.1
+    done
+    check "$mode, clock $clock: the thread wrote to the inherited fd 3 and went on (not killed by the agent)" \
+        bash -c "[ \"\$(cat '$d/s3')\" = 'in sandbox' ] && [ \"\$(cat '$d/s.out')\" = after ]"
+    if [ $want = 1 ]; then
+        $PY - "$d" "$mode, clock $clock" <<'PY'
 import glob, json, sys
-ROOT, T = sys.argv[1:3]
+d, name = sys.argv[1:3]
 w = []
-for f in glob.glob(T + "/strict/*.trace.json"):
+for f in glob.glob(d + "/out/*.trace.json"):
     for line in open(f):
         if '"name":"write"' in line and line.rstrip().endswith(","):
             w.append(json.loads(line.rstrip().rstrip(","))["args"])
-ok = any(a.get("fd") == 3 and a.get("path") == T + "/s3" and a.get("bytes") == 11 for a in w)
-print(("ok" if ok else "not ok") + " - strict: the trace has the write on fd 3, with the path "
+ok = any(a.get("fd") == 3 and a.get("path") == d + "/s3" and a.get("bytes") == 11 for a in w)
+print(("ok" if ok else "not ok") + f" - {name}: the trace has the write on fd 3, with the path "
       f"the fd had at start ({[a for a in w if a.get('fd') == 3]})")
 sys.exit(0 if ok else 1)
 PY
-[ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
-sleep 0.5
-if kill -0 $pid 2>/dev/null; then
-    # not this test's: the drainer thread outlives the program's thread (its SYS_exit ends
-    # only that thread), and the process with it
-    echo "# strict: the process was still running after its thread's SYS_exit; killed"
-fi
-{ kill -KILL $pid; wait $pid; } 2>/dev/null
+        [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
+    fi
+    sleep 0.5
+    if kill -0 $pid 2>/dev/null; then
+        # not this test's: the drainer thread outlives the program's thread (its SYS_exit ends
+        # only that thread), and the process with it
+        echo "# $mode: the process was still running after its thread's SYS_exit; killed"
+    fi
+    { kill -KILL $pid; wait $pid; } 2>/dev/null
+}
+strict strict tsc
+strict strict monotonic 0
+strict strict-segv tsc 0
 finish

@@ -3,7 +3,10 @@
  * in (its lazy readlinkat of an inherited fd killed the thread in strict mode):
  *   seccomp strict FILE-ON-FD3  strict mode first thing (no call recorded before it), then
  *                               write(3), write(1); ends with SYS_exit (strict allows no
- *                               other way out)
+ *                               other way out). Strict mode also disables rdtsc (and so
+ *                               the vDSO's clock): the agent's stamps must not fault.
+ *   seccomp strict-segv         the same with a SIGSEGV handler of the program's installed
+ *                               first (it prints SIGSEGV and exits 9)
  *   seccomp filter              an allow-list (write, exit, exit_group, rt_sigreturn; any
  *                               other system call: SIGSYS), installed after a first write
  *                               (and stdout's first fprintf, which allocates its buffer);
@@ -14,6 +17,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,11 +34,25 @@ static void say(int fd, const char *s)
         syscall(SYS_exit_group, 9);
 }
 
+/* a SIGSEGV in the sandbox is this program's own (none happens untraced) */
+static void on_segv(int sig)
+{
+    (void)sig;
+    say(1, "SIGSEGV\n");
+    syscall(SYS_exit, 9);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
-    if (!strcmp(argv[1], "strict")) {
+    if (!strcmp(argv[1], "strict") || !strcmp(argv[1], "strict-segv")) {
+        if (argv[1][6]) { /* the program's own SIGSEGV handler, installed first */
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_segv;
+            sigaction(SIGSEGV, &sa, NULL);
+        }
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
             return 3;
         say(3, "in sandbox\n");
