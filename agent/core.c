@@ -481,17 +481,19 @@ static bool flush_for_signal(int sig, const siginfo_t *si)
  * gettid in the handler: SIGKILL), on hosts whose kernel honours the TSC's disabling. */
 static __thread unsigned char tsc_emulated __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tsc_emulated_last __attribute__((tls_model("initial-exec")));
+__thread unsigned char ta_no_clock __attribute__((tls_model("initial-exec")));
 extern char __ehdr_start[] __attribute__((visibility("hidden")));
-extern char __etext[] __attribute__((visibility("hidden")));
+extern char _etext[] __attribute__((visibility("hidden"))); /* GNU ld and lld */
 
-static bool emulate_rdtsc(int sig, void *ucv)
+static bool emulate_rdtsc(int sig, const siginfo_t *si, void *ucv)
 {
 #if defined(__x86_64__)
-    if (sig != SIGSEGV || !tsc_emulated || !ucv)
+    /* the kernel's own SIGSEGV for the faulting instruction, not one sent by kill */
+    if (sig != SIGSEGV || !tsc_emulated || !ucv || !si || si->si_code != SI_KERNEL)
         return false;
     ucontext_t *uc = ucv;
     const unsigned char *ip = (const unsigned char *)uc->uc_mcontext.gregs[REG_RIP];
-    if (ip < (const unsigned char *)__ehdr_start || ip + 2 > (const unsigned char *)__etext ||
+    if (ip < (const unsigned char *)__ehdr_start || ip + 2 > (const unsigned char *)_etext ||
         ip[0] != 0x0f || ip[1] != 0x31)
         return false; /* not the agent's rdtsc: what would happen without the agent */
     /* a span's start is `lfence; rdtsc` (0f ae e8 before it): the newest tick; its end,
@@ -509,6 +511,7 @@ static bool emulate_rdtsc(int sig, void *ucv)
     return true;
 #else
     (void)sig;
+    (void)si;
     (void)ucv;
     return false;
 #endif
@@ -516,7 +519,7 @@ static bool emulate_rdtsc(int sig, void *ucv)
 
 static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
 {
-    if (emulate_rdtsc(sig, uc))
+    if (emulate_rdtsc(sig, si, uc))
         return;
     int saved = errno;
     if (!ta_in_forked_copy() && !flush_for_signal(sig, si)) {
@@ -695,17 +698,31 @@ TA_EXPORT int prctl(int option, ...)
             ta_thread_attach();
         ta_sandboxed = true;
     }
+    /* Strict mode: no clock from then on. The agent's rdtsc is answered (emulate_rdtsc)
+     * where its SIGSEGV handler is the one installed (asked of the kernel: a handler set
+     * by sigset or a raw rt_sigaction passes the wrappers by) and SIGSEGV is not blocked
+     * (a blocked one kills); else, and with CLOCK_MONOTONIC (its read is the vDSO's rdtsc
+     * or a system call, inline in every wrapper: a check there would cost each call),
+     * this thread's calls are no longer recorded. Decided now, while system calls are
+     * allowed; its stamps go on from the last real one. A wrapped call made later in a
+     * handler of the program's that masks SIGSEGV still dies of the fault. */
+    bool strict = option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_STRICT, emulate = false;
+    uint64_t before = 0;
+    if (strict && !ta_guard && ta_clock_tsc && still_owned(SIGSEGV)) {
+        sigset_t cur;
+        emulate = pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 && !sigismember(&cur, SIGSEGV);
+        before = ta_now();
+    }
     int r = ta_get_real_prctl() ? real_prctl(option, a2, a3, a4, a5)
                                 : (int)syscall(SYS_prctl, option, a2, a3, a4, a5);
-    if (option == PR_SET_SECCOMP && a2 == SECCOMP_MODE_STRICT && r == 0) {
-        /* no clock from here on: the agent's rdtsc is answered (emulate_rdtsc) while its
-         * SIGSEGV handler is the one installed; else, and with CLOCK_MONOTONIC (its read
-         * is the vDSO's rdtsc or a system call, inline in every wrapper: a check there
-         * would cost each call), this thread's calls are no longer recorded */
-        if (ta_clock_tsc && owned[SIGSEGV])
+    if (strict && r == 0) {
+        if (emulate) {
+            tsc_emulated_last = before;
             tsc_emulated = 1;
-        else
+        } else {
+            ta_no_clock = 1; /* a marker's pop reads the clock before anything else */
             ta_guard++;
+        }
     }
     return r;
 }

@@ -53,7 +53,23 @@ for f in glob.glob(d + "/out/*.trace.json"):
 ok = any(a.get("fd") == 3 and a.get("path") == d + "/s3" and a.get("bytes") == 11 for a in w)
 print(("ok" if ok else "not ok") + f" - {name}: the trace has the write on fd 3, with the path "
       f"the fd had at start ({[a for a in w if a.get('fd') == 3]})")
-sys.exit(0 if ok else 1)
+# its time: from the drainer's clock, between the process's start and end, after the other
+# write's start only if it came second
+ev = {}
+for f in glob.glob(d + "/out/*.trace.json"):
+    for line in open(f):
+        line = line.rstrip().rstrip(",")
+        if line.startswith("{"):
+            e = json.loads(line)
+            if e.get("name") in ("process_start", "process_end") or \
+               (e.get("name") == "write" and e["args"].get("fd") in (1, 3)):
+                ev[e["name"] + str(e.get("args", {}).get("fd", ""))] = e
+t = lambda k: ev[k]["ts"] if k in ev else None
+ok2 = None not in (t("process_start"), t("write3"), t("write1"), t("process_end")) and \
+    t("process_start") <= t("write3") <= t("write1") <= t("process_end")
+print(("ok" if ok2 else "not ok") + f" - {name}: its writes' times lie in the process's, in order "
+      f"({[t(k) for k in ('process_start', 'write3', 'write1', 'process_end')]})")
+sys.exit(0 if ok and ok2 else 1)
 PY
         [ $? = 0 ] || T_FAILS=$((T_FAILS + 1))
     fi
@@ -68,4 +84,6 @@ PY
 strict strict tsc
 strict strict monotonic 0
 strict strict-segv tsc 0
+strict strict-sigset tsc 0
+strict strict-blocked tsc 0
 finish

@@ -6,7 +6,9 @@
  *                               other way out). Strict mode also disables rdtsc (and so
  *                               the vDSO's clock): the agent's stamps must not fault.
  *   seccomp strict-segv         the same with a SIGSEGV handler of the program's installed
- *                               first (it prints SIGSEGV and exits 9)
+ *                               first (it prints SIGSEGV and exits 9); strict-sigset the
+ *                               same handler set by sigset(); strict-blocked with SIGSEGV
+ *                               blocked
  *   seccomp filter              an allow-list (write, exit, exit_group, rt_sigreturn; any
  *                               other system call: SIGSYS), installed after a first write
  *                               (and stdout's first fprintf, which allocates its buffer);
@@ -46,12 +48,19 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
-    if (!strcmp(argv[1], "strict") || !strcmp(argv[1], "strict-segv")) {
-        if (argv[1][6]) { /* the program's own SIGSEGV handler, installed first */
+    if (!strncmp(argv[1], "strict", 6)) {
+        if (!strcmp(argv[1], "strict-segv")) { /* the program's own SIGSEGV handler */
             struct sigaction sa;
             memset(&sa, 0, sizeof sa);
             sa.sa_handler = on_segv;
             sigaction(SIGSEGV, &sa, NULL);
+        } else if (!strcmp(argv[1], "strict-sigset")) { /* the same, past sigaction */
+            sigset(SIGSEGV, on_segv);
+        } else if (!strcmp(argv[1], "strict-blocked")) { /* SIGSEGV blocked */
+            sigset_t one;
+            sigemptyset(&one);
+            sigaddset(&one, SIGSEGV);
+            sigprocmask(SIG_BLOCK, &one, NULL);
         }
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0)
             return 3;
