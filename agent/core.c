@@ -481,7 +481,6 @@ static bool flush_for_signal(int sig, const siginfo_t *si)
  * gettid in the handler: SIGKILL), on hosts whose kernel honours the TSC's disabling. */
 static __thread unsigned char tsc_emulated __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tsc_emulated_last __attribute__((tls_model("initial-exec")));
-__thread unsigned char ta_no_clock __attribute__((tls_model("initial-exec")));
 extern char __ehdr_start[] __attribute__((visibility("hidden")));
 extern char _etext[] __attribute__((visibility("hidden"))); /* GNU ld and lld */
 
@@ -720,7 +719,6 @@ TA_EXPORT int prctl(int option, ...)
             tsc_emulated_last = before;
             tsc_emulated = 1;
         } else {
-            ta_no_clock = 1; /* a marker's pop reads the clock before anything else */
             ta_guard++;
         }
     }

@@ -37,7 +37,9 @@ TA_EXPORT void traceagent_range_push(const char *name)
 TA_EXPORT void traceagent_range_pop(void)
 {
 #if !TA_NOP
-    if (ta_unlikely(ta_no_clock)) /* a strict sandbox's: its clock faults */
+    /* not where a push is not recorded either (ta_enter): the agent's own work, and a
+     * strict seccomp sandbox's thread left unrecorded, whose clock faults (core.c, prctl) */
+    if (ta_unlikely(ta_guard))
         return;
     uint64_t now = ta_now_end();
     struct ta_thread *t = ta_self;

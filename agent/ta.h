@@ -94,9 +94,6 @@ void ta_clock_refresh(void); /* a pair now: at each drain cycle */
 /* The newest pair's TSC ticks, read by the drainer each cycle: the stamps of a thread in a
  * strict seccomp sandbox, whose rdtsc faults (core.c, emulate_rdtsc) */
 extern _Atomic uint64_t ta_clock_recent;
-/* A thread in a strict seccomp sandbox that is no longer recorded (core.c, prctl): it must
- * not read a clock at all */
-extern __thread unsigned char ta_no_clock __attribute__((tls_model("initial-exec")));
 
 /* ------------------------------------------------------------------------------------ */
 /* Strings: a global, lock-free, append-only intern table. Safe from any thread and from

@@ -13,9 +13,10 @@
 # BASEAGENT set (run.sh's BASE) base and base-stats, the same two of the other commit's
 # agent; for files and pread, minwrap: the yardstick of bench/minwrap.c, the least a
 # preloaded wrapper that records every call can cost (two stamps and a 64-byte store around
-# libc's function; no path, no row a file, no drainer, nothing written); where DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI: bench/build_darshan.sh)
-# darshan (its defaults: 1,024 records a module, 4 MiB of records) and darshan-all (every
-# file recorded: MAX_RECORDS, MODMEM and NAMEMEM raised to the workload's file count). Both
+# libc's function; no path, no row a file, no drainer, nothing written); where
+# DARSHAN_PREFIX holds lib/libdarshan.so (non-MPI: bench/build_darshan.sh) darshan (its
+# defaults: 1,024 records a module, 4 MiB of records) and darshan-all (every file recorded:
+# MAX_RECORDS, MODMEM and NAMEMEM raised to the workload's file count). Both
 # include the work directory with a NAME_INCLUDE: Darshan skips every path under /dev/ (and
 # /usr/, /etc/, /var/, ...) by default, so on /dev/shm its defaults would record none of the
 # workload's files. Round 0 checks each Darshan log: written, and with darshan-parser (when

@@ -1470,12 +1470,14 @@ static void sort_files(struct file_key *k, size_t n, struct file_key *tmp)
 {
     static size_t at[1u << RADIX_BITS];
     const uint64_t mask = (1u << RADIX_BITS) - 1;
+    if (n < 2)
+        return;
     uint64_t max = 0;
     for (size_t i = 0; i < n; i++)
         max = k[i].t > max ? k[i].t : max;
     /* ascending in max - t: the most time first, in at most 6 passes */
     struct file_key *src = k, *dst = tmp;
-    for (unsigned sh = 0; n > 1 && sh < 64 && max >> sh; sh += RADIX_BITS) {
+    for (unsigned sh = 0; sh < 64 && max >> sh; sh += RADIX_BITS) {
         memset(at, 0, sizeof at);
         for (size_t i = 0; i < n; i++)
             at[((max - src[i].t) >> sh) & mask]++;
